@@ -1,0 +1,1 @@
+"""Analyzers: plugins that read the image through a FileResolver and report what they find."""

@@ -1,0 +1,73 @@
+"""The domain exception tree.
+
+Adapters translate library errors into these types (``raise ... from exc``); the CLI and the API map
+them to exit codes and HTTP statuses in one place each. Never match on message text.
+"""
+
+from __future__ import annotations
+
+
+class PortwardenError(Exception):
+    """Base of every error Portwarden raises on purpose."""
+
+
+class InvalidReferenceError(PortwardenError):
+    """An image reference or source string that cannot be parsed."""
+
+
+class ImageSourceError(PortwardenError):
+    """The image source (registry, archive, layout) could not be read."""
+
+
+class ImageNotFoundError(ImageSourceError):
+    """The repository, tag, digest or archive does not exist."""
+
+
+class RegistryAuthError(ImageSourceError):
+    """The registry refused our credentials (or demanded some we do not have)."""
+
+
+class RegistryUnavailableError(ImageSourceError):
+    """The registry kept failing (5xx, 429, connection errors) after retries: transient."""
+
+
+class ManifestError(ImageSourceError):
+    """A manifest, index or image config that is malformed, unsupported or inconsistent."""
+
+
+class PlatformNotFoundError(ManifestError):
+    """An index has no manifest for the requested platform."""
+
+    def __init__(self, wanted: str, available: list[str]) -> None:
+        self.wanted = wanted
+        self.available = available
+        listed = ", ".join(available) if available else "none"
+        super().__init__(f"no image for platform {wanted} in the index; available platforms: {listed}")
+
+
+class DigestMismatchError(ImageSourceError):
+    """A blob's content does not hash to the digest that names it."""
+
+
+class UnsafeContentError(ImageSourceError):
+    """Layer content that breaks a safety rule and cannot be skipped safely (bombs, corrupt streams)."""
+
+
+class LimitExceededError(UnsafeContentError):
+    """A configured safety limit (entries, sizes, ratios, path lengths) was exceeded."""
+
+
+class ContentUnavailableError(PortwardenError):
+    """A file exists in the image but its content was not captured while reading the layers."""
+
+
+class StoreError(PortwardenError):
+    """A store could not read or write."""
+
+
+class NotFoundError(StoreError):
+    """The requested record does not exist in the store."""
+
+
+class ConfigurationError(PortwardenError):
+    """Invalid user configuration (credentials file, settings, options)."""

@@ -1,0 +1,1 @@
+"""Image acquisition: references, sources, manifests, streaming layers, squash and the FileResolver."""
