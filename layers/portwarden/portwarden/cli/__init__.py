@@ -1,0 +1,1 @@
+"""The ``portwarden`` command (typer + rich)."""

@@ -1,0 +1,94 @@
+"""``portwarden image inspect`` and ``portwarden files``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from portwarden.cli.context import state
+from portwarden.cli.output import OutputFormat, print_json, stdout
+from portwarden.cli.wiring import image_access
+from portwarden.core.services.acquire import FileListing, ImageInspection, inspect_image, list_files
+
+image_app = typer.Typer(help="Look at an image's manifest, config and layers.", no_args_is_help=True)
+
+SourceArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="SOURCE",
+        help="registry:REF (or a bare REF), docker-archive:PATH, oci-dir:PATH or oci-archive:PATH",
+    ),
+]
+PlatformOpt = Annotated[
+    str | None, typer.Option("--platform", help="OS/ARCH[/VARIANT] to pick from a multi-arch index.")
+]
+FormatOpt = Annotated[OutputFormat, typer.Option("--output", "-o", help="Output format.")]
+
+
+@image_app.command("inspect")
+def inspect(
+    ctx: typer.Context,
+    source: SourceArg,
+    platform: PlatformOpt = None,
+    output: FormatOpt = OutputFormat.TABLE,
+) -> None:
+    """Manifest and config digests, platform, layers and the image config (no layer is read)."""
+    with image_access(state(ctx)) as access:
+        result = inspect_image(source, access, platform)
+    if output == OutputFormat.JSON:
+        print_json(result)
+    else:
+        _print_inspection(result)
+
+
+def files(
+    ctx: typer.Context,
+    source: SourceArg,
+    platform: PlatformOpt = None,
+    output: FormatOpt = OutputFormat.TABLE,
+) -> None:
+    """Every file of the image's final filesystem, with mode, owner, size and sha256."""
+    with image_access(state(ctx)) as access:
+        result = list_files(source, access, platform)
+    if output == OutputFormat.JSON:
+        print_json(result)
+    else:
+        _print_files(result)
+
+
+def _print_inspection(result: ImageInspection) -> None:
+    stdout.print(f"[bold]Manifest[/]  {result.manifest_digest}")
+    stdout.print(f"[bold]Config[/]    {result.config_digest}")
+    stdout.print(f"[bold]Platform[/]  {result.platform}")
+    config = result.config
+    for label, value in (
+        ("User", config.user),
+        ("WorkingDir", config.working_dir),
+        ("Entrypoint", " ".join(config.entrypoint) if config.entrypoint else None),
+        ("Cmd", " ".join(config.cmd) if config.cmd else None),
+        ("Ports", ", ".join(config.exposed_ports) or None),
+    ):
+        if value:
+            stdout.print(f"[bold]{label}[/]  {value}", highlight=False)
+    table = Table(title="Layers")
+    table.add_column("#", justify="right")
+    table.add_column("Digest")
+    table.add_column("Size", justify="right")
+    table.add_column("Media type")
+    for number, layer in enumerate(result.layers, 1):
+        table.add_row(str(number), layer.digest, f"{layer.size:,}", layer.media_type)
+    stdout.print(table)
+
+
+def _print_files(result: FileListing) -> None:
+    table = Table(show_edge=False)
+    for column in ("Mode", "UID:GID", "Size", "Type", "Path"):
+        table.add_column(column, justify="right" if column == "Size" else "left")
+    for entry in result.files:
+        path = f"{entry.path} -> {entry.link_target}" if entry.link_target else entry.path
+        table.add_row(entry.mode, f"{entry.uid}:{entry.gid}", f"{entry.size:,}", entry.type, path)
+    stdout.print(table)
+    for warning in result.warnings:
+        stdout.print(f"[yellow]warning:[/] {warning}", highlight=False)

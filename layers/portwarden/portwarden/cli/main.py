@@ -1,0 +1,72 @@
+"""The ``portwarden`` command line.
+
+Exit codes: 0 success, 1 a policy stop or a ``--fail-on`` hit, 2 an error (one line on stderr; the
+traceback only with ``--debug``).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from portwarden import __version__
+from portwarden.cli import commands_image, commands_registry
+from portwarden.cli.context import CliState, fail
+from portwarden.core.errors import PortwardenError
+
+app = typer.Typer(
+    name="portwarden",
+    help="Inspect container images: files, packages, vulnerabilities and policy.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(commands_image.image_app, name="image")
+app.command("files")(commands_image.files)
+app.add_typer(commands_registry.registry_app, name="registry")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"portwarden {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    ctx.obj = CliState(debug=debug, quiet=quiet)
+
+
+def run() -> None:
+    """Console-script entry point: maps every error to exit code 2 with a one-line message."""
+    debug = "--debug" in sys.argv[1:]
+    try:
+        app(standalone_mode=False)
+    except PortwardenError as exc:
+        fail(str(exc), debug, exc)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        fail("aborted", debug, None)
+    except (OSError, ValueError) as exc:
+        fail(f"{type(exc).__name__}: {exc}", debug, exc)
+    except Exception as exc:  # click usage errors and anything unforeseen: still one line, still exit 2
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(2)
+        fail(f"unexpected error: {type(exc).__name__}: {exc}", debug, exc)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run()

@@ -1,0 +1,50 @@
+"""The one place the CLI chooses concrete adapters (DESIGN §4 rule 3)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from portwarden.adapters.http.credentials import build_credential_resolver
+from portwarden.adapters.http.registry import HttpRegistryClient
+from portwarden.cli.context import CliState
+from portwarden.cli.output import download_progress
+from portwarden.cli.settings import LocalSettings
+from portwarden.core.image.reference import ImageReference
+from portwarden.core.ports import RegistryClient
+from portwarden.core.services.acquire import ImageAccess
+
+
+def registry_client_factory(settings: LocalSettings) -> HttpRegistryClient:
+    resolver = build_credential_resolver(settings.home, settings.docker_config_file)
+    return HttpRegistryClient(resolver, insecure_registries=resolver.insecure_registries())
+
+
+@contextmanager
+def image_access(cli: CliState, settings: LocalSettings | None = None) -> Iterator[ImageAccess]:
+    settings = settings or LocalSettings()
+    client: HttpRegistryClient | None = None
+    lock = threading.Lock()
+
+    def factory(_ref: ImageReference) -> RegistryClient:
+        nonlocal client
+        with lock:
+            if client is None:
+                client = registry_client_factory(settings)
+            return client
+
+    with download_progress(not cli.quiet) as progress:
+        tasks: dict[str, int] = {}
+
+        def on_progress(digest: str, count: int) -> None:
+            if progress is None:
+                return
+            with lock:
+                task = tasks.get(digest)
+                if task is None:
+                    task = progress.add_task(digest[7:19], total=None)
+                    tasks[digest] = task
+            progress.advance(task, count)
+
+        yield ImageAccess(work_dir=settings.work_dir, registry_client=factory, on_progress=on_progress)

@@ -1,0 +1,113 @@
+"""Reading a resolved image: its layers (in parallel, each streamed once) and the squashed view."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from portwarden.core.errors import ManifestError
+from portwarden.core.image.content import ContentStore
+from portwarden.core.image.layer import CapturePolicy, LayerIndex, read_layer
+from portwarden.core.image.limits import SafetyLimits
+from portwarden.core.image.manifest import Descriptor
+from portwarden.core.image.resolver import FileResolver
+from portwarden.core.image.sources import ImageSource, ResolvedImage
+from portwarden.core.image.squash import squash
+from portwarden.core.model.files import FileRecord
+
+ProgressCallback = Callable[[str, int], None]
+
+
+@dataclass
+class SquashedImage:
+    """The final filesystem of an image, with its captured contents and what went wrong reading it."""
+
+    resolved: ResolvedImage
+    layers: list[LayerIndex]
+    records: dict[str, FileRecord]
+    contents: ContentStore
+    warnings: list[str] = field(default_factory=list)
+
+    def resolver(self) -> FileResolver:
+        return FileResolver(self.records, self.contents)
+
+    def close(self) -> None:
+        self.contents.close()
+
+
+def check_layer_count(resolved: ResolvedImage, limits: SafetyLimits) -> None:
+    layers = resolved.layers
+    if len(layers) > limits.max_layers:
+        raise ManifestError(f"image has {len(layers)} layers, more than max_layers={limits.max_layers}")
+    diff_ids = resolved.config_document.rootfs.diff_ids
+    if len(diff_ids) != len(layers):
+        raise ManifestError(
+            f"the manifest lists {len(layers)} layers but the image config lists {len(diff_ids)} diff_ids"
+        )
+
+
+def read_one_layer(
+    source: ImageSource,
+    descriptor: Descriptor,
+    diff_id: str | None,
+    capture: CapturePolicy,
+    contents: ContentStore,
+    limits: SafetyLimits,
+    on_progress: ProgressCallback | None = None,
+) -> LayerIndex:
+    def progress(count: int) -> None:
+        if on_progress is not None:
+            on_progress(descriptor.digest, count)
+
+    with source.open_blob(descriptor) as raw:
+        return read_layer(
+            raw,
+            digest=descriptor.digest,
+            size=descriptor.size,
+            media_type=descriptor.media_type,
+            capture=capture,
+            contents=contents,
+            limits=limits,
+            expected_diff_id=diff_id,
+            on_progress=progress,
+        )
+
+
+def read_image(
+    source: ImageSource,
+    resolved: ResolvedImage,
+    *,
+    capture: CapturePolicy,
+    limits: SafetyLimits,
+    work_dir: Path | None = None,
+    workers: int = 3,
+    on_progress: ProgressCallback | None = None,
+    cached_layers: dict[str, LayerIndex] | None = None,
+) -> SquashedImage:
+    """Read every layer (or take it from ``cached_layers``) and squash them in order."""
+    check_layer_count(resolved, limits)
+    contents = ContentStore(work_dir)
+    diff_ids: Sequence[str] = resolved.config_document.rootfs.diff_ids
+    cached = cached_layers or {}
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="layer") as pool:
+            futures = [
+                None
+                if descriptor.digest in cached
+                else pool.submit(
+                    read_one_layer, source, descriptor, diff_id, capture, contents, limits, on_progress
+                )
+                for descriptor, diff_id in zip(resolved.layers, diff_ids, strict=True)
+            ]
+            layers = [
+                cached[d.digest] if future is None else future.result()
+                for d, future in zip(resolved.layers, futures, strict=True)
+            ]
+    except BaseException:
+        contents.close()
+        raise
+    records, warnings = squash(layers)
+    all_warnings = [w for layer in layers for w in layer.warnings] + warnings
+    return SquashedImage(resolved=resolved, layers=layers, records=records, contents=contents, warnings=all_warnings)

@@ -1,0 +1,75 @@
+"""Apply layers in order into the image's final filesystem.
+
+OCI/AUFS whiteout rules: ``.wh.NAME`` deletes NAME (and everything below it) from lower layers;
+``.wh..wh..opq`` empties its directory of everything lower layers put there. Removals of a layer
+apply before its own entries, so a layer can delete and re-create a path. A non-directory that
+replaces a directory takes the directory's subtree with it. Hard links whose target came from a
+lower layer are resolved here; parents that no layer declared are implied as directories.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from portwarden.core.image import paths
+from portwarden.core.image.layer import LayerIndex
+from portwarden.core.model.files import FileRecord, FileType
+
+
+def squash(layers: Sequence[LayerIndex]) -> tuple[dict[str, FileRecord], list[str]]:
+    """The squashed records (path → record, tagged with the layer that last wrote them) and warnings."""
+    tree: dict[str, FileRecord] = {}
+    warnings: list[str] = []
+    for layer in layers:
+        removed_subtrees = set(layer.whiteouts)
+        for path, record in layer.records.items():
+            existing = tree.get(path)
+            if existing is not None and existing.type == FileType.DIRECTORY and record.type != FileType.DIRECTORY:
+                removed_subtrees.add(path)
+        emptied_dirs = set(layer.opaque_dirs)
+        if removed_subtrees or emptied_dirs:
+            for path in [p for p in tree if _is_removed(p, removed_subtrees, emptied_dirs)]:
+                del tree[path]
+        tree.update(layer.records)
+    _resolve_hardlinks(tree, warnings)
+    _imply_parents(tree)
+    return tree, warnings
+
+
+def _is_removed(path: str, removed_subtrees: set[str], emptied_dirs: set[str]) -> bool:
+    if path in removed_subtrees:
+        return True
+    ancestor = paths.parent(path)
+    while True:
+        if ancestor in removed_subtrees or ancestor in emptied_dirs:
+            return True
+        if ancestor == "/":
+            return False
+        ancestor = paths.parent(ancestor)
+
+
+def _resolve_hardlinks(tree: dict[str, FileRecord], warnings: list[str]) -> None:
+    for path, record in list(tree.items()):
+        if record.type != FileType.HARDLINK or record.sha256 is not None:
+            continue
+        target = tree.get(record.link_target) if record.link_target else None
+        if target is not None and target.type == FileType.FILE:
+            tree[path] = record.model_copy(update={"sha256": target.sha256, "size": target.size})
+        else:
+            warnings.append(f"hard link {path} -> {record.link_target} has no regular file to point to")
+
+
+def _imply_parents(tree: dict[str, FileRecord]) -> None:
+    if "/" not in tree:
+        tree["/"] = FileRecord.model_construct(
+            path="/", type=FileType.DIRECTORY, mode=0o755, uid=0, gid=0, size=0,
+            sha256=None, link_target=None, layer_digest=None,
+        )
+    for path in list(tree):
+        directory = paths.parent(path)
+        while directory != "/" and directory not in tree:
+            tree[directory] = FileRecord.model_construct(
+                path=directory, type=FileType.DIRECTORY, mode=0o755, uid=0, gid=0, size=0,
+                sha256=None, link_target=None, layer_digest=tree[path].layer_digest,
+            )
+            directory = paths.parent(directory)

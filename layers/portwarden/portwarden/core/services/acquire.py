@@ -1,0 +1,170 @@
+"""Use cases of image acquisition: inspect an image, list its files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from portwarden.core.image.layer import CapturePolicy
+from portwarden.core.image.limits import SafetyLimits
+from portwarden.core.image.manifest import ImageConfig, Platform, parse_platform
+from portwarden.core.image.reader import ProgressCallback, SquashedImage, read_image
+from portwarden.core.image.reference import ImageReference, SourceSpec
+from portwarden.core.image.sources import ResolvedImage, open_source
+from portwarden.core.model.files import FileRecord
+from portwarden.core.ports import RegistryClient
+
+DEFAULT_PLATFORM = "linux/amd64"
+
+
+@dataclass(frozen=True)
+class ImageAccess:
+    """What acquiring an image needs from the outside: limits, a registry client factory, scratch space."""
+
+    limits: SafetyLimits = field(default_factory=SafetyLimits)
+    registry_client: Callable[[ImageReference], RegistryClient] | None = None
+    work_dir: Path | None = None
+    workers: int = 3
+    on_progress: ProgressCallback | None = None
+
+
+class _Output(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class LayerSummary(_Output):
+    digest: str
+    size: int
+    media_type: str
+
+
+class SourceInfo(_Output):
+    type: str
+    location: str
+    reference: str | None = None
+    index_digest: str | None = None
+    manifest_digest: str
+    config_digest: str
+    platform: str
+
+    @classmethod
+    def of(cls, resolved: ResolvedImage) -> SourceInfo:
+        return cls(
+            type=resolved.source_kind.value,
+            location=resolved.location,
+            reference=str(resolved.reference) if resolved.reference else None,
+            index_digest=resolved.index_digest,
+            manifest_digest=resolved.manifest_digest,
+            config_digest=resolved.config_digest,
+            platform=resolved.platform,
+        )
+
+
+class ImageInspection(_Output):
+    source: SourceInfo
+    manifest_digest: str
+    config_digest: str
+    platform: str
+    layers: tuple[LayerSummary, ...]
+    config: ImageConfig
+
+
+class FileEntry(_Output):
+    path: str
+    type: str
+    mode: str
+    uid: int
+    gid: int
+    size: int
+    sha256: str | None
+    link_target: str | None
+    layer_digest: str | None
+
+    @classmethod
+    def of(cls, record: FileRecord) -> FileEntry:
+        return cls(
+            path=record.path,
+            type=record.type.value,
+            mode=record.mode_octal,
+            uid=record.uid,
+            gid=record.gid,
+            size=record.size,
+            sha256=record.sha256,
+            link_target=record.link_target,
+            layer_digest=record.layer_digest,
+        )
+
+
+class FileListing(_Output):
+    source: SourceInfo
+    files: tuple[FileEntry, ...]
+    warnings: tuple[str, ...]
+
+
+def _platform(text: str | None) -> Platform:
+    return parse_platform(text or DEFAULT_PLATFORM)
+
+
+def resolve_image(source_text: str, access: ImageAccess, platform: str | None = None) -> ResolvedImage:
+    spec = SourceSpec.parse(source_text)
+    source = open_source(spec, access.limits, access.registry_client)
+    try:
+        return source.resolve(_platform(platform))
+    finally:
+        source.close()
+
+
+def inspect_image(source_text: str, access: ImageAccess, platform: str | None = None) -> ImageInspection:
+    """Manifest, config and layer list, without reading any layer."""
+    resolved = resolve_image(source_text, access, platform)
+    return ImageInspection(
+        source=SourceInfo.of(resolved),
+        manifest_digest=resolved.manifest_digest,
+        config_digest=resolved.config_digest,
+        platform=resolved.platform,
+        layers=tuple(
+            LayerSummary(digest=layer.digest, size=layer.size, media_type=layer.media_type)
+            for layer in resolved.layers
+        ),
+        config=ImageConfig.from_document(resolved.config_document),
+    )
+
+
+def acquire_image(
+    source_text: str,
+    access: ImageAccess,
+    capture: CapturePolicy,
+    platform: str | None = None,
+    cached_layers: dict[str, Any] | None = None,
+) -> SquashedImage:
+    """Resolve the image and read every layer once into the squashed filesystem."""
+    spec = SourceSpec.parse(source_text)
+    source = open_source(spec, access.limits, access.registry_client)
+    try:
+        resolved = source.resolve(_platform(platform))
+        return read_image(
+            source,
+            resolved,
+            capture=capture,
+            limits=access.limits,
+            work_dir=access.work_dir,
+            workers=access.workers,
+            on_progress=access.on_progress,
+            cached_layers=cached_layers,
+        )
+    finally:
+        source.close()
+
+
+def list_files(source_text: str, access: ImageAccess, platform: str | None = None) -> FileListing:
+    """Every file of the squashed filesystem with its metadata and sha256."""
+    image = acquire_image(source_text, access, CapturePolicy(), platform)
+    try:
+        files = tuple(FileEntry.of(image.records[path]) for path in sorted(image.records) if path != "/")
+        return FileListing(source=SourceInfo.of(image.resolved), files=files, warnings=tuple(image.warnings))
+    finally:
+        image.close()
