@@ -12,7 +12,12 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from portwarden.core.errors import DigestMismatchError, ImageSourceError, LimitExceededError, UnsafeContentError
+from portwarden.core.errors import (
+    DigestMismatchError,
+    ImageSourceError,
+    LimitExceededError,
+    UnsafeContentError,
+)
 from portwarden.core.image.content import ContentStore
 from portwarden.core.image.layer import CapturePolicy, LayerIndex, read_layer
 from portwarden.core.image.limits import SafetyLimits
@@ -35,7 +40,13 @@ def tar_bytes(entries: list[Entry]) -> bytes:
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
         for entry in entries:
             info = tarfile.TarInfo(entry.name)
-            info.type, info.mode, info.uid, info.gid, info.mtime = entry.type, entry.mode, entry.uid, entry.gid, 0
+            info.type, info.mode, info.uid, info.gid, info.mtime = (
+                entry.type,
+                entry.mode,
+                entry.uid,
+                entry.gid,
+                0,
+            )
             info.linkname = entry.link
             if entry.type == tarfile.REGTYPE:
                 info.size = len(entry.data)
@@ -98,7 +109,11 @@ def test_every_compression_gives_the_same_records_and_diff_id(compress: str) -> 
     assert index.records["/usr/bin/wall"].gid == 5
     assert index.records["/usr/bin/sh"].link_target == "dash"
     hard = index.records["/etc/os-release.hard"]
-    assert (hard.type, hard.sha256, hard.link_target) == (FileType.HARDLINK, release.sha256, "/etc/os-release")
+    assert (hard.type, hard.sha256, hard.link_target) == (
+        FileType.HARDLINK,
+        release.sha256,
+        "/etc/os-release",
+    )
     assert index.warnings == ()
 
 
@@ -181,7 +196,11 @@ def test_devices_and_fifos_are_recorded_with_warnings() -> None:
         )
     )
     types = {path: record.type for path, record in index.records.items()}
-    assert types == {"/dev/null": FileType.CHAR_DEVICE, "/dev/sda": FileType.BLOCK_DEVICE, "/run/pipe": FileType.FIFO}
+    assert types == {
+        "/dev/null": FileType.CHAR_DEVICE,
+        "/dev/sda": FileType.BLOCK_DEVICE,
+        "/run/pipe": FileType.FIFO,
+    }
     assert len(index.warnings) == 3
 
 
@@ -211,7 +230,7 @@ def test_overlong_paths_are_skipped() -> None:
 
 def test_truncated_gzip_is_a_clear_error() -> None:
     blob = gzip.compress(tar_bytes(BASIC))[:-30]
-    with pytest.raises(UnsafeContentError, match="truncated|corrupt"):
+    with pytest.raises(UnsafeContentError, match=r"truncated|corrupt"):
         read(blob)
 
 
@@ -224,7 +243,7 @@ def test_corrupt_gzip_is_a_clear_error() -> None:
 
 def test_truncated_tar_is_a_clear_error() -> None:
     raw = tar_bytes([Entry("big", b"z" * 100_000)])
-    with pytest.raises(UnsafeContentError, match="truncated|corrupt"):
+    with pytest.raises(UnsafeContentError, match=r"truncated|corrupt"):
         read(raw[:20_000])
 
 

@@ -21,8 +21,13 @@ DIGEST = "sha256:" + "ab" * 32
         ("127.0.0.1:5000/app", "127.0.0.1:5000", "app", "latest", None),
         ("ghcr.io/org/tool@" + DIGEST, "ghcr.io", "org/tool", None, DIGEST),
         ("ghcr.io/org/tool:1.0@" + DIGEST, "ghcr.io", "org/tool", "1.0", DIGEST),
-        ("123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:prod", "123456789012.dkr.ecr.eu-west-1.amazonaws.com",
-         "app", "prod", None),
+        (
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:prod",
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com",
+            "app",
+            "prod",
+            None,
+        ),
     ],
 )
 def test_references_parse_like_docker(

@@ -11,62 +11,92 @@ from portwarden.core.image.squash import squash
 from portwarden.core.model.files import FileRecord, FileType
 
 
-def rec(path: str, kind: FileType = FileType.FILE, *, link: str | None = None, sha: str | None = None,
-        layer: str = "l1") -> FileRecord:
-    return FileRecord(path=path, type=kind, mode=0o644, link_target=link,
-                      sha256=sha if sha is not None else ("a" * 64 if kind == FileType.FILE else None),
-                      layer_digest=layer)
+def rec(
+    path: str,
+    kind: FileType = FileType.FILE,
+    *,
+    link: str | None = None,
+    sha: str | None = None,
+    layer: str = "l1",
+) -> FileRecord:
+    return FileRecord(
+        path=path,
+        type=kind,
+        mode=0o644,
+        link_target=link,
+        sha256=sha if sha is not None else ("a" * 64 if kind == FileType.FILE else None),
+        layer_digest=layer,
+    )
 
 
-def layer(name: str, records: list[FileRecord], whiteouts: tuple[str, ...] = (),
-          opaque: tuple[str, ...] = ()) -> LayerIndex:
-    return LayerIndex(digest=name, diff_id=name, media_type="t", compressed_size=0, uncompressed_size=0,
-                      records={r.path: r for r in records}, whiteouts=whiteouts, opaque_dirs=opaque)
+def layer(
+    name: str, records: list[FileRecord], whiteouts: tuple[str, ...] = (), opaque: tuple[str, ...] = ()
+) -> LayerIndex:
+    return LayerIndex(
+        digest=name,
+        diff_id=name,
+        media_type="t",
+        compressed_size=0,
+        uncompressed_size=0,
+        records={r.path: r for r in records},
+        whiteouts=whiteouts,
+        opaque_dirs=opaque,
+    )
 
 
 def test_whiteout_removes_a_path_and_its_subtree() -> None:
-    tree, _ = squash([
-        layer("l1", [rec("/a", FileType.DIRECTORY), rec("/a/b"), rec("/a/c/d"), rec("/keep")]),
-        layer("l2", [], whiteouts=("/a",)),
-    ])
+    tree, _ = squash(
+        [
+            layer("l1", [rec("/a", FileType.DIRECTORY), rec("/a/b"), rec("/a/c/d"), rec("/keep")]),
+            layer("l2", [], whiteouts=("/a",)),
+        ]
+    )
     assert "/a" not in tree and "/a/b" not in tree and "/a/c/d" not in tree
     assert "/keep" in tree
 
 
 def test_opaque_directory_hides_lower_content_but_keeps_its_own() -> None:
-    tree, _ = squash([
-        layer("l1", [rec("/etc", FileType.DIRECTORY), rec("/etc/old"), rec("/etc/sub/deep")]),
-        layer("l2", [rec("/etc/new", layer="l2")], opaque=("/etc",)),
-    ])
+    tree, _ = squash(
+        [
+            layer("l1", [rec("/etc", FileType.DIRECTORY), rec("/etc/old"), rec("/etc/sub/deep")]),
+            layer("l2", [rec("/etc/new", layer="l2")], opaque=("/etc",)),
+        ]
+    )
     assert "/etc/old" not in tree and "/etc/sub/deep" not in tree
     assert tree["/etc/new"].layer_digest == "l2"
     assert tree["/etc"].type == FileType.DIRECTORY
 
 
 def test_a_layer_can_delete_and_recreate_a_path() -> None:
-    tree, _ = squash([
-        layer("l1", [rec("/app/x", layer="l1"), rec("/app/y", layer="l1")]),
-        layer("l2", [rec("/app/x", layer="l2")], whiteouts=("/app",)),
-    ])
+    tree, _ = squash(
+        [
+            layer("l1", [rec("/app/x", layer="l1"), rec("/app/y", layer="l1")]),
+            layer("l2", [rec("/app/x", layer="l2")], whiteouts=("/app",)),
+        ]
+    )
     assert tree["/app/x"].layer_digest == "l2"
     assert "/app/y" not in tree
 
 
 def test_a_file_replacing_a_directory_takes_its_subtree() -> None:
-    tree, _ = squash([
-        layer("l1", [rec("/opt", FileType.DIRECTORY), rec("/opt/tool")]),
-        layer("l2", [rec("/opt", layer="l2")]),
-    ])
+    tree, _ = squash(
+        [
+            layer("l1", [rec("/opt", FileType.DIRECTORY), rec("/opt/tool")]),
+            layer("l2", [rec("/opt", layer="l2")]),
+        ]
+    )
     assert tree["/opt"].type == FileType.FILE
     assert "/opt/tool" not in tree
 
 
 def test_hardlinks_to_lower_layers_are_resolved_and_parents_implied() -> None:
-    tree, warnings = squash([
-        layer("l1", [rec("/usr/bin/python3.11", sha="b" * 64)]),
-        layer("l2", [rec("/usr/bin/python3", FileType.HARDLINK, link="/usr/bin/python3.11")]),
-        layer("l3", [rec("/x/dangling", FileType.HARDLINK, link="/nowhere")]),
-    ])
+    tree, warnings = squash(
+        [
+            layer("l1", [rec("/usr/bin/python3.11", sha="b" * 64)]),
+            layer("l2", [rec("/usr/bin/python3", FileType.HARDLINK, link="/usr/bin/python3.11")]),
+            layer("l3", [rec("/x/dangling", FileType.HARDLINK, link="/nowhere")]),
+        ]
+    )
     assert tree["/usr/bin/python3"].sha256 == "b" * 64
     assert tree["/usr"].type == FileType.DIRECTORY and tree["/usr/bin"].type == FileType.DIRECTORY
     assert any("/x/dangling" in w for w in warnings)
@@ -74,11 +104,13 @@ def test_hardlinks_to_lower_layers_are_resolved_and_parents_implied() -> None:
 
 @pytest.fixture
 def resolver() -> FileResolver:
-    base = FileResolver.from_files({
-        "/etc/os-release": "ID=alpine\n",
-        "/usr/lib/os-release": "ID=debian\n",
-        "/usr/local/lib/python3.11/site-packages/pkg-1.0.dist-info/METADATA": "Name: pkg\n",
-    })
+    base = FileResolver.from_files(
+        {
+            "/etc/os-release": "ID=alpine\n",
+            "/usr/lib/os-release": "ID=debian\n",
+            "/usr/local/lib/python3.11/site-packages/pkg-1.0.dist-info/METADATA": "Name: pkg\n",
+        }
+    )
     records = {r.path: r for r in base.records()}
     for path, target in {
         "/etc/escape": "../../../../usr/lib/os-release",

@@ -13,7 +13,9 @@ from portwarden.cli.output import OutputFormat, stdout
 from portwarden.cli.settings import LocalSettings
 from portwarden.core.errors import ConfigurationError, NotFoundError
 
-registry_app = typer.Typer(help="Registry credentials and insecure (plain HTTP) registries.", no_args_is_help=True)
+registry_app = typer.Typer(
+    help="Registry credentials and insecure (plain HTTP) registries.", no_args_is_help=True
+)
 
 
 def _store() -> PortwardenCredentialStore:

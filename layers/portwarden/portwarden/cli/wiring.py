@@ -6,6 +6,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from rich.progress import TaskID
+
 from portwarden.adapters.http.credentials import build_credential_resolver
 from portwarden.adapters.http.registry import HttpRegistryClient
 from portwarden.cli.context import CliState
@@ -35,7 +37,7 @@ def image_access(cli: CliState, settings: LocalSettings | None = None) -> Iterat
             return client
 
     with download_progress(not cli.quiet) as progress:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def on_progress(digest: str, count: int) -> None:
             if progress is None:

@@ -71,3 +71,36 @@ class NotFoundError(StoreError):
 
 class ConfigurationError(PortwardenError):
     """Invalid user configuration (credentials file, settings, options)."""
+
+
+class FeedFormatError(PortwardenError):
+    """A vulnerability feed document that cannot be read as a whole (corrupt archive, not JSON, wrong shape).
+
+    Problems confined to one record of a feed are counted in the parse report instead, so that one bad
+    advisory never discards the rest of its source.
+    """
+
+
+class CorruptPackageDatabaseError(PortwardenError):
+    """An OS package database (dpkg status, apk installed, rpmdb) that cannot be read as a whole.
+
+    A problem confined to one entry (one dpkg stanza, one rpm header) is reported as an analyzer
+    warning instead, so that one bad record never hides the other packages.
+    """
+
+
+class UnknownEcosystemError(PortwardenError):
+    """No version comparator is registered for this ecosystem, package type or key."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"no version comparator for {name!r}")
+
+
+class InvalidConstraintError(PortwardenError):
+    """A version constraint or range expression that cannot be parsed."""
+
+    def __init__(self, constraint: str, reason: str) -> None:
+        self.constraint = constraint
+        self.reason = reason
+        super().__init__(f"invalid version constraint {constraint!r}: {reason}")

@@ -36,3 +36,17 @@ class RegistryClient(Protocol):
     def list_tags(self, ref: ImageReference) -> list[str]:
         """GET /v2/<name>/tags/list (all pages)."""
         ...
+
+
+class BlobStore(Protocol):
+    """Opaque documents by key: layer fragments, analysis documents, database snapshots.
+
+    Local: files under PORTWARDEN_HOME; AWS: an S3 bucket. Writes are atomic (a reader sees the old
+    document or the new one, never half of one).
+    """
+
+    def get(self, key: str) -> bytes | None: ...
+
+    def put(self, key: str, data: bytes) -> None: ...
+
+    def exists(self, key: str) -> bool: ...

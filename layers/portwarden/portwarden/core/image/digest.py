@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import BinaryIO
+from typing import Protocol
 
 from portwarden.core.errors import DigestMismatchError, ManifestError
 
 _DIGEST_RE = re.compile(r"^(sha256):([a-f0-9]{64})$|^(sha512):([a-f0-9]{128})$")
+
+
+class Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def close(self) -> None: ...
 
 
 def split_digest(digest: str) -> tuple[str, str]:
@@ -40,7 +46,7 @@ class VerifyingReader:
     for consumers (tar readers) that stop at the end-of-archive marker.
     """
 
-    def __init__(self, raw: BinaryIO, digest: str, size: int | None, what: str = "blob") -> None:
+    def __init__(self, raw: Readable, digest: str, size: int | None, what: str = "blob") -> None:
         algorithm, _ = split_digest(digest)
         self._raw = raw
         self._digest = digest
@@ -82,7 +88,9 @@ class VerifyingReader:
             return
         actual = f"{self._algorithm}:{self._hash.hexdigest()}"
         if actual != self._digest:
-            raise DigestMismatchError(f"{self._what} {self._digest} does not match its content (got {actual})")
+            raise DigestMismatchError(
+                f"{self._what} {self._digest} does not match its content (got {actual})"
+            )
         if self._size is not None and self._count != self._size:
             raise DigestMismatchError(
                 f"{self._what} {self._digest} is {self._count} bytes, its descriptor says {self._size}"

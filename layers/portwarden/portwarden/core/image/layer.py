@@ -21,9 +21,9 @@ import stat
 import tarfile
 import threading
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO, Protocol, cast
 
 import zstandard
 
@@ -61,6 +61,28 @@ class CapturePolicy:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+class ScanFinding(ValueObject):
+    """A content scanner's hit: which file, which line, which named pattern (never the text)."""
+
+    path: str
+    line: int
+    name: str
+
+
+class ContentScanner(Protocol):
+    """Looks at the content of small regular files as they stream by (secrets, content search)."""
+
+    name: str
+    max_file_bytes: int
+
+    def scan(self, path: str, data: bytes) -> list[tuple[int, str]]:
+        """(line number, pattern name) for every hit."""
+        ...
+
+    @property
+    def fingerprint(self) -> str: ...
+
+
 class LayerIndex(ValueObject):
     """What one layer contributes: its records, its whiteouts, and what went wrong on the way."""
 
@@ -73,6 +95,8 @@ class LayerIndex(ValueObject):
     whiteouts: tuple[str, ...] = ()
     opaque_dirs: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    # Scanner name → hits in this layer's files (the squash keeps those whose file survives).
+    findings: dict[str, tuple[ScanFinding, ...]] = {}
 
 
 class _Inflater:
@@ -189,7 +213,9 @@ class _Inflater:
     def _unzstd(self) -> Iterator[bytes]:
         decompressor = zstandard.ZstdDecompressor()
         try:
-            reader = decompressor.stream_reader(_ChunkFile(self._raw_chunks()), read_across_frames=True)
+            reader = decompressor.stream_reader(
+                cast(IO[bytes], _ChunkFile(self._raw_chunks())), read_across_frames=True
+            )
             while True:
                 out = reader.read(READ_CHUNK)
                 if not out:
@@ -304,6 +330,7 @@ def read_layer(
     limits: SafetyLimits,
     expected_diff_id: str | None = None,
     on_progress: Callable[[int], None] | None = None,
+    scanners: Sequence[ContentScanner] = (),
 ) -> LayerIndex:
     """Read one layer blob into a LayerIndex, verifying its digest (and diff_id when given)."""
     verifying = VerifyingReader(_ProgressReader(raw, on_progress), digest, size, what=f"layer {digest}")
@@ -314,9 +341,10 @@ def read_layer(
     whiteouts: list[str] = []
     opaque: list[str] = []
     budget = _CaptureBudget(limits.max_captured_total_bytes)
+    scanning = _Scanning(scanners)
     try:
         try:
-            archive = tarfile.open(fileobj=hashing, mode="r|", bufsize=READ_CHUNK)  # type: ignore[call-overload]
+            archive = tarfile.open(fileobj=hashing, mode="r|", bufsize=READ_CHUNK)  # type: ignore[call-overload]  # noqa: SIM115
         except tarfile.ReadError as exc:
             if hashing.count == 0:
                 # An empty blob is a valid, empty layer for some builders.
@@ -325,7 +353,19 @@ def read_layer(
                 raise UnsafeContentError(f"layer {digest} is not a tar archive ({exc})") from exc
         if archive is not None:
             with archive:
-                _read_entries(archive, digest, capture, contents, limits, warnings, budget, records, whiteouts, opaque)
+                _read_entries(
+                    archive,
+                    digest,
+                    capture,
+                    contents,
+                    limits,
+                    warnings,
+                    budget,
+                    scanning,
+                    records,
+                    whiteouts,
+                    opaque,
+                )
         # Past the end-of-archive marker there may be padding; the digests cover it, so read it all.
         hashing.drain()
         verifying.drain()
@@ -350,7 +390,31 @@ def read_layer(
         whiteouts=tuple(whiteouts),
         opaque_dirs=tuple(opaque),
         warnings=warnings.result(),
+        findings=scanning.result(),
     )
+
+
+class _Scanning:
+    """Runs the content scanners on small files and collects their hits."""
+
+    def __init__(self, scanners: Sequence[ContentScanner]) -> None:
+        self.scanners = tuple(scanners)
+        self.max_bytes = max((s.max_file_bytes for s in self.scanners), default=0)
+        self.hits: dict[str, list[ScanFinding]] = {s.name: [] for s in self.scanners}
+
+    def wants(self, size: int) -> bool:
+        return 0 < size <= self.max_bytes
+
+    def scan(self, path: str, data: bytes) -> None:
+        if b"\0" in data[:8192]:
+            return  # binary content: the patterns are textual
+        for scanner in self.scanners:
+            if len(data) <= scanner.max_file_bytes:
+                for line, name in scanner.scan(path, data):
+                    self.hits[scanner.name].append(ScanFinding(path=path, line=line, name=name))
+
+    def result(self) -> dict[str, tuple[ScanFinding, ...]]:
+        return {name: tuple(hits) for name, hits in self.hits.items()}
 
 
 class _ProgressReader:
@@ -381,6 +445,7 @@ def _read_entries(
     limits: SafetyLimits,
     warnings: _Warnings,
     budget: _CaptureBudget,
+    scanning: _Scanning,
     records: dict[str, FileRecord],
     whiteouts: list[str],
     opaque: list[str],
@@ -431,14 +496,16 @@ def _read_entries(
             if len(target) > limits.max_link_target_length:
                 warnings.add(f"skipped symlink {path}: target is too long")
                 continue
-            if not target.startswith("/") and paths.escapes_root(f"{paths.parent(path)}/{target}".lstrip("/")):
+            if not target.startswith("/") and paths.escapes_root(
+                f"{paths.parent(path)}/{target}".lstrip("/")
+            ):
                 warnings.add(f"symlink {path} -> {target[:200]} points above the image root (confined to it)")
             records[path] = _record(member, path, file_type, digest, link_target=target)
         elif file_type == FileType.HARDLINK:
             records[path] = _hardlink(member, path, digest, records, warnings)
         elif file_type == FileType.FILE:
             records[path] = _regular_file(
-                archive, member, path, digest, capture, contents, warnings, budget, limits
+                archive, member, path, digest, capture, contents, warnings, budget, limits, scanning
             )
         else:
             records[path] = _record(member, path, file_type, digest)
@@ -482,7 +549,13 @@ def _hardlink(
     target = records.get(target_path)
     if target is not None and target.type in (FileType.FILE, FileType.HARDLINK):
         return _record(
-            member, path, FileType.HARDLINK, digest, size=target.size, sha256=target.sha256, link_target=target_path
+            member,
+            path,
+            FileType.HARDLINK,
+            digest,
+            size=target.size,
+            sha256=target.sha256,
+            link_target=target_path,
         )
     # The target may come from a lower layer; the squash resolves it.
     return _record(member, path, FileType.HARDLINK, digest, link_target=target_path)
@@ -498,18 +571,29 @@ def _regular_file(
     warnings: _Warnings,
     budget: _CaptureBudget,
     limits: SafetyLimits,
+    scanning: _Scanning,
 ) -> FileRecord:
     handle = archive.extractfile(member)
     hasher = hashlib.sha256()
     keep = capture.wants(path)
     if keep and member.size > min(capture.max_file_bytes, limits.max_captured_file_bytes):
-        warnings.add(f"{path} is {member.size} bytes, over the capture limit: analyzers will not see its content")
+        warnings.add(
+            f"{path} is {member.size} bytes, over the capture limit: analyzers will not see its content"
+        )
         keep = False
     if keep and member.size > budget.remaining:
         warnings.add(f"{path}: the total capture budget (max_captured_total_bytes) is spent")
         keep = False
     if handle is None:  # pragma: no cover - tarfile returns a handle for every regular file
         return _record(member, path, FileType.FILE, digest, size=member.size)
+    if scanning.wants(member.size):
+        data = handle.read()
+        scanning.scan(path, data)
+        sha = hashlib.sha256(data).hexdigest()
+        if keep:
+            budget.remaining -= member.size
+            contents.put_bytes(sha, data)
+        return _record(member, path, FileType.FILE, digest, size=member.size, sha256=sha)
     if not keep:
         while True:
             chunk = handle.read(READ_CHUNK)

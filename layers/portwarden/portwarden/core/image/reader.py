@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from portwarden.core.errors import ManifestError
+from portwarden.core.image.cache import LayerCache
 from portwarden.core.image.content import ContentStore
-from portwarden.core.image.layer import CapturePolicy, LayerIndex, read_layer
+from portwarden.core.image.layer import CapturePolicy, ContentScanner, LayerIndex, read_layer
 from portwarden.core.image.limits import SafetyLimits
 from portwarden.core.image.manifest import Descriptor
 from portwarden.core.image.resolver import FileResolver
@@ -56,13 +57,20 @@ def read_one_layer(
     contents: ContentStore,
     limits: SafetyLimits,
     on_progress: ProgressCallback | None = None,
+    scanners: Sequence[ContentScanner] = (),
+    cache: LayerCache | None = None,
 ) -> LayerIndex:
+    if cache is not None:
+        cached = cache.load(descriptor.digest, contents)
+        if cached is not None:
+            return cached
+
     def progress(count: int) -> None:
         if on_progress is not None:
             on_progress(descriptor.digest, count)
 
     with source.open_blob(descriptor) as raw:
-        return read_layer(
+        index = read_layer(
             raw,
             digest=descriptor.digest,
             size=descriptor.size,
@@ -72,7 +80,11 @@ def read_one_layer(
             limits=limits,
             expected_diff_id=diff_id,
             on_progress=progress,
+            scanners=scanners,
         )
+    if cache is not None:
+        cache.save(index, capture, contents)
+    return index
 
 
 def read_image(
@@ -84,30 +96,36 @@ def read_image(
     work_dir: Path | None = None,
     workers: int = 3,
     on_progress: ProgressCallback | None = None,
-    cached_layers: dict[str, LayerIndex] | None = None,
+    scanners: Sequence[ContentScanner] = (),
+    cache: LayerCache | None = None,
 ) -> SquashedImage:
-    """Read every layer (or take it from ``cached_layers``) and squash them in order."""
+    """Read every layer (or take its fragment from ``cache``) and squash them in order."""
     check_layer_count(resolved, limits)
     contents = ContentStore(work_dir)
     diff_ids: Sequence[str] = resolved.config_document.rootfs.diff_ids
-    cached = cached_layers or {}
     try:
         with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="layer") as pool:
             futures = [
-                None
-                if descriptor.digest in cached
-                else pool.submit(
-                    read_one_layer, source, descriptor, diff_id, capture, contents, limits, on_progress
+                pool.submit(
+                    read_one_layer,
+                    source,
+                    descriptor,
+                    diff_id,
+                    capture,
+                    contents,
+                    limits,
+                    on_progress,
+                    scanners,
+                    cache,
                 )
                 for descriptor, diff_id in zip(resolved.layers, diff_ids, strict=True)
             ]
-            layers = [
-                cached[d.digest] if future is None else future.result()
-                for d, future in zip(resolved.layers, futures, strict=True)
-            ]
+            layers = [future.result() for future in futures]
     except BaseException:
         contents.close()
         raise
     records, warnings = squash(layers)
     all_warnings = [w for layer in layers for w in layer.warnings] + warnings
-    return SquashedImage(resolved=resolved, layers=layers, records=records, contents=contents, warnings=all_warnings)
+    return SquashedImage(
+        resolved=resolved, layers=layers, records=records, contents=contents, warnings=all_warnings
+    )

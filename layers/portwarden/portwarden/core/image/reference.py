@@ -63,7 +63,8 @@ class ImageReference(ValueObject):
             repository = f"library/{repository}"
         if not _REPOSITORY_RE.match(repository):
             raise InvalidReferenceError(
-                f"invalid repository name {repository!r} in reference {text!r} (lowercase letters, digits, . _ - /)"
+                f"invalid repository name {repository!r} in reference {text!r} "
+                "(lowercase letters, digits, . _ - /)"
             )
         if tag is None and digest is None:
             tag = DEFAULT_TAG

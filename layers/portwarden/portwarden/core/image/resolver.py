@@ -71,8 +71,10 @@ class FileResolver:
         if record is None:
             raise FileNotFoundError(path)
         if record.type not in (FileType.FILE, FileType.HARDLINK) or record.sha256 is None:
-            raise IsADirectoryError(path) if record.type == FileType.DIRECTORY else ContentUnavailableError(
-                f"{path} is a {record.type.value}, not a regular file"
+            raise (
+                IsADirectoryError(path)
+                if record.type == FileType.DIRECTORY
+                else ContentUnavailableError(f"{path} is a {record.type.value}, not a regular file")
             )
         if not self._contents.has(record.sha256):
             raise ContentUnavailableError(f"the content of {path} was not captured")
@@ -160,7 +162,7 @@ class FileResolver:
                 mode = stat.S_IMODE(info.st_mode)
                 if stat.S_ISLNK(info.st_mode):
                     records[image_path] = FileRecord(
-                        path=image_path, type=FileType.SYMLINK, mode=mode, link_target=os.readlink(full)
+                        path=image_path, type=FileType.SYMLINK, mode=mode, link_target=str(full.readlink())
                     )
                 elif stat.S_ISDIR(info.st_mode):
                     records[image_path] = FileRecord(path=image_path, type=FileType.DIRECTORY, mode=mode)
@@ -184,7 +186,9 @@ class FileResolver:
             data = body.encode() if isinstance(body, str) else body
             digest = hashlib.sha256(data).hexdigest()
             contents.add(digest, data)
-            records[path] = FileRecord(path=path, type=FileType.FILE, mode=0o644, size=len(data), sha256=digest)
+            records[path] = FileRecord(
+                path=path, type=FileType.FILE, mode=0o644, size=len(data), sha256=digest
+            )
             directory = paths.parent(path)
             while directory != "/" and directory not in records:
                 records[directory] = FileRecord(path=directory, type=FileType.DIRECTORY, mode=0o755)

@@ -124,7 +124,9 @@ class RegistrySource:
         walker = _ManifestWalker(self._limits)
         top = self._client.fetch_manifest(self._ref, mf.ACCEPT)
         if len(top.content) > self._limits.max_manifest_bytes:
-            raise ManifestError(f"manifest of {self._ref} is larger than {self._limits.max_manifest_bytes} bytes")
+            raise ManifestError(
+                f"manifest of {self._ref} is larger than {self._limits.max_manifest_bytes} bytes"
+            )
         top_digest = digest_bytes(top.content)
         if self._ref.digest is not None:
             verify_bytes(top.content, self._ref.digest, "manifest")
@@ -260,7 +262,9 @@ class OciLayoutSource:
         index_digest, digest, media_type, manifest = walker.walk(
             index_bytes, mf.OCI_INDEX, digest_bytes(index_bytes), platform, fetch
         )
-        config_bytes = self._layout.read_file(_blob_path(manifest.config.digest), self._limits.max_config_bytes)
+        config_bytes = self._layout.read_file(
+            _blob_path(manifest.config.digest), self._limits.max_config_bytes
+        )
         document = walker.config(config_bytes, manifest.config)
         return ResolvedImage(
             source_kind=self.spec.kind,

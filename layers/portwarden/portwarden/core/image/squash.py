@@ -24,7 +24,11 @@ def squash(layers: Sequence[LayerIndex]) -> tuple[dict[str, FileRecord], list[st
         removed_subtrees = set(layer.whiteouts)
         for path, record in layer.records.items():
             existing = tree.get(path)
-            if existing is not None and existing.type == FileType.DIRECTORY and record.type != FileType.DIRECTORY:
+            if (
+                existing is not None
+                and existing.type == FileType.DIRECTORY
+                and record.type != FileType.DIRECTORY
+            ):
                 removed_subtrees.add(path)
         emptied_dirs = set(layer.opaque_dirs)
         if removed_subtrees or emptied_dirs:
@@ -62,14 +66,28 @@ def _resolve_hardlinks(tree: dict[str, FileRecord], warnings: list[str]) -> None
 def _imply_parents(tree: dict[str, FileRecord]) -> None:
     if "/" not in tree:
         tree["/"] = FileRecord.model_construct(
-            path="/", type=FileType.DIRECTORY, mode=0o755, uid=0, gid=0, size=0,
-            sha256=None, link_target=None, layer_digest=None,
+            path="/",
+            type=FileType.DIRECTORY,
+            mode=0o755,
+            uid=0,
+            gid=0,
+            size=0,
+            sha256=None,
+            link_target=None,
+            layer_digest=None,
         )
     for path in list(tree):
         directory = paths.parent(path)
         while directory != "/" and directory not in tree:
             tree[directory] = FileRecord.model_construct(
-                path=directory, type=FileType.DIRECTORY, mode=0o755, uid=0, gid=0, size=0,
-                sha256=None, link_target=None, layer_digest=tree[path].layer_digest,
+                path=directory,
+                type=FileType.DIRECTORY,
+                mode=0o755,
+                uid=0,
+                gid=0,
+                size=0,
+                sha256=None,
+                link_target=None,
+                layer_digest=tree[path].layer_digest,
             )
             directory = paths.parent(directory)

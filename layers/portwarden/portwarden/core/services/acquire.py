@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from portwarden.core.image.layer import CapturePolicy
+from portwarden.core.image.cache import LayerCache
+from portwarden.core.image.layer import CapturePolicy, ContentScanner
 from portwarden.core.image.limits import SafetyLimits
 from portwarden.core.image.manifest import ImageConfig, Platform, parse_platform
 from portwarden.core.image.reader import ProgressCallback, SquashedImage, read_image
@@ -139,7 +139,9 @@ def acquire_image(
     access: ImageAccess,
     capture: CapturePolicy,
     platform: str | None = None,
-    cached_layers: dict[str, Any] | None = None,
+    *,
+    scanners: Sequence[ContentScanner] = (),
+    cache: LayerCache | None = None,
 ) -> SquashedImage:
     """Resolve the image and read every layer once into the squashed filesystem."""
     spec = SourceSpec.parse(source_text)
@@ -154,7 +156,8 @@ def acquire_image(
             work_dir=access.work_dir,
             workers=access.workers,
             on_progress=access.on_progress,
-            cached_layers=cached_layers,
+            scanners=scanners,
+            cache=cache,
         )
     finally:
         source.close()

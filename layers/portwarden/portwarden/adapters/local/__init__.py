@@ -1,0 +1,1 @@
+"""Local adapters: SQLite stores and filesystem blobs under PORTWARDEN_HOME."""

@@ -1,0 +1,256 @@
+"""Use case: analyze an image into an ImageAnalysis (the native SBOM document).
+
+Layers are read once each (or taken from the fragment cache); the analyzers then run over the
+squashed filesystem. One analyzer failing is recorded on the analysis and never sinks it.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+
+from portwarden.core.analyzers.base import Analyzer, AnalyzerContext, AnalyzerOptions
+from portwarden.core.analyzers.registry import (
+    ANALYZERS,
+    OS_ANALYZERS,
+    STREAM_ANALYZER_VERSIONS,
+    analyzer_set_version,
+)
+from portwarden.core.analyzers.secrets import content_search_scanner, secret_scanner
+from portwarden.core.image import paths
+from portwarden.core.image.cache import LayerCache
+from portwarden.core.image.layer import CapturePolicy, ContentScanner, LayerIndex, ScanFinding
+from portwarden.core.image.manifest import ImageConfig
+from portwarden.core.image.reader import SquashedImage
+from portwarden.core.image.resolver import FileResolver
+from portwarden.core.model.analysis import (
+    AnalysisSource,
+    AnalyzedFile,
+    AnalyzerRun,
+    ContentMatch,
+    ImageAnalysis,
+    ImageMetadata,
+    RetrievedFile,
+    SecretFinding,
+)
+from portwarden.core.model.distro import Distro
+from portwarden.core.model.files import FileRecord, FileType
+from portwarden.core.model.package import Package
+from portwarden.core.ports import BlobStore
+from portwarden.core.services.acquire import ImageAccess, acquire_image
+
+logger = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def analyze_image(
+    source_text: str,
+    access: ImageAccess,
+    *,
+    options: AnalyzerOptions | None = None,
+    blobs: BlobStore | None = None,
+    platform: str | None = None,
+    analyzers: tuple[Analyzer, ...] = ANALYZERS,
+    clock: Clock = _now,
+) -> ImageAnalysis:
+    options = options or AnalyzerOptions()
+    scanners: list[ContentScanner] = [secret_scanner(options.secret_patterns)]
+    content_scanner = content_search_scanner(options.content_patterns)
+    if content_scanner is not None:
+        scanners.append(content_scanner)
+    patterns = {p for a in analyzers for p in a.capture_patterns} | {
+        paths.normalize(p) for p in options.retrieve_files
+    }
+    capture = CapturePolicy(tuple(patterns), max_file_bytes=access.limits.max_captured_file_bytes)
+    cache = None
+    if blobs is not None:
+        fingerprint = "-".join(
+            [analyzer_set_version(analyzers), capture.fingerprint, *(s.fingerprint for s in scanners)]
+        )
+        cache = LayerCache(blobs, fingerprint)
+    image = acquire_image(source_text, access, capture, platform, scanners=scanners, cache=cache)
+    try:
+        return assemble(image, options, analyzers, clock)
+    finally:
+        image.close()
+
+
+def assemble(
+    image: SquashedImage, options: AnalyzerOptions, analyzers: tuple[Analyzer, ...], clock: Clock = _now
+) -> ImageAnalysis:
+    """Run the image-level analyzers over the squashed view and build the analysis document."""
+    resolver = image.resolver()
+    warnings = list(image.warnings)
+    runs: list[AnalyzerRun] = []
+    distro: Distro | None = None
+    packages: list[Package] = []
+    for analyzer in analyzers:
+        error = None
+        try:
+            if analyzer.applies(resolver):
+                output = analyzer.analyze(AnalyzerContext(resolver=resolver, options=options, distro=distro))
+                if output.distro is not None and distro is None:
+                    distro = output.distro
+                packages.extend(output.packages)
+                warnings.extend(f"{analyzer.name}: {w}" for w in output.warnings)
+        except Exception as exc:  # one analyzer failing never sinks the analysis
+            logger.warning("analyzer %s failed: %s", analyzer.name, exc, exc_info=True)
+            error = f"{type(exc).__name__}: {exc}"
+            warnings.append(f"analyzer {analyzer.name} failed: {error}")
+        runs.append(AnalyzerRun(name=analyzer.name, version=analyzer.version, error=error))
+    runs.extend(
+        AnalyzerRun(name=name, version=version) for name, version in sorted(STREAM_ANALYZER_VERSIONS.items())
+    )
+    resolved = image.resolved
+    return ImageAnalysis(
+        source=AnalysisSource(
+            type=resolved.source_kind.value,
+            reference=str(resolved.reference) if resolved.reference else None,
+            location=resolved.location,
+            manifest_digest=resolved.manifest_digest,
+            config_digest=resolved.config_digest,
+            index_digest=resolved.index_digest,
+            platform=resolved.platform,
+        ),
+        distro=distro,
+        packages=tuple(sorted(drop_owned_language_packages(packages), key=_package_key)),
+        files=tuple(_file(image.records[p]) for p in sorted(image.records) if p != "/"),
+        secrets=tuple(
+            SecretFinding(path=f.path, line=f.line, name=f.name, layer_digest=layer)
+            for f, layer in surviving_findings(image.layers, image.records, "secrets")
+        ),
+        content_matches=tuple(
+            ContentMatch(path=f.path, line=f.line, name=f.name, layer_digest=layer)
+            for f, layer in surviving_findings(image.layers, image.records, "content_search")
+        ),
+        retrieved_files=tuple(retrieve_files(resolver, options)),
+        image=image_metadata(image),
+        analyzers=tuple(runs),
+        warnings=tuple(warnings),
+        analyzed_at=clock().isoformat(timespec="seconds"),
+    )
+
+
+def _package_key(package: Package) -> tuple[str, str, str, str]:
+    location = package.locations[0].path if package.locations else ""
+    return (package.type.value, package.name, package.version, location)
+
+
+def drop_owned_language_packages(packages: Iterable[Package]) -> list[Package]:
+    """Syft's overlap rule: a language package whose files an OS package installed is reported once,
+    as the OS package (python3-requests from dpkg, not also requests from its dist-info)."""
+    packages = list(packages)
+    owned: set[str] = {path for p in packages if p.found_by in OS_ANALYZERS for path in p.owned_files}
+    if not owned:
+        return packages
+    kept: list[Package] = []
+    for package in packages:
+        if package.found_by not in OS_ANALYZERS:
+            evidence = list(package.owned_files) or [location.path for location in package.locations]
+            if evidence and all(path in owned for path in evidence):
+                continue
+        kept.append(package)
+    return kept
+
+
+def surviving_findings(
+    layers: list[LayerIndex], records: dict[str, FileRecord], scanner: str
+) -> list[tuple[ScanFinding, str]]:
+    """Scanner hits whose file is still the same file in the final filesystem."""
+    results: list[tuple[ScanFinding, str]] = []
+    for layer in layers:
+        for finding in layer.findings.get(scanner, ()):
+            record = records.get(finding.path)
+            if record is not None and record.layer_digest == layer.digest:
+                results.append((finding, layer.digest))
+    return results
+
+
+def _file(record: FileRecord) -> AnalyzedFile:
+    return AnalyzedFile(
+        path=record.path,
+        type=record.type.value,
+        mode=record.mode_octal,
+        uid=record.uid,
+        gid=record.gid,
+        size=record.size,
+        sha256=record.sha256,
+        link_target=record.link_target,
+        layer_digest=record.layer_digest,
+        setuid=record.is_setuid and record.type != FileType.DIRECTORY,
+        setgid=record.is_setgid and record.type != FileType.DIRECTORY,
+        world_writable=record.is_world_writable,
+    )
+
+
+def retrieve_files(resolver: FileResolver, options: AnalyzerOptions) -> list[RetrievedFile]:
+    retrieved = []
+    for raw_path in options.retrieve_files:
+        path = paths.normalize(raw_path)
+        record = resolver.stat(path)
+        if record is None or not resolver.has_content(path):
+            continue
+        data = resolver.read_bytes(path, options.retrieve_max_bytes + 1)
+        truncated = len(data) > options.retrieve_max_bytes
+        retrieved.append(
+            RetrievedFile(
+                path=path,
+                sha256=record.sha256,
+                size=record.size,
+                truncated=truncated,
+                content_b64=base64.b64encode(data[: options.retrieve_max_bytes]).decode(),
+            )
+        )
+    return retrieved
+
+
+def image_metadata(image: SquashedImage) -> ImageMetadata:
+    resolved = image.resolved
+    config = ImageConfig.from_document(resolved.config_document)
+    return ImageMetadata(
+        config=config.model_dump(mode="json", exclude={"history"}),
+        history=config.history,
+        dockerfile=dockerfile_from_history(config.history),
+        manifest=resolved.manifest.model_dump(mode="json", by_alias=True, exclude_none=True),
+        layers=tuple(
+            {
+                "digest": layer.digest,
+                "diff_id": layer.diff_id,
+                "size": layer.compressed_size,
+                "uncompressed_size": layer.uncompressed_size,
+                "entries": len(layer.records),
+            }
+            for layer in image.layers
+        ),
+    )
+
+
+_NOP = "/bin/sh -c #(nop) "
+_SHELL = "/bin/sh -c "
+
+
+def dockerfile_from_history(history: Iterable[dict[str, object]]) -> str:
+    """A Dockerfile guessed from the image history, the way Anchore reconstructs one."""
+    lines = []
+    for entry in history:
+        created_by = str(entry.get("created_by") or "").strip()
+        if not created_by:
+            continue
+        if created_by.endswith("# buildkit"):
+            created_by = created_by[: -len("# buildkit")].rstrip()
+        if created_by.startswith(_NOP):
+            instruction = created_by[len(_NOP) :].strip()
+        elif created_by.startswith(_SHELL):
+            instruction = "RUN " + created_by[len(_SHELL) :].strip()
+        elif created_by.split(" ", 1)[0].isupper():
+            instruction = created_by
+        else:
+            instruction = "RUN " + created_by
+        lines.append(instruction)
+    return "\n".join(lines) + ("\n" if lines else "")

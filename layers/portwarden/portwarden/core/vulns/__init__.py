@@ -1,0 +1,1 @@
+"""Vulnerability data and matching: version comparison, feed parsing, the database and the matcher."""
