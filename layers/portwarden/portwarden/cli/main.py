@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from portwarden import __version__
-from portwarden.cli import commands_image, commands_registry
+from portwarden.cli import commands_image, commands_registry, commands_sbom
 from portwarden.cli.context import CliState, fail
 from portwarden.core.errors import PortwardenError
 
@@ -25,6 +25,7 @@ app = typer.Typer(
 )
 app.add_typer(commands_image.image_app, name="image")
 app.command("files")(commands_image.files)
+app.command("sbom")(commands_sbom.sbom)
 app.add_typer(commands_registry.registry_app, name="registry")
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import stat
 from enum import StrEnum
 
-from pydantic import computed_field
-
 from portwarden.core.model.base import ValueObject
 
 
@@ -39,7 +37,6 @@ class FileRecord(ValueObject):
     link_target: str | None = None
     layer_digest: str | None = None
 
-    @computed_field  # type: ignore[prop-decorator]
     @property
     def mode_octal(self) -> str:
         """The mode as Unix tools print it, setuid/setgid/sticky included: ``4755``, ``0644``."""

@@ -1,0 +1,97 @@
+"""``portwarden sbom``: analyze an image and print its SBOM."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from portwarden.adapters.local.blobs import FilesystemBlobStore
+from portwarden.cli.commands_image import PlatformOpt, SourceArg
+from portwarden.cli.context import state
+from portwarden.cli.output import stderr, stdout
+from portwarden.cli.settings import LocalSettings
+from portwarden.cli.wiring import image_access
+from portwarden.core.analyzers.base import AnalyzerOptions
+from portwarden.core.model.analysis import ImageAnalysis
+from portwarden.core.sbom import encode
+from portwarden.core.services.analyze import analyze_image
+
+
+class SbomFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+    CYCLONEDX_JSON = "cyclonedx-json"
+    SPDX_JSON = "spdx-json"
+
+
+def _named_patterns(values: list[str], option: str) -> dict[str, str]:
+    patterns: dict[str, str] = {}
+    for value in values:
+        name, sep, regex = value.partition("=")
+        if not sep or not name or not regex:
+            raise typer.BadParameter(f"expected NAME=REGEX, got {value!r}", param_hint=option)
+        patterns[name] = regex
+    return patterns
+
+
+def sbom(
+    ctx: typer.Context,
+    source: SourceArg,
+    platform: PlatformOpt = None,
+    output: Annotated[SbomFormat, typer.Option("--output", "-o", help="Output format.")] = SbomFormat.TABLE,
+    include_declared: Annotated[
+        bool, typer.Option("--include-declared", help="Also report lock files (package-lock.json, …).")
+    ] = False,
+    secret: Annotated[
+        list[str], typer.Option("--secret", help="Extra secret pattern NAME=REGEX (repeatable).")
+    ] = [],  # noqa: B006 - typer needs a literal default
+    content: Annotated[
+        list[str], typer.Option("--content", help="Content search pattern NAME=REGEX (repeatable).")
+    ] = [],  # noqa: B006
+    retrieve: Annotated[
+        list[str], typer.Option("--retrieve", help="A file to store in the analysis, e.g. /etc/passwd.")
+    ] = [],  # noqa: B006
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Read every layer, ignore cached fragments.")
+    ] = False,
+) -> None:
+    """Catalog an image's packages, files and secrets into an SBOM."""
+    settings = LocalSettings()
+    options = AnalyzerOptions(
+        include_declared=include_declared,
+        secret_patterns=_named_patterns(secret, "--secret"),
+        content_patterns=_named_patterns(content, "--content"),
+        retrieve_files=tuple(retrieve),
+    )
+    blobs = None if no_cache else FilesystemBlobStore(settings.home / "cache")
+    with image_access(state(ctx), settings) as access:
+        analysis = analyze_image(source, access, options=options, blobs=blobs, platform=platform)
+    if output == SbomFormat.TABLE:
+        print_package_table(analysis)
+    else:
+        sys.stdout.write(encode(analysis, output.value) + "\n")
+    failed = [run for run in analysis.analyzers if run.error]
+    for run in failed:
+        stderr.print(f"warning: analyzer {run.name} failed: {run.error}", markup=False, highlight=False)
+
+
+def print_package_table(analysis: ImageAnalysis) -> None:
+    table = Table(show_edge=False)
+    for column in ("Name", "Version", "Type", "Found by"):
+        table.add_column(column)
+    for package in analysis.packages:
+        table.add_row(package.name, package.version, package.type.value, package.found_by)
+    stdout.print(table)
+    distro = analysis.distro
+    if distro is not None:
+        stdout.print(f"distro: {distro.pretty_name or distro.id} ({distro.id} {distro.version_id or ''})")
+    if analysis.secrets:
+        stdout.print(
+            f"[yellow]{len(analysis.secrets)} secret(s) found[/]: "
+            + ", ".join(f"{s.path}:{s.line} {s.name}" for s in analysis.secrets),
+            highlight=False,
+        )
