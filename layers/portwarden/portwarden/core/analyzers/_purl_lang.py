@@ -1,0 +1,125 @@
+"""Identity and construction of language-ecosystem packages, and the shared evidence scan.
+
+Every language analyzer builds its packages through ``language_package`` so that purls come from one
+place (packageurl-python, which applies each ecosystem's canonical form: lower-case PyPI names,
+``%40`` for npm scopes, …) and locations carry the layer that provided the evidence file. Evidence
+files are found with one compiled regex per analyzer and a single pass over the file records.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from packageurl import PackageURL
+
+from portwarden.core.image import paths
+from portwarden.core.image.resolver import FileResolver
+from portwarden.core.model.files import FileRecord, FileType
+from portwarden.core.model.package import Location, Package, PackageType
+
+CONTENT_TYPES = (FileType.FILE, FileType.HARDLINK)
+
+
+def compile_globs(patterns: Iterable[str]) -> re.Pattern[str]:
+    """One regex matching any of ``patterns`` (glob syntax of ``core.image.paths``)."""
+    return re.compile("|".join(f"(?:{paths.glob_to_regex(p).pattern})" for p in patterns))
+
+
+def evidence_records(resolver: FileResolver, pattern: re.Pattern[str]) -> Iterator[FileRecord]:
+    """Regular files whose path matches ``pattern``, in path order (content not checked)."""
+    for record in resolver.records():
+        if record.type in CONTENT_TYPES and pattern.match(record.path):
+            yield record
+
+
+def has_evidence(resolver: FileResolver, pattern: re.Pattern[str]) -> bool:
+    return next(evidence_records(resolver, pattern), None) is not None
+
+
+def purl(
+    purl_type: str,
+    name: str,
+    version: str | None,
+    namespace: str | None = None,
+    qualifiers: Mapping[str, str] | None = None,
+) -> str | None:
+    """A package URL, or None when the name is empty (no identity to speak of)."""
+    if not name:
+        return None
+    try:
+        return str(
+            PackageURL(
+                type=purl_type,
+                namespace=namespace or None,
+                name=name,
+                version=version or None,
+                qualifiers=dict(qualifiers) if qualifiers else None,
+            ).to_string()
+        )
+    except ValueError:
+        return None
+
+
+def npm_purl(name: str, version: str | None) -> str | None:
+    """``@scope/name`` becomes namespace ``@scope`` (encoded ``%40scope``)."""
+    namespace, _, bare = name.rpartition("/") if name.startswith("@") else ("", "", name)
+    return purl("npm", bare, version, namespace=namespace or None)
+
+
+def golang_purl(module_path: str, version: str | None) -> str | None:
+    """The module path's last element is the purl name, the rest its namespace."""
+    namespace, _, name = module_path.rpartition("/")
+    return purl("golang", name, version, namespace=namespace or None)
+
+
+def maven_purl(group_id: str | None, artifact_id: str, version: str | None) -> str | None:
+    return purl("maven", artifact_id, version, namespace=group_id or None)
+
+
+def composer_purl(name: str, version: str | None) -> str | None:
+    vendor, _, project = name.rpartition("/")
+    return purl("composer", project, version, namespace=vendor or None)
+
+
+def locate(resolver: FileResolver, path: str) -> Location:
+    """A Location for ``path`` carrying the digest of the layer that provided it (when known)."""
+    record = resolver.lstat(path)
+    return Location(path=path, layer_digest=record.layer_digest if record is not None else None)
+
+
+def language_package(
+    *,
+    resolver: FileResolver,
+    name: str,
+    version: str,
+    package_type: PackageType,
+    package_url: str | None,
+    found_by: str,
+    evidence: Iterable[str],
+    licenses: Iterable[str] = (),
+    metadata: Mapping[str, Any] | None = None,
+    owned_files: Iterable[str] = (),
+) -> Package:
+    """Build a Package; ``evidence`` lists the files it was read from, the primary one first."""
+    seen: dict[str, None] = {}
+    for path in evidence:
+        seen.setdefault(path, None)
+    unique_licenses = tuple(dict.fromkeys(item.strip() for item in licenses if item and item.strip()))
+    return Package(
+        name=name,
+        version=version,
+        type=package_type,
+        purl=package_url,
+        licenses=unique_licenses,
+        locations=tuple(locate(resolver, path) for path in seen),
+        found_by=found_by,
+        metadata=_without_empty(dict(metadata or {})),
+        owned_files=tuple(dict.fromkeys(owned_files)),
+    )
+
+
+def _without_empty(metadata: dict[str, Any]) -> dict[str, Any]:
+    """Drop empty values so analysis documents stay small."""
+    return {key: value for key, value in metadata.items() if value not in (None, "", [], {}, ())}

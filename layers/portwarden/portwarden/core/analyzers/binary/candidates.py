@@ -1,0 +1,74 @@
+"""Which files might be compiled binaries worth opening.
+
+Compiled programs cannot be recognised by name, so two rules combine: the capture patterns below
+(directories where images put executables) and the execute permission bits. The layer reader keeps
+the content of files matching the patterns and may also keep any file with an execute bit set;
+analyzers open only files whose content was captured and whose first bytes carry an executable
+signature, so anything else costs one record check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from portwarden.core.analyzers._purl_lang import CONTENT_TYPES, compile_globs
+from portwarden.core.image.resolver import FileResolver
+from portwarden.core.model.files import FileRecord
+
+BINARY_CAPTURE_PATTERNS: tuple[str, ...] = (
+    "/*",
+    "/bin/*",
+    "/sbin/*",
+    "/usr/bin/*",
+    "/usr/sbin/*",
+    "/usr/local/bin/*",
+    "/usr/local/sbin/*",
+    "/usr/libexec/**",
+    "/usr/local/libexec/**",
+    "/usr/local/go/bin/*",
+    "/usr/local/go/pkg/tool/*/*",
+    "/usr/lib/go-*/bin/*",
+    "/go/bin/*",
+    "/root/go/bin/*",
+    "/home/*/go/bin/*",
+    "/usr/local/cargo/bin/*",
+    "/root/.cargo/bin/*",
+    "/home/*/.cargo/bin/*",
+    "/opt/*/*",
+    "/opt/**/bin/*",
+    "/app/*",
+    "/app/bin/*",
+    "/ko-app/*",
+    "/workspace/*",
+    "/srv/*",
+)
+
+# Smaller files cannot hold both an executable header and embedded build metadata.
+MIN_BINARY_SIZE = 256
+EXECUTE_BITS = 0o111
+
+
+_LOCATIONS = compile_globs(BINARY_CAPTURE_PATTERNS)
+
+
+def candidate_binaries(resolver: FileResolver) -> Iterator[FileRecord]:
+    """Regular files with captured content that sit where binaries live or are executable."""
+    for record in resolver.records():
+        if record.type not in CONTENT_TYPES or record.size < MIN_BINARY_SIZE or record.sha256 is None:
+            continue
+        if not (record.mode & EXECUTE_BITS or _LOCATIONS.match(record.path)):
+            continue
+        if resolver.has_content(record.path):
+            yield record
+
+
+def any_candidate_binary(resolver: FileResolver) -> bool:
+    """Cheap applicability check on records only (content availability is checked later)."""
+    for record in resolver.records():
+        if (
+            record.type in CONTENT_TYPES
+            and record.size >= MIN_BINARY_SIZE
+            and (record.mode & EXECUTE_BITS or _LOCATIONS.match(record.path))
+        ):
+            return True
+    return False

@@ -1,0 +1,399 @@
+"""Go build info and cargo-auditable data read from synthetic ELF, Mach-O and PE binaries.
+
+No Go or cargo-auditable toolchain is assumed: the writers below lay out just enough of each format
+(headers, a section table, one loadable data region) around the payload the real linkers emit.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+
+from portwarden.core.analyzers import rust as rust_module
+from portwarden.core.analyzers.base import AnalyzerContext
+from portwarden.core.analyzers.golang import (
+    BUILDINFO_MAGIC,
+    MODINFO_END,
+    MODINFO_START,
+    GoModuleAnalyzer,
+    parse_modinfo,
+)
+from portwarden.core.analyzers.rust import RustCrateAnalyzer
+from portwarden.core.image.resolver import FileResolver
+from portwarden.core.model.package import Package, PackageType
+
+ELF_BASE = 0x400000
+MODINFO_TEXT = (
+    "path\tgithub.com/acme/tool/cmd/tool\n"
+    "mod\tgithub.com/acme/tool\t(devel)\t\n"
+    "dep\tgithub.com/google/uuid\tv1.3.0\th1:t6JiXgmwXMjEs8VusXIJk2BXHsn+wx8BZdTaoZ5fu7I=\n"
+    "dep\tgolang.org/x/net\tv0.17.0\th1:pVaXccu2ozPjCXewfr1S7xoGRGkmbqA5K1Xu02fiv1w=\n"
+    "=>\tgithub.com/acme/net-fork\tv0.1.0\th1:fork=\n"
+    "dep\tgithub.com/acme/local\tv1.0.0\t\n"
+    "=>\t../local\t\n"
+    "build\t-compiler=gc\n"
+    "build\tCGO_ENABLED=0\n"
+    "build\tGOARCH=amd64\n"
+    "build\tGOOS=linux\n"
+    "build\tvcs.revision=0123456789abcdef\n"
+)
+
+
+def uvarint(value: int) -> bytes:
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def inline_buildinfo(go_version: str = "go1.21.5", modinfo: str = MODINFO_TEXT) -> bytes:
+    """The Go >= 1.18 layout: 32-byte header, then varint-prefixed version and module strings."""
+    module_blob = MODINFO_START + modinfo.encode() + MODINFO_END
+    header = BUILDINFO_MAGIC + bytes([8, 0x2]) + bytes(16)
+    return header + uvarint(len(go_version)) + go_version.encode() + uvarint(len(module_blob)) + module_blob
+
+
+def pointer_buildinfo(address: int, go_version: str = "go1.16.15", modinfo: str = MODINFO_TEXT) -> bytes:
+    """The Go 1.13 to 1.17 layout: the header points at two Go string headers (data, length)."""
+    module_blob = MODINFO_START + modinfo.encode() + MODINFO_END
+    version_data = address + 64
+    module_data = version_data + len(go_version)
+    header = BUILDINFO_MAGIC + bytes([8, 0]) + struct.pack("<QQ", address + 32, address + 48)
+    string_headers = struct.pack("<QQQQ", version_data, len(go_version), module_data, len(module_blob))
+    return header + string_headers + go_version.encode() + module_blob
+
+
+def elf_layout(sections: dict[str, bytes]) -> tuple[int, dict[str, int]]:
+    """File offsets build_elf gives each section: after the headers, 16-byte aligned, in order."""
+    data_start = 64 + 56
+    data_start += -data_start % 16
+    offsets, cursor = {}, data_start
+    for name, content in sections.items():
+        cursor += -cursor % 16
+        offsets[name] = cursor
+        cursor += len(content)
+    return data_start, offsets
+
+
+def build_elf(sections: dict[str, bytes], *, section_table: bool = True) -> bytes:
+    """A little-endian ELF64 x86-64 executable: sections laid out in one writable PT_LOAD."""
+    data_start, offsets = elf_layout(sections)
+    body = bytearray()
+    placed = []
+    for name, content in sections.items():
+        body += bytes(offsets[name] - data_start - len(body))
+        placed.append((name, offsets[name], content))
+        body += content
+    names = b"\0" + b"".join(name.encode() + b"\0" for name in (*sections, ".shstrtab"))
+    shstrtab_offset = data_start + len(body)
+    table_offset = shstrtab_offset + len(names)
+    table_offset += -table_offset % 8
+    headers = [bytes(64)]
+    name_offset = 1
+    for name, offset, content in placed:
+        headers.append(
+            struct.pack(
+                "<IIQQQQIIQQ", name_offset, 1, 0x3, ELF_BASE + offset, offset, len(content), 0, 0, 16, 0
+            )
+        )
+        name_offset += len(name) + 1
+    headers.append(struct.pack("<IIQQQQIIQQ", name_offset, 3, 0, 0, shstrtab_offset, len(names), 0, 0, 1, 0))
+    ident = b"\x7fELF" + bytes([2, 1, 1]) + bytes(9)
+    shnum = len(headers) if section_table else 0
+    elf_header = struct.pack(
+        "<16sHHIQQQIHHHHHH",
+        ident,
+        2,
+        62,
+        1,
+        0,
+        64,
+        table_offset if section_table else 0,
+        0,
+        64,
+        56,
+        1,
+        64,
+        shnum,
+        shnum - 1 if section_table else 0,
+    )
+    load = struct.pack(
+        "<IIQQQQQQ",
+        1,
+        0x6,
+        data_start,
+        ELF_BASE + data_start,
+        ELF_BASE + data_start,
+        len(body),
+        len(body),
+        0x1000,
+    )
+    image = bytearray(elf_header + load)
+    image += bytes(data_start - len(image))
+    image += body + names
+    image += bytes(table_offset - len(image))
+    if section_table:
+        image += b"".join(headers)
+    return bytes(image)
+
+
+def build_macho(section_name: str, content: bytes) -> bytes:
+    """A 64-bit little-endian Mach-O executable with one __DATA section."""
+    data_offset = 4096
+    command_size = 72 + 80
+    header = struct.pack("<IiiIIIII", 0xFEEDFACF, 0x01000007, 3, 2, 1, command_size, 0, 0)
+    segment = struct.pack(
+        "<II16sQQQQiiII",
+        0x19,
+        command_size,
+        b"__DATA",
+        0x100004000,
+        len(content),
+        data_offset,
+        len(content),
+        3,
+        3,
+        1,
+        0,
+    )
+    section = struct.pack(
+        "<16s16sQQIIIIIIII",
+        section_name.encode(),
+        b"__DATA",
+        0x100004000,
+        len(content),
+        data_offset,
+        4,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+    )
+    image = bytearray(header + segment + section)
+    image += bytes(data_offset - len(image))
+    return bytes(image + content)
+
+
+def build_pe(section_name: str, content: bytes) -> bytes:
+    """A PE32+ x86-64 executable with one initialised, writable data section."""
+    pe_offset, optional_size, raw_offset = 0x80, 240, 0x400
+    dos = bytearray(b"MZ" + bytes(pe_offset - 2))
+    struct.pack_into("<I", dos, 0x3C, pe_offset)
+    coff = b"PE\0\0" + struct.pack("<HHIIIHH", 0x8664, 1, 0, 0, 0, optional_size, 0x22)
+    optional = bytearray(optional_size)
+    struct.pack_into("<H", optional, 0, 0x20B)
+    struct.pack_into("<Q", optional, 24, 0x140000000)
+    section = struct.pack(
+        "<8sIIIIIIHHI",
+        section_name.encode(),
+        len(content),
+        0x1000,
+        len(content),
+        raw_offset,
+        0,
+        0,
+        0,
+        0,
+        0xC0000040,
+    )
+    image = bytearray(dos + coff + optional + section)
+    image += bytes(raw_offset - len(image))
+    return bytes(image + content)
+
+
+def go_packages(files: dict[str, bytes]) -> tuple[dict[str, Package], tuple[str, ...]]:
+    output = GoModuleAnalyzer().analyze(AnalyzerContext(resolver=FileResolver.from_files(files)))
+    return {package.name: package for package in output.packages}, output.warnings
+
+
+def assert_tool_modules(packages: dict[str, Package], go_version: str, stdlib_purl: str) -> None:
+    assert set(packages) == {
+        "github.com/acme/tool",
+        "github.com/google/uuid",
+        "github.com/acme/net-fork",
+        "github.com/acme/local",
+        "stdlib",
+    }
+    main = packages["github.com/acme/tool"]
+    assert main.version == "(devel)"
+    assert main.purl == "pkg:golang/github.com/acme/tool@%28devel%29"
+    assert main.metadata["build_settings"]["vcs.revision"] == "0123456789abcdef"
+    uuid = packages["github.com/google/uuid"]
+    assert uuid.purl == "pkg:golang/github.com/google/uuid@v1.3.0"
+    assert uuid.metadata["h1_digest"] == "h1:t6JiXgmwXMjEs8VusXIJk2BXHsn+wx8BZdTaoZ5fu7I="
+    assert uuid.metadata["go_compiled_version"] == go_version
+    assert uuid.metadata["architecture"] == "amd64"
+    assert uuid.metadata["main_module"] == "github.com/acme/tool"
+    fork = packages["github.com/acme/net-fork"]
+    assert fork.version == "v0.1.0"
+    assert fork.metadata["replaced"] == {"path": "golang.org/x/net", "version": "v0.17.0"}
+    local = packages["github.com/acme/local"]
+    assert local.version == ""
+    assert local.purl == "pkg:golang/github.com/acme/local"
+    assert local.metadata["replaced_by_local_path"] == "../local"
+    stdlib = packages["stdlib"]
+    assert stdlib.version == go_version
+    assert stdlib.purl == stdlib_purl
+    assert all(p.type == PackageType.GO_MODULE and p.found_by == "go" for p in packages.values())
+
+
+def test_go_inline_buildinfo_in_elf_section() -> None:
+    binary = build_elf({".text": b"\x90" * 64, ".go.buildinfo": inline_buildinfo()})
+    packages, warnings = go_packages({"/usr/local/bin/tool": binary})
+    assert warnings == ()
+    assert_tool_modules(packages, "go1.21.5", "pkg:golang/stdlib@1.21.5")
+    assert packages["stdlib"].locations[0].path == "/usr/local/bin/tool"
+    assert packages["github.com/google/uuid"].owned_files == ("/usr/local/bin/tool",)
+
+
+def test_go_pointer_buildinfo_before_go_1_18() -> None:
+    # build_elf maps every section at ELF_BASE + its file offset.
+    section_offset = elf_layout({".text": b"\x90" * 64, ".go.buildinfo": b""})[1][".go.buildinfo"]
+    payload = pointer_buildinfo(ELF_BASE + section_offset, go_version="go1.16.15")
+    binary = build_elf({".text": b"\x90" * 64, ".go.buildinfo": payload})
+    assert binary.index(BUILDINFO_MAGIC) == section_offset
+    packages, warnings = go_packages({"/app/tool": binary})
+    assert warnings == ()
+    assert_tool_modules(packages, "go1.16.15", "pkg:golang/stdlib@1.16.15")
+
+
+def test_go_binary_without_section_table_is_found_in_the_data_segment() -> None:
+    binary = build_elf({".data": bytes(48) + inline_buildinfo(go_version="go1.22.0")}, section_table=False)
+    packages, warnings = go_packages({"/manager": binary})
+    assert warnings == ()
+    assert packages["stdlib"].version == "go1.22.0"
+    assert "github.com/google/uuid" in packages
+
+
+def test_go_macho_and_pe_binaries() -> None:
+    macho = build_macho("__go_buildinfo", inline_buildinfo(go_version="go1.21.1"))
+    pe = build_pe(".data", bytes(32) + inline_buildinfo(go_version="go1.21.2"))
+    packages_macho, warnings_macho = go_packages({"/app/tool": macho})
+    packages_pe, warnings_pe = go_packages({"/app/tool.exe": pe})
+    assert warnings_macho == warnings_pe == ()
+    assert_tool_modules(packages_macho, "go1.21.1", "pkg:golang/stdlib@1.21.1")
+    assert_tool_modules(packages_pe, "go1.21.2", "pkg:golang/stdlib@1.21.2")
+
+
+def test_executable_bit_outside_usual_locations(tmp_path: Path) -> None:
+    target = tmp_path / "weird" / "place"
+    target.mkdir(parents=True)
+    (target / "server").write_bytes(build_elf({".go.buildinfo": inline_buildinfo()}))
+    (target / "server").chmod(0o755)
+    (target / "not-executable").write_bytes(build_elf({".go.buildinfo": inline_buildinfo()}))
+    (target / "not-executable").chmod(0o644)
+    resolver = FileResolver.from_directory(tmp_path)
+    analyzer = GoModuleAnalyzer()
+    assert analyzer.applies(resolver)
+    output = analyzer.analyze(AnalyzerContext(resolver=resolver))
+    assert {location.path for p in output.packages for location in p.locations} == {"/weird/place/server"}
+
+
+def test_non_go_binaries_and_scripts_yield_nothing() -> None:
+    plain_elf = build_elf({".text": b"\x90" * 512, ".data": b"hello" * 100})
+    script = b"#!/bin/sh\n" + b"echo hi\n" * 100
+    packages, warnings = go_packages({"/usr/bin/plain": plain_elf, "/usr/bin/script": script})
+    assert packages == {}
+    assert warnings == ()
+
+
+def test_truncated_and_corrupt_binaries_warn_without_hiding_others() -> None:
+    good = build_elf({".go.buildinfo": inline_buildinfo()})
+    truncated = good[:300]
+    bad_class = b"\x7fELF" + bytes([9, 9]) + bytes(400)
+    packages, warnings = go_packages(
+        {"/usr/bin/a-truncated": truncated, "/usr/bin/b-bad": bad_class, "/usr/bin/good": good}
+    )
+    assert "stdlib" in packages
+    assert len(warnings) == 2
+    assert any("/usr/bin/a-truncated" in w for w in warnings)
+    assert any("/usr/bin/b-bad" in w for w in warnings)
+
+
+def test_oversized_modinfo_length_is_rejected() -> None:
+    header = BUILDINFO_MAGIC + bytes([8, 0x2]) + bytes(16)
+    payload = header + uvarint(8) + b"go1.21.0" + uvarint(1 << 40) + b"x" * 300
+    packages, warnings = go_packages({"/usr/bin/liar": build_elf({".go.buildinfo": payload})})
+    assert packages == {}
+    assert len(warnings) == 1 and "limit" in warnings[0]
+
+
+def test_parse_modinfo_lines() -> None:
+    info = parse_modinfo("go1.21.5", MODINFO_TEXT)
+    assert info.path == "github.com/acme/tool/cmd/tool"
+    assert info.main is not None and info.main.version == "(devel)"
+    assert [dep.path for dep in info.deps] == [
+        "github.com/google/uuid",
+        "golang.org/x/net",
+        "github.com/acme/local",
+    ]
+    assert info.deps[1].replace is not None and info.deps[1].replace.path == "github.com/acme/net-fork"
+    assert info.settings["CGO_ENABLED"] == "0"
+
+
+# -- cargo-auditable ----------------------------------------------------------------------------
+AUDIT = {
+    "packages": [
+        {"name": "myapp", "version": "0.3.0", "source": "local", "dependencies": [1, 2], "root": True},
+        {"name": "serde", "version": "1.0.193", "source": "crates.io", "dependencies": []},
+        {"name": "cc", "version": "1.0.83", "source": "crates.io", "kind": "build"},
+    ]
+}
+
+
+def rust_output(files: dict[str, bytes]) -> tuple[dict[str, Package], tuple[str, ...]]:
+    output = RustCrateAnalyzer().analyze(AnalyzerContext(resolver=FileResolver.from_files(files)))
+    return {package.name: package for package in output.packages}, output.warnings
+
+
+@pytest.mark.parametrize("container", ["elf", "pe", "macho"])
+def test_cargo_auditable_section(container: str) -> None:
+    payload = zlib.compress(json.dumps(AUDIT).encode())
+    if container == "elf":
+        binary = build_elf({".text": b"\x90" * 64, ".dep-v0": payload})
+    elif container == "pe":
+        binary = build_pe(".dep-v0", payload)
+    else:
+        binary = build_macho(".dep-v0", payload)
+    packages, warnings = rust_output({"/usr/local/bin/myapp": binary})
+    assert warnings == ()
+    assert set(packages) == {"myapp", "serde", "cc"}
+    serde = packages["serde"]
+    assert serde.version == "1.0.193"
+    assert serde.purl == "pkg:cargo/serde@1.0.193"
+    assert serde.type == PackageType.RUST_CRATE
+    assert serde.metadata["source"] == "crates.io"
+    assert serde.locations[0].path == "/usr/local/bin/myapp"
+    assert packages["myapp"].metadata["root"] is True
+    assert packages["myapp"].metadata["dependencies"] == ["serde 1.0.193", "cc 1.0.83"]
+    assert packages["cc"].metadata["kind"] == "build"
+
+
+def test_cargo_auditable_decompression_bomb_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The real cap is tens of MiB; a 1 MiB cap makes the same check cheap to exercise.
+    monkeypatch.setattr(rust_module, "MAX_DEPENDENCY_JSON_BYTES", 1024 * 1024)
+    bomb = zlib.compress(b"{" + b" " * (4 * 1024 * 1024) + b"}", 9)
+    good = build_elf({".dep-v0": zlib.compress(json.dumps(AUDIT).encode())})
+    packages, warnings = rust_output({"/usr/bin/bomb": build_elf({".dep-v0": bomb}), "/usr/bin/good": good})
+    assert set(packages) == {"myapp", "serde", "cc"}
+    assert len(warnings) == 1 and "/usr/bin/bomb" in warnings[0]
+
+
+def test_cargo_auditable_corrupt_payloads() -> None:
+    files = {
+        "/usr/bin/not-zlib": build_elf({".dep-v0": b"definitely not zlib" * 20}),
+        "/usr/bin/not-json": build_elf({".dep-v0": zlib.compress(b"not json")}),
+        "/usr/bin/no-packages": build_elf({".dep-v0": zlib.compress(b'{"format": 1}')}),
+        "/usr/bin/plain": build_elf({".text": b"\x90" * 512}),
+    }
+    packages, warnings = rust_output(files)
+    assert packages == {}
+    assert len(warnings) == 3
