@@ -1,0 +1,1 @@
+"""requests-based adapters: the registry client, its authentication, and registry credentials."""

@@ -1,0 +1,302 @@
+"""Structure of ``template.yaml`` and the layer's requirements, checked without the SAM CLI.
+
+``scripts/sam-check.sh`` runs the authoritative ``sam validate --lint`` and ``sam build``; these
+tests pin down the project's own rules that neither tool knows about (IAM by default, one shared
+layer, thin handlers, template routes matching the resolver's, pins in step with pyproject.toml).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = REPO_ROOT / "template.yaml"
+PACKAGE_DIR = REPO_ROOT / "layers" / "portwarden" / "portwarden"
+LAYER_REQUIREMENTS = REPO_ROOT / "layers" / "portwarden" / "requirements.txt"
+
+RUNTIME = "python3.11"
+LAYER_ID = "PortwardenLayer"
+# Routes anyone may call without SigV4, as Anchore serves them unauthenticated.
+PUBLIC_ROUTES = {("GET", "/health"), ("GET", "/version")}
+# In pyproject.toml for the CLI only; nothing outside portwarden.cli may import them.
+CLI_ONLY_REQUIREMENTS = {"typer", "rich"}
+# In the layer only: the Powertools Tracer needs the X-Ray SDK when Lambda tracing is active.
+LAYER_ONLY_REQUIREMENTS = {"aws-xray-sdk"}
+
+pytestmark = pytest.mark.infra
+
+
+# --- a YAML loader that understands CloudFormation's short-form intrinsics ---------------------------
+
+
+class CloudFormationLoader(yaml.SafeLoader):
+    """SafeLoader that turns ``!Ref X`` into ``{"Ref": "X"}``, ``!Sub s`` into ``{"Fn::Sub": s}``, etc."""
+
+
+def _construct_intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        assert isinstance(node, yaml.MappingNode)
+        value = loader.construct_mapping(node, deep=True)
+    if tag_suffix == "Ref":
+        return {"Ref": value}
+    if tag_suffix == "Condition":
+        return {"Condition": value}
+    if tag_suffix == "GetAtt" and isinstance(value, str):
+        resource, _, attribute = value.partition(".")
+        return {"Fn::GetAtt": [resource, attribute]}
+    return {f"Fn::{tag_suffix}": value}
+
+
+CloudFormationLoader.add_multi_constructor("!", _construct_intrinsic)
+
+
+def load_template(text: str) -> dict[str, Any]:
+    document: dict[str, Any] = yaml.load(text, Loader=CloudFormationLoader)  # noqa: S506 - SafeLoader subclass
+    return document
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template(TEMPLATE.read_text())
+
+
+def resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
+    return {
+        name: resource
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == resource_type
+    }
+
+
+def function_property(template: dict[str, Any], function: dict[str, Any], key: str) -> Any:
+    """A function property, falling back to Globals.Function as SAM does."""
+    own = function.get("Properties", {})
+    return own[key] if key in own else template.get("Globals", {}).get("Function", {}).get(key)
+
+
+def api_events(template: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(function name, event name, event properties) of every API Gateway event."""
+    for name, function in resources_of_type(template, "AWS::Serverless::Function").items():
+        for event_name, event in function["Properties"].get("Events", {}).items():
+            if event["Type"] == "Api":
+                yield name, event_name, event["Properties"]
+
+
+def test_loader_understands_short_form_intrinsics() -> None:
+    loaded = load_template(
+        "A: !Ref Stage\n"
+        "B: !GetAtt Fn.Arn\n"
+        "C: !Sub 'x-${Stage}'\n"
+        "D: !Join ['-', [a, !Ref Stage]]\n"
+        "E: !If [IsProd, !GetAtt [T, Arn], !Ref 'AWS::NoValue']\n"
+    )
+
+    assert loaded == {
+        "A": {"Ref": "Stage"},
+        "B": {"Fn::GetAtt": ["Fn", "Arn"]},
+        "C": {"Fn::Sub": "x-${Stage}"},
+        "D": {"Fn::Join": ["-", ["a", {"Ref": "Stage"}]]},
+        "E": {"Fn::If": ["IsProd", {"Fn::GetAtt": ["T", "Arn"]}, {"Ref": "AWS::NoValue"}]},
+    }
+
+
+# --- template structure ------------------------------------------------------------------------------
+
+
+def test_template_is_a_sam_template_with_python311_x86_globals(template: dict[str, Any]) -> None:
+    assert template["Transform"] == "AWS::Serverless-2016-10-31"
+    function_globals = template["Globals"]["Function"]
+    assert function_globals["Runtime"] == RUNTIME
+    assert function_globals["Architectures"] == ["x86_64"]
+    assert function_globals["Tracing"] == "Active"
+    assert function_globals["Layers"] == [{"Ref": LAYER_ID}]
+    variables = function_globals["Environment"]["Variables"]
+    assert variables["POWERTOOLS_SERVICE_NAME"] == "portwarden"
+    assert variables["LOG_LEVEL"] == {"Ref": "LogLevel"}
+    assert variables["POWERTOOLS_METRICS_NAMESPACE"]
+
+
+def test_every_parameter_is_referenced(template: dict[str, Any]) -> None:
+    text = TEMPLATE.read_text()
+    for parameter in template["Parameters"]:
+        assert re.search(rf"!Ref {parameter}\b|\$\{{{parameter}\}}", text), f"{parameter} is unused"
+
+
+def test_every_function_runs_python311_from_a_thin_handler_module(template: dict[str, Any]) -> None:
+    functions = resources_of_type(template, "AWS::Serverless::Function")
+    assert "ApiFunction" in functions
+    for name, function in functions.items():
+        assert function_property(template, function, "Runtime") == RUNTIME, name
+        code_dir = REPO_ROOT / function["Properties"]["CodeUri"]
+        module_name, _, handler_name = function["Properties"]["Handler"].rpartition(".")
+        module_file = code_dir / f"{module_name}.py"
+        assert module_file.is_file(), f"{name}: {module_file} is missing"
+        tree = ast.parse(module_file.read_text())
+        top_level_functions = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+        assert handler_name in top_level_functions, f"{name}: no top-level {handler_name}() in {module_file}"
+        # Dependencies come from the shared layer only; a function's own requirements would diverge.
+        assert not (code_dir / "requirements.txt").exists(), f"{name} carries its own requirements.txt"
+
+
+def test_every_function_uses_the_shared_layer(template: dict[str, Any]) -> None:
+    for name, function in resources_of_type(template, "AWS::Serverless::Function").items():
+        layers = function_property(template, function, "Layers") or []
+        assert {"Ref": LAYER_ID} in layers, name
+
+
+def test_layer_is_built_by_sam_from_the_package_directory(template: dict[str, Any]) -> None:
+    layer = template["Resources"][LAYER_ID]
+    assert layer["Type"] == "AWS::Serverless::LayerVersion"
+    assert layer["Metadata"]["BuildMethod"] == RUNTIME
+    assert RUNTIME in layer["Properties"]["CompatibleRuntimes"]
+    content = REPO_ROOT / layer["Properties"]["ContentUri"]
+    # SAM adds python/ itself with BuildMethod: the package must sit directly in ContentUri.
+    assert (content / "portwarden" / "__init__.py").is_file()
+    assert (content / "requirements.txt").is_file()
+    assert not (content / "python").exists()
+
+
+def test_api_requires_iam_by_default_and_only_the_anchore_system_routes_are_public(
+    template: dict[str, Any],
+) -> None:
+    apis = resources_of_type(template, "AWS::Serverless::Api")
+    assert apis, "the template declares no AWS::Serverless::Api"
+    for name, api in apis.items():
+        assert api["Properties"]["Auth"]["DefaultAuthorizer"] == "AWS_IAM", name
+
+    public = set()
+    for function, event_name, event in api_events(template):
+        # An event without RestApiId lands on SAM's implicit API, which has no default authorizer.
+        assert event.get("RestApiId", {}).get("Ref") in apis, f"{function}.{event_name} uses the implicit API"
+        if event.get("Auth", {}).get("Authorizer") == "NONE":
+            public.add((event["Method"].upper(), event["Path"]))
+    assert public == PUBLIC_ROUTES
+
+
+def test_template_routes_are_exactly_the_resolvers_routes(template: dict[str, Any]) -> None:
+    from portwarden.api.app import create_app
+
+    app = create_app()
+    document = app.get_openapi_schema(title="Portwarden", version="0")
+    served = {
+        (method.upper(), path)
+        for path, item in (document.paths or {}).items()
+        for method in ("get", "put", "post", "delete", "patch", "head", "options")
+        if getattr(item, method, None) is not None
+    }
+    # The document route describes the others and is left out of its own output.
+    served.add(("GET", "/openapi.json"))
+
+    declared = {
+        (event["Method"].upper(), event["Path"])
+        for function, _, event in api_events(template)
+        if function == "ApiFunction"
+    }
+
+    assert declared == served
+
+
+def test_no_iam_statement_grants_wildcard_actions(template: dict[str, Any]) -> None:
+    def statements(node: Any) -> Iterator[dict[str, Any]]:
+        if isinstance(node, dict):
+            if "Effect" in node and "Action" in node:
+                yield node
+            for value in node.values():
+                yield from statements(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from statements(value)
+
+    for statement in statements(template["Resources"]):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert not [action for action in actions if action == "*" or str(action).endswith(":*")], statement
+
+
+def test_outputs_expose_the_api_url_and_layer_arn(template: dict[str, Any]) -> None:
+    outputs = template["Outputs"]
+    assert "execute-api" in outputs["ApiUrl"]["Value"]["Fn::Sub"]
+    assert outputs["LayerArn"]["Value"] == {"Ref": LAYER_ID}
+
+
+def test_samconfig_lints_on_validate_and_deploys_the_portwarden_stack() -> None:
+    config = tomllib.loads((REPO_ROOT / "samconfig.toml").read_text())
+
+    assert config["version"] == 0.1
+    assert config["default"]["global"]["parameters"]["stack_name"] == "portwarden"
+    assert config["default"]["validate"]["parameters"]["lint"] is True
+    deploy = config["default"]["deploy"]["parameters"]
+    assert deploy["capabilities"] == "CAPABILITY_IAM"
+    assert deploy["confirm_changeset"] is True
+
+
+# --- the layer's requirements ---------------------------------------------------------------------------
+
+
+def read_requirements(text: str) -> dict[str, Requirement]:
+    """Requirement lines keyed by canonical project name; comments and blank lines ignored."""
+    requirements = [
+        Requirement(line.split("#", 1)[0].strip())
+        for line in text.splitlines()
+        if line.split("#", 1)[0].strip()
+    ]
+    return {canonicalize_name(requirement.name): requirement for requirement in requirements}
+
+
+def test_layer_requirements_pin_exactly_what_pyproject_pins() -> None:
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    declared: dict[str, Requirement] = {
+        canonicalize_name(requirement.name): requirement
+        for requirement in map(Requirement, project["dependencies"])
+    }
+    layer = read_requirements(LAYER_REQUIREMENTS.read_text())
+
+    assert set(layer) - LAYER_ONLY_REQUIREMENTS == set(declared) - CLI_ONLY_REQUIREMENTS
+    for name in set(layer) & set(declared):
+        assert str(layer[name].specifier) == str(declared[name].specifier), name
+        assert layer[name].extras == declared[name].extras, name
+    for name in LAYER_ONLY_REQUIREMENTS:
+        assert str(layer[name].specifier).startswith("=="), f"{name} must be pinned"
+
+
+def test_cli_only_requirements_are_not_imported_outside_the_cli() -> None:
+    offenders = []
+    for source in PACKAGE_DIR.rglob("*.py"):
+        if (PACKAGE_DIR / "cli") in source.parents:
+            continue
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            offenders += [
+                f"{source.relative_to(REPO_ROOT)}:{node.lineno}: {name}"
+                for name in names
+                if name.split(".")[0] in CLI_ONLY_REQUIREMENTS
+            ]
+    assert offenders == []
+
+
+def test_requirements_parser_ignores_comments_and_keeps_specifiers() -> None:
+    parsed = read_requirements("# header\nPyYAML>=6.0  # range, as declared\n\nboto3==1.44.5\n")
+
+    assert {name: str(requirement.specifier) for name, requirement in parsed.items()} == {
+        "pyyaml": ">=6.0",
+        "boto3": "==1.44.5",
+    }

@@ -1,0 +1,143 @@
+"""A tiny HTTP server on 127.0.0.1 that plays scripted responses, for failure-path tests.
+
+Each path has a list of responses served in order; the last one repeats, so a script is always
+finite. ``ScriptedResponse(drop=True)`` closes the connection without answering (a connection
+error for the client). Every request is recorded with its headers.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+
+@dataclass(frozen=True)
+class ScriptedResponse:
+    status: int = 200
+    body: bytes = b""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    drop: bool = False
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    query: str
+    headers: Mapping[str, str]
+
+
+Route = Sequence[ScriptedResponse] | Callable[[RecordedRequest], ScriptedResponse]
+
+
+class ScriptedHttpServer:
+    def __init__(self, routes: Mapping[str, Route] | None = None) -> None:
+        self.routes: dict[str, Route] = dict(routes or {})
+        self._served: dict[str, int] = {}
+        self._requests: list[RecordedRequest] = []
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> ScriptedHttpServer:
+        owner = self
+
+        class Handler(_ScriptedHandler):
+            server_owner = owner
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="scripted-http", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    @property
+    def host(self) -> str:
+        if self._server is None:
+            raise RuntimeError("server is not running")
+        return f"127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}"
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    def requests_to(self, path: str) -> list[RecordedRequest]:
+        return [request for request in self.requests if request.path == path]
+
+    def next_response(self, request: RecordedRequest) -> ScriptedResponse:
+        with self._lock:
+            self._requests.append(request)
+            route = self.routes.get(request.path)
+            if route is None:
+                return ScriptedResponse(404, b'{"errors":[{"code":"NAME_UNKNOWN","message":"no such path"}]}')
+            if callable(route):
+                return route(request)
+            index = self._served.get(request.path, 0)
+            self._served[request.path] = index + 1
+            return route[min(index, len(route) - 1)]
+
+
+class _ScriptedHandler(BaseHTTPRequestHandler):
+    server_owner: ScriptedHttpServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet."""
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_HEAD(self) -> None:
+        self._handle("HEAD")
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        self._handle("POST")
+
+    def _handle(self, method: str) -> None:
+        parts = urlsplit(self.path)
+        request = RecordedRequest(method, parts.path, parts.query, dict(self.headers.items()))
+        response = self.server_owner.next_response(request)
+        if response.drop:
+            self.close_connection = True
+            self.connection.close()
+            return
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        if method != "HEAD":
+            self.wfile.write(response.body)
+
+
+@contextmanager
+def scripted_server(routes: Mapping[str, Route] | None = None) -> Iterator[ScriptedHttpServer]:
+    server = ScriptedHttpServer(routes).start()
+    try:
+        yield server
+    finally:
+        server.stop()
