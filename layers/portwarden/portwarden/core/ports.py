@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import BinaryIO, Protocol
 
 from portwarden.core.image.reference import ImageReference
+from portwarden.core.model.analysis import ImageAnalysis
 from portwarden.core.model.base import ValueObject
+from portwarden.core.model.match import Match
+from portwarden.core.model.records import (
+    AnalysisStatus,
+    DbPointer,
+    EvaluationRecord,
+    EventRecord,
+    ImageRecord,
+    StoredBundle,
+    TagRecord,
+)
 
 
 class FetchedManifest(ValueObject):
@@ -50,3 +62,90 @@ class BlobStore(Protocol):
     def put(self, key: str, data: bytes) -> None: ...
 
     def exists(self, key: str) -> bool: ...
+
+
+# ---- stores: two adapters each, SQLite (local) and DynamoDB + S3 (AWS) ----------------------------------
+
+
+class CatalogStore(Protocol):
+    """Images (by manifest digest) and tags."""
+
+    def put_image(self, image: ImageRecord) -> None: ...
+
+    def get_image(self, image_digest: str) -> ImageRecord | None: ...
+
+    def list_images(self, limit: int = 1000) -> list[ImageRecord]: ...
+
+    def set_status(
+        self,
+        image_digest: str,
+        status: AnalysisStatus,
+        *,
+        error: str | None = None,
+        expected: AnalysisStatus | None = None,
+    ) -> bool:
+        """Move an image to ``status``; with ``expected``, only from that status (False otherwise).
+        The conditional form makes duplicate triggers start one analysis."""
+        ...
+
+    def put_tag(self, tag: TagRecord) -> None: ...
+
+    def get_tag(self, repo_tag: str) -> TagRecord | None: ...
+
+    def list_tags(self) -> list[TagRecord]: ...
+
+
+class AnalysisStore(Protocol):
+    """Analysis documents and their vulnerability matches, by image digest."""
+
+    def put_analysis(self, image_digest: str, analysis: ImageAnalysis) -> None: ...
+
+    def get_analysis(self, image_digest: str) -> ImageAnalysis | None: ...
+
+    def put_matches(
+        self, image_digest: str, matches: Sequence[Match], db_built_at: datetime | None
+    ) -> None: ...
+
+    def get_matches(self, image_digest: str) -> list[Match] | None: ...
+
+
+class EvaluationStore(Protocol):
+    def put_evaluation(self, evaluation: EvaluationRecord) -> None: ...
+
+    def latest_evaluation(
+        self, image_digest: str, repo_tag: str | None = None
+    ) -> EvaluationRecord | None: ...
+
+    def list_evaluations(self, image_digest: str) -> list[EvaluationRecord]: ...
+
+
+class PolicyStore(Protocol):
+    """Policy bundles as documents; exactly one may be active."""
+
+    def put_bundle(self, bundle: StoredBundle) -> None: ...
+
+    def get_bundle(self, bundle_id: str) -> StoredBundle | None: ...
+
+    def list_bundles(self) -> list[StoredBundle]: ...
+
+    def activate(self, bundle_id: str) -> None:
+        """Make ``bundle_id`` the active bundle (NotFoundError if absent); the previous one is deactivated."""
+        ...
+
+    def active_bundle(self) -> StoredBundle | None: ...
+
+    def delete_bundle(self, bundle_id: str) -> bool: ...
+
+
+class EventStore(Protocol):
+    def put_event(self, event: EventRecord) -> None: ...
+
+    def list_events(self, since: datetime | None = None, limit: int = 100) -> list[EventRecord]: ...
+
+
+class FeedMetadataStore(Protocol):
+    """Which vulnerability database snapshot is current (AWS: a DynamoDB item; local: a file)."""
+
+    def get_db_pointer(self) -> DbPointer | None: ...
+
+    def put_db_pointer(self, pointer: DbPointer) -> None: ...

@@ -1,0 +1,36 @@
+"""SBOM encoders: the native JSON document, CycloneDX 1.6 and SPDX 2.3 JSON, table rows, CPE candidates.
+
+Each format lives in its own module and this package imports none of them eagerly: the CycloneDX and SPDX
+libraries are slow to import, and the assembly step only needs ``cpe``. ``encode`` picks the encoder for
+an output format name as the command line spells it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from portwarden.core.model.analysis import ImageAnalysis
+
+
+class DocumentFormat(StrEnum):
+    """Serialized SBOM formats (the table is rendered by the command line from ``table.package_rows``)."""
+
+    NATIVE_JSON = "json"
+    CYCLONEDX_JSON = "cyclonedx-json"
+    SPDX_JSON = "spdx-json"
+
+
+def encode(analysis: ImageAnalysis, document_format: DocumentFormat | str) -> str:
+    """The analysis serialized in ``document_format``; an unknown name raises ``ValueError``."""
+    chosen = DocumentFormat(document_format)
+    if chosen is DocumentFormat.CYCLONEDX_JSON:
+        from portwarden.core.sbom.cyclonedx import to_cyclonedx_json
+
+        return to_cyclonedx_json(analysis)
+    if chosen is DocumentFormat.SPDX_JSON:
+        from portwarden.core.sbom.spdx import to_spdx_json
+
+        return to_spdx_json(analysis)
+    from portwarden.core.sbom.native import to_native_json
+
+    return to_native_json(analysis)
