@@ -37,7 +37,7 @@ def access_for(registry: RunningRegistry, authenticated: bool = True) -> ImageAc
 def layered_image() -> object:
     base = build_layer(
         [
-            file("etc/os-release", 'ID=alpine\nVERSION_ID=3.20.1\n'),
+            file("etc/os-release", "ID=alpine\nVERSION_ID=3.20.1\n"),
             file("lib/apk/db/installed", "P:musl\nV:1.2.5-r0\nA:x86_64\no:musl\nL:MIT\n\n"),
             file("etc/motd", "welcome"),
             file("var/cache/a", "1"),
@@ -113,20 +113,41 @@ def test_a_reference_digest_must_match_what_the_registry_serves(anonymous_regist
     assert not isinstance(caught.value, DigestMismatchError) or "0" * 64 in str(caught.value)
 
 
-def test_cli_uses_stored_credentials_and_insecure_flag(basic_auth_registry: RunningRegistry, tmp_path: Path) -> None:
+def test_cli_uses_stored_credentials_and_insecure_flag(
+    basic_auth_registry: RunningRegistry, tmp_path: Path
+) -> None:
     reference = push_image(layered_image(), basic_auth_registry, "cli/app", "1")  # type: ignore[arg-type]
     credential = basic_auth_registry.credential()
     assert credential is not None
     env = {**os.environ, "PORTWARDEN_HOME": str(tmp_path / "home"), "DOCKER_CONFIG": str(tmp_path / "docker")}
     cli = [sys.executable, "-m", "portwarden.cli.main"]
     added = subprocess.run(
-        [*cli, "registry", "add", basic_auth_registry.host, "--username", credential.username,
-         "--password-stdin", "--insecure"],
-        input=credential.password + "\n", capture_output=True, text=True, env=env, timeout=60, check=False,
+        [
+            *cli,
+            "registry",
+            "add",
+            basic_auth_registry.host,
+            "--username",
+            credential.username,
+            "--password-stdin",
+            "--insecure",
+        ],
+        input=credential.password + "\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
     )
     assert added.returncode == 0, added.stderr
-    result = subprocess.run([*cli, "files", reference, "-o", "json"], capture_output=True, text=True, env=env,
-                            timeout=60, check=False)
+    result = subprocess.run(
+        [*cli, "files", reference, "-o", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert "/var/cache/c" in {f["path"] for f in json.loads(result.stdout)["files"]}
     assert credential.password not in result.stdout + result.stderr
