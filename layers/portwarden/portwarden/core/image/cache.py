@@ -38,6 +38,13 @@ class LayerCache:
     def _content_key(sha256: str) -> str:
         return f"contents/{sha256[:2]}/{sha256}"
 
+    def has(self, digest: str) -> bool:
+        """Whether a fragment exists (its contents are checked when it is loaded)."""
+        try:
+            return self._blobs.exists(self._key(digest))
+        except StoreError:
+            return False
+
     def load(self, digest: str, contents: ContentStore) -> LayerIndex | None:
         """The cached fragment with its contents put back into ``contents``; None on a miss."""
         try:

@@ -1,4 +1,4 @@
-"""Vulnerability matches: a package of an analyzed image × a vulnerability record.
+"""Vulnerability matches: a package of an analyzed image matched to a vulnerability record.
 
 The shape is what `portwarden scan -o json` prints under ``vulnerabilities`` and what the policy
 gates read. It is shared by the matcher (which makes them) and the policy engine (which judges them).

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from portwarden.core.analyzers.base import Analyzer, AnalyzerContext, AnalyzerOptions
@@ -22,6 +23,7 @@ from portwarden.core.analyzers.secrets import content_search_scanner, secret_sca
 from portwarden.core.image import paths
 from portwarden.core.image.cache import LayerCache
 from portwarden.core.image.layer import CapturePolicy, ContentScanner, LayerIndex, ScanFinding
+from portwarden.core.image.limits import SafetyLimits
 from portwarden.core.image.manifest import ImageConfig
 from portwarden.core.image.reader import SquashedImage
 from portwarden.core.image.resolver import FileResolver
@@ -49,6 +51,41 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(frozen=True)
+class AnalysisPlan:
+    """What reading layers needs to know about the analyzers: captures, scanners, the cache key."""
+
+    analyzers: tuple[Analyzer, ...]
+    options: AnalyzerOptions
+    capture: CapturePolicy
+    scanners: tuple[ContentScanner, ...]
+    fingerprint: str
+
+    def layer_cache(self, blobs: BlobStore) -> LayerCache:
+        return LayerCache(blobs, self.fingerprint)
+
+
+def plan_analysis(
+    options: AnalyzerOptions | None = None,
+    analyzers: tuple[Analyzer, ...] = ANALYZERS,
+    limits: SafetyLimits | None = None,
+) -> AnalysisPlan:
+    options = options or AnalyzerOptions()
+    limits = limits or SafetyLimits()
+    scanners: list[ContentScanner] = [secret_scanner(options.secret_patterns)]
+    content_scanner = content_search_scanner(options.content_patterns)
+    if content_scanner is not None:
+        scanners.append(content_scanner)
+    patterns = {p for a in analyzers for p in a.capture_patterns} | {
+        paths.normalize(p) for p in options.retrieve_files
+    }
+    capture = CapturePolicy(tuple(patterns), max_file_bytes=limits.max_captured_file_bytes)
+    fingerprint = "-".join(
+        [analyzer_set_version(analyzers), capture.fingerprint, *(s.fingerprint for s in scanners)]
+    )
+    return AnalysisPlan(analyzers, options, capture, tuple(scanners), fingerprint)
+
+
 def analyze_image(
     source_text: str,
     access: ImageAccess,
@@ -59,24 +96,11 @@ def analyze_image(
     analyzers: tuple[Analyzer, ...] = ANALYZERS,
     clock: Clock = _now,
 ) -> ImageAnalysis:
-    options = options or AnalyzerOptions()
-    scanners: list[ContentScanner] = [secret_scanner(options.secret_patterns)]
-    content_scanner = content_search_scanner(options.content_patterns)
-    if content_scanner is not None:
-        scanners.append(content_scanner)
-    patterns = {p for a in analyzers for p in a.capture_patterns} | {
-        paths.normalize(p) for p in options.retrieve_files
-    }
-    capture = CapturePolicy(tuple(patterns), max_file_bytes=access.limits.max_captured_file_bytes)
-    cache = None
-    if blobs is not None:
-        fingerprint = "-".join(
-            [analyzer_set_version(analyzers), capture.fingerprint, *(s.fingerprint for s in scanners)]
-        )
-        cache = LayerCache(blobs, fingerprint)
-    image = acquire_image(source_text, access, capture, platform, scanners=scanners, cache=cache)
+    plan = plan_analysis(options, analyzers, access.limits)
+    cache = plan.layer_cache(blobs) if blobs is not None else None
+    image = acquire_image(source_text, access, plan.capture, platform, scanners=plan.scanners, cache=cache)
     try:
-        return assemble(image, options, analyzers, clock)
+        return assemble(image, plan.options, plan.analyzers, clock)
     finally:
         image.close()
 

@@ -1,0 +1,299 @@
+"""The analysis split into phases, for the Step Functions pipeline (DESIGN §2, "On AWS").
+
+Resolve → AnalyzeLayer (one per uncached layer, in a Map) → Assemble. Phases exchange pointers —
+digests and blob keys — never documents: the resolved manifest and config are kept in the BlobStore
+by Resolve, each layer's fragment by AnalyzeLayer (the same fragment cache the CLI uses), and
+Assemble writes the analysis through the AnalysisStore. Every phase is idempotent: running it twice
+with the same input gives the same stored result.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from portwarden.core.analyzers.base import Analyzer, AnalyzerOptions
+from portwarden.core.analyzers.registry import ANALYZERS
+from portwarden.core.errors import ImageSourceError, NotFoundError
+from portwarden.core.image.content import ContentStore
+from portwarden.core.image.digest import split_digest
+from portwarden.core.image.manifest import Descriptor, parse_platform
+from portwarden.core.image.reader import SquashedImage, check_layer_count, read_one_layer
+from portwarden.core.image.reference import SourceSpec
+from portwarden.core.image.sources import ResolvedImage, open_source
+from portwarden.core.image.squash import squash
+from portwarden.core.model.analysis import ImageAnalysis
+from portwarden.core.model.base import ValueObject
+from portwarden.core.model.records import AnalysisStatus, EventRecord, ImageRecord
+from portwarden.core.ports import AnalysisStore, BlobStore, CatalogStore, EventStore
+from portwarden.core.services.acquire import DEFAULT_PLATFORM, ImageAccess
+from portwarden.core.services.analyze import assemble, plan_analysis
+
+Clock = Callable[[], datetime]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class AnalysisRequest(ValueObject):
+    """What starts an analysis: an image source (a registry reference on AWS) and where it came from."""
+
+    source: str
+    platform: str = DEFAULT_PLATFORM
+    repo_tag: str | None = None
+    force: bool = False
+
+
+class LayerTask(ValueObject):
+    digest: str
+    size: int
+    media_type: str
+    diff_id: str
+    cached: bool = False
+
+
+class ResolvedPointer(ValueObject):
+    """Resolve's output: enough for the Map and for Assemble, and nothing large."""
+
+    image_digest: str
+    image_id: str
+    source: str
+    platform: str
+    repo_tag: str | None = None
+    resolved_key: str
+    layers: tuple[LayerTask, ...]
+    skip: bool = False
+
+
+class AssembledPointer(ValueObject):
+    image_digest: str
+    repo_tag: str | None = None
+    package_count: int
+    analyzer_errors: tuple[str, ...] = ()
+
+
+def _resolved_key(image_digest: str) -> str:
+    algorithm, hexdigest = split_digest(image_digest)
+    return f"resolved/{algorithm}/{hexdigest}.json"
+
+
+def resolve_phase(
+    request: AnalysisRequest,
+    access: ImageAccess,
+    *,
+    blobs: BlobStore,
+    catalog: CatalogStore,
+    options: AnalyzerOptions | None = None,
+    analyzers: tuple[Analyzer, ...] = ANALYZERS,
+    clock: Clock = _now,
+) -> ResolvedPointer:
+    """Resolve the manifest and config, record the image as analyzing, list the layers to read.
+
+    The same image twice starts one analysis: an image already analyzing or analyzed is skipped
+    (``skip``) unless ``force`` is set.
+    """
+    spec = SourceSpec.parse(request.source)
+    source = open_source(spec, access.limits, access.registry_client)
+    try:
+        resolved = source.resolve(parse_platform(request.platform))
+    finally:
+        source.close()
+    check_layer_count(resolved, access.limits)
+    image_digest = resolved.manifest_digest
+    blobs.put(_resolved_key(image_digest), resolved.model_dump_json(by_alias=True).encode())
+    skip = not _claim_analysis(catalog, image_digest, resolved, request, clock)
+    plan = plan_analysis(options, analyzers, access.limits)
+    cache = plan.layer_cache(blobs)
+    layers = tuple(
+        LayerTask(
+            digest=layer.digest,
+            size=layer.size,
+            media_type=layer.media_type,
+            diff_id=diff_id,
+            cached=cache.has(layer.digest),
+        )
+        for layer, diff_id in zip(resolved.layers, resolved.config_document.rootfs.diff_ids, strict=True)
+    )
+    return ResolvedPointer(
+        image_digest=image_digest,
+        image_id=resolved.config_digest,
+        source=request.source,
+        platform=resolved.platform,
+        repo_tag=request.repo_tag,
+        resolved_key=_resolved_key(image_digest),
+        layers=layers,
+        skip=skip,
+    )
+
+
+_RESTARTABLE = (AnalysisStatus.NOT_ANALYZED, AnalysisStatus.ANALYSIS_FAILED)
+
+
+def _claim_analysis(
+    catalog: CatalogStore, image_digest: str, resolved: ResolvedImage, request: AnalysisRequest, clock: Clock
+) -> bool:
+    """Record the image and move it to analyzing; False when another trigger already did.
+
+    The move is a conditional update on the status, so of two triggers for one digest (an ECR push
+    event delivered twice, a push racing a watch poll) only one starts an analysis.
+    """
+    existing = catalog.get_image(image_digest)
+    tags = set(existing.repo_tags) if existing else set()
+    if request.repo_tag:
+        tags.add(request.repo_tag)
+    if existing is None:
+        existing = ImageRecord(
+            image_digest=image_digest,
+            image_id=resolved.config_digest,
+            analysis_status=AnalysisStatus.NOT_ANALYZED,
+            source=request.source,
+            platform=resolved.platform,
+            created_at=clock(),
+        )
+    catalog.put_image(existing.model_copy(update={"repo_tags": tuple(sorted(tags))}))
+    current = existing.analysis_status
+    if current in _RESTARTABLE or request.force:
+        return catalog.set_status(image_digest, AnalysisStatus.ANALYZING, expected=current)
+    return False
+
+
+def analyze_layer_phase(
+    source_text: str,
+    layer: LayerTask,
+    access: ImageAccess,
+    *,
+    blobs: BlobStore,
+    options: AnalyzerOptions | None = None,
+    analyzers: tuple[Analyzer, ...] = ANALYZERS,
+) -> LayerTask:
+    """Read one layer into its cached fragment (a no-op when the fragment is already there)."""
+    plan = plan_analysis(options, analyzers, access.limits)
+    cache = plan.layer_cache(blobs)
+    if cache.has(layer.digest):
+        return layer.model_copy(update={"cached": True})
+    source = open_source(SourceSpec.parse(source_text), access.limits, access.registry_client)
+    contents = ContentStore(access.work_dir)
+    try:
+        descriptor = Descriptor(mediaType=layer.media_type, digest=layer.digest, size=layer.size)
+        read_one_layer(
+            source,
+            descriptor,
+            layer.diff_id,
+            plan.capture,
+            contents,
+            access.limits,
+            scanners=plan.scanners,
+            cache=cache,
+        )
+    finally:
+        contents.close()
+        source.close()
+    return layer.model_copy(update={"cached": True})
+
+
+def assemble_phase(
+    pointer: ResolvedPointer,
+    access: ImageAccess,
+    *,
+    blobs: BlobStore,
+    catalog: CatalogStore,
+    analyses: AnalysisStore,
+    events: EventStore | None = None,
+    options: AnalyzerOptions | None = None,
+    analyzers: tuple[Analyzer, ...] = ANALYZERS,
+    clock: Clock = _now,
+) -> AssembledPointer:
+    """Squash the cached fragments, run the analyzers, store the analysis, mark the image analyzed."""
+    raw = blobs.get(pointer.resolved_key)
+    if raw is None:
+        raise NotFoundError(f"resolved image {pointer.resolved_key} is missing (Resolve did not run?)")
+    resolved = ResolvedImage.model_validate_json(raw)
+    plan = plan_analysis(options, analyzers, access.limits)
+    cache = plan.layer_cache(blobs)
+    contents = ContentStore(access.work_dir)
+    try:
+        layers = []
+        for task in pointer.layers:
+            fragment = cache.load(task.digest, contents)
+            if fragment is None:
+                raise ImageSourceError(f"layer {task.digest} has no fragment: AnalyzeLayer did not complete")
+            layers.append(fragment)
+        records, warnings = squash(layers)
+        image = SquashedImage(
+            resolved=resolved,
+            layers=layers,
+            records=records,
+            contents=contents,
+            warnings=[w for layer in layers for w in layer.warnings] + warnings,
+        )
+        analysis = assemble(image, plan.options, plan.analyzers, clock)
+    finally:
+        contents.close()
+    analyses.put_analysis(pointer.image_digest, analysis)
+    _record_analyzed(pointer, analysis, catalog, clock)
+    if events is not None:
+        events.put_event(
+            EventRecord(
+                event_id=str(uuid.uuid4()),
+                type="user.image.analysis.completed",
+                resource_type="image",
+                resource_id=pointer.image_digest,
+                message=f"analysis of {pointer.repo_tag or pointer.source} completed",
+                details={"package_count": len(analysis.packages)},
+                timestamp=clock(),
+            )
+        )
+    return AssembledPointer(
+        image_digest=pointer.image_digest,
+        repo_tag=pointer.repo_tag,
+        package_count=len(analysis.packages),
+        analyzer_errors=tuple(f"{run.name}: {run.error}" for run in analysis.analyzers if run.error),
+    )
+
+
+def _record_analyzed(
+    pointer: ResolvedPointer, analysis: ImageAnalysis, catalog: CatalogStore, clock: Clock
+) -> None:
+    record = catalog.get_image(pointer.image_digest)
+    if record is None:
+        raise NotFoundError(f"image {pointer.image_digest} is not in the catalog")
+    distro = analysis.distro
+    catalog.put_image(
+        record.model_copy(
+            update={
+                "analysis_status": AnalysisStatus.ANALYZED,
+                "analyzed_at": clock(),
+                "package_count": len(analysis.packages),
+                "distro": f"{distro.id}:{distro.version_id}" if distro else None,
+                "last_error": None,
+            }
+        )
+    )
+
+
+def mark_failed_phase(
+    image_digest: str | None,
+    error: str,
+    *,
+    catalog: CatalogStore,
+    events: EventStore | None = None,
+    source: str | None = None,
+    clock: Clock = _now,
+) -> None:
+    """Record a failed analysis (status analysis_failed, the reason, an event)."""
+    if image_digest is not None and catalog.get_image(image_digest) is not None:
+        catalog.set_status(image_digest, AnalysisStatus.ANALYSIS_FAILED, error=error)
+    if events is not None:
+        events.put_event(
+            EventRecord(
+                event_id=str(uuid.uuid4()),
+                type="user.image.analysis.failed",
+                level="ERROR",
+                resource_type="image",
+                resource_id=image_digest or source,
+                message=error,
+                timestamp=clock(),
+            )
+        )
