@@ -21,7 +21,8 @@ class DocumentFormat(StrEnum):
 
 
 def encode(analysis: ImageAnalysis, document_format: DocumentFormat | str) -> str:
-    """The analysis serialized in ``document_format``; an unknown name raises ``ValueError``."""
+    """The analysis serialized in ``document_format`` (no trailing newline); an unknown name raises
+    ``ValueError``."""
     chosen = DocumentFormat(document_format)
     if chosen is DocumentFormat.CYCLONEDX_JSON:
         from portwarden.core.sbom.cyclonedx import to_cyclonedx_json

@@ -12,6 +12,7 @@ import json
 import re
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from packageurl import PackageURL
 
@@ -21,7 +22,7 @@ from portwarden.core.model.analysis import AnalysisSource, ImageAnalysis
 from portwarden.core.model.package import Package
 
 PROPERTY_PREFIX = "portwarden"
-# A fixed namespace for name-based UUIDs: the same manifest digest always yields the same serial number.
+# A fixed namespace for name-based UUIDs: the same analysis always yields the same serial number.
 SBOM_UUID_NAMESPACE = uuid.UUID("6f0c5cf4-0a55-5d2b-9a7c-2f6f1d0b7e51")
 _NOT_IN_ID = re.compile(r"[^A-Za-z0-9.-]+")
 _MAX_NAME_IN_ID = 64
@@ -40,6 +41,20 @@ def document_uuid(analysis: ImageAnalysis) -> uuid.UUID:
     if analysis.analyzed_at:
         name += f"@{analysis.analyzed_at}"
     return uuid.uuid5(SBOM_UUID_NAMESPACE, name)
+
+
+def analysis_time(analyzed_at: str | None) -> datetime | None:
+    """``analyzed_at`` as an aware UTC datetime with second precision; a time without offset is UTC.
+    None when there is no time or it is not ISO 8601 (an SBOM is still worth writing without one)."""
+    if not analyzed_at:
+        return None
+    try:
+        parsed = datetime.fromisoformat(analyzed_at.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC).replace(microsecond=0)
 
 
 def image_purl(source: AnalysisSource) -> str | None:

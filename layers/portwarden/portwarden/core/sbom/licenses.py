@@ -19,6 +19,7 @@ from typing import Any
 
 LICENSE_REF_PREFIX = "LicenseRef-"
 _NOT_IN_IDSTRING = re.compile(r"[^A-Za-z0-9.-]+")
+_MAX_IDSTRING = 64
 
 
 class LicenseKind(StrEnum):
@@ -71,10 +72,17 @@ def classify_license(text: str) -> ClassifiedLicense:
 
 
 def license_ref_idstring(text: str) -> str:
-    """``Public Domain`` → ``Public-Domain``: the characters SPDX allows in a ``LicenseRef-`` id."""
+    """``Public Domain`` → ``Public-Domain``: the characters SPDX allows in a ``LicenseRef-`` id.
+
+    Some packages put a whole license text where a name belongs (Python's ``License:`` header); such
+    ids are cut short and made unique with a digest of the full text.
+    """
     cleaned = _NOT_IN_IDSTRING.sub("-", text.strip()).strip("-")
     if cleaned.startswith(LICENSE_REF_PREFIX):
         cleaned = cleaned[len(LICENSE_REF_PREFIX) :]
+    if len(cleaned) > _MAX_IDSTRING:
+        digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+        cleaned = f"{cleaned[: _MAX_IDSTRING - 9].rstrip('-')}-{digest}"
     return cleaned or "unknown"
 
 

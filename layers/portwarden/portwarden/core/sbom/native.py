@@ -22,4 +22,4 @@ def to_native_json(analysis: ImageAnalysis, *, include_owned_files: bool = False
     exclude: dict[str, Any] | None = None
     if not include_owned_files:
         exclude = {"packages": {"__all__": set(_INTERNAL_PACKAGE_FIELDS)}}
-    return analysis.model_dump_json(indent=indent, exclude=exclude) + "\n"
+    return analysis.model_dump_json(indent=indent, exclude=exclude)

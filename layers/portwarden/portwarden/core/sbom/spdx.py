@@ -46,6 +46,7 @@ from portwarden.core.model.distro import Distro
 from portwarden.core.model.package import Package as CatalogedPackage
 from portwarden.core.sbom.cpe import is_cpe23
 from portwarden.core.sbom.identity import (
+    analysis_time,
     document_uuid,
     element_id_part,
     image_name,
@@ -75,7 +76,7 @@ def to_spdx_json(
         for reference in package.get("externalRefs", []):
             category = reference["referenceCategory"]
             reference["referenceCategory"] = _JSON_REFERENCE_CATEGORIES.get(category, category)
-    return json.dumps(converted, indent=indent, ensure_ascii=False) + "\n"
+    return json.dumps(converted, indent=indent, ensure_ascii=False)
 
 
 def to_spdx_document(analysis: ImageAnalysis, *, namespace_base: str = DEFAULT_NAMESPACE_BASE) -> Document:
@@ -122,11 +123,9 @@ def _namespace(base: str, name: str, analysis: ImageAnalysis) -> str:
 
 
 def _created(analyzed_at: str | None) -> datetime:
-    if analyzed_at:
-        parsed = datetime.fromisoformat(analyzed_at.replace("Z", "+00:00"))
-        # SPDX timestamps are UTC with second precision (YYYY-MM-DDThh:mm:ssZ).
-        return (parsed.astimezone(UTC) if parsed.tzinfo else parsed).replace(tzinfo=None, microsecond=0)
-    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    # spdx-tools writes naive datetimes as UTC with second precision (YYYY-MM-DDThh:mm:ssZ).
+    moment = analysis_time(analyzed_at) or datetime.now(UTC).replace(microsecond=0)
+    return moment.replace(tzinfo=None)
 
 
 def _image_package(analysis: ImageAnalysis, spdx_id: str) -> Package:
