@@ -8,6 +8,7 @@ from pydantic import Field
 
 from portwarden.core.model.base import ValueObject
 from portwarden.core.model.distro import Distro
+from portwarden.core.model.files import FileRecord, FileType
 from portwarden.core.model.package import Package
 
 
@@ -21,7 +22,9 @@ class AnalysisSource(ValueObject):
     platform: str
 
 
-class AnalyzedFile(ValueObject):
+class FileEntry(ValueObject):
+    """A file as users see it: ``mode`` as an octal string with setuid/setgid bits (``4755``)."""
+
     path: str
     type: str
     mode: str
@@ -31,9 +34,42 @@ class AnalyzedFile(ValueObject):
     sha256: str | None = None
     link_target: str | None = None
     layer_digest: str | None = None
+
+    @classmethod
+    def record_fields(cls, record: FileRecord) -> dict[str, Any]:
+        return {
+            "path": record.path,
+            "type": record.type.value,
+            "mode": record.mode_octal,
+            "uid": record.uid,
+            "gid": record.gid,
+            "size": record.size,
+            "sha256": record.sha256,
+            "link_target": record.link_target,
+            "layer_digest": record.layer_digest,
+        }
+
+    @classmethod
+    def from_record(cls, record: FileRecord) -> FileEntry:
+        return cls(**cls.record_fields(record))
+
+
+class AnalyzedFile(FileEntry):
+    """A file of the analysis inventory, with the flags the files gate and reports look at."""
+
     setuid: bool = False
     setgid: bool = False
     world_writable: bool = False
+
+    @classmethod
+    def from_record(cls, record: FileRecord) -> AnalyzedFile:
+        is_dir = record.type == FileType.DIRECTORY
+        return cls(
+            **cls.record_fields(record),
+            setuid=record.is_setuid and not is_dir,
+            setgid=record.is_setgid and not is_dir,
+            world_writable=record.is_world_writable,
+        )
 
 
 class SecretFinding(ValueObject):

@@ -15,7 +15,7 @@ from portwarden.core.image.manifest import ImageConfig, Platform, parse_platform
 from portwarden.core.image.reader import ProgressCallback, SquashedImage, read_image
 from portwarden.core.image.reference import ImageReference, SourceSpec
 from portwarden.core.image.sources import ResolvedImage, open_source
-from portwarden.core.model.files import FileRecord
+from portwarden.core.model.analysis import FileEntry
 from portwarden.core.ports import RegistryClient
 
 DEFAULT_PLATFORM = "linux/amd64"
@@ -71,32 +71,6 @@ class ImageInspection(_Output):
     platform: str
     layers: tuple[LayerSummary, ...]
     config: ImageConfig
-
-
-class FileEntry(_Output):
-    path: str
-    type: str
-    mode: str
-    uid: int
-    gid: int
-    size: int
-    sha256: str | None
-    link_target: str | None
-    layer_digest: str | None
-
-    @classmethod
-    def of(cls, record: FileRecord) -> FileEntry:
-        return cls(
-            path=record.path,
-            type=record.type.value,
-            mode=record.mode_octal,
-            uid=record.uid,
-            gid=record.gid,
-            size=record.size,
-            sha256=record.sha256,
-            link_target=record.link_target,
-            layer_digest=record.layer_digest,
-        )
 
 
 class FileListing(_Output):
@@ -167,7 +141,9 @@ def list_files(source_text: str, access: ImageAccess, platform: str | None = Non
     """Every file of the squashed filesystem with its metadata and sha256."""
     image = acquire_image(source_text, access, CapturePolicy(), platform)
     try:
-        files = tuple(FileEntry.of(image.records[path]) for path in sorted(image.records) if path != "/")
+        files = tuple(
+            FileEntry.from_record(image.records[path]) for path in sorted(image.records) if path != "/"
+        )
         return FileListing(source=SourceInfo.of(image.resolved), files=files, warnings=tuple(image.warnings))
     finally:
         image.close()

@@ -38,7 +38,7 @@ from portwarden.core.model.analysis import (
     SecretFinding,
 )
 from portwarden.core.model.distro import Distro
-from portwarden.core.model.files import FileRecord, FileType
+from portwarden.core.model.files import FileRecord
 from portwarden.core.model.package import Package
 from portwarden.core.ports import BlobStore
 from portwarden.core.services.acquire import ImageAccess, acquire_image
@@ -144,7 +144,7 @@ def assemble(
         ),
         distro=distro,
         packages=tuple(sorted(drop_owned_language_packages(packages), key=_package_key)),
-        files=tuple(_file(image.records[p]) for p in sorted(image.records) if p != "/"),
+        files=tuple(AnalyzedFile.from_record(image.records[p]) for p in sorted(image.records) if p != "/"),
         secrets=tuple(
             SecretFinding(path=f.path, line=f.line, name=f.name, layer_digest=layer)
             for f, layer in surviving_findings(image.layers, image.records, "secrets")
@@ -194,23 +194,6 @@ def surviving_findings(
             if record is not None and record.layer_digest == layer.digest:
                 results.append((finding, layer.digest))
     return results
-
-
-def _file(record: FileRecord) -> AnalyzedFile:
-    return AnalyzedFile(
-        path=record.path,
-        type=record.type.value,
-        mode=record.mode_octal,
-        uid=record.uid,
-        gid=record.gid,
-        size=record.size,
-        sha256=record.sha256,
-        link_target=record.link_target,
-        layer_digest=record.layer_digest,
-        setuid=record.is_setuid and record.type != FileType.DIRECTORY,
-        setgid=record.is_setgid and record.type != FileType.DIRECTORY,
-        world_writable=record.is_world_writable,
-    )
 
 
 def retrieve_files(resolver: FileResolver, options: AnalyzerOptions) -> list[RetrievedFile]:
