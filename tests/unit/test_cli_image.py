@@ -110,3 +110,18 @@ def test_registry_credentials_are_stored_privately_and_never_printed(tmp_path: P
     assert stat.S_IMODE(stored.stat().st_mode) == 0o600
     assert run_cli("registry", "delete", "ghcr.io", env=env).returncode == 0
     assert run_cli("registry", "delete", "ghcr.io", env=env).returncode == 2
+
+
+def test_exit_codes_raised_by_commands_reach_the_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    import typer
+
+    from portwarden.cli import main
+
+    @main.app.command("exit-with-one", hidden=True)
+    def exit_with_one() -> None:
+        raise typer.Exit(1)
+
+    monkeypatch.setattr(sys, "argv", ["portwarden", "exit-with-one"])
+    with pytest.raises(SystemExit) as caught:
+        main.run()
+    assert caught.value.code == 1

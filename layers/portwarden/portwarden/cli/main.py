@@ -11,8 +11,16 @@ from typing import Annotated
 
 import typer
 
+import portwarden.cli.commands_store  # noqa: F401  (registers `image list` and `image get`)
 from portwarden import __version__
-from portwarden.cli import commands_image, commands_registry, commands_sbom
+from portwarden.cli import (
+    commands_feeds,
+    commands_image,
+    commands_policy,
+    commands_registry,
+    commands_sbom,
+    commands_scan,
+)
 from portwarden.cli.context import CliState, fail
 from portwarden.core.errors import PortwardenError
 
@@ -27,6 +35,9 @@ app.add_typer(commands_image.image_app, name="image")
 app.command("files")(commands_image.files)
 app.command("sbom")(commands_sbom.sbom)
 app.add_typer(commands_registry.registry_app, name="registry")
+app.command("scan")(commands_scan.scan)
+app.add_typer(commands_feeds.feeds_app, name="feeds")
+app.add_typer(commands_policy.policy_app, name="policy")
 
 
 def _version(value: bool) -> None:
@@ -51,7 +62,8 @@ def run() -> None:
     """Console-script entry point: maps every error to exit code 2 with a one-line message."""
     debug = "--debug" in sys.argv[1:]
     try:
-        app(standalone_mode=False)
+        # Outside standalone mode click returns a command's exit code (typer.Exit) instead of exiting.
+        code = app(standalone_mode=False)
     except PortwardenError as exc:
         fail(str(exc), debug, exc)
     except typer.Exit as exc:
@@ -67,6 +79,7 @@ def run() -> None:
             exc.show()
             sys.exit(2)
         fail(f"unexpected error: {type(exc).__name__}: {exc}", debug, exc)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

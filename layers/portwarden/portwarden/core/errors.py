@@ -104,3 +104,42 @@ class InvalidConstraintError(PortwardenError):
         self.constraint = constraint
         self.reason = reason
         super().__init__(f"invalid version constraint {constraint!r}: {reason}")
+
+
+class PolicyBundleError(PortwardenError):
+    """A policy bundle that cannot be loaded or fails validation.
+
+    ``problems`` lists every fault found (all are collected before raising), each naming where it is:
+    the JSON location, or the policy, rule id, gate, trigger and parameter at fault.
+    """
+
+    def __init__(self, problems: list[str] | tuple[str, ...], bundle_id: str | None = None) -> None:
+        self.problems = tuple(problems)
+        self.bundle_id = bundle_id
+        subject = f"policy bundle {bundle_id!r}" if bundle_id else "policy bundle"
+        count = len(self.problems)
+        summary = f"invalid {subject}: {count} problem{'s' if count != 1 else ''}"
+        super().__init__(summary + ("; " if self.problems else "") + "; ".join(self.problems))
+
+
+class TriggerEvaluationError(PortwardenError):
+    """A policy trigger that cannot be evaluated on this image (missing data, a parameter the data
+    cannot answer). The engine reports it as an evaluation problem of the rule; it never sinks the
+    evaluation."""
+
+
+class FeedUnavailableError(PortwardenError):
+    """A feed could not be downloaded: an HTTP error status, or network failures that outlasted the retries.
+
+    ``status`` is the final HTTP status when there was one (404 lets a sync fall back to another form
+    of the same feed).
+    """
+
+    def __init__(self, url: str, reason: str, status: int | None = None) -> None:
+        self.url = url
+        self.status = status
+        super().__init__(f"{url}: {reason}")
+
+
+class VulnerabilityDatabaseError(PortwardenError):
+    """The vulnerability database is missing, unreadable, or written with another schema version."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import BinaryIO, Protocol
 
@@ -72,7 +72,15 @@ class CatalogStore(Protocol):
 
     def put_image(self, image: ImageRecord) -> None: ...
 
+    def add_image(self, image: ImageRecord) -> bool:
+        """Insert ``image`` only if its digest is unknown; False (nothing written) otherwise."""
+        ...
+
     def get_image(self, image_digest: str) -> ImageRecord | None: ...
+
+    def list_images_by_status(self, status: AnalysisStatus, limit: int = 1000) -> list[ImageRecord]:
+        """Images in one analysis status, newest first (every analyzed image, for a rematch)."""
+        ...
 
     def list_images(self, limit: int = 1000) -> list[ImageRecord]: ...
 
@@ -149,3 +157,38 @@ class FeedMetadataStore(Protocol):
     def get_db_pointer(self) -> DbPointer | None: ...
 
     def put_db_pointer(self, pointer: DbPointer) -> None: ...
+
+
+# ---- vulnerability feeds -----------------------------------------------------------------------------
+
+
+class FetchedFeed(ValueObject):
+    """What a conditional download gave: either "not modified", or a temporary file with the new body.
+
+    The caller owns ``path`` and deletes it once read. ``etag`` and ``last_modified`` are the validators
+    to send next time.
+    """
+
+    url: str
+    not_modified: bool = False
+    path: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+
+
+class FeedFetcher(Protocol):
+    """Downloads feed documents (HTTP(S) with retries and conditional GET, or ``file://`` mirrors).
+
+    Raises ``FeedUnavailableError`` when the document cannot be had (error status, network failure
+    after the retries).
+    """
+
+    def fetch(
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> FetchedFeed: ...

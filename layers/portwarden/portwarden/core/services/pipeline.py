@@ -139,12 +139,9 @@ def _claim_analysis(
     The move is a conditional update on the status, so of two triggers for one digest (an ECR push
     event delivered twice, a push racing a watch poll) only one starts an analysis.
     """
-    existing = catalog.get_image(image_digest)
-    tags = set(existing.repo_tags) if existing else set()
-    if request.repo_tag:
-        tags.add(request.repo_tag)
-    if existing is None:
-        existing = ImageRecord(
+    # Insert-if-absent first: of two triggers racing on a new digest, both then see the same record.
+    catalog.add_image(
+        ImageRecord(
             image_digest=image_digest,
             image_id=resolved.config_digest,
             analysis_status=AnalysisStatus.NOT_ANALYZED,
@@ -152,7 +149,13 @@ def _claim_analysis(
             platform=resolved.platform,
             created_at=clock(),
         )
-    catalog.put_image(existing.model_copy(update={"repo_tags": tuple(sorted(tags))}))
+    )
+    existing = catalog.get_image(image_digest)
+    if existing is None:
+        raise NotFoundError(f"image {image_digest} vanished from the catalog while being recorded")
+    if request.repo_tag and request.repo_tag not in existing.repo_tags:
+        tags = tuple(sorted({*existing.repo_tags, request.repo_tag}))
+        catalog.put_image(existing.model_copy(update={"repo_tags": tags}))
     current = existing.analysis_status
     if current in _RESTARTABLE or request.force:
         return catalog.set_status(image_digest, AnalysisStatus.ANALYZING, expected=current)

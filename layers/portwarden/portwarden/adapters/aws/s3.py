@@ -1,0 +1,131 @@
+"""BlobStore on S3, and the zstd-compressed JSON codec the stores use for documents.
+
+An S3 PUT replaces an object atomically (readers see the old object or the new one), which is the
+BlobStore contract; nothing else is needed.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import zstandard
+
+from portwarden.core.errors import StoreError
+from portwarden.core.model.base import ValueObject
+
+# What S3 and its emulators answer for a key or bucket that is not there.
+_MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+_ZSTD_LEVEL = 3
+
+
+def compress_document(model: ValueObject) -> bytes:
+    return zstandard.ZstdCompressor(level=_ZSTD_LEVEL).compress(model.model_dump_json().encode())
+
+
+def compress_json(text: str) -> bytes:
+    return zstandard.ZstdCompressor(level=_ZSTD_LEVEL).compress(text.encode())
+
+
+def decompress_document(data: bytes) -> bytes:
+    try:
+        return zstandard.ZstdDecompressor().decompress(data)
+    except zstandard.ZstdError as exc:
+        raise StoreError(f"a stored document is corrupt: {exc}") from exc
+
+
+def client_error_code(exc: Exception) -> str:
+    response: Any = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
+
+
+class S3BlobStore:
+    """Objects under ``prefix`` in ``bucket``.
+
+    ``client`` is used as given (tests pass one); otherwise one is built on first use from ``session``
+    (or the default boto3 session) and kept for the life of the process (a warm Lambda container).
+    """
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        client: Any | None = None,
+        *,
+        session: Any | None = None,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+    ) -> None:
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        self.bucket = bucket
+        self.prefix = prefix
+        self._client = client
+        self._session = session
+        self._region = region
+        self._endpoint_url = endpoint_url
+        self._lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    import boto3  # type: ignore[import-untyped]
+
+                    session = self._session or boto3.session.Session()
+                    self._client = session.client(
+                        "s3", region_name=self._region, endpoint_url=self._endpoint_url
+                    )
+        return self._client
+
+    def object_key(self, key: str) -> str:
+        if not key or key.startswith("/") or ".." in key.split("/"):
+            raise StoreError(f"invalid blob key {key!r}")
+        return self.prefix + key
+
+    def get(self, key: str) -> bytes | None:
+        from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
+
+        object_key = self.object_key(key)
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=object_key)
+            body: bytes = response["Body"].read()
+        except ClientError as exc:
+            if client_error_code(exc) in _MISSING_CODES:
+                return None
+            raise StoreError(
+                f"cannot read s3://{self.bucket}/{object_key} ({client_error_code(exc)})"
+            ) from exc
+        except BotoCoreError as exc:
+            raise StoreError(f"cannot read s3://{self.bucket}/{object_key} ({type(exc).__name__})") from exc
+        return body
+
+    def put(self, key: str, data: bytes) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        object_key = self.object_key(key)
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=object_key, Body=data)
+        except ClientError as exc:
+            raise StoreError(
+                f"cannot write s3://{self.bucket}/{object_key} ({client_error_code(exc)})"
+            ) from exc
+        except BotoCoreError as exc:
+            raise StoreError(f"cannot write s3://{self.bucket}/{object_key} ({type(exc).__name__})") from exc
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        object_key = self.object_key(key)
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=object_key)
+        except ClientError as exc:
+            if client_error_code(exc) in _MISSING_CODES:
+                return False
+            raise StoreError(
+                f"cannot check s3://{self.bucket}/{object_key} ({client_error_code(exc)})"
+            ) from exc
+        except BotoCoreError as exc:
+            raise StoreError(f"cannot check s3://{self.bucket}/{object_key} ({type(exc).__name__})") from exc
+        return True

@@ -1,0 +1,788 @@
+"""Every store port on DynamoDB (pynamodb) and S3. Tables, keys and item shapes: docs/dynamodb.md.
+
+Conventions shared with the SQLite adapter, so that one contract test suite holds for both:
+
+* timestamps are fixed-width UTC ISO strings (they sort as text; naive datetimes are taken as UTC);
+* listings are newest first with a deterministic tie-break (the digest or id in the sort key);
+* ``set_status`` is one conditional UpdateItem, so duplicate triggers start one analysis;
+* exactly one bundle is active because "active" is a single pointer item, not a flag on each bundle
+  (no transaction needed, so it also runs on emulators without TransactWriteItems);
+* reads of single items and base-table queries are strongly consistent (a Lambda that just wrote an
+  item must read it back); GSI listings are eventually consistent, as DynamoDB allows no other.
+
+Errors from pynamodb/botocore become ``StoreError`` (``NotFoundError`` where the port says so).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+from pynamodb.exceptions import PynamoDBException
+from pynamodb.expressions.update import Action
+from pynamodb.models import Model
+
+from portwarden.adapters.aws.dynamo_models import (
+    ACTIVE_POINTER_ID,
+    BY_CREATED_INDEX,
+    BY_STATUS_INDEX,
+    DAY_INDEX_PARTITION,
+    IMAGE_LISTING,
+    VULNDB_POINTER_NAME,
+    BundleItem,
+    EvaluationItem,
+    EventItem,
+    ImageItem,
+    TableBinding,
+    TagItem,
+    bundle_model,
+    evaluation_model,
+    event_model,
+    feed_model,
+    image_model,
+    tag_model,
+)
+from portwarden.adapters.aws.s3 import (
+    S3BlobStore,
+    client_error_code,
+    compress_document,
+    compress_json,
+    decompress_document,
+)
+from portwarden.core.errors import NotFoundError, StoreError
+from portwarden.core.model.analysis import ImageAnalysis
+from portwarden.core.model.base import ValueObject
+from portwarden.core.model.match import Match
+from portwarden.core.model.records import (
+    AnalysisStatus,
+    DbPointer,
+    EvaluationRecord,
+    EventRecord,
+    ImageRecord,
+    StoredBundle,
+    TagRecord,
+)
+
+_TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_CONDITION_FAILED = "ConditionalCheckFailedException"
+# DynamoDB items are capped at 400 KB; documents whose compressed form is larger than this go to S3.
+DEFAULT_INLINE_DOCUMENT_LIMIT = 350_000
+
+
+def to_timestamp(value: datetime) -> str:
+    """Fixed-width UTC text that sorts in time order (naive datetimes are taken as UTC)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).strftime(_TIMESTAMP_FORMAT)
+
+
+def from_timestamp(text: str) -> datetime:
+    return datetime.strptime(text, _TIMESTAMP_FORMAT).replace(tzinfo=UTC)
+
+
+class AwsStoreSettings(BaseModel):
+    """Where the stores live. Built at the edge (Lambda environment, CLI options, tests)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    bucket: str = Field(min_length=3)
+    region: str | None = None
+    # Other endpoints than AWS's (moto server, dynalite); None in production.
+    dynamodb_endpoint_url: str | None = None
+    s3_endpoint_url: str | None = None
+    images_table: str = Field(default="portwarden-images", min_length=3)
+    tags_table: str = Field(default="portwarden-tags", min_length=3)
+    evaluations_table: str = Field(default="portwarden-evaluations", min_length=3)
+    policies_table: str = Field(default="portwarden-policies", min_length=3)
+    events_table: str = Field(default="portwarden-events", min_length=3)
+    feeds_table: str = Field(default="portwarden-feeds", min_length=3)
+    documents_prefix: str = "documents/"
+    cache_prefix: str = "cache/"
+    inline_document_limit: int = Field(default=DEFAULT_INLINE_DOCUMENT_LIMIT, ge=0, le=390_000)
+
+    @classmethod
+    def with_table_prefix(cls, prefix: str, bucket: str, **overrides: Any) -> AwsStoreSettings:
+        """Settings whose six tables are ``<prefix>-images``, ``<prefix>-tags`` and so on."""
+        names = {f"{purpose}_table": f"{prefix}-{purpose}" for purpose in TABLE_PURPOSES}
+        return cls.model_validate({"bucket": bucket, **names, **overrides})
+
+    def table_name(self, purpose: str) -> str:
+        name: str = getattr(self, f"{purpose}_table")
+        return name
+
+
+# ---- table definitions (CreateTable parameters; the SAM template declares the same) ----------------
+
+TABLE_PURPOSES = ("images", "tags", "evaluations", "policies", "events", "feeds")
+
+
+def _key(name: str, key_type: str) -> dict[str, str]:
+    return {"AttributeName": name, "KeyType": key_type}
+
+
+def _string(name: str) -> dict[str, str]:
+    return {"AttributeName": name, "AttributeType": "S"}
+
+
+_TABLE_SCHEMAS: dict[str, dict[str, Any]] = {
+    "images": {
+        "KeySchema": [_key("image_digest", "HASH")],
+        "AttributeDefinitions": [
+            _string("image_digest"),
+            _string("listing"),
+            _string("created_key"),
+            _string("analysis_status"),
+        ],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": BY_CREATED_INDEX,
+                "KeySchema": [_key("listing", "HASH"), _key("created_key", "RANGE")],
+                "Projection": {"ProjectionType": "ALL"},
+            },
+            {
+                "IndexName": BY_STATUS_INDEX,
+                "KeySchema": [_key("analysis_status", "HASH"), _key("created_key", "RANGE")],
+                "Projection": {"ProjectionType": "ALL"},
+            },
+        ],
+    },
+    "tags": {"KeySchema": [_key("repo_tag", "HASH")], "AttributeDefinitions": [_string("repo_tag")]},
+    "evaluations": {
+        "KeySchema": [_key("image_digest", "HASH"), _key("evaluated_key", "RANGE")],
+        "AttributeDefinitions": [_string("image_digest"), _string("evaluated_key")],
+    },
+    "policies": {"KeySchema": [_key("bundle_id", "HASH")], "AttributeDefinitions": [_string("bundle_id")]},
+    "events": {
+        "KeySchema": [_key("day", "HASH"), _key("event_key", "RANGE")],
+        "AttributeDefinitions": [_string("day"), _string("event_key")],
+    },
+    "feeds": {"KeySchema": [_key("name", "HASH")], "AttributeDefinitions": [_string("name")]},
+}
+
+
+def table_definitions(settings: AwsStoreSettings) -> dict[str, dict[str, Any]]:
+    """CreateTable parameters per purpose (``images``, ``tags``, …), on-demand billing.
+
+    The same keys are valid ``AWS::DynamoDB::Table`` properties, so the SAM template and the test
+    fixtures are written from one definition.
+    """
+    return {
+        purpose: {"TableName": settings.table_name(purpose), "BillingMode": "PAY_PER_REQUEST", **schema}
+        for purpose, schema in _TABLE_SCHEMAS.items()
+    }
+
+
+def create_tables(
+    stores: AwsStores, dynamodb_client: Any | None = None, s3_client: Any | None = None
+) -> None:
+    """Create the six tables and the bucket (tests and local emulators; AWS uses the template)."""
+    settings = stores.settings
+    dynamodb = dynamodb_client or stores.boto3_client("dynamodb", settings.dynamodb_endpoint_url)
+    s3 = s3_client or stores.blobs.client
+    for definition in table_definitions(settings).values():
+        dynamodb.create_table(**definition)
+        dynamodb.get_waiter("table_exists").wait(TableName=definition["TableName"])
+    region = settings.region or s3.meta.region_name
+    if region and region != "us-east-1":
+        s3.create_bucket(Bucket=settings.bucket, CreateBucketConfiguration={"LocationConstraint": region})
+    else:
+        s3.create_bucket(Bucket=settings.bucket)
+
+
+# ---- shared helpers ------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _dynamodb_errors(action: str) -> Iterator[None]:
+    from botocore.exceptions import BotoCoreError  # type: ignore[import-untyped]
+
+    try:
+        yield
+    except PynamoDBException as exc:
+        code = exc.cause_response_code or type(exc).__name__
+        raise StoreError(f"cannot {action} ({code})") from exc
+    except BotoCoreError as exc:
+        raise StoreError(f"cannot {action} ({type(exc).__name__})") from exc
+
+
+def _condition_failed(exc: PynamoDBException) -> bool:
+    return exc.cause_response_code == _CONDITION_FAILED
+
+
+_ModelT = TypeVar("_ModelT", bound=Model)
+
+
+def _get(model: type[_ModelT], hash_key: str, **options: Any) -> _ModelT | None:
+    """A strongly consistent GetItem; None instead of pynamodb's DoesNotExist."""
+    if not hash_key:
+        return None  # DynamoDB rejects empty key values; nothing can be stored under one
+    try:
+        return model.get(hash_key, consistent_read=True, **options)
+    except model.DoesNotExist:
+        return None
+
+
+class _DocumentSpill:
+    """Compressed JSON documents: inline in the item when small enough, else an S3 object."""
+
+    def __init__(self, blobs: S3BlobStore, inline_limit: int) -> None:
+        self._blobs = blobs
+        self._limit = inline_limit
+
+    def store(self, key: str, document: dict[str, Any]) -> tuple[bytes | None, str | None]:
+        compressed = compress_json(json.dumps(document, separators=(",", ":")))
+        if len(compressed) <= self._limit:
+            return compressed, None
+        self._blobs.put(key, compressed)
+        return None, key
+
+    def load(self, inline: bytes | None, key: str | None) -> dict[str, Any]:
+        if inline is not None:
+            data: bytes = inline
+        elif key is not None:
+            fetched = self._blobs.get(key)
+            if fetched is None:
+                raise StoreError(f"a stored document is missing from S3: {key}")
+            data = fetched
+        else:
+            return {}
+        document: dict[str, Any] = json.loads(decompress_document(data))
+        return document
+
+
+# ---- images and tags --------------------------------------------------------------------------------
+
+
+def _created_key(image: ImageRecord) -> str:
+    return f"{to_timestamp(image.created_at)}#{image.image_digest}"
+
+
+class AwsCatalogStore:
+    """Images (table ``images``, GSIs ``by_created`` and ``by_status``) and tags (table ``tags``)."""
+
+    def __init__(self, images: TableBinding, tags: TableBinding) -> None:
+        self._images = image_model(images)
+        self._tags = tag_model(tags)
+
+    def _item(self, image: ImageRecord) -> ImageItem:
+        return self._images(
+            image.image_digest,
+            listing=IMAGE_LISTING,
+            created_key=_created_key(image),
+            analysis_status=image.analysis_status.value,
+            image_id=image.image_id,
+            repo_tags=list(image.repo_tags),
+            source=image.source,
+            platform=image.platform,
+            distro=image.distro,
+            package_count=image.package_count,
+            created_at=to_timestamp(image.created_at),
+            analyzed_at=to_timestamp(image.analyzed_at) if image.analyzed_at is not None else None,
+            last_error=image.last_error,
+        )
+
+    @staticmethod
+    def _record(item: ImageItem) -> ImageRecord:
+        return ImageRecord(
+            image_digest=item.image_digest,
+            image_id=item.image_id,
+            analysis_status=AnalysisStatus(item.analysis_status),
+            repo_tags=tuple(item.repo_tags or ()),
+            source=item.source,
+            platform=item.platform,
+            distro=item.distro,
+            package_count=int(item.package_count),
+            created_at=from_timestamp(item.created_at),
+            analyzed_at=from_timestamp(item.analyzed_at) if item.analyzed_at else None,
+            last_error=item.last_error,
+        )
+
+    def put_image(self, image: ImageRecord) -> None:
+        with _dynamodb_errors("store an image"):
+            self._item(image).save()
+
+    def add_image(self, image: ImageRecord) -> bool:
+        """Insert ``image`` only if its digest is unknown (a conditional put); False otherwise."""
+        with _dynamodb_errors("add an image"):
+            try:
+                self._item(image).save(condition=self._images.image_digest.does_not_exist())
+            except PynamoDBException as exc:
+                if _condition_failed(exc):
+                    return False
+                raise
+        return True
+
+    def get_image(self, image_digest: str) -> ImageRecord | None:
+        with _dynamodb_errors("read an image"):
+            item = _get(self._images, image_digest)
+        return self._record(item) if item is not None else None
+
+    def list_images(self, limit: int = 1000) -> list[ImageRecord]:
+        if limit <= 0:
+            return []
+        with _dynamodb_errors("list images"):
+            items = list(self._images.by_created.query(IMAGE_LISTING, scan_index_forward=False, limit=limit))
+        return [self._record(item) for item in items]
+
+    def list_images_by_status(self, status: AnalysisStatus, limit: int = 1000) -> list[ImageRecord]:
+        """Images in one analysis status, newest first (the ``by_status`` GSI)."""
+        if limit <= 0:
+            return []
+        with _dynamodb_errors("list images by status"):
+            items = list(self._images.by_status.query(status.value, scan_index_forward=False, limit=limit))
+        return [self._record(item) for item in items]
+
+    def set_status(
+        self,
+        image_digest: str,
+        status: AnalysisStatus,
+        *,
+        error: str | None = None,
+        expected: AnalysisStatus | None = None,
+    ) -> bool:
+        """One UpdateItem whose condition names the expected status: DynamoDB applies it atomically per
+        item, so of two concurrent callers expecting the same status exactly one succeeds.
+        ``last_error`` is set to ``error`` (removed when None). NotFoundError for an unknown digest."""
+        model = self._images
+        condition = model.image_digest.exists()
+        if expected is not None:
+            condition = condition & (model.analysis_status == expected.value)
+        actions: list[Action] = [
+            model.analysis_status.set(status.value),
+            model.last_error.set(error) if error is not None else model.last_error.remove(),
+        ]
+        with _dynamodb_errors("update an image's status"):
+            try:
+                model(image_digest).update(actions=actions, condition=condition)
+            except PynamoDBException as exc:
+                if not _condition_failed(exc):
+                    raise
+            else:
+                return True
+            exists = _get(model, image_digest, attributes_to_get=["image_digest"])
+        if exists is None:
+            raise NotFoundError(f"no image {image_digest}")
+        return False
+
+    def put_tag(self, tag: TagRecord) -> None:
+        with _dynamodb_errors("store a tag"):
+            self._tags(
+                tag.repo_tag, image_digest=tag.image_digest, updated_at=to_timestamp(tag.updated_at)
+            ).save()
+
+    def get_tag(self, repo_tag: str) -> TagRecord | None:
+        with _dynamodb_errors("read a tag"):
+            item = _get(self._tags, repo_tag)
+        return self._tag(item) if item is not None else None
+
+    def list_tags(self) -> list[TagRecord]:
+        """Every tag, sorted by name (a scan: the tag count is small, watch polls read them all anyway)."""
+        with _dynamodb_errors("list tags"):
+            items = list(self._tags.scan(consistent_read=True))
+        return sorted((self._tag(item) for item in items), key=lambda tag: tag.repo_tag)
+
+    @staticmethod
+    def _tag(item: TagItem) -> TagRecord:
+        return TagRecord(
+            repo_tag=item.repo_tag, image_digest=item.image_digest, updated_at=from_timestamp(item.updated_at)
+        )
+
+
+# ---- analyses and matches (S3 only) --------------------------------------------------------------------
+
+
+class _StoredMatches(ValueObject):
+    db_built_at: datetime | None = None
+    matches: tuple[Match, ...] = ()
+
+
+class AwsAnalysisStore:
+    """Analysis documents and match lists as zstd-compressed JSON objects in S3 (too big for items).
+
+    Keys: ``analyses/<digest>.json.zst`` and ``matches/<digest>.json.zst`` under the documents prefix.
+    """
+
+    def __init__(self, documents: S3BlobStore) -> None:
+        self._documents = documents
+
+    @staticmethod
+    def analysis_key(image_digest: str) -> str:
+        return f"analyses/{image_digest}.json.zst"
+
+    @staticmethod
+    def matches_key(image_digest: str) -> str:
+        return f"matches/{image_digest}.json.zst"
+
+    def put_analysis(self, image_digest: str, analysis: ImageAnalysis) -> None:
+        self._documents.put(self.analysis_key(image_digest), compress_document(analysis))
+
+    def get_analysis(self, image_digest: str) -> ImageAnalysis | None:
+        data = self._documents.get(self.analysis_key(image_digest))
+        return ImageAnalysis.model_validate_json(decompress_document(data)) if data is not None else None
+
+    def put_matches(self, image_digest: str, matches: Sequence[Match], db_built_at: datetime | None) -> None:
+        stored = _StoredMatches(db_built_at=db_built_at, matches=tuple(matches))
+        self._documents.put(self.matches_key(image_digest), compress_document(stored))
+
+    def get_matches(self, image_digest: str) -> list[Match] | None:
+        data = self._documents.get(self.matches_key(image_digest))
+        if data is None:
+            return None
+        return list(_StoredMatches.model_validate_json(decompress_document(data)).matches)
+
+
+# ---- evaluations ----------------------------------------------------------------------------------------
+
+
+class AwsEvaluationStore:
+    """Table ``evaluations``: hash image_digest, range "<evaluated_at>#<evaluation_id>"; newest first."""
+
+    def __init__(self, binding: TableBinding, spill: _DocumentSpill) -> None:
+        self._model = evaluation_model(binding)
+        self._spill = spill
+
+    def put_evaluation(self, evaluation: EvaluationRecord) -> None:
+        evaluated_at = to_timestamp(evaluation.evaluated_at)
+        inline, key = self._spill.store(
+            f"evaluations/{evaluation.image_digest}/{evaluation.evaluation_id}.json.zst",
+            evaluation.model_dump(mode="json")["document"],
+        )
+        with _dynamodb_errors("store an evaluation"):
+            self._model(
+                evaluation.image_digest,
+                f"{evaluated_at}#{evaluation.evaluation_id}",
+                evaluation_id=evaluation.evaluation_id,
+                repo_tag=evaluation.repo_tag,
+                bundle_id=evaluation.bundle_id,
+                final_action=evaluation.final_action,
+                status=evaluation.status,
+                evaluated_at=evaluated_at,
+                document=inline,
+                document_key=key,
+            ).save()
+
+    def latest_evaluation(self, image_digest: str, repo_tag: str | None = None) -> EvaluationRecord | None:
+        """The newest evaluation of the image; with ``repo_tag``, the newest made for that tag."""
+        condition = (self._model.repo_tag == repo_tag) if repo_tag is not None else None
+        with _dynamodb_errors("read the latest evaluation"):
+            results = self._model.query(
+                image_digest,
+                filter_condition=condition,
+                scan_index_forward=False,
+                consistent_read=True,
+                page_size=25,
+            )
+            item = next(iter(results), None)
+        return self._record(item) if item is not None else None
+
+    def list_evaluations(self, image_digest: str) -> list[EvaluationRecord]:
+        with _dynamodb_errors("list evaluations"):
+            items = list(self._model.query(image_digest, scan_index_forward=False, consistent_read=True))
+        return [self._record(item) for item in items]
+
+    def _record(self, item: EvaluationItem) -> EvaluationRecord:
+        return EvaluationRecord(
+            evaluation_id=item.evaluation_id,
+            image_digest=item.image_digest,
+            repo_tag=item.repo_tag,
+            bundle_id=item.bundle_id,
+            final_action=item.final_action,
+            status=item.status,
+            evaluated_at=from_timestamp(item.evaluated_at),
+            document=self._spill.load(item.document, item.document_key),
+        )
+
+
+# ---- policy bundles -------------------------------------------------------------------------------------
+
+
+class AwsPolicyStore:
+    """Table ``policies``: one item per bundle, plus the pointer item ``#active`` naming the active one.
+
+    Activating writes only the pointer, so at most one bundle is ever active, with no transaction.
+    ``active`` on a bundle is derived from the pointer when read. Storing a bundle with ``active=True``
+    activates it; ``active=False`` leaves the activation alone. Deleting the active bundle clears the
+    pointer; a pointer left dangling by a concurrent delete reads as "no active bundle".
+    """
+
+    def __init__(self, binding: TableBinding, spill: _DocumentSpill) -> None:
+        self._model = bundle_model(binding)
+        self._spill = spill
+
+    def put_bundle(self, bundle: StoredBundle) -> None:
+        if bundle.bundle_id == ACTIVE_POINTER_ID:
+            raise StoreError(f"{ACTIVE_POINTER_ID!r} is reserved and cannot name a policy bundle")
+        inline, key = self._spill.store(
+            f"bundles/{bundle.bundle_id}.json.zst", bundle.model_dump(mode="json")["document"]
+        )
+        with _dynamodb_errors("store a policy bundle"):
+            self._model(
+                bundle.bundle_id,
+                name=bundle.name,
+                created_at=to_timestamp(bundle.created_at),
+                updated_at=to_timestamp(bundle.updated_at),
+                document=inline,
+                document_key=key,
+            ).save()
+        if bundle.active:
+            self.activate(bundle.bundle_id)
+
+    def get_bundle(self, bundle_id: str) -> StoredBundle | None:
+        if not bundle_id or bundle_id == ACTIVE_POINTER_ID:
+            return None
+        with _dynamodb_errors("read a policy bundle"):
+            item = _get(self._model, bundle_id)
+        if item is None:
+            return None
+        return self._bundle(item, self._active_id())
+
+    def list_bundles(self) -> list[StoredBundle]:
+        """Every bundle, sorted by id."""
+        with _dynamodb_errors("list policy bundles"):
+            items = [i for i in self._model.scan(consistent_read=True) if i.bundle_id != ACTIVE_POINTER_ID]
+        active = self._active_id()
+        return [self._bundle(item, active) for item in sorted(items, key=lambda i: i.bundle_id)]
+
+    def activate(self, bundle_id: str) -> None:
+        if self.get_bundle(bundle_id) is None:
+            raise NotFoundError(f"no policy bundle {bundle_id}")
+        with _dynamodb_errors("activate a policy bundle"):
+            self._model(ACTIVE_POINTER_ID, active_bundle_id=bundle_id).save()
+
+    def active_bundle(self) -> StoredBundle | None:
+        active = self._active_id()
+        if active is None:
+            return None
+        with _dynamodb_errors("read the active policy bundle"):
+            item = _get(self._model, active)
+        return self._bundle(item, active) if item is not None else None
+
+    def delete_bundle(self, bundle_id: str) -> bool:
+        if not bundle_id or bundle_id == ACTIVE_POINTER_ID:
+            return False
+        model = self._model
+        with _dynamodb_errors("delete a policy bundle"):
+            try:
+                model(bundle_id).delete(condition=model.bundle_id.exists())
+            except PynamoDBException as exc:
+                if _condition_failed(exc):
+                    return False
+                raise
+            try:
+                # Only if it still points at this bundle: a concurrent activate of another one wins.
+                model(ACTIVE_POINTER_ID).delete(condition=model.active_bundle_id == bundle_id)
+            except PynamoDBException as exc:
+                if not _condition_failed(exc):
+                    raise
+        return True
+
+    def _active_id(self) -> str | None:
+        with _dynamodb_errors("read the active policy pointer"):
+            pointer = _get(self._model, ACTIVE_POINTER_ID)
+        return pointer.active_bundle_id if pointer is not None else None
+
+    def _bundle(self, item: BundleItem, active_id: str | None) -> StoredBundle:
+        return StoredBundle(
+            bundle_id=item.bundle_id,
+            name=item.name,
+            active=item.bundle_id == active_id,
+            document=self._spill.load(item.document, item.document_key),
+            created_at=from_timestamp(item.created_at or ""),
+            updated_at=from_timestamp(item.updated_at or ""),
+        )
+
+
+# ---- events ---------------------------------------------------------------------------------------------
+
+
+class AwsEventStore:
+    """Table ``events``: partition = UTC day, range "<timestamp>#<event_id>".
+
+    The ``#days`` partition holds one item per day that has events, so listing walks days newest first
+    without scanning the table or guessing a time window. Each container writes a day's index item
+    once (it is idempotent anyway). Events come newest first; ``since`` is exclusive.
+    """
+
+    def __init__(self, binding: TableBinding) -> None:
+        self._model = event_model(binding)
+        self._indexed_days: set[str] = set()
+        self._lock = threading.Lock()
+
+    def put_event(self, event: EventRecord) -> None:
+        timestamp = to_timestamp(event.timestamp)
+        day = timestamp[:10]
+        with _dynamodb_errors("store an event"):
+            # The day entry first: an index entry without events is harmless, the reverse would hide events.
+            with self._lock:
+                known = day in self._indexed_days
+            if not known:
+                self._model(DAY_INDEX_PARTITION, day).save()
+                with self._lock:
+                    self._indexed_days.add(day)
+            self._model(
+                day,
+                f"{timestamp}#{event.event_id}",
+                event_id=event.event_id,
+                type=event.type,
+                level=event.level,
+                resource_type=event.resource_type,
+                resource_id=event.resource_id,
+                message=event.message,
+                details=json.dumps(event.model_dump(mode="json")["details"], separators=(",", ":")),
+                timestamp=timestamp,
+            ).save()
+
+    def list_events(self, since: datetime | None = None, limit: int = 100) -> list[EventRecord]:
+        if limit <= 0:
+            return []
+        model = self._model
+        since_text = to_timestamp(since) if since is not None else None
+        day_condition = model.event_key >= since_text[:10] if since_text is not None else None
+        # "$" sorts right after "#": every key of an event at exactly ``since`` is below the bound.
+        event_condition = model.event_key > f"{since_text}$" if since_text is not None else None
+        found: list[EventRecord] = []
+        with _dynamodb_errors("list events"):
+            days = model.query(
+                DAY_INDEX_PARTITION,
+                range_key_condition=day_condition,
+                scan_index_forward=False,
+                consistent_read=True,
+            )
+            for day in days:
+                for item in model.query(
+                    day.event_key,
+                    range_key_condition=event_condition,
+                    scan_index_forward=False,
+                    consistent_read=True,
+                    limit=limit - len(found),
+                ):
+                    found.append(self._record(item))
+                if len(found) >= limit:
+                    break
+        return found
+
+    @staticmethod
+    def _record(item: EventItem) -> EventRecord:
+        return EventRecord(
+            event_id=item.event_id or "",
+            type=item.type or "",
+            level=item.level or "INFO",
+            resource_type=item.resource_type,
+            resource_id=item.resource_id,
+            message=item.message or "",
+            details=json.loads(item.details) if item.details else {},
+            timestamp=from_timestamp(item.timestamp or ""),
+        )
+
+
+# ---- feed metadata --------------------------------------------------------------------------------------
+
+
+class AwsFeedMetadataStore:
+    """Table ``feeds``: the item ``vulndb`` points at the current vulnerability database snapshot."""
+
+    def __init__(self, binding: TableBinding) -> None:
+        self._model = feed_model(binding)
+
+    def get_db_pointer(self) -> DbPointer | None:
+        with _dynamodb_errors("read the database pointer"):
+            item = _get(self._model, VULNDB_POINTER_NAME)
+        if item is None:
+            return None
+        return DbPointer(
+            location=item.location,
+            sha256=item.sha256,
+            built_at=from_timestamp(item.built_at),
+            schema_version=int(item.schema_version),
+            record_count=int(item.record_count),
+        )
+
+    def put_db_pointer(self, pointer: DbPointer) -> None:
+        with _dynamodb_errors("store the database pointer"):
+            self._model(
+                VULNDB_POINTER_NAME,
+                location=pointer.location,
+                sha256=pointer.sha256,
+                built_at=to_timestamp(pointer.built_at),
+                schema_version=pointer.schema_version,
+                record_count=pointer.record_count,
+                updated_at=to_timestamp(datetime.now(UTC)),
+            ).save()
+
+
+# ---- the bundle of stores -------------------------------------------------------------------------------
+
+
+class AwsStores:
+    """Every store port over one set of tables and one bucket.
+
+    ``session`` (a boto3 Session) builds the S3 client, and the DynamoDB client ``create_tables`` uses;
+    ``s3_client`` is used as given. pynamodb makes its own botocore client from the default credential
+    chain (region and endpoint from ``settings``). Nothing connects until the first call.
+    """
+
+    def __init__(
+        self,
+        settings: AwsStoreSettings,
+        *,
+        session: Any | None = None,
+        s3_client: Any | None = None,
+    ) -> None:
+        self.settings = settings
+        self._session = session
+        region = settings.region or (session.region_name if session is not None else None)
+        self.region: str | None = region
+
+        def binding(purpose: str) -> TableBinding:
+            return TableBinding(settings.table_name(purpose), region, settings.dynamodb_endpoint_url)
+
+        self.documents = S3BlobStore(
+            settings.bucket,
+            settings.documents_prefix,
+            s3_client,
+            session=session,
+            region=region,
+            endpoint_url=settings.s3_endpoint_url,
+        )
+        self.blobs = S3BlobStore(
+            settings.bucket,
+            settings.cache_prefix,
+            s3_client,
+            session=session,
+            region=region,
+            endpoint_url=settings.s3_endpoint_url,
+        )
+        spill = _DocumentSpill(self.documents, settings.inline_document_limit)
+        self.catalog = AwsCatalogStore(binding("images"), binding("tags"))
+        self.analyses = AwsAnalysisStore(self.documents)
+        self.evaluations = AwsEvaluationStore(binding("evaluations"), spill)
+        self.policies = AwsPolicyStore(binding("policies"), spill)
+        self.events = AwsEventStore(binding("events"))
+        self.feeds = AwsFeedMetadataStore(binding("feeds"))
+
+    def boto3_client(self, service: str, endpoint_url: str | None = None) -> Any:
+        import boto3  # type: ignore[import-untyped]
+
+        session = self._session or boto3.session.Session()
+        return session.client(service, region_name=self.region, endpoint_url=endpoint_url)
+
+
+__all__ = [
+    "TABLE_PURPOSES",
+    "AwsAnalysisStore",
+    "AwsCatalogStore",
+    "AwsEvaluationStore",
+    "AwsEventStore",
+    "AwsFeedMetadataStore",
+    "AwsPolicyStore",
+    "AwsStoreSettings",
+    "AwsStores",
+    "client_error_code",
+    "create_tables",
+    "table_definitions",
+]

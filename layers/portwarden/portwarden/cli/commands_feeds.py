@@ -1,0 +1,163 @@
+"""``portwarden feeds sync`` and ``portwarden feeds list``: the local vulnerability database."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from portwarden.adapters.http.feeds import HttpFeedFetcher
+from portwarden.cli.context import EXIT_ERROR, state
+from portwarden.cli.output import stderr, stdout
+from portwarden.cli.settings import LocalSettings
+from portwarden.core.errors import VulnerabilityDatabaseError
+from portwarden.core.services.sync_feeds import (
+    FeedSource,
+    SourceOutcome,
+    SyncOptions,
+    default_sources,
+    sync_feeds,
+)
+from portwarden.core.vulns.db import VulnerabilityDb
+
+feeds_app = typer.Typer(
+    help="Vulnerability feeds and the local vulnerability database.", no_args_is_help=True
+)
+
+SYNC_HINT = "run `portwarden feeds sync` to download the vulnerability feeds"
+
+
+def database_path(settings: LocalSettings) -> Path:
+    """Where the local vulnerability database lives: ``$PORTWARDEN_HOME/db/vulnerability.db``."""
+    return settings.home / "db" / "vulnerability.db"
+
+
+class ListFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
+def _parse_sources(values: list[str]) -> list[FeedSource]:
+    sources = []
+    for value in values:
+        try:
+            sources.append(FeedSource.parse(value))
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--source") from None
+    return sources
+
+
+@feeds_app.command("sync")
+def sync(
+    ctx: typer.Context,
+    source: Annotated[
+        list[str],
+        typer.Option(
+            "--source",
+            help="KIND=URL (repeatable; KIND is osv, debian, alpine, nvd, kev or epss). "
+            "Only these sources are synced; without it, the real upstream feeds.",
+        ),
+    ] = [],  # noqa: B006 - typer needs a literal default
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Drop sources of the previous database that were not given.")
+    ] = False,
+    nvd_api_key: Annotated[
+        str | None, typer.Option("--nvd-api-key", envvar="PORTWARDEN_NVD_API_KEY", help="NVD API key.")
+    ] = None,
+    nvd_page_delay: Annotated[
+        float, typer.Option("--nvd-page-delay", min=0, help="Seconds between NVD API pages.")
+    ] = 6.0,
+) -> None:
+    """Download vulnerability feeds and publish a new vulnerability database."""
+    settings = LocalSettings()
+    sources = _parse_sources(source) if source else default_sources()
+    options = SyncOptions(
+        nvd_api_key=nvd_api_key,
+        # With a key NVD allows ten times the rate.
+        nvd_page_delay=nvd_page_delay if not nvd_api_key else min(nvd_page_delay, 0.6),
+        prune=prune,
+    )
+    quiet = state(ctx).quiet
+
+    def progress(outcome: SourceOutcome) -> None:
+        if quiet:
+            return
+        detail = f"{outcome.record_count} records"
+        if outcome.parse_errors:
+            detail += f", {outcome.parse_errors} malformed skipped"
+        if outcome.error:
+            detail += f", error: {outcome.error}"
+        stderr.print(
+            f"{outcome.status.value:>9}  {outcome.source.kind.value:<6} {outcome.source.url}  ({detail})",
+            markup=False,
+            highlight=False,
+        )
+
+    fetcher = HttpFeedFetcher(settings.work_dir / "feeds")
+    result = sync_feeds(sources, fetcher, database_path(settings), options=options, on_source=progress)
+    metadata = result.metadata
+    if not quiet:
+        stderr.print(
+            f"published {result.database}: {metadata.vulnerability_count} vulnerability records, "
+            f"built {metadata.built_at.isoformat(timespec='seconds')}",
+            markup=False,
+            highlight=False,
+        )
+    if result.failed:
+        stderr.print(
+            f"error: {len(result.failed)} of {len(result.outcomes)} source(s) failed; "
+            "their previous data (if any) was kept",
+            markup=False,
+            highlight=False,
+        )
+        # SystemExit rather than typer.Exit: run() invokes click without standalone mode, where a
+        # typer.Exit code would be returned and lost.
+        sys.exit(EXIT_ERROR)
+
+
+@feeds_app.command("list")
+def list_groups(
+    output: Annotated[ListFormat, typer.Option("--output", "-o", help="Output format.")] = ListFormat.TABLE,
+) -> None:
+    """Show every feed group with its record count, last sync and last error."""
+    path = database_path(LocalSettings())
+    try:
+        with VulnerabilityDb.open(path) as db:
+            metadata = db.metadata()
+    except VulnerabilityDatabaseError as exc:
+        raise VulnerabilityDatabaseError(f"{exc}; {SYNC_HINT}") from exc
+    if output is ListFormat.JSON:
+        document = {
+            "database": str(path),
+            "schema_version": metadata.schema_version,
+            "built_at": metadata.built_at.isoformat(),
+            "record_counts": metadata.record_counts,
+            "groups": [group.model_dump(mode="json") for group in metadata.groups],
+            "sources": [source.model_dump(mode="json") for source in metadata.sources],
+        }
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        return
+    table = Table(show_edge=False)
+    for column in ("Group", "Kind", "Source", "Records", "Last sync", "Last error"):
+        table.add_column(column, overflow="fold")
+    for group in metadata.groups:
+        table.add_row(
+            group.name,
+            group.kind.value,
+            group.url,
+            str(group.record_count),
+            group.last_sync.isoformat(timespec="seconds") if group.last_sync else "never",
+            group.last_error or "",
+        )
+    stdout.print(table)
+    stdout.print(
+        f"database built {metadata.built_at.isoformat(timespec='seconds')} "
+        f"(schema {metadata.schema_version}): {path}",
+        markup=False,
+        highlight=False,
+    )

@@ -1,0 +1,198 @@
+"""``portwarden policy add|validate|list|get|activate|gates``: Anchore-compatible policy bundles kept in
+the local store under PORTWARDEN_HOME."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from portwarden.adapters.local.sqlite import LocalStore
+from portwarden.cli.context import EXIT_ERROR
+from portwarden.cli.output import OutputFormat, stderr, stdout
+from portwarden.cli.settings import LocalSettings
+from portwarden.core.errors import NotFoundError, PolicyBundleError
+from portwarden.core.model.policy import PolicyBundle
+from portwarden.core.policy.gates import GATES
+from portwarden.core.ports import PolicyStore
+from portwarden.core.services.evaluate import load_bundle_bytes, store_bundle
+
+policy_app = typer.Typer(help="Policy bundles (Anchore's format, schema 1_0).", no_args_is_help=True)
+
+BundleFileArg = Annotated[
+    Path, typer.Argument(help="Policy bundle JSON file.", exists=True, dir_okay=False, readable=True)
+]
+OutputOpt = Annotated[OutputFormat, typer.Option("--output", "-o", help="table or json.")]
+
+
+@contextmanager
+def _policies() -> Iterator[PolicyStore]:
+    with LocalStore(LocalSettings().home) as store:
+        yield store.policies
+
+
+def _load(file: Path) -> PolicyBundle:
+    """The validated bundle; otherwise every problem on its own line and exit code 2."""
+    try:
+        return load_bundle_bytes(file.read_bytes())
+    except PolicyBundleError as exc:
+        count = len(exc.problems)
+        stderr.print(
+            f"error: {file}: {count} problem{'s' if count != 1 else ''}", markup=False, highlight=False
+        )
+        for problem in exc.problems:
+            stderr.print(f"  - {problem}", markup=False, highlight=False)
+        # typer.Exit would be turned into a return value by the non-standalone entry point.
+        sys.exit(EXIT_ERROR)
+
+
+def _write_json(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    sys.stdout.flush()
+
+
+@policy_app.command("add")
+def add(
+    file: BundleFileArg,
+    activate: Annotated[bool, typer.Option("--activate", help="Make it the active bundle.")] = False,
+) -> None:
+    """Validate a bundle and store it (a bundle with the same id is replaced)."""
+    bundle = _load(file)
+    with _policies() as policies:
+        stored = store_bundle(policies, bundle, datetime.now(UTC), activate=activate)
+    stdout.print(f"added {stored.bundle_id}" + (" (active)" if stored.active else ""), highlight=False)
+
+
+@policy_app.command("validate")
+def validate(file: BundleFileArg) -> None:
+    """Check a bundle without storing it: every problem is listed (exit code 2 when there are any)."""
+    bundle = _load(file)
+    stdout.print(f"{bundle.id}: valid", highlight=False)
+
+
+@policy_app.command("list")
+def list_bundles(output: OutputOpt = OutputFormat.TABLE) -> None:
+    """Stored bundles; the active one is used when no bundle is named."""
+    with _policies() as policies:
+        bundles = policies.list_bundles()
+    if output == OutputFormat.JSON:
+        _write_json([b.model_dump(mode="json", exclude={"document"}) for b in bundles])
+        return
+    table = Table(show_edge=False)
+    for column in ("Policy ID", "Name", "Active", "Updated"):
+        table.add_column(column)
+    for bundle in bundles:
+        table.add_row(
+            bundle.bundle_id,
+            bundle.name or "-",
+            "yes" if bundle.active else "no",
+            bundle.updated_at.isoformat(timespec="seconds"),
+        )
+    stdout.print(table)
+
+
+@policy_app.command("get")
+def get(
+    bundle_id: Annotated[str, typer.Argument(help="Bundle id.")],
+    detail: Annotated[
+        bool, typer.Option("--detail", help="The stored record (id, active, timestamps) around the bundle.")
+    ] = False,
+) -> None:
+    """Print a stored bundle as JSON."""
+    with _policies() as policies:
+        stored = policies.get_bundle(bundle_id)
+    if stored is None:
+        raise NotFoundError(f"no policy bundle {bundle_id}")
+    _write_json(stored.model_dump(mode="json") if detail else stored.document)
+
+
+@policy_app.command("activate")
+def activate(bundle_id: Annotated[str, typer.Argument(help="Bundle id.")]) -> None:
+    """Make a stored bundle the active one (the previous one is deactivated)."""
+    with _policies() as policies:
+        policies.activate(bundle_id)
+    stdout.print(f"activated {bundle_id}", highlight=False)
+
+
+@policy_app.command("gates")
+def gates(output: OutputOpt = OutputFormat.TABLE) -> None:
+    """The gates, triggers and parameters bundles may use."""
+    rows: list[dict[str, Any]] = [
+        {
+            "gate": gate.name,
+            "trigger": trigger.name,
+            "params": [
+                {"name": name, "required": field.is_required()}
+                for name, field in trigger.params.model_fields.items()
+            ],
+            "description": trigger.description,
+        }
+        for gate in GATES
+        for trigger in gate.triggers
+    ]
+    if output == OutputFormat.JSON:
+        _write_json(rows)
+        return
+    table = Table(show_edge=False)
+    for column in ("Gate", "Trigger", "Parameters (* required)", "Description"):
+        table.add_column(column)
+    for row in rows:
+        params = ", ".join(str(p["name"]) + ("*" if p["required"] else "") for p in row["params"]) or "-"
+        table.add_row(str(row["gate"]), str(row["trigger"]), params, str(row["description"]))
+    stdout.print(table)
+
+
+@policy_app.command("eval")
+def eval_image(
+    ctx: typer.Context,
+    source: Annotated[str, typer.Argument(metavar="SOURCE", help="The image, as for `portwarden scan`.")],
+    tag: Annotated[
+        str | None, typer.Option("--tag", help="Repo tag the mappings select on (registry/repo:tag).")
+    ] = None,
+    bundle: Annotated[
+        str,
+        typer.Option(
+            "--bundle", help="'active' (the active bundle, the default), 'default', or a bundle FILE."
+        ),
+    ] = "active",
+    platform: Annotated[str | None, typer.Option("--platform", help="OS/ARCH[/VARIANT].")] = None,
+    output: OutputOpt = OutputFormat.TABLE,
+) -> None:
+    """Analyze an image, match its vulnerabilities and evaluate a bundle (exit 1 on stop)."""
+    from portwarden.cli.commands_scan import run_scan
+
+    result = run_scan(ctx, source, platform=platform, policy=bundle, tag=tag, no_cache=False)
+    evaluation = result.evaluation
+    if evaluation is None:  # pragma: no cover - run_scan evaluates whenever a bundle is named
+        raise PolicyBundleError(["no bundle was evaluated"])
+    if output == OutputFormat.JSON:
+        _write_json({"image_digest": evaluation.image_digest, **evaluation.report()})
+    else:
+        table = Table(show_edge=False)
+        for column in ("Gate", "Trigger", "Trigger id", "Action", "Allowlisted", "Check output"):
+            table.add_column(column)
+        for row in evaluation.results:
+            table.add_row(
+                row.gate,
+                row.trigger,
+                row.trigger_id,
+                row.gate_action.value,
+                "yes" if row.allowlisted else "",
+                row.check_output,
+            )
+        stdout.print(table)
+        stdout.print(
+            f"{evaluation.bundle_id}: {evaluation.final_action.value} ({evaluation.status.value}) "
+            f"— {evaluation.final_action_reason.value}",
+            highlight=False,
+            markup=False,
+        )
+    if evaluation.stopped:
+        sys.exit(1)

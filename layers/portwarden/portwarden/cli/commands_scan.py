@@ -1,0 +1,213 @@
+"""``portwarden scan``: analyze an image and match its packages against the vulnerability database."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from portwarden.adapters.local.sqlite import LocalStore
+from portwarden.cli.commands_feeds import SYNC_HINT, database_path
+from portwarden.cli.commands_image import PlatformOpt, SourceArg
+from portwarden.cli.context import EXIT_FAIL, state
+from portwarden.cli.output import stderr, stdout
+from portwarden.cli.settings import LocalSettings
+from portwarden.cli.wiring import image_access
+from portwarden.core.errors import VulnerabilityDatabaseError
+from portwarden.core.model.match import Match
+from portwarden.core.model.policy import PolicyBundle, PolicyEvaluation
+from portwarden.core.model.vulnerability import Severity
+from portwarden.core.ports import PolicyStore
+from portwarden.core.services.analyze import analyze_image
+from portwarden.core.services.evaluate import active_bundle, default_bundle, load_bundle_bytes
+from portwarden.core.services.match import fail_on_hits, only_fixed
+from portwarden.core.services.scan import ScanResult, ScanStores, match_and_evaluate, record_scan
+from portwarden.core.vulns.db import VulnerabilityDb
+
+
+class ScanFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+    SARIF = "sarif"
+    CYCLONEDX_JSON = "cyclonedx-json"
+
+
+class FailOn(StrEnum):
+    NEGLIGIBLE = "negligible"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def severity(self) -> Severity:
+        return Severity(self.value.capitalize())
+
+
+def open_database(settings: LocalSettings) -> VulnerabilityDb:
+    """The local database, or an error naming ``feeds sync``: a scan never passes for clean without data."""
+    path = database_path(settings)
+    try:
+        db = VulnerabilityDb.open(path)
+    except VulnerabilityDatabaseError as exc:
+        raise VulnerabilityDatabaseError(f"{exc}; {SYNC_HINT}") from exc
+    if db.metadata().vulnerability_count == 0:
+        db.close()
+        raise VulnerabilityDatabaseError(
+            f"the vulnerability database at {path} holds no vulnerability records "
+            f"(see `portwarden feeds list` for the errors); {SYNC_HINT}"
+        )
+    return db
+
+
+PolicyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--policy",
+        help="Evaluate a policy bundle: a bundle FILE, 'active' (the active stored bundle) or 'default'.",
+    ),
+]
+TagOpt = Annotated[
+    str | None,
+    typer.Option("--tag", help="The repo tag to evaluate and record the image as (registry/repo:tag)."),
+]
+
+
+def resolve_bundle(choice: str, policies: PolicyStore) -> PolicyBundle:
+    if choice == "default":
+        return default_bundle()
+    if choice == "active":
+        return active_bundle(policies)
+    return load_bundle_bytes(Path(choice).read_bytes())
+
+
+def run_scan(
+    ctx: typer.Context,
+    source: str,
+    *,
+    platform: str | None,
+    policy: str | None,
+    tag: str | None,
+    no_cache: bool,
+) -> ScanResult:
+    """Analyze, match, evaluate (with a bundle) and record the image in the local store."""
+    settings = LocalSettings()
+    # Opened first: without data there is no point reading the image.
+    with open_database(settings) as db, LocalStore(settings.home) as store:
+        bundle = resolve_bundle(policy, store.policies) if policy else None
+        blobs = None if no_cache else store.blobs
+        with image_access(state(ctx), settings) as access:
+            analysis = analyze_image(source, access, blobs=blobs, platform=platform)
+        result = match_and_evaluate(analysis, db, bundle=bundle, repo_tag=tag)
+        stores = ScanStores(store.catalog, store.analyses, store.evaluations, store.events)
+        record_scan(result, stores, db_built_at=db.metadata().built_at, repo_tag=tag)
+    return result
+
+
+def scan(
+    ctx: typer.Context,
+    source: SourceArg,
+    platform: PlatformOpt = None,
+    output: Annotated[ScanFormat, typer.Option("--output", "-o", help="Output format.")] = ScanFormat.TABLE,
+    fail_on: Annotated[
+        FailOn | None,
+        typer.Option(
+            "--fail-on", help="Exit with code 1 when a vulnerability of this severity or higher is found."
+        ),
+    ] = None,
+    fixed_only: Annotated[
+        bool, typer.Option("--only-fixed", help="Only report vulnerabilities that have a fixed version.")
+    ] = False,
+    policy: PolicyOpt = None,
+    tag: TagOpt = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Read every layer, ignore cached fragments.")
+    ] = False,
+) -> None:
+    """Analyze an image and report the vulnerabilities of its packages (and its policy result)."""
+    result = run_scan(ctx, source, platform=platform, policy=policy, tag=tag, no_cache=no_cache)
+    analysis, matches, evaluation = result.analysis, result.matches, result.evaluation
+    if fixed_only:
+        matches = only_fixed(matches)
+
+    if output is ScanFormat.TABLE:
+        print_match_table(matches)
+        if evaluation is not None:
+            print_policy_summary(evaluation)
+    elif output is ScanFormat.JSON:
+        from portwarden.core.sbom.vulnerabilities import scan_document
+
+        document = scan_document(analysis, matches)
+        if evaluation is not None:
+            document["policy"] = evaluation.report()
+        sys.stdout.write(json.dumps(document, indent=2, default=str))
+    elif output is ScanFormat.SARIF:
+        from portwarden.core.sbom.sarif import to_sarif_json
+
+        sys.stdout.write(to_sarif_json(analysis, matches))
+    else:
+        from portwarden.core.sbom.vulnerabilities import cyclonedx_with_vulnerabilities
+
+        sys.stdout.write(cyclonedx_with_vulnerabilities(analysis, matches))
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+
+    for run in analysis.analyzers:
+        if run.error:
+            stderr.print(f"warning: analyzer {run.name} failed: {run.error}", markup=False, highlight=False)
+    failed = False
+    if fail_on is not None:
+        hits = fail_on_hits(matches, fail_on.severity)
+        if hits:
+            stderr.print(
+                f"{len(hits)} vulnerabilit{'y' if len(hits) == 1 else 'ies'} at or above "
+                f"{fail_on.severity.value} (--fail-on {fail_on.value})",
+                markup=False,
+                highlight=False,
+            )
+            failed = True
+    if evaluation is not None and evaluation.stopped:
+        stderr.print(f"policy: stop ({evaluation.final_action_reason})", markup=False, highlight=False)
+        failed = True
+    if failed:
+        raise typer.Exit(EXIT_FAIL)
+
+
+def print_policy_summary(evaluation: PolicyEvaluation) -> None:
+    stdout.print(
+        f"policy {evaluation.bundle_id}: [bold]{evaluation.final_action.value}[/] "
+        f"({evaluation.status.value}) — {evaluation.final_action_reason.value}",
+        highlight=False,
+    )
+
+
+def print_match_table(matches: list[Match]) -> None:
+    if not matches:
+        stdout.print("No vulnerabilities found.")
+        return
+    table = Table(show_edge=False)
+    for column in ("Name", "Installed", "Fixed in", "Type", "Vulnerability", "Severity", "KEV", "EPSS"):
+        table.add_column(column)
+    for match in matches:
+        fixed = ", ".join(match.fix.versions) if match.fix.versions else f"({match.fix.state.value})"
+        table.add_row(
+            match.package.name,
+            match.package.version,
+            fixed,
+            match.package.type,
+            match.id,
+            match.severity.value,
+            "yes" if match.kev else "",
+            f"{match.epss:.3f}" if match.epss is not None else "",
+        )
+    stdout.print(table)
+    flagged = sum(1 for match in matches if match.matched_by.fallback_ordering)
+    summary = f"{len(matches)} vulnerabilit{'y' if len(matches) == 1 else 'ies'}"
+    if flagged:
+        summary += f" ({flagged} matched on a version the ecosystem cannot parse)"
+    stdout.print(summary, highlight=False)

@@ -1,0 +1,1 @@
+"""Policy evaluation, Anchore style: bundles, gates and triggers, mappings, allowlists, final action."""

@@ -1,0 +1,512 @@
+"""Use case: sync vulnerability feeds into a new database build and publish it.
+
+For each source given, in order:
+
+* download it (conditional GET with the validators the previous build stored; OSV first tries its
+  ``modified_id.csv`` to fetch only the advisories changed since the cursor; NVD walks the API pages of
+  the ``lastModStartDate`` windows since its cursor);
+* on new data, parse it into the build inside a savepoint;
+* on "not modified", or on any failure (download, truncated archive, unreadable document), carry the
+  previous build's rows for that source over unchanged; a failure also records its error.
+
+Sources the previous build had but this sync was not given are carried over as they were (unless
+``prune``). One failing source therefore never discards the others, and a failure of the build as a
+whole leaves the previous database in place (``DbBuilder`` publishes by rename, at the very end).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from pydantic import Field
+
+from portwarden.core.errors import FeedUnavailableError, PortwardenError
+from portwarden.core.model.base import ValueObject
+from portwarden.core.model.vulnerability import VulnerabilityRecord
+from portwarden.core.ports import FeedFetcher, FetchedFeed
+from portwarden.core.vulns.db import DbBuilder, DbMetadata, FeedKind, SourceState, SourceStatus
+from portwarden.core.vulns.feeds import nvd as nvd_feed
+from portwarden.core.vulns.feeds.alpine_secdb import parse_alpine_secdb
+from portwarden.core.vulns.feeds.debian_tracker import iter_debian_tracker
+from portwarden.core.vulns.feeds.epss import iter_epss_scores
+from portwarden.core.vulns.feeds.kev import parse_kev_json
+from portwarden.core.vulns.feeds.osv import iter_modified_ids, iter_osv_zip, parse_osv_json
+from portwarden.core.vulns.feeds.report import FeedParseReport
+
+logger = logging.getLogger(__name__)
+
+OSV_BASE_URL = "https://osv-vulnerabilities.storage.googleapis.com"
+OSV_ECOSYSTEMS = (
+    "PyPI",
+    "npm",
+    "Maven",
+    "Go",
+    "RubyGems",
+    "crates.io",
+    "NuGet",
+    "Packagist",
+    "Debian",
+    "Alpine",
+    "Ubuntu",
+)
+DEBIAN_TRACKER_URL = "https://security-tracker.debian.org/tracker/data/json"
+ALPINE_SECDB_URL = "https://secdb.alpinelinux.org"
+ALPINE_BRANCHES = ("v3.16", "v3.17", "v3.18", "v3.19", "v3.20", "v3.21", "v3.22", "edge")
+ALPINE_REPOSITORIES = ("main", "community")
+KEV_URL = "https://www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabilities.json"
+EPSS_URL = "https://epss.empiricalsecurity.com/epss_scores-current.csv.gz"
+
+
+class FeedSource(ValueObject):
+    """One feed to sync: its format and where to download it."""
+
+    kind: FeedKind
+    url: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind.value}|{self.url}"
+
+    @classmethod
+    def parse(cls, text: str) -> FeedSource:
+        """``KIND=URL`` as the command line spells it (``osv=file:///mirror/PyPI/all.zip``)."""
+        kind, separator, url = text.partition("=")
+        kinds = ", ".join(kind.value for kind in FeedKind)
+        if not separator or not url.strip():
+            raise ValueError(f"expected KIND=URL with KIND one of {kinds}, got {text!r}")
+        try:
+            return cls(kind=FeedKind(kind.strip().lower()), url=url.strip())
+        except ValueError:
+            raise ValueError(f"unknown feed kind {kind!r}: expected one of {kinds}") from None
+
+
+def default_sources() -> list[FeedSource]:
+    """The real upstream feeds (docs/feeds.md lists them)."""
+    sources = [FeedSource(kind=FeedKind.OSV, url=f"{OSV_BASE_URL}/{name}/all.zip") for name in OSV_ECOSYSTEMS]
+    sources.append(FeedSource(kind=FeedKind.DEBIAN, url=DEBIAN_TRACKER_URL))
+    sources.extend(
+        FeedSource(kind=FeedKind.ALPINE, url=f"{ALPINE_SECDB_URL}/{branch}/{repository}.json")
+        for branch in ALPINE_BRANCHES
+        for repository in ALPINE_REPOSITORIES
+    )
+    sources.append(FeedSource(kind=FeedKind.NVD, url=nvd_feed.API_URL))
+    sources.append(FeedSource(kind=FeedKind.KEV, url=KEV_URL))
+    sources.append(FeedSource(kind=FeedKind.EPSS, url=EPSS_URL))
+    return sources
+
+
+class SyncOptions(ValueObject):
+    nvd_api_key: str | None = None
+    # NVD asks clients to pause between requests (5 per 30 s without a key, 50 with one).
+    nvd_page_delay: float = Field(default=6.0, ge=0)
+    nvd_results_per_page: int = Field(default=nvd_feed.MAX_RESULTS_PER_PAGE, ge=1, le=2000)
+    # Past this many changed advisories, downloading all.zip again is cheaper than one request each.
+    osv_incremental_limit: int = Field(default=500, ge=0)
+    prune: bool = False
+
+
+class SourceOutcome(ValueObject):
+    source: FeedSource
+    status: SourceStatus
+    record_count: int
+    parse_errors: int = 0
+    parse_warnings: int = 0
+    error: str | None = None
+    incremental: bool = False
+
+
+class SyncResult(ValueObject):
+    database: str
+    metadata: DbMetadata
+    outcomes: tuple[SourceOutcome, ...]
+
+    @property
+    def failed(self) -> tuple[SourceOutcome, ...]:
+        return tuple(outcome for outcome in self.outcomes if outcome.status is SourceStatus.FAILED)
+
+
+Clock = Callable[[], datetime]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _NotModifiedError(Exception):
+    """The server says the previous download is current: carry the previous rows over."""
+
+
+def sync_feeds(
+    sources: Sequence[FeedSource],
+    fetcher: FeedFetcher,
+    database: Path,
+    *,
+    options: SyncOptions | None = None,
+    clock: Clock = _now,
+    sleep: Callable[[float], None] = time.sleep,
+    on_source: Callable[[SourceOutcome], None] | None = None,
+) -> SyncResult:
+    """Sync ``sources`` into a new build of ``database`` and publish it; see the module documentation."""
+    options = options or SyncOptions()
+    unique_sources = list({source.key: source for source in sources}.values())
+    outcomes: list[SourceOutcome] = []
+    with DbBuilder(database, previous=database, clock=clock) as builder:
+        given = {source.key for source in unique_sources}
+        for source in unique_sources:
+            outcome = _sync_source(source, builder, fetcher, options, clock, sleep)
+            outcomes.append(outcome)
+            if on_source is not None:
+                on_source(outcome)
+        if not options.prune:
+            for key, state in builder.previous_states.items():
+                if key in given:
+                    continue
+                builder.carry_over(key)
+                builder.set_source_state(state.model_copy(update={"status": SourceStatus.KEPT}))
+        metadata = builder.publish()
+    return SyncResult(database=str(database), metadata=metadata, outcomes=tuple(outcomes))
+
+
+def _sync_source(
+    source: FeedSource,
+    builder: DbBuilder,
+    fetcher: FeedFetcher,
+    options: SyncOptions,
+    clock: Clock,
+    sleep: Callable[[float], None],
+) -> SourceOutcome:
+    previous = builder.previous_states.get(source.key)
+    started = clock()
+    report = FeedParseReport(source.kind.value)
+    base_state = SourceState(
+        key=source.key,
+        kind=source.kind,
+        url=source.url,
+        status=SourceStatus.UPDATED,
+        etag=previous.etag if previous else None,
+        last_modified=previous.last_modified if previous else None,
+        cursor=previous.cursor if previous else None,
+        last_attempt=started,
+        last_success=previous.last_success if previous else None,
+    )
+    try:
+        with builder.source_transaction():
+            state, incremental = _SYNCERS[source.kind](
+                source, builder, fetcher, options, base_state, report, sleep
+            )
+    except _NotModifiedError:
+        count = builder.carry_over(source.key) if previous else 0
+        state = base_state.model_copy(
+            update={
+                "status": SourceStatus.UNCHANGED,
+                "record_count": builder.feed_record_count(source.key),
+                "last_success": started,
+                "parse_errors": previous.parse_errors if previous else 0,
+                "parse_warnings": previous.parse_warnings if previous else 0,
+            }
+        )
+        builder.set_source_state(state)
+        logger.info("%s: not modified, %d records kept", source.url, count)
+        return SourceOutcome(source=source, status=state.status, record_count=state.record_count)
+    except (PortwardenError, OSError, ValueError) as exc:
+        # The download or the document failed: keep what the previous build had for this source.
+        message = str(exc) if isinstance(exc, PortwardenError) else f"{type(exc).__name__}: {exc}"
+        if previous:
+            builder.carry_over(source.key)
+        state = base_state.model_copy(
+            update={
+                "status": SourceStatus.FAILED,
+                "record_count": builder.feed_record_count(source.key),
+                "last_error": message,
+                # Validators and cursor stay those of the data actually kept.
+                "parse_errors": previous.parse_errors if previous else 0,
+                "parse_warnings": previous.parse_warnings if previous else 0,
+            }
+        )
+        builder.set_source_state(state)
+        logger.warning("%s: sync failed: %s", source.url, message)
+        return SourceOutcome(
+            source=source, status=SourceStatus.FAILED, record_count=state.record_count, error=message
+        )
+    state = state.model_copy(
+        update={
+            "record_count": builder.feed_record_count(source.key),
+            "parse_errors": report.errors,
+            "parse_warnings": report.warnings,
+            "last_success": started,
+            "last_error": None,
+        }
+    )
+    builder.set_source_state(state)
+    for issue in report.issues[:5]:
+        logger.info("%s: %s %s: %s", source.url, issue.level, issue.record_id or "-", issue.message)
+    return SourceOutcome(
+        source=source,
+        status=state.status,
+        record_count=state.record_count,
+        parse_errors=report.errors,
+        parse_warnings=report.warnings,
+        incremental=incremental,
+    )
+
+
+@contextlib.contextmanager
+def _body(fetched: FetchedFeed) -> Iterator[Path]:
+    """The downloaded file, deleted afterwards."""
+    if fetched.path is None:
+        raise FeedUnavailableError(fetched.url, "the fetcher returned no body")
+    path = Path(fetched.path)
+    try:
+        yield path
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _conditional_fetch(fetcher: FeedFetcher, source: FeedSource, state: SourceState) -> FetchedFeed:
+    fetched = fetcher.fetch(source.url, etag=state.etag, last_modified=state.last_modified)
+    if fetched.not_modified:
+        raise _NotModifiedError
+    return fetched
+
+
+def _validators(state: SourceState, fetched: FetchedFeed) -> SourceState:
+    return state.model_copy(update={"etag": fetched.etag, "last_modified": fetched.last_modified})
+
+
+SyncFunction = Callable[
+    [FeedSource, DbBuilder, FeedFetcher, SyncOptions, SourceState, FeedParseReport, Callable[[float], None]],
+    tuple[SourceState, bool],
+]
+
+
+# ---- OSV ----------------------------------------------------------------------------------------------
+
+
+def _sibling(url: str, name: str) -> str:
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
+def _sync_osv(
+    source: FeedSource,
+    builder: DbBuilder,
+    fetcher: FeedFetcher,
+    options: SyncOptions,
+    state: SourceState,
+    report: FeedParseReport,
+    sleep: Callable[[float], None],
+) -> tuple[SourceState, bool]:
+    if state.cursor and source.key in builder.previous_states and options.osv_incremental_limit > 0:
+        updated = _sync_osv_incremental(source, builder, fetcher, options, state, report)
+        if updated is not None:
+            return updated, True
+    fetched = _conditional_fetch(fetcher, source, state)
+    with _body(fetched) as path:
+        latest: datetime | None = None
+
+        def tracked(records: Iterator[VulnerabilityRecord]) -> Iterator[VulnerabilityRecord]:
+            nonlocal latest
+            for record in records:
+                if record.modified is not None and (latest is None or record.modified > latest):
+                    latest = record.modified
+                yield record
+
+        builder.add_records(source.key, tracked(iter_osv_zip(str(path), report)))
+    state = _validators(state, fetched)
+    return state.model_copy(update={"cursor": latest.isoformat() if latest else None}), False
+
+
+def _sync_osv_incremental(
+    source: FeedSource,
+    builder: DbBuilder,
+    fetcher: FeedFetcher,
+    options: SyncOptions,
+    state: SourceState,
+    report: FeedParseReport,
+) -> SourceState | None:
+    """Apply the advisories changed since the cursor, or None to fall back to the whole archive."""
+    assert state.cursor is not None
+    since = datetime.fromisoformat(state.cursor)
+    try:
+        fetched = fetcher.fetch(_sibling(source.url, "modified_id.csv"))
+    except FeedUnavailableError as exc:
+        logger.info("%s: no modified_id.csv (%s), using all.zip", source.url, exc)
+        return None
+    if fetched.not_modified:
+        return None
+    with _body(fetched) as path, path.open("rb") as stream:
+        changed = list(iter_modified_ids(stream, since, report))
+    if len(changed) > options.osv_incremental_limit:
+        return None
+    if not changed:
+        raise _NotModifiedError
+    builder.carry_over(source.key)
+    latest = since
+    for entry in changed:
+        document = fetcher.fetch(_sibling(source.url, f"{entry.id}.json"))
+        with _body(document) as path:
+            records = parse_osv_json(path.read_bytes(), report)
+        builder.delete_records(source.key, [entry.id])
+        builder.add_records(source.key, records)
+        latest = max(latest, entry.modified)
+    return state.model_copy(update={"cursor": latest.isoformat()})
+
+
+# ---- single documents ---------------------------------------------------------------------------------
+
+
+def _sync_debian(
+    source: FeedSource,
+    builder: DbBuilder,
+    fetcher: FeedFetcher,
+    options: SyncOptions,
+    state: SourceState,
+    report: FeedParseReport,
+    sleep: Callable[[float], None],
+) -> tuple[SourceState, bool]:
+    fetched = _conditional_fetch(fetcher, source, state)
+    with _body(fetched) as path, path.open("rb") as stream:
+        builder.add_records(source.key, iter_debian_tracker(stream, report))
+    return _validators(state, fetched), False
+
+
+def _sync_alpine(
+    source: FeedSource,
+    builder: DbBuilder,
+    fetcher: FeedFetcher,
+    options: SyncOptions,
+    state: SourceState,
+    report: FeedParseReport,
+    sleep: Callable[[float], None],
+) -> tuple[SourceState, bool]:
+    fetched = _conditional_fetch(fetcher, source, state)
+    with _body(fetched) as path:
+        builder.add_records(source.key, parse_alpine_secdb(path.read_bytes(), report))
+    return _validators(state, fetched), False
+
+
+def _sync_kev(
+    source: FeedSource,
+    builder: DbBuilder,
+    fetcher: FeedFetcher,
+    options: SyncOptions,
+    state: SourceState,
+    report: FeedParseReport,
+    sleep: Callable[[float], None],
+) -> tuple[SourceState, bool]:
+    fetched = _conditional_fetch(fetcher, source, state)
+    with _body(fetched) as path:
+        catalog = parse_kev_json(path.read_bytes(), report)
+    builder.replace_kev(source.key, catalog.entries)
+    return _validators(state, fetched), False
+
+
+def _sync_epss(
+    source: FeedSource,
+    builder: DbBuilder,
+    fetcher: FeedFetcher,
+    options: SyncOptions,
+    state: SourceState,
+    report: FeedParseReport,
+    sleep: Callable[[float], None],
+) -> tuple[SourceState, bool]:
+    fetched = _conditional_fetch(fetcher, source, state)
+    with _body(fetched) as path, path.open("rb") as stream:
+        builder.replace_epss(source.key, iter_epss_scores(stream, report))
+    return _validators(state, fetched), False
+
+
+# ---- NVD ----------------------------------------------------------------------------------------------
+
+# A walk that never ends (a server that ignores startIndex) must stop.
+MAX_NVD_PAGES = 1000
+
+
+def nvd_windows(since: datetime | None, until: datetime) -> list[tuple[datetime, datetime] | None]:
+    """The ``lastModStartDate``/``lastModEndDate`` windows from ``since`` to ``until`` (at most 120 days
+    each), or one unbounded walk (``None``) for a first sync."""
+    if since is None:
+        return [None]
+    windows: list[tuple[datetime, datetime] | None] = []
+    start = since
+    step = timedelta(days=nvd_feed.MAX_WINDOW_DAYS)
+    while start < until:
+        end = min(start + step, until)
+        windows.append((start, end))
+        start = end
+    return windows
+
+
+def _nvd_date(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def _sync_nvd(
+    source: FeedSource,
+    builder: DbBuilder,
+    fetcher: FeedFetcher,
+    options: SyncOptions,
+    state: SourceState,
+    report: FeedParseReport,
+    sleep: Callable[[float], None],
+) -> tuple[SourceState, bool]:
+    # The window ends when this sync started; the next one resumes from there.
+    until = state.last_attempt or datetime.now(UTC)
+    since = datetime.fromisoformat(state.cursor) if state.cursor else None
+    incremental = since is not None and source.key in builder.previous_states
+    if incremental:
+        builder.carry_over(source.key)
+    else:
+        since = None
+    headers = {"apiKey": options.nvd_api_key} if options.nvd_api_key else None
+    pages = 0
+    for window in nvd_windows(since, until):
+        start_index = 0
+        while True:
+            params = {"resultsPerPage": str(options.nvd_results_per_page), "startIndex": str(start_index)}
+            if window is not None:
+                params["lastModStartDate"] = _nvd_date(window[0])
+                params["lastModEndDate"] = _nvd_date(window[1])
+            if pages:
+                sleep(options.nvd_page_delay)
+            fetched = fetcher.fetch(source.url, params=params, headers=headers)
+            pages += 1
+            with _body(fetched) as path:
+                page = nvd_feed.parse_nvd_page(path.read_bytes(), report)
+            if page.start_index != start_index:
+                # The server ignored the paging parameters: what it sent is all there is.
+                report.warning(None, f"page asked from {start_index} started at {page.start_index}")
+                if start_index == 0:
+                    builder.add_nvd(source.key, page.records)
+                break
+            builder.add_nvd(source.key, page.records)
+            following = page.next_start_index
+            if following is None or pages >= MAX_NVD_PAGES:
+                break
+            start_index = following
+    return state.model_copy(update={"cursor": until.isoformat()}), incremental
+
+
+_SYNCERS: dict[FeedKind, SyncFunction] = {
+    FeedKind.OSV: _sync_osv,
+    FeedKind.DEBIAN: _sync_debian,
+    FeedKind.ALPINE: _sync_alpine,
+    FeedKind.NVD: _sync_nvd,
+    FeedKind.KEV: _sync_kev,
+    FeedKind.EPSS: _sync_epss,
+}
+
+__all__ = [
+    "FeedSource",
+    "SourceOutcome",
+    "SyncOptions",
+    "SyncResult",
+    "default_sources",
+    "nvd_windows",
+    "sync_feeds",
+]
