@@ -178,3 +178,118 @@ def test_cyclonedx_has_a_valid_vulnerabilities_section(home: Path, example_image
     assert refs[affected["ref"]]["name"] == "lodash"
     assert lodash["ratings"][0]["severity"] == "high"
     assert any(r.get("method") == "CVSSv31" and r["score"] == 7.2 for r in lodash["ratings"])
+
+
+def test_scan_with_a_policy_adds_the_section_exits_1_on_stop_and_records_the_image(
+    home: Path, example_image: str, tmp_path: Path
+) -> None:
+    # The default bundle stops on high vulnerabilities with a fix: lodash 4.17.20 has one.
+    result = run_cli(
+        home, "scan", example_image, "-o", "json", "--policy", "default", "--tag", "example.test/tiny:1"
+    )
+    assert result.returncode == 1, result.stderr
+    policy = json.loads(result.stdout)["policy"]
+    assert (policy["bundle_id"], policy["final_action"], policy["status"]) == (
+        "portwarden-default",
+        "stop",
+        "fail",
+    )
+    stops = [r for r in policy["results"] if r["gate_action"] == "stop"]
+    assert any(r["gate"] == "vulnerabilities" and "GHSA-35jh-r3h4-6jhm" in r["trigger_id"] for r in stops)
+    assert all(r["repo_tag"] == "example.test/tiny:1" for r in policy["results"])
+
+    # A bundle that only warns passes: exit 0, status pass.
+    warn_only = tmp_path / "warn.json"
+    warn_only.write_text(
+        json.dumps(
+            {
+                "id": "warn-only",
+                "version": "1_0",
+                "name": "warn only",
+                "policies": [
+                    {
+                        "id": "p1",
+                        "name": "p1",
+                        "version": "1_0",
+                        "rules": [
+                            {
+                                "id": "r1",
+                                "gate": "vulnerabilities",
+                                "trigger": "package",
+                                "action": "WARN",
+                                "params": [
+                                    {"name": "package_type", "value": "all"},
+                                    {"name": "severity_comparison", "value": ">="},
+                                    {"name": "severity", "value": "medium"},
+                                ],
+                            }
+                        ],
+                    }
+                ],
+                "whitelists": [],
+                "mappings": [
+                    {
+                        "id": "m1",
+                        "name": "all",
+                        "registry": "*",
+                        "repository": "*",
+                        "image": {"type": "tag", "value": "*"},
+                        "policy_ids": ["p1"],
+                        "whitelist_ids": [],
+                    }
+                ],
+            }
+        )
+    )
+    passed = run_cli(
+        home, "scan", example_image, "-o", "json", "--policy", str(warn_only), "--tag", "example.test/tiny:1"
+    )
+    assert passed.returncode == 0, passed.stderr
+    assert json.loads(passed.stdout)["policy"]["final_action"] == "warn"
+
+    listed = run_cli(home, "image", "list", "-o", "json")
+    assert listed.returncode == 0, listed.stderr
+    images = json.loads(listed.stdout)["images"]
+    assert any(
+        "example.test/tiny:1" in image["repo_tags"] and image["analysis_status"] == "analyzed"
+        for image in images
+    )
+
+
+def test_policy_eval_uses_the_active_bundle(home: Path, example_image: str, tmp_path: Path) -> None:
+    default_result = run_cli(
+        home, "policy", "eval", example_image, "--tag", "example.test/tiny:1", "-o", "json"
+    )
+    assert default_result.returncode == 1, default_result.stderr  # no active bundle: the shipped default
+    assert json.loads(default_result.stdout)["bundle_id"] == "portwarden-default"
+
+    allow_all = tmp_path / "allow.json"
+    allow_all.write_text(
+        json.dumps(
+            {
+                "id": "allow-all",
+                "version": "1_0",
+                "name": "allow",
+                "policies": [{"id": "p", "name": "p", "version": "1_0", "rules": []}],
+                "whitelists": [],
+                "mappings": [
+                    {
+                        "id": "m",
+                        "name": "m",
+                        "registry": "*",
+                        "repository": "*",
+                        "image": {"type": "tag", "value": "*"},
+                        "policy_ids": ["p"],
+                        "whitelist_ids": [],
+                    }
+                ],
+                "whitelisted_images": [],
+                "blacklisted_images": [],
+            }
+        )
+    )
+    assert run_cli(home, "policy", "add", str(allow_all), "--activate").returncode == 0
+    active = run_cli(home, "policy", "eval", example_image, "--tag", "example.test/tiny:1", "-o", "json")
+    assert active.returncode == 0, active.stderr
+    document = json.loads(active.stdout)
+    assert (document["bundle_id"], document["final_action"]) == ("allow-all", "go")
