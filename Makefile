@@ -27,10 +27,15 @@ system-deps:
 
 example: install
 	$(BIN)/python examples/build_example.py examples/tiny
+	$(BIN)/python examples/feeds/build_feeds.py
 
+# A local scan of the example image with the embedded store: no network, no AWS account.
 demo: example
 	$(BIN)/portwarden image inspect oci-dir:examples/tiny
-	$(BIN)/portwarden files oci-dir:examples/tiny
+	$(BIN)/portwarden sbom oci-dir:examples/tiny
+	$(BIN)/portwarden feeds sync --source osv=file://$(CURDIR)/examples/feeds/osv-all.zip \
+	    --source debian=file://$(CURDIR)/examples/feeds/debian.json
+	$(BIN)/portwarden scan oci-dir:examples/tiny
 
 lint: install
 	$(BIN)/ruff check .
