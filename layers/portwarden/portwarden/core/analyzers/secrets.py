@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from portwarden.core.errors import ConfigurationError
 
@@ -25,10 +25,26 @@ DEFAULT_SECRET_PATTERNS: dict[str, str] = {
     "DOCKER_AUTH": r'(?i)"auth"[ \t]*:[ \t]*"[A-Za-z0-9+/=]{4,}"',
     "API_KEY": r"(?i)api[-_]?key[\"']?[ \t]*[=:][ \t]*[\"']?[A-Za-z0-9_\-]{20,60}(?![A-Za-z0-9_\-])",
 }
-# A cheap first pass: files without any of these words cannot match a default pattern.
-_DEFAULT_PREFILTER = re.compile(
-    rb"aws_access_key_id|aws_secret_access_key|PRIVATE KEY|\"auth\"|api[-_]?key", re.IGNORECASE
+# A cheap first pass: files without any of these words (in any case) cannot match a default
+# pattern. Lower-casing and searching literals runs at memory speed, where a case-insensitive regex
+# alternation steps through the text one character at a time.
+_DEFAULT_PREFILTER_WORDS = (
+    b"aws_access_key_id",
+    b"aws_secret_access_key",
+    b"private key",
+    b'"auth"',
+    b"apikey",
+    b"api-key",
+    b"api_key",
 )
+
+
+def _may_hold_default_secret(data: bytes) -> bool:
+    lowered = data.lower()
+    # Every word but "auth" contains "key": two scans rule out almost every file.
+    if b"key" not in lowered and b'"auth"' not in lowered:
+        return False
+    return any(word in lowered for word in _DEFAULT_PREFILTER_WORDS)
 
 
 def compile_patterns(patterns: Mapping[str, str], what: str) -> dict[str, re.Pattern[bytes]]:
@@ -53,7 +69,7 @@ class RegexScanner:
         patterns: Mapping[str, str],
         *,
         max_file_bytes: int = 1024 * 1024,
-        prefilter: re.Pattern[bytes] | None = None,
+        prefilter: Callable[[bytes], bool] | None = None,
     ) -> None:
         self.name = name
         self.version = version
@@ -70,7 +86,7 @@ class RegexScanner:
         ).hexdigest()[:16]
 
     def scan(self, path: str, data: bytes) -> list[tuple[int, str]]:
-        if self._prefilter is not None and self._prefilter.search(data) is None:
+        if self._prefilter is not None and not self._prefilter(data):
             return []
         hits: list[tuple[int, str]] = []
         for name, regex in self._patterns.items():
@@ -87,7 +103,7 @@ class RegexScanner:
 def secret_scanner(extra_patterns: Mapping[str, str] | None = None) -> RegexScanner:
     """Anchore's default secret patterns, plus the user's (which may override a default by name)."""
     patterns = {**DEFAULT_SECRET_PATTERNS, **(extra_patterns or {})}
-    prefilter = _DEFAULT_PREFILTER if not extra_patterns else None
+    prefilter = _may_hold_default_secret if not extra_patterns else None
     return RegexScanner("secrets", 1, patterns, prefilter=prefilter)
 
 

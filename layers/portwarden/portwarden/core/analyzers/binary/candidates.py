@@ -1,10 +1,16 @@
 """Which files might be compiled binaries worth opening.
 
 Compiled programs cannot be recognised by name, so two rules combine: the capture patterns below
-(directories where images put executables) and the execute permission bits. The layer reader keeps
-the content of files matching the patterns and may also keep any file with an execute bit set;
-analyzers open only files whose content was captured and whose first bytes carry an executable
-signature, so anything else costs one record check.
+(directories where images put executables) and the execute permission bits. Analyzers open only
+files whose content was captured and whose first bytes carry an executable signature, so anything
+else costs one record check.
+
+Keeping every file of /usr/bin and friends would store most of an image's programs for nothing:
+only binaries with embedded build metadata (Go build info, cargo-auditable dependency lists) yield
+packages. The capture patterns are therefore conditional: the layer reader, which sees every byte
+as it streams, keeps a match only when it starts with an ELF, Mach-O or PE signature and holds one
+of the metadata markers below. A binary without them produces nothing in the Go and Rust analyzers,
+so nothing is lost.
 """
 
 from __future__ import annotations
@@ -12,10 +18,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from portwarden.core.analyzers._purl_lang import CONTENT_TYPES, compile_globs
+from portwarden.core.analyzers.binary.executable import ELF_MAGIC, MACHO_MAGICS, PE_MAGIC
+from portwarden.core.image.layer import ConditionalGlob, ContentCondition
 from portwarden.core.image.resolver import FileResolver
 from portwarden.core.model.files import FileRecord
 
-BINARY_CAPTURE_PATTERNS: tuple[str, ...] = (
+# The Go linker's build-info header (Go >= 1.13) and the section names cargo-auditable uses.
+GO_BUILDINFO_MARKER = b"\xff Go buildinf:"
+RUST_AUDIT_MARKERS = (b".dep-v0", b"__dep-v0", b"__dep_v0")
+
+EXECUTABLE_WITH_BUILD_METADATA = ContentCondition(
+    name="executable-with-build-metadata",
+    prefixes=(ELF_MAGIC, *sorted(MACHO_MAGICS), PE_MAGIC),
+    markers=(GO_BUILDINFO_MARKER, *RUST_AUDIT_MARKERS),
+)
+
+_BINARY_LOCATIONS: tuple[str, ...] = (
     "/*",
     "/bin/*",
     "/sbin/*",
@@ -41,6 +59,9 @@ BINARY_CAPTURE_PATTERNS: tuple[str, ...] = (
     "/ko-app/*",
     "/workspace/*",
     "/srv/*",
+)
+BINARY_CAPTURE_PATTERNS: tuple[str, ...] = tuple(
+    ConditionalGlob(pattern, EXECUTABLE_WITH_BUILD_METADATA) for pattern in _BINARY_LOCATIONS
 )
 
 # Smaller files cannot hold both an executable header and embedded build metadata.
