@@ -258,6 +258,28 @@ def test_concurrent_adds_one_wins(stores: StoreSet) -> None:
     assert results.count(True) == 1, results
 
 
+def test_add_repo_tag_keeps_the_status_and_is_idempotent(stores: StoreSet) -> None:
+    stores.catalog.put_image(image_record(1))
+    stores.catalog.set_status(digest(1), AnalysisStatus.ANALYZED)
+    stores.catalog.add_repo_tag(digest(1), "registry.example/app:2")
+    stores.catalog.add_repo_tag(digest(1), "registry.example/app:2")
+    stored = stores.catalog.get_image(digest(1))
+    assert stored is not None
+    assert stored.analysis_status == AnalysisStatus.ANALYZED
+    assert stored.repo_tags.count("registry.example/app:2") == 1
+    assert set(image_record(1).repo_tags) < set(stored.repo_tags)
+    with pytest.raises(NotFoundError):
+        stores.catalog.add_repo_tag(digest(9), "registry.example/app:2")
+
+
+def test_concurrent_tag_additions_are_all_kept(stores: StoreSet) -> None:
+    stores.catalog.put_image(image_record(1))
+    race(6, lambda index: stores.catalog.add_repo_tag(digest(1), f"registry.example/app:{index}"))
+    stored = stores.catalog.get_image(digest(1))
+    assert stored is not None
+    assert {f"registry.example/app:{index}" for index in range(6)} <= set(stored.repo_tags)
+
+
 # ---- catalog: tags --------------------------------------------------------------------------------------
 
 

@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
 from portwarden.api import API_VERSION
 from portwarden.api.errors import register_error_handlers
-from portwarden.api.routes import system
+from portwarden.api.routes import images, system
 
 OPENAPI_TITLE = "Portwarden"
 OPENAPI_DESCRIPTION = (
@@ -24,6 +24,7 @@ def create_app() -> APIGatewayRestResolver:
     app = APIGatewayRestResolver(enable_validation=True)
     register_error_handlers(app)
     app.include_router(system.router)
+    app.include_router(images.router)
 
     @app.get("/openapi.json", include_in_schema=False)
     def get_openapi_document() -> Response[str]:

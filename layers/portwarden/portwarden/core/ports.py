@@ -78,6 +78,11 @@ class CatalogStore(Protocol):
 
     def get_image(self, image_digest: str) -> ImageRecord | None: ...
 
+    def add_repo_tag(self, image_digest: str, repo_tag: str) -> None:
+        """Add ``repo_tag`` to the image's tags without touching anything else (its status above all):
+        a tag event must never overwrite what a running analysis writes. NotFoundError if unknown."""
+        ...
+
     def list_images_by_status(self, status: AnalysisStatus, limit: int = 1000) -> list[ImageRecord]:
         """Images in one analysis status, newest first (every analyzed image, for a rematch)."""
         ...

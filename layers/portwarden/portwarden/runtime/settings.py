@@ -2,23 +2,39 @@
 
 Each model validates the variables its handler needs and nothing else, so a misconfigured stack
 fails at cold start with a message naming the variable instead of deep inside a request. Models are
-composed from small mixins (observability, storage) the way the template composes environments.
+composed from small mixins (observability, storage, registry access) the way the template composes
+environments.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from portwarden.adapters.aws.stores import AwsStoreSettings
+from portwarden.core.errors import ConfigurationError
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+# Lambda gives every function a writable /tmp (ephemeral storage) and nothing else.
+DEFAULT_WORK_DIR = Path("/tmp/portwarden")  # noqa: S108 - the Lambda scratch directory
 
 
 class _EnvSettings(BaseSettings):
     """Frozen, case-insensitive, and tolerant of the many unrelated variables Lambda sets."""
 
     model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=False)
+
+
+def _split_list(value: Any) -> Any:
+    """``a, b c`` → ``["a", "b", "c"]``: CloudFormation passes lists as one comma-joined string."""
+    if isinstance(value, str):
+        return [item for item in value.replace(",", " ").split() if item]
+    return value
 
 
 class ObservabilitySettings(_EnvSettings):
@@ -36,13 +52,127 @@ class ObservabilitySettings(_EnvSettings):
 
 
 class StorageSettings(_EnvSettings):
-    """Where persistent state lives; ``None`` while the stack does not define the resource."""
+    """Where persistent state lives: the six tables of ``docs/dynamodb.md`` and the bucket.
+
+    Every name is optional here so that functions which need no store (the liveness route) start
+    without them; :meth:`store_settings` insists on all of them when a store is actually built.
+    ``table_name`` is the images table, the catalog every other record hangs off.
+    """
 
     table_name: str | None = Field(default=None, min_length=1, validation_alias="PORTWARDEN_TABLE_NAME")
+    tags_table: str | None = Field(default=None, min_length=3, validation_alias="PORTWARDEN_TAGS_TABLE")
+    evaluations_table: str | None = Field(
+        default=None, min_length=3, validation_alias="PORTWARDEN_EVALUATIONS_TABLE"
+    )
+    policies_table: str | None = Field(
+        default=None, min_length=3, validation_alias="PORTWARDEN_POLICIES_TABLE"
+    )
+    events_table: str | None = Field(default=None, min_length=3, validation_alias="PORTWARDEN_EVENTS_TABLE")
+    feeds_table: str | None = Field(default=None, min_length=3, validation_alias="PORTWARDEN_FEEDS_TABLE")
     bucket_name: str | None = Field(default=None, min_length=3, validation_alias="PORTWARDEN_BUCKET_NAME")
+    # Emulators only (moto server, dynalite); unset on AWS.
+    aws_endpoint_url: str | None = Field(default=None, validation_alias="PORTWARDEN_AWS_ENDPOINT_URL")
+
+    def store_settings(self) -> AwsStoreSettings:
+        names = {
+            "PORTWARDEN_TABLE_NAME": self.table_name,
+            "PORTWARDEN_TAGS_TABLE": self.tags_table,
+            "PORTWARDEN_EVALUATIONS_TABLE": self.evaluations_table,
+            "PORTWARDEN_POLICIES_TABLE": self.policies_table,
+            "PORTWARDEN_EVENTS_TABLE": self.events_table,
+            "PORTWARDEN_FEEDS_TABLE": self.feeds_table,
+            "PORTWARDEN_BUCKET_NAME": self.bucket_name,
+        }
+        missing = sorted(name for name, value in names.items() if value is None)
+        if missing:
+            raise ConfigurationError(f"the stores need these environment variables: {', '.join(missing)}")
+        assert self.table_name and self.tags_table and self.evaluations_table and self.bucket_name
+        assert self.policies_table and self.events_table and self.feeds_table
+        return AwsStoreSettings(
+            bucket=self.bucket_name,
+            images_table=self.table_name,
+            tags_table=self.tags_table,
+            evaluations_table=self.evaluations_table,
+            policies_table=self.policies_table,
+            events_table=self.events_table,
+            feeds_table=self.feeds_table,
+            dynamodb_endpoint_url=self.aws_endpoint_url,
+            s3_endpoint_url=self.aws_endpoint_url,
+        )
+
+
+class WorkSettings(_EnvSettings):
+    """Scratch space on the function's ephemeral storage."""
+
+    work_dir: Path = Field(default=DEFAULT_WORK_DIR, validation_alias="PORTWARDEN_WORK_DIR")
+
+
+class RegistrySettings(WorkSettings):
+    """How the image phases reach registries.
+
+    ECR hosts authenticate through the function's role; other registries are pulled anonymously.
+    ``insecure_registries`` are spoken to over plain HTTP (registries inside a VPC, and the local
+    registry of the integration tests). ``registry_mirrors`` sends a registry's traffic to another
+    host (a pull-through mirror) while the image keeps its own name in the catalog: a JSON object
+    ``{"registry host": "mirror host"}``. ``registry_max_attempts`` bounds the client's own
+    retries; the state machine retries a failed phase on top of that.
+    """
+
+    insecure_registries: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), validation_alias="PORTWARDEN_INSECURE_REGISTRIES"
+    )
+    registry_mirrors: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict, validation_alias="PORTWARDEN_REGISTRY_MIRRORS"
+    )
+    registry_max_attempts: int = Field(
+        default=4, ge=1, le=10, validation_alias="PORTWARDEN_REGISTRY_MAX_ATTEMPTS"
+    )
+
+    @field_validator("insecure_registries", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @field_validator("registry_mirrors", mode="before")
+    @classmethod
+    def _parse_mirrors(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else {}
+        return value
 
 
 class ApiSettings(ObservabilitySettings, StorageSettings):
     """Environment of the API function."""
 
     stage: str = Field(default="dev", pattern=r"^[a-z][a-z0-9-]{0,15}$", validation_alias="PORTWARDEN_STAGE")
+    state_machine_arn: str | None = Field(
+        default=None, min_length=1, validation_alias="PORTWARDEN_STATE_MACHINE_ARN"
+    )
+
+
+class StarterSettings(ObservabilitySettings):
+    """Environment of the functions that start analyses (API, ECR trigger)."""
+
+    state_machine_arn: str = Field(min_length=1, validation_alias="PORTWARDEN_STATE_MACHINE_ARN")
+
+
+class PipelineSettings(ObservabilitySettings, StorageSettings, RegistrySettings):
+    """Environment of the state machine's task functions."""
+
+
+class FeedSyncSettings(ObservabilitySettings, StorageSettings, WorkSettings):
+    """Environment of the feed sync function.
+
+    ``feed_sources`` lists ``KIND=URL`` entries (``osv=https://…/PyPI/all.zip``), separated by commas
+    or whitespace; empty means the real upstream feeds (docs/feeds.md).
+    """
+
+    feed_sources: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), validation_alias="PORTWARDEN_FEED_SOURCES"
+    )
+    nvd_api_key: str | None = Field(default=None, validation_alias="PORTWARDEN_NVD_API_KEY")
+
+    @field_validator("feed_sources", mode="before")
+    @classmethod
+    def _split_sources(cls, value: Any) -> Any:
+        return _split_list(value)

@@ -337,6 +337,23 @@ class AwsCatalogStore:
             items = list(self._images.by_status.query(status.value, scan_index_forward=False, limit=limit))
         return [self._record(item) for item in items]
 
+    def add_repo_tag(self, image_digest: str, repo_tag: str) -> None:
+        """One UpdateItem appending the tag unless the list already holds it: the status is untouched."""
+        model = self._images
+        condition = model.image_digest.exists() & ~model.repo_tags.contains(repo_tag)
+        with _dynamodb_errors("add a tag to an image"):
+            try:
+                model(image_digest).update(
+                    actions=[model.repo_tags.set(model.repo_tags.append([repo_tag]))], condition=condition
+                )
+                return
+            except PynamoDBException as exc:
+                if not _condition_failed(exc):
+                    raise
+            exists = _get(model, image_digest, attributes_to_get=["image_digest"])
+        if exists is None:
+            raise NotFoundError(f"no image {image_digest}")
+
     def set_status(
         self,
         image_digest: str,

@@ -154,8 +154,7 @@ def _claim_analysis(
     if existing is None:
         raise NotFoundError(f"image {image_digest} vanished from the catalog while being recorded")
     if request.repo_tag and request.repo_tag not in existing.repo_tags:
-        tags = tuple(sorted({*existing.repo_tags, request.repo_tag}))
-        catalog.put_image(existing.model_copy(update={"repo_tags": tags}))
+        catalog.add_repo_tag(image_digest, request.repo_tag)
     current = existing.analysis_status
     if current in _RESTARTABLE or request.force:
         return catalog.set_status(image_digest, AnalysisStatus.ANALYZING, expected=current)

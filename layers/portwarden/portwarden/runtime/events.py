@@ -1,0 +1,123 @@
+"""The events the Lambda handlers receive, as pydantic models.
+
+Step Functions task inputs are shaped by ``statemachine/analysis.asl.json``; EventBridge events by
+AWS. Parsing them here keeps each handler to "parse, call one service function, dump".
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from portwarden.core.model.base import ValueObject
+from portwarden.core.services.pipeline import AnalysisRequest, LayerTask
+
+# The ECR push event names its registry only through the account and region of the envelope.
+_ECR_HOST = "{account}.dkr.ecr.{region}.{suffix}"
+
+
+class _Event(BaseModel):
+    """Events carry more than we read; unknown fields are ignored, not rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+
+# ---- EventBridge: ECR "ECR Image Action" -----------------------------------------------------------
+
+
+class EcrImageActionDetail(_Event):
+    """A successful push: the only action that starts an analysis (the rule filters the others)."""
+
+    action_type: Literal["PUSH"] = Field(alias="action-type")
+    result: Literal["SUCCESS"]
+    repository_name: str = Field(alias="repository-name", min_length=2)
+    image_digest: str = Field(alias="image-digest", pattern=r"^sha256:[a-f0-9]{64}$")
+    image_tag: str | None = Field(default=None, alias="image-tag")
+
+
+class EcrImageActionEvent(_Event):
+    """An EventBridge ``ECR Image Action`` event (Powertools ships no model for it)."""
+
+    source: Literal["aws.ecr"]
+    detail_type: Literal["ECR Image Action"] = Field(alias="detail-type")
+    account: str = Field(pattern=r"^[0-9]{12}$")
+    region: str = Field(pattern=r"^[a-z0-9-]+$")
+    detail: EcrImageActionDetail
+
+    @property
+    def registry(self) -> str:
+        suffix = "amazonaws.com.cn" if self.region.startswith("cn-") else "amazonaws.com"
+        return _ECR_HOST.format(account=self.account, region=self.region, suffix=suffix)
+
+    def analysis_request(self) -> AnalysisRequest:
+        """Analyze the pushed manifest by digest, and record the tag it was pushed under (if any)."""
+        repository = f"{self.registry}/{self.detail.repository_name}"
+        tag = self.detail.image_tag
+        return AnalysisRequest(
+            source=f"registry:{repository}@{self.detail.image_digest}",
+            repo_tag=f"{repository}:{tag}" if tag else None,
+        )
+
+
+class ScheduledEvent(_Event):
+    """An EventBridge schedule's event; only its time is of interest (for the logs)."""
+
+    detail_type: str = Field(default="Scheduled Event", alias="detail-type")
+    time: str | None = None
+
+
+# ---- Step Functions task inputs -------------------------------------------------------------------
+
+
+class LayerJob(ValueObject):
+    """One item of the AnalyzeLayers Map: the image source and one layer to read."""
+
+    source: str
+    layer: LayerTask
+
+
+class ImagePointer(ValueObject):
+    """The Match and Evaluate input: which image, and the tag an evaluation is made for."""
+
+    image_digest: str = Field(pattern=r"^sha256:[a-f0-9]{64}$")
+    repo_tag: str | None = None
+
+
+class _ResolvedDigest(_Event):
+    image_digest: str
+
+
+class CaughtError(_Event):
+    """What a Catch with ``ResultPath: $.error`` leaves: ``Error`` (the type) and ``Cause``."""
+
+    error: str = Field(alias="Error")
+    cause: str | None = Field(default=None, alias="Cause")
+
+    def reason(self) -> str:
+        """``<ErrorType>: <message>``: a Lambda error's Cause is JSON holding ``errorMessage``."""
+        message = self.cause or ""
+        try:
+            cause: Any = json.loads(message)
+        except ValueError:
+            cause = None
+        if isinstance(cause, dict) and isinstance(cause.get("errorMessage"), str):
+            message = cause["errorMessage"]
+        return f"{self.error}: {message}" if message else self.error
+
+
+class FailedAnalysis(_Event):
+    """The MarkFailed input: the execution's state when a phase failed.
+
+    ``resolved`` is there once Resolve succeeded; before that only the request's source is known.
+    """
+
+    source: str
+    repo_tag: str | None = None
+    resolved: _ResolvedDigest | None = None
+    error: CaughtError
+
+    @property
+    def image_digest(self) -> str | None:
+        return self.resolved.image_digest if self.resolved else None

@@ -1,0 +1,156 @@
+"""The one place Lambda functions choose concrete adapters (DESIGN §4 rule 3).
+
+Each builder reads its settings model from the environment and is cached, so a container builds
+its clients, stores and database cache once and reuses them across warm invocations. ``reset``
+forgets them all (tests switch environments between cases).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from functools import cache
+from typing import BinaryIO
+
+from portwarden.adapters.aws.ecr_auth import EcrCredentialProvider
+from portwarden.adapters.aws.s3 import S3BlobStore
+from portwarden.adapters.aws.sfn import StepFunctionsStarter
+from portwarden.adapters.aws.stores import AwsStores
+from portwarden.adapters.http.credentials import CredentialResolver
+from portwarden.adapters.http.feeds import HttpFeedFetcher
+from portwarden.adapters.http.registry import HttpRegistryClient, RetryPolicy
+from portwarden.core.image.reference import ImageReference
+from portwarden.core.ports import FetchedManifest, RegistryClient
+from portwarden.core.services.acquire import ImageAccess
+from portwarden.core.services.sync_feeds import FeedSource, SyncOptions, default_sources
+from portwarden.runtime.settings import (
+    ApiSettings,
+    FeedSyncSettings,
+    PipelineSettings,
+    RegistrySettings,
+    StarterSettings,
+    StorageSettings,
+)
+from portwarden.runtime.snapshots import S3SnapshotFiles, VulnerabilityDbCache
+
+
+class MirroredRegistryClient:
+    """A RegistryClient that fetches a registry's content from its mirror host.
+
+    References keep their own registry everywhere else (catalog, tags, events); only the host the
+    bytes come from changes. Digests are verified by the core as always, so a mirror cannot serve
+    other content under the image's name.
+    """
+
+    def __init__(self, inner: RegistryClient, mirrors: Mapping[str, str]) -> None:
+        self._inner = inner
+        self._mirrors = dict(mirrors)
+
+    def _routed(self, ref: ImageReference) -> ImageReference:
+        mirror = self._mirrors.get(ref.registry)
+        return ref.model_copy(update={"registry": mirror}) if mirror else ref
+
+    def fetch_manifest(self, ref: ImageReference, accept: Sequence[str]) -> FetchedManifest:
+        return self._inner.fetch_manifest(self._routed(ref), accept)
+
+    def open_blob(self, ref: ImageReference, digest: str) -> BinaryIO:
+        return self._inner.open_blob(self._routed(ref), digest)
+
+    def list_tags(self, ref: ImageReference) -> list[str]:
+        return self._inner.list_tags(self._routed(ref))
+
+
+def build_registry_client(settings: RegistrySettings) -> RegistryClient:
+    """The HTTP client with the ECR credential chain (the function's role); others are anonymous."""
+    credentials = CredentialResolver(ecr=EcrCredentialProvider())
+    client: RegistryClient = HttpRegistryClient(
+        credentials,
+        insecure_registries=settings.insecure_registries,
+        retry=RetryPolicy(max_attempts=settings.registry_max_attempts),
+    )
+    if settings.registry_mirrors:
+        client = MirroredRegistryClient(client, settings.registry_mirrors)
+    return client
+
+
+# ---- cached per container --------------------------------------------------------------------------
+
+_lock = threading.Lock()
+
+
+@cache
+def stores() -> AwsStores:
+    return AwsStores(StorageSettings().store_settings())
+
+
+@cache
+def pipeline_settings() -> PipelineSettings:
+    return PipelineSettings()
+
+
+@cache
+def image_access() -> ImageAccess:
+    settings = pipeline_settings()
+    client = build_registry_client(settings)
+    work_dir = settings.work_dir / "image"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    return ImageAccess(registry_client=lambda _ref: client, work_dir=work_dir)
+
+
+@cache
+def starter() -> StepFunctionsStarter:
+    settings = StarterSettings()
+    return StepFunctionsStarter(settings.state_machine_arn, endpoint_url=StorageSettings().aws_endpoint_url)
+
+
+@cache
+def api_settings() -> ApiSettings:
+    return ApiSettings()
+
+
+def snapshot_files() -> S3SnapshotFiles:
+    """Snapshots sit at the bucket's root under ``vulndb/``, beside the stores' own prefixes."""
+    blobs = stores().blobs
+    return S3SnapshotFiles(S3BlobStore(blobs.bucket, "", blobs.client))
+
+
+@cache
+def vulnerability_db() -> VulnerabilityDbCache:
+    return VulnerabilityDbCache(snapshot_files(), stores().feeds, pipeline_settings().work_dir / "vulndb")
+
+
+@cache
+def feed_sync_settings() -> FeedSyncSettings:
+    return FeedSyncSettings()
+
+
+def feed_sources() -> list[FeedSource]:
+    configured = feed_sync_settings().feed_sources
+    return [FeedSource.parse(text) for text in configured] if configured else default_sources()
+
+
+def feed_fetcher() -> HttpFeedFetcher:
+    work_dir = feed_sync_settings().work_dir / "downloads"
+    work_dir.mkdir(parents=True, exist_ok=True)
+    return HttpFeedFetcher(work_dir)
+
+
+def sync_options() -> SyncOptions:
+    return SyncOptions(nvd_api_key=feed_sync_settings().nvd_api_key)
+
+
+def reset() -> None:
+    """Forget every cached adapter and settings model (the next call reads the environment again)."""
+    with _lock:
+        if vulnerability_db.cache_info().currsize:
+            vulnerability_db().close()
+        for builder in (
+            stores,
+            pipeline_settings,
+            image_access,
+            starter,
+            api_settings,
+            vulnerability_db,
+            feed_sync_settings,
+        ):
+            builder.cache_clear()

@@ -1,0 +1,414 @@
+"""The serverless stack under moto, in-process: the real state machine runs our real handlers.
+
+``moto_stack()`` starts ``mock_aws`` with moto's Step Functions interpreter enabled, creates the
+stores' tables and bucket, the topic, one Lambda function per ``AWS::Serverless::Function`` of
+``template.yaml`` (named by its logical id), and the state machine from
+``statemachine/analysis.asl.json`` with every ``${...}`` replaced by the moto ARN or the parameter
+default the template's ``DefinitionSubstitutions`` names. moto would run Lambda code in Docker; a
+dispatcher patched over ``LambdaFunction.invoke`` instead calls the handler module loaded from the
+function's CodeUri by file path, exactly as Lambda would, and records every invocation.
+
+The handlers read the same environment variables the template sets; the harness sets them with
+``monkeypatch`` so nothing leaks into other tests.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3  # type: ignore[import-untyped]
+import pytest
+import yaml
+from moto import mock_aws
+from moto.awslambda.models import LambdaFunction
+from moto.s3.responses import S3Response
+
+from portwarden.adapters.aws.stores import AwsStores, AwsStoreSettings, create_tables
+from portwarden.api.routes import images as image_routes
+from portwarden.runtime import wiring
+from tests.support.stores import atomic_moto_item_writes
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = REPO_ROOT / "template.yaml"
+ASL = REPO_ROOT / "statemachine" / "analysis.asl.json"
+EVENTS_DIR = REPO_ROOT / "events"
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+_PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
+# moto's interpreter logs every state error with a repr of the whole environment.
+_NOISY_LOGGERS = ("moto.stepfunctions.parser", "moto.stepfunctions")
+
+
+# ---- reading the template -------------------------------------------------------------------------
+
+
+class _CloudFormationLoader(yaml.SafeLoader):
+    pass
+
+
+def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        assert isinstance(node, yaml.MappingNode)
+        value = loader.construct_mapping(node, deep=True)
+    if suffix == "Ref":
+        return {"Ref": value}
+    if suffix == "GetAtt" and isinstance(value, str):
+        return {"Fn::GetAtt": value.split(".", 1)}
+    return {f"Fn::{suffix}": value}
+
+
+_CloudFormationLoader.add_multi_constructor("!", _intrinsic)
+
+
+def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
+    document: dict[str, Any] = yaml.load(path.read_text(), Loader=_CloudFormationLoader)  # noqa: S506
+    return document
+
+
+def serverless_functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        name: resource
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+
+
+def substitute(definition: str, values: dict[str, str]) -> str:
+    """Replace ``${Name}`` as CloudFormation does (textually); ``$.path`` and ``$$`` are left alone."""
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            raise KeyError(f"no substitution for ${{{name}}}")
+        return values[name]
+
+    return _PLACEHOLDER.sub(replace, definition)
+
+
+def load_event(relative: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EVENTS_DIR / relative).read_text())
+    return event
+
+
+# ---- handlers loaded by file path -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FakeLambdaContext:
+    function_name: str
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 300_000
+
+
+def load_handler_module(logical_id: str, function: dict[str, Any]) -> ModuleType:
+    """``functions/<phase>/app.py`` as Lambda loads it: by path, under a name of its own."""
+    properties = function["Properties"]
+    module_name, _, _ = properties["Handler"].rpartition(".")
+    path = REPO_ROOT / properties["CodeUri"] / f"{module_name}.py"
+    spec = importlib.util.spec_from_file_location(f"lambda_{logical_id}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+_HANDLERS: dict[str, Handler] = {}
+
+
+def handlers_from_template(template: dict[str, Any]) -> dict[str, Handler]:
+    """Each function's handler, loaded once per test session (handlers keep no state of their own)."""
+    if _HANDLERS:
+        return dict(_HANDLERS)
+    handlers: dict[str, Handler] = {}
+    for logical_id, function in serverless_functions(template).items():
+        module = load_handler_module(logical_id, function)
+        handlers[logical_id] = getattr(module, function["Properties"]["Handler"].rpartition(".")[2])
+    _HANDLERS.update(handlers)
+    return handlers
+
+
+@dataclass(frozen=True)
+class Invocation:
+    function: str
+    event: Any
+    error_type: str | None
+
+
+# ---- the stack ------------------------------------------------------------------------------------
+
+
+@dataclass
+class MotoStack:
+    settings: AwsStoreSettings
+    stores: AwsStores
+    state_machine_arn: str
+    topic_arn: str
+    handlers: dict[str, Handler]
+    invocations: list[Invocation] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def sfn(self) -> Any:
+        return boto3.client("stepfunctions", region_name=REGION)
+
+    def invoke(self, function: str, event: dict[str, Any]) -> Any:
+        """Call a handler directly (the triggers AWS would call: API Gateway, EventBridge)."""
+        return self.handlers[function](event, FakeLambdaContext(function))
+
+    def calls(self, function: str) -> list[Invocation]:
+        with self._lock:
+            return [call for call in self.invocations if call.function == function]
+
+    def record(self, invocation: Invocation) -> None:
+        with self._lock:
+            self.invocations.append(invocation)
+
+    def wait(self, execution_arn: str, timeout: float = 120.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            described: dict[str, Any] = self.sfn.describe_execution(executionArn=execution_arn)
+            if described["status"] != "RUNNING":
+                return described
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"execution {execution_arn} still running after {timeout}s")
+            time.sleep(0.05)
+
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = self.sfn.get_execution_history(
+            executionArn=execution_arn, maxResults=1000
+        )["events"]
+        return events
+
+    def executions(self) -> list[dict[str, Any]]:
+        listed: list[dict[str, Any]] = self.sfn.list_executions(stateMachineArn=self.state_machine_arn)[
+            "executions"
+        ]
+        return listed
+
+    def api(
+        self, method: str, path: str, body: Any = None, query: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        """An API Gateway REST proxy event for ``method path`` through the Api handler; the body parsed."""
+        event = load_event("api/get-health.json")
+        event.update(
+            httpMethod=method,
+            path=path,
+            resource=path,
+            body=json.dumps(body) if body is not None else None,
+            queryStringParameters=query,
+            multiValueQueryStringParameters={k: [v] for k, v in query.items()} if query else None,
+            pathParameters=None,
+        )
+        event["requestContext"] = {**event["requestContext"], "httpMethod": method, "path": path}
+        response: dict[str, Any] = self.invoke("ApiFunction", event)
+        response["json"] = json.loads(response["body"]) if response.get("body") else None
+        return response
+
+
+def _dispatcher(stack_ref: list[MotoStack]) -> Callable[..., str]:
+    def invoke(self: LambdaFunction, body: Any, request_headers: Any, response_headers: Any) -> str:
+        stack = stack_ref[0]
+        event = json.loads(body) if body else {}
+        name = self.function_name
+        try:
+            result = stack.handlers[name](event, FakeLambdaContext(name))
+        except Exception as exc:  # Step Functions' Retry and Catch match on errorType
+            stack.record(Invocation(name, event, type(exc).__name__))
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return json.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)})
+        stack.record(Invocation(name, event, None))
+        return json.dumps(result)
+
+    return invoke
+
+
+_S3_KEY_LOCK = threading.RLock()
+
+
+def _serialized_key_response(original: Callable[..., Any]) -> Callable[..., Any]:
+    """moto's S3 object operations, one at a time.
+
+    S3 replaces an object atomically; moto does not: a PUT racing another PUT or a GET of the same
+    key can read a buffer the other has just closed. Executions run concurrently (two Resolves of
+    one digest write the same key), so the harness gives the emulation S3's guarantee.
+    """
+
+    def locked(self: S3Response, *args: Any, **kwargs: Any) -> Any:
+        with _S3_KEY_LOCK:
+            return original(self, *args, **kwargs)
+
+    return locked
+
+
+def _zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return event\n")
+    return buffer.getvalue()
+
+
+@contextmanager
+def moto_stack(monkeypatch: pytest.MonkeyPatch, **environment: str) -> Iterator[MotoStack]:
+    """The whole stack in moto; ``environment`` adds function variables (registry settings, feeds)."""
+    for name in _NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    prefix = f"pw-{uuid.uuid4().hex[:8]}"
+    settings = AwsStoreSettings.with_table_prefix(prefix, f"{prefix}-bucket", region=REGION)
+    template = load_template()
+    stack_ref: list[MotoStack] = []
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}), atomic_moto_item_writes():
+        monkeypatch.setattr(LambdaFunction, "invoke", _dispatcher(stack_ref))
+        monkeypatch.setattr(S3Response, "key_response", _serialized_key_response(S3Response.key_response))
+        stores = AwsStores(settings)
+        create_tables(stores)
+        role = boto3.client("iam", region_name=REGION).create_role(
+            RoleName=f"{prefix}-role",
+            AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+        )["Role"]["Arn"]
+        lambda_client = boto3.client("lambda", region_name=REGION)
+        function_arns = {
+            logical_id: lambda_client.create_function(
+                FunctionName=logical_id,
+                Runtime="python3.11",
+                Role=role,
+                Handler=function["Properties"]["Handler"],
+                Code={"ZipFile": _zip()},
+            )["FunctionArn"]
+            for logical_id, function in serverless_functions(template).items()
+        }
+        machine = template["Resources"]["AnalysisStateMachine"]["Properties"]
+        values = {
+            key: _resolve_substitution(value, template, function_arns)
+            for key, value in machine["DefinitionSubstitutions"].items()
+        }
+        state_machine_arn = boto3.client("stepfunctions", region_name=REGION).create_state_machine(
+            name=f"{prefix}-analysis", definition=substitute(ASL.read_text(), values), roleArn=role
+        )["stateMachineArn"]
+        topic_arn = boto3.client("sns", region_name=REGION).create_topic(Name=f"{prefix}-notifications")[
+            "TopicArn"
+        ]
+        variables = {
+            "PORTWARDEN_TABLE_NAME": settings.images_table,
+            "PORTWARDEN_TAGS_TABLE": settings.tags_table,
+            "PORTWARDEN_EVALUATIONS_TABLE": settings.evaluations_table,
+            "PORTWARDEN_POLICIES_TABLE": settings.policies_table,
+            "PORTWARDEN_EVENTS_TABLE": settings.events_table,
+            "PORTWARDEN_FEEDS_TABLE": settings.feeds_table,
+            "PORTWARDEN_BUCKET_NAME": settings.bucket,
+            "PORTWARDEN_STATE_MACHINE_ARN": state_machine_arn,
+            "LOG_LEVEL": "WARNING",
+            **environment,
+        }
+        for name, value in variables.items():
+            monkeypatch.setenv(name, value)
+        wiring.reset()
+        image_routes.use_services(None)
+        stack = MotoStack(
+            settings=settings,
+            stores=stores,
+            state_machine_arn=state_machine_arn,
+            topic_arn=topic_arn,
+            handlers=handlers_from_template(template),
+        )
+        stack_ref.append(stack)
+        try:
+            yield stack
+        finally:
+            _drain(stack)
+            wiring.reset()
+            image_routes.use_services(None)
+
+
+def _resolve_substitution(value: Any, template: dict[str, Any], function_arns: dict[str, str]) -> str:
+    """A DefinitionSubstitutions value: a function's ``!GetAtt X.Arn`` or a parameter's default."""
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        resource, attribute = value["Fn::GetAtt"]
+        assert attribute == "Arn", value
+        return function_arns[resource]
+    if isinstance(value, dict) and "Ref" in value:
+        return str(template["Parameters"][value["Ref"]]["Default"])
+    return str(value)
+
+
+def _drain(stack: MotoStack, timeout: float = 60.0) -> None:
+    """Let running executions finish before moto's state is torn down under them."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        running = [e for e in stack.executions() if e["status"] == "RUNNING"]
+        if not running:
+            return
+        time.sleep(0.05)
+
+
+# ---- pipeline scenario helpers ---------------------------------------------------------------------
+
+# The registry the ECR events in events/ecr name (account and region of the envelope).
+ECR_REGISTRY = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
+SHARED_DIR = REPO_ROOT.parent / "shared"
+MINIMIST_ADVISORY = (
+    SHARED_DIR
+    / "feeds-sample/osv/github-advisory-database/advisories/github-reviewed/2022/03/GHSA-xvch-5gv4-984h"
+    / "GHSA-xvch-5gv4-984h.json"
+)
+
+
+def ecr_push_event(
+    image_digest: str, *, repository: str = "team/app", tag: str | None = "1.0", name: str = "push.json"
+) -> dict[str, Any]:
+    """``events/ecr/<name>`` for the image actually pushed: its digest, repository and tag."""
+    event = load_event(f"ecr/{name}")
+    event["detail"]["image-digest"] = image_digest
+    event["detail"]["repository-name"] = repository
+    if tag is None:
+        event["detail"].pop("image-tag", None)
+    else:
+        event["detail"]["image-tag"] = tag
+    return event
+
+
+def osv_feed_zip(directory: Path, *advisories: Path) -> Path:
+    """An OSV ``all.zip`` holding ``advisories`` (the shared GHSA samples), as osv.dev serves it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "all.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for advisory in advisories:
+            archive.write(advisory, advisory.name)
+    return path
+
+
+def registry_environment(registry_host: str, **extra: str) -> dict[str, str]:
+    """Function settings that send the ECR registry's traffic to a local registry over plain HTTP."""
+    return {
+        "PORTWARDEN_REGISTRY_MIRRORS": json.dumps({ECR_REGISTRY: registry_host}),
+        "PORTWARDEN_INSECURE_REGISTRIES": registry_host,
+        **extra,
+    }
