@@ -73,6 +73,10 @@ def test_packages_secrets_and_metadata(layout: Path) -> None:
     # six's dist-info belongs to python3-six: reported once, as the deb.
     assert ("deb", "python3-six") in names and ("python", "six") not in names
     assert ("npm", "left-pad") in names
+    by_name = {p.name: p for p in analysis.packages}
+    # Language packages get CPE candidates (NVD-only advisories are keyed by CPE); OS packages do not.
+    assert "cpe:2.3:a:left-pad_project:left-pad:1.3.0:*:*:*:*:*:*:*" in by_name["left-pad"].cpes
+    assert by_name["python3-six"].cpes == ()
     assert analysis.distro is not None and analysis.distro.id == "debian"
     # The whited-out key is gone from the image: its finding is too.
     assert [(s.path, s.line, s.name) for s in analysis.secrets] == [("/srv/app/.env", 2, "AWS_ACCESS_KEY")]

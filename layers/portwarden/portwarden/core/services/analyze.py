@@ -41,6 +41,7 @@ from portwarden.core.model.distro import Distro
 from portwarden.core.model.files import FileRecord
 from portwarden.core.model.package import Package
 from portwarden.core.ports import BlobStore
+from portwarden.core.sbom.cpe import cpe_candidates
 from portwarden.core.services.acquire import ImageAccess, acquire_image
 
 logger = logging.getLogger(__name__)
@@ -143,7 +144,7 @@ def assemble(
             platform=resolved.platform,
         ),
         distro=distro,
-        packages=tuple(sorted(drop_owned_language_packages(packages), key=_package_key)),
+        packages=tuple(sorted(with_cpes(drop_owned_language_packages(packages)), key=_package_key)),
         files=tuple(AnalyzedFile.from_record(image.records[p]) for p in sorted(image.records) if p != "/"),
         secrets=tuple(
             SecretFinding(path=f.path, line=f.line, name=f.name, layer_digest=layer)
@@ -164,6 +165,18 @@ def assemble(
 def _package_key(package: Package) -> tuple[str, str, str, str]:
     location = package.locations[0].path if package.locations else ""
     return (package.type.value, package.name, package.version, location)
+
+
+def with_cpes(packages: Iterable[Package]) -> list[Package]:
+    """CPE candidates for the packages no analyzer gave one (the key NVD-only advisories need)."""
+    result = []
+    for package in packages:
+        if not package.cpes:
+            candidates = cpe_candidates(package)
+            if candidates:
+                package = package.model_copy(update={"cpes": candidates})
+        result.append(package)
+    return result
 
 
 def drop_owned_language_packages(packages: Iterable[Package]) -> list[Package]:
