@@ -287,3 +287,58 @@ def test_capture_limits_drop_content_with_a_warning() -> None:
     assert contents.has(index.records["/etc/b"].sha256 or "")
     assert not contents.has(index.records["/etc/a"].sha256 or "")
     assert any("capture limit" in w for w in index.warnings)
+
+
+def _ustar_header(name: bytes, size_field: bytes, kind: bytes = b"0") -> bytes:
+    block = bytearray(512)
+    block[0 : len(name)] = name
+    block[100:108], block[108:116], block[116:124] = b"0000644\0", b"0000000\0", b"0000000\0"
+    block[124:136], block[136:148], block[156:157] = size_field, b"00000000000\0", kind
+    block[257:265] = b"ustar\x0000"
+    block[148:156] = b" " * 8
+    block[148:156] = (f"{sum(block):06o}\0 ").encode()
+    return bytes(block)
+
+
+def test_negative_sizes_in_headers_are_rejected() -> None:
+    minus_one = b"\xff" * 12  # GNU base-256 encoding of -1
+    blob = _ustar_header(b"a", minus_one) + b"x" * 512 + b"\0" * 1024
+    with pytest.raises(UnsafeContentError, match="negative"):
+        read(blob)
+    pax_data = b"11 size=-5\n"
+    pax = _ustar_header(b"p", f"{len(pax_data):011o}\0".encode(), kind=b"x") + pax_data.ljust(512, b"\0")
+    blob = pax + _ustar_header(b"c", b"00000000001\0") + b"z".ljust(512, b"\0") + b"\0" * 1024
+    with pytest.raises(UnsafeContentError, match="negative"):
+        read(blob)
+
+
+def test_mutated_layers_end_in_a_record_set_or_a_domain_error() -> None:
+    """Random corruption of a valid layer never escapes as anything but Portwarden's own errors."""
+    import random
+
+    from portwarden.core.errors import PortwardenError
+
+    rng = random.Random(20261127)
+    pristine = tar_bytes(
+        [
+            *BASIC,
+            Entry("usr/share/" + "long/" * 30 + "name", b"deep"),
+            Entry("big", b"b" * 5000),
+        ]
+    )
+    outcomes = {"records": 0, "errors": 0}
+    for _ in range(300):
+        mutated = bytearray(pristine)
+        for _flip in range(rng.randint(1, 8)):
+            mutated[rng.randrange(len(mutated))] = rng.randrange(256)
+        blob = (
+            bytes(mutated[: rng.randint(len(mutated) // 2, len(mutated))])
+            if rng.random() < 0.3
+            else bytes(mutated)
+        )
+        try:
+            read(blob, capture=("/etc/*",))
+            outcomes["records"] += 1
+        except PortwardenError:
+            outcomes["errors"] += 1
+    assert outcomes["records"] > 0 and outcomes["errors"] > 0

@@ -610,6 +610,10 @@ class _TarStream:
         except ValueError:
             raise TarFormatError("invalid number in a pax header") from None
         stored = member.size
+        if stored < 0 or member.uid < 0 or member.gid < 0:
+            # Only a hostile writer puts negative numbers here; taken as they are they would move
+            # the next header backwards.
+            raise TarFormatError(f"negative size or owner in the tar header of {member.name[:200]!r}")
         if kind == tarfile.GNUTYPE_SPARSE:
             # Old GNU sparse: the header size counts the stored fragments; more maps may follow.
             isextended = block[482]
@@ -618,7 +622,7 @@ class _TarStream:
                 if len(extra) < _BLOCK:
                     raise TarFormatError("unexpected end of data")
                 isextended = extra[504]
-            member.size = _number(block[483:495])
+            member.size = max(0, _number(block[483:495]))
             member.type = tarfile.REGTYPE
             member.sparse = True
         elif any(key.startswith("GNU.sparse.") for key in pax):
