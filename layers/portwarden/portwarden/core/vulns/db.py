@@ -47,7 +47,9 @@ from portwarden.core.model.vulnerability import (
     VulnerabilityRecord,
 )
 
-SCHEMA_VERSION = 1
+# 2: the fields a match reports (aliases, summary, description, CVSS, URLs, publication date) have their
+# own columns, so reading a matched record decodes only those; 16 KiB pages.
+SCHEMA_VERSION = 2
 
 # Tables whose rows belong to one feed; carry-over copies them feed by feed.
 _FEED_TABLES = ("vulnerabilities", "affected", "nvd", "kev", "epss")
@@ -62,7 +64,8 @@ CREATE TABLE groups (
 CREATE TABLE vulnerabilities (
     feed TEXT NOT NULL, id TEXT NOT NULL, namespace TEXT NOT NULL, source TEXT NOT NULL,
     severity TEXT NOT NULL, severity_source TEXT, withdrawn INTEGER NOT NULL,
-    document TEXT NOT NULL,
+    aliases TEXT NOT NULL, summary TEXT, description TEXT, cvss TEXT NOT NULL, urls TEXT NOT NULL,
+    published TEXT, document TEXT NOT NULL,
     PRIMARY KEY (feed, id, namespace)
 ) WITHOUT ROWID;
 CREATE TABLE affected (
@@ -85,7 +88,8 @@ CREATE TABLE epss (
 # Added once the rows are in: building an index over sorted data at the end is cheaper than keeping it
 # up to date through every insert.
 _VULNERABILITY_SELECT = (
-    "SELECT feed, id, namespace, source, severity, severity_source, document FROM vulnerabilities"
+    "SELECT feed, id, namespace, source, severity, severity_source, aliases, summary, description, cvss,"
+    " urls, published FROM vulnerabilities"
 )
 _AFFECTED_SELECT = (
     "SELECT feed, vuln_id, namespace, package_name, version_format, fix_state, fix_versions,"
@@ -157,7 +161,11 @@ class DbMetadata(ValueObject):
 
 
 class AffectedRow(NamedTuple):
-    """One affected package as the matcher reads it (plain tuples: this is the hot path)."""
+    """One affected package as the matcher reads it (plain tuples: this is the hot path).
+
+    The list columns stay in their stored JSON text: most rows are only ever evaluated through a cache
+    keyed by those texts, so decoding happens once per distinct text, on demand (the properties).
+    """
 
     feed: str
     vuln_id: str
@@ -165,14 +173,25 @@ class AffectedRow(NamedTuple):
     package_name: str
     version_format: str
     fix_state: str
-    fix_versions: tuple[str, ...]
-    # Each range: (range type, events as OSV one-key mappings, ready for ``in_osv_range``).
-    ranges: tuple[tuple[str, tuple[dict[str, str], ...]], ...]
-    versions: tuple[str, ...]
+    fix_versions_text: str
+    # The stored text of ``ranges``: also a hashable identity for caching evaluations.
+    ranges_text: str
+    versions_text: str
     severity: str | None
     note: str | None
-    # The stored text of ``ranges``: a hashable identity for caching evaluations.
-    ranges_text: str
+
+    @property
+    def fix_versions(self) -> tuple[str, ...]:
+        return decode_strings(self.fix_versions_text)
+
+    @property
+    def ranges(self) -> tuple[tuple[str, tuple[dict[str, str], ...]], ...]:
+        """Each range: (range type, events as OSV one-key mappings, ready for ``in_osv_range``)."""
+        return decode_ranges(self.ranges_text)
+
+    @property
+    def versions(self) -> tuple[str, ...]:
+        return decode_strings(self.versions_text)
 
 
 class VulnerabilityRow(NamedTuple):
@@ -206,10 +225,18 @@ def _json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
+_MIN_MMAP_SIZE = 1 << 20
+_PAGE_SIZE = 16384
+
+
 def _connect(path: Path, *, read_only: bool) -> sqlite3.Connection:
     if read_only:
         uri = f"{path.resolve().as_uri()}?mode=ro&immutable=1"
         connection = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        connection.execute("PRAGMA query_only = 1")
+        # The file never changes once published: reading it through a memory map spares a first match
+        # the copy of every page into SQLite's own cache (SQLite caps the size at its build limit).
+        connection.execute(f"PRAGMA mmap_size = {max(path.stat().st_size, _MIN_MMAP_SIZE)}")
     else:
         # Opened by URI so that ATTACH accepts a URI too (the previous database, read-only).
         connection = sqlite3.connect(path.resolve().as_uri(), uri=True, isolation_level=None)
@@ -236,6 +263,9 @@ class DbBuilder:
         # savepoints, and pages appended to a new file are not journaled at all.
         self._db.execute("PRAGMA journal_mode = MEMORY")
         self._db.execute("PRAGMA synchronous = OFF")  # the file is flushed once, before it is published
+        # Larger pages than SQLite's 4 KiB default: most advisories then fit in one page with their
+        # description, and a lookup walks a shallower tree (the file is read far more than written).
+        self._db.execute(f"PRAGMA page_size = {_PAGE_SIZE}")
         self._db.executescript(_SCHEMA)
         self._db.execute("BEGIN")
         self._states: dict[str, SourceState] = {}
@@ -306,7 +336,10 @@ class DbBuilder:
         affected_rows: list[tuple[Any, ...]] = []
         for record in records:
             count += 1
-            document = record.model_dump(mode="json", exclude={"affected", "id", "namespace", "source"})
+            # The fields a match reports get columns of their own; "document" keeps the rest (CWEs, dates).
+            document = record.model_dump(
+                mode="json", exclude={"affected", "id", "namespace", "source", "severity", "severity_source"}
+            )
             vuln_rows.append(
                 (
                     feed,
@@ -316,6 +349,12 @@ class DbBuilder:
                     record.severity.value,
                     record.severity_source,
                     int(record.withdrawn is not None),
+                    _json(document.pop("aliases")),
+                    document.pop("summary"),
+                    document.pop("description"),
+                    _json(document.pop("cvss")),
+                    _json(document.pop("urls")),
+                    document.pop("published"),
                     _json(document),
                 )
             )
@@ -354,7 +393,9 @@ class DbBuilder:
     def _flush(self, vuln_rows: list[tuple[Any, ...]], affected_rows: list[tuple[Any, ...]]) -> None:
         if vuln_rows:
             # A record restated inside one feed (the same id twice in a zip) keeps its last statement.
-            self._db.executemany("INSERT OR REPLACE INTO vulnerabilities VALUES (?,?,?,?,?,?,?,?)", vuln_rows)
+            self._db.executemany(
+                "INSERT OR REPLACE INTO vulnerabilities VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", vuln_rows
+            )
         if affected_rows:
             self._db.executemany("INSERT INTO affected VALUES (?,?,?,?,?,?,?,?,?,?,?)", affected_rows)
         vuln_rows.clear()
@@ -576,24 +617,34 @@ class VulnerabilityDb:
         return self._metadata
 
     def affected(self, namespace: str, package_names: Sequence[str]) -> list[AffectedRow]:
-        """Affected rows of the given packages in ``namespace`` (names already normalized).
+        """Affected rows of the given packages in ``namespace`` (names already normalized)."""
+        by_name = self.affected_by_name(namespace, package_names)
+        return [row for name in dict.fromkeys(package_names) for row in by_name.get(name, ())]
+
+    def affected_by_name(
+        self, namespace: str, package_names: Sequence[str]
+    ) -> dict[str, tuple[AffectedRow, ...]]:
+        """Affected rows of the given packages in ``namespace``, by name; names without rows are left out.
 
         Rows are cached per package name (the file never changes): images share most of their packages,
         so a process that matches many images (a warm Lambda, a rematch) reads each name once.
         """
-        rows: list[AffectedRow] = []
+        found: dict[str, tuple[AffectedRow, ...]] = {}
         missing: list[str] = []
-        for name in dict.fromkeys(package_names):
-            cached = self._rows_by_name.get((namespace, name))
+        cache = self._rows_by_name
+        for name in package_names:
+            cached = cache.get((namespace, name))
             if cached is None:
                 missing.append(name)
-            else:
-                rows.extend(cached)
+            elif cached:
+                found[name] = cached
         if not missing:
-            return rows
-        if len(self._rows_by_name) > _ROW_CACHE_NAMES:
-            self._rows_by_name.clear()
-        found: dict[str, list[AffectedRow]] = {name: [] for name in missing}
+            return found
+        if len(cache) > _ROW_CACHE_NAMES:
+            cache.clear()
+        missing = list(dict.fromkeys(missing))
+        read: dict[str, list[AffectedRow]] = {}
+        make_row = AffectedRow._make
         # Stay well below SQLite's limit on bound parameters.
         for start in range(0, len(missing), 500):
             chunk = missing[start : start + 500]
@@ -601,26 +652,18 @@ class VulnerabilityDb:
             # Only "?" placeholders are interpolated into the statement.
             query = _AFFECTED_SELECT + f" WHERE namespace = ? AND package_name IN ({placeholders})"
             for row in self._db.execute(query, (namespace, *chunk)):
-                found[row[3]].append(
-                    AffectedRow(
-                        feed=row[0],
-                        vuln_id=row[1],
-                        namespace=row[2],
-                        package_name=row[3],
-                        version_format=row[4],
-                        fix_state=row[5],
-                        fix_versions=_decode_strings(row[6]),
-                        ranges=decode_ranges(row[7]),
-                        versions=_decode_strings(row[8]),
-                        severity=row[9],
-                        note=row[10],
-                        ranges_text=row[7],
-                    )
-                )
-        for name, name_rows in found.items():
-            self._rows_by_name[(namespace, name)] = tuple(name_rows)
-            rows.extend(name_rows)
-        return rows
+                name_rows = read.get(row[3])
+                if name_rows is None:
+                    read[row[3]] = [make_row(row)]
+                else:
+                    name_rows.append(make_row(row))
+        for name in missing:
+            name_rows = read.get(name)
+            rows = tuple(name_rows) if name_rows else ()
+            cache[(namespace, name)] = rows
+            if rows:
+                found[name] = rows
+        return found
 
     def vulnerability(self, feed: str, vuln_id: str, namespace: str) -> VulnerabilityRow | None:
         return self._vulnerability(feed, vuln_id, namespace)
@@ -637,17 +680,23 @@ class VulnerabilityDb:
                 missing.append(key)
             else:
                 found[key] = cached
-        wanted = set(missing)
-        ids = list(dict.fromkeys(vuln_id for _, vuln_id, _ in missing))
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            placeholders = ",".join("?" * len(chunk))
-            # Only "?" placeholders are interpolated into the statement.
-            query = _VULNERABILITY_SELECT + f" WHERE id IN ({placeholders})"
-            for row in self._db.execute(query, chunk):
-                key = (row[0], row[1], row[2])
-                if key in wanted:
-                    found[key] = self._records[key] = _vulnerability_row(row)
+        # The primary key is (feed, id, namespace): one query per (feed, namespace) reads exactly the
+        # wanted rows through it (a row-value IN list would scan the table).
+        ids_by_group: dict[tuple[str, str], list[str]] = {}
+        for feed, vuln_id, namespace in missing:
+            ids_by_group.setdefault((feed, namespace), []).append(vuln_id)
+        records = self._records
+        for (feed, namespace), ids in ids_by_group.items():
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                placeholders = ",".join("?" * len(chunk))
+                # Only "?" placeholders are interpolated into the statement.
+                query = (
+                    _VULNERABILITY_SELECT + f" WHERE feed = ? AND id IN ({placeholders}) AND namespace = ?"
+                )
+                for row in self._db.execute(query, (feed, *chunk, namespace)):
+                    key = (row[0], row[1], row[2])
+                    found[key] = records[key] = _vulnerability_row(row)
         return found
 
     def _load_vulnerability(self, feed: str, vuln_id: str, namespace: str) -> VulnerabilityRow | None:
@@ -658,7 +707,7 @@ class VulnerabilityDb:
             cve_id: NvdRow(
                 cve_id=cve_id,
                 severity=Severity(severity),
-                cvss=tuple(CvssScore.model_validate(score) for score in json.loads(cvss)),
+                cvss=tuple(CvssScore.model_validate(score) for score in _decode_json(cvss)[0]),
             )
             for cve_id, severity, cvss in self._select_by_cve(
                 "SELECT cve_id, severity, cvss FROM nvd", cve_ids
@@ -697,37 +746,51 @@ class VulnerabilityDb:
         return [row for feed, namespace in keys if (row := self.vulnerability(feed, vuln_id, namespace))]
 
 
+# ``json.loads`` spends more time around the C scanner than in it on the small texts of a row (it checks
+# for surrounding whitespace, which the database never writes): the decoder's own entry point skips that.
+_decode_json = json.JSONDecoder().raw_decode
+
+
 def _vulnerability_row(row: tuple[Any, ...]) -> VulnerabilityRow:
-    feed, vuln_id, namespace, source, severity, severity_source, text = row
-    document = json.loads(text)
-    published = document.get("published")
-    aliases = tuple(document.get("aliases") or ())
+    feed, vuln_id, namespace, source, severity, severity_source, aliases_text, summary, description = row[:9]
+    cvss_text, urls_text, published = row[9:]
+    # Empty lists are the common case: no decoding at all for them.
+    aliases: tuple[str, ...] = tuple(_decode_json(aliases_text)[0]) if aliases_text != "[]" else ()
+    cvss = (
+        tuple(CvssScore.model_validate(score) for score in _decode_json(cvss_text)[0])
+        if cvss_text != "[]"
+        else ()
+    )
+    # Positional: this runs once per matched record, and keyword construction costs twice as much.
     return VulnerabilityRow(
-        feed=feed,
-        id=vuln_id,
-        namespace=namespace,
-        source=source,
-        severity=Severity(severity),
-        severity_source=severity_source,
-        aliases=aliases,
-        summary=document.get("summary"),
-        description=document.get("description"),
-        cvss=tuple(CvssScore.model_validate(score) for score in document.get("cvss") or ()),
-        urls=tuple(document.get("urls") or ()),
-        published=datetime.fromisoformat(published) if published else None,
-        cve_ids=tuple(dict.fromkeys(name for name in (vuln_id, *aliases) if name.startswith("CVE-"))),
+        feed,
+        vuln_id,
+        namespace,
+        source,
+        _SEVERITIES.get(severity) or Severity(severity),
+        severity_source,
+        aliases,
+        summary,
+        description,
+        cvss,
+        tuple(_decode_json(urls_text)[0]) if urls_text != "[]" else (),
+        datetime.fromisoformat(published) if published else None,
+        tuple(dict.fromkeys(name for name in (vuln_id, *aliases) if name.startswith("CVE-"))),
     )
 
 
+_SEVERITIES = {severity.value: severity for severity in Severity}
+
+
 @lru_cache(maxsize=65536)
-def _decode_strings(text: str) -> tuple[str, ...]:
-    return tuple(json.loads(text))
+def decode_strings(text: str) -> tuple[str, ...]:
+    return tuple(_decode_json(text)[0])
 
 
 @lru_cache(maxsize=65536)
 def decode_ranges(text: str) -> tuple[tuple[str, tuple[dict[str, str], ...]], ...]:
     # Many packages share identical range documents ("introduced 0, fixed X"): decode each text once.
-    return tuple((span["type"], tuple(span["events"])) for span in json.loads(text))
+    return tuple((span["type"], tuple(span["events"])) for span in _decode_json(text)[0])
 
 
 FIX_STATES = {state.value: state for state in FixState}

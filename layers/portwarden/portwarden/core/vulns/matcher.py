@@ -20,22 +20,32 @@ Rules (``docs/vulnerabilities.md`` has the long form):
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+import contextlib
+import gc
+from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
+from typing import Any, NamedTuple, TypeVar
+
+from pydantic import BaseModel
 
 from portwarden.core.model.distro import Distro
 from portwarden.core.model.match import Match, MatchCvss, MatchDetail, MatchedPackage, MatchFix
 from portwarden.core.model.package import Package, PackageType
 from portwarden.core.model.vulnerability import FixState, Severity
-from portwarden.core.vulns.db import AffectedRow, NvdRow, VulnerabilityDb, VulnerabilityRow, decode_ranges
-from portwarden.core.vulns.feeds.naming import normalize_package_name
+from portwarden.core.vulns.db import (
+    AffectedRow,
+    NvdRow,
+    VulnerabilityDb,
+    VulnerabilityRow,
+    decode_ranges,
+    decode_strings,
+)
 from portwarden.core.vulns.namespaces import (
     OS_PACKAGE_TYPES,
     distro_namespace,
     language_lookup_name,
     language_namespace,
+    lookup_name,
 )
 from portwarden.core.vulns.versions import Comparator, get_comparator, in_osv_range
 
@@ -59,24 +69,73 @@ _NATIVE_DISTRO_SOURCES = frozenset({"debian-tracker", "alpine-secdb"})
 # Versions that name no release: nothing can be said about them.
 _UNVERSIONED = frozenset({"", "(devel)", "unknown"})
 _SEMVER_FAMILY = frozenset({"semver", "npm", "go", "crates.io"})
+# Severity.rank looks its member up in a tuple; sorting every match asks for it often enough to matter.
+_SEVERITY_RANK: Mapping[Severity, int] = {severity: severity.rank for severity in Severity}
+_UNKNOWN = Severity.UNKNOWN.value
+# Records whose shared match parts a matcher keeps (as many as the database keeps records).
+_VIEW_CACHE_RECORDS = 65_536
+
+_Model = TypeVar("_Model", bound=BaseModel)
+_set_attribute = object.__setattr__
+_new_object = object.__new__
+# Per model: the defaults of its optional fields (every default here is immutable, so sharing is safe).
+_TRAILING_DEFAULTS: dict[type[BaseModel], dict[str, Any]] = {}
 
 
-@dataclass(frozen=True)
-class _Lookup:
+def _trusted(model: type[_Model], values: dict[str, Any]) -> _Model:
+    """An instance of ``model`` from values that already have the field types, without validation.
+
+    The same object ``model(**values)`` makes (same fields, same fields-set, frozen), as pydantic's
+    ``model_construct`` makes it, minus its per-field bookkeeping, which costs more than validating.
+    ``values`` must name the fields in declaration order; omitted trailing fields take their default.
+    Only for values the matcher itself built from typed rows: anything else goes through validation.
+    """
+    instance = _new_object(model)
+    fields_set = set(values)
+    defaults = _TRAILING_DEFAULTS.get(model)
+    if defaults is None:
+        defaults = _TRAILING_DEFAULTS[model] = {
+            name: info.get_default(call_default_factory=True)
+            for name, info in model.model_fields.items()
+            if not info.is_required()
+        }
+    if len(values) < len(model.__pydantic_fields__):
+        for name, default in defaults.items():
+            if name not in values:
+                values[name] = default
+    _set_attribute(instance, "__dict__", values)
+    _set_attribute(instance, "__pydantic_fields_set__", fields_set)
+    _set_attribute(instance, "__pydantic_extra__", None)
+    _set_attribute(instance, "__pydantic_private__", None)
+    return instance
+
+
+def _complete(model: type[_Model], values: dict[str, Any]) -> _Model:
+    """:func:`_trusted` for ``values`` that name every field of ``model``, in declaration order."""
+    instance = _new_object(model)
+    _set_attribute(instance, "__dict__", values)
+    _set_attribute(instance, "__pydantic_fields_set__", set(values))
+    _set_attribute(instance, "__pydantic_extra__", None)
+    _set_attribute(instance, "__pydantic_private__", None)
+    return instance
+
+
+class _Lookup(NamedTuple):
     """One search: a package, the name it is searched under, and the version to compare."""
 
-    index: int
+    package_index: int
     namespace: str
     name: str
     version: str
     searched_by: str
+    # A search by the package's own (or source) name, rather than a binary name of an OS package.
+    primary: bool
 
 
-@dataclass
-class _Candidate:
+class _Candidate(NamedTuple):
     match: Match
     rank: tuple[int, int, str]
-    names: set[str] = field(default_factory=set)
+    names: frozenset[str]
 
 
 def plan_lookups(packages: Sequence[Package], distro: Distro | None) -> list[_Lookup]:
@@ -94,9 +153,10 @@ def plan_lookups(packages: Sequence[Package], distro: Distro | None) -> list[_Lo
                     _Lookup(
                         index,
                         os_namespace,
-                        normalize_package_name(os_namespace, source_name),
+                        lookup_name(os_namespace, source_name),
                         source_version or package.version,
                         f"source-package:{source_name}",
+                        True,
                     )
                 )
             if source_name != package.name:
@@ -104,9 +164,10 @@ def plan_lookups(packages: Sequence[Package], distro: Distro | None) -> list[_Lo
                     _Lookup(
                         index,
                         os_namespace,
-                        normalize_package_name(os_namespace, package.name),
+                        lookup_name(os_namespace, package.name),
                         package.version,
                         f"binary-package:{package.name}",
+                        False,
                     )
                 )
             continue
@@ -116,7 +177,7 @@ def plan_lookups(packages: Sequence[Package], distro: Distro | None) -> list[_Lo
         name = language_lookup_name(package, namespace)
         if name is None:
             continue
-        lookups.append(_Lookup(index, namespace, name, package.version, f"package-name:{name}"))
+        lookups.append(_Lookup(index, namespace, name, package.version, f"package-name:{name}", True))
     return lookups
 
 
@@ -125,92 +186,212 @@ class Matcher:
 
     def __init__(self, db: VulnerabilityDb) -> None:
         self.db = db
+        # Per record: what all of its matches share (the database never changes under a matcher).
+        self._views: dict[tuple[str, str, str], _RecordView] = {}
 
     def match(self, packages: Sequence[Package], distro: Distro | None) -> list[Match]:
-        lookups = plan_lookups(packages, distro)
-        by_namespace: dict[str, list[_Lookup]] = defaultdict(list)
-        for lookup in lookups:
-            by_namespace[lookup.namespace].append(lookup)
+        with _cyclic_gc_paused():
+            return self._match(packages, distro)
+
+    def _match(self, packages: Sequence[Package], distro: Distro | None) -> list[Match]:
+        by_namespace: dict[str, list[_Lookup]] = {}
+        for lookup in plan_lookups(packages, distro):
+            by_namespace.setdefault(lookup.namespace, []).append(lookup)
 
         hits: list[tuple[_Lookup, AffectedRow, _Evaluation]] = []
         for namespace, group in by_namespace.items():
-            rows_by_name: dict[str, list[AffectedRow]] = defaultdict(list)
-            for row in self.db.affected(namespace, [lookup.name for lookup in group]):
-                rows_by_name[row.package_name].append(row)
+            rows_by_name = self.db.affected_by_name(namespace, [lookup.name for lookup in group])
             for lookup in group:
+                version = lookup.version
                 for row in rows_by_name.get(lookup.name, ()):
-                    evaluation = evaluate(lookup.version, row)
+                    evaluation = _evaluate(
+                        version,
+                        row.version_format,
+                        row.ranges_text,
+                        row.versions_text,
+                        row.fix_state,
+                        row.fix_versions_text,
+                    )
                     if evaluation is not None:
                         hits.append((lookup, row, evaluation))
         if not hits:
             return []
 
-        records = self.db.vulnerabilities((row.feed, row.vuln_id, row.namespace) for _, row, _ in hits)
-        cve_ids = sorted({cve for record in records.values() if record is not None for cve in record.cve_ids})
-        nvd = self.db.nvd(cve_ids)
-        kev = self.db.kev(cve_ids)
-        epss = self.db.epss(cve_ids)
+        view_of = self._views
+        if len(view_of) > _VIEW_CACHE_RECORDS:
+            view_of.clear()
+        new_keys = [
+            key
+            # An affected row starts with its record's key: (feed, id, namespace).
+            for key in dict.fromkeys(row[:3] for _, row, _ in hits)
+            if key not in view_of
+        ]
+        if new_keys:
+            records = self.db.vulnerabilities(new_keys)
+            cve_ids = sorted({cve for record in records.values() for cve in record.cve_ids})
+            nvd = self.db.nvd(cve_ids) if cve_ids else {}
+            kev = self.db.kev(cve_ids) if cve_ids else set()
+            epss = self.db.epss(cve_ids) if cve_ids else {}
+            for key, record in records.items():
+                view_of[key] = _record_view(record, nvd, kev, epss)
 
-        # Nested parts are built once and shared: a model instance passes validation as it is.
+        # Parts shared by several matches are built once (they are immutable).
         package_of: dict[int, MatchedPackage] = {}
-        cvss_of: dict[tuple[str, str, str], tuple[MatchCvss, ...]] = {}
-        candidates: dict[int, list[_Candidate]] = defaultdict(list)
+        candidates: dict[int, list[_Candidate]] = {}
         for lookup, row, evaluation in hits:
-            record = records.get((row.feed, row.vuln_id, row.namespace))
-            if record is None:
+            view = view_of.get(row[:3])
+            if view is None:
                 continue
-            package = packages[lookup.index]
-            cves = record.cve_ids
-            severity = _severity(row, record, [nvd[c] for c in cves if c in nvd])
-            record_key = (row.feed, row.vuln_id, row.namespace)
-            cvss = cvss_of.get(record_key)
-            if cvss is None:
-                cvss = cvss_of[record_key] = _cvss(record, [nvd[c] for c in cves if c in nvd])
-            scores = [epss[c] for c in cves if c in epss]
-            best_epss = max(scores) if scores else None
-            matched_package = package_of.get(lookup.index)
+            record = view.record
+            index = lookup.package_index
+            package = packages[index]
+            matched_package = package_of.get(index)
             if matched_package is None:
-                matched_package = package_of[lookup.index] = MatchedPackage(
-                    name=package.name,
-                    version=package.version,
-                    type=package.type.value,
-                    purl=package.purl,
-                    location=package.locations[0].path if package.locations else None,
+                matched_package = package_of[index] = _complete(
+                    MatchedPackage,
+                    {
+                        "name": package.name,
+                        "version": package.version,
+                        "type": package.type.value,
+                        "purl": package.purl,
+                        "location": package.locations[0].path if package.locations else None,
+                    },
                 )
-            match = Match(
-                id=record.id,
-                aliases=record.aliases,
-                severity=severity,
-                cvss=cvss,
-                fix=evaluation.fix,
-                package=matched_package,
-                namespace=row.namespace,
-                urls=record.urls,
-                description=record.summary or record.description,
-                published=record.published,
-                kev=any(c in kev for c in cves),
-                epss=best_epss[0] if best_epss else None,
-                epss_percentile=best_epss[1] if best_epss else None,
-                matched_by=MatchDetail(
-                    matcher=MATCHER_NAMES.get(package.type, f"{package.type.value}-matcher"),
-                    namespace=row.namespace,
-                    searched_by=lookup.searched_by,
-                    constraint=evaluation.constraint,
-                    version_format=row.version_format,
-                    fallback_ordering=evaluation.fallback,
-                ),
+            namespace = row.namespace
+            severity = view.severity
+            if row.severity and row.severity != _UNKNOWN:
+                # The package's own grade in its source (Debian urgency) comes first.
+                severity = Severity(row.severity)
+            match = _complete(
+                Match,
+                {
+                    "id": record.id,
+                    "aliases": record.aliases,
+                    "severity": severity,
+                    "cvss": view.cvss,
+                    "fix": evaluation.fix,
+                    "package": matched_package,
+                    "namespace": namespace,
+                    "urls": record.urls,
+                    "description": view.description,
+                    "published": record.published,
+                    "kev": view.kev,
+                    "epss": view.epss,
+                    "epss_percentile": view.epss_percentile,
+                    "matched_by": _complete(
+                        MatchDetail,
+                        {
+                            "matcher": MATCHER_NAMES.get(package.type) or f"{package.type.value}-matcher",
+                            "namespace": namespace,
+                            "searched_by": lookup.searched_by,
+                            "constraint": evaluation.constraint,
+                            "version_format": row.version_format,
+                            "fallback_ordering": evaluation.fallback,
+                        },
+                    ),
+                },
             )
-            candidates[lookup.index].append(
-                _Candidate(match, _rank(record, lookup), {record.id, *record.aliases})
-            )
+            # Lower ranks are preferred when statements are merged; the source-package search is the
+            # primary evidence for OS packages.
+            id_rank = view.id_rank if lookup.primary else view.id_rank + 3
+            candidate = _Candidate(match, (view.native_rank, id_rank, record.id), view.names)
+            group_of_package = candidates.get(index)
+            if group_of_package is None:
+                candidates[index] = [candidate]
+            else:
+                group_of_package.append(candidate)
 
-        matches = [merged for group in candidates.values() for merged in _merge_statements(group)]
-        matches.sort(key=lambda m: (-m.severity.rank, m.package.name, m.package.version, m.id))
+        matches: list[Match] = []
+        for group_of_package in candidates.values():
+            if len(group_of_package) == 1:
+                matches.append(group_of_package[0].match)
+            else:
+                matches.extend(_merge_statements(group_of_package))
+        matches.sort(key=_report_order)
         return matches
 
 
-@dataclass(frozen=True)
-class _Evaluation:
+@contextlib.contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Keeps the cyclic garbage collector from running while a match builds its results.
+
+    A match allocates tens of thousands of small objects (rows, parsed versions, matches), none of them
+    in reference cycles, and keeps them until it returns. Every collection the allocation count would
+    trigger meanwhile finds nothing to free, and a full one walks the whole heap of the process: on a
+    large match that was a fifth of the time. Reference counting frees memory as usual; collections
+    resume (and catch up) as soon as the match returns. A collector already disabled stays so.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def _report_order(match: Match) -> tuple[int, str, str, str]:
+    return (-_SEVERITY_RANK[match.severity], match.package.name, match.package.version, match.id)
+
+
+class _RecordView(NamedTuple):
+    """What every match of one record shares: worked out once per record and matcher."""
+
+    record: VulnerabilityRow
+    # The advisory's severity, else NVD's (a package's own grade overrides both).
+    severity: Severity
+    description: str | None
+    # What the record's CVE ids bring from NVD, KEV and EPSS.
+    cvss: tuple[MatchCvss, ...]
+    kev: bool
+    epss: float | None
+    epss_percentile: float | None
+    # The record's id and aliases: statements sharing any of them are one issue.
+    names: frozenset[str]
+    # Preference when statements are merged (lower first): the distribution's own feed, then the id.
+    native_rank: int
+    id_rank: int
+
+
+def _record_view(
+    record: VulnerabilityRow,
+    nvd: Mapping[str, NvdRow],
+    kev: set[str],
+    epss: Mapping[str, tuple[float, float]],
+) -> _RecordView:
+    cves = record.cve_ids
+    nvd_rows = [nvd[cve] for cve in cves if cve in nvd] if nvd else []
+    severity = record.severity
+    if severity is Severity.UNKNOWN:
+        for entry in nvd_rows:
+            if entry.severity is not Severity.UNKNOWN:
+                severity = entry.severity
+                break
+    scores = [epss[cve] for cve in cves if cve in epss] if epss else []
+    best_epss = max(scores) if scores else None
+    if record.id.startswith("GHSA-"):
+        id_rank = 0
+    elif record.id.startswith("CVE-"):
+        id_rank = 1
+    else:
+        id_rank = 2
+    # Positional, in field order: keyword construction of a NamedTuple costs twice as much.
+    return _RecordView(
+        record,
+        severity,
+        record.summary or record.description,
+        _cvss(record, nvd_rows),
+        bool(kev) and any(cve in kev for cve in cves),
+        best_epss[0] if best_epss else None,
+        best_epss[1] if best_epss else None,
+        frozenset((record.id, *record.aliases)),
+        0 if record.source in _NATIVE_DISTRO_SOURCES else 1,
+        id_rank,
+    )
+
+
+class _Evaluation(NamedTuple):
     fix: MatchFix
     constraint: str
     fallback: bool
@@ -219,28 +400,30 @@ class _Evaluation:
 def evaluate(version: str, row: AffectedRow) -> _Evaluation | None:
     """Whether ``version`` is affected by ``row``, and how (None when it is not)."""
     return _evaluate(
-        version, row.version_format, row.ranges_text, row.versions, row.fix_state, row.fix_versions
+        version, row.version_format, row.ranges_text, row.versions_text, row.fix_state, row.fix_versions_text
     )
 
 
 # Images share packages and advisories share range documents: the same (version, ranges) question comes
-# up again and again across the images a process matches.
+# up again and again across the images a process matches. The arguments are the stored texts, so a
+# row's lists are only decoded when a question about them is new.
 @lru_cache(maxsize=131072)
 def _evaluate(
     version: str,
     version_format: str,
     ranges_text: str,
-    versions: tuple[str, ...],
+    versions_text: str,
     fix_state: str,
-    fix_versions: tuple[str, ...],
+    fix_versions_text: str,
 ) -> _Evaluation | None:
     comparator = get_comparator(version_format)
-    for range_type, events in decode_ranges(ranges_text):
+    for position, (range_type, events) in enumerate(decode_ranges(ranges_text)):
         range_comparator = comparator
         if range_type == "SEMVER" and version_format not in _SEMVER_FAMILY:
             range_comparator = get_comparator("semver")
         if in_osv_range(version, events, range_comparator):
-            fixes = _closing_fixes(version, events, range_comparator)
+            facts = _range_facts(ranges_text, position, range_comparator.name)
+            fixes = _closing_fixes(version, facts.fixed, range_comparator)
             if fixes:
                 state, closing = FixState.FIXED, fixes
             elif fix_state == FixState.FIXED.value:
@@ -249,39 +432,42 @@ def _evaluate(
             else:
                 state, closing = FixState(fix_state), ()
             return _Evaluation(
-                MatchFix(state=state, versions=closing),
-                _range_text(events),
-                _uses_fallback(version, events, range_comparator),
+                _fix(state, closing),
+                facts.constraint,
+                facts.unparsable_bound or not range_comparator.is_valid(version),
             )
-    if version in versions:
+    if versions_text != "[]" and version in decode_strings(versions_text):
         return _Evaluation(
-            MatchFix(state=FixState(fix_state), versions=fix_versions),
+            _fix(FixState(fix_state), decode_strings(fix_versions_text)),
             f"= {version}",
             not comparator.is_valid(version),
         )
     return None
 
 
-def _closing_fixes(version: str, events: Sequence[dict[str, str]], comparator: Comparator) -> tuple[str, ...]:
-    """The lowest ``fixed`` version above ``version``: the release that closes its interval."""
-    above = [
-        bound
-        for event in events
-        for kind, bound in event.items()
-        if kind == "fixed" and comparator.compare(version, bound) < 0
-    ]
-    if not above:
-        return ()
-    lowest = above[0]
-    for bound in above[1:]:
-        if comparator.compare(bound, lowest) < 0:
-            lowest = bound
-    return (lowest,)
+@lru_cache(maxsize=16384)
+def _fix(state: FixState, versions: tuple[str, ...]) -> MatchFix:
+    # Most advisories close with one of a few releases: identical fixes are one shared (frozen) object.
+    return _trusted(MatchFix, {"state": state, "versions": versions})
 
 
-def _range_text(events: Sequence[dict[str, str]]) -> str:
-    """The range as a grype-style constraint (``>= 1.0, < 1.4``), for people reading the match."""
+class _RangeFacts(NamedTuple):
+    """What a range says independently of the version evaluated against it."""
+
+    # The range as a grype-style constraint (``>= 1.0, < 1.4``), for people reading the match.
+    constraint: str
+    # Its ``fixed`` bounds, in event order.
+    fixed: tuple[str, ...]
+    # A bound the comparator cannot parse (its fallback order then decided).
+    unparsable_bound: bool
+
+
+@lru_cache(maxsize=65536)
+def _range_facts(ranges_text: str, position: int, comparator_name: str) -> _RangeFacts:
+    _, events = decode_ranges(ranges_text)[position]
+    comparator = get_comparator(comparator_name)
     parts: list[str] = []
+    fixed: list[str] = []
     for event in events:
         for kind, bound in event.items():
             if kind == "introduced":
@@ -289,37 +475,32 @@ def _range_text(events: Sequence[dict[str, str]]) -> str:
                     parts.append(f">= {bound}")
             elif kind == "fixed":
                 parts.append(f"< {bound}")
+                fixed.append(bound)
             elif kind == "last_affected":
                 parts.append(f"<= {bound}")
             elif kind == "limit" and bound != "*":
                 parts.append(f"< {bound} (limit)")
-    return ", ".join(parts) if parts else "all versions"
-
-
-def _uses_fallback(version: str, events: Sequence[dict[str, str]], comparator: Comparator) -> bool:
-    if not comparator.is_valid(version):
-        return True
-    return any(
+    unparsable = any(
         bound not in ("0", "*") and not comparator.is_valid(bound)
         for event in events
         for bound in event.values()
     )
+    return _RangeFacts(", ".join(parts) if parts else "all versions", tuple(fixed), unparsable)
 
 
-def _severity(row: AffectedRow, record: VulnerabilityRow, nvd: Sequence[NvdRow]) -> Severity:
-    if row.severity:
-        package_severity = Severity(row.severity)
-        if package_severity is not Severity.UNKNOWN:
-            return package_severity
-    if record.severity is not Severity.UNKNOWN:
-        return record.severity
-    for entry in nvd:
-        if entry.severity is not Severity.UNKNOWN:
-            return entry.severity
-    return Severity.UNKNOWN
+def _closing_fixes(version: str, fixed: Sequence[str], comparator: Comparator) -> tuple[str, ...]:
+    """The lowest ``fixed`` version above ``version``: the release that closes its interval."""
+    compare = comparator.compare
+    lowest: str | None = None
+    for bound in fixed:
+        if compare(version, bound) < 0 and (lowest is None or compare(bound, lowest) < 0):
+            lowest = bound
+    return () if lowest is None else (lowest,)
 
 
 def _cvss(record: VulnerabilityRow, nvd: Sequence[NvdRow]) -> tuple[MatchCvss, ...]:
+    if not record.cvss and not nvd:
+        return ()
     scores = list(record.cvss)
     for entry in nvd:
         scores.extend(entry.cvss)
@@ -327,48 +508,59 @@ def _cvss(record: VulnerabilityRow, nvd: Sequence[NvdRow]) -> tuple[MatchCvss, .
     for score in scores:
         key = (score.version, score.vector, score.source)
         if key not in seen:
-            seen[key] = MatchCvss(
-                version=score.version, vector=score.vector, score=score.base_score, source=score.source
+            seen[key] = _trusted(
+                MatchCvss,
+                {
+                    "version": score.version,
+                    "vector": score.vector,
+                    "score": score.base_score,
+                    "source": score.source,
+                },
             )
     return tuple(seen.values())
 
 
-def _rank(record: VulnerabilityRow, lookup: _Lookup) -> tuple[int, int, str]:
-    """Lower is preferred when statements of one issue are merged."""
-    native = 0 if record.source in _NATIVE_DISTRO_SOURCES else 1
-    if record.id.startswith("GHSA-"):
-        id_rank = 0
-    elif record.id.startswith("CVE-"):
-        id_rank = 1
-    else:
-        id_rank = 2
-    # The source-package search is the primary evidence for OS packages.
-    return (
-        native,
-        id_rank if lookup.searched_by.startswith(("source", "package")) else id_rank + 3,
-        record.id,
-    )
-
-
-def _merge_statements(candidates: Iterable[_Candidate]) -> list[Match]:
+def _merge_statements(candidates: Sequence[_Candidate]) -> list[Match]:
     """One match per issue: candidates whose ids or aliases overlap are one issue."""
-    groups: list[list[_Candidate]] = []
+    ordered = sorted(candidates, key=lambda c: c.rank)
+    names_seen: set[str] = set()
+    names_count = 0
+    for candidate in ordered:
+        names_seen |= candidate.names
+        names_count += len(candidate.names)
+    if len(names_seen) == names_count:
+        # No name is shared: every candidate is an issue of its own (the common case).
+        return [candidate.match for candidate in ordered]
+    # Groups keep their creation order; a group absorbed into an older one is left as None. Every name
+    # points at its group, so a candidate finds the groups it joins without testing them one by one.
+    groups: list[list[_Candidate] | None] = []
     names_of_group: list[set[str]] = []
-    for candidate in sorted(candidates, key=lambda c: c.rank):
-        joined = [i for i, names in enumerate(names_of_group) if names & candidate.names]
+    group_of_name: dict[str, int] = {}
+    for candidate in ordered:
+        joined = sorted({group_of_name[name] for name in candidate.names if name in group_of_name})
         if not joined:
+            group_of_name.update(dict.fromkeys(candidate.names, len(groups)))
             groups.append([candidate])
             names_of_group.append(set(candidate.names))
             continue
         first = joined[0]
-        groups[first].append(candidate)
-        names_of_group[first] |= candidate.names
-        # The candidate may bridge groups that were separate until now.
+        members = groups[first]
+        assert members is not None
+        members.append(candidate)
+        names = names_of_group[first]
+        names |= candidate.names
+        # The candidate may bridge groups that were separate until now (the newest is absorbed first).
         for other in reversed(joined[1:]):
-            groups[first].extend(groups.pop(other))
-            names_of_group[first] |= names_of_group.pop(other)
+            absorbed = groups[other]
+            assert absorbed is not None
+            members.extend(absorbed)
+            groups[other] = None
+            names |= names_of_group[other]
+        group_of_name.update(dict.fromkeys(names, first))
     merged: list[Match] = []
     for group in groups:
+        if group is None:
+            continue
         if len(group) == 1:
             merged.append(group[0].match)
             continue

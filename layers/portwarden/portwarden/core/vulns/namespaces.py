@@ -8,6 +8,7 @@ other side: an image's distro (from os-release) and a package's type.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from portwarden.core.model.distro import Distro
 from portwarden.core.model.package import Package, PackageType
@@ -83,6 +84,12 @@ def distro_namespace(distro: Distro | None) -> str | None:
     return None
 
 
+@lru_cache(maxsize=65536)
+def lookup_name(namespace: str, name: str) -> str:
+    """``normalize_package_name``, remembered: an image (and the next one) asks for the same names."""
+    return normalize_package_name(namespace, name)
+
+
 def language_namespace(package_type: PackageType) -> str | None:
     return LANGUAGE_NAMESPACES.get(package_type)
 
@@ -102,5 +109,5 @@ def language_lookup_name(package: Package, namespace: str) -> str | None:
             artifact = purl_artifact or artifact
         if not group or not artifact:
             return None
-        return normalize_package_name(namespace, f"{group}:{artifact}")
-    return normalize_package_name(namespace, package.name)
+        return lookup_name(namespace, f"{group}:{artifact}")
+    return lookup_name(namespace, package.name)

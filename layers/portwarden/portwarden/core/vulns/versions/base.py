@@ -113,6 +113,25 @@ class ParsingComparator(ABC):
 class SortKeyComparator(ParsingComparator):
     """A comparator whose parsed form is a sort key: comparing is one tuple comparison."""
 
+    def compare(self, a: str, b: str) -> int:
+        # ParsingComparator.compare with the key comparison written inline: matching calls this for
+        # every range bound it meets, and the extra method call was a good part of the cost.
+        if a == b:
+            return 0
+        parsed_a = self._parse_cached(a)
+        parsed_b = self._parse_cached(b)
+        if parsed_a is None or parsed_b is None:
+            if parsed_a is None and parsed_b is None:
+                return fallback_compare(a, b)
+            return -1 if parsed_a is None else 1
+        try:
+            if parsed_a == parsed_b:
+                return 0
+            return -1 if parsed_a < parsed_b else 1
+        except RecursionError:
+            # parsed forms nested almost as deep as the recursion limit: order them as raw strings
+            return fallback_compare(a, b)
+
     def _compare_parsed(self, a: Any, b: Any) -> int:
         if a == b:
             return 0

@@ -19,8 +19,9 @@ their timestamp. Numbers have no size limit.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
-from portwarden.core.vulns.versions.base import SortKeyComparator
+from portwarden.core.vulns.versions.base import PARSE_CACHE_SIZE, SortKeyComparator
 
 _NO_PRERELEASE: tuple[int] = (1,)
 
@@ -40,26 +41,17 @@ _VALID_NUGET = re.compile(
 )
 
 
+# The leading run of digits and dots: the numeric components (empty ones, as in ``1..2``, are skipped).
+_NUMERIC_PREFIX = re.compile(r"[0-9.]*")
+
+
 def split_semver_like(version: str, max_components: int) -> tuple[tuple[int, ...], str]:
     """(numeric components padded to ``max_components``, the rest: pre-release and build text)."""
     text = version[1:] if version[:1] in ("v", "V") else version
-    components: list[int] = []
-    index = 0
-    length = len(text)
-    rest = ""
-    while index < length:
-        char = text[index]
-        if "0" <= char <= "9":
-            start = index
-            while index < length and "0" <= text[index] <= "9":
-                index += 1
-            components.append(int(text[start:index]))
-            continue
-        if char == ".":
-            index += 1
-            continue
-        rest = text[index:]
-        break
+    prefix = _NUMERIC_PREFIX.match(text)
+    numeric = prefix.group() if prefix is not None else ""
+    rest = text[len(numeric) :]
+    components = [int(run) for run in numeric.split(".") if run]
     if len(components) > max_components:
         extra = "".join(f".{number}" for number in components[max_components:])
         components = components[:max_components]
@@ -97,12 +89,17 @@ class SemverComparator(SortKeyComparator):
         super().__init__()
         if name is not None:
             self.name = name
+        # the grammar check is a regular expression; bounds are checked again for every match
+        self._is_valid_cached = lru_cache(maxsize=PARSE_CACHE_SIZE)(self._matches_grammar)
 
     def _parse(self, version: str) -> SemverKey:
         numbers, rest = split_semver_like(version.strip(), self.components)
         return numbers, prerelease_key(rest, case_insensitive=self.case_insensitive_prerelease)
 
     def is_valid(self, version: str) -> bool:
+        return self._is_valid_cached(version)
+
+    def _matches_grammar(self, version: str) -> bool:
         return self.valid_pattern.match(version.strip()) is not None
 
 
