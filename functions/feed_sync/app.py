@@ -11,10 +11,10 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from portwarden.core.services.phases import sync_and_publish
 from portwarden.runtime import wiring
 from portwarden.runtime.events import ScheduledEvent
 from portwarden.runtime.observability import logger, metrics, tracer
-from portwarden.runtime.phases import sync_and_publish
 
 
 @logger.inject_lambda_context(log_event=True)

@@ -11,10 +11,10 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from portwarden.core.services.phases import match_phase
 from portwarden.runtime import wiring
 from portwarden.runtime.events import ImagePointer
 from portwarden.runtime.observability import logger, metrics, tracer
-from portwarden.runtime.phases import match_phase
 
 
 @logger.inject_lambda_context(log_event=False)

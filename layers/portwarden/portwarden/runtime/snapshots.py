@@ -15,9 +15,9 @@ from pathlib import Path
 from portwarden.adapters.aws.s3 import S3BlobStore, client_error_code
 from portwarden.core.errors import StoreError, VulnerabilityDatabaseError
 from portwarden.core.ports import FeedMetadataStore
+from portwarden.core.services.phases import OpenDatabase, SnapshotFiles, file_sha256
 from portwarden.core.vulns.db import VulnerabilityDb
 from portwarden.core.vulns.matcher import Matcher
-from portwarden.runtime.phases import OpenDatabase, SnapshotFiles, file_sha256
 
 logger = logging.getLogger(__name__)
 
