@@ -280,7 +280,8 @@ def test_garbage_collector_state_is_restored(matcher: Matcher) -> None:
 
 def test_reported_fields_round_trip_through_their_columns(database: Path) -> None:
     with VulnerabilityDb.open(database) as db:
-        assert db.metadata().schema_version == SCHEMA_VERSION == 2
+        assert db.metadata().schema_version == SCHEMA_VERSION == 3
+        assert db.plans_usable
         stored = db.vulnerability("osv|u", "GHSA-aaaa-0001", "pypi")
         assert stored is not None
         assert stored.aliases == ("CVE-2024-0001",)

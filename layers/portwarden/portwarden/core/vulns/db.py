@@ -46,10 +46,13 @@ from portwarden.core.model.vulnerability import (
     Severity,
     VulnerabilityRecord,
 )
+from portwarden.core.vulns.versions.range_plans import build_plan, sort_key_fingerprint
 
 # 2: the fields a match reports (aliases, summary, description, CVSS, URLs, publication date) have their
 # own columns, so reading a matched record decodes only those; 16 KiB pages.
-SCHEMA_VERSION = 2
+# 3: affected rows carry a range plan (constraint text, bound validity, bound sort keys: see
+# ``versions.range_plans``), and the metadata the sort-key fingerprint the plans were made with.
+SCHEMA_VERSION = 3
 
 # Tables whose rows belong to one feed; carry-over copies them feed by feed.
 _FEED_TABLES = ("vulnerabilities", "affected", "nvd", "kev", "epss")
@@ -71,7 +74,7 @@ CREATE TABLE vulnerabilities (
 CREATE TABLE affected (
     feed TEXT NOT NULL, vuln_id TEXT NOT NULL, namespace TEXT NOT NULL, package_name TEXT NOT NULL,
     version_format TEXT NOT NULL, fix_state TEXT NOT NULL, fix_versions TEXT NOT NULL,
-    ranges TEXT NOT NULL, versions TEXT NOT NULL, severity TEXT, note TEXT
+    ranges TEXT NOT NULL, versions TEXT NOT NULL, severity TEXT, note TEXT, plan TEXT
 );
 CREATE INDEX affected_by_feed ON affected (feed, vuln_id);
 CREATE TABLE nvd (
@@ -87,13 +90,14 @@ CREATE TABLE epss (
 
 # Added once the rows are in: building an index over sorted data at the end is cheaper than keeping it
 # up to date through every insert.
+# The feed and namespace of a record are those of the query that reads it (one query per pair).
 _VULNERABILITY_SELECT = (
-    "SELECT feed, id, namespace, source, severity, severity_source, aliases, summary, description, cvss,"
-    " urls, published FROM vulnerabilities"
+    "SELECT id, source, severity, severity_source, aliases, summary, description, cvss, urls, published"
+    " FROM vulnerabilities"
 )
 _AFFECTED_SELECT = (
     "SELECT feed, vuln_id, namespace, package_name, version_format, fix_state, fix_versions,"
-    " ranges, versions, severity, note FROM affected"
+    " ranges, versions, severity, note, plan FROM affected"
 )
 # Package names whose rows an opened database keeps in memory (a few MB at most).
 _ROW_CACHE_NAMES = 50_000
@@ -179,6 +183,8 @@ class AffectedRow(NamedTuple):
     versions_text: str
     severity: str | None
     note: str | None
+    # The stored range plan (``versions.range_plans``); None when a comparator of the rows is unknown.
+    plan_text: str | None
 
     @property
     def fix_versions(self) -> tuple[str, ...]:
@@ -204,11 +210,16 @@ class VulnerabilityRow(NamedTuple):
     aliases: tuple[str, ...]
     summary: str | None
     description: str | None
-    cvss: tuple[CvssScore, ...]
+    # The stored JSON of the CVSS scores: a match needs four of their fields, decoded from the text.
+    cvss_text: str
     urls: tuple[str, ...]
     published: datetime | None
     # The CVE ids the record answers to (its id and aliases): the join key of NVD, KEV and EPSS.
     cve_ids: tuple[str, ...]
+
+    @property
+    def cvss(self) -> tuple[CvssScore, ...]:
+        return decode_cvss(self.cvss_text)
 
 
 class NvdRow(NamedTuple):
@@ -272,6 +283,8 @@ class DbBuilder:
         self._published = False
         self.previous_states: dict[str, SourceState] = {}
         self._has_previous = False
+        # The previous file's range plans were made by other key code: carried-over rows are re-planned.
+        self._previous_plans_stale = False
         if previous is not None and previous.exists():
             self._attach_previous(previous)
 
@@ -285,6 +298,7 @@ class DbBuilder:
         try:
             with VulnerabilityDb.open(previous) as old:
                 self.previous_states = {state.key: state for state in old.metadata().sources}
+                self._previous_plans_stale = not old.plans_usable
         except VulnerabilityDatabaseError:
             # Unreadable or another schema version: this build starts from scratch.
             return
@@ -317,8 +331,19 @@ class DbBuilder:
                 f"INSERT OR REPLACE INTO main.{table} SELECT * FROM previous.{table} WHERE feed = ?",  # noqa: S608
                 (feed,),
             )
+        if self._previous_plans_stale:
+            self._replan(feed)
         row = self._db.execute("SELECT count(*) FROM main.vulnerabilities WHERE feed = ?", (feed,)).fetchone()
         return int(row[0])
+
+    def _replan(self, feed: str) -> None:
+        plans = [
+            (_plan_of_stored(version_format, ranges), rowid)
+            for rowid, version_format, ranges in self._db.execute(
+                "SELECT rowid, version_format, ranges FROM main.affected WHERE feed = ?", (feed,)
+            ).fetchall()
+        ]
+        self._db.executemany("UPDATE main.affected SET plan = ? WHERE rowid = ?", plans)
 
     def delete_records(self, feed: str, vuln_ids: Iterable[str]) -> None:
         """Remove every row of these advisories (all namespaces) from ``feed``: an update replaces them."""
@@ -383,6 +408,16 @@ class DbBuilder:
                             _json(list(affected.versions)),
                             affected.severity.value if affected.severity is not None else None,
                             affected.note,
+                            build_plan(
+                                affected.version_format,
+                                [
+                                    (
+                                        span.type.value,
+                                        [(event.kind.value, event.version) for event in span.events],
+                                    )
+                                    for span in affected.ranges
+                                ],
+                            ),
                         )
                     )
             if len(vuln_rows) >= 1000:
@@ -397,7 +432,7 @@ class DbBuilder:
                 "INSERT OR REPLACE INTO vulnerabilities VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", vuln_rows
             )
         if affected_rows:
-            self._db.executemany("INSERT INTO affected VALUES (?,?,?,?,?,?,?,?,?,?,?)", affected_rows)
+            self._db.executemany("INSERT INTO affected VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", affected_rows)
         vuln_rows.clear()
         affected_rows.clear()
 
@@ -484,6 +519,7 @@ class DbBuilder:
         }
         metadata = {
             "schema_version": str(SCHEMA_VERSION),
+            "sort_keys": sort_key_fingerprint(),
             "built_at": built_at.isoformat(),
             "record_counts": _json(counts),
         }
@@ -536,6 +572,9 @@ class VulnerabilityDb:
         self._vulnerability = lru_cache(maxsize=65536)(self._load_vulnerability)
         self._records: dict[tuple[str, str, str], VulnerabilityRow] = {}
         self._rows_by_name: dict[tuple[str, str], tuple[AffectedRow, ...]] = {}
+        row = connection.execute("SELECT value FROM metadata WHERE key = 'sort_keys'").fetchone()
+        # Range plans hold sort keys: only keys made by the same key code as this process's are usable.
+        self.plans_usable = row is not None and row[0] == sort_key_fingerprint()
 
     @classmethod
     def open(cls, path: Path) -> VulnerabilityDb:
@@ -695,8 +734,8 @@ class VulnerabilityDb:
                     _VULNERABILITY_SELECT + f" WHERE feed = ? AND id IN ({placeholders}) AND namespace = ?"
                 )
                 for row in self._db.execute(query, (feed, *chunk, namespace)):
-                    key = (row[0], row[1], row[2])
-                    found[key] = records[key] = _vulnerability_row(row)
+                    key = (feed, row[0], namespace)
+                    found[key] = records[key] = _vulnerability_row(feed, namespace, row)
         return found
 
     def _load_vulnerability(self, feed: str, vuln_id: str, namespace: str) -> VulnerabilityRow | None:
@@ -751,16 +790,17 @@ class VulnerabilityDb:
 _decode_json = json.JSONDecoder().raw_decode
 
 
-def _vulnerability_row(row: tuple[Any, ...]) -> VulnerabilityRow:
-    feed, vuln_id, namespace, source, severity, severity_source, aliases_text, summary, description = row[:9]
-    cvss_text, urls_text, published = row[9:]
+def _vulnerability_row(feed: str, namespace: str, row: tuple[Any, ...]) -> VulnerabilityRow:
+    vuln_id, source, severity, severity_source, aliases_text, summary, description, cvss_text, urls_text = (
+        row[:9]
+    )
+    published = row[9]
     # Empty lists are the common case: no decoding at all for them.
     aliases: tuple[str, ...] = tuple(_decode_json(aliases_text)[0]) if aliases_text != "[]" else ()
-    cvss = (
-        tuple(CvssScore.model_validate(score) for score in _decode_json(cvss_text)[0])
-        if cvss_text != "[]"
-        else ()
-    )
+    if aliases:
+        cve_ids = tuple(dict.fromkeys(name for name in (vuln_id, *aliases) if name.startswith("CVE-")))
+    else:
+        cve_ids = (vuln_id,) if vuln_id.startswith("CVE-") else ()
     # Positional: this runs once per matched record, and keyword construction costs twice as much.
     return VulnerabilityRow(
         feed,
@@ -772,14 +812,51 @@ def _vulnerability_row(row: tuple[Any, ...]) -> VulnerabilityRow:
         aliases,
         summary,
         description,
-        cvss,
+        cvss_text,
         tuple(_decode_json(urls_text)[0]) if urls_text != "[]" else (),
         datetime.fromisoformat(published) if published else None,
-        tuple(dict.fromkeys(name for name in (vuln_id, *aliases) if name.startswith("CVE-"))),
+        cve_ids,
     )
 
 
 _SEVERITIES = {severity.value: severity for severity in Severity}
+
+
+@lru_cache(maxsize=16384)
+def decode_cvss(text: str) -> tuple[CvssScore, ...]:
+    if text == "[]":
+        return ()
+    return tuple(CvssScore.model_validate(score) for score in _decode_json(text)[0])
+
+
+@lru_cache(maxsize=16384)
+def decode_cvss_fields(text: str) -> tuple[tuple[str, str, float | None, str | None], ...]:
+    """(version, vector, base score, source) of each stored score: what a match reports of them.
+
+    The text is the database's own dump of validated scores, so the fields already have their types
+    (the score is made a float all the same, as validation would).
+    """
+    if text == "[]":
+        return ()
+    return tuple(
+        (
+            score["version"],
+            score["vector"],
+            None if score.get("base_score") is None else float(score["base_score"]),
+            score.get("source"),
+        )
+        for score in _decode_json(text)[0]
+    )
+
+
+def _plan_of_stored(version_format: str, ranges_text: str) -> str | None:
+    return build_plan(
+        version_format,
+        [
+            (range_type, [(kind, bound) for event in events for kind, bound in event.items()])
+            for range_type, events in decode_ranges(ranges_text)
+        ],
+    )
 
 
 @lru_cache(maxsize=65536)

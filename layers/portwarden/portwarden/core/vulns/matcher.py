@@ -20,10 +20,9 @@ Rules (``docs/vulnerabilities.md`` has the long form):
 
 from __future__ import annotations
 
-import contextlib
 import gc
-from collections.abc import Iterator, Mapping, Sequence
-from functools import lru_cache
+from collections.abc import Mapping, Sequence
+from functools import lru_cache, partial
 from typing import Any, NamedTuple, TypeVar
 
 from pydantic import BaseModel
@@ -37,6 +36,7 @@ from portwarden.core.vulns.db import (
     NvdRow,
     VulnerabilityDb,
     VulnerabilityRow,
+    decode_cvss_fields,
     decode_ranges,
     decode_strings,
 )
@@ -48,6 +48,15 @@ from portwarden.core.vulns.namespaces import (
     lookup_name,
 )
 from portwarden.core.vulns.versions import Comparator, get_comparator, in_osv_range
+from portwarden.core.vulns.versions.range_plans import (
+    SEMVER_FAMILY,
+    closing_fix,
+    decode_plan,
+    has_unparsable_bound,
+    in_planned_range,
+    order_key,
+    range_constraint,
+)
 
 # Matcher names, as grype spells them, so a user comparing the two tools sees the same words.
 MATCHER_NAMES: dict[PackageType, str] = {
@@ -68,10 +77,11 @@ MATCHER_NAMES: dict[PackageType, str] = {
 _NATIVE_DISTRO_SOURCES = frozenset({"debian-tracker", "alpine-secdb"})
 # Versions that name no release: nothing can be said about them.
 _UNVERSIONED = frozenset({"", "(devel)", "unknown"})
-_SEMVER_FAMILY = frozenset({"semver", "npm", "go", "crates.io"})
 # Severity.rank looks its member up in a tuple; sorting every match asks for it often enough to matter.
 _SEVERITY_RANK: Mapping[Severity, int] = {severity: severity.rank for severity in Severity}
 _UNKNOWN = Severity.UNKNOWN.value
+_SEVERITIES: Mapping[str, Severity] = {severity.value: severity for severity in Severity}
+_FIX_STATES: Mapping[str, FixState] = {state.value: state for state in FixState}
 # Records whose shared match parts a matcher keeps (as many as the database keeps records).
 _VIEW_CACHE_RECORDS = 65_536
 
@@ -110,11 +120,26 @@ def _trusted(model: type[_Model], values: dict[str, Any]) -> _Model:
     return instance
 
 
+# Per model: the fields-set of an instance that sets every field. One set serves every such instance:
+# pydantic only ever adds names to a fields-set (all already in it) and copies it before a model_copy
+# updates it, so sharing is invisible, and it spares a set (and the garbage collector's look at it) per
+# match.
+_ALL_FIELDS_SET: dict[type[BaseModel], set[str]] = {}
+
+
+def _all_fields_set(model: type[BaseModel]) -> set[str]:
+    fields_set = _ALL_FIELDS_SET.get(model)
+    if fields_set is None:
+        fields_set = _ALL_FIELDS_SET[model] = set(model.__pydantic_fields__)
+    return fields_set
+
+
 def _complete(model: type[_Model], values: dict[str, Any]) -> _Model:
     """:func:`_trusted` for ``values`` that name every field of ``model``, in declaration order."""
     instance = _new_object(model)
+    fields_set = _all_fields_set(model)
     _set_attribute(instance, "__dict__", values)
-    _set_attribute(instance, "__pydantic_fields_set__", set(values))
+    _set_attribute(instance, "__pydantic_fields_set__", fields_set)
     _set_attribute(instance, "__pydantic_extra__", None)
     _set_attribute(instance, "__pydantic_private__", None)
     return instance
@@ -136,6 +161,10 @@ class _Candidate(NamedTuple):
     match: Match
     rank: tuple[int, int, str]
     names: frozenset[str]
+
+
+# A candidate from its three values without the generated ``__new__`` (one per match).
+_new_candidate = partial(tuple.__new__, _Candidate)
 
 
 def plan_lookups(packages: Sequence[Package], distro: Distro | None) -> list[_Lookup]:
@@ -190,28 +219,40 @@ class Matcher:
         self._views: dict[tuple[str, str, str], _RecordView] = {}
 
     def match(self, packages: Sequence[Package], distro: Distro | None) -> list[Match]:
-        with _cyclic_gc_paused():
+        # The cyclic garbage collector is paused while a match builds its results (see _pause_cyclic_gc).
+        resume = _pause_cyclic_gc()
+        try:
             return self._match(packages, distro)
+        finally:
+            if resume:
+                gc.enable()
 
     def _match(self, packages: Sequence[Package], distro: Distro | None) -> list[Match]:
         by_namespace: dict[str, list[_Lookup]] = {}
         for lookup in plan_lookups(packages, distro):
             by_namespace.setdefault(lookup.namespace, []).append(lookup)
 
+        # Stored range plans when the database's sort keys are this process's, else the ranges.
+        plans_usable = self.db.plans_usable
         hits: list[tuple[_Lookup, AffectedRow, _Evaluation]] = []
         for namespace, group in by_namespace.items():
             rows_by_name = self.db.affected_by_name(namespace, [lookup.name for lookup in group])
             for lookup in group:
                 version = lookup.version
                 for row in rows_by_name.get(lookup.name, ()):
-                    evaluation = _evaluate(
-                        version,
-                        row.version_format,
-                        row.ranges_text,
-                        row.versions_text,
-                        row.fix_state,
-                        row.fix_versions_text,
+                    # One unpacking instead of a property call per field: this runs for every row.
+                    _, _, _, _, version_format, fix_state, fix_versions_text, ranges_text, versions_text = (
+                        row[:9]
                     )
+                    plan_text = row[11]
+                    if plans_usable and plan_text is not None:
+                        evaluation = _evaluate_plan(
+                            version, version_format, plan_text, versions_text, fix_state, fix_versions_text
+                        )
+                    else:
+                        evaluation = _evaluate(
+                            version, version_format, ranges_text, versions_text, fix_state, fix_versions_text
+                        )
                     if evaluation is not None:
                         hits.append((lookup, row, evaluation))
         if not hits:
@@ -235,66 +276,70 @@ class Matcher:
             for key, record in records.items():
                 view_of[key] = _record_view(record, nvd, kev, epss)
 
-        # Parts shared by several matches are built once (they are immutable).
-        package_of: dict[int, MatchedPackage] = {}
+        # Matches and their details are assembled as _complete does, written out: there is one of each
+        # per match.
+        new_object, set_attribute = _new_object, _set_attribute
+        match_fields, detail_fields = _all_fields_set(Match), _all_fields_set(MatchDetail)
+        # Parts shared by several matches are built once (they are immutable): per package, its
+        # MatchedPackage and matcher name.
+        package_of: dict[int, tuple[MatchedPackage, str]] = {}
         candidates: dict[int, list[_Candidate]] = {}
         for lookup, row, evaluation in hits:
             view = view_of.get(row[:3])
             if view is None:
                 continue
-            record = view.record
-            index = lookup.package_index
-            package = packages[index]
-            matched_package = package_of.get(index)
-            if matched_package is None:
-                matched_package = package_of[index] = _complete(
-                    MatchedPackage,
-                    {
-                        "name": package.name,
-                        "version": package.version,
-                        "type": package.type.value,
-                        "purl": package.purl,
-                        "location": package.locations[0].path if package.locations else None,
-                    },
-                )
-            namespace = row.namespace
-            severity = view.severity
-            if row.severity and row.severity != _UNKNOWN:
-                # The package's own grade in its source (Debian urgency) comes first.
-                severity = Severity(row.severity)
-            match = _complete(
-                Match,
-                {
-                    "id": record.id,
-                    "aliases": record.aliases,
-                    "severity": severity,
-                    "cvss": view.cvss,
-                    "fix": evaluation.fix,
-                    "package": matched_package,
-                    "namespace": namespace,
-                    "urls": record.urls,
-                    "description": view.description,
-                    "published": record.published,
-                    "kev": view.kev,
-                    "epss": view.epss,
-                    "epss_percentile": view.epss_percentile,
-                    "matched_by": _complete(
-                        MatchDetail,
+            index, _, _, _, searched_by, primary = lookup
+            fix, constraint, fallback = evaluation
+            known_package = package_of.get(index)
+            if known_package is None:
+                package = packages[index]
+                known_package = package_of[index] = (
+                    _complete(
+                        MatchedPackage,
                         {
-                            "matcher": MATCHER_NAMES.get(package.type) or f"{package.type.value}-matcher",
-                            "namespace": namespace,
-                            "searched_by": lookup.searched_by,
-                            "constraint": evaluation.constraint,
-                            "version_format": row.version_format,
-                            "fallback_ordering": evaluation.fallback,
+                            "name": package.name,
+                            "version": package.version,
+                            "type": package.type.value,
+                            "purl": package.purl,
+                            "location": package.locations[0].path if package.locations else None,
                         },
                     ),
+                    MATCHER_NAMES.get(package.type) or f"{package.type.value}-matcher",
+                )
+            matched_package, matcher_name = known_package
+            detail = new_object(MatchDetail)
+            set_attribute(
+                detail,
+                "__dict__",
+                {
+                    "matcher": matcher_name,
+                    "namespace": row[2],
+                    "searched_by": searched_by,
+                    "constraint": constraint,
+                    "version_format": row[4],
+                    "fallback_ordering": fallback,
                 },
             )
+            set_attribute(detail, "__pydantic_fields_set__", detail_fields)
+            set_attribute(detail, "__pydantic_extra__", None)
+            set_attribute(detail, "__pydantic_private__", None)
+            # The record's share of the fields, in field order; the rest is this match's own.
+            values = view.match_values.copy()
+            row_severity = row[9]
+            if row_severity and row_severity != _UNKNOWN:
+                # The package's own grade in its source (Debian urgency) comes first.
+                values["severity"] = _SEVERITIES.get(row_severity) or Severity(row_severity)
+            values["fix"] = fix
+            values["package"] = matched_package
+            values["matched_by"] = detail
+            match = new_object(Match)
+            set_attribute(match, "__dict__", values)
+            set_attribute(match, "__pydantic_fields_set__", match_fields)
+            set_attribute(match, "__pydantic_extra__", None)
+            set_attribute(match, "__pydantic_private__", None)
             # Lower ranks are preferred when statements are merged; the source-package search is the
             # primary evidence for OS packages.
-            id_rank = view.id_rank if lookup.primary else view.id_rank + 3
-            candidate = _Candidate(match, (view.native_rank, id_rank, record.id), view.names)
+            candidate = _new_candidate((match, view.rank if primary else view.secondary_rank, view.names))
             group_of_package = candidates.get(index)
             if group_of_package is None:
                 candidates[index] = [candidate]
@@ -311,24 +356,21 @@ class Matcher:
         return matches
 
 
-@contextlib.contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
+def _pause_cyclic_gc() -> bool:
     """Keeps the cyclic garbage collector from running while a match builds its results.
 
     A match allocates tens of thousands of small objects (rows, parsed versions, matches), none of them
     in reference cycles, and keeps them until it returns. Every collection the allocation count would
     trigger meanwhile finds nothing to free, and a full one walks the whole heap of the process: on a
     large match that was a fifth of the time. Reference counting frees memory as usual; collections
-    resume (and catch up) as soon as the match returns. A collector already disabled stays so.
+    resume when the match returns (re-enabling collects nothing by itself: the next allocation that
+    crosses a threshold does, as it would have anyway). Returns whether the caller must re-enable it:
+    a collector already disabled stays so.
     """
     if not gc.isenabled():
-        yield
-        return
+        return False
     gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
+    return True
 
 
 def _report_order(match: Match) -> tuple[int, str, str, str]:
@@ -338,20 +380,16 @@ def _report_order(match: Match) -> tuple[int, str, str, str]:
 class _RecordView(NamedTuple):
     """What every match of one record shares: worked out once per record and matcher."""
 
-    record: VulnerabilityRow
-    # The advisory's severity, else NVD's (a package's own grade overrides both).
-    severity: Severity
-    description: str | None
-    # What the record's CVE ids bring from NVD, KEV and EPSS.
-    cvss: tuple[MatchCvss, ...]
-    kev: bool
-    epss: float | None
-    epss_percentile: float | None
+    # The fields of a Match that come from the record, in field order: the severity is the advisory's,
+    # else NVD's (a package's own grade overrides both); CVSS, KEV and EPSS are what the record's CVE
+    # ids bring. ``fix``, ``package`` and ``matched_by`` are placeholders each match fills in.
+    match_values: dict[str, Any]
     # The record's id and aliases: statements sharing any of them are one issue.
     names: frozenset[str]
-    # Preference when statements are merged (lower first): the distribution's own feed, then the id.
-    native_rank: int
-    id_rank: int
+    # Preference when statements are merged (lower first): the distribution's own feed, then the id;
+    # found by the source package (or a language package's name), or else by a binary name.
+    rank: tuple[int, int, str]
+    secondary_rank: tuple[int, int, str]
 
 
 def _record_view(
@@ -376,18 +414,29 @@ def _record_view(
         id_rank = 1
     else:
         id_rank = 2
+    native_rank = 0 if record.source in _NATIVE_DISTRO_SOURCES else 1
+    match_values = {
+        "id": record.id,
+        "aliases": record.aliases,
+        "severity": severity,
+        "cvss": _cvss(record, nvd_rows),
+        "fix": None,
+        "package": None,
+        "namespace": record.namespace,
+        "urls": record.urls,
+        "description": record.summary or record.description,
+        "published": record.published,
+        "kev": bool(kev) and any(cve in kev for cve in cves),
+        "epss": best_epss[0] if best_epss else None,
+        "epss_percentile": best_epss[1] if best_epss else None,
+        "matched_by": None,
+    }
     # Positional, in field order: keyword construction of a NamedTuple costs twice as much.
     return _RecordView(
-        record,
-        severity,
-        record.summary or record.description,
-        _cvss(record, nvd_rows),
-        bool(kev) and any(cve in kev for cve in cves),
-        best_epss[0] if best_epss else None,
-        best_epss[1] if best_epss else None,
+        match_values,
         frozenset((record.id, *record.aliases)),
-        0 if record.source in _NATIVE_DISTRO_SOURCES else 1,
-        id_rank,
+        (native_rank, id_rank, record.id),
+        (native_rank, id_rank + 3, record.id),
     )
 
 
@@ -408,6 +457,29 @@ def evaluate(version: str, row: AffectedRow) -> _Evaluation | None:
 # up again and again across the images a process matches. The arguments are the stored texts, so a
 # row's lists are only decoded when a question about them is new.
 @lru_cache(maxsize=131072)
+def _evaluate_plan(
+    version: str,
+    version_format: str,
+    plan_text: str,
+    versions_text: str,
+    fix_state: str,
+    fix_versions_text: str,
+) -> _Evaluation | None:
+    """:func:`_evaluate` through the row's stored range plan: bounds come with their sort keys."""
+    comparator = get_comparator(version_format)
+    for comparator_name, constraint, unparsable_bound, events in decode_plan(plan_text):
+        range_comparator = get_comparator(comparator_name)
+        version_key = order_key(range_comparator, version)
+        if in_planned_range(version, version_key, events, range_comparator):
+            return _Evaluation(
+                _interval_fix(closing_fix(version, version_key, events, range_comparator), fix_state),
+                constraint,
+                unparsable_bound or not range_comparator.is_valid(version),
+            )
+    return _explicit_version(version, comparator, versions_text, fix_state, fix_versions_text)
+
+
+@lru_cache(maxsize=131072)
 def _evaluate(
     version: str,
     version_format: str,
@@ -419,26 +491,47 @@ def _evaluate(
     comparator = get_comparator(version_format)
     for position, (range_type, events) in enumerate(decode_ranges(ranges_text)):
         range_comparator = comparator
-        if range_type == "SEMVER" and version_format not in _SEMVER_FAMILY:
+        if range_type == "SEMVER" and version_format not in SEMVER_FAMILY:
             range_comparator = get_comparator("semver")
         if in_osv_range(version, events, range_comparator):
             facts = _range_facts(ranges_text, position, range_comparator.name)
-            fixes = _closing_fixes(version, facts.fixed, range_comparator)
-            if fixes:
-                state, closing = FixState.FIXED, fixes
-            elif fix_state == FixState.FIXED.value:
-                # Other intervals of the advisory were fixed; the one this version is in was not.
-                state, closing = FixState.NOT_FIXED, ()
-            else:
-                state, closing = FixState(fix_state), ()
             return _Evaluation(
-                _fix(state, closing),
+                _interval_fix(_closing_fixes(version, facts.fixed, range_comparator), fix_state),
                 facts.constraint,
                 facts.unparsable_bound or not range_comparator.is_valid(version),
             )
-    if versions_text != "[]" and version in decode_strings(versions_text):
+    return _explicit_version(version, comparator, versions_text, fix_state, fix_versions_text)
+
+
+def _interval_fix(closing: tuple[str, ...], fix_state: str) -> MatchFix:
+    """The fix of the interval a version fell in, given the release that closes it (if any)."""
+    if closing:
+        return _fix(FixState.FIXED, closing)
+    if fix_state == FixState.FIXED.value:
+        # Other intervals of the advisory were fixed; the one this version is in was not.
+        return _fix(FixState.NOT_FIXED, ())
+    return _fix(_FIX_STATES.get(fix_state) or FixState(fix_state), ())
+
+
+def _explicit_version(
+    version: str, comparator: Comparator, versions_text: str, fix_state: str, fix_versions_text: str
+) -> _Evaluation | None:
+    """The match of a version the advisory lists explicitly (None when it is not listed)."""
+    if versions_text == "[]":
+        return None
+    # Lists of affected versions run to hundreds of entries (PyPI advisories list every release), and
+    # most versions are not in them. The list is stored as JSON that escapes only quotes, backslashes
+    # and control characters: a version without any of those is listed only if its quoted text occurs.
+    if (
+        version.isprintable()
+        and '"' not in version
+        and "\\" not in version
+        and f'"{version}"' not in versions_text
+    ):
+        return None
+    if version in decode_strings(versions_text):
         return _Evaluation(
-            _fix(FixState(fix_state), decode_strings(fix_versions_text)),
+            _fix(_FIX_STATES.get(fix_state) or FixState(fix_state), decode_strings(fix_versions_text)),
             f"= {version}",
             not comparator.is_valid(version),
         )
@@ -465,27 +558,12 @@ class _RangeFacts(NamedTuple):
 @lru_cache(maxsize=65536)
 def _range_facts(ranges_text: str, position: int, comparator_name: str) -> _RangeFacts:
     _, events = decode_ranges(ranges_text)[position]
-    comparator = get_comparator(comparator_name)
-    parts: list[str] = []
-    fixed: list[str] = []
-    for event in events:
-        for kind, bound in event.items():
-            if kind == "introduced":
-                if bound != "0":
-                    parts.append(f">= {bound}")
-            elif kind == "fixed":
-                parts.append(f"< {bound}")
-                fixed.append(bound)
-            elif kind == "last_affected":
-                parts.append(f"<= {bound}")
-            elif kind == "limit" and bound != "*":
-                parts.append(f"< {bound} (limit)")
-    unparsable = any(
-        bound not in ("0", "*") and not comparator.is_valid(bound)
-        for event in events
-        for bound in event.values()
+    pairs = [(kind, bound) for event in events for kind, bound in event.items()]
+    return _RangeFacts(
+        range_constraint(pairs),
+        tuple(bound for kind, bound in pairs if kind == "fixed"),
+        has_unparsable_bound(pairs, get_comparator(comparator_name)),
     )
-    return _RangeFacts(", ".join(parts) if parts else "all versions", tuple(fixed), unparsable)
 
 
 def _closing_fixes(version: str, fixed: Sequence[str], comparator: Comparator) -> tuple[str, ...]:
@@ -499,25 +577,36 @@ def _closing_fixes(version: str, fixed: Sequence[str], comparator: Comparator) -
 
 
 def _cvss(record: VulnerabilityRow, nvd: Sequence[NvdRow]) -> tuple[MatchCvss, ...]:
-    if not record.cvss and not nvd:
-        return ()
-    scores = list(record.cvss)
+    own = _record_cvss(record.cvss_text)
+    if not nvd:
+        return own
+    # The record's scores first, then NVD's, each (version, vector, source) once.
+    seen: dict[tuple[str, str, str | None], MatchCvss] = {
+        (score.version, score.vector, score.source): score for score in own
+    }
     for entry in nvd:
-        scores.extend(entry.cvss)
-    seen: dict[tuple[str, str, str | None], MatchCvss] = {}
-    for score in scores:
-        key = (score.version, score.vector, score.source)
-        if key not in seen:
-            seen[key] = _trusted(
-                MatchCvss,
-                {
-                    "version": score.version,
-                    "vector": score.vector,
-                    "score": score.base_score,
-                    "source": score.source,
-                },
-            )
+        for nvd_score in entry.cvss:
+            key = (nvd_score.version, nvd_score.vector, nvd_score.source)
+            if key not in seen:
+                seen[key] = _match_cvss(
+                    nvd_score.version, nvd_score.vector, nvd_score.base_score, nvd_score.source
+                )
     return tuple(seen.values())
+
+
+@lru_cache(maxsize=16384)
+def _record_cvss(cvss_text: str) -> tuple[MatchCvss, ...]:
+    """A record's own scores as a match reports them, each (version, vector, source) once."""
+    seen: dict[tuple[str, str, str | None], MatchCvss] = {}
+    for version, vector, base_score, source in decode_cvss_fields(cvss_text):
+        key = (version, vector, source)
+        if key not in seen:
+            seen[key] = _match_cvss(version, vector, base_score, source)
+    return tuple(seen.values())
+
+
+def _match_cvss(version: str, vector: str, score: float | None, source: str | None) -> MatchCvss:
+    return _trusted(MatchCvss, {"version": version, "vector": vector, "score": score, "source": source})
 
 
 def _merge_statements(candidates: Sequence[_Candidate]) -> list[Match]:

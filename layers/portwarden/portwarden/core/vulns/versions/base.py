@@ -54,6 +54,64 @@ def fallback_compare(a: str, b: str) -> int:
     return -1 if a < b else 1
 
 
+# Order-preserving encoding: the codes that start each element. The end of a sequence sorts below every
+# element, so a sequence sorts before its extensions, as tuples do. Small non-negative integers (most
+# version parts) are one character each, above the other codes; larger ones follow a marker above them.
+_END = "!"
+_NEGATIVE = "#"
+_STRING = "%"
+_SEQUENCE = "("
+_SMALL_BASE = 0x30
+_SMALL_LIMIT = 0x7E - _SMALL_BASE
+_LARGE = chr(0x7E)
+# A string ends with NUL + "\x01"; a NUL inside it becomes NUL + "\x02" (sorts after the end).
+_STRING_END = "\x00\x01"
+_ESCAPED_NUL = "\x00\x02"
+_LENGTH_BASE = 0x40
+
+
+def encode_ordered(value: Any) -> str:
+    """A string whose code-point order is the order of ``value``: nested tuples of ints and strings.
+
+    Each element is self-delimiting, so comparing two encodings compares element by element as tuples
+    do. Integers below 78: one character. Others: a sign marker, then the length of the length of the
+    digits, the length, the digits (nine-complemented for negative numbers, so that a larger magnitude
+    sorts lower). Values of different kinds at the same position get an arbitrary but fixed order; the
+    keys encoded here never compare them (Python would raise). Raises TypeError for any other type.
+    """
+    parts: list[str] = []
+    _encode_into(value, parts)
+    return "".join(parts)
+
+
+_NINE_COMPLEMENT = str.maketrans("0123456789", "9876543210")
+
+
+def _encode_into(value: Any, parts: list[str]) -> None:
+    if isinstance(value, bool):
+        raise TypeError("booleans have no order key")
+    if isinstance(value, int):
+        if 0 <= value < _SMALL_LIMIT:
+            parts.append(chr(_SMALL_BASE + value))
+            return
+        digits = str(abs(value))
+        length = str(len(digits))
+        if value >= 0:
+            parts.append(f"{_LARGE}{chr(_LENGTH_BASE + len(length))}{length}{digits}")
+        else:
+            encoded = f"{chr(_LENGTH_BASE + 9 - len(length))}{length}{digits}".translate(_NINE_COMPLEMENT)
+            parts.append(_NEGATIVE + encoded)
+    elif isinstance(value, str):
+        parts.append(_STRING + value.replace("\x00", _ESCAPED_NUL) + _STRING_END)
+    elif isinstance(value, tuple | list):
+        parts.append(_SEQUENCE)
+        for item in value:
+            _encode_into(item, parts)
+        parts.append(_END)
+    else:
+        raise TypeError(f"no order key for {type(value).__name__}")
+
+
 def sign(value: int) -> int:
     return (value > 0) - (value < 0)
 
@@ -94,6 +152,16 @@ class ParsingComparator(ABC):
     def is_valid(self, version: str) -> bool:
         return self._parse_cached(version) is not None
 
+    def order_key(self, version: str) -> str | None:
+        """``version``'s place in this comparator's order, as a string.
+
+        Two versions whose order keys both exist compare as their keys compare (code-point order),
+        exactly as :meth:`compare` orders them, unparsable versions included. ``None`` when this
+        comparator (or this version) has no such key: :meth:`compare` is then the only way to order it.
+        A database stores the keys of range bounds, so matching compares strings instead of parsing.
+        """
+        return None
+
     def compare(self, a: str, b: str) -> int:
         if a == b:
             return 0
@@ -112,6 +180,27 @@ class ParsingComparator(ABC):
 
 class SortKeyComparator(ParsingComparator):
     """A comparator whose parsed form is a sort key: comparing is one tuple comparison."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._order_key_cached = lru_cache(maxsize=PARSE_CACHE_SIZE)(self._make_order_key)
+
+    def order_key(self, version: str) -> str | None:
+        return self._order_key_cached(version)
+
+    def _make_order_key(self, version: str) -> str | None:
+        parsed = self._parse_cached(version)
+        # The fallback order: unparsable versions first, among themselves by their raw strings.
+        total = (0, version) if parsed is None else (1, self._plain_parsed(parsed))
+        try:
+            return encode_ordered(total)
+        except (TypeError, ValueError, RecursionError):
+            # Not ints, strings and tuples, an integer beyond the conversion limit, or nested too deep.
+            return None
+
+    def _plain_parsed(self, parsed: Any) -> Any:
+        """The parsed key as ints, strings and tuples (:func:`encode_ordered` raises on anything else)."""
+        return parsed
 
     def compare(self, a: str, b: str) -> int:
         # ParsingComparator.compare with the key comparison written inline: matching calls this for

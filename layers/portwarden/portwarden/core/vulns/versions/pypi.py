@@ -20,6 +20,7 @@ local label (``<= 6.4``) is compared with the candidate's public version (``6.4+
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
@@ -51,6 +52,39 @@ def legacy_key(version: str) -> tuple[str, ...]:
     return tuple(parts)
 
 
+# Ranks of the pre-release part: a dev release with neither pre- nor post-release sorts before every
+# pre-release (1.0.dev1 < 1.0a1), a final release after them (1.0rc1 < 1.0).
+_DEV_ONLY_RANK = -1
+_PRE_RANKS = {"a": 0, "b": 1, "rc": 2}
+_FINAL_RANK = 3
+
+
+def pep440_key(version: Version) -> tuple[Any, ...]:
+    """PEP 440's order of ``version`` as ints, strings and tuples, built from its public parts.
+
+    ``(epoch, release without trailing zeros, (pre rank, pre number, has post, post number, no dev,
+    dev number))``, then ``(local parts)`` when there is a local label (a version without one sorts
+    first, as a shorter tuple does). Local parts: ``(-1, text)`` for words, ``(number, "")`` for
+    numbers, so that words sort before numbers.
+    """
+    release = version.release
+    end = len(release)
+    while end and release[end - 1] == 0:
+        end -= 1
+    pre, post, dev = version.pre, version.post, version.dev
+    if pre is not None:
+        pre_rank, pre_number = _PRE_RANKS[pre[0]], pre[1]
+    elif post is None and dev is not None:
+        pre_rank, pre_number = _DEV_ONLY_RANK, 0
+    else:
+        pre_rank, pre_number = _FINAL_RANK, 0
+    suffix = (pre_rank, pre_number, 0 if post is None else 1, post or 0, 1 if dev is None else 0, dev or 0)
+    if version.local is None:
+        return (version.epoch, release[:end], suffix)
+    local = tuple((int(part), "") if part.isdigit() else (-1, part) for part in version.local.split("."))
+    return (version.epoch, release[:end], suffix, local)
+
+
 class PypiComparator(SortKeyComparator):
     name = "pypi"
 
@@ -59,6 +93,10 @@ class PypiComparator(SortKeyComparator):
             return (1, Version(version))
         except InvalidVersion:
             return (0, legacy_key(version))
+
+    def _plain_parsed(self, parsed: PypiKey) -> Any:
+        kind, value = parsed
+        return (kind, pep440_key(value)) if isinstance(value, Version) else parsed
 
     def is_valid(self, version: str) -> bool:
         parsed = self._parse_cached(version)
