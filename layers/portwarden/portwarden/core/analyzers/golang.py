@@ -31,7 +31,7 @@ from portwarden.core.analyzers.binary import BinaryFormatError, Executable, pars
 from portwarden.core.analyzers.binary.candidates import (
     BINARY_CAPTURE_PATTERNS,
     any_candidate_binary,
-    candidate_binaries,
+    read_candidate_binaries,
 )
 from portwarden.core.analyzers.binary.executable import read_at
 from portwarden.core.errors import ContentUnavailableError
@@ -334,15 +334,8 @@ class GoModuleAnalyzer:
         resolver = context.resolver
         packages: list[Package] = []
         warnings: list[str] = []
-        for record in candidate_binaries(resolver):
-            try:
-                with resolver.open(record.path) as stream:
-                    found = read_go_build_info(stream, record.size)
-            except (BinaryFormatError, ContentUnavailableError, OSError, ValueError) as exc:
-                warnings.append(f"{self.name}: {record.path}: unreadable binary: {exc}")
-                continue
-            if found is not None:
-                packages.extend(self._binary_packages(resolver, record.path, *found))
+        for record, found in read_candidate_binaries(resolver, read_go_build_info, warnings, self.name):
+            packages.extend(self._binary_packages(resolver, record.path, *found))
         if context.options.include_declared:
             for record in evidence_records(resolver, self._declared):
                 try:

@@ -29,7 +29,7 @@ from portwarden.core.analyzers.binary import BinaryFormatError, parse_executable
 from portwarden.core.analyzers.binary.candidates import (
     BINARY_CAPTURE_PATTERNS,
     any_candidate_binary,
-    candidate_binaries,
+    read_candidate_binaries,
 )
 from portwarden.core.errors import ContentUnavailableError
 from portwarden.core.image.resolver import FileResolver
@@ -107,15 +107,7 @@ class RustCrateAnalyzer:
         resolver = context.resolver
         packages: list[Package] = []
         warnings: list[str] = []
-        for record in candidate_binaries(resolver):
-            try:
-                with resolver.open(record.path) as stream:
-                    found = read_audit_data(stream, record.size)
-            except (BinaryFormatError, ContentUnavailableError, OSError, ValueError) as exc:
-                warnings.append(f"{self.name}: {record.path}: {exc}")
-                continue
-            if found is None:
-                continue
+        for record, found in read_candidate_binaries(resolver, read_audit_data, warnings, self.name):
             entries, architecture = found
             for entry in entries:
                 package = self._crate(resolver, record.path, entry, {"architecture": architecture})

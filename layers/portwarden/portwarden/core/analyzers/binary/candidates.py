@@ -15,10 +15,12 @@ so nothing is lost.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import BinaryIO, TypeVar
 
 from portwarden.core.analyzers._purl_lang import CONTENT_TYPES, compile_globs
-from portwarden.core.analyzers.binary.executable import ELF_MAGIC, MACHO_MAGICS, PE_MAGIC
+from portwarden.core.analyzers.binary.executable import ELF_MAGIC, MACHO_MAGICS, PE_MAGIC, BinaryFormatError
+from portwarden.core.errors import ContentUnavailableError
 from portwarden.core.image.layer import ConditionalGlob, ContentCondition
 from portwarden.core.image.resolver import FileResolver
 from portwarden.core.model.files import FileRecord
@@ -93,3 +95,24 @@ def any_candidate_binary(resolver: FileResolver) -> bool:
         ):
             return True
     return False
+
+
+Found = TypeVar("Found")
+
+
+def read_candidate_binaries(
+    resolver: FileResolver,
+    read: Callable[[BinaryIO, int], Found | None],
+    warnings: list[str],
+    label: str,
+) -> Iterator[tuple[FileRecord, Found]]:
+    """Every kept candidate binary that ``read`` finds something in; unreadable ones become warnings."""
+    for record in candidate_binaries(resolver):
+        try:
+            with resolver.open(record.path) as stream:
+                found = read(stream, record.size)
+        except (BinaryFormatError, ContentUnavailableError, OSError, ValueError) as exc:
+            warnings.append(f"{label}: {record.path}: unreadable binary: {exc}")
+            continue
+        if found is not None:
+            yield record, found
