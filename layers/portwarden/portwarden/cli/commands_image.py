@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 import typer
+from pydantic import BaseModel
 from rich.table import Table
 
 from portwarden.cli.context import state
 from portwarden.cli.output import OutputFormat, print_json, stdout
 from portwarden.cli.wiring import image_access
-from portwarden.core.services.acquire import FileListing, ImageInspection, inspect_image, list_files
+from portwarden.core.services.acquire import (
+    FileListing,
+    ImageAccess,
+    ImageInspection,
+    inspect_image,
+    list_files,
+)
 
 image_app = typer.Typer(help="Look at an image's manifest, config and layers.", no_args_is_help=True)
 
@@ -27,6 +35,25 @@ PlatformOpt = Annotated[
 FormatOpt = Annotated[OutputFormat, typer.Option("--output", "-o", help="Output format.")]
 
 
+Result = TypeVar("Result", bound=BaseModel)
+
+
+def _show(
+    ctx: typer.Context,
+    use_case: Callable[[str, ImageAccess, str | None], Result],
+    source: str,
+    platform: str | None,
+    output: OutputFormat,
+    table: Callable[[Result], None],
+) -> None:
+    with image_access(state(ctx)) as access:
+        result = use_case(source, access, platform)
+    if output == OutputFormat.JSON:
+        print_json(result)
+    else:
+        table(result)
+
+
 @image_app.command("inspect")
 def inspect(
     ctx: typer.Context,
@@ -35,12 +62,7 @@ def inspect(
     output: FormatOpt = OutputFormat.TABLE,
 ) -> None:
     """Manifest and config digests, platform, layers and the image config (no layer is read)."""
-    with image_access(state(ctx)) as access:
-        result = inspect_image(source, access, platform)
-    if output == OutputFormat.JSON:
-        print_json(result)
-    else:
-        _print_inspection(result)
+    _show(ctx, inspect_image, source, platform, output, _print_inspection)
 
 
 def files(
@@ -50,12 +72,7 @@ def files(
     output: FormatOpt = OutputFormat.TABLE,
 ) -> None:
     """Every file of the image's final filesystem, with mode, owner, size and sha256."""
-    with image_access(state(ctx)) as access:
-        result = list_files(source, access, platform)
-    if output == OutputFormat.JSON:
-        print_json(result)
-    else:
-        _print_files(result)
+    _show(ctx, list_files, source, platform, output, _print_files)
 
 
 def _print_inspection(result: ImageInspection) -> None:
