@@ -5,25 +5,21 @@ from __future__ import annotations
 import json
 import sys
 from enum import StrEnum
-from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from portwarden.adapters.http.feeds import HttpFeedFetcher
 from portwarden.cli.context import EXIT_ERROR, state
 from portwarden.cli.output import stderr, stdout
-from portwarden.cli.settings import LocalSettings
 from portwarden.core.errors import VulnerabilityDatabaseError
-from portwarden.core.services.sync_feeds import (
-    FeedSource,
-    SourceOutcome,
-    SyncOptions,
-    default_sources,
-    sync_feeds,
-)
-from portwarden.core.vulns.db import VulnerabilityDb
+
+# Adapters, core services and rich tables load inside the commands: module-level imports are paid by
+# every command, `--help` included.
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from portwarden.cli.settings import LocalSettings
+    from portwarden.core.services.sync_feeds import FeedSource, SourceOutcome
 
 feeds_app = typer.Typer(
     help="Vulnerability feeds and the local vulnerability database.", no_args_is_help=True
@@ -43,6 +39,8 @@ class ListFormat(StrEnum):
 
 
 def _parse_sources(values: list[str]) -> list[FeedSource]:
+    from portwarden.core.services.sync_feeds import FeedSource
+
     sources = []
     for value in values:
         try:
@@ -74,6 +72,10 @@ def sync(
     ] = 6.0,
 ) -> None:
     """Download vulnerability feeds and publish a new vulnerability database."""
+    from portwarden.adapters.http.feeds import HttpFeedFetcher
+    from portwarden.cli.settings import LocalSettings
+    from portwarden.core.services.sync_feeds import SyncOptions, default_sources, sync_feeds
+
     settings = LocalSettings()
     sources = _parse_sources(source) if source else default_sources()
     options = SyncOptions(
@@ -125,6 +127,11 @@ def list_groups(
     output: Annotated[ListFormat, typer.Option("--output", "-o", help="Output format.")] = ListFormat.TABLE,
 ) -> None:
     """Show every feed group with its record count, last sync and last error."""
+    from rich.table import Table
+
+    from portwarden.cli.settings import LocalSettings
+    from portwarden.core.vulns.db import VulnerabilityDb
+
     path = database_path(LocalSettings())
     try:
         with VulnerabilityDb.open(path) as db:

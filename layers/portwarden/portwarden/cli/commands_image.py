@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
-from pydantic import BaseModel
-from rich.table import Table
 
 from portwarden.cli.context import state
 from portwarden.cli.output import OutputFormat, print_json, stdout
 from portwarden.cli.wiring import image_access
-from portwarden.core.services.acquire import (
-    FileListing,
-    ImageAccess,
-    ImageInspection,
-    inspect_image,
-    list_files,
-)
+
+# Core services and rich tables load inside the commands: module-level imports are paid by every
+# command, `--help` included.
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from portwarden.core.services.acquire import FileListing, ImageAccess, ImageInspection
 
 image_app = typer.Typer(help="Look at an image's manifest, config and layers.", no_args_is_help=True)
 
@@ -35,7 +33,7 @@ PlatformOpt = Annotated[
 FormatOpt = Annotated[OutputFormat, typer.Option("--output", "-o", help="Output format.")]
 
 
-Result = TypeVar("Result", bound=BaseModel)
+Result = TypeVar("Result", bound="BaseModel")
 
 
 def _show(
@@ -62,6 +60,8 @@ def inspect(
     output: FormatOpt = OutputFormat.TABLE,
 ) -> None:
     """Manifest and config digests, platform, layers and the image config (no layer is read)."""
+    from portwarden.core.services.acquire import inspect_image
+
     _show(ctx, inspect_image, source, platform, output, _print_inspection)
 
 
@@ -72,10 +72,14 @@ def files(
     output: FormatOpt = OutputFormat.TABLE,
 ) -> None:
     """Every file of the image's final filesystem, with mode, owner, size and sha256."""
+    from portwarden.core.services.acquire import list_files
+
     _show(ctx, list_files, source, platform, output, _print_files)
 
 
 def _print_inspection(result: ImageInspection) -> None:
+    from rich.table import Table
+
     stdout.print(f"[bold]Manifest[/]  {result.manifest_digest}")
     stdout.print(f"[bold]Config[/]    {result.config_digest}")
     stdout.print(f"[bold]Platform[/]  {result.platform}")
@@ -100,6 +104,8 @@ def _print_inspection(result: ImageInspection) -> None:
 
 
 def _print_files(result: FileListing) -> None:
+    from rich.table import Table
+
     table = Table(show_edge=False)
     for column in ("Mode", "UID:GID", "Size", "Type", "Path"):
         table.add_column(column, justify="right" if column == "Size" else "left")

@@ -9,20 +9,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from portwarden.adapters.local.sqlite import LocalStore
 from portwarden.cli.context import EXIT_ERROR
 from portwarden.cli.output import OutputFormat, stderr, stdout
-from portwarden.cli.settings import LocalSettings
 from portwarden.core.errors import NotFoundError, PolicyBundleError
-from portwarden.core.model.policy import PolicyBundle
-from portwarden.core.policy.gates import GATES
-from portwarden.core.ports import PolicyStore
-from portwarden.core.services.evaluate import load_bundle_bytes, store_bundle
+
+# The store, policy models, gates and rich tables load inside the commands: module-level imports are
+# paid by every command, `--help` included.
+if TYPE_CHECKING:
+    from portwarden.core.model.policy import PolicyBundle
+    from portwarden.core.ports import PolicyStore
 
 policy_app = typer.Typer(help="Policy bundles (Anchore's format, schema 1_0).", no_args_is_help=True)
 
@@ -34,12 +33,17 @@ OutputOpt = Annotated[OutputFormat, typer.Option("--output", "-o", help="table o
 
 @contextmanager
 def _policies() -> Iterator[PolicyStore]:
+    from portwarden.adapters.local.sqlite import LocalStore
+    from portwarden.cli.settings import LocalSettings
+
     with LocalStore(LocalSettings().home) as store:
         yield store.policies
 
 
 def _load(file: Path) -> PolicyBundle:
     """The validated bundle; otherwise every problem on its own line and exit code 2."""
+    from portwarden.core.services.evaluate import load_bundle_bytes
+
     try:
         return load_bundle_bytes(file.read_bytes())
     except PolicyBundleError as exc:
@@ -64,6 +68,8 @@ def add(
     activate: Annotated[bool, typer.Option("--activate", help="Make it the active bundle.")] = False,
 ) -> None:
     """Validate a bundle and store it (a bundle with the same id is replaced)."""
+    from portwarden.core.services.evaluate import store_bundle
+
     bundle = _load(file)
     with _policies() as policies:
         stored = store_bundle(policies, bundle, datetime.now(UTC), activate=activate)
@@ -85,6 +91,8 @@ def list_bundles(output: OutputOpt = OutputFormat.TABLE) -> None:
     if output == OutputFormat.JSON:
         _write_json([b.model_dump(mode="json", exclude={"document"}) for b in bundles])
         return
+    from rich.table import Table
+
     table = Table(show_edge=False)
     for column in ("Policy ID", "Name", "Active", "Updated"):
         table.add_column(column)
@@ -124,6 +132,8 @@ def activate(bundle_id: Annotated[str, typer.Argument(help="Bundle id.")]) -> No
 @policy_app.command("gates")
 def gates(output: OutputOpt = OutputFormat.TABLE) -> None:
     """The gates, triggers and parameters bundles may use."""
+    from portwarden.core.policy.gates import GATES
+
     rows: list[dict[str, Any]] = [
         {
             "gate": gate.name,
@@ -140,6 +150,8 @@ def gates(output: OutputOpt = OutputFormat.TABLE) -> None:
     if output == OutputFormat.JSON:
         _write_json(rows)
         return
+    from rich.table import Table
+
     table = Table(show_edge=False)
     for column in ("Gate", "Trigger", "Parameters (* required)", "Description"):
         table.add_column(column)
@@ -175,6 +187,8 @@ def eval_image(
     if output == OutputFormat.JSON:
         _write_json({"image_digest": evaluation.image_digest, **evaluation.report()})
     else:
+        from rich.table import Table
+
         table = Table(show_edge=False)
         for column in ("Gate", "Trigger", "Trigger id", "Action", "Allowlisted", "Check output"):
             table.add_column(column)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from portwarden.adapters.http.credentials import PortwardenCredentialStore
 from portwarden.cli.output import OutputFormat, stdout
-from portwarden.cli.settings import LocalSettings
 from portwarden.core.errors import ConfigurationError, NotFoundError
+
+# The credential store (which brings requests) and rich tables load inside the commands:
+# module-level imports are paid by every command, `--help` included.
+if TYPE_CHECKING:
+    from portwarden.adapters.http.credentials import PortwardenCredentialStore
 
 registry_app = typer.Typer(
     help="Registry credentials and insecure (plain HTTP) registries.", no_args_is_help=True
@@ -19,6 +21,9 @@ registry_app = typer.Typer(
 
 
 def _store() -> PortwardenCredentialStore:
+    from portwarden.adapters.http.credentials import PortwardenCredentialStore
+    from portwarden.cli.settings import LocalSettings
+
     return PortwardenCredentialStore(LocalSettings().home)
 
 
@@ -54,6 +59,8 @@ def list_registries(
 
         sys.stdout.write(json.dumps([e.model_dump() for e in entries], indent=2) + "\n")
         return
+    from rich.table import Table
+
     table = Table(show_edge=False)
     for column in ("Host", "Username", "Insecure"):
         table.add_column(column)

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import sys
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from portwarden.adapters.local.blobs import FilesystemBlobStore
 from portwarden.cli.commands_image import PlatformOpt, SourceArg
 from portwarden.cli.context import state
 from portwarden.cli.output import stderr, stdout
-from portwarden.cli.settings import LocalSettings
 from portwarden.cli.wiring import image_access
-from portwarden.core.analyzers.base import AnalyzerOptions
-from portwarden.core.model.analysis import ImageAnalysis
-from portwarden.core.sbom import encode
-from portwarden.core.services.analyze import analyze_image
+
+# Analyzers, SBOM encoders and rich tables load inside the command: module-level imports are paid by
+# every command, `--help` included.
+if TYPE_CHECKING:
+    from portwarden.core.model.analysis import ImageAnalysis
 
 
 class SbomFormat(StrEnum):
@@ -60,6 +58,11 @@ def sbom(
     ] = False,
 ) -> None:
     """Catalog an image's packages, files and secrets into an SBOM."""
+    from portwarden.adapters.local.blobs import FilesystemBlobStore
+    from portwarden.cli.settings import LocalSettings
+    from portwarden.core.analyzers.base import AnalyzerOptions
+    from portwarden.core.services.analyze import analyze_image
+
     settings = LocalSettings()
     options = AnalyzerOptions(
         include_declared=include_declared,
@@ -73,6 +76,8 @@ def sbom(
     if output == SbomFormat.TABLE:
         print_package_table(analysis)
     else:
+        from portwarden.core.sbom import encode
+
         sys.stdout.write(encode(analysis, output.value) + "\n")
     failed = [run for run in analysis.analyzers if run.error]
     for run in failed:
@@ -80,6 +85,8 @@ def sbom(
 
 
 def print_package_table(analysis: ImageAnalysis) -> None:
+    from rich.table import Table
+
     table = Table(show_edge=False)
     for column in ("Name", "Version", "Type", "Found by"):
         table.add_column(column)

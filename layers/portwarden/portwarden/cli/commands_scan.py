@@ -6,28 +6,27 @@ import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from portwarden.adapters.local.sqlite import LocalStore
 from portwarden.cli.commands_feeds import SYNC_HINT, database_path
 from portwarden.cli.commands_image import PlatformOpt, SourceArg
 from portwarden.cli.context import EXIT_FAIL, state
 from portwarden.cli.output import stderr, stdout
-from portwarden.cli.settings import LocalSettings
 from portwarden.cli.wiring import image_access
 from portwarden.core.errors import VulnerabilityDatabaseError
-from portwarden.core.model.match import Match
-from portwarden.core.model.policy import PolicyBundle, PolicyEvaluation
-from portwarden.core.model.vulnerability import Severity
-from portwarden.core.ports import PolicyStore
-from portwarden.core.services.analyze import analyze_image
-from portwarden.core.services.evaluate import active_bundle, default_bundle, load_bundle_bytes
-from portwarden.core.services.match import fail_on_hits, only_fixed
-from portwarden.core.services.scan import ScanResult, ScanStores, match_and_evaluate, record_scan
-from portwarden.core.vulns.db import VulnerabilityDb
+
+# The store, the vulnerability database, core services and models, and rich tables load inside the
+# functions that use them: module-level imports are paid by every command, `--help` included.
+if TYPE_CHECKING:
+    from portwarden.cli.settings import LocalSettings
+    from portwarden.core.model.match import Match
+    from portwarden.core.model.policy import PolicyBundle, PolicyEvaluation
+    from portwarden.core.model.vulnerability import Severity
+    from portwarden.core.ports import PolicyStore
+    from portwarden.core.services.scan import ScanResult
+    from portwarden.core.vulns.db import VulnerabilityDb
 
 
 class ScanFormat(StrEnum):
@@ -46,11 +45,15 @@ class FailOn(StrEnum):
 
     @property
     def severity(self) -> Severity:
+        from portwarden.core.model.vulnerability import Severity
+
         return Severity(self.value.capitalize())
 
 
 def open_database(settings: LocalSettings) -> VulnerabilityDb:
     """The local database, or an error naming ``feeds sync``: a scan never passes for clean without data."""
+    from portwarden.core.vulns.db import VulnerabilityDb
+
     path = database_path(settings)
     try:
         db = VulnerabilityDb.open(path)
@@ -79,6 +82,8 @@ TagOpt = Annotated[
 
 
 def resolve_bundle(choice: str, policies: PolicyStore) -> PolicyBundle:
+    from portwarden.core.services.evaluate import active_bundle, default_bundle, load_bundle_bytes
+
     if choice == "default":
         return default_bundle()
     if choice == "active":
@@ -96,6 +101,11 @@ def run_scan(
     no_cache: bool,
 ) -> ScanResult:
     """Analyze, match, evaluate (with a bundle) and record the image in the local store."""
+    from portwarden.adapters.local.sqlite import LocalStore
+    from portwarden.cli.settings import LocalSettings
+    from portwarden.core.services.analyze import analyze_image
+    from portwarden.core.services.scan import ScanStores, match_and_evaluate, record_scan
+
     settings = LocalSettings()
     # Opened first: without data there is no point reading the image.
     with open_database(settings) as db, LocalStore(settings.home) as store:
@@ -130,6 +140,8 @@ def scan(
     ] = False,
 ) -> None:
     """Analyze an image and report the vulnerabilities of its packages (and its policy result)."""
+    from portwarden.core.services.match import fail_on_hits, only_fixed
+
     result = run_scan(ctx, source, platform=platform, policy=policy, tag=tag, no_cache=no_cache)
     analysis, matches, evaluation = result.analysis, result.matches, result.evaluation
     if fixed_only:
@@ -190,6 +202,8 @@ def print_match_table(matches: list[Match]) -> None:
     if not matches:
         stdout.print("No vulnerabilities found.")
         return
+    from rich.table import Table
+
     table = Table(show_edge=False)
     for column in ("Name", "Installed", "Fixed in", "Type", "Vulnerability", "Severity", "KEV", "EPSS"):
         table.add_column(column)

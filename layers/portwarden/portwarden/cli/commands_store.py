@@ -4,32 +4,30 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from portwarden.adapters.local.sqlite import LocalStore
 from portwarden.cli.commands_image import image_app
 from portwarden.cli.output import OutputFormat, print_json, stdout
-from portwarden.cli.settings import LocalSettings
 from portwarden.core.errors import NotFoundError
-from portwarden.core.model.base import ValueObject
-from portwarden.core.model.records import ImageRecord
+
+# The store, its models and rich tables load inside the commands: module-level imports are paid by
+# every command, `--help` included.
+if TYPE_CHECKING:
+    from portwarden.adapters.local.sqlite import LocalStore
+    from portwarden.core.model.records import ImageRecord
 
 _DIGEST_PREFIX = "sha256:"
 # Enough to list every image a local store realistically holds when resolving a short digest.
 _LISTING_LIMIT = 100_000
 
 
-class ImageListing(ValueObject):
-    """``image list -o json``: newest first."""
-
-    images: tuple[ImageRecord, ...]
-
-
 @contextmanager
 def _local_store() -> Iterator[LocalStore]:
+    from portwarden.adapters.local.sqlite import LocalStore
+    from portwarden.cli.settings import LocalSettings
+
     store = LocalStore(LocalSettings().home)
     try:
         yield store
@@ -69,11 +67,15 @@ def list_images(output: FormatOpt = OutputFormat.TABLE) -> None:
     with _local_store() as store:
         images = store.catalog.list_images(limit=_LISTING_LIMIT)
     if output == OutputFormat.JSON:
+        from portwarden.cli.listings import ImageListing
+
         print_json(ImageListing(images=tuple(images)))
         return
     if not images:
         stdout.print("No images in the local store.", highlight=False)
         return
+    from rich.table import Table
+
     table = Table(show_edge=False)
     for column in ("Digest", "Tags", "Status", "Distro", "Packages", "Created"):
         table.add_column(column, justify="right" if column == "Packages" else "left")

@@ -6,10 +6,13 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+    from rich.progress import Progress
 
 stdout = Console(soft_wrap=True)
 stderr = Console(stderr=True, soft_wrap=True)
@@ -32,6 +35,9 @@ def download_progress(enabled: bool) -> Iterator[Progress | None]:
     if not enabled or not stderr.is_terminal:
         yield None
         return
+    # Imported here: every command pays for module-level imports, few ever draw a progress bar.
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),

@@ -5,26 +5,36 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-from rich.progress import TaskID
-
-from portwarden.adapters.http.credentials import build_credential_resolver
-from portwarden.adapters.http.registry import HttpRegistryClient
-from portwarden.cli.context import CliState
 from portwarden.cli.output import download_progress
-from portwarden.cli.settings import LocalSettings
-from portwarden.core.image.reference import ImageReference
-from portwarden.core.ports import RegistryClient
-from portwarden.core.services.acquire import ImageAccess
+
+# Adapters and core services are imported where they are used: every command, even `--help`, pays
+# for module-level imports, and requests or pydantic models take longer to load than typer itself.
+if TYPE_CHECKING:
+    from rich.progress import TaskID
+
+    from portwarden.adapters.http.registry import HttpRegistryClient
+    from portwarden.cli.context import CliState
+    from portwarden.cli.settings import LocalSettings
+    from portwarden.core.image.reference import ImageReference
+    from portwarden.core.ports import RegistryClient
+    from portwarden.core.services.acquire import ImageAccess
 
 
 def registry_client_factory(settings: LocalSettings) -> HttpRegistryClient:
+    from portwarden.adapters.http.credentials import build_credential_resolver
+    from portwarden.adapters.http.registry import HttpRegistryClient
+
     resolver = build_credential_resolver(settings.home, settings.docker_config_file)
     return HttpRegistryClient(resolver, insecure_registries=resolver.insecure_registries())
 
 
 @contextmanager
 def image_access(cli: CliState, settings: LocalSettings | None = None) -> Iterator[ImageAccess]:
+    from portwarden.cli.settings import LocalSettings
+    from portwarden.core.services.acquire import ImageAccess
+
     settings = settings or LocalSettings()
     client: HttpRegistryClient | None = None
     lock = threading.Lock()
