@@ -360,65 +360,51 @@ def _sync_osv_incremental(
 # ---- single documents ---------------------------------------------------------------------------------
 
 
-def _sync_debian(
-    source: FeedSource,
-    builder: DbBuilder,
-    fetcher: FeedFetcher,
-    options: SyncOptions,
-    state: SourceState,
-    report: FeedParseReport,
-    sleep: Callable[[float], None],
-) -> tuple[SourceState, bool]:
-    fetched = _conditional_fetch(fetcher, source, state)
-    with _body(fetched) as path, path.open("rb") as stream:
-        builder.add_records(source.key, iter_debian_tracker(stream, report))
-    return _validators(state, fetched), False
+DocumentLoader = Callable[[Path, DbBuilder, str, FeedParseReport], None]
 
 
-def _sync_alpine(
-    source: FeedSource,
-    builder: DbBuilder,
-    fetcher: FeedFetcher,
-    options: SyncOptions,
-    state: SourceState,
-    report: FeedParseReport,
-    sleep: Callable[[float], None],
-) -> tuple[SourceState, bool]:
-    fetched = _conditional_fetch(fetcher, source, state)
-    with _body(fetched) as path:
-        builder.add_records(source.key, parse_alpine_secdb(path.read_bytes(), report))
-    return _validators(state, fetched), False
+def _single_document(load: DocumentLoader) -> SyncFunction:
+    """A source that is one document: fetch it conditionally (304 keeps the previous rows) and load it."""
+
+    def sync(
+        source: FeedSource,
+        builder: DbBuilder,
+        fetcher: FeedFetcher,
+        options: SyncOptions,
+        state: SourceState,
+        report: FeedParseReport,
+        sleep: Callable[[float], None],
+    ) -> tuple[SourceState, bool]:
+        fetched = _conditional_fetch(fetcher, source, state)
+        with _body(fetched) as path:
+            load(path, builder, source.key, report)
+        return _validators(state, fetched), False
+
+    return sync
 
 
-def _sync_kev(
-    source: FeedSource,
-    builder: DbBuilder,
-    fetcher: FeedFetcher,
-    options: SyncOptions,
-    state: SourceState,
-    report: FeedParseReport,
-    sleep: Callable[[float], None],
-) -> tuple[SourceState, bool]:
-    fetched = _conditional_fetch(fetcher, source, state)
-    with _body(fetched) as path:
-        catalog = parse_kev_json(path.read_bytes(), report)
-    builder.replace_kev(source.key, catalog.entries)
-    return _validators(state, fetched), False
+def _load_debian(path: Path, builder: DbBuilder, key: str, report: FeedParseReport) -> None:
+    with path.open("rb") as stream:
+        builder.add_records(key, iter_debian_tracker(stream, report))
 
 
-def _sync_epss(
-    source: FeedSource,
-    builder: DbBuilder,
-    fetcher: FeedFetcher,
-    options: SyncOptions,
-    state: SourceState,
-    report: FeedParseReport,
-    sleep: Callable[[float], None],
-) -> tuple[SourceState, bool]:
-    fetched = _conditional_fetch(fetcher, source, state)
-    with _body(fetched) as path, path.open("rb") as stream:
-        builder.replace_epss(source.key, iter_epss_scores(stream, report))
-    return _validators(state, fetched), False
+def _load_alpine(path: Path, builder: DbBuilder, key: str, report: FeedParseReport) -> None:
+    builder.add_records(key, parse_alpine_secdb(path.read_bytes(), report))
+
+
+def _load_kev(path: Path, builder: DbBuilder, key: str, report: FeedParseReport) -> None:
+    builder.replace_kev(key, parse_kev_json(path.read_bytes(), report).entries)
+
+
+def _load_epss(path: Path, builder: DbBuilder, key: str, report: FeedParseReport) -> None:
+    with path.open("rb") as stream:
+        builder.replace_epss(key, iter_epss_scores(stream, report))
+
+
+_sync_debian = _single_document(_load_debian)
+_sync_alpine = _single_document(_load_alpine)
+_sync_kev = _single_document(_load_kev)
+_sync_epss = _single_document(_load_epss)
 
 
 # ---- NVD ----------------------------------------------------------------------------------------------
