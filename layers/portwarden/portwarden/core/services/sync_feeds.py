@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 
@@ -200,35 +201,18 @@ def _sync_source(
                 source, builder, fetcher, options, base_state, report, sleep
             )
     except _NotModifiedError:
-        count = builder.carry_over(source.key) if previous else 0
-        state = base_state.model_copy(
-            update={
-                "status": SourceStatus.UNCHANGED,
-                "record_count": builder.feed_record_count(source.key),
-                "last_success": started,
-                "parse_errors": previous.parse_errors if previous else 0,
-                "parse_warnings": previous.parse_warnings if previous else 0,
-            }
+        state = _keep_previous(
+            builder, source, previous, base_state, {"status": SourceStatus.UNCHANGED, "last_success": started}
         )
-        builder.set_source_state(state)
-        logger.info("%s: not modified, %d records kept", source.url, count)
+        logger.info("%s: not modified, %d records kept", source.url, state.record_count)
         return SourceOutcome(source=source, status=state.status, record_count=state.record_count)
     except (PortwardenError, OSError, ValueError) as exc:
         # The download or the document failed: keep what the previous build had for this source.
         message = str(exc) if isinstance(exc, PortwardenError) else f"{type(exc).__name__}: {exc}"
-        if previous:
-            builder.carry_over(source.key)
-        state = base_state.model_copy(
-            update={
-                "status": SourceStatus.FAILED,
-                "record_count": builder.feed_record_count(source.key),
-                "last_error": message,
-                # Validators and cursor stay those of the data actually kept.
-                "parse_errors": previous.parse_errors if previous else 0,
-                "parse_warnings": previous.parse_warnings if previous else 0,
-            }
+        # Validators and cursor stay those of the data actually kept.
+        state = _keep_previous(
+            builder, source, previous, base_state, {"status": SourceStatus.FAILED, "last_error": message}
         )
-        builder.set_source_state(state)
         logger.warning("%s: sync failed: %s", source.url, message)
         return SourceOutcome(
             source=source, status=SourceStatus.FAILED, record_count=state.record_count, error=message
@@ -277,6 +261,28 @@ def _conditional_fetch(fetcher: FeedFetcher, source: FeedSource, state: SourceSt
 
 def _validators(state: SourceState, fetched: FetchedFeed) -> SourceState:
     return state.model_copy(update={"etag": fetched.etag, "last_modified": fetched.last_modified})
+
+
+def _keep_previous(
+    builder: DbBuilder,
+    source: FeedSource,
+    previous: SourceState | None,
+    base_state: SourceState,
+    update: dict[str, Any],
+) -> SourceState:
+    """The source's rows of the previous build, carried into this one unchanged, and its new state."""
+    if previous:
+        builder.carry_over(source.key)
+    state = base_state.model_copy(
+        update={
+            "record_count": builder.feed_record_count(source.key),
+            "parse_errors": previous.parse_errors if previous else 0,
+            "parse_warnings": previous.parse_warnings if previous else 0,
+            **update,
+        }
+    )
+    builder.set_source_state(state)
+    return state
 
 
 SyncFunction = Callable[
