@@ -11,9 +11,11 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
+
+from tests.support.loopback import LoopbackServer
 
 
 @dataclass(frozen=True)
@@ -41,8 +43,7 @@ class ScriptedHttpServer:
         self._served: dict[str, int] = {}
         self._requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._loopback = LoopbackServer("scripted-http")
 
     def start(self) -> ScriptedHttpServer:
         owner = self
@@ -50,28 +51,15 @@ class ScriptedHttpServer:
         class Handler(_ScriptedHandler):
             server_owner = owner
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="scripted-http", daemon=True
-        )
-        self._thread.start()
+        self._loopback.start(Handler)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._loopback.stop()
 
     @property
     def host(self) -> str:
-        if self._server is None:
-            raise RuntimeError("server is not running")
-        return f"127.0.0.1:{self._server.server_address[1]}"
+        return f"127.0.0.1:{self._loopback.port}"
 
     @property
     def url(self) -> str:

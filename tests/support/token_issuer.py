@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -32,6 +32,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
+
+from tests.support.loopback import LoopbackServer
 
 DEFAULT_ISSUER = "portwarden-test-issuer"
 DEFAULT_SERVICE = "portwarden-test-registry"
@@ -151,8 +153,7 @@ class TokenIssuer:
         self.identity = SigningIdentity()
         self._requests: list[TokenRequest] = []
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._loopback = LoopbackServer("token-issuer")
 
     # ---- lifecycle ----
 
@@ -162,28 +163,15 @@ class TokenIssuer:
         class Handler(_TokenHandler):
             owner = issuer
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="token-issuer", daemon=True
-        )
-        self._thread.start()
+        self._loopback.start(Handler)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._loopback.stop()
 
     @property
     def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("token issuer is not running")
-        return int(self._server.server_address[1])
+        return self._loopback.port
 
     @property
     def realm(self) -> str:
