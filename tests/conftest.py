@@ -9,8 +9,18 @@ from typing import Any
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DIR = REPO_ROOT.parent / "shared"
+# Test data copied from the reference material (conformance vectors, upstream feed samples, policies),
+# with its licence notices beside it: the suite never reads anything outside the repository.
+FIXTURES_DIR = REPO_ROOT / "tests" / "fixtures"
 EVENTS_DIR = REPO_ROOT / "events"
+
+
+def fixture_files(directory: Path, pattern: str, *, recursive: bool = False) -> list[Path]:
+    """The fixture files matching ``pattern``; finding none is an error, never an empty parametrization."""
+    found = sorted(directory.rglob(pattern) if recursive else directory.glob(pattern))
+    if not found:
+        raise FileNotFoundError(f"no fixture matches {pattern!r} under {directory}: the test data is missing")
+    return found
 
 
 def load_event(relative: str) -> dict[str, Any]:

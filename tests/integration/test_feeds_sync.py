@@ -28,11 +28,11 @@ from portwarden.core.model.package import Package, PackageType
 from portwarden.core.services.sync_feeds import FeedSource, SyncOptions, sync_feeds
 from portwarden.core.vulns.db import FeedKind, SourceStatus, VulnerabilityDb
 from portwarden.core.vulns.matcher import Matcher
+from tests.conftest import FIXTURES_DIR
 
 pytestmark = pytest.mark.integration
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-FEEDS_SAMPLE = REPO_ROOT.parent / "shared" / "feeds-sample"
+FEEDS_SAMPLE = FIXTURES_DIR / "feeds-sample"
 GHSA_DIR = FEEDS_SAMPLE / "osv" / "github-advisory-database" / "advisories" / "github-reviewed"
 MINIMIST = GHSA_DIR / "2022/03/GHSA-xvch-5gv4-984h/GHSA-xvch-5gv4-984h.json"
 EXPRESS = GHSA_DIR / "2024/03/GHSA-rv95-896h-c2vc/GHSA-rv95-896h-c2vc.json"

@@ -40,6 +40,7 @@ from moto.s3.responses import S3Response
 from portwarden.adapters.aws.stores import AwsStores, AwsStoreSettings, create_tables
 from portwarden.api.routes import images as image_routes
 from portwarden.runtime import wiring
+from tests.conftest import FIXTURES_DIR
 from tests.support.stores import atomic_moto_item_writes
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -51,7 +52,6 @@ ACCOUNT = "123456789012"
 _PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 # moto's interpreter logs every state error with a repr of the whole environment.
 _NOISY_LOGGERS = ("moto.stepfunctions.parser", "moto.stepfunctions")
-
 
 # ---- reading the template -------------------------------------------------------------------------
 
@@ -139,7 +139,6 @@ def load_handler_module(logical_id: str, function: dict[str, Any]) -> ModuleType
 
 
 Handler = Callable[[dict[str, Any], Any], Any]
-
 
 _HANDLERS: dict[str, Handler] = {}
 
@@ -373,9 +372,9 @@ def _drain(stack: MotoStack, timeout: float = 60.0) -> None:
 
 # The registry the ECR events in events/ecr name (account and region of the envelope).
 ECR_REGISTRY = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
-SHARED_DIR = REPO_ROOT.parent / "shared"
+
 MINIMIST_ADVISORY = (
-    SHARED_DIR
+    FIXTURES_DIR
     / "feeds-sample/osv/github-advisory-database/advisories/github-reviewed/2022/03/GHSA-xvch-5gv4-984h"
     / "GHSA-xvch-5gv4-984h.json"
 )

@@ -12,7 +12,6 @@ separately with a distro.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,9 +23,9 @@ from portwarden.core.errors import CorruptPackageDatabaseError
 from portwarden.core.image.resolver import FileResolver
 from portwarden.core.model.distro import Distro
 from portwarden.core.model.package import PackageType
+from tests.conftest import FIXTURES_DIR
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-APK = REPO_ROOT.parent / "shared" / "conformance" / "syft" / "apk"
+APK = FIXTURES_DIR / "conformance" / "syft" / "apk"
 FIXTURES = ["single", "base", "empty-deps-and-provides"]
 ALPINE = Distro(id="alpine", version_id="3.20.1")
 

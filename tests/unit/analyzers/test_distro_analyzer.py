@@ -27,9 +27,9 @@ from portwarden.core.analyzers.distro import (
 )
 from portwarden.core.image.resolver import FileResolver
 from portwarden.core.model.distro import Distro
+from tests.conftest import FIXTURES_DIR
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-SYFT = REPO_ROOT.parent / "shared" / "conformance" / "syft"
+SYFT = FIXTURES_DIR / "conformance" / "syft"
 EXPECTED = json.loads((SYFT / "os-release" / "identify_release.expected.json").read_text())["expected"]
 
 

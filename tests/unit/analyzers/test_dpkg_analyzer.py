@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,9 +24,9 @@ from portwarden.core.errors import CorruptPackageDatabaseError
 from portwarden.core.image.resolver import FileResolver
 from portwarden.core.model.distro import Distro
 from portwarden.core.model.package import Package, PackageType
+from tests.conftest import FIXTURES_DIR
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-DPKG = REPO_ROOT.parent / "shared" / "conformance" / "syft" / "dpkg"
+DPKG = FIXTURES_DIR / "conformance" / "syft" / "dpkg"
 STATUS_FIXTURES = [
     "status.d/single",
     "status.d/installed-size-4KB",

@@ -18,9 +18,9 @@ from portwarden.core.analyzers.ruby import RubyGemAnalyzer
 from portwarden.core.analyzers.rust import RustCrateAnalyzer
 from portwarden.core.image import paths
 from portwarden.core.image.resolver import FileResolver
+from tests.conftest import FIXTURES_DIR, fixture_files
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-SYFT = REPO_ROOT.parent / "shared" / "conformance" / "syft"
+SYFT = FIXTURES_DIR / "conformance" / "syft"
 HERE = Path(__file__).resolve().parent
 
 ANALYZERS: list[Analyzer] = [
@@ -101,5 +101,5 @@ def test_every_conformance_file_is_exercised_by_a_test_module() -> None:
         assert re.search(rf'"{re.escape(leaf)}"', source), f"{module} does not read {directory}"
     # Ruby fixtures are named individually rather than globbed: both must be referenced.
     ruby_source = (HERE / "test_lang_ruby.py").read_text()
-    for path in (SYFT / "ruby").glob("*.expected.json"):
+    for path in fixture_files(SYFT / "ruby", "*.expected.json"):
         assert path.name in ruby_source

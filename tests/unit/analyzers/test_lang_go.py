@@ -12,10 +12,10 @@ from portwarden.core.analyzers.base import AnalyzerContext, AnalyzerOptions
 from portwarden.core.analyzers.golang import GoModuleAnalyzer, parse_go_mod, resolve_go_mod, stdlib_version
 from portwarden.core.image.resolver import FileResolver
 from portwarden.core.model.package import PackageType
+from tests.conftest import FIXTURES_DIR, fixture_files
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-GO = REPO_ROOT.parent / "shared" / "conformance" / "syft" / "go"
-EXPECTED = sorted(GO.glob("*.expected.json"))
+GO = FIXTURES_DIR / "conformance" / "syft" / "go"
+EXPECTED = fixture_files(GO, "*.expected.json")
 
 
 @pytest.mark.parametrize("expected_file", EXPECTED, ids=lambda p: p.name)

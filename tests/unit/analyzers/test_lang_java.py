@@ -23,11 +23,11 @@ from portwarden.core.analyzers.java import (
 )
 from portwarden.core.image.resolver import FileResolver
 from portwarden.core.model.package import PackageType
+from tests.conftest import FIXTURES_DIR, fixture_files
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-JAVA = REPO_ROOT.parent / "shared" / "conformance" / "syft" / "java"
-MANIFEST_EXPECTED = sorted((JAVA / "manifest").glob("*.expected.json"))
-POM_EXPECTED = sorted((JAVA / "pom").glob("*.expected.json"))
+JAVA = FIXTURES_DIR / "conformance" / "syft" / "java"
+MANIFEST_EXPECTED = fixture_files(JAVA / "manifest", "*.expected.json")
+POM_EXPECTED = fixture_files(JAVA / "pom", "*.expected.json")
 
 
 def fixture_of(expected_file: Path) -> Path:

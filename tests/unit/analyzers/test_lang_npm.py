@@ -13,11 +13,11 @@ from portwarden.core.analyzers.base import AnalyzerContext, AnalyzerOptions
 from portwarden.core.analyzers.npm import NpmPackageAnalyzer, license_values, person
 from portwarden.core.image.resolver import FileResolver
 from portwarden.core.model.package import PackageType
+from tests.conftest import FIXTURES_DIR, fixture_files
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-SYFT = REPO_ROOT.parent / "shared" / "conformance" / "syft"
-LOCK_EXPECTED = sorted((SYFT / "npm").glob("*.expected.json"))
-YARN_EXPECTED = sorted((SYFT / "yarn").glob("*.expected.json"))
+SYFT = FIXTURES_DIR / "conformance" / "syft"
+LOCK_EXPECTED = fixture_files(SYFT / "npm", "*.expected.json")
+YARN_EXPECTED = fixture_files(SYFT / "yarn", "*.expected.json")
 DECLARED = AnalyzerOptions(include_declared=True)
 
 

@@ -18,11 +18,11 @@ from portwarden.core.analyzers.python import (
 )
 from portwarden.core.image.resolver import FileResolver
 from portwarden.core.model.package import Package, PackageType
+from tests.conftest import FIXTURES_DIR, fixture_files
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-SHARED = REPO_ROOT.parent / "shared"
+SHARED = FIXTURES_DIR
 FIXTURES = SHARED / "conformance" / "syft" / "python"
-EXPECTED_FILES = sorted(FIXTURES.glob("*.expected.json"))
+EXPECTED_FILES = fixture_files(FIXTURES, "*.expected.json")
 
 # Where each fixture directory sits in the synthetic image. The "partial" fixture is the inside of
 # a directory named partial.dist-info (its origin path), so it is mounted under that name.

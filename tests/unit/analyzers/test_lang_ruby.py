@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from portwarden.core.analyzers.base import AnalyzerContext, AnalyzerOptions
 from portwarden.core.analyzers.ruby import RubyGemAnalyzer, parse_gemfile_lock, parse_gemspec
 from portwarden.core.image.resolver import FileResolver
 from portwarden.core.model.package import PackageType
+from tests.conftest import FIXTURES_DIR
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-RUBY = REPO_ROOT.parent / "shared" / "conformance" / "syft" / "ruby"
+RUBY = FIXTURES_DIR / "conformance" / "syft" / "ruby"
 GEM_HOME = "/usr/local/bundle"
 
 

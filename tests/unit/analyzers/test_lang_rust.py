@@ -11,10 +11,10 @@ from portwarden.core.analyzers.base import AnalyzerContext, AnalyzerOptions
 from portwarden.core.analyzers.rust import RustCrateAnalyzer, parse_cargo_lock
 from portwarden.core.image.resolver import FileResolver
 from portwarden.core.model.package import PackageType
+from tests.conftest import FIXTURES_DIR, fixture_files
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-RUST = REPO_ROOT.parent / "shared" / "conformance" / "syft" / "rust"
-EXPECTED = sorted(RUST.glob("*.expected.json"))
+RUST = FIXTURES_DIR / "conformance" / "syft" / "rust"
+EXPECTED = fixture_files(RUST, "*.expected.json")
 DECLARED = AnalyzerOptions(include_declared=True)
 
 

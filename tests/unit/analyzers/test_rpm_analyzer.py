@@ -39,9 +39,9 @@ from portwarden.core.image import paths
 from portwarden.core.image.resolver import FileResolver
 from portwarden.core.model.distro import Distro
 from portwarden.core.model.package import Package, PackageType
+from tests.conftest import FIXTURES_DIR
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-CONFORMANCE = REPO_ROOT.parent / "shared" / "conformance"
+CONFORMANCE = FIXTURES_DIR / "conformance"
 BDB_FIXTURE = CONFORMANCE / "syft" / "rpm" / "bdb" / "Packages"
 SQLITE_FIXTURE = CONFORMANCE / "rpm" / "cbl-mariner-2.0" / "rpmdb.sqlite"
 MANIFEST_FIXTURE = CONFORMANCE / "syft" / "rpm" / "container-manifest-2"

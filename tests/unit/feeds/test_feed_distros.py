@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import io
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,9 +17,9 @@ from portwarden.core.vulns.feeds.alpine_secdb import parse_alpine_secdb, records
 from portwarden.core.vulns.feeds.debian_tracker import iter_debian_tracker
 from portwarden.core.vulns.feeds.merge import merge_records
 from portwarden.core.vulns.feeds.report import FeedParseReport
+from tests.conftest import FIXTURES_DIR
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-SAMPLES = REPO_ROOT.parent / "shared" / "feeds-sample"
+SAMPLES = FIXTURES_DIR / "feeds-sample"
 DEBIAN_VUNNEL = SAMPLES / "debian" / "vunnel-fixtures" / "debian.json"
 DEBIAN_VULNERABLECODE = SAMPLES / "debian" / "vulnerablecode-fixtures" / "debian.json"
 ALPINE = SAMPLES / "alpine"

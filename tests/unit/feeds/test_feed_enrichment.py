@@ -6,7 +6,6 @@ import copy
 import gzip
 import json
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,9 +16,9 @@ from portwarden.core.vulns.feeds.epss import iter_epss_scores
 from portwarden.core.vulns.feeds.kev import parse_kev_csv, parse_kev_json
 from portwarden.core.vulns.feeds.nvd import parse_nvd_cve, parse_nvd_page
 from portwarden.core.vulns.feeds.report import FeedParseReport
+from tests.conftest import FIXTURES_DIR
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-SAMPLES = REPO_ROOT.parent / "shared" / "feeds-sample"
+SAMPLES = FIXTURES_DIR / "feeds-sample"
 NVD_PAGES = SAMPLES / "nvd" / "api2-pages"
 KEV = SAMPLES / "kev"
 EPSS = SAMPLES / "epss"

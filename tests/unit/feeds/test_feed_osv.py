@@ -6,7 +6,6 @@ import io
 import json
 import zipfile
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,9 +22,9 @@ from portwarden.core.model.vulnerability import (
 )
 from portwarden.core.vulns.feeds.osv import iter_modified_ids, iter_osv_zip, parse_osv_json, parse_osv_record
 from portwarden.core.vulns.feeds.report import FeedParseReport
+from tests.conftest import FIXTURES_DIR
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-OSV_DIR = REPO_ROOT.parent / "shared" / "feeds-sample" / "osv"
+OSV_DIR = FIXTURES_DIR / "feeds-sample" / "osv"
 PYPI_ZIP = OSV_DIR / "PyPI" / "all.zip"
 GO_ZIP = OSV_DIR / "Go" / "all.zip"
 GHSA_DIR = OSV_DIR / "github-advisory-database" / "advisories" / "github-reviewed"
@@ -236,7 +235,7 @@ def test_severity_from_vectors_when_no_label() -> None:
 
 
 def test_ubuntu_record_splits_per_release_and_uses_priority() -> None:
-    path = REPO_ROOT.parent / "shared" / "feeds-sample" / "ubuntu" / "osv" / "osv" / "cve" / "2005"
+    path = FIXTURES_DIR / "feeds-sample" / "ubuntu" / "osv" / "osv" / "cve" / "2005"
     records = parse_osv_json((path / "UBUNTU-CVE-2005-1515.json").read_bytes())
     assert [record.namespace for record in records] == [
         "ubuntu:14.04",

@@ -33,9 +33,9 @@ from portwarden.core.vulns.matcher import Matcher
 from portwarden.core.vulns.versions import COMPARATORS, get_comparator
 from portwarden.core.vulns.versions.base import encode_ordered
 from portwarden.core.vulns.versions.range_plans import build_plan, decode_plan, order_key, planned_events
+from tests.conftest import FIXTURES_DIR, fixture_files
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-OSV_DIR = REPO_ROOT.parent / "shared" / "conformance" / "versions" / "osv-scalibr"
+OSV_DIR = FIXTURES_DIR / "conformance" / "versions" / "osv-scalibr"
 
 # Comparators whose parsed form is a plain sort key: they have order keys.
 KEYED = ("dpkg", "rpm", "pypi", "semver", "npm", "go", "crates.io", "nuget")
@@ -84,7 +84,7 @@ def _sign(value: int) -> int:
 
 def _vector_versions(prefix: str) -> list[str]:
     versions: list[str] = []
-    for path in sorted(OSV_DIR.glob(f"{prefix}-versions*.txt")):
+    for path in fixture_files(OSV_DIR, f"{prefix}-versions*.txt"):
         for line in path.read_text(encoding="utf-8").splitlines():
             if not line.strip() or line.startswith(("# ", "// ")):
                 continue

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import random
 from functools import cmp_to_key
-from pathlib import Path
 
 import pytest
 from debian.debian_support import version_compare
@@ -19,9 +18,9 @@ from portwarden.core.vulns.versions import (
     comparator_key_for_package_type,
     get_comparator,
 )
+from tests.conftest import FIXTURES_DIR
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-OSV_DIR = REPO_ROOT.parent / "shared" / "conformance" / "versions" / "osv-scalibr"
+OSV_DIR = FIXTURES_DIR / "conformance" / "versions" / "osv-scalibr"
 
 JUNK = [
     "",

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from portwarden.core.vulns.versions import get_comparator, parse_constraint
+from tests.conftest import FIXTURES_DIR, fixture_files
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-VERSIONS_DIR = REPO_ROOT.parent / "shared" / "conformance" / "versions"
+VERSIONS_DIR = FIXTURES_DIR / "conformance" / "versions"
 OSV_DIR = VERSIONS_DIR / "osv-scalibr"
 GRYPE_CASES = VERSIONS_DIR / "grype" / "grype-version-cases.json"
 
@@ -41,7 +41,7 @@ _SYMBOL = {-1: "<", 0: "=", 1: ">"}
 
 def _osv_cases() -> list[Any]:
     cases: list[Any] = []
-    for path in sorted(OSV_DIR.glob("*.txt")):
+    for path in fixture_files(OSV_DIR, "*.txt"):
         prefix = path.name.split("-", 1)[0]
         if prefix not in OSV_FILES:
             continue
@@ -61,7 +61,7 @@ def _vector_lines(path: Path) -> list[tuple[str, str, str]]:
 
 
 def test_every_supported_osv_fixture_is_found() -> None:
-    prefixes = {path.name.split("-", 1)[0] for path in OSV_DIR.glob("*.txt")}
+    prefixes = {path.name.split("-", 1)[0] for path in fixture_files(OSV_DIR, "*.txt")}
     assert set(OSV_FILES) <= prefixes
 
 
