@@ -29,4 +29,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric(
         name="AnalysesStarted" if start.started else "DuplicatePushes", unit=MetricUnit.Count, value=1
     )
-    return start.model_dump(mode="json")
+    # The ARN under its AWS name: what a caller passes to DescribeExecution.
+    return {"execution_arn": start.execution_id, "started": start.started}

@@ -146,9 +146,9 @@ def test_the_starter_passes_the_request_as_the_execution_input(
     starter = StepFunctionsStarter(stack.state_machine_arn, stack.sfn)
 
     start = starter.start(request, name="custom-name")
-    execution = stack.wait(start.execution_arn)
+    execution = stack.wait(start.execution_id)
 
-    assert start.execution_arn.endswith(":custom-name")
+    assert start.execution_id.endswith(":custom-name")
     assert json.loads(execution["input"]) == request.model_dump(mode="json")
     assert execution["status"] == "FAILED"  # the registry does not have it
     assert [call.error_type for call in stack.calls("ResolveFunction")] == ["ImageNotFoundError"]

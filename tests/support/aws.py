@@ -38,7 +38,6 @@ from moto.awslambda.models import LambdaFunction
 from moto.s3.responses import S3Response
 
 from portwarden.adapters.aws.stores import AwsStores, AwsStoreSettings, create_tables
-from portwarden.api.routes import images as image_routes
 from portwarden.runtime import wiring
 from tests.conftest import FIXTURES_DIR
 from tests.support.stores import atomic_moto_item_writes
@@ -330,7 +329,6 @@ def moto_stack(monkeypatch: pytest.MonkeyPatch, **environment: str) -> Iterator[
         for name, value in variables.items():
             monkeypatch.setenv(name, value)
         wiring.reset()
-        image_routes.use_services(None)
         stack = MotoStack(
             settings=settings,
             stores=stores,
@@ -344,7 +342,6 @@ def moto_stack(monkeypatch: pytest.MonkeyPatch, **environment: str) -> Iterator[
         finally:
             _drain(stack)
             wiring.reset()
-            image_routes.use_services(None)
 
 
 def _resolve_substitution(value: Any, template: dict[str, Any], function_arns: dict[str, str]) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from portwarden.core.image.reference import ImageReference
 from portwarden.core.model.analysis import ImageAnalysis
@@ -19,6 +19,10 @@ from portwarden.core.model.records import (
     StoredBundle,
     TagRecord,
 )
+
+if TYPE_CHECKING:
+    # Only for annotations: the pipeline service itself depends on these ports.
+    from portwarden.core.services.pipeline import AnalysisRequest
 
 
 class FetchedManifest(ValueObject):
@@ -162,6 +166,33 @@ class FeedMetadataStore(Protocol):
     def get_db_pointer(self) -> DbPointer | None: ...
 
     def put_db_pointer(self, pointer: DbPointer) -> None: ...
+
+
+# ---- starting analyses --------------------------------------------------------------------------------
+
+
+class AnalysisStart(ValueObject):
+    """What starting an analysis did.
+
+    ``execution_id`` names the started work in the host's terms (a Step Functions execution ARN on
+    AWS, a queue entry locally). ``started`` is False when a start with the same ``name`` had already
+    happened: ``execution_id`` is then that earlier execution.
+    """
+
+    execution_id: str
+    started: bool
+
+
+class AnalysisStarter(Protocol):
+    """Starts the analysis pipeline for one request, asynchronously.
+
+    On AWS an execution of the analysis state machine; locally a durable queue and a worker pool.
+    ``name`` makes starts idempotent: a second start with a name already used starts nothing and
+    answers ``started=False``. Without a name every call starts new work. Failures to start are
+    ``StoreError``.
+    """
+
+    def start(self, request: AnalysisRequest, *, name: str | None = None) -> AnalysisStart: ...
 
 
 # ---- vulnerability feeds -----------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from portwarden.adapters.aws.stores import AwsStores
 from portwarden.adapters.http.credentials import CredentialResolver
 from portwarden.adapters.http.feeds import HttpFeedFetcher
 from portwarden.adapters.http.registry import HttpRegistryClient, RetryPolicy
+from portwarden.api.dependencies import ApiDependencies
 from portwarden.core.image.reference import ImageReference
 from portwarden.core.ports import FetchedManifest, RegistryClient
 from portwarden.core.services.acquire import ImageAccess
@@ -108,6 +109,23 @@ def api_settings() -> ApiSettings:
     return ApiSettings()
 
 
+@cache
+def api_dependencies() -> ApiDependencies:
+    """What the API function injects into the app: the AWS stores and the Step Functions starter.
+
+    Without a state machine configured the API is read-only (submitting answers 500).
+    """
+    settings = api_settings()
+    stores_ = stores()
+    arn = settings.state_machine_arn
+    return ApiDependencies(
+        catalog=stores_.catalog,
+        analyses=stores_.analyses,
+        evaluations=stores_.evaluations,
+        starter=StepFunctionsStarter(arn, endpoint_url=settings.aws_endpoint_url) if arn else None,
+    )
+
+
 def snapshot_files() -> S3SnapshotFiles:
     """Snapshots sit at the bucket's root under ``vulndb/``, beside the stores' own prefixes."""
     blobs = stores().blobs
@@ -150,6 +168,7 @@ def reset() -> None:
             image_access,
             starter,
             api_settings,
+            api_dependencies,
             vulnerability_db,
             feed_sync_settings,
         ):

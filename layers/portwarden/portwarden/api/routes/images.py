@@ -4,32 +4,28 @@ Shapes follow Anchore Engine's v1 API where clients read them (``imageDigest``, 
 the vulnerability report, the check result keyed by digest and tag). Submitting starts an analysis
 asynchronously and answers ``202``; the image appears in the catalog once Resolve has run.
 
-The routes reach the stores and the analysis starter through ``ImageServices``. The Lambda function
-gets them from ``portwarden.runtime.wiring`` on first use; another host (``portwarden serve``, tests)
-installs its own with :func:`use_services`.
+The routes reach the stores and the analysis starter through the ``ApiDependencies`` the host
+injected when it built the app (``portwarden.api.dependencies``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from http import HTTPStatus
-from typing import Annotated, Any, Literal, Protocol
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import ConfigDict, Field, model_validator
 
-from portwarden.adapters.aws.sfn import ExecutionStart
+from portwarden.api.dependencies import dependencies
 from portwarden.core.errors import InvalidReferenceError, NotFoundError, StoreError
 from portwarden.core.image.reference import SourceKind, SourceSpec
 from portwarden.core.model.base import ValueObject
 from portwarden.core.model.match import Match
 from portwarden.core.model.records import AnalysisStatus, EvaluationRecord, ImageRecord
 from portwarden.core.model.vulnerability import FixState
-from portwarden.core.ports import AnalysisStore, CatalogStore, EvaluationStore
 from portwarden.core.services.acquire import DEFAULT_PLATFORM
 from portwarden.core.services.pipeline import AnalysisRequest
 
@@ -50,54 +46,6 @@ _ANCHORE_PACKAGE_TYPES = {
     "dotnet": "nuget",
 }
 _OS_PACKAGE_TYPES = frozenset({"deb", "apk", "rpm"})
-
-
-# ---- dependencies -----------------------------------------------------------------------------------
-
-
-class AnalysisStarter(Protocol):
-    def start(self, request: AnalysisRequest, *, name: str | None = None) -> ExecutionStart: ...
-
-
-@dataclass(frozen=True)
-class ImageServices:
-    catalog: CatalogStore
-    analyses: AnalysisStore
-    evaluations: EvaluationStore
-    # None where analyses cannot be started (a read-only host): submitting then fails with 500.
-    starter: AnalysisStarter | None = None
-
-
-def _lambda_services() -> ImageServices:
-    from portwarden.adapters.aws.sfn import StepFunctionsStarter
-    from portwarden.runtime import wiring
-
-    stores = wiring.stores()
-    arn = wiring.api_settings().state_machine_arn
-    return ImageServices(
-        catalog=stores.catalog,
-        analyses=stores.analyses,
-        evaluations=stores.evaluations,
-        starter=StepFunctionsStarter(arn) if arn else None,
-    )
-
-
-_provider: Callable[[], ImageServices] = _lambda_services
-_services: ImageServices | None = None
-
-
-def use_services(provider: Callable[[], ImageServices] | None) -> None:
-    """Serve the routes from ``provider`` (called once, on first use); None restores the Lambda wiring."""
-    global _provider, _services
-    _provider = provider or _lambda_services
-    _services = None
-
-
-def services() -> ImageServices:
-    global _services
-    if _services is None:
-        _services = _provider()
-    return _services
 
 
 # ---- bodies -----------------------------------------------------------------------------------------
@@ -273,14 +221,14 @@ def _registry_request(body: ImageAnalysisRequest) -> AnalysisRequest:
 @router.post("/images", summary="Submit an image for analysis", tags=["images"])
 def post_images(body: ImageAnalysisRequest) -> Response[AnalysisAccepted]:
     request = _registry_request(body)
-    starter = services().starter
+    starter = dependencies().starter
     if starter is None:
         raise StoreError("this service cannot start analyses (no state machine is configured)")
     start = starter.start(request)
     accepted = AnalysisAccepted(
         source=request.source,
         repo_tag=request.repo_tag,
-        execution_arn=start.execution_arn,
+        execution_arn=start.execution_id,
         started=start.started,
     )
     return Response(
@@ -295,14 +243,14 @@ def list_images(
     analysis_status: Annotated[AnalysisStatus | None, Query(description="Only images in this status")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LISTED_IMAGES)] = 100,
 ) -> list[AnchoreImage]:
-    records = services().catalog.list_images(limit=MAX_LISTED_IMAGES if analysis_status else limit)
+    records = dependencies().catalog.list_images(limit=MAX_LISTED_IMAGES if analysis_status else limit)
     if analysis_status is not None:
         records = [record for record in records if record.analysis_status is analysis_status][:limit]
     return [AnchoreImage.of(record) for record in records]
 
 
 def _image(digest: str) -> ImageRecord:
-    record = services().catalog.get_image(digest)
+    record = dependencies().catalog.get_image(digest)
     if record is None:
         raise NotFoundError(f"no image {digest}")
     return record
@@ -323,7 +271,7 @@ def get_image_vulnerabilities(
     record = _image(digest)
     if record.analysis_status is not AnalysisStatus.ANALYZED:
         raise NotFoundError(f"image {digest} is {record.analysis_status.value}, not analyzed")
-    matches = services().analyses.get_matches(digest)
+    matches = dependencies().analyses.get_matches(digest)
     if matches is None:
         raise NotFoundError(f"image {digest} has not been matched against vulnerability data yet")
     if vuln_type == "os":
@@ -344,7 +292,7 @@ def get_image_check(
     detail: Annotated[bool, Query(description="Include the evaluation document")] = True,
 ) -> list[dict[str, dict[str, list[PolicyCheck]]]]:
     _image(digest)
-    record = services().evaluations.latest_evaluation(digest, tag)
+    record = dependencies().evaluations.latest_evaluation(digest, tag)
     if record is None:
         raise NotFoundError(f"image {digest} has no policy evaluation" + (f" for {tag}" if tag else ""))
     return [{digest: {record.repo_tag or tag or digest: [PolicyCheck.of(record, detail=detail)]}}]
