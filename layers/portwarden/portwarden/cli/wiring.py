@@ -23,10 +23,17 @@ if TYPE_CHECKING:
 
 
 def registry_client_factory(settings: LocalSettings) -> HttpRegistryClient:
+    """Portwarden's store, Docker's config, then ECR tokens from the AWS credentials chain.
+
+    The ECR source only asks AWS (and imports boto3) when an ECR host is pulled from.
+    """
+    from portwarden.adapters.aws.ecr_auth import EcrCredentialProvider
     from portwarden.adapters.http.credentials import build_credential_resolver
     from portwarden.adapters.http.registry import HttpRegistryClient
 
-    resolver = build_credential_resolver(settings.home, settings.docker_config_file)
+    resolver = build_credential_resolver(
+        settings.home, settings.docker_config_file, ecr=EcrCredentialProvider()
+    )
     return HttpRegistryClient(resolver, insecure_registries=resolver.insecure_registries())
 
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
+from portwarden.core.credentials import RegistryCredential
 from portwarden.core.image.reference import ImageReference
 from portwarden.core.model.analysis import ImageAnalysis
 from portwarden.core.model.base import ValueObject
@@ -52,6 +53,16 @@ class RegistryClient(Protocol):
     def list_tags(self, ref: ImageReference) -> list[str]:
         """GET /v2/<name>/tags/list (all pages)."""
         ...
+
+
+class CredentialSource(Protocol):
+    """Answers "which credential do we use for this registry host?" (None: none known here).
+
+    Implementations: Portwarden's own store and Docker's config (``adapters/http/credentials.py``),
+    ECR authorization tokens (``adapters/aws/ecr_auth.py``); the wiring chains them.
+    """
+
+    def lookup(self, registry: str) -> RegistryCredential | None: ...
 
 
 class BlobStore(Protocol):

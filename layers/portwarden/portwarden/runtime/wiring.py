@@ -13,7 +13,7 @@ from functools import cache
 from typing import BinaryIO
 
 from portwarden.adapters.aws.ecr_auth import EcrCredentialProvider
-from portwarden.adapters.aws.s3 import S3BlobStore
+from portwarden.adapters.aws.s3 import S3BlobStore, S3SnapshotFiles
 from portwarden.adapters.aws.sfn import StepFunctionsStarter
 from portwarden.adapters.aws.stores import AwsStores
 from portwarden.adapters.http.credentials import CredentialResolver
@@ -32,7 +32,7 @@ from portwarden.runtime.settings import (
     StarterSettings,
     StorageSettings,
 )
-from portwarden.runtime.snapshots import S3SnapshotFiles, VulnerabilityDbCache
+from portwarden.runtime.snapshots import VulnerabilityDbCache
 
 
 class MirroredRegistryClient:

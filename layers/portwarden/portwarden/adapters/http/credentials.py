@@ -4,7 +4,8 @@
    owner-only (0600), replaced atomically on every change;
 2. Docker's ``config.json``: ``auths`` entries, ``credHelpers`` and ``credsStore`` (through the
    ``docker-credential-<name>`` helper programs, when they are installed);
-3. for Amazon ECR hosts, a token from ``ecr:GetAuthorizationToken`` (the AWS credentials chain).
+3. for Amazon ECR hosts, a token from ``ecr:GetAuthorizationToken`` (the AWS credentials chain):
+   a ``CredentialSource`` the wiring injects (``adapters/aws/ecr_auth.py``), never imported here.
 
 Paths are passed in: the CLI edge resolves ``$PORTWARDEN_HOME`` and ``$DOCKER_CONFIG``. Secrets are
 never logged, never part of an error message, and ``repr`` of a credential hides them.
@@ -26,15 +27,12 @@ import subprocess
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from portwarden.core.credentials import RegistryCredential, normalize_registry_host
 from portwarden.core.errors import ConfigurationError, RegistryAuthError
 from portwarden.core.model.base import ValueObject
-
-from .auth import CredentialSource, RegistryCredential, normalize_registry_host
-
-if TYPE_CHECKING:
-    from portwarden.adapters.aws.ecr_auth import EcrCredentialProvider
+from portwarden.core.ports import CredentialSource
 
 logger = logging.getLogger(__name__)
 
@@ -341,7 +339,7 @@ class DockerConfigCredentials:
 
 
 class CredentialResolver:
-    """Asks each source in turn: Portwarden's store, then Docker's config, then ECR."""
+    """Asks each source in turn: Portwarden's store, then Docker's config, then ECR (when injected)."""
 
     def __init__(
         self,
@@ -372,14 +370,9 @@ def build_credential_resolver(
     portwarden_home: Path,
     docker_config_path: Path | None,
     *,
-    ecr: EcrCredentialProvider | None = None,
-    use_ecr: bool = True,
+    ecr: CredentialSource | None = None,
 ) -> CredentialResolver:
-    """The usual chain. The ECR provider is only created here (no AWS call) and asks AWS lazily."""
-    if ecr is None and use_ecr:
-        from portwarden.adapters.aws.ecr_auth import EcrCredentialProvider
-
-        ecr = EcrCredentialProvider()
+    """The usual chain; ``ecr`` is the ECR token source the caller's wiring chose (None: no ECR)."""
     return CredentialResolver(
         store=PortwardenCredentialStore(portwarden_home),
         docker_config=DockerConfigCredentials(docker_config_path) if docker_config_path else None,

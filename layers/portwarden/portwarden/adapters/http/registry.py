@@ -30,6 +30,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
+from portwarden.core.credentials import RegistryCredential, normalize_registry_host
 from portwarden.core.errors import (
     ImageNotFoundError,
     ImageSourceError,
@@ -38,14 +39,11 @@ from portwarden.core.errors import (
     RegistryUnavailableError,
 )
 from portwarden.core.image.reference import ImageReference
-from portwarden.core.ports import FetchedManifest
+from portwarden.core.ports import CredentialSource, FetchedManifest
 
 from .auth import (
     AuthChallenge,
-    CredentialSource,
-    RegistryCredential,
     TokenCache,
-    normalize_registry_host,
     parse_www_authenticate,
     pick_challenge,
     pull_scope,
