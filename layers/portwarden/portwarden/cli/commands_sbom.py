@@ -51,7 +51,11 @@ def sbom(
         list[str], typer.Option("--content", help="Content search pattern NAME=REGEX (repeatable).")
     ] = [],  # noqa: B006
     retrieve: Annotated[
-        list[str], typer.Option("--retrieve", help="A file to store in the analysis, e.g. /etc/passwd.")
+        list[str],
+        typer.Option(
+            "--retrieve",
+            help="Also store this file in the analysis (repeatable; /etc/passwd is stored by default).",
+        ),
     ] = [],  # noqa: B006
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Read every layer, ignore cached fragments.")
@@ -60,7 +64,7 @@ def sbom(
     """Catalog an image's packages, files and secrets into an SBOM."""
     from portwarden.adapters.local.blobs import FilesystemBlobStore
     from portwarden.cli.settings import LocalSettings
-    from portwarden.core.analyzers.base import AnalyzerOptions
+    from portwarden.core.analyzers.base import AnalyzerOptions, merge_retrieve_files
     from portwarden.core.services.analyze import analyze_image
 
     settings = LocalSettings()
@@ -68,7 +72,7 @@ def sbom(
         include_declared=include_declared,
         secret_patterns=_named_patterns(secret, "--secret"),
         content_patterns=_named_patterns(content, "--content"),
-        retrieve_files=tuple(retrieve),
+        retrieve_files=merge_retrieve_files(settings.retrieve_files, retrieve),
     )
     blobs = None if no_cache else FilesystemBlobStore(settings.home / "cache")
     with image_access(state(ctx), settings) as access:
