@@ -77,6 +77,7 @@ def sbom(
     blobs = None if no_cache else FilesystemBlobStore(settings.home / "cache")
     with image_access(state(ctx), settings) as access:
         analysis = analyze_image(source, access, options=options, blobs=blobs, platform=platform)
+    warn_about_cache(analysis)
     if output == SbomFormat.TABLE:
         print_package_table(analysis)
     else:
@@ -86,6 +87,15 @@ def sbom(
     failed = [run for run in analysis.analyzers if run.error]
     for run in failed:
         stderr.print(f"warning: analyzer {run.name} failed: {run.error}", markup=False, highlight=False)
+
+
+def warn_about_cache(analysis: ImageAnalysis) -> None:
+    """Say when the layer cache was damaged (the affected layers were read again)."""
+    from portwarden.core.image.cache import CACHE_WARNING_PREFIX
+
+    for warning in analysis.warnings:
+        if warning.startswith(CACHE_WARNING_PREFIX):
+            stderr.print(f"warning: {warning}", markup=False, highlight=False)
 
 
 def print_package_table(analysis: ImageAnalysis) -> None:

@@ -102,6 +102,7 @@ def run_scan(
 ) -> ScanResult:
     """Analyze, match, evaluate (with a bundle) and record the image in the local store."""
     from portwarden.adapters.local.sqlite import LocalStore
+    from portwarden.cli.commands_sbom import warn_about_cache
     from portwarden.cli.settings import LocalSettings
     from portwarden.core.analyzers.base import AnalyzerOptions
     from portwarden.core.services.analyze import analyze_image
@@ -115,6 +116,7 @@ def run_scan(
         with image_access(state(ctx), settings) as access:
             options = AnalyzerOptions(retrieve_files=settings.retrieve_files)
             analysis = analyze_image(source, access, options=options, blobs=blobs, platform=platform)
+        warn_about_cache(analysis)
         result = match_and_evaluate(analysis, db, bundle=bundle, repo_tag=tag)
         stores = ScanStores(store.catalog, store.analyses, store.evaluations, store.events)
         record_scan(result, stores, db_built_at=db.metadata().built_at, repo_tag=tag)
