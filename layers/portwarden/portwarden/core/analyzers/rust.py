@@ -153,3 +153,8 @@ class RustCrateAnalyzer:
             metadata=metadata,
             owned_files=[path],
         )
+
+
+def is_root_crate(package: Package) -> bool:
+    """Whether ``package`` is the crate a cargo-auditable binary was built from (its ``root`` entry)."""
+    return package.type is PackageType.RUST_CRATE and package.metadata.get("root") is True

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from portwarden.core.analyzers.base import Analyzer, AnalyzerContext, AnalyzerOptions
+from portwarden.core.analyzers.ownership import drop_owned_language_packages
 from portwarden.core.analyzers.registry import (
     ANALYZERS,
-    OS_ANALYZERS,
     STREAM_ANALYZER_VERSIONS,
     analyzer_set_version,
 )
@@ -177,23 +177,6 @@ def with_cpes(packages: Iterable[Package]) -> list[Package]:
                 package = package.model_copy(update={"cpes": candidates})
         result.append(package)
     return result
-
-
-def drop_owned_language_packages(packages: Iterable[Package]) -> list[Package]:
-    """Syft's overlap rule: a language package whose files an OS package installed is reported once,
-    as the OS package (python3-requests from dpkg, not also requests from its dist-info)."""
-    packages = list(packages)
-    owned: set[str] = {path for p in packages if p.found_by in OS_ANALYZERS for path in p.owned_files}
-    if not owned:
-        return packages
-    kept: list[Package] = []
-    for package in packages:
-        if package.found_by not in OS_ANALYZERS:
-            evidence = list(package.owned_files) or [location.path for location in package.locations]
-            if evidence and all(path in owned for path in evidence):
-                continue
-        kept.append(package)
-    return kept
 
 
 def surviving_findings(
