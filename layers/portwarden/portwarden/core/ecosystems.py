@@ -45,62 +45,127 @@ class Ecosystem:
     compiled_in: bool = False
 
 
-ECOSYSTEMS: Mapping[PackageType, Ecosystem] = MappingProxyType(
-    {
-        e.package_type: e
-        for e in (
-            Ecosystem(PackageType.DEB, True, "deb", None, "dpkg", "dpkg", None, "dpkg-matcher"),
-            Ecosystem(PackageType.APK, True, "apk", None, "apk", "apkg", None, "apk-matcher"),
-            Ecosystem(PackageType.RPM, True, "rpm", None, "rpm", "rpm", None, "rpm-matcher"),
-            Ecosystem(PackageType.PYTHON, False, "pypi", "pypi", "pypi", "python", "PyPI", "python-matcher"),
-            Ecosystem(PackageType.NPM, False, "npm", "npm", "npm", "npm", "npm", "javascript-matcher"),
-            Ecosystem(
-                PackageType.JAVA_ARCHIVE, False, "maven", "maven", "maven", "java", "Maven", "java-matcher"
-            ),
-            Ecosystem(
-                PackageType.GO_MODULE,
-                False,
-                "golang",
-                "go",
-                "go",
-                "go",
-                "Go",
-                "go-module-matcher",
-                compiled_in=True,
-            ),
-            Ecosystem(
-                PackageType.RUST_CRATE,
-                False,
-                "cargo",
-                "crates.io",
-                "crates.io",
-                "rust",
-                "crates.io",
-                "rust-matcher",
-                compiled_in=True,
-            ),
-            Ecosystem(
-                PackageType.GEM, False, "gem", "rubygems", "rubygems", "gem", "RubyGems", "ruby-gem-matcher"
-            ),
-            Ecosystem(
-                PackageType.PHP_COMPOSER,
-                False,
-                "composer",
-                "packagist",
-                "packagist",
-                "composer",
-                "Packagist",
-                "php-composer-matcher",
-            ),
-            Ecosystem(
-                PackageType.DOTNET, False, "nuget", "nuget", "nuget", "nuget", "NuGet", "dotnet-matcher"
-            ),
-        )
-    }
+# The table. Language ecosystems are listed in the order their feeds are synced by default.
+_TABLE: tuple[Ecosystem, ...] = (
+    Ecosystem(
+        PackageType.DEB,
+        os_package=True,
+        purl_type="deb",
+        namespace=None,
+        comparator="dpkg",
+        anchore_type="dpkg",
+        feed_ecosystem=None,
+        matcher="dpkg-matcher",
+    ),
+    Ecosystem(
+        PackageType.APK,
+        os_package=True,
+        purl_type="apk",
+        namespace=None,
+        comparator="apk",
+        anchore_type="apkg",
+        feed_ecosystem=None,
+        matcher="apk-matcher",
+    ),
+    Ecosystem(
+        PackageType.RPM,
+        os_package=True,
+        purl_type="rpm",
+        namespace=None,
+        comparator="rpm",
+        anchore_type="rpm",
+        feed_ecosystem=None,
+        matcher="rpm-matcher",
+    ),
+    Ecosystem(
+        PackageType.PYTHON,
+        os_package=False,
+        purl_type="pypi",
+        namespace="pypi",
+        comparator="pypi",
+        anchore_type="python",
+        feed_ecosystem="PyPI",
+        matcher="python-matcher",
+    ),
+    Ecosystem(
+        PackageType.NPM,
+        os_package=False,
+        purl_type="npm",
+        namespace="npm",
+        comparator="npm",
+        anchore_type="npm",
+        feed_ecosystem="npm",
+        matcher="javascript-matcher",
+    ),
+    Ecosystem(
+        PackageType.JAVA_ARCHIVE,
+        os_package=False,
+        purl_type="maven",
+        namespace="maven",
+        comparator="maven",
+        anchore_type="java",
+        feed_ecosystem="Maven",
+        matcher="java-matcher",
+    ),
+    Ecosystem(
+        PackageType.GO_MODULE,
+        os_package=False,
+        purl_type="golang",
+        namespace="go",
+        comparator="go",
+        anchore_type="go",
+        feed_ecosystem="Go",
+        matcher="go-module-matcher",
+        compiled_in=True,
+    ),
+    Ecosystem(
+        PackageType.GEM,
+        os_package=False,
+        purl_type="gem",
+        namespace="rubygems",
+        comparator="rubygems",
+        anchore_type="gem",
+        feed_ecosystem="RubyGems",
+        matcher="ruby-gem-matcher",
+    ),
+    Ecosystem(
+        PackageType.RUST_CRATE,
+        os_package=False,
+        purl_type="cargo",
+        namespace="crates.io",
+        comparator="crates.io",
+        anchore_type="rust",
+        feed_ecosystem="crates.io",
+        matcher="rust-matcher",
+        compiled_in=True,
+    ),
+    Ecosystem(
+        PackageType.DOTNET,
+        os_package=False,
+        purl_type="nuget",
+        namespace="nuget",
+        comparator="nuget",
+        anchore_type="nuget",
+        feed_ecosystem="NuGet",
+        matcher="dotnet-matcher",
+    ),
+    Ecosystem(
+        PackageType.PHP_COMPOSER,
+        os_package=False,
+        purl_type="composer",
+        namespace="packagist",
+        comparator="packagist",
+        anchore_type="composer",
+        feed_ecosystem="Packagist",
+        matcher="php-composer-matcher",
+    ),
 )
+ECOSYSTEMS: Mapping[PackageType, Ecosystem] = MappingProxyType({e.package_type: e for e in _TABLE})
 
 
 def _check_complete() -> None:
+    if len(ECOSYSTEMS) != len(_TABLE):
+        raise RuntimeError("a package type has two ecosystem descriptors")
     missing = sorted(t.value for t in PackageType if t not in ECOSYSTEMS)
     if missing:
         raise RuntimeError(f"package types without an ecosystem descriptor: {', '.join(missing)}")

@@ -368,7 +368,7 @@ class GoModuleAnalyzer:
                     name="stdlib",
                     version=version,
                     package_type=PackageType.GO_MODULE,
-                    package_url=purl("golang", "stdlib", version.removeprefix("go")),
+                    package_url=purl(PackageType.GO_MODULE, "stdlib", version.removeprefix("go")),
                     found_by=self.name,
                     evidence=[path],
                     licenses=["BSD-3-Clause"],

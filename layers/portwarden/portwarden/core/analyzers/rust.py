@@ -147,7 +147,7 @@ class RustCrateAnalyzer:
             name=name,
             version=version,
             package_type=PackageType.RUST_CRATE,
-            package_url=purl("cargo", name, version),
+            package_url=purl(PackageType.RUST_CRATE, name, version),
             found_by=self.name,
             evidence=[path],
             metadata=metadata,
