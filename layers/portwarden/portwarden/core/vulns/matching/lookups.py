@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from portwarden.core.ecosystems import is_os_package_type
+from portwarden.core.ecosystems import OS_PACKAGE_TYPES
 from portwarden.core.model.distro import Distro
 from portwarden.core.model.package import Package, PackageType
 from portwarden.core.vulns.namespaces import (
@@ -58,7 +58,7 @@ def plan_lookups(packages: Sequence[Package], distro: Distro | None) -> list[Loo
     os_namespace = distro_namespace(distro)
     lookups: list[Lookup] = []
     for index, package in enumerate(packages):
-        if is_os_package_type(package.type):
+        if package.type in OS_PACKAGE_TYPES:
             if os_namespace is None:
                 continue
             source_name = str(package.metadata.get("source_name") or "").strip()
