@@ -141,8 +141,19 @@ def run_cli(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[s
 
 
 def test_cli_sbom_retrieve_adds_to_the_defaults(layout: Path, tmp_path: Path) -> None:
-    result = run_cli(tmp_path / "home", "sbom", f"oci-dir:{layout}", "-o", "json", "--retrieve", "/etc/group")
+    result = run_cli(
+        tmp_path / "home",
+        "sbom",
+        f"oci-dir:{layout}",
+        "-o",
+        "json",
+        "--retrieve",
+        "/etc/group",
+        "--retrieve",
+        "etc/passwd",
+    )
     assert result.returncode == 0, result.stderr
+    paths = [f["path"] for f in json.loads(result.stdout)["retrieved_files"]]
+    assert paths == ["/etc/passwd", "/etc/group"]
     retrieved = {f["path"]: f for f in json.loads(result.stdout)["retrieved_files"]}
-    assert sorted(retrieved) == ["/etc/group", "/etc/passwd"]
     assert base64.b64decode(retrieved["/etc/group"]["content_b64"]).decode() == GROUP

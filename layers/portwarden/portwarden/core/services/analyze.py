@@ -194,8 +194,8 @@ def surviving_findings(
 
 def retrieve_files(resolver: FileResolver, options: AnalyzerOptions) -> list[RetrievedFile]:
     retrieved = []
-    for raw_path in options.retrieve_files:
-        path = paths.normalize(raw_path)
+    # Each file once, however it was spelled (``etc/passwd`` on top of the default ``/etc/passwd``).
+    for path in dict.fromkeys(paths.normalize(raw_path) for raw_path in options.retrieve_files):
         record = resolver.stat(path)
         if record is None or not resolver.has_content(path):
             continue
