@@ -36,7 +36,7 @@ from portwarden.core.vulns.matching.construct import new_object as _new_object
 from portwarden.core.vulns.matching.construct import set_attribute as _set_attribute
 from portwarden.core.vulns.matching.lookups import Lookup, plan_lookups
 from portwarden.core.vulns.matching.merge import Candidate, merge_statements, new_candidate, report_order
-from portwarden.core.vulns.matching.ranges import Evaluation, evaluate_plan, evaluate_ranges
+from portwarden.core.vulns.matching.ranges import Evaluation, evaluate, evaluate_plan, evaluate_ranges
 from portwarden.core.vulns.matching.records import RecordView, record_view
 
 __all__ = ["Matcher", "evaluate", "matcher_name", "plan_lookups"]
@@ -51,13 +51,6 @@ def matcher_name(package: Package) -> str:
     """The matcher name grype gives a match of this package's type (``matched_by.matcher``)."""
     found = ecosystem(package.type)
     return found.matcher if found is not None else f"{package.type.value}-matcher"
-
-
-def evaluate(version: str, row: AffectedRow) -> Evaluation | None:
-    """Whether ``version`` is affected by ``row``, and how (None when it is not)."""
-    return evaluate_ranges(
-        version, row.version_format, row.ranges_text, row.versions_text, row.fix_state, row.fix_versions_text
-    )
 
 
 class Matcher:
