@@ -51,7 +51,11 @@ def sbom(
         list[str], typer.Option("--content", help="Content search pattern NAME=REGEX (repeatable).")
     ] = [],  # noqa: B006
     retrieve: Annotated[
-        list[str], typer.Option("--retrieve", help="A file to store in the analysis, e.g. /etc/passwd.")
+        list[str],
+        typer.Option(
+            "--retrieve",
+            help="Also store this file in the analysis (repeatable; /etc/passwd is stored by default).",
+        ),
     ] = [],  # noqa: B006
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Read every layer, ignore cached fragments.")
@@ -60,7 +64,7 @@ def sbom(
     """Catalog an image's packages, files and secrets into an SBOM."""
     from portwarden.adapters.local.blobs import FilesystemBlobStore
     from portwarden.cli.settings import LocalSettings
-    from portwarden.core.analyzers.base import AnalyzerOptions
+    from portwarden.core.analyzers.base import AnalyzerOptions, merge_retrieve_files
     from portwarden.core.services.analyze import analyze_image
 
     settings = LocalSettings()
@@ -68,11 +72,12 @@ def sbom(
         include_declared=include_declared,
         secret_patterns=_named_patterns(secret, "--secret"),
         content_patterns=_named_patterns(content, "--content"),
-        retrieve_files=tuple(retrieve),
+        retrieve_files=merge_retrieve_files(settings.retrieve_files, retrieve),
     )
     blobs = None if no_cache else FilesystemBlobStore(settings.home / "cache")
     with image_access(state(ctx), settings) as access:
         analysis = analyze_image(source, access, options=options, blobs=blobs, platform=platform)
+    warn_about_cache(analysis)
     if output == SbomFormat.TABLE:
         print_package_table(analysis)
     else:
@@ -82,6 +87,15 @@ def sbom(
     failed = [run for run in analysis.analyzers if run.error]
     for run in failed:
         stderr.print(f"warning: analyzer {run.name} failed: {run.error}", markup=False, highlight=False)
+
+
+def warn_about_cache(analysis: ImageAnalysis) -> None:
+    """Say when the layer cache was damaged (the affected layers were read again)."""
+    from portwarden.core.image.cache import CACHE_WARNING_PREFIX
+
+    for warning in analysis.warnings:
+        if warning.startswith(CACHE_WARNING_PREFIX):
+            stderr.print(f"warning: {warning}", markup=False, highlight=False)
 
 
 def print_package_table(analysis: ImageAnalysis) -> None:

@@ -102,7 +102,9 @@ def run_scan(
 ) -> ScanResult:
     """Analyze, match, evaluate (with a bundle) and record the image in the local store."""
     from portwarden.adapters.local.sqlite import LocalStore
+    from portwarden.cli.commands_sbom import warn_about_cache
     from portwarden.cli.settings import LocalSettings
+    from portwarden.core.analyzers.base import AnalyzerOptions
     from portwarden.core.services.analyze import analyze_image
     from portwarden.core.services.scan import ScanStores, match_and_evaluate, record_scan
 
@@ -112,7 +114,9 @@ def run_scan(
         bundle = resolve_bundle(policy, store.policies) if policy else None
         blobs = None if no_cache else store.blobs
         with image_access(state(ctx), settings) as access:
-            analysis = analyze_image(source, access, blobs=blobs, platform=platform)
+            options = AnalyzerOptions(retrieve_files=settings.retrieve_files)
+            analysis = analyze_image(source, access, options=options, blobs=blobs, platform=platform)
+        warn_about_cache(analysis)
         result = match_and_evaluate(analysis, db, bundle=bundle, repo_tag=tag)
         stores = ScanStores(store.catalog, store.analyses, store.evaluations, store.events)
         record_scan(result, stores, db_built_at=db.metadata().built_at, repo_tag=tag)

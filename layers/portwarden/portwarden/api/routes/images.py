@@ -20,6 +20,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import ConfigDict, Field, model_validator
 
 from portwarden.api.dependencies import dependencies
+from portwarden.core.ecosystems import ecosystem, is_os_package_type
 from portwarden.core.errors import InvalidReferenceError, NotFoundError, StoreError
 from portwarden.core.image.reference import SourceKind, SourceSpec
 from portwarden.core.model.base import ValueObject
@@ -34,18 +35,11 @@ router = APIGatewayRouter()  # type: ignore[no-untyped-call]  # Powertools leave
 DIGEST_PATTERN = r"^sha256:[a-f0-9]{64}$"
 MAX_LISTED_IMAGES = 1000
 
-# Anchore's package type names, and which of them are OS packages ("os" vs "non-os" reports).
-_ANCHORE_PACKAGE_TYPES = {
-    "deb": "dpkg",
-    "apk": "apkg",
-    "rpm": "rpm",
-    "java-archive": "java",
-    "go-module": "go",
-    "rust-crate": "rust",
-    "php-composer": "composer",
-    "dotnet": "nuget",
-}
-_OS_PACKAGE_TYPES = frozenset({"deb", "apk", "rpm"})
+
+def _anchore_package_type(package_type: str) -> str:
+    """Anchore's name for a package type (``deb`` -> ``dpkg``), from the ecosystem descriptor."""
+    found = ecosystem(package_type)
+    return found.anchore_type if found is not None else package_type
 
 
 # ---- bodies -----------------------------------------------------------------------------------------
@@ -159,7 +153,7 @@ class AnchoreVulnerability(_ApiModel):
             package=f"{package.name}-{package.version}",
             package_name=package.name,
             package_version=package.version,
-            package_type=_ANCHORE_PACKAGE_TYPES.get(package.type, package.type),
+            package_type=_anchore_package_type(package.type),
             package_path=package.location,
             fix=", ".join(match.fix.versions) if match.fix.versions else "None",
             will_not_fix=match.fix.state is FixState.WONT_FIX,
@@ -275,9 +269,9 @@ def get_image_vulnerabilities(
     if matches is None:
         raise NotFoundError(f"image {digest} has not been matched against vulnerability data yet")
     if vuln_type == "os":
-        matches = [m for m in matches if m.package.type in _OS_PACKAGE_TYPES]
+        matches = [m for m in matches if is_os_package_type(m.package.type)]
     elif vuln_type == "non-os":
-        matches = [m for m in matches if m.package.type not in _OS_PACKAGE_TYPES]
+        matches = [m for m in matches if not is_os_package_type(m.package.type)]
     return VulnerabilityReport(
         image_digest=digest,
         vulnerability_type=vuln_type,

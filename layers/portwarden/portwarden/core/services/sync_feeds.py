@@ -26,6 +26,7 @@ from typing import Any
 
 from pydantic import Field
 
+from portwarden.core.ecosystems import LANGUAGE_FEED_ECOSYSTEMS
 from portwarden.core.errors import FeedUnavailableError, PortwardenError
 from portwarden.core.model.base import ValueObject
 from portwarden.core.model.vulnerability import VulnerabilityRecord
@@ -42,15 +43,9 @@ from portwarden.core.vulns.feeds.report import FeedParseReport
 logger = logging.getLogger(__name__)
 
 OSV_BASE_URL = "https://osv-vulnerabilities.storage.googleapis.com"
+# Every language ecosystem of the descriptor, then the distributions OSV carries that we match.
 OSV_ECOSYSTEMS = (
-    "PyPI",
-    "npm",
-    "Maven",
-    "Go",
-    "RubyGems",
-    "crates.io",
-    "NuGet",
-    "Packagist",
+    *(e.feed_ecosystem for e in LANGUAGE_FEED_ECOSYSTEMS if e.feed_ecosystem is not None),
     "Debian",
     "Alpine",
     "Ubuntu",
