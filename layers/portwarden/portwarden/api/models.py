@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
@@ -32,10 +32,20 @@ class VersionResponse(ValueObject):
     api: ApiVersion
 
 
+class ErrorDetail(ValueObject):
+    """``detail`` of an error: Anchore's ``error_codes``, and the id the server logged the request under."""
+
+    error_codes: tuple[str, ...] = ()
+    request_id: str | None = None
+
+
 class ErrorResponse(ValueObject):
-    """Anchore's ``ApiErrorResponse``: ``code`` repeats the HTTP status, ``error_type`` names the error."""
+    """An error body both Anchore shapes read: ``ApiErrorResponse`` (``code`` repeats the HTTP status,
+    ``error_type`` names the error) and the engine's older ``{message, httpcode, detail{error_codes}}``
+    that anchore-cli prints."""
 
     code: int
     error_type: str
     message: str
-    detail: dict[str, Any] = Field(default_factory=dict)
+    httpcode: int
+    detail: ErrorDetail = Field(default_factory=ErrorDetail)
