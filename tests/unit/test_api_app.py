@@ -28,6 +28,7 @@ from portwarden.api.errors import (
     serving_request,
     status_for,
 )
+from portwarden.api.models import ErrorResponse
 from portwarden.core import errors
 from portwarden.runtime.settings import ApiSettings, ObservabilitySettings
 
@@ -258,6 +259,18 @@ def test_response_for_builds_the_anchore_error_body() -> None:
         "error_type": "ImageNotFoundError",
         "message": "docker.io/library/nope:1 not found",
         "httpcode": 404,
+        "detail": {"error_codes": []},
+    }
+
+
+def test_an_error_body_built_with_code_alone_carries_httpcode_too() -> None:
+    body = ErrorResponse(code=409, error_type="Conflict", message="already exists")
+
+    assert json.loads(body.model_dump_json(exclude_none=True)) == {
+        "code": 409,
+        "error_type": "Conflict",
+        "message": "already exists",
+        "httpcode": 409,
         "detail": {"error_codes": []},
     }
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from portwarden.core.model.base import ValueObject
 
@@ -47,5 +47,14 @@ class ErrorResponse(ValueObject):
     code: int
     error_type: str
     message: str
-    httpcode: int
+    # Filled from ``code`` when not given (see the validator): callers may build either shape.
+    httpcode: int = 0
     detail: ErrorDetail = Field(default_factory=ErrorDetail)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _httpcode_repeats_code(cls, data: Any) -> Any:
+        # The two shapes name the status differently; a body built with ``code`` alone gets both.
+        if isinstance(data, dict) and "httpcode" not in data and "code" in data:
+            return {**data, "httpcode": data["code"]}
+        return data
