@@ -21,7 +21,8 @@ from pydantic import ConfigDict, Field, model_validator
 
 from portwarden.api.dependencies import dependencies
 from portwarden.core.ecosystems import ecosystem, is_os_package_type
-from portwarden.core.errors import InvalidReferenceError, NotFoundError, StoreError
+from portwarden.core.errors import InvalidPlatformError, InvalidReferenceError, NotFoundError, StoreError
+from portwarden.core.image.platforms import parse_known_platform
 from portwarden.core.image.reference import SourceKind, SourceSpec
 from portwarden.core.model.base import ValueObject
 from portwarden.core.model.match import Match
@@ -197,16 +198,26 @@ DigestParam = Annotated[str, Path(pattern=DIGEST_PATTERN, description="Manifest 
 
 
 def _registry_request(body: ImageAnalysisRequest) -> AnalysisRequest:
-    """Only registry images: a file source would make the function read its own filesystem."""
-    text = body.source if body.source is not None else body.tag
+    """Only registry images (a file source would make the function read its own filesystem), with a
+    reference and a platform that can exist: nothing is started for a request that must fail."""
+    field, text = ("source", body.source) if body.source is not None else ("tag", body.tag)
     assert text is not None  # the body validator guarantees one of them
-    spec = SourceSpec.parse(text)
-    if spec.kind is not SourceKind.REGISTRY or spec.reference is None:
-        raise InvalidReferenceError(f"only registry images can be submitted, not {spec.kind.value} sources")
+    try:
+        spec = SourceSpec.parse(text)
+        if spec.kind is not SourceKind.REGISTRY or spec.reference is None:
+            raise InvalidReferenceError(
+                f"only registry images can be submitted, not {spec.kind.value} sources"
+            )
+    except InvalidReferenceError as exc:
+        raise InvalidReferenceError(f"{field}: {exc}") from exc
+    try:
+        platform = parse_known_platform(body.platform)
+    except InvalidPlatformError as exc:
+        raise InvalidPlatformError(f"platform: {exc}") from exc
     reference = spec.reference
     return AnalysisRequest(
         source=f"registry:{spec.location}",
-        platform=body.platform,
+        platform=str(platform),
         repo_tag=f"{reference.registry}/{reference.repository}:{reference.tag}" if reference.tag else None,
         force=body.force,
     )

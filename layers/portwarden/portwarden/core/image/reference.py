@@ -16,6 +16,8 @@ from portwarden.core.model.base import ValueObject
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"
 DEFAULT_TAG = "latest"
+# Docker's limit on a normalized name (``docker.io/library/nginx``); tags are capped by _TAG_RE.
+NAME_TOTAL_LENGTH_MAX = 255
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _REPOSITORY_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
@@ -65,6 +67,11 @@ class ImageReference(ValueObject):
             raise InvalidReferenceError(
                 f"invalid repository name {repository!r} in reference {text!r} "
                 "(lowercase letters, digits, . _ - /)"
+            )
+        if len(registry) + 1 + len(repository) > NAME_TOTAL_LENGTH_MAX:
+            raise InvalidReferenceError(
+                f"repository name {registry}/{repository[:40]}... is longer than "
+                f"{NAME_TOTAL_LENGTH_MAX} characters"
             )
         if tag is None and digest is None:
             tag = DEFAULT_TAG
