@@ -75,7 +75,7 @@ def run() -> None:
     debug = "--debug" in sys.argv[1:]
     try:
         # Outside standalone mode click returns a command's exit code (typer.Exit) instead of exiting.
-        code = app(standalone_mode=False)
+        code = app(standalone_mode=False, prog_name="portwarden")
     except PortwardenError as exc:
         fail(str(exc), debug, exc)
     except typer.Exit as exc:

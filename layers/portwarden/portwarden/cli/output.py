@@ -97,8 +97,7 @@ def print_table(columns: Sequence[Column], rows: Iterable[Sequence[object]]) -> 
     and commas where they can) — values are never truncated or elided.
     """
     cells = [[printable(value) for value in row] for row in rows]
-    headers = [column.header for column in columns]
-    widths = [cell_len(header) for header in headers]
+    widths = [cell_len(column.header) for column in columns]
     for row in cells:
         for index, cell in enumerate(row):
             width = cell_len(cell)
@@ -109,18 +108,26 @@ def print_table(columns: Sequence[Column], rows: Iterable[Sequence[object]]) -> 
     shown_widths = [widths[index] for index in shown]
     if terminal_width is not None:
         shown_widths = _fit_widths(shown_widths, terminal_width)
+    shown_columns = [columns[index] for index in shown]
     lines = _render(
-        [headers[index] for index in shown],
         [[row[index] for index in shown] for row in cells],
         shown_widths,
-        [columns[index].justify for index in shown],
+        [column.justify for column in shown_columns],
         wrap=terminal_width is not None,
     )
-    header = next(lines)
-    if stdout.is_terminal and not stdout.no_color:
-        header = f"\x1b[1m{header}\x1b[0m"
+    header = _render(
+        [[column.header for column in shown_columns]], shown_widths, ["left"] * len(shown), wrap=True
+    )
+    if stdout.is_terminal:
+        from rich.text import Text
+
+        # Through rich: it knows whether this terminal takes colour (NO_COLOR, dumb terminals).
+        for line in header:
+            stdout.print(Text(line, style="bold"), soft_wrap=True)
+    else:
+        sys.stdout.writelines(line + "\n" for line in header)
     out = sys.stdout
-    out.write(header + "\n")
+    out.write(_GAP.join("─" * width for width in shown_widths) + "\n")
     out.writelines(line + "\n" for line in lines)
     out.flush()
 
@@ -155,15 +162,8 @@ def _fit_widths(widths: list[int], limit: int) -> list[int]:
 
 
 def _render(
-    headers: Sequence[str],
-    rows: Sequence[Sequence[str]],
-    widths: Sequence[int],
-    justify: Sequence[str],
-    *,
-    wrap: bool,
+    rows: Sequence[Sequence[str]], widths: Sequence[int], justify: Sequence[str], *, wrap: bool
 ) -> Iterator[str]:
-    yield _line(headers, widths, justify)
-    yield _GAP.join("─" * width for width in widths)
     for row in rows:
         if not wrap:
             yield _line(row, widths, justify)
