@@ -49,12 +49,27 @@ def _policies() -> Iterator[PolicyStore]:
         yield store.policies
 
 
+def read_bundle_file(file: Path) -> bytes:
+    """The file's bytes, refused unread when it is larger than any bundle may be."""
+    from portwarden.core.policy.bundle import MAX_BUNDLE_BYTES
+
+    with file.open("rb") as handle:
+        # One byte past the limit tells "too large" apart; a growing file or a pipe is bounded too.
+        data = handle.read(MAX_BUNDLE_BYTES + 1)
+    if len(data) > MAX_BUNDLE_BYTES:
+        size = file.stat().st_size if file.is_file() else len(data)
+        raise PolicyBundleError([f"the bundle is {size:,} bytes; at most {MAX_BUNDLE_BYTES:,} are accepted"])
+    return data
+
+
 def _load(file: Path) -> PolicyBundle:
-    """The validated bundle; otherwise every problem on its own line and exit code 2."""
+    """The validated bundle; otherwise every problem on its own line and exit code 2.
+
+    ``validate`` and ``add`` both come here: what one accepts, the other stores."""
     from portwarden.core.services.evaluate import load_bundle_bytes
 
     try:
-        return load_bundle_bytes(file.read_bytes())
+        return load_bundle_bytes(read_bundle_file(file))
     except PolicyBundleError as exc:
         count = len(exc.problems)
         message(f"error: {file}: {count} problem{'s' if count != 1 else ''}")

@@ -82,13 +82,14 @@ TagOpt = Annotated[
 
 
 def resolve_bundle(choice: str, policies: PolicyStore) -> PolicyBundle:
+    from portwarden.cli.commands_policy import read_bundle_file
     from portwarden.core.services.evaluate import active_bundle, default_bundle, load_bundle_bytes
 
     if choice == "default":
         return default_bundle()
     if choice == "active":
         return active_bundle(policies)
-    return load_bundle_bytes(Path(choice).read_bytes())
+    return load_bundle_bytes(read_bundle_file(Path(choice)))
 
 
 def run_scan(
