@@ -29,7 +29,12 @@ def _store() -> PortwardenCredentialStore:
 
 @registry_app.command("add")
 def add(
-    host: Annotated[str, typer.Argument(help="Registry host, with port if any: ghcr.io, 127.0.0.1:5000")],
+    host: Annotated[
+        str,
+        typer.Argument(
+            help="Registry host, with port if any (no scheme, no path): ghcr.io, 127.0.0.1:5000, [::1]:5000"
+        ),
+    ],
     username: Annotated[str | None, typer.Option("--username", "-u", help="User name.")] = None,
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password (or token) from standard input.")
@@ -37,6 +42,9 @@ def add(
     insecure: Annotated[bool, typer.Option("--insecure", help="Speak plain HTTP to this registry.")] = False,
 ) -> None:
     """Store credentials for a registry (file mode 0600; the password is never shown again)."""
+    from portwarden.core.image.reference import parse_registry_host
+
+    parse_registry_host(host)  # before any password is asked for
     password = ""
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
