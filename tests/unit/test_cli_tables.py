@@ -25,6 +25,7 @@ def terminal(monkeypatch: pytest.MonkeyPatch, width: int) -> None:
     """stdout as a terminal of ``width`` columns (colour off so lines compare as text)."""
     console = Console(force_terminal=True, width=width, color_system=None, emoji=False, highlight=False)
     monkeypatch.setattr(output, "stdout", console)
+    monkeypatch.setattr(output, "table_width_limit", lambda: width)
 
 
 def openssl_matches() -> list[object]:
@@ -115,6 +116,12 @@ def test_hostile_values_are_shown_literally(
     assert "👍" not in out
     # Control characters are shown, never sent to the terminal.
     assert "esc\\x1b[31mape" in out and "1\\x0a2" in out and "\x1b[31m" not in out
+
+
+def test_forced_colour_on_a_pipe_sets_no_width_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    console = Console(force_terminal=True, width=80)
+    monkeypatch.setattr(output, "stdout", console)
+    assert output.table_width_limit() is None  # capsys' stdout is no terminal, whatever rich is told
 
 
 def test_messages_escape_markup_emoji_and_control_characters(capsys: pytest.CaptureFixture[str]) -> None:

@@ -103,7 +103,7 @@ def print_table(columns: Sequence[Column], rows: Iterable[Sequence[object]]) -> 
             width = cell_len(cell)
             if width > widths[index]:
                 widths[index] = width
-    terminal_width = stdout.width if stdout.is_terminal else None
+    terminal_width = table_width_limit()
     shown = _visible_columns(columns, widths, terminal_width)
     shown_widths = [widths[index] for index in shown]
     if terminal_width is not None:
@@ -130,6 +130,13 @@ def print_table(columns: Sequence[Column], rows: Iterable[Sequence[object]]) -> 
     out.write(_GAP.join("─" * width for width in shown_widths) + "\n")
     out.writelines(line + "\n" for line in lines)
     out.flush()
+
+
+def table_width_limit() -> int | None:
+    """The terminal's width when stdout really is one; None (no limit) when it is piped or redirected,
+    even when FORCE_COLOR makes rich style it like a terminal."""
+    isatty = getattr(stdout.file, "isatty", None)
+    return stdout.width if stdout.is_terminal and callable(isatty) and isatty() else None
 
 
 def _table_width(widths: Sequence[int]) -> int:
