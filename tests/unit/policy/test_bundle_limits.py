@@ -177,3 +177,12 @@ def test_an_oversized_file_is_refused_unread(
 
     with pytest.raises(PolicyBundleError, match="at most"):
         resolve_bundle(str(bundle), None)  # type: ignore[arg-type]
+
+
+def test_an_unreadable_bundle_file_is_a_clear_error(tmp_path: Path) -> None:
+    from portwarden.cli.commands_scan import resolve_bundle
+
+    with pytest.raises(PolicyBundleError, match=r"cannot read .*missing\.json: No such file"):
+        resolve_bundle(str(tmp_path / "missing.json"), None)  # type: ignore[arg-type]
+    with pytest.raises(PolicyBundleError, match="cannot read"):
+        resolve_bundle(str(tmp_path), None)  # type: ignore[arg-type]

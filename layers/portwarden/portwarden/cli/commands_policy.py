@@ -53,9 +53,12 @@ def read_bundle_file(file: Path) -> bytes:
     """The file's bytes, refused unread when it is larger than any bundle may be."""
     from portwarden.core.policy.bundle import MAX_BUNDLE_BYTES
 
-    with file.open("rb") as handle:
-        # One byte past the limit tells "too large" apart; a growing file or a pipe is bounded too.
-        data = handle.read(MAX_BUNDLE_BYTES + 1)
+    try:
+        with file.open("rb") as handle:
+            # One byte past the limit tells "too large" apart; a growing file or a pipe is bounded too.
+            data = handle.read(MAX_BUNDLE_BYTES + 1)
+    except OSError as exc:
+        raise PolicyBundleError([f"cannot read {file}: {exc.strerror or exc}"]) from exc
     if len(data) > MAX_BUNDLE_BYTES:
         size = file.stat().st_size if file.is_file() else len(data)
         raise PolicyBundleError([f"the bundle is {size:,} bytes; at most {MAX_BUNDLE_BYTES:,} are accepted"])
