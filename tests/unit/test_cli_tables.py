@@ -77,20 +77,41 @@ def columns_read_down(out: str, *, header: bool = False) -> list[str]:
     return [" ".join(line[start:end].strip() for line in part).strip() for start, end in spans]
 
 
-def test_a_very_narrow_terminal_wraps_but_never_cuts(
+def test_a_terminal_too_narrow_for_the_ids_gets_whole_ids_on_longer_lines(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Ids and versions have no spaces to wrap at: they are never broken, the terminal wraps the line."""
     terminal(monkeypatch, 50)
     print_match_table(openssl_matches())  # type: ignore[arg-type]
     out = capsys.readouterr().out
-    assert all(len(line) <= 50 for line in out.splitlines()), out
     assert "…" not in out
-    name, installed, fixed, vulnerability, _severity = (
-        column.replace(" ", "") for column in columns_read_down(out)
+    rows = out.splitlines()
+    assert "EPSS" not in rows[0] and "KEV" not in rows[0] and "Type" not in rows[0]
+    row = next(line for line in rows if LONG_ID in line)
+    assert LONG_INSTALLED in row and LONG_FIXED in row
+    assert any("GHSA-35jh-r3h4-6jhm" in line and "4.17.21" in line for line in rows)
+
+
+def test_text_columns_wrap_at_spaces_to_fit_the_terminal(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    terminal(monkeypatch, 90)
+    message = (
+        "HIGH Vulnerability found in non-os package type (npm) - lodash-4.17.20 (fixed in: 4.17.21) "
+        "(GHSA-35jh-r3h4-6jhm - see the advisory for the affected functions)"
     )
-    # Each value is still there, character for character, read down its column.
-    assert LONG_INSTALLED in installed and LONG_FIXED in fixed and "(not-fixed)" in fixed
-    assert LONG_ID in vulnerability and "GHSA-35jh-r3h4-6jhm" in vulnerability and "lodash" in name
+    rows = [["vulnerabilities", "package", "GHSA-35jh-r3h4-6jhm+lodash", "stop", "yes", message]]
+    output.print_table(EVALUATION_COLUMNS, rows)
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert all(len(line) <= 90 for line in lines), out
+    assert "Allowlisted" not in lines[0]  # dropped before anything wraps
+    _gate, _trigger, trigger_id, action, check_output = columns_read_down(out)
+    assert trigger_id == "GHSA-35jh-r3h4-6jhm+lodash" and action == "stop"
+    assert check_output == message  # every word, in order, none broken
+    assert len(lines) > 3  # it did wrap
+    assert any("lodash-4.17.20" in line for line in lines)
+    assert columns_read_down(out, header=True)[4] == "Check output"
 
 
 def test_piped_package_table_keeps_long_names_and_versions(capsys: pytest.CaptureFixture[str]) -> None:

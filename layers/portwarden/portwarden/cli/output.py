@@ -85,16 +85,15 @@ class Column:
 
 
 _GAP = "  "
-# A wrapped column is never narrower than this: below it every cell becomes a tower of fragments.
-_MIN_WRAP_WIDTH = 8
 
 
 def print_table(columns: Sequence[Column], rows: Iterable[Sequence[object]]) -> None:
     """Writes an aligned plain-text table to stdout, every cell in full.
 
     Piped or redirected output has no width limit. In a terminal narrower than the table, columns
-    with a ``drop_rank`` go first; if the rest is still too wide, the widest columns wrap (at spaces
-    and commas where they can) — values are never truncated or elided.
+    with a ``drop_rank`` go first; if the rest is still too wide, cells wrap at their spaces (a
+    message, a list of fixed versions). A word is never broken: an id, a version or a path stays
+    whole on one line, even if that line is wider than the terminal.
     """
     cells = [[printable(value) for value in row] for row in rows]
     widths = [cell_len(column.header) for column in columns]
@@ -107,7 +106,9 @@ def print_table(columns: Sequence[Column], rows: Iterable[Sequence[object]]) -> 
     shown = _visible_columns(columns, widths, terminal_width)
     shown_widths = [widths[index] for index in shown]
     if terminal_width is not None:
-        shown_widths = _fit_widths(shown_widths, terminal_width)
+        headers = [[column.header for column in columns]]
+        minimums = _longest_words([*headers, *cells], shown)
+        shown_widths = _fit_widths(shown_widths, minimums, terminal_width)
     shown_columns = [columns[index] for index in shown]
     lines = _render(
         [[row[index] for index in shown] for row in cells],
@@ -155,14 +156,29 @@ def _visible_columns(columns: Sequence[Column], widths: Sequence[int], limit: in
     return visible
 
 
-def _fit_widths(widths: list[int], limit: int) -> list[int]:
-    """Narrows the widest columns, one character at a time, until the table fits (or cannot shrink)."""
+def _longest_words(cells: Sequence[Sequence[str]], shown: Sequence[int]) -> list[int]:
+    """Per shown column, its longest word: the column is never made narrower (words are not broken)."""
+    longest = [1] * len(shown)
+    for row in cells:
+        for position, index in enumerate(shown):
+            cell = row[index]
+            if cell_len(cell) > longest[position]:  # only a longer cell can hold a longer word
+                words = cell.split()
+                if words:
+                    longest[position] = max(longest[position], *(cell_len(word) for word in words))
+    return longest
+
+
+def _fit_widths(widths: Sequence[int], minimums: Sequence[int], limit: int) -> list[int]:
+    """Narrows the widest column that can wrap, a character at a time, until the table fits or no
+    column can give more without breaking a word."""
     fitted = list(widths)
     excess = _table_width(fitted) - limit
     while excess > 0:
-        widest = max(range(len(fitted)), key=lambda i: fitted[i])
-        if fitted[widest] <= _MIN_WRAP_WIDTH:
-            break  # the terminal wraps what is left: still nothing is cut
+        shrinkable = [i for i in range(len(fitted)) if fitted[i] > minimums[i]]
+        if not shrinkable:
+            break  # the terminal wraps the rest of the line: nothing is cut or broken
+        widest = max(shrinkable, key=lambda i: fitted[i])
         fitted[widest] -= 1
         excess -= 1
     return fitted
@@ -193,8 +209,8 @@ def _line(cells: Sequence[str], widths: Sequence[int], justify: Sequence[str]) -
 def _wrap(cell: str, width: int) -> list[str]:
     if cell_len(cell) <= width:
         return [cell]
-    # Break after ", " separators and spaces; a single token longer than the column is folded.
-    return textwrap.wrap(cell, width, break_long_words=True, break_on_hyphens=False) or [""]
+    # At spaces only (", " separators included): the column is at least as wide as its longest word.
+    return textwrap.wrap(cell, width, break_long_words=False, break_on_hyphens=False) or [""]
 
 
 @contextmanager
