@@ -103,7 +103,7 @@ def warn_about_cache(analysis: ImageAnalysis) -> None:
 
     for warning in analysis.warnings:
         if warning.startswith(CACHE_WARNING_PREFIX):
-            stderr.print(f"warning: {warning}", markup=False, highlight=False)
+            message(f"warning: {warning}")
 
 
 def print_package_table(analysis: ImageAnalysis) -> None:
