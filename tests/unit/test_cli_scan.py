@@ -319,3 +319,25 @@ def test_passwd_rules_fire_without_any_retrieve_option(home: Path, tmp_path: Pat
     )
     assert without.returncode == 0, without.stderr
     assert json.loads(without.stdout)["final_action"] == "go"
+
+
+def test_piped_tables_keep_ids_versions_and_fixes_whole(home: Path, example_image: str) -> None:
+    """`scan IMAGE > report.txt`: no terminal, so no width limit and nothing elided."""
+    table = run_cli(home, "scan", example_image)
+    assert table.returncode == 0, table.stderr
+    assert "…" not in table.stdout
+    row = next(line for line in table.stdout.splitlines() if "CVE-2023-5363" in line)
+    assert "libssl3" in row and "3.0.11-1~deb12u2" in row  # one line: the fix beside its id
+    for value in ("CVE-2010-0928", "(not-fixed)", "CVE-2023-45853", "GHSA-35jh-r3h4-6jhm", "4.17.20"):
+        assert value in table.stdout
+    header = table.stdout.splitlines()[0]
+    assert "KEV" in header and "EPSS" in header  # every column, when nothing limits the width
+
+    evaluation = run_cli(home, "policy", "eval", example_image, "--bundle", "default")
+    assert evaluation.returncode == 1, evaluation.stderr
+    assert "…" not in evaluation.stdout
+    assert any("GHSA-35jh-r3h4-6jhm" in line and "stop" in line for line in evaluation.stdout.splitlines())
+
+    sbom = run_cli(home, "sbom", example_image)
+    assert sbom.returncode == 0, sbom.stderr
+    assert "…" not in sbom.stdout and "lodash" in sbom.stdout and "4.17.20" in sbom.stdout

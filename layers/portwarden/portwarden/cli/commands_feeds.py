@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from portwarden.cli.context import EXIT_ERROR, state
-from portwarden.cli.output import stderr, stdout
+from portwarden.cli.output import Column, print_table, stderr, stdout
 from portwarden.core.errors import VulnerabilityDatabaseError
 
-# Adapters, core services and rich tables load inside the commands: module-level imports are paid by
+# Adapters and core services load inside the commands: module-level imports are paid by
 # every command, `--help` included.
 if TYPE_CHECKING:
     from pathlib import Path
@@ -127,8 +127,6 @@ def list_groups(
     output: Annotated[ListFormat, typer.Option("--output", "-o", help="Output format.")] = ListFormat.TABLE,
 ) -> None:
     """Show every feed group with its record count, last sync and last error."""
-    from rich.table import Table
-
     from portwarden.cli.settings import LocalSettings
     from portwarden.core.vulns.db import VulnerabilityDb
 
@@ -149,19 +147,28 @@ def list_groups(
         }
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
         return
-    table = Table(show_edge=False)
-    for column in ("Group", "Kind", "Source", "Records", "Last sync", "Last error"):
-        table.add_column(column, overflow="fold")
-    for group in metadata.groups:
-        table.add_row(
-            group.name,
-            group.kind.value,
-            group.url,
-            str(group.record_count),
-            group.last_sync.isoformat(timespec="seconds") if group.last_sync else "never",
-            group.last_error or "",
-        )
-    stdout.print(table)
+    # Plain text, as every table: a URL or an error with brackets is not rich markup.
+    print_table(
+        (
+            Column("Group"),
+            Column("Kind", drop_rank=2),
+            Column("Source"),
+            Column("Records", justify="right"),
+            Column("Last sync", drop_rank=1),
+            Column("Last error"),
+        ),
+        (
+            (
+                group.name,
+                group.kind.value,
+                group.url,
+                str(group.record_count),
+                group.last_sync.isoformat(timespec="seconds") if group.last_sync else "never",
+                group.last_error or "",
+            )
+            for group in metadata.groups
+        ),
+    )
     stdout.print(
         f"database built {metadata.built_at.isoformat(timespec='seconds')} "
         f"(schema {metadata.schema_version}): {path}",

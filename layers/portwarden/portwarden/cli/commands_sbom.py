@@ -10,10 +10,10 @@ import typer
 
 from portwarden.cli.commands_image import PlatformOpt, SourceArg
 from portwarden.cli.context import state
-from portwarden.cli.output import stderr, stdout
+from portwarden.cli.output import Column, message, print_table, stdout
 from portwarden.cli.wiring import image_access
 
-# Analyzers, SBOM encoders and rich tables load inside the command: module-level imports are paid by
+# Analyzers and SBOM encoders load inside the command: module-level imports are paid by
 # every command, `--help` included.
 if TYPE_CHECKING:
     from portwarden.core.model.analysis import ImageAnalysis
@@ -86,7 +86,15 @@ def sbom(
         sys.stdout.write(encode(analysis, output.value) + "\n")
     failed = [run for run in analysis.analyzers if run.error]
     for run in failed:
-        stderr.print(f"warning: analyzer {run.name} failed: {run.error}", markup=False, highlight=False)
+        message(f"warning: analyzer {run.name} failed: {run.error}")
+
+
+PACKAGE_COLUMNS = (
+    Column("Name"),
+    Column("Version"),
+    Column("Type", drop_rank=1),
+    Column("Found by", drop_rank=2),
+)
 
 
 def warn_about_cache(analysis: ImageAnalysis) -> None:
@@ -95,24 +103,26 @@ def warn_about_cache(analysis: ImageAnalysis) -> None:
 
     for warning in analysis.warnings:
         if warning.startswith(CACHE_WARNING_PREFIX):
-            stderr.print(f"warning: {warning}", markup=False, highlight=False)
+            message(f"warning: {warning}")
 
 
 def print_package_table(analysis: ImageAnalysis) -> None:
-    from rich.table import Table
-
-    table = Table(show_edge=False)
-    for column in ("Name", "Version", "Type", "Found by"):
-        table.add_column(column)
-    for package in analysis.packages:
-        table.add_row(package.name, package.version, package.type.value, package.found_by)
-    stdout.print(table)
+    print_table(
+        PACKAGE_COLUMNS,
+        (
+            (package.name, package.version, package.type.value, package.found_by)
+            for package in analysis.packages
+        ),
+    )
     distro = analysis.distro
     if distro is not None:
-        stdout.print(f"distro: {distro.pretty_name or distro.id} ({distro.id} {distro.version_id or ''})")
+        message(
+            f"distro: {distro.pretty_name or distro.id} ({distro.id} {distro.version_id or ''})",
+            console=stdout,
+        )
     if analysis.secrets:
-        stdout.print(
-            f"[yellow]{len(analysis.secrets)} secret(s) found[/]: "
+        message(
+            f"{len(analysis.secrets)} secret(s) found: "
             + ", ".join(f"{s.path}:{s.line} {s.name}" for s in analysis.secrets),
-            highlight=False,
+            console=stdout,
         )
