@@ -6,7 +6,8 @@ One module per responsibility:
 * :mod:`.state`: what a database records about itself (feed sources, groups, build metadata);
 * :mod:`.codecs`: records to rows and rows to values (the tuples the matcher reads);
 * :mod:`.builder`: :class:`DbBuilder` writes a new file and publishes it by rename;
-* :mod:`.reader`: :class:`VulnerabilityDb` opens a published file read-only and answers queries.
+* :mod:`.reader`: :class:`VulnerabilityDb` opens a published file read-only and answers queries;
+* :mod:`.lock`: one build of a database at a time, and the clean-up of builds a killed sync left.
 
 Every location is passed in: the command line keeps the file under ``$PORTWARDEN_HOME/db/``, a Lambda
 downloads the published snapshot to ``/tmp`` and opens it there.
@@ -26,7 +27,7 @@ from portwarden.core.vulns.db.codecs import (
     decode_ranges,
     decode_strings,
 )
-from portwarden.core.vulns.db.reader import VulnerabilityDb
+from portwarden.core.vulns.db.reader import DamagedDatabaseError, VulnerabilityDb
 from portwarden.core.vulns.db.schema import SCHEMA_VERSION
 from portwarden.core.vulns.db.state import DbMetadata, FeedKind, GroupInfo, SourceState, SourceStatus
 
@@ -34,6 +35,7 @@ __all__ = [
     "FIX_STATES",
     "SCHEMA_VERSION",
     "AffectedRow",
+    "DamagedDatabaseError",
     "DbBuilder",
     "DbMetadata",
     "FeedKind",

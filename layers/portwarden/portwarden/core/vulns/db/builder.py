@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 import sqlite3
@@ -29,7 +30,7 @@ from portwarden.core.vulns.db.codecs import (
     plan_of_stored,
     vulnerability_values,
 )
-from portwarden.core.vulns.db.reader import VulnerabilityDb
+from portwarden.core.vulns.db.reader import DamagedDatabaseError, VulnerabilityDb, integrity_problem
 from portwarden.core.vulns.db.schema import (
     FEED_TABLES,
     LOOKUP_INDEX,
@@ -40,6 +41,8 @@ from portwarden.core.vulns.db.schema import (
 )
 from portwarden.core.vulns.db.state import DbMetadata, SourceState
 from portwarden.core.vulns.versions.range_plans import sort_key_fingerprint
+
+logger = logging.getLogger(__name__)
 
 # Suffix of an unfinished build next to the published file: ``<name>.build-<random>``.
 BUILD_SUFFIX = ".build-"
@@ -72,6 +75,8 @@ class DbBuilder:
         self._states: dict[str, SourceState] = {}
         self._published = False
         self.previous_states: dict[str, SourceState] = {}
+        # Why the previous database could not be built upon (damaged, unreadable), if it could not.
+        self.previous_problem: str | None = None
         self._has_previous = False
         # The previous file's range plans were made by other key code: carried-over rows are re-planned.
         self._previous_plans_stale = False
@@ -87,11 +92,21 @@ class DbBuilder:
     def _attach_previous(self, previous: Path) -> None:
         try:
             with VulnerabilityDb.open(previous) as old:
-                self.previous_states = {state.key: state for state in old.metadata().sources}
+                states = {state.key: state for state in old.metadata().sources}
                 self._previous_plans_stale = not old.plans_usable
-        except VulnerabilityDatabaseError:
-            # Unreadable or another schema version: this build starts from scratch.
+        except VulnerabilityDatabaseError as exc:
+            # Unreadable, damaged or another schema version: this build starts from scratch.
+            self.previous_problem = str(exc)
+            logger.warning("%s; building a new database from the sources given", exc)
             return
+        # Rows are copied out of the previous file: a damaged page there would fail the build half-way
+        # (or, worse, copy garbage), so its pages are checked first.
+        problem = integrity_problem(previous)
+        if problem is not None:
+            self.previous_problem = str(DamagedDatabaseError(previous, problem))
+            logger.warning("%s; building a new database from the sources given", self.previous_problem)
+            return
+        self.previous_states = states
         # ATTACH is not allowed inside a transaction.
         self._db.execute("COMMIT")
         self._db.execute("ATTACH DATABASE ? AS previous", (f"{previous.resolve().as_uri()}?mode=ro",))

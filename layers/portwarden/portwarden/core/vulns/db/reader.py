@@ -2,17 +2,22 @@
 
 The file is opened ``immutable``: it never changes once published, which also lets several processes
 or Lambda invocations share it without locking. Queries are what the matcher and ``feeds list`` need.
+
+A damaged file (a disk fault, a copy cut short) can fail at any query, not only when it is opened:
+every query turns SQLite's "database disk image is malformed" into a ``DamagedDatabaseError`` that
+names the file, and an open that fails runs SQLite's own integrity check to say what is wrong.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from portwarden.core.errors import VulnerabilityDatabaseError
 from portwarden.core.model.vulnerability import CvssScore, KevEntry, Severity
@@ -31,21 +36,70 @@ from portwarden.core.vulns.versions.range_plans import sort_key_fingerprint
 
 # Package names whose rows an opened database keeps in memory (a few MB at most).
 _ROW_CACHE_NAMES = 50_000
+# Problems the integrity check lists at most (one damaged page can produce thousands of lines).
+_INTEGRITY_PROBLEMS = 5
+
+REBUILD_HINT = "a feed sync rebuilds it"
+
+
+class DamagedDatabaseError(VulnerabilityDatabaseError):
+    """The file is a vulnerability database whose pages are damaged."""
+
+    def __init__(self, path: Path, detail: str) -> None:
+        self.path = path
+        self.detail = detail
+        super().__init__(f"the vulnerability database {path} is damaged ({detail}); {REBUILD_HINT}")
+
+
+def integrity_problem(path: Path) -> str | None:
+    """What SQLite's quick integrity check finds wrong with ``path``, or None when it finds nothing.
+
+    It reads every page of the file (seconds for a large database): run it when something already
+    failed, or before trusting a file a new build copies from.
+    """
+    try:
+        connection = connect(path, read_only=True)
+        try:
+            rows = connection.execute(f"PRAGMA quick_check({_INTEGRITY_PROBLEMS})").fetchall()
+        finally:
+            connection.close()
+    except sqlite3.DatabaseError as exc:
+        return str(exc)
+    problems = [str(row[0]) for row in rows if row[0] != "ok"]
+    return "; ".join(problems) if problems else None
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _names_damage(
+    query: Callable[Concatenate[VulnerabilityDb, _P], _R],
+) -> Callable[Concatenate[VulnerabilityDb, _P], _R]:
+    """SQLite errors of a query become a ``DamagedDatabaseError`` naming the file."""
+
+    @functools.wraps(query)
+    def guarded(self: VulnerabilityDb, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return query(self, *args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            raise DamagedDatabaseError(self.path, str(exc)) from exc
+
+    return guarded
 
 
 class VulnerabilityDb:
     """A published database, opened read-only. Queries are what the matcher and ``feeds list`` need."""
 
-    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
+    def __init__(self, path: Path, connection: sqlite3.Connection, *, sort_keys: str | None) -> None:
         self.path = path
         self._db = connection
         self._metadata: DbMetadata | None = None
         self._vulnerability = lru_cache(maxsize=65536)(self._load_vulnerability)
         self._records: dict[tuple[str, str, str], VulnerabilityRow] = {}
         self._rows_by_name: dict[tuple[str, str], tuple[AffectedRow, ...]] = {}
-        row = connection.execute("SELECT value FROM metadata WHERE key = 'sort_keys'").fetchone()
         # Range plans hold sort keys: only keys made by the same key code as this process's are usable.
-        self.plans_usable = row is not None and row[0] == sort_key_fingerprint()
+        self.plans_usable = sort_keys == sort_key_fingerprint()
 
     @classmethod
     def open(cls, path: Path) -> VulnerabilityDb:
@@ -54,18 +108,25 @@ class VulnerabilityDb:
             raise VulnerabilityDatabaseError(f"no vulnerability database at {path}")
         try:
             connection = connect(path, read_only=True)
-            row = connection.execute("SELECT value FROM metadata WHERE key = 'schema_version'").fetchone()
         except sqlite3.Error as exc:
             raise VulnerabilityDatabaseError(
                 f"{path} is not a readable vulnerability database: {exc}"
             ) from exc
+        try:
+            row = connection.execute("SELECT value FROM metadata WHERE key = 'schema_version'").fetchone()
+            sort_keys = connection.execute("SELECT value FROM metadata WHERE key = 'sort_keys'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            connection.close()
+            if isinstance(exc, sqlite3.OperationalError) and "no such table" in str(exc):
+                raise VulnerabilityDatabaseError(f"{path} is not a vulnerability database: {exc}") from exc
+            raise DamagedDatabaseError(path, integrity_problem(path) or str(exc)) from exc
         if row is None or row[0] != str(SCHEMA_VERSION):
             connection.close()
             found = row[0] if row else "none"
             raise VulnerabilityDatabaseError(
                 f"{path} has schema version {found}, this version of Portwarden reads {SCHEMA_VERSION}"
             )
-        return cls(path, connection)
+        return cls(path, connection, sort_keys=sort_keys[0] if sort_keys else None)
 
     def __enter__(self) -> VulnerabilityDb:
         return self
@@ -76,6 +137,7 @@ class VulnerabilityDb:
     def close(self) -> None:
         self._db.close()
 
+    @_names_damage
     def metadata(self) -> DbMetadata:
         if self._metadata is None:
             values = dict(self._db.execute("SELECT key, value FROM metadata").fetchall())
@@ -131,6 +193,7 @@ class VulnerabilityDb:
         by_name = self.affected_by_name(namespace, package_names)
         return [row for name in dict.fromkeys(package_names) for row in by_name.get(name, ())]
 
+    @_names_damage
     def affected_by_name(
         self, namespace: str, package_names: Sequence[str]
     ) -> dict[str, tuple[AffectedRow, ...]]:
@@ -178,6 +241,7 @@ class VulnerabilityDb:
     def vulnerability(self, feed: str, vuln_id: str, namespace: str) -> VulnerabilityRow | None:
         return self._vulnerability(feed, vuln_id, namespace)
 
+    @_names_damage
     def vulnerabilities(
         self, keys: Iterable[tuple[str, str, str]]
     ) -> dict[tuple[str, str, str], VulnerabilityRow]:
@@ -210,6 +274,7 @@ class VulnerabilityDb:
     def _load_vulnerability(self, feed: str, vuln_id: str, namespace: str) -> VulnerabilityRow | None:
         return self.vulnerabilities([(feed, vuln_id, namespace)]).get((feed, vuln_id, namespace))
 
+    @_names_damage
     def nvd(self, cve_ids: Sequence[str]) -> dict[str, NvdRow]:
         return {
             cve_id: NvdRow(
@@ -222,15 +287,18 @@ class VulnerabilityDb:
             )
         }
 
+    @_names_damage
     def kev(self, cve_ids: Sequence[str]) -> set[str]:
         return {row[0] for row in self._select_by_cve("SELECT cve_id FROM kev", cve_ids)}
 
+    @_names_damage
     def kev_entries(self, cve_ids: Sequence[str]) -> dict[str, KevEntry]:
         return {
             row[0]: KevEntry.model_validate_json(row[1])
             for row in self._select_by_cve("SELECT cve_id, document FROM kev", cve_ids)
         }
 
+    @_names_damage
     def epss(self, cve_ids: Sequence[str]) -> dict[str, tuple[float, float]]:
         return {
             row[0]: (float(row[1]), float(row[2]))
@@ -246,6 +314,7 @@ class VulnerabilityDb:
             results.extend(self._db.execute(f"{select} WHERE cve_id IN ({placeholders})", chunk).fetchall())
         return results
 
+    @_names_damage
     def records(self, vuln_id: str) -> list[VulnerabilityRow]:
         """Every stored statement of ``vuln_id`` (all feeds and namespaces)."""
         keys = self._db.execute(
