@@ -6,6 +6,7 @@ source answering 500, a truncated archive, malformed records, OSV incremental up
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.server
 import io
@@ -71,6 +72,15 @@ def _handler(server_state: FeedServer) -> type[http.server.BaseHTTPRequestHandle
             path = self.path.split("?", 1)[0].lstrip("/")
             if path in server_state.failing:
                 self.send_error(server_state.failing[path])
+                return
+            if path == "endless":
+                # No Content-Length: a body that only ends when the client hangs up (bounded here so
+                # that a client without a limit still ends the test).
+                self.send_response(200)
+                self.end_headers()
+                with contextlib.suppress(OSError):
+                    for _ in range(256):
+                        self.wfile.write(bytes(1024 * 1024))
                 return
             for base in (server_state.overlay, server_state.root):
                 candidate = (base / path).resolve()
@@ -583,3 +593,18 @@ def test_cli_sync_rebuilds_a_damaged_database_and_scan_names_it(tmp_path: Path) 
     assert "damaged" in again.stderr and "rebuilt" in again.stderr
     with VulnerabilityDb.open(database) as db:
         assert db.metadata().vulnerability_count > 2500
+
+
+def test_http_downloads_are_capped(feed_server: FeedServer, fetcher: HttpFeedFetcher) -> None:
+    mib = 1024 * 1024
+    (feed_server.overlay / "big.json").write_bytes(b" " * (3 * mib))
+    # Announced larger than the cap: refused on the header, the body is never read into a file.
+    with pytest.raises(FeedUnavailableError, match=r"3\.0 MiB is larger than the download limit of 1\.0 MiB"):
+        fetcher.fetch(feed_server.url("big.json"), max_bytes=mib)
+    assert len(feed_server.hits("big.json")) == 1  # not retried
+    # No length announced: the copy stops at the cap.
+    with pytest.raises(FeedUnavailableError, match=r"larger than the download limit of 2\.0 MiB") as caught:
+        fetcher.fetch(feed_server.url("endless"), max_bytes=2 * mib)
+    assert str(caught.value).startswith(feed_server.url("endless"))
+    assert list(fetcher.work_dir.iterdir()) == []
+    assert fetcher.fetch(feed_server.url("big.json"), max_bytes=3 * mib).path is not None
