@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, PositiveInt
 
 from portwarden.core.ecosystems import LANGUAGE_FEED_ECOSYSTEMS
 from portwarden.core.errors import FeedUnavailableError, PortwardenError
@@ -125,7 +125,7 @@ class SyncOptions(ValueObject):
     osv_incremental_limit: int = Field(default=500, ge=0)
     prune: bool = False
     # Bytes one download of a source of that kind may have; kinds not given keep their default.
-    download_limits: dict[FeedKind, int] = Field(default_factory=dict)
+    download_limits: dict[FeedKind, PositiveInt] = Field(default_factory=dict)
     # Seconds to wait for another sync of the same database to finish (None: as long as it takes).
     lock_timeout: float | None = Field(default=3600.0, ge=0)
 
