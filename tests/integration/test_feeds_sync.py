@@ -608,3 +608,31 @@ def test_http_downloads_are_capped(feed_server: FeedServer, fetcher: HttpFeedFet
     assert str(caught.value).startswith(feed_server.url("endless"))
     assert list(fetcher.work_dir.iterdir()) == []
     assert fetcher.fetch(feed_server.url("big.json"), max_bytes=3 * mib).path is not None
+
+
+def test_cli_sync_of_an_endless_source_stops_at_its_limit(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    started = time.monotonic()
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "portwarden.cli.main",
+            "feeds",
+            "sync",
+            "--source",
+            "debian=file:///dev/zero",
+            "--max-download",
+            "debian=4mb",
+        ],
+        env={**os.environ, "PORTWARDEN_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "failed  debian file:///dev/zero" in result.stderr
+    assert "larger than the download limit of 4.0 MiB" in result.stderr
+    assert time.monotonic() - started < 60
+    assert _build_files(home) == []
