@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from portwarden.cli.settings import LocalSettings
     from portwarden.core.services.sync_feeds import FeedSource, SourceOutcome
+    from portwarden.core.vulns.db import FeedKind
 
 feeds_app = typer.Typer(
     help="Vulnerability feeds and the local vulnerability database.", no_args_is_help=True
@@ -50,6 +51,29 @@ def _parse_sources(values: list[str]) -> list[FeedSource]:
     return sources
 
 
+def _parse_download_limits(values: list[str]) -> dict[FeedKind, int]:
+    from portwarden.core.policy.gates.metadata import parse_size
+    from portwarden.core.vulns.db import FeedKind
+
+    kinds = ", ".join(kind.value for kind in FeedKind)
+    limits: dict[FeedKind, int] = {}
+    for value in values:
+        kind_text, separator, size_text = value.partition("=")
+        try:
+            kind = FeedKind(kind_text.strip().lower())
+            size = parse_size(size_text)
+        except ValueError:
+            raise typer.BadParameter(
+                f"expected KIND=SIZE with KIND one of {kinds} and SIZE in bytes or with a kb/mb/gb suffix "
+                f"(debian=512mb), got {value!r}",
+                param_hint="--max-download",
+            ) from None
+        if not separator or size <= 0:
+            raise typer.BadParameter(f"expected a positive size, got {value!r}", param_hint="--max-download")
+        limits[kind] = size
+    return limits
+
+
 @feeds_app.command("sync")
 def sync(
     ctx: typer.Context,
@@ -70,6 +94,23 @@ def sync(
     nvd_page_delay: Annotated[
         float, typer.Option("--nvd-page-delay", min=0, help="Seconds between NVD API pages.")
     ] = 6.0,
+    max_download: Annotated[
+        list[str],
+        typer.Option(
+            "--max-download",
+            help="KIND=SIZE (repeatable): the largest download a source of that kind may have, e.g. "
+            "debian=512mb. Defaults: osv 4gb, debian 1gb, alpine 256mb, nvd 512mb (per page), "
+            "kev 256mb, epss 512mb.",
+        ),
+    ] = [],  # noqa: B006 - typer needs a literal default
+    lock_wait: Annotated[
+        float,
+        typer.Option(
+            "--lock-wait",
+            min=0,
+            help="Seconds to wait for another feeds sync of the same database to finish (0: fail at once).",
+        ),
+    ] = 3600.0,
 ) -> None:
     """Download vulnerability feeds and publish a new vulnerability database."""
     from portwarden.adapters.http.feeds import HttpFeedFetcher
@@ -83,8 +124,18 @@ def sync(
         # With a key NVD allows ten times the rate.
         nvd_page_delay=nvd_page_delay if not nvd_api_key else min(nvd_page_delay, 0.6),
         prune=prune,
+        download_limits=_parse_download_limits(max_download),
+        lock_timeout=lock_wait,
     )
     quiet = state(ctx).quiet
+
+    def waiting(holder: str) -> None:
+        # Said even with --quiet: a command that seems to hang needs its reason.
+        stderr.print(
+            f"another feeds sync is running ({holder}); waiting up to {lock_wait:.0f}s for it to finish",
+            markup=False,
+            highlight=False,
+        )
 
     def progress(outcome: SourceOutcome) -> None:
         if quiet:
@@ -101,8 +152,16 @@ def sync(
         )
 
     fetcher = HttpFeedFetcher(settings.work_dir / "feeds")
-    result = sync_feeds(sources, fetcher, database_path(settings), options=options, on_source=progress)
+    result = sync_feeds(
+        sources, fetcher, database_path(settings), options=options, on_source=progress, on_wait=waiting
+    )
     metadata = result.metadata
+    if result.previous_database_problem:
+        stderr.print(
+            f"warning: {result.previous_database_problem}: rebuilt from the sources of this sync only",
+            markup=False,
+            highlight=False,
+        )
     if not quiet:
         stderr.print(
             f"published {result.database}: {metadata.vulnerability_count} vulnerability records, "
