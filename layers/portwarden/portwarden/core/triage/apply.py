@@ -40,7 +40,7 @@ def apply_triage(
 ) -> TriageOutcome:
     if inputs.empty:
         return TriageOutcome(matches=tuple(matches))
-    context = _Context(analysis, inputs, today, repo_tag)
+    context = TriageContext(analysis, inputs, today, repo_tag)
     kept: list[Match] = []
     suppressed: list[SuppressedMatch] = []
     annotated: list[AnnotatedMatch] = []
@@ -72,8 +72,9 @@ def apply_triage(
     )
 
 
-class _Context:
-    """Statements indexed by vulnerability name, the image's names, the packages' bom-refs."""
+class TriageContext:
+    """What deciding needs, worked out once per scan: statements indexed by vulnerability name, the
+    image's names, the packages' bom-refs, the rules in force."""
 
     def __init__(self, analysis: ImageAnalysis, inputs: TriageInputs, today: date, repo_tag: str | None):
         self.image = ImageIdentity.of(analysis, repo_tag)
@@ -93,21 +94,31 @@ class _Context:
         self.refs = match_package_refs(analysis) if uses_refs else {}
         self.package_purls = tuple(package.purl for package in analysis.packages if package.purl)
 
-    def deciding_statement(self, match: Match) -> VexStatement | None:
+    def statements_about(self, match: Match) -> list[tuple[int, VexStatement, bool]]:
+        """Every statement about the match's vulnerability: (order given, statement, whether one of its
+        products names this image or package)."""
         candidates: dict[int, VexStatement] = {}
         for name in (match.id, *match.aliases):
             for order, statement in self.by_name.get(name, ()):
                 candidates[order] = statement
         if not candidates:
-            return None
+            return []
         package = match.package
         bom_ref = self.refs.get(
             package_key(package.name, package.version, package.type, package.purl, package.location)
         )
+        return [
+            (
+                order,
+                statement,
+                any(self._product_applies(product, package.purl, bom_ref) for product in statement.products),
+            )
+            for order, statement in sorted(candidates.items())
+        ]
+
+    def deciding_statement(self, match: Match) -> VexStatement | None:
         applicable = [
-            (order, statement)
-            for order, statement in candidates.items()
-            if any(self._product_applies(product, package.purl, bom_ref) for product in statement.products)
+            (order, statement) for order, statement, applies in self.statements_about(match) if applies
         ]
         if not applicable:
             return None
