@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from packageurl import PackageURL
@@ -59,6 +60,12 @@ def parse_json_object(data: bytes, where: str) -> dict[str, Any]:
 def parse_purl(text: object) -> PackageURL | None:
     if not isinstance(text, str) or not text.startswith("pkg:"):
         return None
+    return _parse_purl(text)
+
+
+@lru_cache(maxsize=16384)
+def _parse_purl(text: str) -> PackageURL | None:
+    # Parsing is the costly part of decoding a package, and each is asked for more than once.
     try:
         return PackageURL.from_string(text)
     except ValueError:
