@@ -334,3 +334,11 @@ def test_explain_table_for_an_alias_with_the_policy_rows(home: Path, image: str)
     assert "mapping    default" in text and "fix_available=true" in text
     missing = run_cli(home, "explain", image, "--id", "CVE-1999-0001")
     assert missing.returncode == 0 and "no package of this image matches CVE-1999-0001" in missing.stdout
+
+
+def test_explain_an_sbom_names_the_layer_from_the_documents_history(home: Path) -> None:
+    syft = FIXTURES_DIR / "sbom" / "tiny.syft.json"
+    result = run_cli(home, "explain", f"sbom:{syft}", "--id", "GHSA-35jh-r3h4-6jhm")
+    assert result.returncode == 0, result.stderr
+    assert "found in   /app/node_modules/lodash/package.json, layer 1 sha256:479fce8d" in result.stdout
+    assert "(COPY app / # buildkit) by javascript-package-cataloger" in result.stdout

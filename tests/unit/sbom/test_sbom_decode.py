@@ -288,3 +288,13 @@ def test_detect_format() -> None:
         detect_format(json.loads((SBOMS / "tiny.syft.cyclonedx.json").read_text()), "x")
         is SbomFormat.CYCLONEDX_JSON
     )
+
+
+def test_syft_json_carries_the_layers_and_history_package_locations_point_into() -> None:
+    analysis = read_sbom(SBOMS / "tiny.syft.json")
+    assert analysis.source.platform == "linux/amd64"
+    diff_ids = [layer["diff_id"] for layer in analysis.image.layers]
+    assert len(diff_ids) == 2 and len(analysis.image.history) == 2
+    lodash = _by_name(analysis)["lodash"]
+    assert lodash.locations[0].layer_digest == diff_ids[1]
+    assert "COPY app" in str(analysis.image.history[1]["created_by"])

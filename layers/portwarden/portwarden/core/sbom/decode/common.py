@@ -18,7 +18,7 @@ from packageurl import PackageURL
 from portwarden.core.analyzers.rpm import split_source_rpm
 from portwarden.core.errors import InvalidReferenceError, SbomFormatError
 from portwarden.core.image.reference import ImageReference
-from portwarden.core.model.analysis import AnalysisSource, ImageAnalysis
+from portwarden.core.model.analysis import AnalysisSource, ImageAnalysis, ImageMetadata
 from portwarden.core.model.distro import Distro
 from portwarden.core.model.package import Location, Package, PackageType
 from portwarden.core.sbom.cpe import cpe_candidates
@@ -218,6 +218,10 @@ class ImageFacts:
     config_digest: str | None = None
     platform: str | None = None
     analyzed_at: str | None = None
+    # The image's layers (``digest``/``diff_id``) and history, when the document carries them (Syft):
+    # what ``explain`` needs to name the layer a package was found in.
+    layers: tuple[dict[str, Any], ...] = ()
+    history: tuple[dict[str, Any], ...] = ()
 
 
 def build_analysis(
@@ -260,6 +264,7 @@ def build_analysis(
         ),
         distro=distro,
         packages=tuple(packages),
+        image=ImageMetadata(layers=image.layers, history=image.history),
         warnings=tuple(warnings),
         analyzed_at=image.analyzed_at,
     )

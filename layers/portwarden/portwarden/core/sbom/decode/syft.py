@@ -7,6 +7,8 @@ distro from ``distro``; the image from ``source`` (``metadata`` since schema 11,
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
 from portwarden.core.analyzers.rpm import split_source_rpm
@@ -151,11 +153,32 @@ def _image(document: dict[str, Any]) -> ImageFacts:
     details = source.get("metadata") if isinstance(source.get("metadata"), dict) else source.get("target")
     if not isinstance(details, dict) or text(source.get("type")) != "image":
         return ImageFacts()
-    architecture, system = text(details.get("architecture")), text(details.get("os"))
+    config = _config(details.get("config"))
+    architecture = text(details.get("architecture")) or text(config.get("architecture"))
+    system = text(details.get("os")) or text(config.get("os"))
     digest = text(details.get("manifestDigest"))
+    history = config.get("history")
     return ImageFacts(
         reference=text(details.get("userInput")) or None,
         manifest_digest=digest if digest.startswith("sha256:") else None,
         config_digest=text(details.get("imageID")) or None,
         platform=f"{system}/{architecture}" if system and architecture else None,
+        # Syft names layers by diff id, as its package locations do.
+        layers=tuple(
+            {"diff_id": layer_digest, "size": layer.get("size")}
+            for layer in dicts(details.get("layers"))
+            if (layer_digest := text(layer.get("digest")))
+        ),
+        history=tuple(dicts(history)),
     )
+
+
+def _config(encoded: object) -> dict[str, Any]:
+    """The image config Syft embeds (base64 JSON); empty when absent or unreadable."""
+    if not isinstance(encoded, str) or not encoded:
+        return {}
+    try:
+        config = json.loads(base64.b64decode(encoded, validate=True))
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return config if isinstance(config, dict) else {}
