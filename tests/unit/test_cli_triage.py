@@ -342,3 +342,28 @@ def test_explain_an_sbom_names_the_layer_from_the_documents_history(home: Path) 
     assert result.returncode == 0, result.stderr
     assert "found in   /app/node_modules/lodash/package.json, layer 1 sha256:479fce8d" in result.stdout
     assert "(COPY app / # buildkit) by javascript-package-cataloger" in result.stdout
+
+
+def test_explain_names_the_allowlist_item_that_applied(home: Path, image: str, tmp_path: Path) -> None:
+    from portwarden.core.policy.default import default_bundle
+
+    document = default_bundle().document()
+    document["whitelists"][0]["items"] = [
+        {"id": "lodash-accepted", "gate": "vulnerabilities", "trigger_id": "GHSA-35jh-r3h4-6jhm+lodash"}
+    ]
+    bundle = tmp_path / "bundle.json"
+    bundle.write_text(json.dumps(document))
+    result = run_cli(
+        home, "explain", image, "--id", "GHSA-35jh-r3h4-6jhm", "--policy", str(bundle), "-o", "json"
+    )
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(result.stdout)["policy_rows"]
+    assert row["counted"] is False and row["row"]["allowlisted"] is True
+    assert row["allowlist_item"] == {
+        "id": "lodash-accepted",
+        "gate": "vulnerabilities",
+        "trigger_id": "GHSA-35jh-r3h4-6jhm+lodash",
+        "expires_on": None,
+    }
+    assert row["mapping"]["id"] == "default-mapping" and row["rule"]["gate"] == "vulnerabilities"
+    assert {"name": "fix_available", "value": "true"} in row["rule"]["params"]
