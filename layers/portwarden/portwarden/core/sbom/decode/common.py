@@ -16,6 +16,7 @@ from typing import Any
 from packageurl import PackageURL
 
 from portwarden.core.analyzers.rpm import split_source_rpm
+from portwarden.core.ecosystems import ECOSYSTEMS, OS_PACKAGE_TYPES
 from portwarden.core.errors import InvalidReferenceError, SbomFormatError
 from portwarden.core.image.reference import ImageReference
 from portwarden.core.model.analysis import AnalysisSource, ImageAnalysis, ImageMetadata
@@ -26,21 +27,8 @@ from portwarden.core.sbom.cpe import cpe_candidates
 SOURCE_TYPE = "sbom"
 UNKNOWN_PLATFORM = "unknown"
 
-# purl type -> the package type its ecosystem is matched as.
-PURL_TYPES: Mapping[str, PackageType] = {
-    "deb": PackageType.DEB,
-    "apk": PackageType.APK,
-    "rpm": PackageType.RPM,
-    "pypi": PackageType.PYTHON,
-    "npm": PackageType.NPM,
-    "maven": PackageType.JAVA_ARCHIVE,
-    "golang": PackageType.GO_MODULE,
-    "cargo": PackageType.RUST_CRATE,
-    "gem": PackageType.GEM,
-    "composer": PackageType.PHP_COMPOSER,
-    "nuget": PackageType.DOTNET,
-}
-_OS_TYPES = frozenset({PackageType.DEB, PackageType.APK, PackageType.RPM})
+# purl type -> the package type its ecosystem is matched as (from the ecosystem descriptors).
+PURL_TYPES: Mapping[str, PackageType] = {e.purl_type: e.package_type for e in ECOSYSTEMS.values()}
 # Versions that name nothing: such a package cannot be matched, and is reported as skipped.
 _NO_VERSION = frozenset({"", "unknown", "noassertion", "none"})
 
@@ -147,7 +135,7 @@ def add_package(report: DecodeReport, draft: PackageDraft, found_by_default: str
         return
     metadata = dict(draft.metadata)
     qualifiers = purl.qualifiers if purl is not None and isinstance(purl.qualifiers, dict) else {}
-    if kind in _OS_TYPES:
+    if kind in OS_PACKAGE_TYPES:
         source_name, source_version = draft.source_name, draft.source_version
         if not source_name:
             source_name, source_version = _upstream(kind, name, version, qualifiers)
