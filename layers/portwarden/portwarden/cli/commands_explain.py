@@ -35,10 +35,12 @@ def explain(
     """Explain each match of a vulnerability: package, file and layer, feed record, version rule, fix
     state, severity, KEV/EPSS, VEX and ignore rules, and the policy rows about it."""
     from portwarden.adapters.local.sqlite import LocalStore
+    from portwarden.cli.commands_sbom import warn_about_cache
     from portwarden.cli.commands_scan import open_database, resolve_bundle
     from portwarden.cli.settings import LocalSettings
     from portwarden.cli.triage_options import print_warnings, triage_inputs
     from portwarden.cli.wiring import image_access
+    from portwarden.core.analyzers.base import AnalyzerOptions
     from portwarden.core.services.analyze import analyze_image
     from portwarden.core.services.explain import explain_vulnerability
 
@@ -47,7 +49,10 @@ def explain(
     with open_database(settings) as db, LocalStore(settings.home) as store:
         bundle = resolve_bundle(policy, store.policies) if policy else None
         with image_access(state(ctx), settings) as access:
-            analysis = analyze_image(source, access, blobs=store.blobs, platform=platform)
+            # The options `scan` uses, so both share the layer cache.
+            options = AnalyzerOptions(retrieve_files=settings.retrieve_files)
+            analysis = analyze_image(source, access, options=options, blobs=store.blobs, platform=platform)
+        warn_about_cache(analysis)
         print_warnings(analysis, None)
         explanation = explain_vulnerability(
             analysis, db, vulnerability_id, triage=inputs, bundle=bundle, repo_tag=tag
