@@ -161,6 +161,11 @@ def test_scanning_syft_sboms_gives_the_same_matches_for_packages_both_report(
         if (v["package"]["name"], v["package"]["version"], v["package"]["type"]) in ours
     }
     assert theirs == {key(v) for v in image_scan["vulnerabilities"]}
+    # The SBOM names the image's digest; the image's own (richer) analysis stays the stored one.
+    stored = run_cli(home, "image", "get", image_scan["source"]["manifest_digest"], "-o", "json")
+    assert stored.returncode == 0, stored.stderr
+    record = json.loads(stored.stdout)
+    assert record["source"].startswith("oci-dir:") and record["package_count"] == len(image_scan["packages"])
 
 
 def test_bad_sboms_fail_with_one_line_and_skipped_packages_warn(home: Path, tmp_path: Path) -> None:

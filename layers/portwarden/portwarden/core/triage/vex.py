@@ -14,7 +14,7 @@ CycloneDX words are kept in the impact statement.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -95,8 +95,6 @@ def _time(value: object, where: str) -> datetime | None:
     except ValueError as exc:
         raise VexDocumentError(f"{where}: timestamp {text!r} is not RFC 3339") from exc
     if parsed.tzinfo is None:
-        from datetime import UTC
-
         parsed = parsed.replace(tzinfo=UTC)
     return parsed
 
