@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from portwarden.cli.commands_image import PlatformOpt, SourceArg
-from portwarden.cli.commands_scan import PolicyOpt, TagOpt
+from portwarden.cli.commands_image import PlatformOpt
+from portwarden.cli.commands_scan import PolicyOpt, ScanSourceArg, TagOpt
 from portwarden.cli.context import state
-from portwarden.cli.output import OutputFormat, stdout
+from portwarden.cli.output import OutputFormat, message, stdout
 from portwarden.cli.triage_options import ConfigOpt, VexOpt
 
 if TYPE_CHECKING:
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 def explain(
     ctx: typer.Context,
-    source: SourceArg,
+    source: ScanSourceArg,
     vulnerability_id: Annotated[
         str, typer.Option("--id", help="The vulnerability to explain: its id or an alias (CVE-…, GHSA-…).")
     ],
@@ -61,7 +61,7 @@ def explain(
         sys.stdout.write(explanation.model_dump_json(indent=2) + "\n")
         return
     for line in explanation_lines(explanation):
-        stdout.print(line, markup=False, highlight=False)
+        message(line, console=stdout)
 
 
 def explanation_lines(explanation: Explanation) -> list[str]:

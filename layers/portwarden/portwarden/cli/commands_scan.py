@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from portwarden.cli.commands_feeds import SYNC_HINT, database_path
-from portwarden.cli.commands_image import PlatformOpt, SourceArg
+from portwarden.cli.commands_image import PlatformOpt
 from portwarden.cli.context import EXIT_FAIL, state
 from portwarden.cli.output import Column, literal, message, print_table, stdout
 from portwarden.cli.triage_options import ConfigOpt, ShowSuppressedOpt, VexOpt
@@ -71,6 +71,14 @@ def open_database(settings: LocalSettings) -> VulnerabilityDb:
     return db
 
 
+ScanSourceArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="SOURCE",
+        help="registry:REF (or a bare REF), docker-archive:PATH, oci-dir:PATH, oci-archive:PATH, or "
+        "sbom:PATH (a Syft, CycloneDX, SPDX or Portwarden JSON SBOM instead of an image)",
+    ),
+]
 PolicyOpt = Annotated[
     str | None,
     typer.Option(
@@ -133,7 +141,7 @@ def run_scan(
 
 def scan(
     ctx: typer.Context,
-    source: SourceArg,
+    source: ScanSourceArg,
     platform: PlatformOpt = None,
     output: Annotated[ScanFormat, typer.Option("--output", "-o", help="Output format.")] = ScanFormat.TABLE,
     fail_on: Annotated[

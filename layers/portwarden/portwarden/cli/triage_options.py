@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from portwarden.cli.output import stderr, stdout
+from portwarden.cli.output import Column, message, print_table, stdout
 
 if TYPE_CHECKING:
     from portwarden.core.model.analysis import ImageAnalysis
@@ -53,7 +53,16 @@ def print_warnings(analysis: ImageAnalysis, outcome: TriageOutcome | None) -> No
     if outcome is not None:
         lines.extend(outcome.warnings)
     for line in lines:
-        stderr.print(f"warning: {line}", markup=False, highlight=False)
+        message(f"warning: {line}")
+
+
+SUPPRESSED_COLUMNS = (
+    Column("Name"),
+    Column("Installed"),
+    Column("Vulnerability"),
+    Column("Severity", drop_rank=1),
+    Column("Suppressed by"),
+)
 
 
 def print_suppressed(outcome: TriageOutcome | None, show: bool) -> None:
@@ -62,27 +71,21 @@ def print_suppressed(outcome: TriageOutcome | None, show: bool) -> None:
         return
     count = len(outcome.suppressed)
     if not show:
-        stdout.print(
-            f"{count} suppressed by VEX or ignore rules (--show-suppressed to list them)",
-            markup=False,
-            highlight=False,
-        )
+        message(f"{count} suppressed by VEX or ignore rules (--show-suppressed to list them)", console=stdout)
         return
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(show_edge=False, title="Suppressed")
-    for column in ("Name", "Installed", "Vulnerability", "Severity", "Suppressed by"):
-        table.add_column(column)
-    for item in outcome.suppressed:
-        match = item.match
-        # Text cells: names and reasons are data, never rich markup.
-        table.add_row(
-            Text(match.package.name),
-            Text(match.package.version),
-            Text(match.id),
-            match.severity.value,
-            Text("\n".join(reason.reason for reason in item.suppressed_by)),
-        )
-    stdout.print(table)
-    stdout.print(f"{count} suppressed", markup=False, highlight=False)
+    message("", console=stdout)
+    message("Suppressed", console=stdout)
+    print_table(
+        SUPPRESSED_COLUMNS,
+        (
+            (
+                item.match.package.name,
+                item.match.package.version,
+                item.match.id,
+                item.match.severity.value,
+                "; ".join(reason.reason for reason in item.suppressed_by),
+            )
+            for item in outcome.suppressed
+        ),
+    )
+    message(f"{count} suppressed", console=stdout)
