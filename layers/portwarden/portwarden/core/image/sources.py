@@ -9,11 +9,13 @@ strict pattern before they become paths; archive members must be regular files w
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import os
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol, cast
 
 from portwarden.core.errors import (
     ImageNotFoundError,
@@ -197,18 +199,116 @@ class _DirectoryLayout:
         return path.open("rb")
 
 
+class _MemberWindow(io.RawIOBase):
+    """One archive member's bytes, read through its own file descriptor with ``os.pread``.
+
+    Every blob read gets its own window: layers are read on a thread pool, and a file object shared
+    between threads would interleave their seeks (wrong digests, "not a tar archive"). ``pread``
+    never moves a shared offset, and the window never reads past the member's end.
+    """
+
+    def __init__(self, archive_path: Path, offset: int, size: int, name: str) -> None:
+        super().__init__()
+        self._name = name
+        self._archive_path = archive_path
+        self._fd = os.open(archive_path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        self._start = offset
+        self._end = offset + size
+        self._position = offset
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        remaining = self._end - self._position
+        wanted = remaining if size is None or size < 0 else min(size, remaining)
+        if wanted <= 0:
+            return b""
+        data = os.pread(self._fd, wanted, self._position)
+        if not data:
+            raise ImageSourceError(
+                f"{self._archive_path} ends inside {self._name} (the archive was truncated or changed)"
+            )
+        self._position += len(data)
+        return data
+
+    def readall(self) -> bytes:
+        return self.read(-1)
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            os.close(self._fd)
+        super().close()
+
+
+class _CompressedMemberReader(io.RawIOBase):
+    """A member of a compressed archive, through its own ``tarfile`` (and so its own file object).
+
+    A compressed archive has no byte offsets to ``pread`` from: each reader decompresses up to its
+    member on its own stream, so parallel readers never share a position.
+    """
+
+    def __init__(self, archive_path: Path, member: tarfile.TarInfo) -> None:
+        super().__init__()
+        self._tar = tarfile.open(archive_path, mode="r:*")  # noqa: SIM115 - closed by close()
+        handle = self._tar.extractfile(member)
+        if handle is None:  # pragma: no cover - regular members always have a handle
+            self._tar.close()
+            raise ImageSourceError(f"cannot read {member.name} from {archive_path}")
+        self._handle = handle
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._handle.read(-1 if size is None else size)
+
+    def readall(self) -> bytes:
+        return self._handle.read()
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._handle.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._handle.close()
+            self._tar.close()
+        super().close()
+
+
+_COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")
+
+
 class _TarLayout:
-    """Random access to the regular-file members of an (uncompressed or gzip) tar archive."""
+    """Random access to the regular-file members of an (uncompressed or compressed) tar archive.
+
+    The archive is indexed once (name → member); it keeps no open file. Every ``open_file`` opens
+    the archive again, so concurrent blob reads never share a file position.
+    """
 
     def __init__(self, archive_path: Path) -> None:
         self.archive_path = archive_path
+        self._members: dict[str, tarfile.TarInfo] = {}
         try:
-            self._tar = tarfile.open(archive_path, mode="r:*")  # noqa: SIM115 - closed by close()
-            self._members: dict[str, tarfile.TarInfo] = {}
-            for member in self._tar:
-                name = member.name.lstrip("./") if member.name.startswith("./") else member.name
-                if member.isfile() and not name.startswith("/") and ".." not in name.split("/"):
-                    self._members[name] = member
+            with archive_path.open("rb") as probe:
+                self._compressed = probe.read(6).startswith(_COMPRESSED_MAGIC)
+            with tarfile.open(archive_path, mode="r:*") as archive:
+                for member in archive:
+                    name = member.name.lstrip("./") if member.name.startswith("./") else member.name
+                    if (
+                        member.isfile()
+                        and not member.issparse()  # sparse members have no contiguous data
+                        and not name.startswith("/")
+                        and ".." not in name.split("/")
+                    ):
+                        self._members[name] = member
         except (tarfile.TarError, EOFError, OSError) as exc:
             raise ImageSourceError(f"{archive_path} is not a readable tar archive ({exc})") from exc
 
@@ -223,13 +323,15 @@ class _TarLayout:
         member = self._members.get(relative)
         if member is None:
             raise ImageNotFoundError(f"{relative} is missing from the archive {self.archive_path}")
-        handle = self._tar.extractfile(member)
-        if handle is None:  # pragma: no cover - regular members always have a handle
-            raise ImageSourceError(f"cannot read {relative} from {self.archive_path}")
-        return handle  # type: ignore[return-value]
+        try:
+            if self._compressed:
+                return cast(BinaryIO, _CompressedMemberReader(self.archive_path, member))
+            return cast(BinaryIO, _MemberWindow(self.archive_path, member.offset_data, member.size, relative))
+        except (tarfile.TarError, OSError) as exc:
+            raise ImageSourceError(f"cannot read {relative} from {self.archive_path} ({exc})") from exc
 
     def close(self) -> None:
-        self._tar.close()
+        return None  # nothing stays open between reads
 
 
 def _blob_path(digest: str) -> str:
