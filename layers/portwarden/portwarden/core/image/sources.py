@@ -13,6 +13,8 @@ import io
 import json
 import os
 import tarfile
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, cast
@@ -22,6 +24,7 @@ from portwarden.core.errors import (
     ImageSourceError,
     InvalidReferenceError,
     ManifestError,
+    RegistryUnavailableError,
 )
 from portwarden.core.image import manifest as mf
 from portwarden.core.image.digest import digest_bytes, split_digest, verify_bytes
@@ -113,6 +116,76 @@ def _platform_text(document: mf.ImageConfigDocument, fallback: mf.Platform) -> s
     return str(fallback)
 
 
+class _ImageDeadline:
+    """The wall-clock budget of one image read (``max_image_read_seconds``), from the source's opening.
+
+    Blob streams are watched: when the budget is spent, a watchdog aborts every open download (the
+    registry client's streams can be cut from another thread), and reads fail naming the host.
+    """
+
+    def __init__(self, seconds: float, host: str) -> None:
+        self.seconds = seconds
+        self.host = host
+        self.expires_at = time.monotonic() + seconds
+
+    def expired(self) -> bool:
+        return time.monotonic() >= self.expires_at
+
+    def error(self, what: str) -> ImageSourceError:
+        return RegistryUnavailableError(
+            f"{what}: reading the image from {self.host} did not finish within {self.seconds:g} s "
+            "(max_image_read_seconds)"
+        )
+
+    def check(self, what: str) -> None:
+        if self.expired():
+            raise self.error(what)
+
+
+class _DeadlineStream(io.RawIOBase):
+    """A blob stream that stops at the image deadline, even in the middle of a blocked read."""
+
+    def __init__(self, inner: BinaryIO, deadline: _ImageDeadline, what: str) -> None:
+        super().__init__()
+        self._inner = inner
+        self._deadline = deadline
+        self._what = what
+        self._timer = threading.Timer(max(0.0, deadline.expires_at - time.monotonic()), self._abort)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _abort(self) -> None:
+        abort = getattr(self._inner, "abort", None)
+        if callable(abort):
+            abort()
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        self._deadline.check(self._what)
+        try:
+            data = self._inner.read(-1 if size is None else size)
+        except (ImageSourceError, OSError) as exc:
+            if self._deadline.expired():
+                raise self._deadline.error(self._what) from exc
+            raise
+        if not data and self._deadline.expired():
+            raise self._deadline.error(self._what)  # a cut connection can look like an early end
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._timer.cancel()
+            self._inner.close()
+        super().close()
+
+
 class RegistrySource:
     def __init__(self, spec: SourceSpec, client: RegistryClient, limits: SafetyLimits) -> None:
         if spec.reference is None:
@@ -121,9 +194,11 @@ class RegistrySource:
         self._ref = spec.reference
         self._client = client
         self._limits = limits
+        self._deadline = _ImageDeadline(limits.max_image_read_seconds, spec.reference.registry)
 
     def resolve(self, platform: mf.Platform) -> ResolvedImage:
         walker = _ManifestWalker(self._limits)
+        self._deadline.check(f"manifest {self._ref}")
         top = self._client.fetch_manifest(self._ref, mf.ACCEPT)
         if len(top.content) > self._limits.max_manifest_bytes:
             raise ManifestError(
@@ -135,6 +210,7 @@ class RegistrySource:
             top_digest = self._ref.digest
 
         def fetch(descriptor: mf.Descriptor) -> tuple[bytes, str | None]:
+            self._deadline.check(f"manifest {descriptor.digest}")
             fetched = self._client.fetch_manifest(self._ref.with_digest(descriptor.digest), mf.ACCEPT)
             return fetched.content, fetched.media_type
 
@@ -158,7 +234,10 @@ class RegistrySource:
         )
 
     def open_blob(self, descriptor: mf.Descriptor) -> BinaryIO:
-        return self._client.open_blob(self._ref, descriptor.digest)
+        what = f"blob {descriptor.digest}"
+        self._deadline.check(what)
+        stream = self._client.open_blob(self._ref, descriptor.digest)
+        return cast(BinaryIO, _DeadlineStream(stream, self._deadline, what))
 
     def close(self) -> None:
         return None
