@@ -261,3 +261,34 @@ def test_captured_content_is_readable_through_the_resolver(tmp_path: Path) -> No
         assert resolver.read_text("/etc/os-release.bak") == "ID=debian\nVERSION_ID=12\n"
     finally:
         image.close()
+
+
+@pytest.mark.parametrize("kind", ["oci-dir", "docker-archive"])
+def test_a_platform_a_single_platform_image_lacks_is_an_error_naming_its_platform(
+    tmp_path: Path, kind: str
+) -> None:
+    image = build_image(
+        [build_layer([file("arch", "amd64")], compression="none")], ConfigSpec(), style="docker"
+    )
+    if kind == "oci-dir":
+        write_oci_layout(tmp_path / "image", image)
+    else:
+        write_docker_archive(tmp_path / "image", image)
+    source = f"{kind}:{tmp_path / 'image'}"
+    with pytest.raises(PlatformNotFoundError) as caught:
+        inspect_image(source, ACCESS, platform="linux/arm64")
+    assert str(caught.value) == "the image is linux/amd64 only: it has no image for platform linux/arm64"
+    assert caught.value.available == ["linux/amd64"]
+    # Asking for the platform it has, or for none, reads it.
+    assert inspect_image(source, ACCESS, platform="linux/amd64").platform == "linux/amd64"
+    assert inspect_image(source, ACCESS).platform == "linux/amd64"
+
+
+def test_without_a_platform_a_single_platform_image_of_any_platform_is_read(tmp_path: Path) -> None:
+    arm = build_image([build_layer([file("arch", "arm64")])], ConfigSpec(architecture="arm64", variant="v8"))
+    write_oci_layout(tmp_path / "layout", arm)
+    source = f"oci-dir:{tmp_path / 'layout'}"
+    assert inspect_image(source, ACCESS).platform == "linux/arm64/v8"
+    assert inspect_image(source, ACCESS, platform="linux/arm64").platform == "linux/arm64/v8"
+    with pytest.raises(PlatformNotFoundError, match="linux/arm64/v8 only"):
+        inspect_image(source, ACCESS, platform="linux/arm64/v7")

@@ -25,6 +25,7 @@ from portwarden.core.errors import (
     InvalidReferenceError,
     ManifestError,
     RegistryUnavailableError,
+    SinglePlatformMismatchError,
 )
 from portwarden.core.image import manifest as mf
 from portwarden.core.image.digest import digest_bytes, split_digest, verify_bytes
@@ -56,7 +57,11 @@ class ResolvedImage(ValueObject):
 class ImageSource(Protocol):
     spec: SourceSpec
 
-    def resolve(self, platform: mf.Platform) -> ResolvedImage: ...
+    def resolve(self, platform: mf.Platform | None) -> ResolvedImage:
+        """The image for ``platform``. None asks for no platform in particular: an index gives its
+        ``linux/amd64`` image, a single-platform image is taken whatever its platform. A platform
+        that a single-platform image does not have is an error naming the one it has."""
+        ...
 
     def open_blob(self, descriptor: mf.Descriptor) -> BinaryIO:
         """The raw (unverified) bytes of a blob."""
@@ -83,7 +88,7 @@ class _ManifestWalker:
         content: bytes,
         media_type: str | None,
         digest: str,
-        platform: mf.Platform,
+        platform: mf.Platform | None,
         fetch_by_digest: Callable[[mf.Descriptor], tuple[bytes, str | None]],
     ) -> tuple[str | None, str, str, mf.Manifest]:
         """Returns (index digest, manifest digest, manifest media type, manifest)."""
@@ -98,7 +103,7 @@ class _ManifestWalker:
             if len(index.manifests) == 1 and index.manifests[0].platform is None:
                 chosen = index.manifests[0]
             else:
-                chosen = mf.select_platform(index, platform)
+                chosen = mf.select_platform(index, platform or DEFAULT_PLATFORM)
             content, media_type = fetch_by_digest(chosen)
             verify_bytes(content, chosen.digest, "manifest")
             media_type = media_type or chosen.media_type
@@ -110,10 +115,25 @@ class _ManifestWalker:
         return mf.parse_config(content)
 
 
-def _platform_text(document: mf.ImageConfigDocument, fallback: mf.Platform) -> str:
-    if document.os and document.architecture:
-        return str(mf.Platform(os=document.os, architecture=document.architecture, variant=document.variant))
-    return str(fallback)
+DEFAULT_PLATFORM = mf.Platform(os="linux", architecture="amd64")
+
+
+def _platform_text(document: mf.ImageConfigDocument, wanted: mf.Platform | None) -> str:
+    """The platform the image config declares, checked against the one asked for (if any).
+
+    Indexes were already narrowed to ``wanted``; this catches the single-platform image that was
+    asked for a platform it does not have, which would otherwise be analyzed silently.
+    """
+    if not (document.os and document.architecture):
+        return str(wanted or DEFAULT_PLATFORM)
+    actual = mf.Platform(os=document.os, architecture=document.architecture, variant=document.variant)
+    if wanted is not None and (
+        actual.os != wanted.os
+        or actual.architecture != wanted.architecture
+        or (wanted.variant is not None and actual.variant is not None and actual.variant != wanted.variant)
+    ):
+        raise SinglePlatformMismatchError(str(wanted), str(actual))
+    return str(actual)
 
 
 class _ImageDeadline:
@@ -196,7 +216,7 @@ class RegistrySource:
         self._limits = limits
         self._deadline = _ImageDeadline(limits.max_image_read_seconds, spec.reference.registry)
 
-    def resolve(self, platform: mf.Platform) -> ResolvedImage:
+    def resolve(self, platform: mf.Platform | None) -> ResolvedImage:
         walker = _ManifestWalker(self._limits)
         self._deadline.check(f"manifest {self._ref}")
         top = self._client.fetch_manifest(self._ref, mf.ACCEPT)
@@ -426,7 +446,7 @@ class OciLayoutSource:
         self._layout = layout
         self._limits = limits
 
-    def resolve(self, platform: mf.Platform) -> ResolvedImage:
+    def resolve(self, platform: mf.Platform | None) -> ResolvedImage:
         if not self._layout.exists("oci-layout"):
             raise ImageSourceError(f"{self.spec.location} is not an OCI image layout (no oci-layout file)")
         index_bytes = self._layout.read_file("index.json", self._limits.max_manifest_bytes)
@@ -483,7 +503,7 @@ class DockerArchiveSource:
         self._limits = limits
         self._layer_files: dict[str, str] = {}
 
-    def resolve(self, platform: mf.Platform) -> ResolvedImage:
+    def resolve(self, platform: mf.Platform | None) -> ResolvedImage:
         if self._tar.exists("index.json") and self._tar.exists("oci-layout"):
             inner = OciLayoutSource(self.spec, self._tar, self._limits)
             resolved = inner.resolve(platform)

@@ -79,8 +79,9 @@ class FileListing(_Output):
     warnings: tuple[str, ...]
 
 
-def _platform(text: str | None) -> Platform:
-    return parse_platform(text or DEFAULT_PLATFORM)
+def _platform(text: str | None) -> Platform | None:
+    """The platform asked for; None when none was (an index then gives DEFAULT_PLATFORM)."""
+    return parse_platform(text) if text else None
 
 
 def resolve_image(source_text: str, access: ImageAccess, platform: str | None = None) -> ResolvedImage:
