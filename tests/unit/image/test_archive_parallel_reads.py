@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from portwarden.core.image.layer import CapturePolicy
+from portwarden.core.image.capture import CapturePolicy
 from portwarden.core.image.limits import SafetyLimits
 from portwarden.core.image.manifest import Platform
 from portwarden.core.image.reader import read_image

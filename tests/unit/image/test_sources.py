@@ -14,7 +14,7 @@ from portwarden.core.errors import (
     ManifestError,
     PlatformNotFoundError,
 )
-from portwarden.core.image.layer import CapturePolicy
+from portwarden.core.image.capture import CapturePolicy
 from portwarden.core.services.acquire import ImageAccess, acquire_image, inspect_image, list_files
 from tests.support.ocibuild import (
     ConfigSpec,

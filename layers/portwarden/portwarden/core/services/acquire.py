@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from portwarden.core.image.cache import LayerCache
-from portwarden.core.image.layer import CapturePolicy, ContentScanner
+from portwarden.core.image.capture import CapturePolicy, ContentScanner
 from portwarden.core.image.limits import SafetyLimits
 from portwarden.core.image.manifest import ImageConfig, Platform, parse_platform
 from portwarden.core.image.reader import ProgressCallback, SquashedImage, read_image
