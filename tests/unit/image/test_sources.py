@@ -292,3 +292,20 @@ def test_without_a_platform_a_single_platform_image_of_any_platform_is_read(tmp_
     assert inspect_image(source, ACCESS, platform="linux/arm64").platform == "linux/arm64/v8"
     with pytest.raises(PlatformNotFoundError, match="linux/arm64/v8 only"):
         inspect_image(source, ACCESS, platform="linux/arm64/v7")
+
+
+def test_a_docker_archive_layer_that_does_not_match_its_diff_id_is_refused(tmp_path: Path) -> None:
+    # Uncompressed docker-save layers take the config's diff_id as their digest (no second read of
+    # the archive): the reader must still check the bytes against it.
+    import tarfile
+
+    image = two_layer_image(style="docker", compression="none")
+    archive = write_docker_archive(tmp_path / "image.tar", image)  # type: ignore[arg-type]
+    layer = image.layers[1]  # type: ignore[attr-defined]
+    with tarfile.open(archive) as tar:
+        member = tar.getmember(layer.diff_id.split(":")[1] + ".tar")
+    data = bytearray(archive.read_bytes())
+    data[member.offset_data + 700] ^= 0xFF
+    archive.write_bytes(bytes(data))
+    with pytest.raises(DigestMismatchError, match=layer.diff_id):
+        list_files(f"docker-archive:{archive}", ACCESS)

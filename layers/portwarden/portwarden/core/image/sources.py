@@ -414,6 +414,12 @@ class _TarLayout:
     def exists(self, relative: str) -> bool:
         return relative in self._members
 
+    def size(self, relative: str) -> int:
+        member = self._members.get(relative)
+        if member is None:
+            raise ImageNotFoundError(f"{relative} is missing from the archive {self.archive_path}")
+        return member.size
+
     def read_file(self, relative: str, cap: int) -> bytes:
         with self.open_file(relative) as handle:
             return _read_capped(handle, cap, relative)
@@ -431,6 +437,14 @@ class _TarLayout:
 
     def close(self) -> None:
         return None  # nothing stays open between reads
+
+
+def _is_digest(text: str) -> bool:
+    try:
+        split_digest(text)
+    except ManifestError:
+        return False
+    return True
 
 
 def _blob_path(digest: str) -> str:
@@ -525,10 +539,12 @@ class DockerArchiveSource:
         config_digest = digest_bytes(config_bytes)
         document = mf.parse_config(config_bytes)
         layers = []
-        for name in layer_names:
+        diff_ids = document.rootfs.diff_ids
+        for position, name in enumerate(layer_names):
             if not isinstance(name, str):
                 raise ManifestError(f"{self.spec.location}: manifest.json has a non-string layer name")
-            digest, size, media_type = self._describe_layer(name)
+            claimed = diff_ids[position] if len(diff_ids) == len(layer_names) else None
+            digest, size, media_type = self._describe_layer(name, claimed)
             self._layer_files[digest] = name
             layers.append(mf.Descriptor(mediaType=media_type, digest=digest, size=size))
         manifest_doc = {
@@ -568,25 +584,29 @@ class DockerArchiveSource:
             raise ManifestError(f"{self.spec.location}: manifest.json is not a list of images")
         return entries
 
-    def _describe_layer(self, name: str) -> tuple[str, int, str]:
-        hasher = hashlib.sha256()
-        size = 0
-        head = b""
+    def _describe_layer(self, name: str, diff_id: str | None) -> tuple[str, int, str]:
+        """(digest, size, media type) of a layer file.
+
+        An uncompressed layer's digest is its diff_id: the config's claim is taken without reading
+        the layer twice, and the reader checks it like every digest, against the bytes it reads.
+        A compressed layer is hashed here, its digest being nobody's claim.
+        """
         with self._tar.open_file(name) as handle:
-            while True:
-                chunk = handle.read(1 << 20)
-                if not chunk:
-                    break
-                if not head:
-                    head = chunk[:4]
-                hasher.update(chunk)
-                size += len(chunk)
+            head = handle.read(4)
         if head.startswith(b"\x1f\x8b"):
             media_type = mf.DOCKER_LAYER_GZIP
         elif head.startswith(b"\x28\xb5\x2f\xfd"):
             media_type = mf.OCI_LAYER_ZSTD
         else:
             media_type = "application/vnd.docker.image.rootfs.diff.tar"
+            if diff_id is not None and diff_id.startswith("sha256:") and _is_digest(diff_id):
+                return diff_id, self._tar.size(name), media_type
+        hasher = hashlib.sha256()
+        size = 0
+        with self._tar.open_file(name) as handle:
+            while chunk := handle.read(1 << 20):
+                hasher.update(chunk)
+                size += len(chunk)
         return f"sha256:{hasher.hexdigest()}", size, media_type
 
     def open_blob(self, descriptor: mf.Descriptor) -> BinaryIO:
