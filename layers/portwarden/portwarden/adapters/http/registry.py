@@ -15,8 +15,9 @@ request is doing (connecting, waiting for headers, reading a body, retrying). Th
 whole manifest, token or tag-list request; a blob download is covered until its response arrives,
 and its body by the image deadline of the core (``SafetyLimits.max_image_read_seconds``).
 
-Each thread gets its own ``requests.Session`` (layers download on a thread pool, and a Session is not
-documented as thread-safe); the token cache and the remembered challenges are locked.
+No two threads send through the same ``requests.Session`` at once (layers download on a thread
+pool, and a Session is not documented as thread-safe): each request borrows an idle session from the
+client's pool; the token cache and the remembered challenges are locked.
 Errors come out as the core's types; no message ever contains a secret.
 """
 
@@ -230,7 +231,8 @@ class HttpRegistryClient:
     not even ``localhost``.
 
     ``request_deadline`` bounds each request end to end (see the module docstring). A ``session``
-    passed in is used by every thread (tests pass fakes); otherwise each thread gets its own.
+    passed in is used by every thread (tests pass fakes); otherwise every request borrows a session
+    no other thread is using.
     """
 
     def __init__(
@@ -261,8 +263,8 @@ class HttpRegistryClient:
         self._shared_session = session
         if session is not None:
             session.headers["User-Agent"] = USER_AGENT
-        self._thread_sessions = threading.local()
         self._all_sessions: list[requests.Session] = []
+        self._idle_sessions: list[requests.Session] = []
         self._tokens = token_cache or TokenCache()
         self._sleep = sleep
         self._rng = rng or random.Random()  # jitter, not cryptography
@@ -276,20 +278,33 @@ class HttpRegistryClient:
         if self._shared_session is not None:
             self._shared_session.close()
         with self._lock:
-            sessions, self._all_sessions = self._all_sessions, []
+            sessions, self._all_sessions, self._idle_sessions = self._all_sessions, [], []
         for session in sessions:
             session.close()
 
-    def _session(self) -> requests.Session:
+    @contextmanager
+    def _borrowed_session(self) -> Iterator[requests.Session]:
+        """A session no other thread is sending with: an idle one, or a new one.
+
+        Sessions are lent per request rather than kept per thread: thread pools come and go (one
+        per image read), and a session per thread that ever ran would pile up in a long-lived
+        client. There are never more sessions than requests ever ran at once. A streaming body
+        keeps its own connection, so a session goes back to the pool as soon as the request is sent.
+        """
         if self._shared_session is not None:
-            return self._shared_session
-        session: requests.Session | None = getattr(self._thread_sessions, "session", None)
+            yield self._shared_session
+            return
+        with self._lock:
+            session = self._idle_sessions.pop() if self._idle_sessions else None
         if session is None:
             session = _new_session()
-            self._thread_sessions.session = session
             with self._lock:
                 self._all_sessions.append(session)
-        return session
+        try:
+            yield session
+        finally:
+            with self._lock:
+                self._idle_sessions.append(session)
 
     @contextmanager
     def _deadline(self, what: str, host: str) -> Iterator[_RequestWatch]:
@@ -580,16 +595,17 @@ class HttpRegistryClient:
                     raise watch.error()
                 timeout = (min(timeout[0], remaining), min(timeout[1], remaining))
             try:
-                response = self._session().request(
-                    method,
-                    url,
-                    headers=headers,
-                    params=params,
-                    data=data,
-                    stream=stream,
-                    timeout=timeout,
-                    allow_redirects=False,
-                )
+                with self._borrowed_session() as session:
+                    response = session.request(
+                        method,
+                        url,
+                        headers=headers,
+                        params=params,
+                        data=data,
+                        stream=stream,
+                        timeout=timeout,
+                        allow_redirects=False,
+                    )
             except requests.exceptions.SSLError as exc:
                 raise ImageSourceError(
                     f"{what}: TLS with {host} failed ({type(exc).__name__}); a registry served over "
