@@ -112,6 +112,9 @@ class LayerIndex:
     def entry_count(self) -> int:
         return len(self.records) if self.released_entry_count is None else self.released_entry_count
 
+    def with_warning(self, warning: str) -> LayerIndex:
+        return replace(self, warnings=(*self.warnings, warning))
+
     def without_records(self) -> LayerIndex:
         """This index without its entries: once squashed, they are the image's records' only
         duplicate, and on a layer of many files they are worth releasing."""

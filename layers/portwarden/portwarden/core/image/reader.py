@@ -90,7 +90,7 @@ def read_one_layer(
         cache.save(index, capture, contents)
     if cache_warning is not None:
         # Reported with this analysis only: the fragment just saved is sound and carries no warning.
-        index = index.model_copy(update={"warnings": (*index.warnings, cache_warning)})
+        index = index.with_warning(cache_warning)
     return index
 
 

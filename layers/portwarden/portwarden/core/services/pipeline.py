@@ -211,7 +211,7 @@ def _read_layer(
         source.close()
     cache.save(index, plan.capture, contents)
     if warning is not None:
-        index = index.model_copy(update={"warnings": (*index.warnings, warning)})
+        index = index.with_warning(warning)
     return index
 
 
