@@ -101,7 +101,10 @@ def resolve_phase(
     spec = SourceSpec.parse(request.source)
     source = open_source(spec, access.limits, access.registry_client)
     try:
-        resolved = source.resolve(parse_platform(request.platform))
+        # Requests carry DEFAULT_PLATFORM when none was asked for: that keeps its meaning of "no
+        # platform in particular" (an index's default image, a single-platform image as it is).
+        wanted = None if request.platform == DEFAULT_PLATFORM else parse_platform(request.platform)
+        resolved = source.resolve(wanted)
     finally:
         source.close()
     check_layer_count(resolved, access.limits)
