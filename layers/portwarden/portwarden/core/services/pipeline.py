@@ -20,7 +20,7 @@ from portwarden.core.errors import ImageSourceError, NotFoundError
 from portwarden.core.image.cache import LayerCache
 from portwarden.core.image.content import ContentStore
 from portwarden.core.image.digest import split_digest
-from portwarden.core.image.layer import LayerIndex
+from portwarden.core.image.fragment import LayerIndex
 from portwarden.core.image.manifest import Descriptor, parse_platform
 from portwarden.core.image.reader import SquashedImage, check_layer_count, read_one_layer
 from portwarden.core.image.reference import SourceSpec
