@@ -9,6 +9,8 @@ import json
 import pytest
 
 from portwarden.core.errors import FeedFormatError
+from portwarden.core.model.distro import Distro
+from portwarden.core.model.package import Package, PackageType
 from portwarden.core.model.vulnerability import EventKind, FixState, RangeEvent, Severity, VulnerabilityRecord
 from portwarden.core.vulns.feeds.alpine_secdb import parse_alpine_secdb
 from portwarden.core.vulns.feeds.amazon_updateinfo import (
@@ -19,6 +21,7 @@ from portwarden.core.vulns.feeds.amazon_updateinfo import (
 from portwarden.core.vulns.feeds.osv import parse_osv_json
 from portwarden.core.vulns.feeds.redhat_csaf import document_id_for_path, parse_csaf_document
 from portwarden.core.vulns.feeds.report import FeedParseReport
+from portwarden.core.vulns.matching.lookups import plan_lookups
 from tests.conftest import FIXTURES_DIR
 
 AMAZON = FIXTURES_DIR / "feeds-sample" / "amazon"
@@ -217,3 +220,52 @@ def test_wolfi_and_chainguard_secdb() -> None:
     # Without a namespace, a document without Alpine's distroversion is refused.
     with pytest.raises(FeedFormatError, match="distroversion"):
         parse_alpine_secdb((DISTROS / "wolfi/security.json").read_bytes())
+
+
+# ---- lookups of modular rpms --------------------------------------------------------------------------
+
+
+def _modular_nodejs() -> Package:
+    return Package(
+        name="nodejs",
+        version="1:18.14.2-3.module+el8.8.0+18367+a2a3e6b8",
+        type=PackageType.RPM,
+        found_by="rpm",
+        metadata={
+            "source_name": "nodejs",
+            "source_version": "1:18.14.2-3.module+el8.8.0+18367+a2a3e6b8",
+            "modularity_label": "nodejs:18:8080020230228121233:63b34585",
+        },
+    )
+
+
+def test_a_modular_rpm_is_searched_under_its_stream_only_where_feeds_name_streams() -> None:
+    # Red Hat's data names module streams: a stream-18 nodejs must never meet another stream's statement.
+    rhel = plan_lookups([_modular_nodejs()], Distro(id="rhel", version_id="8.9"))
+    assert [(lookup.namespace, lookup.name) for lookup in rhel] == [("rhel:8", "nodejs:18::nodejs")]
+    # AlmaLinux's OSV data names the plain package: both names are searched there.
+    alma = plan_lookups([_modular_nodejs()], Distro(id="almalinux", version_id="8.9"))
+    assert [(lookup.namespace, lookup.name) for lookup in alma] == [
+        ("almalinux:8", "nodejs:18::nodejs"),
+        ("almalinux:8", "nodejs"),
+    ]
+    plain = _modular_nodejs().model_copy(update={"metadata": {"source_name": "nodejs"}})
+    assert [lookup.name for lookup in plan_lookups([plain], Distro(id="rhel", version_id="8.9"))] == [
+        "nodejs"
+    ]
+
+
+def test_red_hat_keeps_the_newest_fix_of_a_major_release() -> None:
+    # One document stating both fixes of CVE-2024-8088 on RHEL 9: the 9.4 z-stream's 3.9.18-3.el9_4.5
+    # (RHSA-2024:6163) and 9.5's 3.9.19-8.el9 (RHSA-2024:9371). Only the newest fixes the main stream.
+    newer = json.loads((REDHAT / "2024" / "rhsa-2024_9371.json").read_text())
+    older = json.loads((REDHAT / "2024" / "rhsa-2024_6163.json").read_text())
+    newer["product_tree"]["branches"][0]["branches"].extend(older["product_tree"]["branches"][0]["branches"])
+    newer["product_tree"]["relationships"].extend(older["product_tree"]["relationships"])
+    newer["vulnerabilities"][0]["product_status"]["fixed"].extend(
+        older["vulnerabilities"][0]["product_status"]["fixed"]
+    )
+    (record,) = parse_csaf_document(json.dumps(newer).encode())
+    (affected,) = record.affected
+    assert affected.fix_versions == ("3.9.19-8.el9",)
+    assert affected.ranges[0].events[-1] == RangeEvent(kind=EventKind.FIXED, version="3.9.19-8.el9")

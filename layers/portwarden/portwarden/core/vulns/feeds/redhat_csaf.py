@@ -34,13 +34,17 @@ Mapping:
   ``under_investigation``                                 no entry (counted): nothing is stated yet
   ======================================================  ============================================
 
-  A package both fixed and still listed as affected in one namespace is ``fixed`` (a fix exists);
+  A package both fixed and still listed as affected in one namespace is ``fixed`` (a fix exists).
+  A package fixed in several updates of one major release (the minor releases' z-streams, e.g.
+  ``el9_4`` and ``el9``) keeps the newest fix: an image on the release's main stream is fixed only by
+  that one (any version below it is below the newest anyway);
 - severity is the document's ``aggregate_severity`` (Low, Moderate, Important, Critical), and a
   package whose ``threats`` impact differs carries its own; CVSS vectors come from ``scores``.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -70,6 +74,7 @@ from portwarden.core.vulns.feeds._common import (
 from portwarden.core.vulns.feeds.naming import modular_package_name, module_stream, red_hat_cpe_namespace
 from portwarden.core.vulns.feeds.report import FeedParseReport
 from portwarden.core.vulns.feeds.severity import cvss_score, highest, severity_from_label
+from portwarden.core.vulns.versions import get_comparator
 
 SOURCE = "redhat-csaf"
 VERSION_FORMAT = "rpm"
@@ -281,21 +286,24 @@ def _affected_range(
     if package_severity is record_severity or package_severity is Severity.UNKNOWN:
         package_severity = None
     if state.fixed:
+        comparator = get_comparator(VERSION_FORMAT)
+        newest = functools.reduce(
+            lambda kept, evr: evr if comparator.compare(evr, kept) > 0 else kept, list(state.fixed)
+        )
         return AffectedRange(
             namespace=namespace,
             package_name=name,
             version_format=VERSION_FORMAT,
-            ranges=tuple(
+            ranges=(
                 VersionRange(
                     events=(
                         RangeEvent(kind=EventKind.INTRODUCED, version="0"),
-                        RangeEvent(kind=EventKind.FIXED, version=evr),
+                        RangeEvent(kind=EventKind.FIXED, version=newest),
                     )
-                )
-                for evr in state.fixed
+                ),
             ),
             fix_state=FixState.FIXED,
-            fix_versions=tuple(state.fixed),
+            fix_versions=(newest,),
             severity=package_severity,
         )
     if not state.affected:
