@@ -12,10 +12,13 @@ Every expected match is written by hand from the advisory, with the reason next 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gzip
 import http.server
 import io
+import json
+import os
 import shutil
 import tarfile
 import threading
@@ -43,6 +46,7 @@ pytestmark = pytest.mark.integration
 SAMPLES = FIXTURES_DIR / "feeds-sample"
 DISTROS = FIXTURES_DIR / "distros"
 REDHAT_ARCHIVE = "csaf_vex_2099-02-01.tar.zst"
+REDHAT_ARCHIVE_PATH = f"redhat/{REDHAT_ARCHIVE}"
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -131,21 +135,27 @@ def _serve_tree(root: Path, base: str) -> None:
         shutil.copy(DISTROS / distro / "security.json", root / f"{distro}.json")
 
 
-@pytest.fixture(scope="module")
-def feed_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    root = tmp_path_factory.mktemp("distro-feeds")
+@contextlib.contextmanager
+def _served(root: Path) -> Iterator[str]:
+    """``root`` over HTTP on 127.0.0.1 (If-Modified-Since answered with 304) until the block ends."""
     handler = functools.partial(_QuietHandler, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    _serve_tree(root, base)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield base, root
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def feed_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    root = tmp_path_factory.mktemp("distro-feeds")
+    with _served(root) as base:
+        _serve_tree(root, base)
+        yield base, root
 
 
 def _sources(base: str) -> list[FeedSource]:
@@ -490,3 +500,61 @@ def test_sync_outcomes_groups_and_the_red_hat_cursor(synced: tuple[Path, SyncRes
     } <= groups
     state = next(s for s in metadata.sources if s.kind is FeedKind.REDHAT)
     assert state.cursor == "2099-02-10T08:00:00+00:00"  # the newest change applied
+
+
+def test_red_hat_incremental_sync_and_amazon_conditional_get(tmp_path: Path) -> None:
+    root = tmp_path / "feeds"
+    with _served(root) as base:
+        _serve_tree(root, base)
+        sources = [
+            FeedSource(kind=FeedKind.REDHAT, url=f"{base}/redhat/"),
+            FeedSource(kind=FeedKind.AMAZON, url=f"{base}/amzn/al2023/repodata/repomd.xml"),
+        ]
+        database = tmp_path / "vulnerability.db"
+        fetcher = HttpFeedFetcher(tmp_path / "downloads")
+        first = sync_feeds(sources, fetcher, database)
+        assert not first.failed
+
+        # Red Hat publishes a new statement for CVE-2099-1003 (now "Will not fix" for openssl on RHEL 9)
+        # and deletes CVE-2099-1004; the archive is not downloaded again.
+        (root / REDHAT_ARCHIVE_PATH).unlink()
+        document = json.loads((DISTROS / "redhat/vex/2099/cve-2099-1003.json").read_text())
+        vulnerability = document["vulnerabilities"][0]
+        vulnerability["product_status"] = {"known_affected": ["red_hat_enterprise_linux_9:openssl"]}
+        vulnerability["remediations"] = [
+            {
+                "category": "no_fix_planned",
+                "details": "Will not fix",
+                "product_ids": ["red_hat_enterprise_linux_9:openssl"],
+            }
+        ]
+        _write(root / "redhat/2099/cve-2099-1003.json", json.dumps(document))
+        changes = root / "redhat/changes.csv"
+        _write(changes, '"2099/cve-2099-1003.json","2099-03-01T00:00:00+00:00"\n' + changes.read_text())
+        _write(root / "redhat/deletions.csv", '"2099/cve-2099-1004.json","2099-03-02T00:00:00+00:00"\n')
+        second = sync_feeds(sources, fetcher, database)
+        redhat, amazon = second.outcomes
+        assert (redhat.status, redhat.incremental) == (SourceStatus.UPDATED, True), redhat.error
+        # The repository metadata did not change: 304, the previous rows are kept.
+        assert amazon.status is SourceStatus.UNCHANGED and amazon.record_count == 1
+        db = VulnerabilityDb.open(database)
+        try:
+            ids = {row.vuln_id for row in db.affected_by_name("rhel:9", ["openssl"]).get("openssl", ())}
+            removed = db.affected_by_name("rhel:8", ["postgresql:13::postgresql"])
+            cursor = next(s for s in db.metadata().sources if s.kind is FeedKind.REDHAT).cursor
+        finally:
+            db.close()
+        assert ids == {"CVE-2099-1003"}
+        assert not removed.get("postgresql:13::postgresql")
+        assert redhat.record_count == 7  # 1003 added (rhel:9), 1004 removed (rhel:8)
+        assert cursor == "2099-03-02T00:00:00+00:00"
+
+        # Nothing newer than the cursor: not modified, everything kept.
+        third = sync_feeds(sources, fetcher, database)
+        assert third.outcomes[0].status is SourceStatus.UNCHANGED and third.outcomes[0].record_count == 7
+
+        # Amazon's updateinfo is gone from the mirror: the sync fails for that source and keeps its rows.
+        os.utime(root / "amzn/al2023/repodata/repomd.xml", (4102444800, 4102444800))
+        (root / "amzn/al2023/repodata/updateinfo.xml.gz").unlink()
+        fourth = sync_feeds(sources, fetcher, database)
+        assert fourth.outcomes[1].status is SourceStatus.FAILED and fourth.outcomes[1].record_count == 1
