@@ -20,6 +20,8 @@ import io
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tarfile
 import threading
 import zipfile
@@ -558,3 +560,34 @@ def test_red_hat_incremental_sync_and_amazon_conditional_get(tmp_path: Path) -> 
         (root / "amzn/al2023/repodata/updateinfo.xml.gz").unlink()
         fourth = sync_feeds(sources, fetcher, database)
         assert fourth.outcomes[1].status is SourceStatus.FAILED and fourth.outcomes[1].record_count == 1
+
+
+def test_feeds_list_shows_each_distribution_group(database: Path, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    (home / "db").mkdir(parents=True)
+    shutil.copy(database, home / "db" / "vulnerability.db")
+    listed = subprocess.run(
+        [sys.executable, "-m", "portwarden.cli.main", "feeds", "list"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PORTWARDEN_HOME": str(home), "COLUMNS": "250"},
+        timeout=120,
+        check=False,
+    )
+    assert listed.returncode == 0, listed.stderr
+    rows = {tuple(line.split()[:2]) for line in listed.stdout.splitlines() if line.strip()}
+    for group, kind in [
+        ("amzn:2", "amazon"),
+        ("amzn:2023", "amazon"),
+        ("rhel:8", "redhat"),
+        ("rhel:9", "redhat"),
+        ("rocky:9", "osv"),
+        ("almalinux:8", "osv"),
+        ("almalinux:9", "osv"),
+        ("sles:15.4", "osv"),
+        ("sles:15.5", "osv"),
+        ("opensuse-leap:15.5", "osv"),
+        ("wolfi:rolling", "wolfi"),
+        ("chainguard:rolling", "chainguard"),
+    ]:
+        assert (group, kind) in rows, (group, kind, listed.stdout)
