@@ -5,13 +5,23 @@ from __future__ import annotations
 
 import gzip
 import json
+from pathlib import Path
 
 import pytest
 
 from portwarden.core.errors import FeedFormatError
 from portwarden.core.model.distro import Distro
 from portwarden.core.model.package import Package, PackageType
-from portwarden.core.model.vulnerability import EventKind, FixState, RangeEvent, Severity, VulnerabilityRecord
+from portwarden.core.model.vulnerability import (
+    AffectedRange,
+    EventKind,
+    FixState,
+    RangeEvent,
+    Severity,
+    VersionRange,
+    VulnerabilityRecord,
+)
+from portwarden.core.vulns.db import DbBuilder, VulnerabilityDb
 from portwarden.core.vulns.feeds.alpine_secdb import parse_alpine_secdb
 from portwarden.core.vulns.feeds.amazon_updateinfo import (
     iter_updateinfo,
@@ -21,6 +31,7 @@ from portwarden.core.vulns.feeds.amazon_updateinfo import (
 from portwarden.core.vulns.feeds.osv import parse_osv_json
 from portwarden.core.vulns.feeds.redhat_csaf import document_id_for_path, parse_csaf_document
 from portwarden.core.vulns.feeds.report import FeedParseReport
+from portwarden.core.vulns.matcher import Matcher
 from portwarden.core.vulns.matching.lookups import plan_lookups
 from tests.conftest import FIXTURES_DIR
 
@@ -269,3 +280,51 @@ def test_red_hat_keeps_the_newest_fix_of_a_major_release() -> None:
     (affected,) = record.affected
     assert affected.fix_versions == ("3.9.19-8.el9",)
     assert affected.ranges[0].events[-1] == RangeEvent(kind=EventKind.FIXED, version="3.9.19-8.el9")
+
+
+def test_the_distributions_own_feed_gives_the_finding(tmp_path: Path) -> None:
+    # The same issue stated by Red Hat's CSAF data (RHSA id, CVE alias) and by an aggregator under the
+    # CVE id: the distribution's statement is the finding, the other id an alias.
+    def record(vuln_id: str, source: str, aliases: tuple[str, ...], fixed: str) -> VulnerabilityRecord:
+        return VulnerabilityRecord(
+            id=vuln_id,
+            namespace="rhel:9",
+            source=source,
+            aliases=aliases,
+            affected=(
+                AffectedRange(
+                    namespace="rhel:9",
+                    package_name="openssl",
+                    version_format="rpm",
+                    ranges=(
+                        VersionRange(
+                            events=(
+                                RangeEvent(kind=EventKind.INTRODUCED, version="0"),
+                                RangeEvent(kind=EventKind.FIXED, version=fixed),
+                            )
+                        ),
+                    ),
+                    fix_state=FixState.FIXED,
+                    fix_versions=(fixed,),
+                ),
+            ),
+        )
+
+    path = tmp_path / "vulnerability.db"
+    with DbBuilder(path) as builder:
+        builder.add_records("osv|u", [record("CVE-2099-7001", "osv", (), "1:3.0.7-29.el9")])
+        builder.add_records(
+            "redhat|u", [record("RHSA-2099:0701", "redhat-csaf", ("CVE-2099-7001",), "1:3.0.7-28.el9_4")]
+        )
+        builder.publish()
+    openssl = Package(
+        name="openssl-libs",
+        version="1:3.0.7-27.el9",
+        type=PackageType.RPM,
+        found_by="rpm",
+        metadata={"source_name": "openssl", "source_version": "1:3.0.7-27.el9"},
+    )
+    with VulnerabilityDb.open(path) as db:
+        (match,) = Matcher(db).match([openssl], Distro(id="rhel", version_id="9.4"))
+    assert match.id == "RHSA-2099:0701" and "CVE-2099-7001" in match.aliases
+    assert match.fix.versions == ("1:3.0.7-28.el9_4",)
