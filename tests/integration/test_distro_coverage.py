@@ -40,7 +40,7 @@ from portwarden.core.services.match import match_image
 from portwarden.core.services.sync_feeds import FeedSource, SyncResult, sync_feeds
 from portwarden.core.vulns.db import FeedKind, SourceStatus, VulnerabilityDb
 from tests.conftest import FIXTURES_DIR
-from tests.support.ocibuild import build_image, build_layer, file, write_oci_layout
+from tests.support.ocibuild import TarEntry, build_image, build_layer, file, write_oci_layout
 from tests.support.rpmdb import build_bdb, build_ndb, build_sqlite, package_header
 
 pytestmark = pytest.mark.integration
@@ -194,8 +194,8 @@ def database(synced: tuple[Path, SyncResult]) -> Path:
 # ---- images -------------------------------------------------------------------------------------------
 
 
-def _scan(tmp_path: Path, database: Path, entries: list[object]) -> list[Match]:
-    layout = write_oci_layout(tmp_path / "image", build_image([build_layer(entries)]))  # type: ignore[arg-type]
+def _scan(tmp_path: Path, database: Path, entries: list[TarEntry]) -> list[Match]:
+    layout = write_oci_layout(tmp_path / "image", build_image([build_layer(entries)]))
     analysis = analyze_image(f"oci-dir:{layout}", ImageAccess())
     db = VulnerabilityDb.open(database)
     try:
@@ -209,7 +209,7 @@ def _summary(matches: list[Match]) -> set[tuple[str, str, str, str, tuple[str, .
     return {(m.id, m.package.name, m.namespace, m.fix.state.value, m.fix.versions) for m in matches}
 
 
-def _os_release(distro_id: str, version_id: str, extra: str = "") -> object:
+def _os_release(distro_id: str, version_id: str, extra: str = "") -> TarEntry:
     return file("etc/os-release", f'ID="{distro_id}"\nVERSION_ID="{version_id}"\n{extra}')
 
 

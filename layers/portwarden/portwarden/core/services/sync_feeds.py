@@ -4,7 +4,9 @@ For each source given, in order:
 
 * download it (conditional GET with the validators the previous build stored; OSV first tries its
   ``modified_id.csv`` to fetch only the advisories changed since the cursor; NVD walks the API pages of
-  the ``lastModStartDate`` windows since its cursor);
+  the ``lastModStartDate`` windows since its cursor; Red Hat's CSAF directory applies its
+  ``changes.csv`` and ``deletions.csv`` since its cursor, after one archive download; an Amazon Linux
+  repository is followed from its ``mirror.list`` to ``repomd.xml`` to its updateinfo file);
 * on new data, parse it into the build inside a savepoint;
 * on "not modified", or on any failure (download, truncated archive, unreadable document), carry the
   previous build's rows for that source over unchanged; a failure also records its error.
