@@ -32,8 +32,11 @@ import pytest
 import zstandard
 
 from portwarden.adapters.http.feeds import HttpFeedFetcher
+from portwarden.core.model.analysis import ImageAnalysis
 from portwarden.core.model.match import Match
 from portwarden.core.model.vulnerability import FixState
+from portwarden.core.sbom.cyclonedx import to_cyclonedx_json
+from portwarden.core.sbom.decode import decode_sbom
 from portwarden.core.services.acquire import ImageAccess
 from portwarden.core.services.analyze import analyze_image
 from portwarden.core.services.match import match_image
@@ -194,14 +197,21 @@ def database(synced: tuple[Path, SyncResult]) -> Path:
 # ---- images -------------------------------------------------------------------------------------------
 
 
-def _scan(tmp_path: Path, database: Path, entries: list[TarEntry]) -> list[Match]:
+def _analyze(tmp_path: Path, entries: list[TarEntry]) -> ImageAnalysis:
     layout = write_oci_layout(tmp_path / "image", build_image([build_layer(entries)]))
-    analysis = analyze_image(f"oci-dir:{layout}", ImageAccess())
+    return analyze_image(f"oci-dir:{layout}", ImageAccess())
+
+
+def _match(analysis: ImageAnalysis, database: Path) -> list[Match]:
     db = VulnerabilityDb.open(database)
     try:
         return match_image(analysis, db)
     finally:
         db.close()
+
+
+def _scan(tmp_path: Path, database: Path, entries: list[TarEntry]) -> list[Match]:
+    return _match(_analyze(tmp_path, entries), database)
 
 
 def _summary(matches: list[Match]) -> set[tuple[str, str, str, str, tuple[str, ...]]]:
@@ -364,18 +374,52 @@ def test_ubi_8_module_streams_and_fix_deferred(tmp_path: Path, database: Path) -
         # CVE-2099-1001: gcc on RHEL 8 is "known_affected", "none_available" / "Fix deferred".
         package_header("libgcc", "8.5.0", "18.el8", source_rpm="gcc-8.5.0-18.el8.src.rpm"),
     ]
-    matches = _scan(
-        tmp_path,
-        database,
-        [_os_release("rhel", "8.9"), file("var/lib/rpm/Packages", build_bdb(blobs))],
+    analysis = _analyze(
+        tmp_path, [_os_release("rhel", "8.9"), file("var/lib/rpm/Packages", build_bdb(blobs))]
     )
-    assert _summary(matches) == {
+    matches = _match(analysis, database)
+    expected = {
         ("CVE-2099-1002", "nodejs", "rhel:8", "fixed", ("1:18.19.0-1.module+el8.9.0+21055+7a4d3f2a",)),
         ("CVE-2099-1001", "libgcc", "rhel:8", "not-fixed", ()),
     }
+    assert _summary(matches) == expected
     nodejs = next(m for m in matches if m.id == "CVE-2099-1002")
     assert nodejs.matched_by.searched_by == "source-package:nodejs:18::nodejs"
     assert "RHSA-2099:0102" in nodejs.aliases and nodejs.severity.value == "High"
+
+    # The image's CycloneDX SBOM keeps each rpm's module stream, so scanning it matches the same.
+    from_sbom = decode_sbom(to_cyclonedx_json(analysis).encode(), "ubi8.cdx.json")
+    assert _summary(_match(from_sbom, database)) == expected
+    # So does Syft's JSON, whose rpm metadata carries modularityLabel.
+    syft = {
+        "schema": {
+            "version": "16.0.0",
+            "url": "https://raw.githubusercontent.com/anchore/syft/main/schema/json/schema-16.0.0.json",
+        },
+        "descriptor": {"name": "syft", "version": "1.0.0"},
+        "distro": {"id": "rhel", "versionID": "8.9"},
+        "source": {"type": "image", "metadata": {}},
+        "artifacts": [
+            {
+                "name": package.name,
+                "version": package.version,
+                "type": "rpm",
+                "purl": package.purl,
+                "metadata": {
+                    "sourceRpm": package.metadata["source_rpm"],
+                    "epoch": package.metadata["epoch"],
+                    **(
+                        {"modularityLabel": package.metadata["modularity_label"]}
+                        if package.metadata.get("modularity_label")
+                        else {}
+                    ),
+                },
+            }
+            for package in analysis.packages
+        ],
+    }
+    from_syft = decode_sbom(json.dumps(syft).encode(), "ubi8.syft.json")
+    assert _summary(_match(from_syft, database)) == expected
 
 
 @pytest.mark.parametrize(
