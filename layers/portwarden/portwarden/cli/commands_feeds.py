@@ -81,7 +81,8 @@ def sync(
         list[str],
         typer.Option(
             "--source",
-            help="KIND=URL (repeatable; KIND is osv, debian, alpine, nvd, kev or epss). "
+            help="KIND=URL (repeatable; KIND is osv, debian, alpine, amazon, redhat, wolfi, chainguard, "
+            "nvd, kev or epss). "
             "Only these sources are synced; without it, the real upstream feeds.",
         ),
     ] = [],  # noqa: B006 - typer needs a literal default
@@ -100,7 +101,7 @@ def sync(
             "--max-download",
             help="KIND=SIZE (repeatable): the largest download a source of that kind may have, e.g. "
             "debian=512mb. Defaults: osv 4gb, debian 1gb, alpine 256mb, nvd 512mb (per page), "
-            "kev 256mb, epss 512mb.",
+            "kev 256mb, epss 512mb, amazon 512mb, redhat 4gb, wolfi 256mb, chainguard 256mb.",
         ),
     ] = [],  # noqa: B006 - typer needs a literal default
     lock_wait: Annotated[

@@ -4,7 +4,9 @@ For each source given, in order:
 
 * download it (conditional GET with the validators the previous build stored; OSV first tries its
   ``modified_id.csv`` to fetch only the advisories changed since the cursor; NVD walks the API pages of
-  the ``lastModStartDate`` windows since its cursor);
+  the ``lastModStartDate`` windows since its cursor; Red Hat's CSAF directory applies its
+  ``changes.csv`` and ``deletions.csv`` since its cursor, after one archive download; an Amazon Linux
+  repository is followed from its ``mirror.list`` to ``repomd.xml`` to its updateinfo file);
 * on new data, parse it into the build inside a savepoint;
 * on "not modified", or on any failure (download, truncated archive, unreadable document), carry the
   previous build's rows for that source over unchanged; a failure also records its error.
@@ -22,24 +24,36 @@ a killed sync left behind (build files, downloads). Every download is capped per
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import logging
+import re
+import tarfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+import zstandard
 from pydantic import Field, PositiveInt
 
 from portwarden.core.ecosystems import LANGUAGE_FEED_ECOSYSTEMS
-from portwarden.core.errors import FeedUnavailableError, PortwardenError
+from portwarden.core.errors import FeedFormatError, FeedUnavailableError, PortwardenError
 from portwarden.core.model.base import ValueObject
 from portwarden.core.model.vulnerability import VulnerabilityRecord
 from portwarden.core.ports import FeedFetcher, FetchedFeed
 from portwarden.core.vulns.db import DbBuilder, DbMetadata, FeedKind, SourceState, SourceStatus
 from portwarden.core.vulns.db.lock import BuildLock, remove_stale_builds
 from portwarden.core.vulns.feeds import nvd as nvd_feed
+from portwarden.core.vulns.feeds import redhat_csaf
 from portwarden.core.vulns.feeds.alpine_secdb import parse_alpine_secdb
+from portwarden.core.vulns.feeds.amazon_updateinfo import (
+    iter_updateinfo,
+    mirror_from_list,
+    updateinfo_location,
+)
 from portwarden.core.vulns.feeds.debian_tracker import iter_debian_tracker
 from portwarden.core.vulns.feeds.epss import iter_epss_scores
 from portwarden.core.vulns.feeds.kev import parse_kev_json
@@ -55,6 +69,10 @@ OSV_ECOSYSTEMS = (
     "Debian",
     "Alpine",
     "Ubuntu",
+    "AlmaLinux",
+    "Rocky Linux",
+    "SUSE",
+    "openSUSE",
 )
 DEBIAN_TRACKER_URL = "https://security-tracker.debian.org/tracker/data/json"
 ALPINE_SECDB_URL = "https://secdb.alpinelinux.org"
@@ -62,6 +80,27 @@ ALPINE_BRANCHES = ("v3.16", "v3.17", "v3.18", "v3.19", "v3.20", "v3.21", "v3.22"
 ALPINE_REPOSITORIES = ("main", "community")
 KEV_URL = "https://www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabilities.json"
 EPSS_URL = "https://epss.empiricalsecurity.com/epss_scores-current.csv.gz"
+# Amazon Linux: each repository's mirror.list names the current mirror, whose repodata/repomd.xml names
+# its updateinfo.xml.gz. Amazon Linux 2 extras topics are repositories of their own.
+AMAZON_CDN_URL = "https://cdn.amazonlinux.com"
+AMAZON_REPOSITORIES = ("2/core/latest/x86_64", "al2023/core/mirrors/latest/x86_64")
+AMAZON_LINUX_2_EXTRAS_TOPICS = (
+    "docker",
+    "nginx1",
+    "postgresql14",
+    "redis6",
+    "php8.2",
+    "python3.8",
+    "ruby3.0",
+    "mariadb10.5",
+    "java-openjdk11",
+    "corretto8",
+    "kernel-5.10",
+    "kernel-5.15",
+)
+REDHAT_CSAF_VEX_URL = "https://security.access.redhat.com/data/csaf/v2/vex/"
+WOLFI_SECDB_URL = "https://packages.wolfi.dev/os/security.json"
+CHAINGUARD_SECDB_URL = "https://packages.cgr.dev/chainguard/security.json"
 
 
 class FeedSource(ValueObject):
@@ -89,13 +128,26 @@ class FeedSource(ValueObject):
 
 def default_sources() -> list[FeedSource]:
     """The real upstream feeds (docs/feeds.md lists them)."""
-    sources = [FeedSource(kind=FeedKind.OSV, url=f"{OSV_BASE_URL}/{name}/all.zip") for name in OSV_ECOSYSTEMS]
+    sources = [
+        FeedSource(kind=FeedKind.OSV, url=f"{OSV_BASE_URL}/{quote(name)}/all.zip") for name in OSV_ECOSYSTEMS
+    ]
     sources.append(FeedSource(kind=FeedKind.DEBIAN, url=DEBIAN_TRACKER_URL))
     sources.extend(
         FeedSource(kind=FeedKind.ALPINE, url=f"{ALPINE_SECDB_URL}/{branch}/{repository}.json")
         for branch in ALPINE_BRANCHES
         for repository in ALPINE_REPOSITORIES
     )
+    sources.extend(
+        FeedSource(kind=FeedKind.AMAZON, url=f"{AMAZON_CDN_URL}/{repository}/mirror.list")
+        for repository in AMAZON_REPOSITORIES
+    )
+    sources.extend(
+        FeedSource(kind=FeedKind.AMAZON, url=f"{AMAZON_CDN_URL}/2/extras/{topic}/latest/x86_64/mirror.list")
+        for topic in AMAZON_LINUX_2_EXTRAS_TOPICS
+    )
+    sources.append(FeedSource(kind=FeedKind.REDHAT, url=REDHAT_CSAF_VEX_URL))
+    sources.append(FeedSource(kind=FeedKind.WOLFI, url=WOLFI_SECDB_URL))
+    sources.append(FeedSource(kind=FeedKind.CHAINGUARD, url=CHAINGUARD_SECDB_URL))
     sources.append(FeedSource(kind=FeedKind.NVD, url=nvd_feed.API_URL))
     sources.append(FeedSource(kind=FeedKind.KEV, url=KEV_URL))
     sources.append(FeedSource(kind=FeedKind.EPSS, url=EPSS_URL))
@@ -113,6 +165,12 @@ DEFAULT_DOWNLOAD_LIMITS: dict[FeedKind, int] = {
     FeedKind.NVD: 512 * _MIB,
     FeedKind.KEV: 256 * _MIB,
     FeedKind.EPSS: 512 * _MIB,
+    # AL2 core's updateinfo.xml.gz is tens of MB; Red Hat's VEX archive (the largest download of a
+    # Red Hat sync) is several hundred MB of zstd.
+    FeedKind.AMAZON: 512 * _MIB,
+    FeedKind.REDHAT: 4096 * _MIB,
+    FeedKind.WOLFI: 256 * _MIB,
+    FeedKind.CHAINGUARD: 256 * _MIB,
 }
 
 
@@ -123,6 +181,8 @@ class SyncOptions(ValueObject):
     nvd_results_per_page: int = Field(default=nvd_feed.MAX_RESULTS_PER_PAGE, ge=1, le=2000)
     # Past this many changed advisories, downloading all.zip again is cheaper than one request each.
     osv_incremental_limit: int = Field(default=500, ge=0)
+    # Past this many changed Red Hat CSAF documents, the archive is downloaded again.
+    csaf_incremental_limit: int = Field(default=2000, ge=0)
     prune: bool = False
     # Bytes one download of a source of that kind may have; kinds not given keep their default.
     download_limits: dict[FeedKind, PositiveInt] = Field(default_factory=dict)
@@ -463,8 +523,25 @@ def _load_epss(path: Path, builder: DbBuilder, key: str, report: FeedParseReport
         builder.replace_epss(key, iter_epss_scores(stream, report))
 
 
+def _load_wolfi(path: Path, builder: DbBuilder, key: str, report: FeedParseReport) -> None:
+    builder.add_records(
+        key, parse_alpine_secdb(path.read_bytes(), report, namespace="wolfi:rolling", source="wolfi-secdb")
+    )
+
+
+def _load_chainguard(path: Path, builder: DbBuilder, key: str, report: FeedParseReport) -> None:
+    builder.add_records(
+        key,
+        parse_alpine_secdb(
+            path.read_bytes(), report, namespace="chainguard:rolling", source="chainguard-secdb"
+        ),
+    )
+
+
 _sync_debian = _single_document(_load_debian)
 _sync_alpine = _single_document(_load_alpine)
+_sync_wolfi = _single_document(_load_wolfi)
+_sync_chainguard = _single_document(_load_chainguard)
 _sync_kev = _single_document(_load_kev)
 _sync_epss = _single_document(_load_epss)
 
@@ -542,6 +619,189 @@ def _sync_nvd(
     return state.model_copy(update={"cursor": until.isoformat()}), incremental
 
 
+# ---- Amazon Linux -------------------------------------------------------------------------------------
+
+
+def _sync_amazon(
+    source: FeedSource,
+    builder: DbBuilder,
+    fetcher: FeedFetcher,
+    options: SyncOptions,
+    state: SourceState,
+    report: FeedParseReport,
+    sleep: Callable[[float], None],
+) -> tuple[SourceState, bool]:
+    """An Amazon Linux repository, given by its ``mirror.list``, its ``repodata/repomd.xml`` or the
+    ``updateinfo.xml.gz`` itself. The conditional GET is on ``repomd.xml`` (it changes whenever any
+    metadata does), or on the updateinfo file when that is what the source names."""
+    limit = options.download_limit(source.kind)
+    url = source.url
+    if url.endswith("mirror.list"):
+        with _body(fetcher.fetch(url, max_bytes=limit)) as path:
+            url = mirror_from_list(path.read_bytes()) + "/repodata/repomd.xml"
+    conditional = FeedSource(kind=source.kind, url=url)
+    fetched = _conditional_fetch(fetcher, conditional, state, options)
+    validators = _validators(state, fetched)
+    if url.endswith("repomd.xml"):
+        with _body(fetched) as path:
+            location = updateinfo_location(path.read_bytes())
+        repository = url[: -len("repodata/repomd.xml")]
+        fetched = fetcher.fetch(repository + location.lstrip("/"), max_bytes=limit)
+    with _body(fetched) as path, path.open("rb") as stream:
+        builder.add_records(source.key, iter_updateinfo(stream, report))
+    return validators, False
+
+
+# ---- Red Hat CSAF -------------------------------------------------------------------------------------
+
+_ARCHIVE_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})")
+# No genuine CSAF document comes near this; a larger archive member is skipped as broken.
+MAX_CSAF_DOCUMENT_BYTES = 64 * _MIB
+
+
+def _csaf_index(fetcher: FeedFetcher, url: str, limit: int, since: datetime | None) -> dict[str, datetime]:
+    """``changes.csv`` or ``deletions.csv`` (``"path","timestamp"``): path -> newest time after ``since``."""
+    entries: dict[str, datetime] = {}
+    with _body(fetcher.fetch(url, max_bytes=limit)) as path:
+        text = path.read_text(encoding="utf-8-sig", errors="replace")
+    for row in csv.reader(io.StringIO(text)):
+        if len(row) < 2:
+            continue
+        stamp = _csaf_time(row[1])
+        document = row[0].strip().lstrip("/")
+        if stamp is None or not document.endswith(".json"):
+            continue
+        if since is not None and stamp <= since:
+            continue
+        if document not in entries or entries[document] < stamp:
+            entries[document] = stamp
+    return entries
+
+
+def _csaf_time(text: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _fetch_csaf_documents(
+    fetcher: FeedFetcher, base: str, paths: Sequence[str], limit: int, report: FeedParseReport
+) -> list[tuple[str, list[VulnerabilityRecord]]]:
+    """Every changed document, fetched and parsed before the build is touched. A document the index
+    lists but the server no longer has (404: deleted since) is skipped; any other failure fails the sync."""
+    updates: list[tuple[str, list[VulnerabilityRecord]]] = []
+    for document in paths:
+        try:
+            fetched = fetcher.fetch(f"{base}/{document}", max_bytes=limit)
+        except FeedUnavailableError as exc:
+            if exc.status != 404:
+                raise
+            report.warning(document, "listed in changes.csv but not found; skipped")
+            continue
+        with _body(fetched) as path:
+            try:
+                records = redhat_csaf.parse_csaf_document(path.read_bytes(), report)
+            except FeedFormatError as exc:
+                report.error(document, str(exc))
+                records = []
+        updates.append((redhat_csaf.document_id_for_path(document), records))
+    return updates
+
+
+def _apply_csaf(
+    builder: DbBuilder, key: str, updates: Sequence[tuple[str, list[VulnerabilityRecord]]]
+) -> None:
+    for document_id, records in updates:
+        builder.delete_records(key, [document_id])
+        builder.add_records(key, records)
+
+
+def _sync_redhat(
+    source: FeedSource,
+    builder: DbBuilder,
+    fetcher: FeedFetcher,
+    options: SyncOptions,
+    state: SourceState,
+    report: FeedParseReport,
+    sleep: Callable[[float], None],
+) -> tuple[SourceState, bool]:
+    """Red Hat's CSAF directory (VEX or advisories): the latest archive once, then ``changes.csv``.
+
+    A first sync loads ``archive_latest.txt``'s archive (``.tar.zst`` of every document) and applies
+    the changes listed after the archive's date; later syncs apply the documents changed, and remove
+    the documents deleted, since the cursor (the newest change applied). Past
+    ``csaf_incremental_limit`` changes the archive is loaded again.
+    """
+    base = source.url.rstrip("/")
+    limit = options.download_limit(source.kind)
+    since = _csaf_time(state.cursor) if state.cursor else None
+    if since is not None and source.key in builder.previous_states:
+        changes = _csaf_index(fetcher, f"{base}/changes.csv", limit, since)
+        if len(changes) <= options.csaf_incremental_limit:
+            try:
+                deletions = _csaf_index(fetcher, f"{base}/deletions.csv", limit, since)
+            except FeedUnavailableError as exc:
+                if exc.status != 404:
+                    raise
+                deletions = {}
+            if not changes and not deletions:
+                raise _NotModifiedError
+            updates = _fetch_csaf_documents(fetcher, base, sorted(changes), limit, report)
+            builder.carry_over(source.key)
+            _apply_csaf(builder, source.key, updates)
+            for document in deletions:
+                if document not in changes:
+                    builder.delete_records(source.key, [redhat_csaf.document_id_for_path(document)])
+            latest = max([since, *changes.values(), *deletions.values()])
+            return state.model_copy(update={"cursor": latest.isoformat()}), True
+
+    with _body(fetcher.fetch(f"{base}/archive_latest.txt", max_bytes=limit)) as path:
+        archive_name = path.read_text(encoding="utf-8", errors="replace").strip()
+    dated = _ARCHIVE_DATE.search(archive_name)
+    if not archive_name or "/" in archive_name or dated is None:
+        raise FeedFormatError(f"archive_latest.txt names no dated archive: {archive_name[:120]!r}")
+    archive_date = datetime.fromisoformat(dated.group(1)).replace(tzinfo=UTC)
+    with _body(fetcher.fetch(f"{base}/{archive_name}", max_bytes=limit)) as path:
+        builder.add_records(source.key, _iter_csaf_archive(path, report))
+    changes = _csaf_index(fetcher, f"{base}/changes.csv", limit, archive_date)
+    _apply_csaf(builder, source.key, _fetch_csaf_documents(fetcher, base, sorted(changes), limit, report))
+    latest = max([archive_date, *changes.values()])
+    return state.model_copy(update={"cursor": latest.isoformat()}), False
+
+
+def _iter_csaf_archive(path: Path, report: FeedParseReport) -> Iterator[VulnerabilityRecord]:
+    """Records of every ``.json`` member of a ``.tar.zst`` archive, streamed (never unpacked to disk).
+
+    A damaged archive raises ``FeedFormatError``: a partial archive must not pass for a complete one.
+    """
+    try:
+        with (
+            path.open("rb") as raw,
+            zstandard.ZstdDecompressor().stream_reader(raw) as stream,
+            tarfile.open(fileobj=stream, mode="r|") as archive,
+        ):
+            for member in archive:
+                if not member.isfile() or not member.name.endswith(".json"):
+                    continue
+                if member.size > MAX_CSAF_DOCUMENT_BYTES:
+                    report.error(member.name, f"member of {member.size} bytes skipped")
+                    continue
+                extracted = archive.extractfile(member)
+                if extracted is None:
+                    continue
+                data = extracted.read()
+                try:
+                    records = redhat_csaf.parse_csaf_document(data, report)
+                except FeedFormatError as exc:
+                    report.error(member.name, str(exc))
+                    continue
+                yield from records
+    except (tarfile.TarError, zstandard.ZstdError, EOFError) as exc:
+        raise FeedFormatError(f"Red Hat CSAF archive is damaged or truncated: {exc}") from exc
+
+
 _SYNCERS: dict[FeedKind, SyncFunction] = {
     FeedKind.OSV: _sync_osv,
     FeedKind.DEBIAN: _sync_debian,
@@ -549,6 +809,10 @@ _SYNCERS: dict[FeedKind, SyncFunction] = {
     FeedKind.NVD: _sync_nvd,
     FeedKind.KEV: _sync_kev,
     FeedKind.EPSS: _sync_epss,
+    FeedKind.AMAZON: _sync_amazon,
+    FeedKind.REDHAT: _sync_redhat,
+    FeedKind.WOLFI: _sync_wolfi,
+    FeedKind.CHAINGUARD: _sync_chainguard,
 }
 
 __all__ = [

@@ -40,7 +40,11 @@ _MAJOR_RELEASE = {
 _MINOR_RELEASE = {"alpine": "alpine", "sles": "sles", "opensuse-leap": "opensuse-leap"}
 # Distros whose namespace is the whole version id.
 _FULL_RELEASE = {"ubuntu": "ubuntu"}
-_ROLLING = {"wolfi": "wolfi:rolling", "chainguard": "chainguard:rolling"}
+_ROLLING = {
+    "wolfi": "wolfi:rolling",
+    "chainguard": "chainguard:rolling",
+    "opensuse-tumbleweed": "opensuse-tumbleweed:rolling",
+}
 
 _NUMBERS = re.compile(r"\d+")
 
@@ -52,7 +56,7 @@ def distro_namespace(distro: Distro | None) -> str | None:
     decides), ``ubuntu 22.04`` -> ``ubuntu:22.04``, ``alpine 3.20.3`` -> ``alpine:3.20`` (an ``_alpha``
     or ``_rc`` release is edge), ``rhel``/``centos`` 9.x -> ``rhel:9``, ``rocky`` -> ``rocky:9``,
     ``almalinux`` -> ``almalinux:9``, ``ol`` -> ``ol:9``, ``amzn 2023`` -> ``amzn:2023``, ``sles 15.5`` ->
-    ``sles:15.5``, ``wolfi``/``chainguard`` -> ``<id>:rolling``.
+    ``sles:15.5``, ``wolfi``/``chainguard``/``opensuse-tumbleweed`` -> ``<id>:rolling``.
     """
     if distro is None:
         return None

@@ -117,6 +117,10 @@ def _draft(component: dict[str, Any]) -> PackageDraft:
     if group and parsed is not None and parsed.type == "maven":
         draft.metadata["group_id"] = group
         draft.metadata["artifact_id"] = parsed.name
+    # Portwarden's property, or Syft's rpm metadata: the module stream an rpm was built for.
+    modularity_label = properties.get("package:modularityLabel") or properties.get("metadata:modularityLabel")
+    if modularity_label:
+        draft.metadata["modularity_label"] = modularity_label
     return draft
 
 

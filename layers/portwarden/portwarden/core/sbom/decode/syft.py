@@ -84,6 +84,9 @@ def _draft(artifact: dict[str, Any]) -> PackageDraft:
     if isinstance(pom, dict) and text(pom.get("groupId")):
         draft.metadata["group_id"] = text(pom.get("groupId"))
         draft.metadata["artifact_id"] = text(pom.get("artifactId")) or draft.name
+    if text(metadata.get("modularityLabel")):
+        # The module stream an rpm was built for: Red Hat's data is matched by stream.
+        draft.metadata["modularity_label"] = text(metadata.get("modularityLabel"))
     return draft
 
 

@@ -19,6 +19,10 @@ class FeedKind(StrEnum):
     NVD = "nvd"
     KEV = "kev"
     EPSS = "epss"
+    AMAZON = "amazon"
+    REDHAT = "redhat"
+    WOLFI = "wolfi"
+    CHAINGUARD = "chainguard"
 
 
 class SourceStatus(StrEnum):

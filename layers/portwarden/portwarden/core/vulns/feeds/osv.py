@@ -64,7 +64,10 @@ _SPOOL_IN_MEMORY_BYTES = 64 * 1024 * 1024
 
 _EVENT_KINDS = {kind.value: kind for kind in EventKind}
 _RANGE_TYPES = {kind.value: kind for kind in RangeType}
-_CHANNEL_NOTES = {"pro": "Ubuntu Pro (ESM) channel"}
+_CHANNEL_NOTES = {
+    "pro": "Ubuntu Pro (ESM) channel",
+    "ltss": "SUSE LTSS channel (long-term service pack support subscription)",
+}
 
 # Errors that confine themselves to one malformed document: it is counted and the archive goes on.
 _RECORD_ERRORS = (FeedFormatError, ValidationError, TypeError, AttributeError, ValueError, KeyError)

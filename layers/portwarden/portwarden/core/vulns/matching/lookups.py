@@ -15,6 +15,7 @@ from typing import NamedTuple
 from portwarden.core.ecosystems import OS_PACKAGE_TYPES
 from portwarden.core.model.distro import Distro
 from portwarden.core.model.package import Package, PackageType
+from portwarden.core.vulns.feeds.naming import modular_package_name, module_stream
 from portwarden.core.vulns.namespaces import (
     distro_namespace,
     language_lookup_name,
@@ -25,6 +26,10 @@ from portwarden.core.vulns.namespaces import (
 # Versions that name no release: nothing can be said about them.
 UNVERSIONED = frozenset({"", "(devel)", "unknown"})
 GO_STDLIB = "stdlib"
+# Namespace families whose feeds name a modular rpm by its module stream (``nodejs:18::nodejs``): a
+# package of a stream is looked up only under that name there. Elsewhere (Alma, Rocky OSV) advisories
+# name the plain package, which is searched too.
+STREAM_QUALIFIED_FAMILIES = frozenset({"rhel"})
 
 
 class Lookup(NamedTuple):
@@ -63,6 +68,13 @@ def plan_lookups(packages: Sequence[Package], distro: Distro | None) -> list[Loo
                 continue
             source_name = str(package.metadata.get("source_name") or "").strip()
             source_version = str(package.metadata.get("source_version") or "").strip()
+            stream = module_stream(str(package.metadata.get("modularity_label") or ""))
+            if stream is not None and package.type is PackageType.RPM:
+                lookups.extend(
+                    _modular_lookups(index, package, os_namespace, stream, source_name, source_version)
+                )
+                if os_namespace.split(":", 1)[0] in STREAM_QUALIFIED_FAMILIES:
+                    continue
             if source_name:
                 lookups.append(
                     Lookup(
@@ -94,4 +106,36 @@ def plan_lookups(packages: Sequence[Package], distro: Distro | None) -> list[Loo
         if name is None:
             continue
         lookups.append(Lookup(index, namespace, name, version, f"package-name:{name}", True))
+    return lookups
+
+
+def _modular_lookups(
+    index: int, package: Package, namespace: str, stream: str, source_name: str, source_version: str
+) -> list[Lookup]:
+    """The searches of a package built for a module stream, under its stream-qualified names."""
+    lookups: list[Lookup] = []
+    if source_name:
+        name = modular_package_name(stream, source_name)
+        lookups.append(
+            Lookup(
+                index,
+                namespace,
+                lookup_name(namespace, name),
+                source_version or package.version,
+                f"source-package:{name}",
+                True,
+            )
+        )
+    if source_name != package.name:
+        name = modular_package_name(stream, package.name)
+        lookups.append(
+            Lookup(
+                index,
+                namespace,
+                lookup_name(namespace, name),
+                package.version,
+                f"binary-package:{name}",
+                False,
+            )
+        )
     return lookups

@@ -18,7 +18,9 @@ from portwarden.core.vulns.db import NvdRow, VulnerabilityRow, decode_cvss_field
 from portwarden.core.vulns.matching.construct import trusted
 
 # Feeds written by the distribution itself outrank an aggregator's restatement of the same issue.
-NATIVE_DISTRO_SOURCES = frozenset({"debian-tracker", "alpine-secdb"})
+NATIVE_DISTRO_SOURCES = frozenset(
+    {"debian-tracker", "alpine-secdb", "amazon-updateinfo", "redhat-csaf", "wolfi-secdb", "chainguard-secdb"}
+)
 
 
 class RecordView(NamedTuple):
