@@ -36,6 +36,9 @@ class ImageRecord(ValueObject):
     created_at: datetime
     analyzed_at: datetime | None = None
     last_error: str | None = None
+    # Given when the image was added (Anchore's ``annotations`` and base64-decoded ``dockerfile``).
+    annotations: dict[str, str] = Field(default_factory=dict)
+    dockerfile: str | None = None
 
 
 class TagRecord(ValueObject):
