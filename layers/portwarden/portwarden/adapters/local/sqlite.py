@@ -148,6 +148,10 @@ _MIGRATIONS += (
                 last_error TEXT,
                 annotations TEXT NOT NULL DEFAULT '{}',
                 dockerfile TEXT,
+                parent_digest TEXT,
+                arch TEXT,
+                image_size INTEGER,
+                layer_count INTEGER,
                 PRIMARY KEY (account, image_digest)
             )""",
             """INSERT INTO images_v2 (account, image_digest, image_id, analysis_status, repo_tags, source,
@@ -384,14 +388,16 @@ class _Database:
 # Literal statements (no string building): every value is a bound parameter.
 _INSERT_IMAGE = (
     "INSERT {conflict} INTO images (account, image_digest, image_id, analysis_status, repo_tags, source, "
-    "platform, distro, package_count, created_at, analyzed_at, last_error, annotations, dockerfile) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "platform, distro, package_count, created_at, analyzed_at, last_error, annotations, dockerfile, "
+    "parent_digest, arch, image_size, layer_count) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _REPLACE_IMAGE = _INSERT_IMAGE.replace("{conflict}", "OR REPLACE")
 _ADD_IMAGE = _INSERT_IMAGE.replace("{conflict}", "OR IGNORE")
 _SELECT_IMAGES = (
     "SELECT image_digest, image_id, analysis_status, repo_tags, source, platform, distro, package_count, "
-    "created_at, analyzed_at, last_error, annotations, dockerfile FROM images WHERE account = ?"
+    "created_at, analyzed_at, last_error, annotations, dockerfile, parent_digest, arch, image_size, "
+    "layer_count FROM images WHERE account = ?"
 )
 
 
@@ -411,6 +417,10 @@ def _image_row(account: str, image: ImageRecord) -> tuple[Any, ...]:
         image.last_error,
         json.dumps(image.annotations),
         image.dockerfile,
+        image.parent_digest,
+        image.arch,
+        image.image_size,
+        image.layer_count,
     )
 
 
@@ -429,6 +439,10 @@ def _image_from_row(row: sqlite3.Row | tuple[Any, ...]) -> ImageRecord:
         last_error=row[10],
         annotations=json.loads(row[11]),
         dockerfile=row[12],
+        parent_digest=row[13],
+        arch=row[14],
+        image_size=row[15],
+        layer_count=row[16],
     )
 
 

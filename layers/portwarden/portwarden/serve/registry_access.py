@@ -1,0 +1,56 @@
+"""Registry access for one account: the credentials it added through ``/registries``.
+
+A registry entry is ``host[:port]``, optionally followed by a repository prefix (Anchore allows
+``docker.io/library/*``); credentials are picked by the image's registry host, which must match
+exactly (``host:443`` is not ``host``). ``registry_verify: false`` marks the host insecure, as
+Docker's insecure-registry setting does: plain HTTP is allowed for it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from portwarden.adapters.http.auth import RegistryCredential, normalize_registry_host
+from portwarden.adapters.http.registry import HttpRegistryClient
+from portwarden.core.image.reference import ImageReference
+from portwarden.core.model.accounts import RegistryRecord
+from portwarden.core.ports import RegistryClient, RegistryStore
+from portwarden.core.services.acquire import ImageAccess
+
+
+def registry_host(entry: str) -> str:
+    return normalize_registry_host(entry.split("/", 1)[0])
+
+
+class AccountCredentials:
+    """A ``CredentialSource`` over one account's registry entries (read on every lookup: an entry
+    added or changed through the API applies to the next pull)."""
+
+    def __init__(self, registries: RegistryStore) -> None:
+        self._registries = registries
+
+    def lookup(self, registry: str) -> RegistryCredential | None:
+        host = normalize_registry_host(registry)
+        for entry in self._registries.list_registries():
+            if registry_host(entry.registry) == host and entry.registry_user:
+                return RegistryCredential(username=entry.registry_user, password=entry.registry_pass)
+        return None
+
+
+def insecure_hosts(entries: list[RegistryRecord]) -> list[str]:
+    return sorted({registry_host(entry.registry) for entry in entries if not entry.registry_verify})
+
+
+def registry_client(registries: RegistryStore) -> HttpRegistryClient:
+    return HttpRegistryClient(
+        AccountCredentials(registries), insecure_registries=insecure_hosts(registries.list_registries())
+    )
+
+
+def image_access(registries: RegistryStore, work_dir: Path | None = None) -> ImageAccess:
+    client = registry_client(registries)
+
+    def factory(_ref: ImageReference) -> RegistryClient:
+        return client
+
+    return ImageAccess(registry_client=factory, work_dir=work_dir)
