@@ -18,8 +18,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from portwarden.api import API_VERSION
 from portwarden.api.dependencies import DependencyProvider, serving_with
 from portwarden.api.errors import register_error_handlers
-from portwarden.api.routes import images, system
+from portwarden.api.routes import accounts, events, images, policies, registries, subscriptions, system
 
+API_PREFIX = "/v1"
 OPENAPI_TITLE = "Portwarden"
 OPENAPI_DESCRIPTION = (
     "Container image inspection: SBOMs, vulnerability matches and Anchore-compatible policy evaluation."
@@ -30,11 +31,13 @@ class PortwardenResolver(APIGatewayRestResolver):
     """The Powertools resolver, serving every request with its host's dependencies."""
 
     def __init__(self, provider: DependencyProvider | None) -> None:
-        super().__init__(enable_validation=True)
+        # Every route answers under /v1 (Anchore's prefix, which clients put in their base URL) and,
+        # as Anchore's engine does, without it.
+        super().__init__(enable_validation=True, strip_prefixes=[API_PREFIX])
         self._provider = provider
 
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
-        with serving_with(self._provider):
+        with serving_with(self._provider, event):
             return super().resolve(event, context)
 
 
@@ -46,14 +49,24 @@ def create_app(provider: DependencyProvider | None = None) -> APIGatewayRestReso
     """
     app = PortwardenResolver(provider)
     register_error_handlers(app)
-    app.include_router(system.router)
-    app.include_router(images.router)
+    for module in (system, images, policies, registries, subscriptions, events, accounts):
+        app.include_router(module.router)
 
-    @app.get("/openapi.json", include_in_schema=False)
-    def get_openapi_document() -> Response[str]:
-        document = app.get_openapi_json_schema(
-            title=OPENAPI_TITLE, version=API_VERSION, description=OPENAPI_DESCRIPTION
-        )
-        return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=document)
+    document: list[str] = []
+
+    def openapi_document() -> Response[str]:
+        # Built once per app (it takes a good fraction of a second; anchore-cli fetches it before
+        # every image lookup). info.version is dotted integers: clients compare it.
+        if not document:
+            document.append(
+                app.get_openapi_json_schema(
+                    title=OPENAPI_TITLE, version=API_VERSION, description=OPENAPI_DESCRIPTION
+                )
+            )
+        return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=document[0])
+
+    # Registered by call: Powertools' decorators are untyped.
+    app.get("/openapi.json", include_in_schema=False)(openapi_document)
+    app.get("/swagger.json", include_in_schema=False)(openapi_document)
 
     return app

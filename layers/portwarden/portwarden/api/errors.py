@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import logging
 from http import HTTPStatus
+from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 
+from portwarden.api.auth import ForbiddenError, UnauthenticatedError
 from portwarden.api.models import ErrorResponse
 from portwarden.core.errors import (
     ConfigurationError,
+    ConflictError,
     ContentUnavailableError,
     CorruptPackageDatabaseError,
     DigestMismatchError,
@@ -25,9 +28,11 @@ from portwarden.core.errors import (
     ImageSourceError,
     InvalidConstraintError,
     InvalidReferenceError,
+    InvalidRequestError,
     ManifestError,
     NotFoundError,
     PlatformNotFoundError,
+    PolicyBundleError,
     PortwardenError,
     RegistryAuthError,
     RegistryUnavailableError,
@@ -42,6 +47,11 @@ ROUTE_NOT_FOUND_ERROR_TYPE = "RouteNotFound"
 
 # Order does not matter: ``status_for`` follows each error's MRO to the nearest listed class.
 STATUS_BY_ERROR: dict[type[PortwardenError], HTTPStatus] = {
+    UnauthenticatedError: HTTPStatus.UNAUTHORIZED,
+    ForbiddenError: HTTPStatus.FORBIDDEN,
+    InvalidRequestError: HTTPStatus.BAD_REQUEST,
+    PolicyBundleError: HTTPStatus.BAD_REQUEST,
+    ConflictError: HTTPStatus.CONFLICT,
     InvalidReferenceError: HTTPStatus.BAD_REQUEST,
     ConfigurationError: HTTPStatus.BAD_REQUEST,
     # Constraints and ecosystem names reach the core from requests (queries, policy parameters).
@@ -80,9 +90,15 @@ def status_for(error: PortwardenError) -> HTTPStatus:
     return HTTPStatus.INTERNAL_SERVER_ERROR
 
 
-def error_response(status: HTTPStatus, error_type: str, message: str) -> Response[str]:
-    """A JSON error body in Anchore's ``ApiErrorResponse`` shape."""
-    body = ErrorResponse(code=status.value, error_type=error_type, message=message)
+def error_response(
+    status: HTTPStatus, error_type: str, message: str, detail: dict[str, Any] | None = None
+) -> Response[str]:
+    """A JSON error body in Anchore's shape: ``{message, httpcode, detail{error_codes, …}}``."""
+    body = ErrorResponse(
+        message=message,
+        httpcode=status.value,
+        detail={"error_codes": [], "error_type": error_type, **(detail or {})},
+    )
     return Response(
         status_code=status.value,
         content_type=content_types.APPLICATION_JSON,
@@ -97,7 +113,11 @@ def response_for(error: PortwardenError) -> Response[str]:
         logger.error("request failed: %s", type(error).__name__, exc_info=error)
     else:
         logger.info("request rejected with %d: %s", status.value, type(error).__name__)
-    return error_response(status, type(error).__name__, str(error) or status.phrase)
+    detail: dict[str, Any] = {}
+    if isinstance(error, PolicyBundleError):
+        # Every validation problem at once, as Anchore lists them.
+        detail["validation_details"] = list(error.problems)
+    return error_response(status, type(error).__name__, str(error) or status.phrase, detail)
 
 
 def register_error_handlers(app: APIGatewayRestResolver) -> None:

@@ -33,9 +33,9 @@ class VersionResponse(ValueObject):
 
 
 class ErrorResponse(ValueObject):
-    """Anchore's ``ApiErrorResponse``: ``code`` repeats the HTTP status, ``error_type`` names the error."""
+    """Anchore's error body: ``httpcode`` repeats the HTTP status; ``detail.error_codes`` is always a
+    list (clients read it), ``detail.error_type`` names the error."""
 
-    code: int
-    error_type: str
     message: str
+    httpcode: int
     detail: dict[str, Any] = Field(default_factory=dict)

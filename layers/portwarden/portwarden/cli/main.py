@@ -20,6 +20,7 @@ from portwarden.cli import (
     commands_registry,
     commands_sbom,
     commands_scan,
+    commands_serve,
 )
 from portwarden.cli.context import CliState, fail
 from portwarden.core.errors import PortwardenError
@@ -38,6 +39,7 @@ app.add_typer(commands_registry.registry_app, name="registry")
 app.command("scan")(commands_scan.scan)
 app.add_typer(commands_feeds.feeds_app, name="feeds")
 app.add_typer(commands_policy.policy_app, name="policy")
+app.command("serve")(commands_serve.serve)
 
 
 def _version(value: bool) -> None:

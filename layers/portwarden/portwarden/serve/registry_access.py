@@ -54,3 +54,31 @@ def image_access(registries: RegistryStore, work_dir: Path | None = None) -> Ima
         return client
 
     return ImageAccess(registry_client=factory, work_dir=work_dir)
+
+
+class _OneCredential:
+    def __init__(self, credential: RegistryCredential | None) -> None:
+        self._credential = credential
+
+    def lookup(self, registry: str) -> RegistryCredential | None:
+        return self._credential
+
+
+def probe_registry(record: RegistryRecord) -> None:
+    """Log in to the registry of ``record`` with its own credentials (before they are saved)."""
+    credential = (
+        RegistryCredential(username=record.registry_user, password=record.registry_pass)
+        if record.registry_user
+        else None
+    )
+    host = registry_host(record.registry)
+    client = HttpRegistryClient(
+        _OneCredential(credential),
+        insecure_registries=[host] if not record.registry_verify else [],
+        connect_timeout=5.0,
+        read_timeout=10.0,
+    )
+    try:
+        client.check_login(host)
+    finally:
+        client.close()
