@@ -127,10 +127,9 @@ def test_unknown_route_is_a_json_404_in_the_error_shape(api_handler: ModuleType)
     # Then the 404 carries the same error body as domain errors
     assert response["statusCode"] == HTTPStatus.NOT_FOUND
     assert body_of(response) == {
-        "code": 404,
-        "error_type": ROUTE_NOT_FOUND_ERROR_TYPE,
+        "httpcode": 404,
         "message": "no route for GET /no-such-route",
-        "detail": {},
+        "detail": {"error_codes": [], "error_type": ROUTE_NOT_FOUND_ERROR_TYPE},
     }
 
 
@@ -141,7 +140,7 @@ def test_wrong_method_on_a_known_path_is_not_served(api_handler: ModuleType) -> 
     response = invoke(api_handler, event)
 
     assert response["statusCode"] == HTTPStatus.NOT_FOUND
-    assert body_of(response)["error_type"] == ROUTE_NOT_FOUND_ERROR_TYPE
+    assert body_of(response)["detail"]["error_type"] == ROUTE_NOT_FOUND_ERROR_TYPE
 
 
 def test_sample_events_are_rest_proxy_events_for_the_routes_they_name() -> None:
@@ -174,10 +173,9 @@ def test_domain_error_raised_in_a_route_becomes_its_mapped_status_and_body() -> 
     # Then the client sees 503 and the error named by type, with its message
     assert response["statusCode"] == HTTPStatus.SERVICE_UNAVAILABLE
     assert body_of(response) == {
-        "code": 503,
-        "error_type": "RegistryUnavailableError",
+        "httpcode": 503,
         "message": "registry.example answered 503 three times",
-        "detail": {},
+        "detail": {"error_codes": [], "error_type": "RegistryUnavailableError"},
     }
 
 
@@ -259,10 +257,9 @@ def test_response_for_builds_the_anchore_error_body() -> None:
     assert response.headers["Content-Type"] == "application/json"
     assert isinstance(response.body, str)
     assert json.loads(response.body) == {
-        "code": 404,
-        "error_type": "ImageNotFoundError",
+        "httpcode": 404,
         "message": "docker.io/library/nope:1 not found",
-        "detail": {},
+        "detail": {"error_codes": [], "error_type": "ImageNotFoundError"},
     }
 
 

@@ -47,10 +47,13 @@ class LocalHost:
         feed_sources: Sequence[FeedSource] | None = None,
         registry_probe: Callable[[RegistryRecord], None] = probe_registry,
         max_attempts: int = 3,
+        access: Callable[[str], ImageAccess] | None = None,
     ) -> None:
         self.home = home
         self.store = LocalStore(home)
         self.work_dir = home / "tmp"
+        # Tests give an in-memory registry; otherwise HTTP with the account's stored credentials.
+        self._access = access
         self.feeds = LocalFeeds(
             home / "db" / "vulnerability.db",
             self._fetcher,
@@ -72,6 +75,8 @@ class LocalHost:
         return HttpFeedFetcher(self.work_dir / "feeds")
 
     def access(self, account: str) -> ImageAccess:
+        if self._access is not None:
+            return self._access(account)
         return image_access(self.store.for_account(account).registries, self.work_dir)
 
     def bootstrap(self, admin_password: str | None) -> str | None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from portwarden.adapters.http.auth import RegistryCredential, normalize_registry_host
 from portwarden.adapters.http.registry import HttpRegistryClient
+from portwarden.core.credentials import RegistryCredential, normalize_registry_host
 from portwarden.core.image.reference import ImageReference
 from portwarden.core.model.accounts import RegistryRecord
 from portwarden.core.ports import RegistryClient, RegistryStore

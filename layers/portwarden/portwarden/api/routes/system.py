@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from portwarden import __version__
@@ -35,9 +37,9 @@ def get_version() -> VersionResponse:
 
 
 @router.get("/", summary="The API version prefix (clients probe it)", tags=["system"])
-def get_root() -> str:
+def get_root() -> Response[str]:
     scope()  # authenticated, as Anchore's is: a client's first call checks its credentials
-    return "v1"
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=json.dumps("v1"))
 
 
 def _service(name: str) -> dict[str, Any]:
