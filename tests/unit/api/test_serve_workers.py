@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import sys
 import threading
 import time
 from pathlib import Path
@@ -205,3 +206,46 @@ def test_basic_header_parsing_and_proxy_events() -> None:
     assert event["headers"]["X-Anchore-Account"] == "team"
     assert event["isBase64Encoded"] is True and base64.b64decode(event["body"]) == b"\xff\xfe"
     assert event["requestContext"]["authorizer"] is None
+
+
+def test_concurrent_requests_each_get_their_own_answer(tmp_path: Path) -> None:
+    # Given 40 stored images, and 8 threads requesting them through one WSGI host
+    from concurrent.futures import ThreadPoolExecutor
+
+    with serve_harness(tmp_path / "home") as harness:
+        store = harness.host.store
+        digests = ["sha256:" + f"{n:064x}" for n in range(1, 41)]
+        for n, image_digest in enumerate(digests):
+            store.catalog.put_image(
+                ImageRecord(
+                    image_digest=image_digest, repo_tags=(f"{REGISTRY}/r/{n}:1",), created_at=record_time(n)
+                )
+            )
+        harness.admin.get("/v1")  # the login is cached before the threads start
+
+        def fetch(index: int) -> tuple[str, str, int]:
+            wanted = digests[index % len(digests)]
+            kind = ("", "/vuln", "/content")[index % 3]
+            answer = harness.admin.get(f"/v1/images/{wanted}{kind}")
+            if kind:
+                return wanted, wanted, answer.status
+            return wanted, answer.body[0]["imageDigest"], answer.status
+
+        # When 2,000 requests run at once, threads switching as often as the interpreter allows
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)
+        try:
+            with ThreadPoolExecutor(8) as pool:
+                answers = list(pool.map(fetch, range(2000)))
+        finally:
+            sys.setswitchinterval(interval)
+
+    # Then every answer is the one asked for: no request saw another's path
+    assert all(status == 200 for _, _, status in answers), {s for _, _, s in answers}
+    assert all(wanted == got for wanted, got, _ in answers)
+
+
+def record_time(n: int) -> Any:
+    from datetime import UTC, datetime, timedelta
+
+    return datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=n)

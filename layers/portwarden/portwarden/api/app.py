@@ -9,6 +9,7 @@ included here.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,9 +29,16 @@ OPENAPI_DESCRIPTION = (
 
 
 class PortwardenResolver(APIGatewayRestResolver):
-    """The Powertools resolver, serving every request with its host's dependencies."""
+    """The Powertools resolver, serving every request with its host's dependencies.
+
+    Powertools keeps the request being served in *class* attributes (``BaseRouter.current_event``,
+    ``lambda_context``) and in the instance's ``context`` dict: fine for a Lambda, which serves one
+    request at a time, but ``portwarden serve`` resolves on many threads at once, and a thread would
+    then route another thread's path. Here all three are per thread.
+    """
 
     def __init__(self, provider: DependencyProvider | None) -> None:
+        self._request_state = threading.local()
         # Every route answers under /v1 (Anchore's prefix, which clients put in their base URL) and,
         # as Anchore's engine does, without it.
         super().__init__(enable_validation=True, strip_prefixes=[API_PREFIX])
@@ -38,7 +46,38 @@ class PortwardenResolver(APIGatewayRestResolver):
 
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
         with serving_with(self._provider, event):
+            # Powertools sets the class attributes itself; this thread reads its own copy.
+            self.current_event = self._to_proxy_event(dict(event))
+            self.lambda_context = context
             return super().resolve(event, context)
+
+    @property  # type: ignore[override]
+    def current_event(self) -> Any:
+        return getattr(self._request_state, "event", None)
+
+    @current_event.setter
+    def current_event(self, value: Any) -> None:
+        self._request_state.event = value
+
+    @property  # type: ignore[override]
+    def lambda_context(self) -> Any:
+        return getattr(self._request_state, "lambda_context", None)
+
+    @lambda_context.setter
+    def lambda_context(self, value: Any) -> None:
+        self._request_state.lambda_context = value
+
+    @property  # type: ignore[override]
+    def context(self) -> dict[str, Any]:
+        state = self._request_state
+        if not hasattr(state, "context"):
+            state.context = {}
+        value: dict[str, Any] = state.context
+        return value
+
+    @context.setter
+    def context(self, value: dict[str, Any]) -> None:
+        self._request_state.context = value
 
 
 def create_app(provider: DependencyProvider | None = None) -> APIGatewayRestResolver:

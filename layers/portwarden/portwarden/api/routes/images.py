@@ -13,6 +13,7 @@ import base64
 import binascii
 import gzip
 import json
+import threading
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Annotated, Any
@@ -54,7 +55,7 @@ from portwarden.core.services.images import ImageSubmission, full_tag, submit_im
 
 router = APIGatewayRouter()  # type: ignore[no-untyped-call]  # Powertools leaves __init__ unannotated
 
-MAX_LISTED_IMAGES = 100_000
+MAX_LISTED_IMAGES = 10_000
 DIGEST_DESCRIPTION = "Manifest digest (sha256:...); URL-encoded or not"
 
 
@@ -213,13 +214,48 @@ def post_images(
     return [AnchoreImage.of(record, current.caller.account)]
 
 
-@router.get("/images", summary="List images", tags=["images"])
+class _RenderedImages:
+    """Each image record's JSON, remembered by the record object itself.
+
+    Records are immutable, and a store that caches its listing (the local one does) hands out the
+    same objects until something changes: rendering a listing of thousands of images is then a join.
+    The record is kept beside its rendering, so an id is never mistaken for a later object's.
+    """
+
+    def __init__(self, max_entries: int = 50_000) -> None:
+        self._entries: dict[int, tuple[ImageRecord, str, str]] = {}
+        self._max = max_entries
+        self._lock = threading.Lock()
+
+    def render(self, record: ImageRecord, account: str) -> str:
+        entry = self._entries.get(id(record))
+        if entry is not None and entry[0] is record and entry[1] == account:
+            return entry[2]
+        rendered = AnchoreImage.of(record, account).model_dump_json(by_alias=True)
+        with self._lock:
+            if len(self._entries) >= self._max:
+                self._entries.clear()
+            self._entries[id(record)] = (record, account, rendered)
+        return rendered
+
+
+_RENDERED = _RenderedImages()
+
+
+@router.get(
+    "/images",
+    summary="List images",
+    tags=["images"],
+    responses={
+        200: {"description": "The images", "content": {"application/json": {"model": list[AnchoreImage]}}}
+    },
+)
 def list_images(
     fulltag: Annotated[str | None, Query(description="Only images with this full tag")] = None,
     history: Annotated[bool, Query(description="Include images the tag pointed to before")] = False,
     image_status: Annotated[str, Query(description="all, active or deleting")] = "active",
     analysis_status: Annotated[str | None, Query(description="Only images in this analysis status")] = None,
-) -> list[AnchoreImage]:
+) -> Response[str]:
     current = scope()
     tag = fulltag or _legacy_tag_body()
     if analysis_status is not None and analysis_status not in {s.value for s in AnalysisStatus}:
@@ -227,7 +263,8 @@ def list_images(
     if image_status not in ("all", "active", "deleting"):
         raise InvalidRequestError(f"unknown image_status {image_status!r}")
     if image_status == "deleting":
-        return []  # deletion is immediate here: nothing is ever in "deleting"
+        # Deletion is immediate here: nothing is ever in "deleting".
+        return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body="[]")
     records = current.deps.catalog.list_images(limit=MAX_LISTED_IMAGES)
     if tag is not None:
         wanted = full_tag(tag)
@@ -236,7 +273,9 @@ def list_images(
             records = records[:1]
     if analysis_status is not None:
         records = [r for r in records if r.analysis_status.value == analysis_status]
-    return [AnchoreImage.of(record, current.caller.account) for record in records]
+    account = current.caller.account
+    body = "[" + ",".join(_RENDERED.render(record, account) for record in records) + "]"
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=body)
 
 
 @router.delete("/images", summary="Delete several images", tags=["images"])
@@ -386,7 +425,9 @@ def list_vulnerability_types(digest: Annotated[str, Path(description=DIGEST_DESC
 
 
 def _matches(current: Scope, digest: str) -> list[Match]:
-    _analyzed(current, digest)
+    record = _image(current, digest)
+    if record.analysis_status is not AnalysisStatus.ANALYZED:
+        raise NotFoundError(f"image is not analyzed - analysis_status: {record.analysis_status.value}")
     # Before the first feed sync an analyzed image has no matches: an empty report, as Anchore gives
     # (the policy evaluation says "vulnerability data unavailable").
     return current.deps.analyses.get_matches(digest) or []
