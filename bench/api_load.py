@@ -17,6 +17,7 @@ import argparse
 import multiprocessing
 import os
 import random
+import re
 import signal
 import statistics
 import subprocess
@@ -154,6 +155,28 @@ def run_clients(
     return dict(latencies), errors
 
 
+ACCESS_LINE = re.compile(r" GET (/v1/images\S*) (\d{3}) \d+ ([\d.]+)ms ")
+
+
+def server_side_times(log: Path) -> dict[str, list[float]]:
+    """Per route, the time each request spent inside the server (from its access log)."""
+    times: dict[str, list[float]] = defaultdict(list)
+    for line in log.read_text(errors="replace").splitlines():
+        match = ACCESS_LINE.search(line)
+        if match is None:
+            continue
+        path = match.group(1)
+        route = "GET /images"
+        if path.endswith("/vuln/all"):
+            route = "GET /images/{digest}/vuln/all"
+        elif path.endswith("/check"):
+            route = "GET /images/{digest}/check"
+        elif path != "/v1/images":
+            continue
+        times[route].append(float(match.group(3)) / 1000)
+    return times
+
+
 def peak_rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -241,9 +264,10 @@ def main() -> None:
                 server.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 server.kill()
+        inside = server_side_times(log)
 
     print(
-        f"{args.clients} clients for {args.duration:.0f}s, {args.images} images, {args.threads} server threads"
+        f"{args.clients} clients, {args.duration:.0f}s, {args.images} images, {args.threads} server threads"
     )
     for route in ("GET /images", "GET /images/{digest}/vuln/all", "GET /images/{digest}/check"):
         samples = sorted(latencies[route])
@@ -252,6 +276,13 @@ def main() -> None:
         p50 = statistics.median(samples) * 1000
         p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))] * 1000
         print(f"{route:<34} {len(samples):>7} requests  p50 {p50:8.1f} ms  p99 {p99:8.1f} ms")
+    print("inside the server (access log: from request parsed to response built):")
+    for route in ("GET /images", "GET /images/{digest}/vuln/all", "GET /images/{digest}/check"):
+        samples = sorted(inside.get(route, []))
+        if samples:
+            p50 = statistics.median(samples) * 1000
+            p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))] * 1000
+            print(f"{route:<34} {len(samples):>7} requests  p50 {p50:8.1f} ms  p99 {p99:8.1f} ms")
     print(f"errors: {len(errors)}" + (f" (first: {errors[0]})" if errors else ""))
     print(f"server peak RSS: {rss / 1024:.0f} MiB")
 
