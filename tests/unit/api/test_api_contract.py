@@ -573,3 +573,41 @@ def test_passwords_change_and_disabled_accounts_lose_access(harness: ServeHarnes
     assert harness.admin.delete("/v1/accounts/team").status == 200
     assert harness.admin.get("/v1/accounts/team").status == 404
     assert harness.admin.as_user("admin", ADMIN_PASSWORD).get("/v1").status == 200
+
+
+# ---- queries ---------------------------------------------------------------------------------------
+
+
+def test_queries_by_vulnerability_and_by_package_page_within_the_account(harness: ServeHarness) -> None:
+    first = analyzed_image(harness)
+    harness.push("acme/other", "2", marker="two")
+    second = add_image(harness, tag=f"{REGISTRY}/acme/other:2")["imageDigest"]
+    harness.run_queued()
+    match = vulnerability_match(7)
+    harness.host.store.analyses.put_matches(first, [match], None)
+    harness.host.store.analyses.put_matches(second, [match, vulnerability_match(8)], None)
+
+    found = harness.admin.get(f"/v1/query/images/by_vulnerability?vulnerability_id={match.id}").body
+    assert found["next_page"] is False and found["returned_count"] == 2
+    assert {i["image"]["imageDigest"] for i in found["images"]} == {first, second}
+    entry = found["images"][0]
+    assert entry["image"]["tag_history"][0]["fulltag"].startswith(REGISTRY)
+    assert entry["vulnerable_packages"] == [
+        {"name": "pkg-7", "version": "1.7.0-1", "type": "dpkg", "namespace": "debian:12", "severity": "High"}
+    ]
+    by_alias = harness.admin.get("/v1/query/images/by_vulnerability?vulnerability_id=DSA-8").body
+    assert [i["image"]["imageDigest"] for i in by_alias["images"]] == [second]
+    paged = harness.admin.get(f"/v1/query/images/by_vulnerability?vulnerability_id={match.id}&limit=1").body
+    assert paged["returned_count"] == 1 and paged["next_page"] is True
+    assert harness.admin.get("/v1/query/images/by_vulnerability").status in (400, 422)
+
+    packages = harness.admin.get("/v1/query/images/by_package?name=zlib1g&package_type=dpkg").body
+    assert packages["returned_count"] == 2
+    assert packages["images"][0]["packages"][0]["name"] == "zlib1g"
+    assert harness.admin.get("/v1/query/images/by_package?name=zlib1g&package_type=npm").body["images"] == []
+    left_pad = harness.admin.get("/v1/query/images/by_package?name=left-pad&version=1.3.0").body
+    assert left_pad["returned_count"] == 2
+
+    team = harness.new_account("team", "dev")
+    assert team.get(f"/v1/query/images/by_vulnerability?vulnerability_id={match.id}").body["images"] == []
+    assert team.get("/v1/query/images/by_package?name=zlib1g").body["images"] == []

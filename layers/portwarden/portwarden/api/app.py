@@ -19,7 +19,16 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from portwarden.api import API_VERSION
 from portwarden.api.dependencies import DependencyProvider, serving_with
 from portwarden.api.errors import register_error_handlers
-from portwarden.api.routes import accounts, events, images, policies, registries, subscriptions, system
+from portwarden.api.routes import (
+    accounts,
+    events,
+    images,
+    policies,
+    queries,
+    registries,
+    subscriptions,
+    system,
+)
 
 API_PREFIX = "/v1"
 OPENAPI_TITLE = "Portwarden"
@@ -88,7 +97,7 @@ def create_app(provider: DependencyProvider | None = None) -> APIGatewayRestReso
     """
     app = PortwardenResolver(provider)
     register_error_handlers(app)
-    for module in (system, images, policies, registries, subscriptions, events, accounts):
+    for module in (system, images, queries, policies, registries, subscriptions, events, accounts):
         app.include_router(module.router)
 
     document: list[str] = []
