@@ -162,7 +162,8 @@ def test_force_and_dockerfile_and_annotations(harness: ServeHarness) -> None:
 
 def test_bad_image_requests_are_400_and_unknown_tags_fail_clearly(harness: ServeHarness) -> None:
     assert harness.admin.post("/v1/images", {"tag": "NOT A REFERENCE"}).status == 400
-    assert harness.admin.post("/v1/images", {"dockerfile": "not base64!"}).status == 400
+    assert harness.admin.post("/v1/images", {"tag": TAG, "dockerfile": "not base64!"}).status == 400
+    assert harness.admin.post("/v1/images", {}).status == 422
     both = {"source": {"tag": {"pullstring": TAG}, "digest": {"pullstring": "a@sha256:00", "tag": TAG}}}
     assert harness.admin.post("/v1/images", both).status == 400
     missing = harness.admin.post("/v1/images", {"tag": f"{REGISTRY}/acme/missing:1"})
@@ -216,7 +217,8 @@ def test_vulnerability_reports_and_the_not_analyzed_message(harness: ServeHarnes
     # anchore-cli exits 101 on this exact text
     assert pending.status == 404 and "analysis_status: not_analyzed" in error_of(pending)
     harness.run_queued()
-    assert harness.admin.get(f"/v1/images/{digest}/vuln/all").body["vulnerabilities"] == []
+    unmatched = harness.admin.get(f"/v1/images/{digest}/vuln/all")  # no feed synced yet: not "clean"
+    assert unmatched.status == 404 and "not been matched" in error_of(unmatched)
     os_match = vulnerability_match(1)
     npm_match = vulnerability_match(2).model_copy(
         update={
@@ -241,7 +243,8 @@ def test_vulnerability_reports_and_the_not_analyzed_message(harness: ServeHarnes
         v["vuln"] for v in harness.admin.get(f"/v1/images/{digest}/vuln/non-os").body["vulnerabilities"]
     ] == [npm_match.id]
     assert harness.admin.get(f"/v1/images/{digest}/vuln").body == ["os", "non-os", "all"]
-    assert harness.admin.get(f"/v1/images/{digest}/vuln/kernel").status == 404
+    assert harness.admin.get(f"/v1/images/{digest}/vuln/kernel").status == 422
+    assert harness.admin.get("/v1/images/latest").status == 422
 
 
 def test_policy_check_is_keyed_by_digest_then_tag_with_rows_in_detail(harness: ServeHarness) -> None:

@@ -372,6 +372,7 @@ def evaluation_detail(evaluation: PolicyEvaluation, bundle: dict[str, Any], acco
         "result": {
             "user_id": account,
             "image_id": image_id,
+            "image_digest": evaluation.image_digest,
             "tag": evaluation.repo_tag,
             "bundle": {"id": evaluation.bundle_id, "name": evaluation.bundle_name},
             "created_at": iso(evaluation.evaluated_at),

@@ -63,7 +63,6 @@ class LocalHost:
         self.workers = AnalysisWorkers(
             self.store, self.access, self.feeds.open_database, workers=workers, max_attempts=max_attempts
         )
-        self.starter = QueueStarter(self.store, self.workers)
         self._registry_probe = registry_probe
         self._dependencies: dict[str, ApiDependencies] = {}
         self._lock = threading.Lock()
@@ -94,7 +93,7 @@ class LocalHost:
                     catalog=stores.catalog,
                     analyses=stores.analyses,
                     evaluations=stores.evaluations,
-                    starter=self.starter,
+                    starter=QueueStarter(self.store, account, self.workers),
                     policies=stores.policies,
                     events=stores.events,
                     registries=stores.registries,

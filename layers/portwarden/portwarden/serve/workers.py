@@ -165,7 +165,6 @@ class AnalysisWorkers:
             platform=item.platform,
             repo_tag=item.repo_tag,
             force=item.force,
-            account=item.account,
         )
         digest: str | None = item.image_digest
         try:
@@ -216,14 +215,16 @@ class AnalysisWorkers:
 
 
 class QueueStarter:
-    """The ``AnalysisStarter`` of ``portwarden serve``: a durable queue entry, then a worker wakes up.
+    """The ``AnalysisStarter`` of ``portwarden serve`` for one account: a durable queue entry, then a
+    worker wakes up.
 
     The request's source names the digest (``registry:repo@sha256:…``): the API resolved it before
     starting, so the queue key is known and a second start of the same digest is a no-op.
     """
 
-    def __init__(self, store: LocalStore, workers: AnalysisWorkers | None = None) -> None:
+    def __init__(self, store: LocalStore, account: str, workers: AnalysisWorkers | None = None) -> None:
         self._store = store
+        self._account = account
         self._workers = workers
 
     def start(self, request: AnalysisRequest, *, name: str | None = None) -> AnalysisStart:
@@ -233,7 +234,7 @@ class QueueStarter:
             raise ValueError("the local queue takes sources pinned to a digest")
         queued = self._store.queue.enqueue(
             QueuedAnalysis(
-                account=request.account,
+                account=self._account,
                 image_digest=digest,
                 source=request.source,
                 platform=request.platform,
@@ -244,4 +245,4 @@ class QueueStarter:
         )
         if queued and self._workers is not None:
             self._workers.notify()
-        return AnalysisStart(execution_id=f"{request.account}/{digest}", started=queued)
+        return AnalysisStart(execution_id=f"{self._account}/{digest}", started=queued)

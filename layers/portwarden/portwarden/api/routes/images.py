@@ -16,12 +16,12 @@ import json
 import threading
 from datetime import UTC, datetime
 from http import HTTPStatus
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
-from pydantic import ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 from portwarden.api.context import Scope, scope
 from portwarden.api.dependencies import current_event
@@ -29,7 +29,6 @@ from portwarden.api.shapes import (
     CONTENT_TYPES,
     METADATA_TYPES,
     OS_PACKAGE_TYPES,
-    VULNERABILITY_TYPES,
     AnchoreImage,
     AnchoreVulnerability,
     DeleteImageResponse,
@@ -41,7 +40,8 @@ from portwarden.api.shapes import (
     metadata_document,
     package_rows,
 )
-from portwarden.core.errors import ConflictError, InvalidRequestError, NotFoundError
+from portwarden.core.errors import ConflictError, InvalidReferenceError, InvalidRequestError, NotFoundError
+from portwarden.core.image.reference import SourceKind, SourceSpec
 from portwarden.core.model.analysis import ImageAnalysis
 from portwarden.core.model.base import ValueObject
 from portwarden.core.model.match import Match
@@ -52,11 +52,14 @@ from portwarden.core.policy.default import default_bundle
 from portwarden.core.services.acquire import DEFAULT_PLATFORM
 from portwarden.core.services.evaluate import evaluate, evaluation_input, evaluation_record, parse_bundle
 from portwarden.core.services.images import ImageSubmission, full_tag, submit_image
+from portwarden.core.services.pipeline import AnalysisRequest
 
 router = APIGatewayRouter()  # type: ignore[no-untyped-call]  # Powertools leaves __init__ unannotated
 
 MAX_LISTED_IMAGES = 10_000
 DIGEST_DESCRIPTION = "Manifest digest (sha256:...); URL-encoded or not"
+DIGEST_PATTERN = r"^sha256:[a-f0-9]{64}$"
+DigestParam = Annotated[str, Path(pattern=DIGEST_PATTERN, description=DIGEST_DESCRIPTION)]
 
 
 # ---- request bodies ---------------------------------------------------------------------------------
@@ -87,15 +90,35 @@ class ImageSourceRequest(_Request):
 
 class ImageAnalysisRequest(_Request):
     """Anchore's ``ImageAnalysisRequest``: ``source`` with exactly one kind, or the legacy top-level
-    ``tag``/``digest``/``dockerfile``; ``annotations`` are kept with the image."""
+    ``tag``/``digest``/``dockerfile``; ``annotations`` are kept with the image. ``source`` may also
+    be a source string (``registry:REF`` or a bare reference), and ``force`` may be in the body."""
 
-    source: ImageSourceRequest | None = None
+    source: str | ImageSourceRequest | None = None
     tag: str | None = None
     digest: str | None = None
     dockerfile: str | None = None
     created_at: str | None = None
     annotations: dict[str, str] | None = None
     platform: str = DEFAULT_PLATFORM
+    force: bool = False
+
+    @model_validator(mode="after")
+    def _one_image(self) -> ImageAnalysisRequest:
+        if self.source is None and self.tag is None:
+            raise ValueError("give the image: source or tag")
+        if self.source is not None and self.tag is not None:
+            raise ValueError("give exactly one of source and tag")
+        return self
+
+
+class AnalysisAccepted(_Request):
+    """What a host that does not resolve tags at once answers (the AWS state machine today)."""
+
+    source: str
+    repo_tag: str | None = None
+    execution_arn: str
+    # False when an identical request had already started this execution.
+    started: bool
 
 
 def _decode_dockerfile(value: str | None) -> str | None:
@@ -112,7 +135,9 @@ def _submission(body: ImageAnalysisRequest, *, force: bool, autosubscribe: bool)
     tag: str | None
     digest: str | None = None
     dockerfile = body.dockerfile
-    if source is not None:
+    if isinstance(source, str):
+        tag = _registry_location(source)
+    elif source is not None:
         kinds = [k for k in ("tag", "digest", "archive", "import_") if getattr(source, k) is not None]
         if len(kinds) != 1:
             raise InvalidRequestError("source must name exactly one of tag, digest, archive, import")
@@ -194,24 +219,79 @@ def _json(status: HTTPStatus, body: Any) -> Response[str]:
 # ---- add, list, get, delete ---------------------------------------------------------------------------
 
 
-@router.post("/images", summary="Add an image for analysis (answers the image record)", tags=["images"])
+def _registry_location(text: str) -> str:
+    """Only registry images: a file source would make the service read its own filesystem."""
+    spec = SourceSpec.parse(text)
+    if spec.kind is not SourceKind.REGISTRY or spec.reference is None:
+        raise InvalidReferenceError(f"only registry images can be submitted, not {spec.kind.value} sources")
+    return spec.location
+
+
+def _start_without_resolving(current: Scope, body: ImageAnalysisRequest, force: bool) -> Response[str]:
+    """A host without registry access here (the AWS API function today) starts the state machine,
+    which resolves the tag itself, and answers 202 with the execution."""
+    text = body.source if isinstance(body.source, str) else body.tag
+    if text is None:
+        raise InvalidRequestError("this service takes a source string or a tag")
+    location = _registry_location(text)
+    reference = SourceSpec.parse(location).reference
+    assert reference is not None
+    request = AnalysisRequest(
+        source=f"registry:{location}",
+        platform=body.platform,
+        repo_tag=reference.repo_tag if reference.tag else None,
+        force=force,
+    )
+    start = current.need(current.deps.starter, "analysis starts").start(request)
+    accepted = AnalysisAccepted(
+        source=request.source,
+        repo_tag=request.repo_tag,
+        execution_arn=start.execution_id,
+        started=start.started,
+    )
+    return Response(
+        status_code=HTTPStatus.ACCEPTED.value,
+        content_type=content_types.APPLICATION_JSON,
+        body=accepted.model_dump_json(),
+    )
+
+
+@router.post(
+    "/images",
+    summary="Add an image for analysis (answers the image record)",
+    tags=["images"],
+    responses={
+        200: {
+            "description": "The image, in a list",
+            "content": {"application/json": {"model": list[AnchoreImage]}},
+        },
+        202: {
+            "description": "Analysis started (hosts that resolve later)",
+            "content": {"application/json": {"model": AnalysisAccepted}},
+        },
+    },
+)
 def post_images(
     body: ImageAnalysisRequest,
     force: Annotated[bool, Query(description="Analyze again even if already analyzed")] = False,
     autosubscribe: Annotated[bool, Query(description="Activate the tag_update subscription")] = True,
-) -> list[AnchoreImage]:
+) -> Response[str]:
     current = scope()
     deps = current.deps
+    force = force or body.force
+    if deps.image_access is None:
+        return _start_without_resolving(current, body, force)
     submission = _submission(body, force=force, autosubscribe=autosubscribe)
     record = submit_image(
         submission,
         account=current.caller.account,
-        access=current.need(deps.image_access, "registry access")(current.caller.account),
+        access=deps.image_access(current.caller.account),
         catalog=deps.catalog,
-        subscriptions=current.need(deps.subscriptions, "subscriptions"),
+        subscriptions=deps.subscriptions,
         starter=current.need(deps.starter, "analysis starts"),
     )
-    return [AnchoreImage.of(record, current.caller.account)]
+    body_text = "[" + AnchoreImage.of(record, current.caller.account).model_dump_json(by_alias=True) + "]"
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=body_text)
 
 
 class _RenderedImages:
@@ -306,7 +386,7 @@ def _delete(current: Scope, digest: str, force: bool) -> DeleteImageResponse:
 
 @router.get("/images/<digest>", summary="One image (a list of one)", tags=["images"])
 def get_image(
-    digest: Annotated[str, Path(description=DIGEST_DESCRIPTION)],
+    digest: DigestParam,
     history: bool = False,
 ) -> list[AnchoreImage]:
     current = scope()
@@ -314,9 +394,7 @@ def get_image(
 
 
 @router.delete("/images/<digest>", summary="Delete an image and its analysis", tags=["images"])
-def delete_image(
-    digest: Annotated[str, Path(description=DIGEST_DESCRIPTION)], force: bool = False
-) -> DeleteImageResponse:
+def delete_image(digest: DigestParam, force: bool = False) -> DeleteImageResponse:
     current = scope()
     _image(current, digest)
     outcome = _delete(current, digest, force)
@@ -367,13 +445,13 @@ def image_tag_summaries(image_status: str = "active") -> list[ImageTagSummary]:
 
 
 @router.get("/images/<digest>/content", summary="Content types available", tags=["images"])
-def list_content_types(digest: Annotated[str, Path(description=DIGEST_DESCRIPTION)]) -> list[str]:
+def list_content_types(digest: DigestParam) -> list[str]:
     _image(scope(), digest)
     return list(CONTENT_TYPES)
 
 
 @router.get("/images/<digest>/content/<ctype>", summary="One content type of an image", tags=["images"])
-def get_content(digest: Annotated[str, Path(description=DIGEST_DESCRIPTION)], ctype: str) -> dict[str, Any]:
+def get_content(digest: DigestParam, ctype: str) -> dict[str, Any]:
     current = scope()
     if ctype in METADATA_TYPES:
         record, analysis = _analyzed(current, digest)
@@ -397,13 +475,13 @@ def get_content(digest: Annotated[str, Path(description=DIGEST_DESCRIPTION)], ct
 
 
 @router.get("/images/<digest>/metadata", summary="Metadata types available", tags=["images"])
-def list_metadata_types(digest: Annotated[str, Path(description=DIGEST_DESCRIPTION)]) -> list[str]:
+def list_metadata_types(digest: DigestParam) -> list[str]:
     _image(scope(), digest)
     return list(METADATA_TYPES)
 
 
 @router.get("/images/<digest>/metadata/<mtype>", summary="Manifest, history or Dockerfile", tags=["images"])
-def get_metadata(digest: Annotated[str, Path(description=DIGEST_DESCRIPTION)], mtype: str) -> dict[str, Any]:
+def get_metadata(digest: DigestParam, mtype: str) -> dict[str, Any]:
     current = scope()
     if mtype not in METADATA_TYPES:
         raise NotFoundError(f"unknown metadata type {mtype!r}; one of {', '.join(METADATA_TYPES)}")
@@ -419,7 +497,7 @@ def get_metadata(digest: Annotated[str, Path(description=DIGEST_DESCRIPTION)], m
 
 
 @router.get("/images/<digest>/vuln", summary="Vulnerability report types", tags=["images"])
-def list_vulnerability_types(digest: Annotated[str, Path(description=DIGEST_DESCRIPTION)]) -> list[str]:
+def list_vulnerability_types(digest: DigestParam) -> list[str]:
     _image(scope(), digest)
     return ["os", "non-os", "all"]
 
@@ -428,31 +506,36 @@ def _matches(current: Scope, digest: str) -> list[Match]:
     record = _image(current, digest)
     if record.analysis_status is not AnalysisStatus.ANALYZED:
         raise NotFoundError(f"image is not analyzed - analysis_status: {record.analysis_status.value}")
-    # Before the first feed sync an analyzed image has no matches: an empty report, as Anchore gives
-    # (the policy evaluation says "vulnerability data unavailable").
-    return current.deps.analyses.get_matches(digest) or []
+    matches = current.deps.analyses.get_matches(digest)
+    if matches is None:
+        # Before the first feed sync an analyzed image has no matches: never an empty (clean-looking)
+        # report.
+        raise NotFoundError(
+            f"image {digest} has not been matched against vulnerability data yet (sync the feeds)"
+        )
+    return matches
 
 
-@router.get("/images/<digest>/vuln/<vtype>", summary="Vulnerabilities of an analyzed image", tags=["images"])
+@router.get(
+    "/images/<digest>/vuln/<vuln_type>", summary="Vulnerabilities of an analyzed image", tags=["images"]
+)
 def get_vulnerabilities(
-    digest: Annotated[str, Path(description=DIGEST_DESCRIPTION)],
-    vtype: str,
+    digest: DigestParam,
+    vuln_type: Annotated[Literal["os", "non-os", "all"], Path(description="os, non-os or all")],
     vendor_only: Annotated[bool, Query(description="Hide matches the vendor will not fix")] = True,
     force_refresh: bool = False,
 ) -> VulnerabilityReport:
     current = scope()
-    if vtype not in VULNERABILITY_TYPES:
-        raise NotFoundError(f"unknown vulnerability type {vtype!r}; one of os, non-os, all")
     matches = _matches(current, digest)
-    if vtype == "os":
+    if vuln_type == "os":
         matches = [m for m in matches if m.package.type in OS_PACKAGE_TYPES]
-    elif vtype == "non-os":
+    elif vuln_type == "non-os":
         matches = [m for m in matches if m.package.type not in OS_PACKAGE_TYPES]
     if vendor_only:
         matches = [m for m in matches if m.fix.state is not FixState.WONT_FIX]
     return VulnerabilityReport(
         image_digest=digest,
-        vulnerability_type=vtype,
+        vulnerability_type=vuln_type,
         vulnerabilities=[AnchoreVulnerability.of(match) for match in matches],
     )
 
@@ -509,10 +592,10 @@ def _evaluation(
 
 @router.get("/images/<digest>/check", summary="Policy evaluation of an image for a tag", tags=["images"])
 def get_check(
-    digest: Annotated[str, Path(description=DIGEST_DESCRIPTION)],
+    digest: DigestParam,
     tag: Annotated[str | None, Query(description="The tag to evaluate the image as")] = None,
     policyId: Annotated[str | None, Query(description="A bundle other than the active one")] = None,
-    detail: bool = False,
+    detail: bool = True,
     history: bool = False,
     interactive: bool = False,
 ) -> list[dict[str, dict[str, list[dict[str, Any]]]]]:
@@ -548,7 +631,7 @@ def _check_entry(
         "status": stored.status,
         "policyId": stored.bundle_id,
         "last_evaluation": iso(stored.evaluated_at),
-        "final_action": stored.final_action.upper(),
+        "final_action": stored.final_action,
         "final_action_reason": evaluation.final_action_reason.value,
         "evaluation_id": stored.evaluation_id,
     }
@@ -563,7 +646,7 @@ def _check_entry(
 @router.get(
     "/images/<digest>/artifacts/retrieved_files", summary="Files kept by the analysis", tags=["images"]
 )
-def get_retrieved_files(digest: Annotated[str, Path(description=DIGEST_DESCRIPTION)]) -> list[dict[str, Any]]:
+def get_retrieved_files(digest: DigestParam) -> list[dict[str, Any]]:
     _, analysis = _analyzed(scope(), digest)
     return [
         {"path": item.path, "b64_content": item.content_b64, "size": item.size, "truncated": item.truncated}
@@ -585,18 +668,18 @@ def _grouped(findings: Any) -> list[dict[str, Any]]:
 
 
 @router.get("/images/<digest>/artifacts/file_content_search", summary="Content search hits", tags=["images"])
-def get_content_search(digest: Annotated[str, Path(description=DIGEST_DESCRIPTION)]) -> list[dict[str, Any]]:
+def get_content_search(digest: DigestParam) -> list[dict[str, Any]]:
     _, analysis = _analyzed(scope(), digest)
     return _grouped(analysis.content_matches)
 
 
 @router.get("/images/<digest>/artifacts/secret_search", summary="Secret search hits", tags=["images"])
-def get_secret_search(digest: Annotated[str, Path(description=DIGEST_DESCRIPTION)]) -> list[dict[str, Any]]:
+def get_secret_search(digest: DigestParam) -> list[dict[str, Any]]:
     _, analysis = _analyzed(scope(), digest)
     return _grouped(analysis.secrets)
 
 
-def get_native_sbom(digest: Annotated[str, Path(description=DIGEST_DESCRIPTION)]) -> Response[bytes]:
+def get_native_sbom(digest: DigestParam) -> Response[bytes]:
     from portwarden.core.sbom import encode
 
     _, analysis = _analyzed(scope(), digest)
@@ -615,7 +698,7 @@ router.get("/images/<digest>/sboms/native", summary="The native analysis, gzippe
 
 
 @router.get("/images/<digest>/sboms/<sbom_format>", summary="CycloneDX or SPDX JSON", tags=["images"])
-def get_sbom(digest: Annotated[str, Path(description=DIGEST_DESCRIPTION)], sbom_format: str) -> Response[str]:
+def get_sbom(digest: DigestParam, sbom_format: str) -> Response[str]:
     from portwarden.core.sbom import encode
 
     formats = {"cyclonedx-json": "cyclonedx-json", "spdx-json": "spdx-json", "native-json": "json"}

@@ -64,7 +64,7 @@ def submit_image(
     account: str,
     access: ImageAccess,
     catalog: CatalogStore,
-    subscriptions: SubscriptionStore,
+    subscriptions: SubscriptionStore | None,
     starter: AnalysisStarter,
     clock: Clock = _now,
 ) -> ImageRecord:
@@ -72,7 +72,8 @@ def submit_image(
     tag_reference = _reference(submission.tag)
     if tag_reference.digest is not None and submission.digest is None:
         submission = dataclasses.replace(submission, digest=tag_reference.digest)
-    repo_tag = tag_reference.repo_tag
+    # A digest reference without a tag records no tag (nor subscriptions).
+    repo_tag = tag_reference.repo_tag if tag_reference.tag else None
     pull = tag_reference.with_digest(submission.digest) if submission.digest else tag_reference
     spec = SourceSpec(kind=SourceKind.REGISTRY, location=str(pull), reference=pull)
     source = open_source(spec, access.limits, access.registry_client)
@@ -87,7 +88,7 @@ def submit_image(
             image_digest=digest,
             image_id=resolved.config_digest,
             analysis_status=AnalysisStatus.NOT_ANALYZED,
-            repo_tags=(repo_tag,),
+            repo_tags=(repo_tag,) if repo_tag else (),
             source=f"registry:{tag_reference.registry}/{tag_reference.repository}@{digest}",
             platform=resolved.platform,
             created_at=now,
@@ -102,7 +103,7 @@ def submit_image(
     record = catalog.get_image(digest)
     if record is None:
         raise NotFoundError(f"image {digest} vanished from the catalog while being added")
-    if repo_tag not in record.repo_tags:
+    if repo_tag and repo_tag not in record.repo_tags:
         catalog.add_repo_tag(digest, repo_tag)
     updates: dict[str, object] = {}
     if submission.annotations:
@@ -127,12 +128,12 @@ def submit_image(
                 source=f"registry:{tag_reference.registry}/{tag_reference.repository}@{digest}",
                 platform=submission.platform,
                 repo_tag=repo_tag,
-                account=account,
             ),
             # The name makes a repeated start a no-op; a forced re-analysis must start anew.
             name=None if submission.force else f"{account}-{digest.split(':', 1)[1][:40]}",
         )
-    ensure_tag_subscriptions(subscriptions, repo_tag, autosubscribe=submission.autosubscribe, clock=clock)
+    if repo_tag and subscriptions is not None:
+        ensure_tag_subscriptions(subscriptions, repo_tag, autosubscribe=submission.autosubscribe, clock=clock)
     stored = catalog.get_image(digest)
     if stored is None:
         raise NotFoundError(f"image {digest} vanished from the catalog while being added")

@@ -23,7 +23,6 @@ from portwarden.core.image.reader import SquashedImage, check_layer_count, read_
 from portwarden.core.image.reference import SourceSpec
 from portwarden.core.image.sources import ResolvedImage, open_source
 from portwarden.core.image.squash import squash
-from portwarden.core.model.accounts import ADMIN_ACCOUNT
 from portwarden.core.model.analysis import ImageAnalysis
 from portwarden.core.model.base import ValueObject
 from portwarden.core.model.records import AnalysisStatus, EventRecord, ImageRecord
@@ -45,8 +44,6 @@ class AnalysisRequest(ValueObject):
     platform: str = DEFAULT_PLATFORM
     repo_tag: str | None = None
     force: bool = False
-    # The account the image is analyzed for (its stores are opened for it).
-    account: str = ADMIN_ACCOUNT
 
 
 class LayerTask(ValueObject):
