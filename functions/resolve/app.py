@@ -23,6 +23,12 @@ from portwarden.runtime.observability import logger, metrics, tracer
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = AnalysisRequest.model_validate(event)
     stores = wiring.stores()
-    resolved = resolve_phase(request, wiring.image_access(), blobs=stores.blobs, catalog=stores.catalog)
+    resolved = resolve_phase(
+        request,
+        wiring.image_access(),
+        blobs=stores.blobs,
+        catalog=stores.catalog,
+        options=wiring.analyzer_options(),
+    )
     metrics.add_metric(name="ImagesResolved", unit=MetricUnit.Count, value=1)
     return resolved.model_dump(mode="json")

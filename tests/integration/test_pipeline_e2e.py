@@ -45,6 +45,7 @@ def base_layer() -> Any:
         [
             file("etc/os-release", "ID=alpine\nVERSION_ID=3.20.1\nPRETTY_NAME=Alpine Linux v3.20\n"),
             file("lib/apk/db/installed", "P:musl\nV:1.2.5-r0\nA:x86_64\no:musl\nL:MIT\n\n"),
+            file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n"),
         ]
     )
 
@@ -146,6 +147,8 @@ def test_ecr_push_is_analyzed_matched_evaluated_and_served_by_the_api(
         ("minimist", "1.2.5"),
         ("musl", "1.2.5-r0"),
     ]
+    # /etc/passwd is kept by default (passwd_file gates need it), by the Lambda phases as by the CLI.
+    assert [f.path for f in analysis.retrieved_files] == ["/etc/passwd"]
     # Both layers were read by their own AnalyzeLayer invocation, in the Map.
     assert len(stack.calls("AnalyzeLayerFunction")) == 2
 

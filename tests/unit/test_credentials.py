@@ -70,7 +70,7 @@ def test_store_replaces_a_loose_file_with_an_owner_only_one(tmp_path: Path) -> N
 
 def test_store_lookup_normalizes_hosts_and_delete_removes(tmp_path: Path) -> None:
     store = PortwardenCredentialStore(tmp_path)
-    store.add("https://index.docker.io/v1/", "hubuser", "hubpass")
+    store.add("index.docker.io", "hubuser", "hubpass")  # an alias of docker.io
     credential = store.lookup("docker.io")
     assert credential == RegistryCredential("hubuser", "hubpass")
     assert "hubpass" not in repr(credential)

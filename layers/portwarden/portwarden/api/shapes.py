@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import ConfigDict, Field
 
+from portwarden.core.ecosystems import ECOSYSTEMS
 from portwarden.core.model.accounts import (
     AccountRecord,
     RegistryRecord,
@@ -27,29 +28,13 @@ from portwarden.core.model.policy import PolicyEvaluation
 from portwarden.core.model.records import EventRecord, ImageRecord, StoredBundle
 from portwarden.core.model.vulnerability import FixState
 
-# Anchore's package type names, and which of them are OS packages ("os" vs "non-os" reports).
-ANCHORE_PACKAGE_TYPES = {
-    "deb": "dpkg",
-    "apk": "apkg",
-    "rpm": "rpm",
-    "java-archive": "java",
-    "go-module": "go",
-    "rust-crate": "rust",
-    "php-composer": "composer",
-    "dotnet": "nuget",
-}
-OS_PACKAGE_TYPES = frozenset({"deb", "apk", "rpm"})
-# Content types: Anchore's name → Portwarden package types.
-CONTENT_PACKAGE_TYPES: dict[str, frozenset[str]] = {
-    "os": OS_PACKAGE_TYPES,
-    "npm": frozenset({"npm"}),
-    "gem": frozenset({"gem"}),
-    "python": frozenset({"python"}),
-    "java": frozenset({"java-archive"}),
-    "go": frozenset({"go-module"}),
-    "nuget": frozenset({"dotnet"}),
-    "rust": frozenset({"rust-crate"}),
-    "composer": frozenset({"php-composer"}),
+# From the ecosystem descriptors: Anchore's name of each package type ("deb" → "dpkg"), which types
+# are OS packages ("os" vs "non-os" reports), and the content type each is listed under (OS packages
+# all under "os").
+ANCHORE_PACKAGE_TYPES = {e.package_type.value: e.anchore_type for e in ECOSYSTEMS.values()}
+OS_PACKAGE_TYPES = frozenset(e.package_type.value for e in ECOSYSTEMS.values() if e.os_package)
+CONTENT_PACKAGE_TYPES: dict[str, frozenset[str]] = {"os": OS_PACKAGE_TYPES} | {
+    e.anchore_type: frozenset({e.package_type.value}) for e in ECOSYSTEMS.values() if not e.os_package
 }
 CONTENT_TYPES = ("os", "files", "npm", "gem", "python", "java", "go", "binary", "nuget", "rust", "malware")
 METADATA_TYPES = ("manifest", "docker_history", "dockerfile")

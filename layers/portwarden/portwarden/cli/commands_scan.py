@@ -13,11 +13,11 @@ import typer
 from portwarden.cli.commands_feeds import SYNC_HINT, database_path
 from portwarden.cli.commands_image import PlatformOpt, SourceArg
 from portwarden.cli.context import EXIT_FAIL, state
-from portwarden.cli.output import stderr, stdout
+from portwarden.cli.output import Column, literal, message, print_table, stdout
 from portwarden.cli.wiring import image_access
 from portwarden.core.errors import VulnerabilityDatabaseError
 
-# The store, the vulnerability database, core services and models, and rich tables load inside the
+# The store, the vulnerability database, core services and models load inside the
 # functions that use them: module-level imports are paid by every command, `--help` included.
 if TYPE_CHECKING:
     from portwarden.cli.settings import LocalSettings
@@ -82,13 +82,14 @@ TagOpt = Annotated[
 
 
 def resolve_bundle(choice: str, policies: PolicyStore) -> PolicyBundle:
+    from portwarden.cli.commands_policy import read_bundle_file
     from portwarden.core.services.evaluate import active_bundle, default_bundle, load_bundle_bytes
 
     if choice == "default":
         return default_bundle()
     if choice == "active":
         return active_bundle(policies)
-    return load_bundle_bytes(Path(choice).read_bytes())
+    return load_bundle_bytes(read_bundle_file(Path(choice)))
 
 
 def run_scan(
@@ -102,7 +103,9 @@ def run_scan(
 ) -> ScanResult:
     """Analyze, match, evaluate (with a bundle) and record the image in the local store."""
     from portwarden.adapters.local.sqlite import LocalStore
+    from portwarden.cli.commands_sbom import warn_about_cache
     from portwarden.cli.settings import LocalSettings
+    from portwarden.core.analyzers.base import AnalyzerOptions
     from portwarden.core.services.analyze import analyze_image
     from portwarden.core.services.scan import ScanStores, match_and_evaluate, record_scan
 
@@ -112,7 +115,9 @@ def run_scan(
         bundle = resolve_bundle(policy, store.policies) if policy else None
         blobs = None if no_cache else store.blobs
         with image_access(state(ctx), settings) as access:
-            analysis = analyze_image(source, access, blobs=blobs, platform=platform)
+            options = AnalyzerOptions(retrieve_files=settings.retrieve_files)
+            analysis = analyze_image(source, access, options=options, blobs=blobs, platform=platform)
+        warn_about_cache(analysis)
         result = match_and_evaluate(analysis, db, bundle=bundle, repo_tag=tag)
         stores = ScanStores(store.catalog, store.analyses, store.evaluations, store.events)
         record_scan(result, stores, db_built_at=db.metadata().built_at, repo_tag=tag)
@@ -127,7 +132,9 @@ def scan(
     fail_on: Annotated[
         FailOn | None,
         typer.Option(
-            "--fail-on", help="Exit with code 1 when a vulnerability of this severity or higher is found."
+            "--fail-on",
+            case_sensitive=False,
+            help="Exit with code 1 when a vulnerability of this severity or higher is found.",
         ),
     ] = None,
     fixed_only: Annotated[
@@ -171,20 +178,18 @@ def scan(
 
     for run in analysis.analyzers:
         if run.error:
-            stderr.print(f"warning: analyzer {run.name} failed: {run.error}", markup=False, highlight=False)
+            message(f"warning: analyzer {run.name} failed: {run.error}")
     failed = False
     if fail_on is not None:
         hits = fail_on_hits(matches, fail_on.severity)
         if hits:
-            stderr.print(
+            message(
                 f"{len(hits)} vulnerabilit{'y' if len(hits) == 1 else 'ies'} at or above "
-                f"{fail_on.severity.value} (--fail-on {fail_on.value})",
-                markup=False,
-                highlight=False,
+                f"{fail_on.severity.value} (--fail-on {fail_on.value})"
             )
             failed = True
     if evaluation is not None and evaluation.stopped:
-        stderr.print(f"policy: stop ({evaluation.final_action_reason})", markup=False, highlight=False)
+        message(f"policy: stop ({evaluation.final_action_reason})")
         failed = True
     if failed:
         raise typer.Exit(EXIT_FAIL)
@@ -192,36 +197,46 @@ def scan(
 
 def print_policy_summary(evaluation: PolicyEvaluation) -> None:
     stdout.print(
-        f"policy {evaluation.bundle_id}: [bold]{evaluation.final_action.value}[/] "
-        f"({evaluation.status.value}) — {evaluation.final_action_reason.value}",
-        highlight=False,
+        f"policy {literal(evaluation.bundle_id)}: [bold]{evaluation.final_action.value}[/] "
+        f"({evaluation.status.value}) — {evaluation.final_action_reason.value}"
     )
+
+
+# Which columns a narrow terminal gives up first: EPSS, then KEV, then the package type.
+MATCH_COLUMNS = (
+    Column("Name"),
+    Column("Installed"),
+    Column("Fixed in"),
+    Column("Type", drop_rank=1),
+    Column("Vulnerability"),
+    Column("Severity"),
+    Column("KEV", drop_rank=2),
+    Column("EPSS", drop_rank=3, justify="right"),
+)
 
 
 def print_match_table(matches: list[Match]) -> None:
     if not matches:
-        stdout.print("No vulnerabilities found.")
+        message("No vulnerabilities found.", console=stdout)
         return
-    from rich.table import Table
-
-    table = Table(show_edge=False)
-    for column in ("Name", "Installed", "Fixed in", "Type", "Vulnerability", "Severity", "KEV", "EPSS"):
-        table.add_column(column)
-    for match in matches:
-        fixed = ", ".join(match.fix.versions) if match.fix.versions else f"({match.fix.state.value})"
-        table.add_row(
-            match.package.name,
-            match.package.version,
-            fixed,
-            match.package.type,
-            match.id,
-            match.severity.value,
-            "yes" if match.kev else "",
-            f"{match.epss:.3f}" if match.epss is not None else "",
-        )
-    stdout.print(table)
+    print_table(
+        MATCH_COLUMNS,
+        (
+            (
+                match.package.name,
+                match.package.version,
+                ", ".join(match.fix.versions) if match.fix.versions else f"({match.fix.state.value})",
+                match.package.type,
+                match.id,
+                match.severity.value,
+                "yes" if match.kev else "",
+                f"{match.epss:.3f}" if match.epss is not None else "",
+            )
+            for match in matches
+        ),
+    )
     flagged = sum(1 for match in matches if match.matched_by.fallback_ordering)
     summary = f"{len(matches)} vulnerabilit{'y' if len(matches) == 1 else 'ies'}"
     if flagged:
         summary += f" ({flagged} matched on a version the ecosystem cannot parse)"
-    stdout.print(summary, highlight=False)
+    message(summary, console=stdout)

@@ -15,6 +15,10 @@ class InvalidReferenceError(PortwardenError):
     """An image reference or source string that cannot be parsed."""
 
 
+class InvalidPlatformError(PortwardenError):
+    """A platform string that is not ``OS/ARCH[/VARIANT]`` with values images are published for."""
+
+
 class ImageSourceError(PortwardenError):
     """The image source (registry, archive, layout) could not be read."""
 

@@ -338,7 +338,7 @@ class FeedFetcher(Protocol):
     """Downloads feed documents (HTTP(S) with retries and conditional GET, or ``file://`` mirrors).
 
     Raises ``FeedUnavailableError`` when the document cannot be had (error status, network failure
-    after the retries).
+    after the retries, a body larger than ``max_bytes``, too little free disk space to store it).
     """
 
     def fetch(
@@ -349,4 +349,10 @@ class FeedFetcher(Protocol):
         last_modified: str | None = None,
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
+        max_bytes: int | None = None,
     ) -> FetchedFeed: ...
+
+    def discard_leftovers(self) -> int:
+        """Delete temporary bodies an interrupted sync left behind; how many. Called under the build
+        lock, when no other sync can be using them."""
+        ...

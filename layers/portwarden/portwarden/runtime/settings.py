@@ -16,6 +16,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from portwarden.adapters.aws.stores import AwsStoreSettings
+from portwarden.core.analyzers.base import DEFAULT_RETRIEVE_FILES
 from portwarden.core.errors import ConfigurationError
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -157,7 +158,21 @@ class StarterSettings(ObservabilitySettings):
 
 
 class PipelineSettings(ObservabilitySettings, StorageSettings, RegistrySettings):
-    """Environment of the state machine's task functions."""
+    """Environment of the state machine's task functions.
+
+    ``retrieve_files`` (``PORTWARDEN_RETRIEVE_FILES``, paths separated by commas or whitespace) are the
+    files whose content every analysis keeps, ``/etc/passwd`` unless set; empty keeps none. Resolve,
+    AnalyzeLayer and Assemble read the same variable, so they agree on the layer-cache key.
+    """
+
+    retrieve_files: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=DEFAULT_RETRIEVE_FILES, validation_alias="PORTWARDEN_RETRIEVE_FILES"
+    )
+
+    @field_validator("retrieve_files", mode="before")
+    @classmethod
+    def _split_paths(cls, value: Any) -> Any:
+        return _split_list(value)
 
 
 class FeedSyncSettings(ObservabilitySettings, StorageSettings, WorkSettings):

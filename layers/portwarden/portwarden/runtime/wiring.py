@@ -20,6 +20,7 @@ from portwarden.adapters.http.credentials import CredentialResolver
 from portwarden.adapters.http.feeds import HttpFeedFetcher
 from portwarden.adapters.http.registry import HttpRegistryClient, RetryPolicy
 from portwarden.api.dependencies import ApiDependencies
+from portwarden.core.analyzers.base import AnalyzerOptions
 from portwarden.core.image.reference import ImageReference
 from portwarden.core.ports import FetchedManifest, RegistryClient
 from portwarden.core.services.acquire import ImageAccess
@@ -96,6 +97,11 @@ def image_access() -> ImageAccess:
     work_dir = settings.work_dir / "image"
     work_dir.mkdir(parents=True, exist_ok=True)
     return ImageAccess(registry_client=lambda _ref: client, work_dir=work_dir)
+
+
+def analyzer_options() -> AnalyzerOptions:
+    """The analyzer options every image phase uses (the same everywhere: they key the layer cache)."""
+    return AnalyzerOptions(retrieve_files=pipeline_settings().retrieve_files)
 
 
 @cache

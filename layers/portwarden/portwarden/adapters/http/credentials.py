@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from portwarden.core.credentials import RegistryCredential, normalize_registry_host
-from portwarden.core.errors import ConfigurationError, RegistryAuthError
+from portwarden.core.errors import ConfigurationError, InvalidReferenceError, RegistryAuthError
+from portwarden.core.image.reference import parse_registry_host
 from portwarden.core.model.base import ValueObject
 from portwarden.core.ports import CredentialSource
 
@@ -38,7 +39,6 @@ logger = logging.getLogger(__name__)
 
 REGISTRIES_FILE = "registries.json"
 DOCKER_HUB_SERVER_URL = "https://index.docker.io/v1/"
-_HOST_RE = re.compile(r"^(?:[a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:]+\])(?::[0-9]{1,5})?$")
 _HELPER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -163,10 +163,11 @@ class PortwardenCredentialStore:
 
 
 def _valid_host(host: str) -> str:
-    key = normalize_registry_host(host)
-    if not _HOST_RE.match(key):
-        raise ConfigurationError(f"{host!r} is not a registry host (expected e.g. ghcr.io or localhost:5000)")
-    return key
+    """Docker's host rules (core's parser); then Docker Hub's aliases fold into one key."""
+    try:
+        return normalize_registry_host(parse_registry_host(host))
+    except InvalidReferenceError as exc:
+        raise ConfigurationError(str(exc)) from None
 
 
 # ---- Docker's config.json -----------------------------------------------------------------------

@@ -40,7 +40,14 @@ from portwarden.api.shapes import (
     metadata_document,
     package_rows,
 )
-from portwarden.core.errors import ConflictError, InvalidReferenceError, InvalidRequestError, NotFoundError
+from portwarden.core.errors import (
+    ConflictError,
+    InvalidPlatformError,
+    InvalidReferenceError,
+    InvalidRequestError,
+    NotFoundError,
+)
+from portwarden.core.image.platforms import parse_known_platform
 from portwarden.core.image.reference import SourceKind, SourceSpec
 from portwarden.core.model.analysis import ImageAnalysis
 from portwarden.core.model.base import ValueObject
@@ -160,7 +167,7 @@ def _submission(body: ImageAnalysisRequest, *, force: bool, autosubscribe: bool)
     return ImageSubmission(
         tag=tag,
         digest=digest,
-        platform=body.platform,
+        platform=_platform(body.platform),
         force=force,
         autosubscribe=autosubscribe,
         annotations=body.annotations,
@@ -219,6 +226,14 @@ def _json(status: HTTPStatus, body: Any) -> Response[str]:
 # ---- add, list, get, delete ---------------------------------------------------------------------------
 
 
+def _platform(text: str) -> str:
+    """A platform that can exist (``linux/arm64/v8``), or 400 naming what is wrong."""
+    try:
+        return str(parse_known_platform(text))
+    except InvalidPlatformError as exc:
+        raise InvalidPlatformError(f"platform: {exc}") from exc
+
+
 def _registry_location(text: str) -> str:
     """Only registry images: a file source would make the service read its own filesystem."""
     spec = SourceSpec.parse(text)
@@ -238,7 +253,7 @@ def _start_without_resolving(current: Scope, body: ImageAnalysisRequest, force: 
     assert reference is not None
     request = AnalysisRequest(
         source=f"registry:{location}",
-        platform=body.platform,
+        platform=_platform(body.platform),
         repo_tag=reference.repo_tag if reference.tag else None,
         force=force,
     )

@@ -60,10 +60,12 @@ def read_one_layer(
     scanners: Sequence[ContentScanner] = (),
     cache: LayerCache | None = None,
 ) -> LayerIndex:
+    cache_warning = None
     if cache is not None:
-        cached = cache.load(descriptor.digest, contents)
-        if cached is not None:
-            return cached
+        lookup = cache.lookup(descriptor.digest, contents)
+        if lookup.index is not None:
+            return lookup.index
+        cache_warning = lookup.warning
 
     def progress(count: int) -> None:
         if on_progress is not None:
@@ -84,6 +86,9 @@ def read_one_layer(
         )
     if cache is not None:
         cache.save(index, capture, contents)
+    if cache_warning is not None:
+        # Reported with this analysis only: the fragment just saved is sound and carries no warning.
+        index = index.model_copy(update={"warnings": (*index.warnings, cache_warning)})
     return index
 
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from portwarden.core.analyzers.base import Analyzer, AnalyzerContext, AnalyzerOptions
+from portwarden.core.analyzers.ownership import drop_owned_language_packages
 from portwarden.core.analyzers.registry import (
     ANALYZERS,
-    OS_ANALYZERS,
     STREAM_ANALYZER_VERSIONS,
     analyzer_set_version,
 )
@@ -179,23 +179,6 @@ def with_cpes(packages: Iterable[Package]) -> list[Package]:
     return result
 
 
-def drop_owned_language_packages(packages: Iterable[Package]) -> list[Package]:
-    """Syft's overlap rule: a language package whose files an OS package installed is reported once,
-    as the OS package (python3-requests from dpkg, not also requests from its dist-info)."""
-    packages = list(packages)
-    owned: set[str] = {path for p in packages if p.found_by in OS_ANALYZERS for path in p.owned_files}
-    if not owned:
-        return packages
-    kept: list[Package] = []
-    for package in packages:
-        if package.found_by not in OS_ANALYZERS:
-            evidence = list(package.owned_files) or [location.path for location in package.locations]
-            if evidence and all(path in owned for path in evidence):
-                continue
-        kept.append(package)
-    return kept
-
-
 def surviving_findings(
     layers: list[LayerIndex], records: dict[str, FileRecord], scanner: str
 ) -> list[tuple[ScanFinding, str]]:
@@ -211,8 +194,8 @@ def surviving_findings(
 
 def retrieve_files(resolver: FileResolver, options: AnalyzerOptions) -> list[RetrievedFile]:
     retrieved = []
-    for raw_path in options.retrieve_files:
-        path = paths.normalize(raw_path)
+    # Each file once, however it was spelled (``etc/passwd`` on top of the default ``/etc/passwd``).
+    for path in dict.fromkeys(paths.normalize(raw_path) for raw_path in options.retrieve_files):
         record = resolver.stat(path)
         if record is None or not resolver.has_content(path):
             continue

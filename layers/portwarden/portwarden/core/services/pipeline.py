@@ -9,6 +9,7 @@ with the same input gives the same stored result.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -16,8 +17,10 @@ from datetime import UTC, datetime
 from portwarden.core.analyzers.base import Analyzer, AnalyzerOptions
 from portwarden.core.analyzers.registry import ANALYZERS
 from portwarden.core.errors import ImageSourceError, NotFoundError
+from portwarden.core.image.cache import LayerCache
 from portwarden.core.image.content import ContentStore
 from portwarden.core.image.digest import split_digest
+from portwarden.core.image.layer import LayerIndex
 from portwarden.core.image.manifest import Descriptor, parse_platform
 from portwarden.core.image.reader import SquashedImage, check_layer_count, read_one_layer
 from portwarden.core.image.reference import SourceSpec
@@ -28,8 +31,9 @@ from portwarden.core.model.base import ValueObject
 from portwarden.core.model.records import AnalysisStatus, EventRecord, ImageRecord
 from portwarden.core.ports import AnalysisStore, BlobStore, CatalogStore, EventStore
 from portwarden.core.services.acquire import DEFAULT_PLATFORM, ImageAccess
-from portwarden.core.services.analyze import assemble, plan_analysis
+from portwarden.core.services.analyze import AnalysisPlan, assemble, plan_analysis
 
+logger = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 
 
@@ -175,24 +179,40 @@ def analyze_layer_phase(
     cache = plan.layer_cache(blobs)
     if cache.has(layer.digest):
         return layer.model_copy(update={"cached": True})
-    source = open_source(SourceSpec.parse(source_text), access.limits, access.registry_client)
     contents = ContentStore(access.work_dir)
     try:
-        descriptor = Descriptor(mediaType=layer.media_type, digest=layer.digest, size=layer.size)
-        read_one_layer(
-            source,
-            descriptor,
-            layer.diff_id,
-            plan.capture,
-            contents,
-            access.limits,
-            scanners=plan.scanners,
-            cache=cache,
-        )
+        _read_layer(source_text, layer, access, plan, cache, contents)
     finally:
         contents.close()
-        source.close()
     return layer.model_copy(update={"cached": True})
+
+
+def _read_layer(
+    source_text: str,
+    layer: LayerTask,
+    access: ImageAccess,
+    plan: AnalysisPlan,
+    cache: LayerCache,
+    contents: ContentStore,
+    warning: str | None = None,
+) -> LayerIndex:
+    """Read one layer from its source into ``contents`` and (re)write its fragment.
+
+    ``warning`` (why a cached fragment was unusable) goes on the returned index only, never into the
+    fragment written, which is sound.
+    """
+    source = open_source(SourceSpec.parse(source_text), access.limits, access.registry_client)
+    try:
+        descriptor = Descriptor(mediaType=layer.media_type, digest=layer.digest, size=layer.size)
+        index = read_one_layer(
+            source, descriptor, layer.diff_id, plan.capture, contents, access.limits, scanners=plan.scanners
+        )
+    finally:
+        source.close()
+    cache.save(index, plan.capture, contents)
+    if warning is not None:
+        index = index.model_copy(update={"warnings": (*index.warnings, warning)})
+    return index
 
 
 def assemble_phase(
@@ -218,10 +238,18 @@ def assemble_phase(
     try:
         layers = []
         for task in pointer.layers:
-            fragment = cache.load(task.digest, contents)
-            if fragment is None:
+            lookup = cache.lookup(task.digest, contents)
+            if lookup.index is not None:
+                layers.append(lookup.index)
+            elif lookup.problem is not None:
+                # A damaged fragment (or contents it references) is a miss: read the layer again here.
+                # The fresh index carries the warning into the analysis; the log says it now.
+                logger.warning("%s", lookup.warning)
+                layers.append(
+                    _read_layer(pointer.source, task, access, plan, cache, contents, lookup.warning)
+                )
+            else:
                 raise ImageSourceError(f"layer {task.digest} has no fragment: AnalyzeLayer did not complete")
-            layers.append(fragment)
         records, warnings = squash(layers)
         image = SquashedImage(
             resolved=resolved,

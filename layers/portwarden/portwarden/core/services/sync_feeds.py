@@ -12,6 +12,11 @@ For each source given, in order:
 Sources the previous build had but this sync was not given are carried over as they were (unless
 ``prune``). One failing source therefore never discards the others, and a failure of the build as a
 whole leaves the previous database in place (``DbBuilder`` publishes by rename, at the very end).
+
+One sync builds a given database at a time (``BuildLock``): a second one waits, then starts from what
+the first published, so neither drops the other's sources. Holding the lock, a sync first deletes what
+a killed sync left behind (build files, downloads). Every download is capped per source kind
+(``SyncOptions.download_limits``).
 """
 
 from __future__ import annotations
@@ -24,13 +29,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, PositiveInt
 
+from portwarden.core.ecosystems import LANGUAGE_FEED_ECOSYSTEMS
 from portwarden.core.errors import FeedUnavailableError, PortwardenError
 from portwarden.core.model.base import ValueObject
 from portwarden.core.model.vulnerability import VulnerabilityRecord
 from portwarden.core.ports import FeedFetcher, FetchedFeed
 from portwarden.core.vulns.db import DbBuilder, DbMetadata, FeedKind, SourceState, SourceStatus
+from portwarden.core.vulns.db.lock import BuildLock, remove_stale_builds
 from portwarden.core.vulns.feeds import nvd as nvd_feed
 from portwarden.core.vulns.feeds.alpine_secdb import parse_alpine_secdb
 from portwarden.core.vulns.feeds.debian_tracker import iter_debian_tracker
@@ -42,15 +49,9 @@ from portwarden.core.vulns.feeds.report import FeedParseReport
 logger = logging.getLogger(__name__)
 
 OSV_BASE_URL = "https://osv-vulnerabilities.storage.googleapis.com"
+# Every language ecosystem of the descriptor, then the distributions OSV carries that we match.
 OSV_ECOSYSTEMS = (
-    "PyPI",
-    "npm",
-    "Maven",
-    "Go",
-    "RubyGems",
-    "crates.io",
-    "NuGet",
-    "Packagist",
+    *(e.feed_ecosystem for e in LANGUAGE_FEED_ECOSYSTEMS if e.feed_ecosystem is not None),
     "Debian",
     "Alpine",
     "Ubuntu",
@@ -101,6 +102,20 @@ def default_sources() -> list[FeedSource]:
     return sources
 
 
+_MIB = 1024 * 1024
+
+# Generous upper bounds on one download, by source kind: several times the largest real document
+# (OSV's Debian all.zip, the largest archive, is a few hundred MB; the Debian tracker JSON about 80 MB).
+DEFAULT_DOWNLOAD_LIMITS: dict[FeedKind, int] = {
+    FeedKind.OSV: 4096 * _MIB,
+    FeedKind.DEBIAN: 1024 * _MIB,
+    FeedKind.ALPINE: 256 * _MIB,
+    FeedKind.NVD: 512 * _MIB,
+    FeedKind.KEV: 256 * _MIB,
+    FeedKind.EPSS: 512 * _MIB,
+}
+
+
 class SyncOptions(ValueObject):
     nvd_api_key: str | None = None
     # NVD asks clients to pause between requests (5 per 30 s without a key, 50 with one).
@@ -109,6 +124,13 @@ class SyncOptions(ValueObject):
     # Past this many changed advisories, downloading all.zip again is cheaper than one request each.
     osv_incremental_limit: int = Field(default=500, ge=0)
     prune: bool = False
+    # Bytes one download of a source of that kind may have; kinds not given keep their default.
+    download_limits: dict[FeedKind, PositiveInt] = Field(default_factory=dict)
+    # Seconds to wait for another sync of the same database to finish (None: as long as it takes).
+    lock_timeout: float | None = Field(default=3600.0, ge=0)
+
+    def download_limit(self, kind: FeedKind) -> int:
+        return self.download_limits.get(kind, DEFAULT_DOWNLOAD_LIMITS[kind])
 
 
 class SourceOutcome(ValueObject):
@@ -125,6 +147,9 @@ class SyncResult(ValueObject):
     database: str
     metadata: DbMetadata
     outcomes: tuple[SourceOutcome, ...]
+    # Why the previous database was not built upon (damaged, unreadable): the new one holds only what
+    # this sync downloaded.
+    previous_database_problem: str | None = None
 
     @property
     def failed(self) -> tuple[SourceOutcome, ...]:
@@ -151,26 +176,39 @@ def sync_feeds(
     clock: Clock = _now,
     sleep: Callable[[float], None] = time.sleep,
     on_source: Callable[[SourceOutcome], None] | None = None,
+    on_wait: Callable[[str], None] | None = None,
 ) -> SyncResult:
-    """Sync ``sources`` into a new build of ``database`` and publish it; see the module documentation."""
+    """Sync ``sources`` into a new build of ``database`` and publish it; see the module documentation.
+
+    ``on_wait`` is told (once, with a description of the holder) when another sync of the same database
+    is running and this one waits for it.
+    """
     options = options or SyncOptions()
     unique_sources = list({source.key: source for source in sources}.values())
     outcomes: list[SourceOutcome] = []
-    with DbBuilder(database, previous=database, clock=clock) as builder:
-        given = {source.key for source in unique_sources}
-        for source in unique_sources:
-            outcome = _sync_source(source, builder, fetcher, options, clock, sleep)
-            outcomes.append(outcome)
-            if on_source is not None:
-                on_source(outcome)
-        if not options.prune:
-            for key, state in builder.previous_states.items():
-                if key in given:
-                    continue
-                builder.carry_over(key)
-                builder.set_source_state(state.model_copy(update={"status": SourceStatus.KEPT}))
-        metadata = builder.publish()
-    return SyncResult(database=str(database), metadata=metadata, outcomes=tuple(outcomes))
+    with BuildLock(database, timeout=options.lock_timeout, on_wait=on_wait):
+        remove_stale_builds(database)
+        fetcher.discard_leftovers()
+        with DbBuilder(database, previous=database, clock=clock) as builder:
+            given = {source.key for source in unique_sources}
+            for source in unique_sources:
+                outcome = _sync_source(source, builder, fetcher, options, clock, sleep)
+                outcomes.append(outcome)
+                if on_source is not None:
+                    on_source(outcome)
+            if not options.prune:
+                for key, state in builder.previous_states.items():
+                    if key in given:
+                        continue
+                    builder.carry_over(key)
+                    builder.set_source_state(state.model_copy(update={"status": SourceStatus.KEPT}))
+            metadata = builder.publish()
+    return SyncResult(
+        database=str(database),
+        metadata=metadata,
+        outcomes=tuple(outcomes),
+        previous_database_problem=builder.previous_problem,
+    )
 
 
 def _sync_source(
@@ -252,8 +290,15 @@ def _body(fetched: FetchedFeed) -> Iterator[Path]:
             path.unlink()
 
 
-def _conditional_fetch(fetcher: FeedFetcher, source: FeedSource, state: SourceState) -> FetchedFeed:
-    fetched = fetcher.fetch(source.url, etag=state.etag, last_modified=state.last_modified)
+def _conditional_fetch(
+    fetcher: FeedFetcher, source: FeedSource, state: SourceState, options: SyncOptions
+) -> FetchedFeed:
+    fetched = fetcher.fetch(
+        source.url,
+        etag=state.etag,
+        last_modified=state.last_modified,
+        max_bytes=options.download_limit(source.kind),
+    )
     if fetched.not_modified:
         raise _NotModifiedError
     return fetched
@@ -311,7 +356,7 @@ def _sync_osv(
         updated = _sync_osv_incremental(source, builder, fetcher, options, state, report)
         if updated is not None:
             return updated, True
-    fetched = _conditional_fetch(fetcher, source, state)
+    fetched = _conditional_fetch(fetcher, source, state, options)
     with _body(fetched) as path:
         latest: datetime | None = None
 
@@ -335,11 +380,17 @@ def _sync_osv_incremental(
     state: SourceState,
     report: FeedParseReport,
 ) -> SourceState | None:
-    """Apply the advisories changed since the cursor, or None to fall back to the whole archive."""
+    """Apply the advisories changed since the cursor, or None to fall back to the whole archive.
+
+    The cursor is the modification time of the newest advisory applied, so only advisories modified
+    *after* it are changes. Every changed document is fetched before the build is touched: one that
+    cannot be had (a mirror holding only ``all.zip``) sends the sync to the archive with nothing to undo.
+    """
     assert state.cursor is not None
     since = datetime.fromisoformat(state.cursor)
+    limit = options.download_limit(source.kind)
     try:
-        fetched = fetcher.fetch(_sibling(source.url, "modified_id.csv"))
+        fetched = fetcher.fetch(_sibling(source.url, "modified_id.csv"), max_bytes=limit)
     except FeedUnavailableError as exc:
         logger.info("%s: no modified_id.csv (%s), using all.zip", source.url, exc)
         return None
@@ -351,15 +402,20 @@ def _sync_osv_incremental(
         return None
     if not changed:
         raise _NotModifiedError
-    builder.carry_over(source.key)
-    latest = since
+    updates: list[tuple[str, list[VulnerabilityRecord]]] = []
     for entry in changed:
-        document = fetcher.fetch(_sibling(source.url, f"{entry.id}.json"))
+        try:
+            document = fetcher.fetch(_sibling(source.url, f"{entry.id}.json"), max_bytes=limit)
+        except FeedUnavailableError as exc:
+            logger.info("%s: %s; using all.zip", source.url, exc)
+            return None
         with _body(document) as path:
-            records = parse_osv_json(path.read_bytes(), report)
-        builder.delete_records(source.key, [entry.id])
+            updates.append((entry.id, parse_osv_json(path.read_bytes(), report)))
+    builder.carry_over(source.key)
+    for vuln_id, records in updates:
+        builder.delete_records(source.key, [vuln_id])
         builder.add_records(source.key, records)
-        latest = max(latest, entry.modified)
+    latest = max(since, *(entry.modified for entry in changed))
     return state.model_copy(update={"cursor": latest.isoformat()})
 
 
@@ -381,7 +437,7 @@ def _single_document(load: DocumentLoader) -> SyncFunction:
         report: FeedParseReport,
         sleep: Callable[[float], None],
     ) -> tuple[SourceState, bool]:
-        fetched = _conditional_fetch(fetcher, source, state)
+        fetched = _conditional_fetch(fetcher, source, state, options)
         with _body(fetched) as path:
             load(path, builder, source.key, report)
         return _validators(state, fetched), False
@@ -466,7 +522,9 @@ def _sync_nvd(
                 params["lastModEndDate"] = _nvd_date(window[1])
             if pages:
                 sleep(options.nvd_page_delay)
-            fetched = fetcher.fetch(source.url, params=params, headers=headers)
+            fetched = fetcher.fetch(
+                source.url, params=params, headers=headers, max_bytes=options.download_limit(source.kind)
+            )
             pages += 1
             with _body(fetched) as path:
                 page = nvd_feed.parse_nvd_page(path.read_bytes(), report)

@@ -13,6 +13,8 @@ import re
 from collections.abc import Callable
 from typing import NamedTuple
 
+from portwarden.core.ecosystems import LANGUAGE_FEED_ECOSYSTEMS
+
 
 class NamespaceInfo(NamedTuple):
     namespace: str
@@ -21,16 +23,12 @@ class NamespaceInfo(NamedTuple):
     channel: str | None = None
 
 
-# OSV ecosystem name -> (namespace, comparator). OSV spells ecosystems case-sensitively.
+# OSV ecosystem name -> (namespace, comparator), from the ecosystem descriptor. OSV spells
+# ecosystems case-sensitively.
 LANGUAGE_ECOSYSTEMS: dict[str, NamespaceInfo] = {
-    "PyPI": NamespaceInfo("pypi", "pypi"),
-    "npm": NamespaceInfo("npm", "npm"),
-    "Maven": NamespaceInfo("maven", "maven"),
-    "Go": NamespaceInfo("go", "go"),
-    "RubyGems": NamespaceInfo("rubygems", "rubygems"),
-    "crates.io": NamespaceInfo("crates.io", "crates.io"),
-    "NuGet": NamespaceInfo("nuget", "nuget"),
-    "Packagist": NamespaceInfo("packagist", "packagist"),
+    e.feed_ecosystem: NamespaceInfo(e.namespace, e.comparator)
+    for e in LANGUAGE_FEED_ECOSYSTEMS
+    if e.feed_ecosystem is not None and e.namespace is not None
 }
 
 # OSV distro ecosystem prefix -> (namespace prefix, comparator). The release follows the colon.

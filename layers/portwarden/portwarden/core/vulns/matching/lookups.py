@@ -1,0 +1,97 @@
+"""Which namespace, name and version each cataloged package is searched under.
+
+OS packages (the ecosystem descriptor says which types are) are looked up in their distro's namespace
+(``debian:12``…) through their **source** package (dpkg ``Source:``, apk origin, rpm source rpm), with
+the source version; the binary name is searched too when it differs, since some advisories name
+binaries. Language packages are looked up in their ecosystem namespace under their normalized name
+(PEP 503, Maven ``groupId:artifactId``, npm lowercase with its scope, Go module path as is).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from portwarden.core.ecosystems import OS_PACKAGE_TYPES
+from portwarden.core.model.distro import Distro
+from portwarden.core.model.package import Package, PackageType
+from portwarden.core.vulns.namespaces import (
+    distro_namespace,
+    language_lookup_name,
+    language_namespace,
+    lookup_name,
+)
+
+# Versions that name no release: nothing can be said about them.
+UNVERSIONED = frozenset({"", "(devel)", "unknown"})
+GO_STDLIB = "stdlib"
+
+
+class Lookup(NamedTuple):
+    """One search: a package, the name it is searched under, and the version to compare."""
+
+    package_index: int
+    namespace: str
+    name: str
+    version: str
+    searched_by: str
+    # A search by the package's own (or source) name, rather than a binary name of an OS package.
+    primary: bool
+
+
+def language_version(package: Package) -> str | None:
+    """The version a language package is compared as, or None when it names no release.
+
+    The Go toolchain spells its releases ``go1.22.1`` while advisories for ``stdlib`` (and grype)
+    compare ``1.22.1``; a development toolchain (``devel``) names no release.
+    """
+    version = package.version.strip()
+    if package.type is PackageType.GO_MODULE and package.name == GO_STDLIB:
+        version = version.removeprefix("go")
+        if not version[:1].isdigit():
+            return None
+    return None if version in UNVERSIONED else version
+
+
+def plan_lookups(packages: Sequence[Package], distro: Distro | None) -> list[Lookup]:
+    """The searches to run for ``packages``; packages no namespace covers are left out."""
+    os_namespace = distro_namespace(distro)
+    lookups: list[Lookup] = []
+    for index, package in enumerate(packages):
+        if package.type in OS_PACKAGE_TYPES:
+            if os_namespace is None:
+                continue
+            source_name = str(package.metadata.get("source_name") or "").strip()
+            source_version = str(package.metadata.get("source_version") or "").strip()
+            if source_name:
+                lookups.append(
+                    Lookup(
+                        index,
+                        os_namespace,
+                        lookup_name(os_namespace, source_name),
+                        source_version or package.version,
+                        f"source-package:{source_name}",
+                        True,
+                    )
+                )
+            if source_name != package.name:
+                lookups.append(
+                    Lookup(
+                        index,
+                        os_namespace,
+                        lookup_name(os_namespace, package.name),
+                        package.version,
+                        f"binary-package:{package.name}",
+                        False,
+                    )
+                )
+            continue
+        namespace = language_namespace(package.type)
+        version = language_version(package)
+        if namespace is None or version is None:
+            continue
+        name = language_lookup_name(package, namespace)
+        if name is None:
+            continue
+        lookups.append(Lookup(index, namespace, name, version, f"package-name:{name}", True))
+    return lookups
