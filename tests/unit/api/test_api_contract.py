@@ -444,6 +444,17 @@ def test_an_insecure_registry_entry_makes_pulls_use_plain_http(tmp_path: Path) -
         assert AccountCredentials(store.registries).lookup("reg.example") is None  # the port must match
         assert AccountCredentials(store.for_account("other").registries).lookup("reg.example:5000") is None
 
+        # The admin account falls back to the machine's credentials (portwarden registry add)
+        from portwarden.adapters.http.credentials import PortwardenCredentialStore
+
+        machine = PortwardenCredentialStore(tmp_path / "home")
+        machine.add("cli.example:5000", "cli-user", "cli-pass", insecure=True)
+        with_fallback = AccountCredentials(store.registries, machine)
+        fallback = with_fallback.lookup("cli.example:5000")
+        assert fallback is not None and fallback.username == "cli-user"
+        assert with_fallback.lookup("reg.example:5000").username == "u"  # type: ignore[union-attr]
+        assert machine.insecure_registries() == ["cli.example:5000"]
+
 
 # ---- subscriptions -------------------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from typing import Any
 from portwarden.adapters.local.sqlite import LocalStore
 from portwarden.api.app import create_app
 from portwarden.api.dependencies import ApiDependencies
-from portwarden.core.model.accounts import RegistryRecord
+from portwarden.core.model.accounts import ADMIN_ACCOUNT, RegistryRecord
 from portwarden.core.ports import FeedFetcher
 from portwarden.core.services.accounts import ensure_admin
 from portwarden.core.services.acquire import ImageAccess
@@ -76,7 +76,18 @@ class LocalHost:
     def access(self, account: str) -> ImageAccess:
         if self._access is not None:
             return self._access(account)
-        return image_access(self.store.for_account(account).registries, self.work_dir)
+        registries = self.store.for_account(account).registries
+        if account != ADMIN_ACCOUNT:
+            return image_access(registries, self.work_dir)
+        # The admin account is the machine's own user: the credentials `portwarden registry add` and
+        # Docker's config hold (what the command line pulls with) apply to it after its own entries.
+        from portwarden.adapters.http.credentials import build_credential_resolver
+        from portwarden.cli.settings import LocalSettings
+
+        machine = build_credential_resolver(self.home, LocalSettings().docker_config_file)
+        return image_access(
+            registries, self.work_dir, fallback=machine, insecure=machine.insecure_registries()
+        )
 
     def bootstrap(self, admin_password: str | None) -> str | None:
         """Create the admin on first start (the generated password, once) and recover the queue."""

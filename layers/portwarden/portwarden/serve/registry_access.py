@@ -8,13 +8,14 @@ Docker's insecure-registry setting does: plain HTTP is allowed for it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from portwarden.adapters.http.registry import HttpRegistryClient
 from portwarden.core.credentials import RegistryCredential, normalize_registry_host
 from portwarden.core.image.reference import ImageReference
 from portwarden.core.model.accounts import RegistryRecord
-from portwarden.core.ports import RegistryClient, RegistryStore
+from portwarden.core.ports import CredentialSource, RegistryClient, RegistryStore
 from portwarden.core.services.acquire import ImageAccess
 
 
@@ -24,31 +25,41 @@ def registry_host(entry: str) -> str:
 
 class AccountCredentials:
     """A ``CredentialSource`` over one account's registry entries (read on every lookup: an entry
-    added or changed through the API applies to the next pull)."""
+    added or changed through the API applies to the next pull), then ``fallback`` if given."""
 
-    def __init__(self, registries: RegistryStore) -> None:
+    def __init__(self, registries: RegistryStore, fallback: CredentialSource | None = None) -> None:
         self._registries = registries
+        self._fallback = fallback
 
     def lookup(self, registry: str) -> RegistryCredential | None:
         host = normalize_registry_host(registry)
         for entry in self._registries.list_registries():
             if registry_host(entry.registry) == host and entry.registry_user:
                 return RegistryCredential(username=entry.registry_user, password=entry.registry_pass)
-        return None
+        return self._fallback.lookup(registry) if self._fallback is not None else None
 
 
 def insecure_hosts(entries: list[RegistryRecord]) -> list[str]:
     return sorted({registry_host(entry.registry) for entry in entries if not entry.registry_verify})
 
 
-def registry_client(registries: RegistryStore) -> HttpRegistryClient:
-    return HttpRegistryClient(
-        AccountCredentials(registries), insecure_registries=insecure_hosts(registries.list_registries())
-    )
+def registry_client(
+    registries: RegistryStore, fallback: CredentialSource | None = None, insecure: Sequence[str] = ()
+) -> HttpRegistryClient:
+    hosts = sorted({*insecure_hosts(registries.list_registries()), *insecure})
+    return HttpRegistryClient(AccountCredentials(registries, fallback), insecure_registries=hosts)
 
 
-def image_access(registries: RegistryStore, work_dir: Path | None = None) -> ImageAccess:
-    client = registry_client(registries)
+def image_access(
+    registries: RegistryStore,
+    work_dir: Path | None = None,
+    *,
+    fallback: CredentialSource | None = None,
+    insecure: Sequence[str] = (),
+) -> ImageAccess:
+    """Pulls with the account's registry entries; ``fallback`` (the admin account's: what
+    ``portwarden registry add`` and Docker's config hold on this machine) after them."""
+    client = registry_client(registries, fallback, insecure)
 
     def factory(_ref: ImageReference) -> RegistryClient:
         return client

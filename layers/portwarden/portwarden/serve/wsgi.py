@@ -12,7 +12,6 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import logging
 import secrets
 import threading
@@ -25,6 +24,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 from portwarden.api.auth import AUTHORIZER_ACCOUNT, AUTHORIZER_ACCOUNT_TYPE, AUTHORIZER_USER
+from portwarden.api.errors import error_body
 from portwarden.core.ports import AccountStore
 from portwarden.core.services.accounts import authenticate
 
@@ -312,7 +312,8 @@ def from_proxy_response(response: dict[str, Any]) -> tuple[int, list[tuple[str, 
 
 
 def _error(status: HTTPStatus, message: str) -> tuple[int, list[tuple[str, str]], bytes]:
-    body = json.dumps({"message": message, "httpcode": status.value, "detail": {"error_codes": []}})
+    """The API's own error body, for the requests refused before they reach it."""
+    body = error_body(status, "InvalidRequest", message)
     return status.value, [("Content-Type", "application/json")], body.encode()
 
 
