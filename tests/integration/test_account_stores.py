@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import closing
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -312,3 +313,62 @@ def test_concurrent_workers_never_claim_the_same_item(store: LocalStore) -> None
         thread.join(timeout=60)
 
     assert len(claimed) == 200 and len(set(claimed)) == 200
+
+
+# ---- the DynamoDB adapters (moto) ------------------------------------------------------------------
+
+
+@pytest.fixture
+def dynamo_table() -> Iterator[Any]:
+    import boto3
+    from moto import mock_aws
+
+    from portwarden.adapters.aws.account_stores import accounts_table_definition
+    from portwarden.adapters.aws.dynamo_models import TableBinding
+
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(**accounts_table_definition("pw-accounts"))
+        yield TableBinding("pw-accounts", "us-east-1")
+
+
+def test_dynamo_accounts_users_and_principals(dynamo_table: Any) -> None:
+    from portwarden.adapters.aws.account_stores import DynamoAccountStore
+
+    store = DynamoAccountStore(dynamo_table)
+    assert ensure_admin(store, "admin-pass-1") is None  # a password given: nothing to print
+    assert store.add_account(new_account("team"))
+    assert not store.add_account(new_account("team"))
+    assert store.add_user(new_user("team", "dev", "s3cret!"))
+    assert not store.add_user(new_user("admin", "dev", "other1"))
+    assert [u.username for u in store.list_users("team")] == ["dev"]
+    assert authenticate(store, "admin", "admin-pass-1") is not None
+    assert {a.name for a in store.list_accounts()} == {"admin", "team"}
+    store.put_principal("arn:aws:iam::123456789012:role/ci", "team")
+    assert store.principal_account("arn:aws:iam::123456789012:role/ci") == "team"
+    assert store.principal_account("arn:aws:iam::123456789012:role/other") is None
+    assert store.delete_account("team")
+    assert store.get_user("dev") is None and store.get_account("team") is None
+
+
+def test_dynamo_registries_and_subscriptions_per_account(dynamo_table: Any) -> None:
+    from portwarden.adapters.aws.account_stores import DynamoRegistryStore, DynamoSubscriptionStore
+
+    alice_registries = DynamoRegistryStore(dynamo_table, "alice")
+    alice_registries.put_registry(registry("reg.example:5000"))
+    assert [r.registry for r in alice_registries.list_registries()] == ["reg.example:5000"]
+    assert DynamoRegistryStore(dynamo_table, "bob").list_registries() == []
+    assert alice_registries.delete_registry("reg.example:5000")
+    assert not alice_registries.delete_registry("reg.example:5000")
+
+    alice = DynamoSubscriptionStore(dynamo_table, "alice")
+    first = alice.add_subscription(subscription("s1", "r/a:1"))
+    again = alice.add_subscription(subscription("s2", "r/a:1"))
+    alice.add_subscription(subscription("s3", "r/a:1", SubscriptionType.VULN_UPDATE))
+    assert first.subscription_id == again.subscription_id == "s1"
+    assert [s.subscription_id for s in alice.list_subscriptions("r/a:1", "vuln_update")] == ["s3"]
+    assert DynamoSubscriptionStore(dynamo_table, "bob").list_subscriptions() == []
+    assert DynamoSubscriptionStore(dynamo_table, "bob").get_subscription("s1") is None
+    assert alice.delete_subscription("s1")
+    # Once deleted, the (key, type) pair is free again
+    assert alice.add_subscription(subscription("s4", "r/a:1")).subscription_id == "s4"

@@ -50,15 +50,30 @@ def header(event: Mapping[str, Any], name: str) -> str | None:
     return None
 
 
-def caller_of(event: Mapping[str, Any]) -> Caller:
-    """The authenticated caller of a proxy event, and the account the request acts for."""
+def principal_of(event: Mapping[str, Any]) -> str | None:
+    """The IAM principal API Gateway authenticated (``requestContext.identity.userArn``)."""
+    identity = (event.get("requestContext") or {}).get("identity") or {}
+    arn = identity.get("userArn")
+    return arn if isinstance(arn, str) and arn else None
+
+
+def caller_of(event: Mapping[str, Any], principal: tuple[str, str, AccountType] | None = None) -> Caller:
+    """The authenticated caller of a proxy event, and the account the request acts for.
+
+    The host's authorizer context names it (``portwarden serve``); failing that, ``principal`` is
+    the IAM principal's (ARN, account, account type) the host looked up.
+    """
     context = event.get("requestContext") or {}
     authorizer = context.get("authorizer") or {}
     account = authorizer.get(AUTHORIZER_ACCOUNT)
     username = authorizer.get(AUTHORIZER_USER)
+    account_type = authorizer.get(AUTHORIZER_ACCOUNT_TYPE)
+    if (not account or not username) and principal is not None:
+        username, account, principal_type = principal
+        account_type = principal_type.value
     if not account or not username:
         raise UnauthenticatedError("no authenticated caller")
-    is_admin = authorizer.get(AUTHORIZER_ACCOUNT_TYPE) == AccountType.ADMIN.value
+    is_admin = account_type == AccountType.ADMIN.value
     acting = header(event, ACT_AS_HEADER)
     if acting and acting != account:
         if not is_admin:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from portwarden.api.auth import Caller, ForbiddenError, UnauthenticatedError, caller_of
+from portwarden.api.auth import Caller, ForbiddenError, UnauthenticatedError, caller_of, principal_of
 from portwarden.api.dependencies import ApiDependencies, current_event, dependencies
 from portwarden.core.errors import NotFoundError, StoreError
-from portwarden.core.model.accounts import ADMIN_ACCOUNT
+from portwarden.core.model.accounts import ADMIN_ACCOUNT, AccountState, AccountType
 
 _T = TypeVar("_T")
 
@@ -35,12 +36,26 @@ class Scope:
             raise ForbiddenError("this operation needs an admin account")
 
 
+def _principal(host: ApiDependencies, event: Mapping[str, Any]) -> tuple[str, str, AccountType] | None:
+    """The IAM caller's (ARN, account, account type), when the host maps principals to accounts."""
+    arn = principal_of(event)
+    if arn is None or host.principals is None or host.accounts is None:
+        return None
+    account = host.principals.principal_account(arn)
+    record = host.accounts.get_account(account) if account else None
+    if record is None or record.state is not AccountState.ENABLED:
+        # A principal without an (enabled) account is let in by IAM but belongs to no one here.
+        raise ForbiddenError(f"the IAM principal {arn} is not mapped to an enabled account")
+    return arn, record.name, record.type
+
+
 def scope() -> Scope:
     """Authenticate the request (on a multi-account host) and open the dependencies for its account."""
     host = dependencies()
     if host.accounts is None or host.for_account is None:
         return Scope(caller=SINGLE_ACCOUNT_CALLER, deps=host, host=host)
-    caller = caller_of(current_event())
+    event = current_event()
+    caller = caller_of(event, _principal(host, event))
     if host.accounts.get_account(caller.account) is None:
         if caller.account != caller.own_account:
             raise NotFoundError(f"no account {caller.account}")

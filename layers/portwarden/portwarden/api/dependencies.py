@@ -30,6 +30,7 @@ from portwarden.core.ports import (
     FeedMetadataStore,
     ImageRemoval,
     PolicyStore,
+    PrincipalStore,
     RegistryStore,
     SubscriptionStore,
 )
@@ -83,6 +84,8 @@ class ApiDependencies:
     feed_service: FeedService | None = None
     accounts: AccountStore | None = None
     for_account: Callable[[str], ApiDependencies] | None = None
+    # On API Gateway with IAM authentication: the caller's principal ARN → its account.
+    principals: PrincipalStore | None = None
     # Registry access with the account's credentials (resolving tags when images are added).
     image_access: Callable[[str], ImageAccess] | None = None
     # Logs in to a registry with the given entry's credentials (``POST /registries?validate=true``).

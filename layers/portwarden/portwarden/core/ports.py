@@ -235,6 +235,12 @@ class AccountStore(Protocol):
     def delete_user(self, username: str) -> bool: ...
 
 
+class PrincipalStore(Protocol):
+    """Which account an IAM principal acts for (API Gateway authenticates with IAM on AWS)."""
+
+    def principal_account(self, principal_arn: str) -> str | None: ...
+
+
 class RegistryStore(Protocol):
     def put_registry(self, registry: RegistryRecord) -> None: ...
 
