@@ -625,3 +625,84 @@ def test_queries_by_vulnerability_and_by_package_page_within_the_account(harness
     team = harness.new_account("team", "dev")
     assert team.get(f"/v1/query/images/by_vulnerability?vulnerability_id={match.id}").body["images"] == []
     assert team.get("/v1/query/images/by_package?name=zlib1g").body["images"] == []
+
+
+# ---- SBOM imports --------------------------------------------------------------------------------
+
+
+SYFT_DOCUMENT = {
+    "artifacts": [
+        {
+            "name": "zlib1g",
+            "version": "1:1.2.13.dfsg-1",
+            "type": "deb",
+            "locations": [{"path": "/var/lib/dpkg/status", "layerID": "sha256:" + "1" * 64}],
+            "licenses": [{"value": "Zlib"}],
+            "purl": "pkg:deb/debian/zlib1g@1:1.2.13.dfsg-1",
+            "metadataType": "dpkg-db-entry",
+            "metadata": {"package": "zlib1g", "source": "zlib"},
+        },
+        {"name": "left-pad", "version": "1.3.0", "type": "npm", "locations": [{"path": "/app/package.json"}]},
+        {"name": "kernel-thing", "version": "1", "type": "linux-kernel-module"},
+    ],
+    "source": {"type": "image", "target": {"userInput": "registry.test:5000/acme/imported:1"}},
+    "distro": {"id": "debian", "versionID": "12", "prettyName": "Debian GNU/Linux 12 (bookworm)"},
+    "schema": {"version": "16.0.0"},
+}
+
+
+def test_an_sbom_import_becomes_an_analyzed_image_of_the_account(harness: ServeHarness) -> None:
+    imported_digest = "sha256:" + "ab" * 32
+    operation = harness.admin.post("/v1/imports/images").body
+    assert operation["status"] == "pending"
+    op = operation["uuid"]
+    uploaded = harness.admin.post(f"/v1/imports/images/{op}/packages", SYFT_DOCUMENT).body
+    dockerfile = harness.admin.call(
+        "POST", f"/v1/imports/images/{op}/dockerfile", raw_body=b"FROM debian:12\nUSER app\n"
+    ).body
+    assert harness.admin.get(f"/v1/imports/images/{op}/packages").body == [uploaded["digest"]]
+    request = {
+        "source": {
+            "import": {
+                "operation_uuid": op,
+                "digest": imported_digest,
+                "tags": ["registry.test:5000/acme/imported:1"],
+                "contents": {"packages": uploaded["digest"], "dockerfile": dockerfile["digest"]},
+            }
+        }
+    }
+    answer = harness.admin.post("/v1/images", request)
+    assert answer.status == 200, answer.body
+    assert (
+        answer.body[0]["imageDigest"] == imported_digest and answer.body[0]["analysis_status"] == "analyzed"
+    )
+    os_rows = harness.admin.get(f"/v1/images/{imported_digest}/content/os").body["content"]
+    assert [(r["package"], r["licenses"]) for r in os_rows] == [("zlib1g", ["Zlib"])]
+    npm_rows = harness.admin.get(f"/v1/images/{imported_digest}/content/npm").body["content"]
+    assert [r["package"] for r in npm_rows] == ["left-pad"]
+    check = harness.admin.get(f"/v1/images/{imported_digest}/check?tag=registry.test:5000/acme/imported:1")
+    assert check.status == 200
+    assert harness.admin.get(f"/v1/imports/images/{op}").body["status"] == "complete"
+    # The operation is done: importing again with it is refused, and the image is not another account's
+    assert harness.admin.post("/v1/images", request).status == 400
+    team = harness.new_account("team", "dev")
+    assert team.get(f"/v1/images/{imported_digest}").status == 404
+    assert team.get(f"/v1/imports/images/{op}").status == 404
+    # A document that is not Syft's is refused with what is wrong
+    second = harness.admin.post("/v1/imports/images").body["uuid"]
+    bad = harness.admin.post(f"/v1/imports/images/{second}/packages", {"components": []}).body["digest"]
+    refused = harness.admin.post(
+        "/v1/images",
+        {
+            "source": {
+                "import": {
+                    "operation_uuid": second,
+                    "digest": "sha256:" + "cd" * 32,
+                    "contents": {"packages": bad},
+                }
+            }
+        },
+    )
+    assert refused.status == 400 and "Syft" in error_of(refused)
+    assert harness.admin.delete(f"/v1/imports/images/{second}").status == 200
+    assert harness.admin.get(f"/v1/imports/images/{second}").status == 404

@@ -36,6 +36,7 @@ from portwarden.api.routes import (
     accounts,
     events,
     images,
+    imports,
     policies,
     queries,
     registries,
@@ -147,7 +148,7 @@ def create_app(
     """
     app = PortwardenResolver(provider, limits or RequestLimits())
     register_error_handlers(app)
-    for module in (system, images, queries, policies, registries, subscriptions, events, accounts):
+    for module in (system, images, imports, queries, policies, registries, subscriptions, events, accounts):
         app.include_router(module.router)
     document: list[str] = []
 

@@ -29,12 +29,14 @@ from portwarden.core.ports import (
     EventLog,
     FeedMetadataStore,
     ImageRemoval,
+    ImportStore,
     PolicyStore,
     PrincipalStore,
     RegistryStore,
     SubscriptionStore,
 )
 from portwarden.core.services.acquire import ImageAccess
+from portwarden.core.services.phases import OpenDatabase
 
 
 class ImageCatalog(CatalogStore, ImageRemoval, Protocol):
@@ -90,6 +92,9 @@ class ApiDependencies:
     image_access: Callable[[str], ImageAccess] | None = None
     # Logs in to a registry with the given entry's credentials (``POST /registries?validate=true``).
     registry_probe: Callable[[RegistryRecord], None] | None = None
+    # SBOM imports, and the database an imported image is matched against at once.
+    imports: ImportStore | None = None
+    vulnerability_database: Callable[[], OpenDatabase | None] | None = None
 
 
 DependencyProvider = Callable[[], ApiDependencies]

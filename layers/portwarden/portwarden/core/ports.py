@@ -12,6 +12,7 @@ from portwarden.core.model.accounts import (
     AccountRecord,
     EventPage,
     EventQuery,
+    ImportOperation,
     QueuedAnalysis,
     RegistryRecord,
     SubscriptionRecord,
@@ -265,6 +266,28 @@ class SubscriptionStore(Protocol):
     ) -> list[SubscriptionRecord]: ...
 
     def delete_subscription(self, subscription_id: str) -> bool: ...
+
+
+class ImportStore(Protocol):
+    """SBOM import operations of one account and their uploaded parts (content-addressed)."""
+
+    def put_operation(self, operation: ImportOperation) -> None: ...
+
+    def get_operation(self, uuid: str) -> ImportOperation | None: ...
+
+    def list_operations(self) -> list[ImportOperation]: ...
+
+    def delete_operation(self, uuid: str) -> bool:
+        """The operation and its parts."""
+        ...
+
+    def put_content(self, uuid: str, kind: str, digest: str, data: bytes) -> None: ...
+
+    def get_content(self, uuid: str, kind: str, digest: str) -> bytes | None: ...
+
+    def list_contents(self, uuid: str, kind: str) -> list[str]:
+        """The digests of the parts of ``kind`` uploaded so far."""
+        ...
 
 
 class AnalysisQueue(Protocol):

@@ -115,6 +115,8 @@ class LocalHost:
                     for_account=self.for_account,
                     image_access=self.access,
                     registry_probe=self._registry_probe,
+                    imports=stores.imports,
+                    vulnerability_database=self.feeds.open_database,
                 )
                 self._dependencies[account] = cached
             return cached

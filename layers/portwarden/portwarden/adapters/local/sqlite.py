@@ -38,6 +38,7 @@ from portwarden.core.model.accounts import (
     AccountRecord,
     EventPage,
     EventQuery,
+    ImportOperation,
     QueuedAnalysis,
     QueueState,
     RegistryRecord,
@@ -274,6 +275,29 @@ _MIGRATIONS += (
                 INSERT INTO catalog_version (account, version) VALUES (OLD.account, 1)
                 ON CONFLICT (account) DO UPDATE SET version = version + 1;
             END""",
+        ),
+    ),
+)
+_MIGRATIONS += (
+    (
+        3,
+        (
+            """CREATE TABLE import_operations (
+                account TEXT NOT NULL,
+                uuid TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                record TEXT NOT NULL,
+                PRIMARY KEY (account, uuid)
+            )""",
+            """CREATE TABLE import_contents (
+                account TEXT NOT NULL,
+                uuid TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                digest TEXT NOT NULL,
+                data BLOB NOT NULL,
+                stored_at TEXT NOT NULL,
+                PRIMARY KEY (account, uuid, kind, digest)
+            )""",
         ),
     ),
 )
@@ -977,6 +1001,92 @@ class SqliteFeedMetadataStore:
             )
 
 
+# ---- SBOM imports ------------------------------------------------------------------------------
+
+
+class SqliteImportStore(_AccountBound):
+    def put_operation(self, operation: ImportOperation) -> None:
+        with self._db.errors("store an import operation"):
+            self._db.connection().execute(
+                "INSERT INTO import_operations (account, uuid, created_at, record) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (account, uuid) DO UPDATE SET record = excluded.record",
+                (
+                    self._account,
+                    operation.uuid,
+                    to_timestamp(operation.created_at),
+                    operation.model_dump_json(),
+                ),
+            )
+
+    def get_operation(self, uuid: str) -> ImportOperation | None:
+        with self._db.errors("read an import operation"):
+            row = (
+                self._db.connection()
+                .execute(
+                    "SELECT record FROM import_operations WHERE account = ? AND uuid = ?",
+                    (self._account, uuid),
+                )
+                .fetchone()
+            )
+        return ImportOperation.model_validate_json(row[0]) if row is not None else None
+
+    def list_operations(self) -> list[ImportOperation]:
+        with self._db.errors("list import operations"):
+            rows = (
+                self._db.connection()
+                .execute(
+                    "SELECT record FROM import_operations WHERE account = ? ORDER BY created_at DESC",
+                    (self._account,),
+                )
+                .fetchall()
+            )
+        return [ImportOperation.model_validate_json(row[0]) for row in rows]
+
+    def delete_operation(self, uuid: str) -> bool:
+        with self._db.transaction("delete an import operation") as connection:
+            cursor = connection.execute(
+                "DELETE FROM import_operations WHERE account = ? AND uuid = ?", (self._account, uuid)
+            )
+            connection.execute(
+                "DELETE FROM import_contents WHERE account = ? AND uuid = ?", (self._account, uuid)
+            )
+        return cursor.rowcount == 1
+
+    def put_content(self, uuid: str, kind: str, digest: str, data: bytes) -> None:
+        with self._db.errors("store an import part"):
+            self._db.connection().execute(
+                "INSERT OR REPLACE INTO import_contents (account, uuid, kind, digest, data, stored_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (self._account, uuid, kind, digest, data, _now()),
+            )
+
+    def get_content(self, uuid: str, kind: str, digest: str) -> bytes | None:
+        with self._db.errors("read an import part"):
+            row = (
+                self._db.connection()
+                .execute(
+                    "SELECT data FROM import_contents "
+                    "WHERE account = ? AND uuid = ? AND kind = ? AND digest = ?",
+                    (self._account, uuid, kind, digest),
+                )
+                .fetchone()
+            )
+        return bytes(row[0]) if row is not None else None
+
+    def list_contents(self, uuid: str, kind: str) -> list[str]:
+        with self._db.errors("list import parts"):
+            rows = (
+                self._db.connection()
+                .execute(
+                    "SELECT digest FROM import_contents WHERE account = ? AND uuid = ? AND kind = ? "
+                    "ORDER BY stored_at",
+                    (self._account, uuid, kind),
+                )
+                .fetchall()
+            )
+        return [str(row[0]) for row in rows]
+
+
 # ---- accounts, registries, subscriptions, the analysis queue ---------------------------------------
 
 
@@ -996,6 +1106,8 @@ class SqliteAccountStore:
         "DELETE FROM registries WHERE account = ?",
         "DELETE FROM subscriptions WHERE account = ?",
         "DELETE FROM analysis_queue WHERE account = ?",
+        "DELETE FROM import_operations WHERE account = ?",
+        "DELETE FROM import_contents WHERE account = ?",
     )
 
     def __init__(self, db: _Database) -> None:
@@ -1290,6 +1402,7 @@ class LocalStore:
         self.events = SqliteEventStore(self._db, account)
         self.registries = SqliteRegistryStore(self._db, account)
         self.subscriptions = SqliteSubscriptionStore(self._db, account)
+        self.imports = SqliteImportStore(self._db, account)
         self.feeds = SqliteFeedMetadataStore(self._db)
         self.accounts = SqliteAccountStore(self._db)
         self.queue = SqliteAnalysisQueue(self._db)

@@ -148,8 +148,8 @@ def _submission(body: ImageAnalysisRequest, *, force: bool, autosubscribe: bool)
         kinds = [k for k in ("tag", "digest", "archive", "import_") if getattr(source, k) is not None]
         if len(kinds) != 1:
             raise InvalidRequestError("source must name exactly one of tag, digest, archive, import")
-        if source.archive is not None or source.import_ is not None:
-            raise InvalidRequestError("analysis archives and SBOM imports are not supported by this service")
+        if source.archive is not None:
+            raise InvalidRequestError("analysis archives are not supported by this service")
         if source.tag is not None:
             tag, dockerfile = source.tag.pullstring, source.tag.dockerfile or dockerfile
         else:
@@ -294,6 +294,10 @@ def post_images(
     current = scope()
     deps = current.deps
     force = force or body.force
+    if isinstance(body.source, ImageSourceRequest) and body.source.import_ is not None:
+        record = _finish_import(current, body.source.import_, force=force, autosubscribe=autosubscribe)
+        text = "[" + AnchoreImage.of(record, current.caller.account).model_dump_json(by_alias=True) + "]"
+        return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=text)
     if deps.image_access is None:
         return _start_without_resolving(current, body, force)
     submission = _submission(body, force=force, autosubscribe=autosubscribe)
@@ -307,6 +311,114 @@ def post_images(
     )
     body_text = "[" + AnchoreImage.of(record, current.caller.account).model_dump_json(by_alias=True) + "]"
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=body_text)
+
+
+class ImportSource(_Request):
+    """``source.import``: the operation and the digests of its uploaded parts."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    operation_uuid: str
+    digest: str = Field(pattern=DIGEST_PATTERN)
+    parent_digest: str | None = None
+    local_image_id: str | None = None
+    tags: tuple[str, ...] = ()
+    contents: dict[str, str | None]
+
+
+def _finish_import(current: Scope, raw: dict[str, Any], *, force: bool, autosubscribe: bool) -> ImageRecord:
+    """An imported SBOM becomes an analyzed image: analysis stored, matched and evaluated at once."""
+    from portwarden.api.routes.imports import imports_of, pending_operation
+    from portwarden.core.model.accounts import ImportStatus
+    from portwarden.core.services.images import ensure_tag_subscriptions
+    from portwarden.core.services.imports import analysis_from_syft
+    from portwarden.core.services.phases import evaluate_phase, match_phase
+
+    request = parse_request_body(ImportSource, raw)
+    assert isinstance(request, ImportSource)
+    deps = current.deps
+    store = imports_of(current)
+    operation = pending_operation(store, request.operation_uuid)
+
+    def part(kind: str) -> bytes | None:
+        digest = request.contents.get(kind)
+        if not digest:
+            return None
+        data = store.get_content(operation.uuid, kind, digest)
+        if data is None:
+            raise InvalidRequestError(f"no {kind} part {digest} was uploaded to {operation.uuid}")
+        return data
+
+    packages = part("packages")
+    if packages is None:
+        raise InvalidRequestError("contents.packages (the digest of the uploaded Syft document) is required")
+    existing = deps.catalog.get_image(request.digest)
+    if existing is not None and existing.analysis_status is AnalysisStatus.ANALYZED and not force:
+        raise ConflictError(f"image {request.digest} is already analyzed; import again with force=true")
+    image_id = f"sha256:{request.local_image_id}" if request.local_image_id else None
+    analysis = analysis_from_syft(
+        packages,
+        image_digest=request.digest,
+        image_id=image_id,
+        manifest=part("manifest"),
+        image_config=part("image_config"),
+        dockerfile=part("dockerfile"),
+    )
+    tags = tuple(full_tag(tag) for tag in request.tags)
+    now = datetime.now(UTC)
+    distro = analysis.distro
+    deps.analyses.put_analysis(request.digest, analysis)
+    deps.catalog.put_image(
+        ImageRecord(
+            image_digest=request.digest,
+            image_id=image_id,
+            analysis_status=AnalysisStatus.ANALYZED,
+            repo_tags=tags,
+            source=f"import:{operation.uuid}",
+            platform=analysis.source.platform,
+            distro=f"{distro.id}:{distro.version_id}" if distro else None,
+            package_count=len(analysis.packages),
+            created_at=existing.created_at if existing else now,
+            analyzed_at=now,
+            parent_digest=request.parent_digest,
+        )
+    )
+    if deps.vulnerability_database is not None:
+        match_phase(
+            request.digest,
+            tags[0] if tags else None,
+            analyses=deps.analyses,
+            database=deps.vulnerability_database,
+        )
+    if deps.policies is not None and deps.feeds is not None:
+        for tag in tags:
+            evaluate_phase(
+                request.digest,
+                tag,
+                analyses=deps.analyses,
+                policies=deps.policies,
+                evaluations=deps.evaluations,
+                feeds=deps.feeds,
+            )
+    if deps.subscriptions is not None:
+        for tag in tags:
+            ensure_tag_subscriptions(deps.subscriptions, tag, autosubscribe=autosubscribe)
+    store.put_operation(operation.model_copy(update={"status": ImportStatus.COMPLETE}))
+    if deps.events is not None:
+        from portwarden.core.services.events import record_event
+
+        record_event(
+            deps.events,
+            "user.image.analysis.completed",
+            message=f"SBOM import {operation.uuid} of {request.digest} completed",
+            resource_type="image_digest",
+            resource_id=request.digest,
+            details={"package_count": len(analysis.packages), "imported": True},
+        )
+    record = deps.catalog.get_image(request.digest)
+    if record is None:
+        raise NotFoundError(f"image {request.digest} vanished from the catalog while being imported")
+    return record
 
 
 class _RenderedImages:

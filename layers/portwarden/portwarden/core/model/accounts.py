@@ -130,6 +130,25 @@ class EventPage(ValueObject):
     next_page: bool
 
 
+class ImportStatus(StrEnum):
+    PENDING = "pending"
+    COMPLETE = "complete"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+
+IMPORT_CONTENT_KINDS = ("packages", "dockerfile", "manifest", "parent_manifest", "image_config")
+
+
+class ImportOperation(ValueObject):
+    """An SBOM import in progress: its parts are uploaded, then ``POST /images`` finishes it."""
+
+    uuid: str
+    status: ImportStatus = ImportStatus.PENDING
+    created_at: datetime
+    expires_at: datetime
+
+
 class QueueState(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
