@@ -143,7 +143,7 @@ def _submission(body: ImageAnalysisRequest, *, force: bool, autosubscribe: bool)
     digest: str | None = None
     dockerfile = body.dockerfile
     if isinstance(source, str):
-        tag = _registry_location(source)
+        tag = _registry_location(source, "source")
     elif source is not None:
         kinds = [k for k in ("tag", "digest", "archive", "import_") if getattr(source, k) is not None]
         if len(kinds) != 1:
@@ -151,15 +151,17 @@ def _submission(body: ImageAnalysisRequest, *, force: bool, autosubscribe: bool)
         if source.archive is not None:
             raise InvalidRequestError("analysis archives are not supported by this service")
         if source.tag is not None:
-            tag, dockerfile = source.tag.pullstring, source.tag.dockerfile or dockerfile
+            tag = _registry_location(source.tag.pullstring, "source.tag.pullstring")
+            dockerfile = source.tag.dockerfile or dockerfile
         else:
             assert source.digest is not None
-            tag, dockerfile = source.digest.tag, source.digest.dockerfile or dockerfile
+            tag = _registry_location(source.digest.tag, "source.digest.tag")
+            dockerfile = source.digest.dockerfile or dockerfile
             digest = source.digest.pullstring.rpartition("@")[2]
             if not digest.startswith("sha256:"):
                 raise InvalidRequestError("source.digest.pullstring must be repo@sha256:…")
     else:
-        tag = body.tag
+        tag = _registry_location(body.tag, "tag") if body.tag is not None else None
         if body.digest:
             digest = body.digest.rpartition("@")[2]
         if tag is None:
@@ -234,21 +236,27 @@ def _platform(text: str) -> str:
         raise InvalidPlatformError(f"platform: {exc}") from exc
 
 
-def _registry_location(text: str) -> str:
-    """Only registry images: a file source would make the service read its own filesystem."""
-    spec = SourceSpec.parse(text)
-    if spec.kind is not SourceKind.REGISTRY or spec.reference is None:
-        raise InvalidReferenceError(f"only registry images can be submitted, not {spec.kind.value} sources")
+def _registry_location(text: str, field: str) -> str:
+    """Only registry images (a file source would make the service read its own filesystem), with a
+    reference that can exist; the error names the request ``field`` at fault."""
+    try:
+        spec = SourceSpec.parse(text)
+        if spec.kind is not SourceKind.REGISTRY or spec.reference is None:
+            raise InvalidReferenceError(
+                f"only registry images can be submitted, not {spec.kind.value} sources"
+            )
+    except InvalidReferenceError as exc:
+        raise InvalidReferenceError(f"{field}: {exc}") from exc
     return spec.location
 
 
 def _start_without_resolving(current: Scope, body: ImageAnalysisRequest, force: bool) -> Response[str]:
     """A host without registry access here (the AWS API function today) starts the state machine,
     which resolves the tag itself, and answers 202 with the execution."""
-    text = body.source if isinstance(body.source, str) else body.tag
+    field, text = ("source", body.source) if isinstance(body.source, str) else ("tag", body.tag)
     if text is None:
         raise InvalidRequestError("this service takes a source string or a tag")
-    location = _registry_location(text)
+    location = _registry_location(text, field)
     reference = SourceSpec.parse(location).reference
     assert reference is not None
     request = AnalysisRequest(
