@@ -21,7 +21,10 @@ from portwarden.api.app import create_app
 from portwarden.api.dependencies import ApiDependencies, DependencyProvider
 from portwarden.core.model.records import AnalysisStatus, ImageRecord
 from portwarden.core.ports import AnalysisStart, AnalysisStarter
+from portwarden.core.services.acquire import ImageAccess
 from portwarden.core.services.pipeline import AnalysisRequest
+from tests.support.memory_registry import MemoryRegistry
+from tests.support.ocibuild import file, single_layer_image
 from tests.unit.test_api_app import FakeLambdaContext, load_api_event
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
@@ -67,18 +70,26 @@ def body_of(response: dict[str, Any]) -> Any:
 
 
 def test_post_images_starts_the_analysis_through_the_injected_starter(store: LocalStore) -> None:
-    # Given an app built by a non-Lambda host with its own starter
+    # Given an app built by a non-Lambda host with its own starter and registry access
+    registry = MemoryRegistry()
+    digest = registry.push("ghcr.io", "acme/app", "1.2", single_layer_image([file("etc/motd", "hi")]))
     starter = RecordingStarter()
-    app = create_app(provider_for(store, starter))
+    dependencies = ApiDependencies(
+        catalog=store.catalog,
+        analyses=store.analyses,
+        evaluations=store.evaluations,
+        starter=starter,
+        subscriptions=store.subscriptions,
+        image_access=lambda _account: ImageAccess(registry_client=lambda _ref: registry),
+    )
+    app = create_app(lambda: dependencies)
     # When an image is submitted
     response = app.resolve(request("POST", "/images", {"tag": "ghcr.io/acme/app:1.2"}), FakeLambdaContext())  # type: ignore[arg-type]
-    # Then the host's starter received the request and its id is what the client sees
-    assert response["statusCode"] == HTTPStatus.ACCEPTED, response["body"]
-    assert starter.requests == [
-        AnalysisRequest(source="registry:ghcr.io/acme/app:1.2", repo_tag="ghcr.io/acme/app:1.2")
-    ]
-    assert body_of(response)["execution_arn"] == "local-1"
-    assert body_of(response)["started"] is True
+    # Then the tag was resolved, the image recorded, and the host's starter asked for that digest
+    assert response["statusCode"] == HTTPStatus.OK, response["body"]
+    assert [image["imageDigest"] for image in body_of(response)] == [digest]
+    assert [r.source for r in starter.requests] == [f"registry:ghcr.io/acme/app@{digest}"]
+    assert starter.requests[0].repo_tag == "ghcr.io/acme/app:1.2"
 
 
 def test_a_read_only_host_cannot_start_analyses(store: LocalStore) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from portwarden.api.routes.images import _anchore_package_type
+from portwarden.api.shapes import ANCHORE_PACKAGE_TYPES
 from portwarden.core.analyzers._purl_lang import purl
 from portwarden.core.ecosystems import ECOSYSTEMS, OS_PACKAGE_TYPES, ecosystem, is_os_package_type
 from portwarden.core.model.package import Package, PackageType
@@ -34,7 +34,7 @@ def test_every_consumer_reads_the_descriptor(package_type: PackageType) -> None:
     assert language_namespace(package_type) == described.namespace
     assert (described.namespace is None) == described.os_package
     assert gate_support.is_os_package_type(package_type.value) == described.os_package
-    assert _anchore_package_type(package_type.value) == described.anchore_type
+    assert ANCHORE_PACKAGE_TYPES[package_type.value] == described.anchore_type
     package = Package(name="demo", version="1.0", type=package_type, found_by="test")
     assert matcher_name(package) == described.matcher
     assert (purl(package_type, "demo", "1.0") or "").startswith(f"pkg:{described.purl_type}/demo@")

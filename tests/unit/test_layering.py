@@ -9,7 +9,8 @@ package                 may import from ``portwarden``                          
 ``adapters.local``      ``core``, ``adapters.local``                            AWS SDKs, pynamodb, Powertools
 ``adapters.aws``        ``core``, ``adapters.aws``                              Powertools
 ``api``                 ``core``, ``api``                                       AWS SDKs, pynamodb
-``runtime``, ``cli``    anything                                                AWS SDKs, pynamodb
+``runtime``, ``cli``,   anything                                                AWS SDKs, pynamodb
+``serve``
 ======================  =====================================================  ==========================
 
 Every ``import`` and ``from … import`` in every module is checked, including those in function bodies
@@ -63,6 +64,8 @@ LAYERS: tuple[Layer, ...] = (
     # The edges choose adapters, but talk to AWS only through them.
     Layer("portwarden.runtime", EVERYTHING, AWS_SDKS),
     Layer("portwarden.cli", EVERYTHING, AWS_SDKS),
+    # `portwarden serve` is an edge too: it wires the API to the local adapters.
+    Layer("portwarden.serve", EVERYTHING, AWS_SDKS),
     Layer("portwarden", ("portwarden.core",), AWS_SDKS | POWERTOOLS),
 )
 

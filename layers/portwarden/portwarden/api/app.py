@@ -14,6 +14,7 @@ logged with its traceback and answered as a 500 carrying the request id, never a
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
@@ -31,9 +32,20 @@ from portwarden.api.errors import (
     request_id_of,
     serving_request,
 )
-from portwarden.api.routes import images, system
+from portwarden.api.routes import (
+    accounts,
+    events,
+    images,
+    imports,
+    policies,
+    queries,
+    registries,
+    subscriptions,
+    system,
+)
 from portwarden.api.screening import Rejection, RequestLimits, screen_request
 
+API_PREFIX = "/v1"
 OPENAPI_TITLE = "Portwarden"
 OPENAPI_DESCRIPTION = (
     "Container image inspection: SBOMs, vulnerability matches and Anchore-compatible policy evaluation."
@@ -44,16 +56,53 @@ logger = logging.getLogger(__name__)
 
 
 class PortwardenResolver(APIGatewayRestResolver):
-    """The Powertools resolver: requests screened, served with the host's dependencies, never escaping."""
+    """The Powertools resolver: requests screened, served with the host's dependencies, never escaping.
+
+    Powertools keeps the request being served in *class* attributes (``BaseRouter.current_event``,
+    ``lambda_context``) and in the instance's ``context`` dict: fine for a Lambda, which serves one
+    request at a time, but ``portwarden serve`` resolves on many threads at once, and a thread would
+    then route another thread's path. Here all three are per thread.
+    """
 
     def __init__(self, provider: DependencyProvider | None, limits: RequestLimits) -> None:
-        super().__init__(enable_validation=True)
+        self._request_state = threading.local()
+        # Every route answers under /v1 (Anchore's prefix, which clients put in their base URL) and,
+        # as Anchore's engine does, without it.
+        super().__init__(enable_validation=True, strip_prefixes=[API_PREFIX])
         self._provider = provider
         self._limits = limits
 
+    @property  # type: ignore[override]
+    def current_event(self) -> Any:
+        return getattr(self._request_state, "event", None)
+
+    @current_event.setter
+    def current_event(self, value: Any) -> None:
+        self._request_state.event = value
+
+    @property  # type: ignore[override]
+    def lambda_context(self) -> Any:
+        return getattr(self._request_state, "lambda_context", None)
+
+    @lambda_context.setter
+    def lambda_context(self, value: Any) -> None:
+        self._request_state.lambda_context = value
+
+    @property  # type: ignore[override]
+    def context(self) -> dict[str, Any]:
+        state = self._request_state
+        if not hasattr(state, "context"):
+            state.context = {}
+        value: dict[str, Any] = state.context
+        return value
+
+    @context.setter
+    def context(self, value: dict[str, Any]) -> None:
+        self._request_state.context = value
+
     def resolve(self, event: Mapping[str, Any], context: LambdaContext) -> dict[str, Any]:
         request_id = request_id_of(event, getattr(context, "aws_request_id", None))
-        with serving_request(request_id), serving_with(self._provider):
+        with serving_request(request_id), serving_with(self._provider, event):
             screened = screen_request(event, self._limits)
             if isinstance(screened, Rejection):
                 logger.info(
@@ -61,6 +110,9 @@ class PortwardenResolver(APIGatewayRestResolver):
                 )
                 return _proxy_response(screened.status, error_body(*_fields(screened)))
             try:
+                # Powertools sets the class attributes itself; this thread reads its own copy.
+                self.current_event = self._to_proxy_event(dict(screened))
+                self.lambda_context = context
                 return super().resolve(screened, context)
             except Exception:
                 # A bug (or a library failing in a way nothing anticipated): the traceback goes to
@@ -96,14 +148,23 @@ def create_app(
     """
     app = PortwardenResolver(provider, limits or RequestLimits())
     register_error_handlers(app)
-    app.include_router(system.router)
-    app.include_router(images.router)
+    for module in (system, images, imports, queries, policies, registries, subscriptions, events, accounts):
+        app.include_router(module.router)
+    document: list[str] = []
 
-    @app.get("/openapi.json", include_in_schema=False)
-    def get_openapi_document() -> Response[str]:
-        document = app.get_openapi_json_schema(
-            title=OPENAPI_TITLE, version=API_VERSION, description=OPENAPI_DESCRIPTION
-        )
-        return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=document)
+    def openapi_document() -> Response[str]:
+        # Built once per app (it takes a good fraction of a second; anchore-cli fetches it before
+        # every image lookup). info.version is dotted integers: clients compare it.
+        if not document:
+            document.append(
+                app.get_openapi_json_schema(
+                    title=OPENAPI_TITLE, version=API_VERSION, description=OPENAPI_DESCRIPTION
+                )
+            )
+        return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=document[0])
+
+    # Registered by call: Powertools' decorators are untyped.
+    app.get("/openapi.json", include_in_schema=False)(openapi_document)
+    app.get("/swagger.json", include_in_schema=False)(openapi_document)
 
     return app

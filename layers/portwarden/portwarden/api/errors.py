@@ -23,9 +23,11 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 
+from portwarden.api.auth import ForbiddenError, UnauthenticatedError
 from portwarden.api.models import ErrorDetail, ErrorResponse
 from portwarden.core.errors import (
     ConfigurationError,
+    ConflictError,
     ContentUnavailableError,
     CorruptPackageDatabaseError,
     DigestMismatchError,
@@ -35,12 +37,15 @@ from portwarden.core.errors import (
     InvalidConstraintError,
     InvalidPlatformError,
     InvalidReferenceError,
+    InvalidRequestError,
     ManifestError,
     NotFoundError,
     PlatformNotFoundError,
+    PolicyBundleError,
     PortwardenError,
     RegistryAuthError,
     RegistryUnavailableError,
+    SbomFormatError,
     StoreError,
     UnknownEcosystemError,
     UnsafeContentError,
@@ -85,6 +90,13 @@ def current_request_id() -> str | None:
 
 # Order does not matter: ``status_for`` follows each error's MRO to the nearest listed class.
 STATUS_BY_ERROR: dict[type[PortwardenError], HTTPStatus] = {
+    UnauthenticatedError: HTTPStatus.UNAUTHORIZED,
+    ForbiddenError: HTTPStatus.FORBIDDEN,
+    InvalidRequestError: HTTPStatus.BAD_REQUEST,
+    PolicyBundleError: HTTPStatus.BAD_REQUEST,
+    # An uploaded SBOM (an import's packages part) that cannot be read.
+    SbomFormatError: HTTPStatus.BAD_REQUEST,
+    ConflictError: HTTPStatus.CONFLICT,
     InvalidReferenceError: HTTPStatus.BAD_REQUEST,
     InvalidPlatformError: HTTPStatus.BAD_REQUEST,
     ConfigurationError: HTTPStatus.BAD_REQUEST,
@@ -124,24 +136,28 @@ def status_for(error: PortwardenError) -> HTTPStatus:
     return HTTPStatus.INTERNAL_SERVER_ERROR
 
 
-def error_body(status: HTTPStatus, error_type: str, message: str) -> str:
+def error_body(
+    status: HTTPStatus, error_type: str, message: str, validation_details: tuple[str, ...] | None = None
+) -> str:
     """The JSON error body (see ``ErrorResponse``), with the current request id."""
     body = ErrorResponse(
         code=status.value,
         error_type=error_type,
         message=message,
         httpcode=status.value,
-        detail=ErrorDetail(request_id=current_request_id()),
+        detail=ErrorDetail(request_id=current_request_id(), validation_details=validation_details),
     )
     return body.model_dump_json(exclude_none=True)
 
 
-def error_response(status: HTTPStatus, error_type: str, message: str) -> Response[str]:
+def error_response(
+    status: HTTPStatus, error_type: str, message: str, validation_details: tuple[str, ...] | None = None
+) -> Response[str]:
     """A JSON error response in Anchore's shape."""
     return Response(
         status_code=status.value,
         content_type=content_types.APPLICATION_JSON,
-        body=error_body(status, error_type, message),
+        body=error_body(status, error_type, message, validation_details),
     )
 
 
@@ -164,7 +180,8 @@ def response_for(error: PortwardenError) -> Response[str]:
         logger.info("request rejected with %d: %s", status.value, type(error).__name__)
     if status == HTTPStatus.INTERNAL_SERVER_ERROR:
         return error_response(status, type(error).__name__, internal_error_message())
-    return error_response(status, type(error).__name__, str(error) or status.phrase)
+    problems = error.problems if isinstance(error, PolicyBundleError) else None
+    return error_response(status, type(error).__name__, str(error) or status.phrase, problems)
 
 
 def register_error_handlers(app: APIGatewayRestResolver) -> None:

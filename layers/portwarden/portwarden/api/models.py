@@ -37,6 +37,8 @@ class ErrorDetail(ValueObject):
 
     error_codes: tuple[str, ...] = ()
     request_id: str | None = None
+    # Every problem found in a policy bundle that failed validation, as Anchore lists them.
+    validation_details: tuple[str, ...] | None = None
 
 
 class ErrorResponse(ValueObject):

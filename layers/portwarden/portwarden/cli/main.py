@@ -21,6 +21,7 @@ from portwarden.cli import (
     commands_registry,
     commands_sbom,
     commands_scan,
+    commands_serve,
 )
 from portwarden.cli.context import CliState, fail, usage_error
 from portwarden.core.errors import PortwardenError
@@ -40,6 +41,7 @@ app.command("scan")(commands_scan.scan)
 app.command("explain")(commands_explain.explain)
 app.add_typer(commands_feeds.feeds_app, name="feeds")
 app.add_typer(commands_policy.policy_app, name="policy")
+app.command("serve")(commands_serve.serve)
 
 
 def _literal_help(typer_app: typer.Typer) -> None:

@@ -164,3 +164,11 @@ class FeedUnavailableError(PortwardenError):
 
 class VulnerabilityDatabaseError(PortwardenError):
     """The vulnerability database is missing, unreadable, or written with another schema version."""
+
+
+class InvalidRequestError(PortwardenError):
+    """A request the service understood but refuses as given (a bad parameter, an unknown type)."""
+
+
+class ConflictError(PortwardenError):
+    """The request conflicts with the current state (a name taken, deleting what is in use)."""

@@ -132,6 +132,9 @@ def api_dependencies() -> ApiDependencies:
         analyses=stores_.analyses,
         evaluations=stores_.evaluations,
         starter=StepFunctionsStarter(arn, endpoint_url=settings.aws_endpoint_url) if arn else None,
+        # Checks evaluate with the same active bundle and database pointer as the pipeline.
+        policies=stores_.policies,
+        feeds=stores_.feeds,
     )
 
 

@@ -396,6 +396,20 @@ class HttpRegistryClient:
                 raise ImageSourceError(f"{what}: the registry's pagination links loop back to {url}")
         raise ImageSourceError(f"{what}: more than {MAX_TAG_PAGES} pages of tags")
 
+    def check_login(self, registry: str) -> None:
+        """``GET /v2/`` on ``registry`` with its credentials (and a token, if it asks for one).
+
+        Raises RegistryAuthError when the registry refuses them, RegistryUnavailableError when it
+        cannot be reached. The probe names a repository only because token scopes need one.
+        """
+        ref = ImageReference(registry=registry, repository="portwarden/login-probe", tag="latest")
+        what = f"login to {registry}"
+        response = self._get(ref, f"{self._base_url(ref)}/v2/", what=what, accept=("application/json",))
+        try:
+            self._raise_for_status(response, ref, what)
+        finally:
+            response.close()
+
     # ---- requests with authentication and redirects --------------------------------------------
 
     def _base_url(self, ref: ImageReference) -> str:
