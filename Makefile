@@ -3,10 +3,10 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-SYSTEM_PACKAGES := docker-registry skopeo apache2-utils
+SYSTEM_PACKAGES := docker-registry skopeo apache2-utils chromium chromium-driver
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-deps example demo lint typecheck test test-unit test-integration test-infra sam-check check bench clean
+.PHONY: install system-deps example demo lint typecheck test test-unit test-integration test-infra sam-check check bench web-vendor clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The integration tests run Debian's docker-registry and skopeo on 127.0.0.1.
+# The integration tests run Debian's docker-registry and skopeo on 127.0.0.1, and the dashboard's
+# browser tests Debian's headless chromium through chromium-driver.
 system-deps:
 	@missing=""; for pkg in $(SYSTEM_PACKAGES); do dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
 	if [ -n "$$missing" ]; then \
@@ -63,6 +64,11 @@ check: lint typecheck test sam-check
 
 bench: install
 	$(BIN)/python bench/layer_read.py
+
+# The dashboard's browser libraries (htmx, Chart.js) from the npm registry at the pinned versions; the
+# copied files are committed, so run this only after changing scripts/web-vendor/package.json.
+web-vendor:
+	bash scripts/vendor-web.sh
 
 clean:
 	rm -rf $(VENV) .venv-sam .aws-sam .pytest_cache .mypy_cache .ruff_cache examples/tiny
