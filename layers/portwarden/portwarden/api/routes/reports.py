@@ -58,7 +58,8 @@ class ImageSummary(Body):
     vulnerabilities: dict[str, int] | None
     fixable: dict[str, int] | None
     kev_count: int | None
-    # The newest stored evaluation made with the active bundle; None when there is none.
+    # The newest stored evaluation made with the active bundle (with any, when the account has no
+    # bundle and the built-in default applies); None when there is none.
     policy: PolicyStatus | None
 
 
@@ -111,9 +112,10 @@ def _facts(current: Scope, record: ImageRecord, active: tuple[str, Any] | None) 
                     fixable[key] += 1
                 kev += int(match.kev)
     policy = None
-    if active is not None and record.analysis_status is AnalysisStatus.ANALYZED:
+    if record.analysis_status is AnalysisStatus.ANALYZED:
         for stored in current.deps.evaluations.list_evaluations(record.image_digest):
-            if stored.bundle_id == active[0]:
+            # Without a stored bundle the built-in default applies, whatever its id.
+            if active is None or stored.bundle_id == active[0]:
                 policy = PolicyStatus(
                     final_action=stored.final_action,
                     status=stored.status,
