@@ -117,6 +117,14 @@ class Server:
     host: LocalHost
 
 
+def _run_until_closed(server: Any) -> None:
+    try:
+        server.run()
+    except (OSError, ValueError):
+        # waitress's loop ends with an error when the socket is closed under it at teardown.
+        pass
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
     from waitress.server import create_server
@@ -125,7 +133,9 @@ def server(tmp_path: Path) -> Iterator[Server]:
     host = LocalHost(tmp_path / "home", workers=1, feed_sources=[FeedSource.parse(f"osv=file://{feeds}")])
     host.bootstrap(PASSWORD)
     http: Any = create_server(host.wsgi_with_dashboard(), host="127.0.0.1", port=0, threads=8)
-    thread = threading.Thread(target=http.run, name="dashboard-test-server", daemon=True)
+    thread = threading.Thread(
+        target=_run_until_closed, args=(http,), name="dashboard-test-server", daemon=True
+    )
     thread.start()
     try:
         yield Server(f"http://127.0.0.1:{http.effective_port}", host)
