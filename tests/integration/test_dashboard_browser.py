@@ -9,6 +9,7 @@ fail, and opens the events page. A screenshot of each page is kept under the tes
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import threading
@@ -118,11 +119,9 @@ class Server:
 
 
 def _run_until_closed(server: Any) -> None:
-    try:
+    # waitress's loop ends with an error when the socket is closed under it at teardown.
+    with contextlib.suppress(OSError, ValueError):
         server.run()
-    except (OSError, ValueError):
-        # waitress's loop ends with an error when the socket is closed under it at teardown.
-        pass
 
 
 @pytest.fixture

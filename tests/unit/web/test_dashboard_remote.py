@@ -3,6 +3,7 @@ operator password with every API call signed (as for an API Gateway stage)."""
 
 from __future__ import annotations
 
+import contextlib
 import base64
 import threading
 from collections.abc import Iterator
@@ -20,11 +21,9 @@ from tests.unit.web.support import Browser
 
 
 def _run_until_closed(server: Any) -> None:
-    try:
+    # waitress's loop ends with an error when the socket is closed under it at teardown.
+    with contextlib.suppress(OSError, ValueError):
         server.run()
-    except (OSError, ValueError):
-        # waitress's loop ends with an error when the socket is closed under it at teardown.
-        pass
 
 
 @pytest.fixture
