@@ -3,8 +3,8 @@ operator password with every API call signed (as for an API Gateway stage)."""
 
 from __future__ import annotations
 
-import contextlib
 import base64
+import contextlib
 import threading
 from collections.abc import Iterator
 from pathlib import Path
