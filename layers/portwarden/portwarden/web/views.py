@@ -23,6 +23,8 @@ SEVERITY_RANK = {name: len(SEVERITIES) - index for index, name in enumerate(SEVE
 ANALYSIS_STATUSES = ("not_analyzed", "analyzing", "analyzed", "analysis_failed")
 PENDING = frozenset({"not_analyzed", "analyzing"})
 PAGE_SIZES = (25, 50, 100, 200)
+# Sorting and filtering cover every vulnerability; a page shows this many (all with per_page).
+VULN_PAGE_SIZE = 250
 PACKAGE_CONTENT_TYPES = ("os", "npm", "gem", "python", "java", "go", "binary", "nuget", "rust")
 IMAGE_SORTS = {
     "created": "Added (newest first)",
@@ -439,8 +441,17 @@ def _vulnerabilities_tab(view: View, digest: str, _tags: list[str]) -> dict[str,
     visible = sorted(visible, key=keys[sort], reverse=descending)
     if kev_first:
         visible.sort(key=lambda row: not row.get("kev"))
+    per_page = _int(request.arg("per_page", str(VULN_PAGE_SIZE)), VULN_PAGE_SIZE, 1, 100_000)
+    shown, page, pages = _paged(visible, _int(request.arg("page", "1"), 1, 1, 1_000_000), per_page)
     return {
-        "vulnerabilities": visible,
+        "vulnerabilities": shown,
+        "vulnerability_count": len(visible),
+        "page": page,
+        "pages": pages,
+        "per_page": per_page,
+        "page_url": lambda number: _url(
+            f"/images/{digest}", **query_with(request.query, tab="vulnerabilities", page=number)
+        ),
         "suppressed_count": len(suppressed),
         "show_suppressed": show_suppressed,
         "vuln_sort": sort,

@@ -113,7 +113,16 @@ def _facts(current: Scope, record: ImageRecord, active: tuple[str, Any] | None) 
                 kev += int(match.kev)
     policy = None
     if record.analysis_status is AnalysisStatus.ANALYZED:
-        for stored in current.deps.evaluations.list_evaluations(record.image_digest):
+        # Usually the newest evaluation is the active bundle's: one row read, not the whole history.
+        newest = current.deps.evaluations.latest_evaluation(record.image_digest)
+        history = (
+            [newest]
+            if newest is None or active is None or newest.bundle_id == active[0]
+            else current.deps.evaluations.list_evaluations(record.image_digest)
+        )
+        for stored in history:
+            if stored is None:
+                break
             # Without a stored bundle the built-in default applies, whatever its id.
             if active is None or stored.bundle_id == active[0]:
                 policy = PolicyStatus(
