@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SYSTEM_PACKAGES := docker-registry skopeo apache2-utils chromium chromium-driver
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-deps example demo lint typecheck test test-unit test-integration test-infra sam-check check bench web-vendor clean
+.PHONY: install system-deps example demo lint typecheck test test-unit test-integration test-infra sam-check check bench bench-api bench-dashboard serve web-vendor clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -64,6 +64,15 @@ check: lint typecheck test sam-check
 
 bench: install
 	$(BIN)/python bench/layer_read.py
+
+bench-api: install
+	$(BIN)/python bench/api_load.py
+
+bench-dashboard: install
+	$(BIN)/python bench/dashboard_render.py
+
+serve: install
+	$(BIN)/portwarden serve
 
 # The dashboard's browser libraries (htmx, Chart.js) from the npm registry at the pinned versions; the
 # copied files are committed, so run this only after changing scripts/web-vendor/package.json.

@@ -372,3 +372,16 @@ def test_dynamo_registries_and_subscriptions_per_account(dynamo_table: Any) -> N
     assert alice.delete_subscription("s1")
     # Once deleted, the (key, type) pair is free again
     assert alice.add_subscription(subscription("s4", "r/a:1")).subscription_id == "s4"
+
+
+def test_the_database_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "portwarden.db").touch(mode=0o644)  # as an earlier version left it
+    with LocalStore(home) as store:
+        ensure_admin(store.accounts, "admin-pass-1")
+        store.registries.put_registry(registry("reg.example:5000"))
+    for name in ("portwarden.db", "portwarden.db-wal"):
+        path = home / name
+        if path.exists():
+            assert path.stat().st_mode & 0o777 == 0o600, name

@@ -647,7 +647,11 @@ SYFT_DOCUMENT = {
     ],
     "source": {"type": "image", "target": {"userInput": "registry.test:5000/acme/imported:1"}},
     "distro": {"id": "debian", "versionID": "12", "prettyName": "Debian GNU/Linux 12 (bookworm)"},
-    "schema": {"version": "16.0.0"},
+    "descriptor": {"name": "syft", "version": "1.18.0"},
+    "schema": {
+        "version": "16.0.0",
+        "url": "https://raw.githubusercontent.com/anchore/syft/main/schema/json/schema-16.0.0.json",
+    },
 }
 
 

@@ -45,6 +45,7 @@ from portwarden.core.errors import (
     PortwardenError,
     RegistryAuthError,
     RegistryUnavailableError,
+    SbomFormatError,
     StoreError,
     UnknownEcosystemError,
     UnsafeContentError,
@@ -93,6 +94,8 @@ STATUS_BY_ERROR: dict[type[PortwardenError], HTTPStatus] = {
     ForbiddenError: HTTPStatus.FORBIDDEN,
     InvalidRequestError: HTTPStatus.BAD_REQUEST,
     PolicyBundleError: HTTPStatus.BAD_REQUEST,
+    # An uploaded SBOM (an import's packages part) that cannot be read.
+    SbomFormatError: HTTPStatus.BAD_REQUEST,
     ConflictError: HTTPStatus.CONFLICT,
     InvalidReferenceError: HTTPStatus.BAD_REQUEST,
     InvalidPlatformError: HTTPStatus.BAD_REQUEST,

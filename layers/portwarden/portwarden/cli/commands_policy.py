@@ -15,6 +15,7 @@ import typer
 
 from portwarden.cli.context import EXIT_ERROR
 from portwarden.cli.output import Column, OutputFormat, message, print_table, stdout
+from portwarden.cli.triage_options import ConfigOpt, VexOpt
 from portwarden.core.errors import NotFoundError, PolicyBundleError
 
 # The store, policy models and gates load inside the commands: module-level imports are
@@ -203,11 +204,17 @@ def eval_image(
     ] = "active",
     platform: Annotated[str | None, typer.Option("--platform", help="OS/ARCH[/VARIANT].")] = None,
     output: OutputOpt = OutputFormat.TABLE,
+    vex: VexOpt = None,
+    config: ConfigOpt = None,
 ) -> None:
-    """Analyze an image, match its vulnerabilities and evaluate a bundle (exit 1 on stop)."""
+    """Analyze an image, match its vulnerabilities, apply VEX and ignore rules, and evaluate a bundle
+    (exit 1 on stop)."""
     from portwarden.cli.commands_scan import run_scan
+    from portwarden.cli.triage_options import print_warnings, triage_inputs
 
-    result = run_scan(ctx, source, platform=platform, policy=bundle, tag=tag, no_cache=False)
+    triage = triage_inputs(vex, config)
+    result = run_scan(ctx, source, platform=platform, policy=bundle, tag=tag, no_cache=False, triage=triage)
+    print_warnings(result.analysis, result.triage)
     evaluation = result.evaluation
     if evaluation is None:  # pragma: no cover - run_scan evaluates whenever a bundle is named
         raise PolicyBundleError(["no bundle was evaluated"])

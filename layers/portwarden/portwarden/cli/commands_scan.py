@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from portwarden.cli.commands_feeds import SYNC_HINT, database_path
-from portwarden.cli.commands_image import PlatformOpt, SourceArg
+from portwarden.cli.commands_image import PlatformOpt
 from portwarden.cli.context import EXIT_FAIL, state
 from portwarden.cli.output import Column, literal, message, print_table, stdout
+from portwarden.cli.triage_options import ConfigOpt, ShowSuppressedOpt, VexOpt
 from portwarden.cli.wiring import image_access
 from portwarden.core.errors import VulnerabilityDatabaseError
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from portwarden.core.model.vulnerability import Severity
     from portwarden.core.ports import PolicyStore
     from portwarden.core.services.scan import ScanResult
+    from portwarden.core.triage.model import TriageInputs
     from portwarden.core.vulns.db import VulnerabilityDb
 
 
@@ -34,6 +36,7 @@ class ScanFormat(StrEnum):
     JSON = "json"
     SARIF = "sarif"
     CYCLONEDX_JSON = "cyclonedx-json"
+    OPENVEX = "openvex"
 
 
 class FailOn(StrEnum):
@@ -68,6 +71,14 @@ def open_database(settings: LocalSettings) -> VulnerabilityDb:
     return db
 
 
+ScanSourceArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="SOURCE",
+        help="registry:REF (or a bare REF), docker-archive:PATH, oci-dir:PATH, oci-archive:PATH, or "
+        "sbom:PATH (a Syft, CycloneDX, SPDX or Portwarden JSON SBOM instead of an image)",
+    ),
+]
 PolicyOpt = Annotated[
     str | None,
     typer.Option(
@@ -100,8 +111,9 @@ def run_scan(
     policy: str | None,
     tag: str | None,
     no_cache: bool,
+    triage: TriageInputs | None = None,
 ) -> ScanResult:
-    """Analyze, match, evaluate (with a bundle) and record the image in the local store."""
+    """Analyze, match, triage, evaluate (with a bundle) and record the image in the local store."""
     from portwarden.adapters.local.sqlite import LocalStore
     from portwarden.cli.commands_sbom import warn_about_cache
     from portwarden.cli.settings import LocalSettings
@@ -118,15 +130,18 @@ def run_scan(
             options = AnalyzerOptions(retrieve_files=settings.retrieve_files)
             analysis = analyze_image(source, access, options=options, blobs=blobs, platform=platform)
         warn_about_cache(analysis)
-        result = match_and_evaluate(analysis, db, bundle=bundle, repo_tag=tag)
+        result = match_and_evaluate(analysis, db, bundle=bundle, repo_tag=tag, triage=triage)
         stores = ScanStores(store.catalog, store.analyses, store.evaluations, store.events)
-        record_scan(result, stores, db_built_at=db.metadata().built_at, repo_tag=tag)
+        # An SBOM stands in for an image only until the image itself is analyzed: never over its analysis.
+        known = store.catalog.get_image(analysis.source.manifest_digest)
+        if analysis.source.type != "sbom" or known is None or (known.source or "").startswith("sbom:"):
+            record_scan(result, stores, db_built_at=db.metadata().built_at, repo_tag=tag)
     return result
 
 
 def scan(
     ctx: typer.Context,
-    source: SourceArg,
+    source: ScanSourceArg,
     platform: PlatformOpt = None,
     output: Annotated[ScanFormat, typer.Option("--output", "-o", help="Output format.")] = ScanFormat.TABLE,
     fail_on: Annotated[
@@ -145,26 +160,47 @@ def scan(
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Read every layer, ignore cached fragments.")
     ] = False,
+    vex: VexOpt = None,
+    config: ConfigOpt = None,
+    show_suppressed: ShowSuppressedOpt = False,
 ) -> None:
-    """Analyze an image and report the vulnerabilities of its packages (and its policy result)."""
+    """Analyze an image (or read sbom:FILE) and report the vulnerabilities of its packages (and its
+    policy result)."""
+    from portwarden.cli.triage_options import print_suppressed, print_warnings, triage_inputs
     from portwarden.core.services.match import fail_on_hits, only_fixed
 
-    result = run_scan(ctx, source, platform=platform, policy=policy, tag=tag, no_cache=no_cache)
+    triage = triage_inputs(vex, config)
+    result = run_scan(
+        ctx, source, platform=platform, policy=policy, tag=tag, no_cache=no_cache, triage=triage
+    )
     analysis, matches, evaluation = result.analysis, result.matches, result.evaluation
+    print_warnings(analysis, result.triage)
     if fixed_only:
         matches = only_fixed(matches)
 
     if output is ScanFormat.TABLE:
         print_match_table(matches)
+        print_suppressed(result.triage, show_suppressed)
         if evaluation is not None:
             print_policy_summary(evaluation)
     elif output is ScanFormat.JSON:
         from portwarden.core.sbom.vulnerabilities import scan_document
 
-        document = scan_document(analysis, matches)
+        document = scan_document(analysis, matches, result.triage)
         if evaluation is not None:
             document["policy"] = evaluation.report()
         sys.stdout.write(json.dumps(document, indent=2, default=str))
+    elif output is ScanFormat.OPENVEX:
+        from datetime import UTC, datetime
+
+        from portwarden.core.triage.model import TriageOutcome
+        from portwarden.core.triage.openvex import findings_openvex
+
+        outcome = result.triage or TriageOutcome(matches=tuple(result.matches))
+        if fixed_only:
+            outcome = outcome.model_copy(update={"matches": tuple(matches)})
+        vex_document = findings_openvex(analysis, outcome, now=datetime.now(UTC))
+        sys.stdout.write(json.dumps(vex_document, indent=2))
     elif output is ScanFormat.SARIF:
         from portwarden.core.sbom.sarif import to_sarif_json
 

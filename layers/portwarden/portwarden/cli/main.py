@@ -14,6 +14,7 @@ import typer
 import portwarden.cli.commands_store  # noqa: F401  (registers `image list` and `image get`)
 from portwarden import __version__
 from portwarden.cli import (
+    commands_explain,
     commands_feeds,
     commands_image,
     commands_policy,
@@ -37,6 +38,7 @@ app.command("files")(commands_image.files)
 app.command("sbom")(commands_sbom.sbom)
 app.add_typer(commands_registry.registry_app, name="registry")
 app.command("scan")(commands_scan.scan)
+app.command("explain")(commands_explain.explain)
 app.add_typer(commands_feeds.feeds_app, name="feeds")
 app.add_typer(commands_policy.policy_app, name="policy")
 app.command("serve")(commands_serve.serve)

@@ -77,6 +77,15 @@ class ConfigurationError(PortwardenError):
     """Invalid user configuration (credentials file, settings, options)."""
 
 
+class SbomFormatError(PortwardenError):
+    """An SBOM given as input that cannot be read: not JSON, a format or spec version Portwarden does not
+    read, or no usable package at all. Packages that cannot be used one by one are warnings instead."""
+
+
+class VexDocumentError(PortwardenError):
+    """A VEX document (OpenVEX, CycloneDX VEX) that cannot be read or states something invalid."""
+
+
 class FeedFormatError(PortwardenError):
     """A vulnerability feed document that cannot be read as a whole (corrupt archive, not JSON, wrong shape).
 

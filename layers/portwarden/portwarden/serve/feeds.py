@@ -6,7 +6,8 @@ analyses and matches opened afterwards use it. One sync runs at a time; a second
 runs is refused (409) rather than queued, as on Anchore.
 
 Disabled feeds and groups are remembered in ``feeds-state.json`` beside the database: a disabled
-feed is not synced, and disabled groups are listed as such.
+feed is not synced, and a disabled group's records match nothing (they stay in the database, so
+enabling the group again needs no sync).
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from portwarden.core.errors import ConflictError, NotFoundError, PortwardenError
+from portwarden.core.model.distro import Distro
+from portwarden.core.model.match import Match
+from portwarden.core.model.package import Package
 from portwarden.core.model.records import DbPointer
 from portwarden.core.ports import EventStore, FeedFetcher
 from portwarden.core.services.events import record_event
@@ -36,6 +40,20 @@ FEED_NAME = "vulnerabilities"
 
 def _iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+
+
+class GroupFilteringMatcher(Matcher):
+    """The matcher, without the matches of feed groups the admin disabled (read at each match, so a
+    group disabled while the server runs applies to the next analysis)."""
+
+    def __init__(self, db: VulnerabilityDb, disabled_groups: Callable[[], set[str]]) -> None:
+        super().__init__(db)
+        self._disabled_groups = disabled_groups
+
+    def match(self, packages: Sequence[Package], distro: Distro | None) -> list[Match]:
+        disabled = self._disabled_groups()
+        found = super().match(packages, distro)
+        return [match for match in found if match.namespace not in disabled] if disabled else found
 
 
 class LocalFeeds:
@@ -68,7 +86,7 @@ class LocalFeeds:
         db = VulnerabilityDb.open(self._database)
         metadata = db.metadata()
         opened = OpenDatabase(
-            matcher=Matcher(db),
+            matcher=GroupFilteringMatcher(db, self.disabled_groups),
             pointer=DbPointer(
                 location=str(self._database),
                 sha256="",
@@ -83,6 +101,9 @@ class LocalFeeds:
         return opened
 
     # ---- the FeedService port -------------------------------------------------------------------------
+
+    def disabled_groups(self) -> set[str]:
+        return set(self._state().get("disabled_groups", []))
 
     def _state(self) -> dict[str, Any]:
         try:

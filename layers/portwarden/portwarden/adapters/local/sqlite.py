@@ -20,6 +20,7 @@ Choices, and why:
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -344,8 +345,13 @@ class _Database:
         self._closed = False
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            # Owner-only before SQLite first opens it: the store holds password hashes and registry
+            # credentials (SQLite gives its -wal and -shm files the same mode).
+            path.touch(mode=0o600, exist_ok=True)
+            if path.stat().st_mode & 0o077 and path.stat().st_uid == os.getuid():
+                path.chmod(0o600)
         except OSError as exc:
-            raise StoreError(f"cannot create {path.parent}: {exc}") from exc
+            raise StoreError(f"cannot create {path}: {exc}") from exc
         with self.errors("open the database"):
             self._migrate(self.connection())
 

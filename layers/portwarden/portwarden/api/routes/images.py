@@ -339,7 +339,7 @@ def _finish_import(current: Scope, raw: dict[str, Any], *, force: bool, autosubs
     from portwarden.api.routes.imports import imports_of, pending_operation
     from portwarden.core.model.accounts import ImportStatus
     from portwarden.core.services.images import ensure_tag_subscriptions
-    from portwarden.core.services.imports import analysis_from_syft
+    from portwarden.core.services.imports import analysis_from_import
     from portwarden.core.services.phases import evaluate_phase, match_phase
 
     request = parse_request_body(ImportSource, raw)
@@ -364,8 +364,9 @@ def _finish_import(current: Scope, raw: dict[str, Any], *, force: bool, autosubs
     if existing is not None and existing.analysis_status is AnalysisStatus.ANALYZED and not force:
         raise ConflictError(f"image {request.digest} is already analyzed; import again with force=true")
     image_id = f"sha256:{request.local_image_id}" if request.local_image_id else None
-    analysis = analysis_from_syft(
+    analysis = analysis_from_import(
         packages,
+        location=f"import {operation.uuid} packages",
         image_digest=request.digest,
         image_id=image_id,
         manifest=part("manifest"),

@@ -2,7 +2,8 @@
 
 ``nginx`` → ``docker.io/library/nginx:latest`` (pulled from ``registry-1.docker.io``);
 ``localhost:5000/app@sha256:…``; ``registry:REF``, ``docker-archive:PATH``, ``oci-dir:PATH``,
-``oci-archive:PATH``; a bare reference means a registry.
+``oci-archive:PATH``, ``sbom:PATH`` (an SBOM document in place of the image); a bare reference means a
+registry.
 """
 
 from __future__ import annotations
@@ -183,6 +184,8 @@ class SourceKind(StrEnum):
     DOCKER_ARCHIVE = "docker-archive"
     OCI_DIR = "oci-dir"
     OCI_ARCHIVE = "oci-archive"
+    # An SBOM document standing in for an image: scanned and triaged, never read as layers.
+    SBOM = "sbom"
 
 
 class SourceSpec(ValueObject):

@@ -408,6 +408,11 @@ def open_source(
         if registry_client is None or spec.reference is None:
             raise ImageSourceError(f"no registry client available for {spec}")
         return RegistrySource(spec, registry_client(spec.reference), limits)
+    if spec.kind == SourceKind.SBOM:
+        raise ImageSourceError(
+            f"{spec} is an SBOM, not an image: it can be scanned (`portwarden scan {spec}`), "
+            "not read as layers"
+        )
     path = Path(spec.location)
     if not path.exists():
         raise ImageNotFoundError(f"{spec.kind.value} {spec.location} does not exist")

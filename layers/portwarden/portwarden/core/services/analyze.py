@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from portwarden.core.analyzers.base import Analyzer, AnalyzerContext, AnalyzerOptions
 from portwarden.core.analyzers.ownership import drop_owned_language_packages
@@ -26,6 +27,7 @@ from portwarden.core.image.layer import CapturePolicy, ContentScanner, LayerInde
 from portwarden.core.image.limits import SafetyLimits
 from portwarden.core.image.manifest import ImageConfig
 from portwarden.core.image.reader import SquashedImage
+from portwarden.core.image.reference import SourceKind, SourceSpec
 from portwarden.core.image.resolver import FileResolver
 from portwarden.core.model.analysis import (
     AnalysisSource,
@@ -97,6 +99,12 @@ def analyze_image(
     analyzers: tuple[Analyzer, ...] = ANALYZERS,
     clock: Clock = _now,
 ) -> ImageAnalysis:
+    spec = SourceSpec.parse(source_text)
+    if spec.kind is SourceKind.SBOM:
+        # The document states the packages: nothing to read, nothing to run the analyzers on.
+        from portwarden.core.sbom.decode import read_sbom
+
+        return read_sbom(Path(spec.location))
     plan = plan_analysis(options, analyzers, access.limits)
     cache = plan.layer_cache(blobs) if blobs is not None else None
     image = acquire_image(source_text, access, plan.capture, platform, scanners=plan.scanners, cache=cache)

@@ -321,3 +321,14 @@ class VulnerabilityDb:
             "SELECT feed, namespace FROM vulnerabilities WHERE id = ? ORDER BY feed, namespace", (vuln_id,)
         ).fetchall()
         return [row for feed, namespace in keys if (row := self.vulnerability(feed, vuln_id, namespace))]
+
+    @_names_damage
+    def record_extras(self, feed: str, vuln_id: str, namespace: str) -> dict[str, Any]:
+        """The stored fields of a record that matches do not report (``modified``, ``withdrawn``, ``cwes``),
+        for explanations; empty when there is no such record."""
+        row = self._db.execute(
+            "SELECT document FROM vulnerabilities WHERE feed = ? AND id = ? AND namespace = ?",
+            (feed, vuln_id, namespace),
+        ).fetchone()
+        document = decode_json(row[0])[0] if row else {}
+        return document if isinstance(document, dict) else {}
