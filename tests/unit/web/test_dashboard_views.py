@@ -461,3 +461,52 @@ def test_static_files_and_nothing_else(site: Site) -> None:
     assert browser.get("/ui").status == 308
     # The API is still there on the same app.
     assert browser.get("/v1/health").status == 200
+
+
+def test_deliveries_come_from_the_delivery_log_when_the_server_has_one(site: Site) -> None:
+    """A server with the delivery log route: its attempts, with webhook credentials never shown."""
+    from portwarden.web.app import Dashboard
+    from portwarden.web.client import ApiAnswer, BasicCredentials, InProcessTransport
+    from portwarden.web.mount import DashboardMount
+
+    attempts = [
+        {
+            "notification_id": "n1",
+            "notification_type": "policy_eval",
+            "account": "admin",
+            "target": "https://hook-user:hook-Secret-9@hooks.example/<script>",
+            "attempt": 2,
+            "outcome": "failed",
+            "detail": f"connection refused {HOSTILE}",
+            "status_code": 503,
+            "attempted_at": "2026-03-01T12:00:00Z",
+            "next_attempt_at": None,
+        }
+    ]
+    inner = InProcessTransport(site.harness.admin.app)
+
+    class WithDeliveryLog:
+        def request(
+            self,
+            method: str,
+            path: str,
+            query: str,
+            body: bytes,
+            credentials: BasicCredentials | None,
+            client_address: str,
+        ) -> ApiAnswer:
+            if path == "/v1/system/notifications/deliveries":
+                return ApiAnswer(200, {"Content-Type": "application/json"}, json.dumps(attempts).encode())
+            return inner.request(method, path, query, body, credentials, client_address)
+
+    browser = Browser(DashboardMount(site.harness.admin.app, Dashboard(WithDeliveryLog())))
+    assert browser.sign_in().status == 303
+    page = browser.get("/ui/deliveries")
+    assert page.status == 200
+    assert "https://hooks.example/&lt;script&gt;" in page.text and "HTTP 503" in page.text
+    assert "hook-Secret-9" not in page.text and "hook-user" not in page.text and HOSTILE not in page.text
+    assert "No delivery yet" in browser.get("/ui/deliveries?outcome=delivered").text
+    # Without the route: the notification events.
+    fallback = site.browser()
+    fallback.sign_in()
+    assert "keeps no delivery log" in fallback.get("/ui/deliveries").text

@@ -49,7 +49,8 @@ DOWNLOADS = {
     "sarif": ("/sarif", "application/sarif+json", "vulnerabilities.sarif.json"),
 }
 TABS = ("summary", "vulnerabilities", "packages", "policy", "secrets", "downloads")
-DELIVERY_EVENT_TYPES = "*notification*"
+# Without a delivery log: the events of notifications sent and of failed deliveries.
+DELIVERY_EVENT_TYPES = "*.notifications.*"
 
 
 def routes() -> list[Route]:
@@ -90,6 +91,7 @@ def register_filters(environment: Environment) -> None:
         size=human_size,
         severity_class=lambda value: "sev-" + str(value or "unknown").lower(),
         safe_link=safe_link,
+        without_credentials=without_credentials,
     )
     environment.globals.update(
         SEVERITIES=SEVERITIES, ANALYSIS_STATUSES=ANALYSIS_STATUSES, PENDING=PENDING, TABS=TABS
@@ -124,6 +126,11 @@ def human_size(value: Any) -> str:
             return f"{number:.0f} {unit}" if unit == "B" else f"{number:.1f} {unit}"
         number /= 1024
     return str(value)
+
+
+def without_credentials(target: Any) -> str:
+    """A delivery target as shown: a URL's user and password (basic auth in a webhook URL) removed."""
+    return re.sub(r"^([a-z][a-z0-9+.-]*://)[^/@]*@", r"\1", str(target or ""), flags=re.IGNORECASE)
 
 
 def safe_link(url: Any) -> str | None:
@@ -662,7 +669,22 @@ def events_page(view: View) -> Reply:
 
 
 def deliveries_page(view: View) -> Reply:
-    return _events(view, DELIVERY_EVENT_TYPES, "deliveries.html")
+    """The delivery log (``/system/notifications/deliveries``) where the server keeps one; else the
+    notification events of the event log (sent notifications and failed deliveries)."""
+    outcome = view.request.arg("outcome")
+    try:
+        attempts = view.api.get("/system/notifications/deliveries", limit=500)
+    except ApiError as exc:
+        # 404: a server without the route; 500: a host without notification delivery.
+        if exc.status not in (404, 500, 501):
+            raise
+        attempts = None
+    if attempts is None:
+        return _events(view, DELIVERY_EVENT_TYPES, "deliveries.html")
+    outcomes = sorted({str(attempt.get("outcome", "")) for attempt in attempts})
+    if outcome:
+        attempts = [attempt for attempt in attempts if attempt.get("outcome") == outcome]
+    return view.render("deliveries.html", attempts=attempts, outcomes=outcomes, outcome=outcome)
 
 
 # ---- subscriptions and watched tags -------------------------------------------------------------------
