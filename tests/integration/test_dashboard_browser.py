@@ -313,13 +313,33 @@ def test_dashboard_in_chromium(
     assert "user.image.analysis.completed" not in browser.page_source
     shot("09-events")
 
+    # The watched tag: its digest history and the chart (drawn by Chart.js under the CSP).
+    browser.get(f"{server.url}/ui/subscriptions")
+    browser.find_element(By.LINK_TEXT, tag).click()
+    _wait(
+        lambda: browser.execute_script("return !!(window.Chart && Chart.getChart('vuln-chart'))"), "the chart"
+    )
+    points = browser.execute_script(
+        "return Chart.getChart('vuln-chart').data.datasets.map(d => [d.label, d.data])"
+    )
+    assert ["critical", [1]] in points and ["medium", [1]] in points
+    shot("10-tag-chart")
+
+    # Keyboard: the first Tab reaches the skip link, which moves focus to the content.
+    from selenium.webdriver.common.keys import Keys
+
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
+    assert browser.switch_to.active_element.text == "Skip to content"
+    browser.switch_to.active_element.send_keys(Keys.ENTER)
+    assert browser.switch_to.active_element.get_attribute("id") == "main"
+
     # The summary, and a phone-sized viewport.
     browser.set_window_size(390, 844)
     browser.get(f"{server.url}/ui/")
     assert "GHSA-test-0002" in browser.page_source
-    shot("10-summary-phone")
+    shot("11-summary-phone")
     width = browser.execute_script("return document.documentElement.scrollWidth")
     assert width <= 400, f"the summary scrolls sideways on a phone ({width}px)"
 
     assert _csp_violations(browser) == []
-    assert len(list(shots.glob("*.png"))) == 10
+    assert len(list(shots.glob("*.png"))) == 11

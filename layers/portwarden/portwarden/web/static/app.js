@@ -8,7 +8,8 @@
     var source = document.getElementById("vuln-chart-data");
     if (!canvas || !source || typeof window.Chart === "undefined") { return; }
     var data = JSON.parse(source.textContent);
-    var datasets = Object.keys(data.series).map(function (name) {
+    var order = ["critical", "high", "medium", "low"].filter(function (name) { return name in data.series; });
+    var datasets = order.map(function (name) {
       return { label: name, data: data.series[name], borderColor: colours[name], backgroundColor: colours[name], tension: 0, fill: false };
     });
     new window.Chart(canvas, {
@@ -17,5 +18,5 @@
       options: { animation: false, responsive: true, maintainAspectRatio: false, scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } }
     });
   }
-  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", drawChart); } else { drawChart(); }
+  if (document.readyState === "complete") { drawChart(); } else { document.addEventListener("DOMContentLoaded", drawChart); }
 })();
