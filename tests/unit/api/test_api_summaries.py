@@ -138,3 +138,29 @@ def test_vulnerability_rows_carry_kev_and_epss_and_sarif_is_served(tmp_path: Pat
         unanalyzed = harness.host.store.for_account("admin")
         unanalyzed.catalog.put_image(ImageRecord(image_digest=digest(9), created_at=NOW))
         assert harness.admin.get(f"/v1/images/{encoded(digest(9))}/sarif").status == 404
+
+
+def test_the_same_digest_in_two_accounts_keeps_its_own_counts_under_concurrent_reads(tmp_path: Path) -> None:
+    import threading
+
+    with serve_harness(tmp_path) as harness:
+        bob = harness.new_account("team", "bob")
+        _analyzed(harness, 1, 2)  # admin: 1 high, 1 low
+        _analyzed(harness, 1, 6, account="team")  # team: 3 high, 3 low (same digest)
+        expected = {"admin": 1, "team": 3}
+        clients = {"admin": harness.admin, "team": bob}
+        failures: list[str] = []
+
+        def read(account: str) -> None:
+            for _ in range(30):
+                rows = clients[account].get("/v1/summaries/images").body
+                highs = [row["vulnerabilities"]["high"] for row in rows]
+                if highs != [expected[account]]:
+                    failures.append(f"{account} saw {highs}")
+
+        threads = [threading.Thread(target=read, args=(name,)) for name in ("admin", "team") * 4]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert failures == []
