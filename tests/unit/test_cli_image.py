@@ -161,3 +161,16 @@ def test_inspect_table_shows_config_values_literally(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "/bin/[bold]app[/bold] :thumbs_up:" in result.stdout and "/srv/[red]" in result.stdout
     assert "…" not in result.stdout
+
+
+def test_a_platform_the_image_lacks_exits_2_naming_the_platform_it_has(layout: Path, tmp_path: Path) -> None:
+    result = run_cli(
+        "image",
+        "inspect",
+        f"oci-dir:{layout}",
+        "--platform",
+        "linux/arm64",
+        env={"PORTWARDEN_HOME": str(tmp_path)},
+    )
+    assert result.returncode == 2
+    assert "linux/amd64 only" in result.stderr and "linux/arm64" in result.stderr

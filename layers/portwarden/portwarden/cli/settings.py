@@ -22,6 +22,9 @@ class LocalSettings(BaseSettings):
 
     home: Path = Field(default_factory=lambda: Path.home() / ".portwarden")
     docker_config: Path | None = Field(default=None, validation_alias="DOCKER_CONFIG")
+    # Wall-clock bounds for registry reads (docs/image-reading.md): one HTTP request, one image.
+    registry_request_deadline: float = Field(default=120.0, gt=0)
+    image_read_deadline: float = Field(default=3600.0, gt=0)
     retrieve_files: Annotated[tuple[str, ...], NoDecode] = DEFAULT_RETRIEVE_FILES
 
     @field_validator("retrieve_files", mode="before")

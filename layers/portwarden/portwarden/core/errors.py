@@ -49,6 +49,14 @@ class PlatformNotFoundError(ManifestError):
         super().__init__(f"no image for platform {wanted} in the index; available platforms: {listed}")
 
 
+class SinglePlatformMismatchError(PlatformNotFoundError):
+    """A platform was asked for, and the image is a single-platform image for another one."""
+
+    def __init__(self, wanted: str, actual: str) -> None:
+        super().__init__(wanted, [actual])
+        self.args = (f"the image is {actual} only: it has no image for platform {wanted}",)
+
+
 class DigestMismatchError(ImageSourceError):
     """A blob's content does not hash to the digest that names it."""
 

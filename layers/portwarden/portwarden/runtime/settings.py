@@ -128,6 +128,13 @@ class RegistrySettings(WorkSettings):
     registry_max_attempts: int = Field(
         default=4, ge=1, le=10, validation_alias="PORTWARDEN_REGISTRY_MAX_ATTEMPTS"
     )
+    # Wall-clock bounds: one HTTP request (all attempts), and one image read (docs/image-reading.md).
+    registry_request_deadline: float = Field(
+        default=120.0, gt=0, validation_alias="PORTWARDEN_REGISTRY_REQUEST_DEADLINE"
+    )
+    image_read_deadline: float = Field(
+        default=3600.0, gt=0, validation_alias="PORTWARDEN_IMAGE_READ_DEADLINE"
+    )
 
     @field_validator("insecure_registries", mode="before")
     @classmethod

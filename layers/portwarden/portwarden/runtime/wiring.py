@@ -21,6 +21,7 @@ from portwarden.adapters.http.feeds import HttpFeedFetcher
 from portwarden.adapters.http.registry import HttpRegistryClient, RetryPolicy
 from portwarden.api.dependencies import ApiDependencies
 from portwarden.core.analyzers.base import AnalyzerOptions
+from portwarden.core.image.limits import SafetyLimits
 from portwarden.core.image.reference import ImageReference
 from portwarden.core.ports import FetchedManifest, RegistryClient
 from portwarden.core.services.acquire import ImageAccess
@@ -69,6 +70,7 @@ def build_registry_client(settings: RegistrySettings) -> RegistryClient:
         credentials,
         insecure_registries=settings.insecure_registries,
         retry=RetryPolicy(max_attempts=settings.registry_max_attempts),
+        request_deadline=settings.registry_request_deadline,
     )
     if settings.registry_mirrors:
         client = MirroredRegistryClient(client, settings.registry_mirrors)
@@ -96,7 +98,8 @@ def image_access() -> ImageAccess:
     client = build_registry_client(settings)
     work_dir = settings.work_dir / "image"
     work_dir.mkdir(parents=True, exist_ok=True)
-    return ImageAccess(registry_client=lambda _ref: client, work_dir=work_dir)
+    limits = SafetyLimits(max_image_read_seconds=settings.image_read_deadline)
+    return ImageAccess(limits=limits, registry_client=lambda _ref: client, work_dir=work_dir)
 
 
 def analyzer_options() -> AnalyzerOptions:

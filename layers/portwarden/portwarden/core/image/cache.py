@@ -23,13 +23,15 @@ import zstandard
 from pydantic import ValidationError
 
 from portwarden.core.errors import StoreError
+from portwarden.core.image.capture import CapturePolicy
 from portwarden.core.image.content import ContentStore
 from portwarden.core.image.digest import split_digest
-from portwarden.core.image.layer import CapturePolicy, LayerIndex
+from portwarden.core.image.fragment import LayerIndex, decode_index, encode_index
 from portwarden.core.ports import BlobStore
 
 # 2: the frame carries a zstd content checksum (format 1 fragments are read again, once).
-FRAGMENT_FORMAT = 2
+# 3: entries as compact arrays (fragment.encode_index) instead of one object per entry.
+FRAGMENT_FORMAT = 3
 # Analysis warnings about the cache start with this, so a front end can single them out.
 CACHE_WARNING_PREFIX = "layer cache: "
 
@@ -79,7 +81,7 @@ class LayerCache:
             document = json.loads(zstandard.ZstdDecompressor().decompress(raw))
             if document.get("format") != FRAGMENT_FORMAT:
                 return FragmentLookup(None)  # written by another release: an ordinary miss
-            index = LayerIndex.model_validate(document["index"])
+            index = decode_index(document["index"])
             for sha in document["captured"]:
                 data = self._blobs.get(self._content_key(sha))
                 if data is None:
@@ -115,7 +117,7 @@ class LayerCache:
             if not self._holds_intact(key, sha):
                 with contents.open(sha) as handle:
                     self._blobs.put(key, handle.read())
-        document = {"format": FRAGMENT_FORMAT, "index": index.model_dump(mode="json"), "captured": captured}
+        document = {"format": FRAGMENT_FORMAT, "index": encode_index(index), "captured": captured}
         compressor = zstandard.ZstdCompressor(level=3, write_checksum=True)
         self._blobs.put(self._key(index.digest), compressor.compress(json.dumps(document).encode()))
 

@@ -23,7 +23,8 @@ from portwarden.core.analyzers.registry import (
 from portwarden.core.analyzers.secrets import content_search_scanner, secret_scanner
 from portwarden.core.image import paths
 from portwarden.core.image.cache import LayerCache
-from portwarden.core.image.layer import CapturePolicy, ContentScanner, LayerIndex, ScanFinding
+from portwarden.core.image.capture import CapturePolicy, ContentScanner
+from portwarden.core.image.fragment import LayerIndex, ScanFinding
 from portwarden.core.image.limits import SafetyLimits
 from portwarden.core.image.manifest import ImageConfig
 from portwarden.core.image.reader import SquashedImage
@@ -235,7 +236,7 @@ def image_metadata(image: SquashedImage) -> ImageMetadata:
                 "diff_id": layer.diff_id,
                 "size": layer.compressed_size,
                 "uncompressed_size": layer.uncompressed_size,
-                "entries": len(layer.records),
+                "entries": layer.entry_count,
             }
             for layer in image.layers
         ),

@@ -20,7 +20,7 @@ from portwarden.core.errors import ImageSourceError, NotFoundError
 from portwarden.core.image.cache import LayerCache
 from portwarden.core.image.content import ContentStore
 from portwarden.core.image.digest import split_digest
-from portwarden.core.image.layer import LayerIndex
+from portwarden.core.image.fragment import LayerIndex
 from portwarden.core.image.manifest import Descriptor, parse_platform
 from portwarden.core.image.reader import SquashedImage, check_layer_count, read_one_layer
 from portwarden.core.image.reference import SourceSpec
@@ -101,7 +101,10 @@ def resolve_phase(
     spec = SourceSpec.parse(request.source)
     source = open_source(spec, access.limits, access.registry_client)
     try:
-        resolved = source.resolve(parse_platform(request.platform))
+        # Requests carry DEFAULT_PLATFORM when none was asked for: that keeps its meaning of "no
+        # platform in particular" (an index's default image, a single-platform image as it is).
+        wanted = None if request.platform == DEFAULT_PLATFORM else parse_platform(request.platform)
+        resolved = source.resolve(wanted)
     finally:
         source.close()
     check_layer_count(resolved, access.limits)
@@ -211,7 +214,7 @@ def _read_layer(
         source.close()
     cache.save(index, plan.capture, contents)
     if warning is not None:
-        index = index.model_copy(update={"warnings": (*index.warnings, warning)})
+        index = index.with_warning(warning)
     return index
 
 
