@@ -3,10 +3,10 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-SYSTEM_PACKAGES := docker-registry skopeo apache2-utils
+SYSTEM_PACKAGES := docker-registry skopeo apache2-utils chromium chromium-driver
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-deps example demo lint typecheck test test-unit test-integration test-infra sam-check check bench bench-api serve clean
+.PHONY: install system-deps example demo lint typecheck test test-unit test-integration test-infra sam-check check bench bench-api bench-dashboard serve web-vendor clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The integration tests run Debian's docker-registry and skopeo on 127.0.0.1.
+# The integration tests run Debian's docker-registry and skopeo on 127.0.0.1, and the dashboard's
+# browser tests Debian's headless chromium through chromium-driver.
 system-deps:
 	@missing=""; for pkg in $(SYSTEM_PACKAGES); do dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
 	if [ -n "$$missing" ]; then \
@@ -67,8 +68,16 @@ bench: install
 bench-api: install
 	$(BIN)/python bench/api_load.py
 
+bench-dashboard: install
+	$(BIN)/python bench/dashboard_render.py
+
 serve: install
 	$(BIN)/portwarden serve
+
+# The dashboard's browser libraries (htmx, Chart.js) from the npm registry at the pinned versions; the
+# copied files are committed, so run this only after changing scripts/web-vendor/package.json.
+web-vendor:
+	bash scripts/vendor-web.sh
 
 clean:
 	rm -rf $(VENV) .venv-sam .aws-sam .pytest_cache .mypy_cache .ruff_cache examples/tiny

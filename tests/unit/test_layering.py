@@ -11,6 +11,7 @@ package                 may import from ``portwarden``                          
 ``api``                 ``core``, ``api``                                       AWS SDKs, pynamodb
 ``runtime``, ``cli``,   anything                                                AWS SDKs, pynamodb
 ``serve``
+``web``                 ``web`` (it reaches everything else through the API)   AWS SDKs, pynamodb, Powertools
 ======================  =====================================================  ==========================
 
 Every ``import`` and ``from … import`` in every module is checked, including those in function bodies
@@ -66,6 +67,8 @@ LAYERS: tuple[Layer, ...] = (
     Layer("portwarden.cli", EVERYTHING, AWS_SDKS),
     # `portwarden serve` is an edge too: it wires the API to the local adapters.
     Layer("portwarden.serve", EVERYTHING, AWS_SDKS),
+    # The dashboard is an API client and nothing else: no store, no service, no API internals.
+    Layer("portwarden.web", ("portwarden.web",), AWS_SDKS | POWERTOOLS),
     Layer("portwarden", ("portwarden.core",), AWS_SDKS | POWERTOOLS),
 )
 

@@ -40,6 +40,7 @@ from portwarden.api.routes import (
     policies,
     queries,
     registries,
+    reports,
     subscriptions,
     system,
 )
@@ -148,7 +149,18 @@ def create_app(
     """
     app = PortwardenResolver(provider, limits or RequestLimits())
     register_error_handlers(app)
-    for module in (system, images, imports, queries, policies, registries, subscriptions, events, accounts):
+    for module in (
+        system,
+        images,
+        reports,
+        imports,
+        queries,
+        policies,
+        registries,
+        subscriptions,
+        events,
+        accounts,
+    ):
         app.include_router(module.router)
     document: list[str] = []
 

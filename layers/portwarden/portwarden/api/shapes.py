@@ -211,6 +211,10 @@ class AnchoreVulnerability(Body):
     feed_group: str
     nvd_data: list[CvssData]
     vendor_data: list[CvssData]
+    # Beyond Anchore's fields (clients ignore them): CISA KEV listing and EPSS, for triage order.
+    kev: bool = False
+    epss: float | None = None
+    epss_percentile: float | None = None
 
     @classmethod
     def of(cls, match: Match) -> AnchoreVulnerability:
@@ -231,6 +235,9 @@ class AnchoreVulnerability(Body):
             feed_group=match.namespace,
             nvd_data=_cvss(match, nvd=True),
             vendor_data=_cvss(match, nvd=False),
+            kev=match.kev,
+            epss=match.epss,
+            epss_percentile=match.epss_percentile,
         )
 
 

@@ -32,8 +32,24 @@ def serve(
             "--feed-sync-interval", min=60, help="Seconds between scheduled feed syncs (off by default)."
         ),
     ] = None,
+    api_url: Annotated[
+        str | None,
+        typer.Option(
+            "--api-url",
+            help="Serve only the dashboard, in front of this remote Portwarden API (…/v1).",
+        ),
+    ] = None,
+    aws_iam: Annotated[
+        bool,
+        typer.Option(
+            "--aws-iam",
+            help="With --api-url: sign API calls with your AWS credentials (an API Gateway stage); "
+            "the browser signs in with PORTWARDEN_DASHBOARD_PASSWORD (generated and printed if unset).",
+        ),
+    ] = False,
 ) -> None:
-    """Serve the REST API (Anchore v1 under /v1) with HTTP Basic auth and background analyses.
+    """Serve the REST API (Anchore v1 under /v1) with HTTP Basic auth and background analyses, and
+    the web dashboard under /ui/ on the same port.
 
     The first start creates user admin with the password in PORTWARDEN_ADMIN_PASSWORD, or generates
     one and prints it once.
@@ -43,6 +59,21 @@ def serve(
     from portwarden.serve.host import serve as run
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if aws_iam and not api_url:
+        raise typer.BadParameter("--aws-iam needs --api-url", param_hint="--aws-iam")
+    if api_url:
+        from portwarden.serve.remote import serve_remote
+
+        serve_remote(
+            host,
+            port,
+            api_url,
+            aws_iam=aws_iam,
+            operator_password=os.environ.get("PORTWARDEN_DASHBOARD_PASSWORD") or None,
+            threads=threads,
+            announce=lambda line: typer.echo(line, err=True),
+        )
+        return
     sources = None
     if feed_source:
         try:

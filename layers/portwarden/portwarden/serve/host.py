@@ -30,6 +30,7 @@ from portwarden.serve.feeds import LocalFeeds
 from portwarden.serve.registry_access import image_access, probe_registry
 from portwarden.serve.workers import AnalysisWorkers, QueueStarter
 from portwarden.serve.wsgi import WsgiHost
+from portwarden.web.mount import DashboardMount
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +129,10 @@ class LocalHost:
     def wsgi(self) -> WsgiHost:
         return WsgiHost(self.app, self.store.accounts)
 
+    def wsgi_with_dashboard(self) -> DashboardMount:
+        """The API and, under ``/ui``, the web dashboard that calls it (one port)."""
+        return DashboardMount(self.wsgi())
+
     def close(self, grace_seconds: float = 30.0) -> None:
         finished = self.workers.stop(grace_seconds)
         if not finished:
@@ -159,7 +164,7 @@ def serve(
         announce(f"created user admin with password: {generated}")
     local.workers.start()
     server: Any = create_server(
-        local.wsgi(),
+        local.wsgi_with_dashboard(),
         host=host,
         port=port,
         threads=threads,
@@ -179,6 +184,7 @@ def serve(
     previous = {sig: signal.signal(sig, shut_down) for sig in (signal.SIGINT, signal.SIGTERM)}
     address = f"http://{host}:{server.effective_port}/v1"
     announce(f"serving the Portwarden API on {address}")
+    announce(f"serving the dashboard on http://{host}:{server.effective_port}/ui/")
     if on_ready is not None:
         on_ready(address)
     try:
