@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,8 +26,8 @@ from portwarden.core.model.vulnerability import (
     VulnerabilityRecord,
 )
 from portwarden.core.vulns.db import DbBuilder
-from tests.unit.api.support import ServeHarness, serve_harness
-from tests.unit.api.test_api_contract import error_of
+from tests.unit.api.support import REGISTRY, ServeHarness, encoded, serve_harness
+from tests.unit.api.test_api_contract import TAG, add_image, analyzed_image, error_of, stop_bundle
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 
@@ -225,3 +226,185 @@ def test_query_vulnerabilities_before_any_database_is_a_404_not_an_empty_answer(
     with serve_harness(tmp_path / "home") as bare:
         answer = bare.admin.get(f"/v1/query/vulnerabilities?id={ZLIB_CVE}")
         assert answer.status == 404 and "sync the feeds" in error_of(answer)
+
+
+# ---- VEX documents --------------------------------------------------------------------------------
+
+
+def openvex(vulnerability: str, product: str, status: str = "not_affected", **extra: Any) -> dict[str, Any]:
+    statement: dict[str, Any] = {
+        "vulnerability": {"name": vulnerability},
+        "products": [{"@id": product}],
+        "status": status,
+        **extra,
+    }
+    if status == "not_affected" and "justification" not in extra:
+        statement["justification"] = "vulnerable_code_not_in_execute_path"
+    return {
+        "@context": "https://openvex.dev/ns/v0.2.0",
+        "@id": "https://example.test/vex/1",
+        "author": "security@example.test",
+        "timestamp": "2026-11-01T00:00:00Z",
+        "version": 1,
+        "statements": [statement],
+    }
+
+
+def cyclonedx_vex(vulnerability: str, purl: str) -> dict[str, Any]:
+    return {
+        "bomFormat": "CycloneDX",
+        "specVersion": "1.5",
+        "version": 1,
+        "components": [{"bom-ref": "left-pad", "type": "library", "name": "left-pad", "purl": purl}],
+        "vulnerabilities": [
+            {
+                "id": vulnerability,
+                "analysis": {"state": "not_affected", "justification": "code_not_reachable"},
+                "affects": [{"ref": "left-pad"}],
+            }
+        ],
+    }
+
+
+def matched_image(harness: ServeHarness) -> str:
+    """An analyzed image matched against the test database: the zlib and left-pad CVEs."""
+    digest = analyzed_image(harness)
+    report = harness.admin.get(f"/v1/images/{digest}/vuln/all").body
+    assert {v["vuln"] for v in report["vulnerabilities"]} == {ZLIB_CVE, LEFT_PAD_CVE}
+    assert report["suppressed"] == []
+    return digest
+
+
+def test_vex_documents_are_stored_listed_fetched_and_deleted_per_account(harness: ServeHarness) -> None:
+    admin = harness.admin
+    added = admin.post("/v1/vex", openvex(ZLIB_CVE, "pkg:deb/debian/zlib1g"))
+    assert added.status == 200, added.body
+    document = added.body
+    assert document["format"] == "openvex" and document["statement_count"] == 1
+    assert document["vulnerabilities"] == [ZLIB_CVE]
+    assert document["statements"][0]["status"] == "not_affected"
+    assert document["statements"][0]["document"] == f"vex:{document['id']}"
+    cyclonedx = admin.post("/v1/vex", cyclonedx_vex(LEFT_PAD_CVE, "pkg:npm/left-pad@1.3.0")).body
+    assert cyclonedx["format"] == "cyclonedx"
+
+    listed = admin.get("/v1/vex").body
+    assert [d["id"] for d in listed] == [document["id"], cyclonedx["id"]]
+    assert "document" not in listed[0]
+    fetched = admin.get(f"/v1/vex/{document['id']}").body
+    assert fetched["document"]["@context"] == "https://openvex.dev/ns/v0.2.0"
+
+    team = harness.new_account("team", "dev")
+    assert team.get("/v1/vex").body == []
+    assert team.get(f"/v1/vex/{document['id']}").status == 404
+    assert team.delete(f"/v1/vex/{document['id']}").status == 404
+    assert admin.delete(f"/v1/vex/{document['id']}").status == 200
+    assert admin.get(f"/v1/vex/{document['id']}").status == 404
+    assert admin.delete(f"/v1/vex/{document['id']}").status == 404
+    assert [d["id"] for d in admin.get("/v1/vex").body] == [cyclonedx["id"]]
+
+
+def test_a_bad_vex_document_is_a_400_with_the_reason_and_nothing_is_stored(harness: ServeHarness) -> None:
+    admin = harness.admin
+    cases = [
+        (
+            openvex(ZLIB_CVE, "pkg:deb/debian/zlib1g", justification=""),
+            "justification or an impact_statement",
+        ),
+        (openvex(ZLIB_CVE, "pkg:deb/debian/zlib1g", status="maybe"), "unknown status 'maybe'"),
+        ({**openvex(ZLIB_CVE, "x"), "@context": "https://openvex.dev/ns/v0.1.0"}, "not supported"),
+        ({**cyclonedx_vex(ZLIB_CVE, "pkg:npm/x@1"), "specVersion": "1.2"}, "spec version 1.2"),
+        ({"components": []}, "not a VEX document"),
+    ]
+    for body, reason in cases:
+        answer = admin.post("/v1/vex", body)
+        assert answer.status == 400, (body, answer.body)
+        assert reason in error_of(answer), answer.body
+        assert answer.body["detail"]["validation_details"] == [answer.body["message"]]
+    not_json = admin.call("POST", "/v1/vex", raw_body=b"{not json")
+    assert not_json.status == 400 and "not JSON" in error_of(not_json)
+    assert admin.call("POST", "/v1/vex", raw_body=b"").status == 400
+    assert admin.get("/v1/vex").body == []
+
+
+def test_stored_vex_suppresses_matches_of_that_account_only(harness: ServeHarness) -> None:
+    digest = matched_image(harness)
+    admin = harness.admin
+    statement = admin.post("/v1/vex", openvex(ZLIB_CVE, "pkg:deb/debian/zlib1g")).body
+
+    report = admin.get(f"/v1/images/{encoded(digest)}/vuln/all").body
+    assert [v["vuln"] for v in report["vulnerabilities"]] == [LEFT_PAD_CVE]
+    [suppressed] = report["suppressed"]
+    assert suppressed["vuln"] == ZLIB_CVE and suppressed["package_name"] == "zlib1g"
+    [reason] = suppressed["suppressed_by"]
+    assert reason["kind"] == "vex" and reason["statement"]["document"] == f"vex:{statement['id']}"
+    assert "not_affected" in reason["reason"]
+    # The os report has the same suppression; without include_suppressed the list is left out
+    os_report = admin.get(f"/v1/images/{digest}/vuln/os?include_suppressed=false").body
+    assert os_report["vulnerabilities"] == [] and "suppressed" not in os_report
+    # A statement about another product does not apply
+    admin.post("/v1/vex", openvex(LEFT_PAD_CVE, f"{REGISTRY}/acme/elsewhere"))
+    still = admin.get(f"/v1/images/{digest}/vuln/non-os").body
+    assert [v["vuln"] for v in still["vulnerabilities"]] == [LEFT_PAD_CVE] and still["suppressed"] == []
+    # A statement naming the image's repository does
+    admin.post("/v1/vex", openvex(LEFT_PAD_CVE, f"{REGISTRY}/acme/app", status="fixed"))
+    assert admin.get(f"/v1/images/{digest}/vuln/all").body["vulnerabilities"] == []
+
+    # Another account's copy of the image is not touched by these statements
+    team = harness.new_account("team", "dev")
+    add_image(harness, team)
+    harness.run_queued()
+    theirs = team.get(f"/v1/images/{digest}/vuln/all").body
+    assert {v["vuln"] for v in theirs["vulnerabilities"]} == {ZLIB_CVE, LEFT_PAD_CVE}
+    assert theirs["suppressed"] == []
+
+    # Deleting the document brings its match back
+    admin.delete(f"/v1/vex/{statement['id']}")
+    back = admin.get(f"/v1/images/{digest}/vuln/os").body
+    assert [v["vuln"] for v in back["vulnerabilities"]] == [ZLIB_CVE]
+
+
+def vulnerability_stop_bundle() -> dict[str, Any]:
+    bundle = stop_bundle("vulns", gate="vulnerabilities", trigger="package")
+    bundle["policies"][0]["rules"][0]["params"] = [
+        {"name": "package_type", "value": "all"},
+        {"name": "severity_comparison", "value": ">="},
+        {"name": "severity", "value": "medium"},
+    ]
+    return bundle
+
+
+def check_of(harness: ServeHarness, digest: str) -> dict[str, Any]:
+    answer = harness.admin.get(f"/v1/images/{digest}/check?tag={TAG}&detail=true")
+    assert answer.status == 200, answer.body
+    entry: dict[str, Any] = answer.body[0][digest][TAG][0]
+    return entry
+
+
+def _vulnerability_rows(entry: dict[str, Any]) -> list[list[Any]]:
+    result = entry["detail"]["result"]
+    rows: list[list[Any]] = result["result"][result["image_id"]]["result"]["rows"]
+    return [row for row in rows if row[3] == "vulnerabilities"]
+
+
+def test_the_vulnerabilities_gate_counts_only_what_stored_vex_leaves(harness: ServeHarness) -> None:
+    digest = matched_image(harness)
+    admin = harness.admin
+    assert admin.post("/v1/policies", vulnerability_stop_bundle()).status == 200
+    failing = check_of(harness, digest)
+    assert failing["status"] == "fail"
+    assert len(_vulnerability_rows(failing)) == 2
+
+    zlib = admin.post("/v1/vex", openvex(ZLIB_CVE, "pkg:deb/debian/zlib1g")).body
+    one_left = check_of(harness, digest)
+    assert one_left["status"] == "fail"
+    assert [ZLIB_CVE in row[5] for row in _vulnerability_rows(one_left)] == [False]
+    admin.post("/v1/vex", cyclonedx_vex(LEFT_PAD_CVE, "pkg:npm/left-pad"))
+    passing = check_of(harness, digest)
+    assert passing["status"] == "pass" and _vulnerability_rows(passing) == []
+
+    # Removing every statement makes the next check count both again (no stale stored evaluation)
+    for document in admin.get("/v1/vex").body:
+        admin.delete(f"/v1/vex/{document['id']}")
+    assert zlib["id"] not in {d["id"] for d in admin.get("/v1/vex").body}
+    again = check_of(harness, digest)
+    assert again["status"] == "fail" and len(_vulnerability_rows(again)) == 2

@@ -42,6 +42,7 @@ from portwarden.api.routes import (
     registries,
     subscriptions,
     system,
+    vex,
 )
 from portwarden.api.screening import Rejection, RequestLimits, screen_request
 
@@ -148,7 +149,18 @@ def create_app(
     """
     app = PortwardenResolver(provider, limits or RequestLimits())
     register_error_handlers(app)
-    for module in (system, images, imports, queries, policies, registries, subscriptions, events, accounts):
+    for module in (
+        system,
+        images,
+        imports,
+        queries,
+        policies,
+        registries,
+        subscriptions,
+        events,
+        accounts,
+        vex,
+    ):
         app.include_router(module.router)
     document: list[str] = []
 

@@ -33,6 +33,7 @@ from portwarden.api.shapes import (
     AnchoreVulnerability,
     DeleteImageResponse,
     ImageTagSummary,
+    SuppressedVulnerability,
     VulnerabilityReport,
     evaluation_detail,
     file_rows,
@@ -60,6 +61,9 @@ from portwarden.core.services.acquire import DEFAULT_PLATFORM
 from portwarden.core.services.evaluate import evaluate, evaluation_input, evaluation_record, parse_bundle
 from portwarden.core.services.images import ImageSubmission, full_tag, submit_image
 from portwarden.core.services.pipeline import AnalysisRequest
+from portwarden.core.triage.apply import apply_triage
+from portwarden.core.triage.model import TriageInputs, TriageOutcome
+from portwarden.core.triage.stored import stored_triage_inputs
 
 router = APIGatewayRouter()  # type: ignore[no-untyped-call]  # Powertools leaves __init__ unannotated
 
@@ -652,15 +656,52 @@ def _matches(current: Scope, digest: str) -> list[Match]:
     return matches
 
 
+def triage_inputs(current: Scope) -> TriageInputs:
+    """The account's stored VEX statements (none on a host without a VEX store)."""
+    store = current.deps.vex
+    return stored_triage_inputs(store.list_documents()) if store is not None else TriageInputs()
+
+
+def _triaged(
+    current: Scope,
+    record: ImageRecord,
+    matches: list[Match],
+    inputs: TriageInputs,
+    *,
+    repo_tag: str | None,
+    analysis: ImageAnalysis | None = None,
+) -> TriageOutcome:
+    """The matches with the account's VEX statements applied (read only when there are statements:
+    the analysis is needed to know which products name this image)."""
+    if inputs.empty:
+        return TriageOutcome(matches=tuple(matches))
+    if analysis is None:
+        analysis = current.deps.analyses.get_analysis(record.image_digest)
+        if analysis is None:
+            raise NotFoundError(f"image {record.image_digest} has no stored analysis")
+    return apply_triage(analysis, matches, inputs, today=datetime.now(UTC).date(), repo_tag=repo_tag)
+
+
 @router.get(
-    "/images/<digest>/vuln/<vuln_type>", summary="Vulnerabilities of an analyzed image", tags=["images"]
+    "/images/<digest>/vuln/<vuln_type>",
+    summary="Vulnerabilities of an analyzed image",
+    tags=["images"],
+    responses={
+        200: {
+            "description": "Anchore's report; `suppressed` lists what the account's VEX statements suppress",
+            "content": {"application/json": {"model": VulnerabilityReport}},
+        }
+    },
 )
 def get_vulnerabilities(
     digest: DigestParam,
     vuln_type: Annotated[Literal["os", "non-os", "all"], Path(description="os, non-os or all")],
     vendor_only: Annotated[bool, Query(description="Hide matches the vendor will not fix")] = True,
     force_refresh: bool = False,
-) -> VulnerabilityReport:
+    include_suppressed: Annotated[
+        bool, Query(description="List the matches the account's VEX statements suppress under `suppressed`")
+    ] = True,
+) -> Response[str]:
     current = scope()
     matches = _matches(current, digest)
     if vuln_type == "os":
@@ -669,10 +710,36 @@ def get_vulnerabilities(
         matches = [m for m in matches if m.package.type not in OS_PACKAGE_TYPES]
     if vendor_only:
         matches = [m for m in matches if m.fix.state is not FixState.WONT_FIX]
-    return VulnerabilityReport(
+    record = _image(current, digest)
+    outcome = _triaged(
+        current,
+        record,
+        matches,
+        triage_inputs(current),
+        repo_tag=record.repo_tags[0] if record.repo_tags else None,
+    )
+    suppressed = [
+        SuppressedVulnerability(
+            **AnchoreVulnerability.of(item.match).model_dump(),
+            suppressed_by=[
+                reason.model_dump(mode="json", exclude_none=True) for reason in item.suppressed_by
+            ],
+        )
+        for item in outcome.suppressed
+    ]
+    report = VulnerabilityReport(
         image_digest=digest,
         vulnerability_type=vuln_type,
-        vulnerabilities=[AnchoreVulnerability.of(match) for match in matches],
+        vulnerabilities=[AnchoreVulnerability.of(match) for match in outcome.matches],
+        suppressed=suppressed if include_suppressed else None,
+    )
+    # `suppressed` is left out, not null, when not asked for.
+    return Response(
+        status_code=200,
+        content_type=content_types.APPLICATION_JSON,
+        body=report.model_dump_json(
+            by_alias=True, exclude={"suppressed"} if not include_suppressed else None
+        ),
     )
 
 
@@ -696,10 +763,15 @@ def _evaluation(
     elif policies is not None:
         stored_bundle = policies.active_bundle()
     bundle = parse_bundle(stored_bundle.document) if stored_bundle is not None else default_bundle()
-    for previous in current.deps.evaluations.list_evaluations(record.image_digest):
+    inputs = triage_inputs(current)
+    vex_revision = current.deps.vex.revision() if current.deps.vex is not None else None
+    # With VEX statements the engine always runs (the worker's evaluation after an analysis does not
+    # apply them); without, a stored evaluation counts if newer than the last VEX change.
+    for previous in current.deps.evaluations.list_evaluations(record.image_digest) if inputs.empty else ():
         fresh_after = max(
             stored_bundle.updated_at if stored_bundle else datetime.min.replace(tzinfo=UTC),
             record.analyzed_at or datetime.min.replace(tzinfo=UTC),
+            vex_revision or datetime.min.replace(tzinfo=UTC),
         )
         if (
             previous.repo_tag == tag
@@ -710,10 +782,12 @@ def _evaluation(
             return previous, evaluation, bundle.document()
         break  # only the newest one can be current
     matches = current.deps.analyses.get_matches(record.image_digest)
+    # The vulnerabilities gate counts only what the account's VEX statements leave reported.
+    reported = _triaged(current, record, matches or [], inputs, repo_tag=tag, analysis=analysis).matches
     pointer = current.deps.feeds.get_db_pointer() if current.deps.feeds is not None else None
     data = evaluation_input(
         analysis,
-        matches or (),
+        reported,
         now=datetime.now(UTC),
         repo_tag=tag,
         db_built_at=pointer.built_at if pointer else None,
