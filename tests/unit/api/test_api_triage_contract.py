@@ -408,3 +408,68 @@ def test_the_vulnerabilities_gate_counts_only_what_stored_vex_leaves(harness: Se
     assert zlib["id"] not in {d["id"] for d in admin.get("/v1/vex").body}
     again = check_of(harness, digest)
     assert again["status"] == "fail" and len(_vulnerability_rows(again)) == 2
+
+
+# ---- /images/{digest}/vuln/explain ----------------------------------------------------------------
+
+
+def test_explain_serves_the_evidence_of_the_stored_matches(harness: ServeHarness) -> None:
+    digest = matched_image(harness)
+    admin = harness.admin
+    answer = admin.get(f"/v1/images/{encoded(digest)}/vuln/explain?id={ZLIB_CVE}")
+    assert answer.status == 200, answer.body
+    explained = answer.body
+    assert explained["vulnerability_id"] == ZLIB_CVE and explained["image_digest"] == digest
+    assert explained["known_to_database"] is True
+    [match] = explained["matches"]
+    assert match["package"]["name"] == "zlib1g" and match["package"]["source_package"] == "zlib"
+    assert match["package"]["found_in"][0]["path"] == "/var/lib/dpkg/status"
+    assert match["package"]["found_in"][0]["layer_index"] == 0
+    assert match["record"]["source"] == "debian-tracker" and match["record"]["namespace"] == "debian:12"
+    rule = match["version_rule"]
+    assert rule["namespace"] == "debian:12" and rule["package_name"] == "zlib"
+    assert rule["installed_version"] == "1:1.2.13.dfsg-1" and rule["comparator"] == "dpkg"
+    assert match["fix"]["state"] == "fixed" and match["fix"]["versions"] == ["1:1.2.13.dfsg-2"]
+    assert match["suppressed"] is False and match["triage"] == []
+    # By alias, the same match
+    by_alias = admin.get(f"/v1/images/{digest}/vuln/explain?id=DSA-9999-1").body
+    assert [m["vulnerability_id"] for m in by_alias["matches"]] == [ZLIB_CVE]
+    # A vulnerability the image does not have is explained as such, not an error
+    absent = admin.get(f"/v1/images/{digest}/vuln/explain?id={UNRELATED_CVE}").body
+    assert absent["matches"] == [] and absent["known_to_database"] is True
+    assert "no package of this image matches" in absent["notes"][0]
+    # The route is not taken for a vulnerability type, nor the type route for it
+    assert admin.get(f"/v1/images/{digest}/vuln/explain").status in (400, 422)
+    assert admin.get(f"/v1/images/{digest}/vuln/all").body["vulnerability_type"] == "all"
+
+
+def test_explain_names_the_stored_vex_statement_and_the_policy_row(harness: ServeHarness) -> None:
+    digest = matched_image(harness)
+    admin = harness.admin
+    admin.post("/v1/policies", vulnerability_stop_bundle())
+    before = admin.get(f"/v1/images/{digest}/vuln/explain?id={LEFT_PAD_CVE}&tag={TAG}").body
+    [row] = before["policy_rows"]
+    assert row["counted"] is True and row["rule"]["gate"] == "vulnerabilities"
+    assert row["mapping"]["name"] == "all"
+
+    stored = admin.post("/v1/vex", cyclonedx_vex(LEFT_PAD_CVE, "pkg:npm/left-pad")).body
+    after = admin.get(f"/v1/images/{digest}/vuln/explain?id={LEFT_PAD_CVE}").body
+    [match] = after["matches"]
+    assert match["suppressed"] is True
+    [effect] = match["triage"]
+    assert effect["effect"] == "suppresses" and effect["statement"]["document"] == f"vex:{stored['id']}"
+    assert after["policy_rows"] == []  # suppressed: the gate no longer fires for it
+    assert admin.get(f"/v1/images/{digest}/vuln/explain?id={LEFT_PAD_CVE}&policyId=nope").status == 404
+    assert admin.get(f"/v1/images/{digest}/vuln/explain?id={LEFT_PAD_CVE}&tag={REGISTRY}/x:1").status == 404
+
+
+def test_explain_is_a_404_for_an_image_not_analyzed_and_for_another_account(harness: ServeHarness) -> None:
+    harness.push("acme/app", "1.0")
+    digest = add_image(harness)["imageDigest"]
+    pending = harness.admin.get(f"/v1/images/{digest}/vuln/explain?id={ZLIB_CVE}")
+    assert pending.status == 404
+    assert error_of(pending) == "image is not analyzed - analysis_status: not_analyzed"
+    harness.run_queued()
+    assert harness.admin.get(f"/v1/images/{digest}/vuln/explain?id={ZLIB_CVE}").status == 200
+    team = harness.new_account("team", "dev")
+    assert team.get(f"/v1/images/{digest}/vuln/explain?id={ZLIB_CVE}").status == 404

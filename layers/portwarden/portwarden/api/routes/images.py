@@ -53,12 +53,13 @@ from portwarden.core.image.reference import SourceKind, SourceSpec
 from portwarden.core.model.analysis import ImageAnalysis
 from portwarden.core.model.base import ValueObject
 from portwarden.core.model.match import Match
-from portwarden.core.model.policy import PolicyEvaluation
+from portwarden.core.model.policy import PolicyBundle, PolicyEvaluation
 from portwarden.core.model.records import AnalysisStatus, EvaluationRecord, ImageRecord
 from portwarden.core.model.vulnerability import FixState
 from portwarden.core.policy.default import default_bundle
 from portwarden.core.services.acquire import DEFAULT_PLATFORM
 from portwarden.core.services.evaluate import evaluate, evaluation_input, evaluation_record, parse_bundle
+from portwarden.core.services.explain import Explanation, explain_vulnerability
 from portwarden.core.services.images import ImageSubmission, full_tag, submit_image
 from portwarden.core.services.pipeline import AnalysisRequest
 from portwarden.core.triage.apply import apply_triage
@@ -680,6 +681,61 @@ def _triaged(
         if analysis is None:
             raise NotFoundError(f"image {record.image_digest} has no stored analysis")
     return apply_triage(analysis, matches, inputs, today=datetime.now(UTC).date(), repo_tag=repo_tag)
+
+
+@router.get(
+    "/images/<digest>/vuln/explain",
+    summary="Why the image has (or has not) a vulnerability, from the evidence",
+    tags=["images"],
+    responses={
+        200: {
+            "description": "Each match of the vulnerability with its evidence, and the policy rows about it",
+            "content": {"application/json": {"model": Explanation}},
+        }
+    },
+)
+def explain_image_vulnerability(
+    digest: DigestParam,
+    id: Annotated[
+        str, Query(min_length=1, description="The vulnerability: its id or an alias (CVE-…, GHSA-…)")
+    ],
+    tag: Annotated[str | None, Query(description="The tag to explain the policy rows for")] = None,
+    policyId: Annotated[str | None, Query(description="A bundle other than the active one")] = None,
+) -> Response[str]:
+    # Registered before /vuln/<vuln_type>: routes with parameters are tried in the order they are added.
+    current = scope()
+    record, analysis = _analyzed(current, digest)
+    matches = _matches(current, digest)
+    opened = current.need(current.deps.vulnerability_database, "a vulnerability database")()
+    if opened is None:
+        raise NotFoundError("no vulnerability database yet (sync the feeds)")
+    repo_tag = full_tag(tag) if tag else (record.repo_tags[0] if record.repo_tags else None)
+    if tag and repo_tag not in record.repo_tags:
+        raise NotFoundError(f"image {digest} is not tagged {repo_tag}")
+    explanation = explain_vulnerability(
+        analysis,
+        opened.matcher.db,
+        id,
+        triage=triage_inputs(current),
+        bundle=_bundle(current, policyId),
+        repo_tag=repo_tag,
+        matches=matches,
+    )
+    return Response(
+        status_code=200, content_type=content_types.APPLICATION_JSON, body=explanation.model_dump_json()
+    )
+
+
+def _bundle(current: Scope, policy_id: str | None) -> PolicyBundle:
+    """The bundle asked for, else the account's active one, else the default bundle."""
+    policies = current.deps.policies
+    if policy_id is not None:
+        stored = policies.get_bundle(policy_id) if policies is not None else None
+        if stored is None:
+            raise NotFoundError(f"policy bundle {policy_id} not found")
+        return parse_bundle(stored.document)
+    active = policies.active_bundle() if policies is not None else None
+    return parse_bundle(active.document) if active is not None else default_bundle()
 
 
 @router.get(
