@@ -473,3 +473,15 @@ def test_explain_is_a_404_for_an_image_not_analyzed_and_for_another_account(harn
     assert harness.admin.get(f"/v1/images/{digest}/vuln/explain?id={ZLIB_CVE}").status == 200
     team = harness.new_account("team", "dev")
     assert team.get(f"/v1/images/{digest}/vuln/explain?id={ZLIB_CVE}").status == 404
+
+
+def test_the_new_routes_are_in_the_openapi_document(harness: ServeHarness) -> None:
+    paths = harness.admin.get("/v1/swagger.json").body["paths"]
+    assert {"/vex", "/vex/{document_id}", "/query/vulnerabilities", "/images/{digest}/vuln/explain"} <= set(
+        paths
+    )
+    assert {"get", "post"} <= set(paths["/vex"]) and {"get", "delete"} <= set(paths["/vex/{document_id}"])
+    explain = paths["/images/{digest}/vuln/explain"]["get"]
+    assert "id" in {parameter["name"] for parameter in explain["parameters"]}
+    report = paths["/images/{digest}/vuln/{vuln_type}"]["get"]
+    assert "include_suppressed" in {parameter["name"] for parameter in report["parameters"]}
