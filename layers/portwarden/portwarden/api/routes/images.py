@@ -643,7 +643,8 @@ def list_vulnerability_types(digest: DigestParam) -> list[str]:
     return ["os", "non-os", "all"]
 
 
-def _matches(current: Scope, digest: str) -> list[Match]:
+def _matches(current: Scope, digest: str) -> tuple[ImageRecord, list[Match]]:
+    """The image and its stored matches (404s: not analyzed, or not matched yet)."""
     record = _image(current, digest)
     if record.analysis_status is not AnalysisStatus.ANALYZED:
         raise NotFoundError(f"image is not analyzed - analysis_status: {record.analysis_status.value}")
@@ -654,7 +655,7 @@ def _matches(current: Scope, digest: str) -> list[Match]:
         raise NotFoundError(
             f"image {digest} has not been matched against vulnerability data yet (sync the feeds)"
         )
-    return matches
+    return record, matches
 
 
 def triage_inputs(current: Scope) -> TriageInputs:
@@ -705,7 +706,7 @@ def explain_image_vulnerability(
     # Registered before /vuln/<vuln_type>: routes with parameters are tried in the order they are added.
     current = scope()
     record, analysis = _analyzed(current, digest)
-    matches = _matches(current, digest)
+    _, matches = _matches(current, digest)
     opened = current.need(current.deps.vulnerability_database, "a vulnerability database")()
     if opened is None:
         raise NotFoundError("no vulnerability database yet (sync the feeds)")
@@ -759,14 +760,13 @@ def get_vulnerabilities(
     ] = True,
 ) -> Response[str]:
     current = scope()
-    matches = _matches(current, digest)
+    record, matches = _matches(current, digest)
     if vuln_type == "os":
         matches = [m for m in matches if m.package.type in OS_PACKAGE_TYPES]
     elif vuln_type == "non-os":
         matches = [m for m in matches if m.package.type not in OS_PACKAGE_TYPES]
     if vendor_only:
         matches = [m for m in matches if m.fix.state is not FixState.WONT_FIX]
-    record = _image(current, digest)
     outcome = _triaged(
         current,
         record,
