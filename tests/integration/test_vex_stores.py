@@ -142,3 +142,30 @@ def test_dynamodb_refuses_a_document_too_large_for_an_item_and_keeps_the_rest() 
         with pytest.raises(VexDocumentError, match="too large to store"):
             store.put_document(large)
         assert [d.id for d in store.list_documents()] == ["small"]
+
+
+def test_concurrent_writers_of_two_accounts_keep_their_documents_apart(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from portwarden.adapters.local.sqlite import LocalStore
+
+    per_account = 40
+    with LocalStore(tmp_path / "home") as local:
+
+        def write(job: tuple[str, int]) -> None:
+            account, index = job
+            # Each thread opens its account's view of the one database (its own connection).
+            store = local.for_account(account).vex
+            store.put_document(document(f"CVE-2099-{index:04d}", index, f"{account}-{index}"))
+            if index % 4 == 0:
+                assert store.delete_document(f"{account}-{index}")
+
+        jobs = [(account, index) for index in range(per_account) for account in ("alice", "bob")]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(write, jobs))
+
+        for account in ("alice", "bob"):
+            listed = local.for_account(account).vex.list_documents()
+            expected = [f"{account}-{i}" for i in range(per_account) if i % 4 != 0]
+            assert [d.id for d in listed] == expected
+            assert all(d.statements[0].document == f"vex:{d.id}" for d in listed)
