@@ -43,6 +43,7 @@ from portwarden.api.routes import (
     reports,
     subscriptions,
     system,
+    vex,
 )
 from portwarden.api.screening import Rejection, RequestLimits, screen_request
 
@@ -160,6 +161,7 @@ def create_app(
         subscriptions,
         events,
         accounts,
+        vex,
     ):
         app.include_router(module.router)
     document: list[str] = []

@@ -34,6 +34,7 @@ from portwarden.core.ports import (
     PrincipalStore,
     RegistryStore,
     SubscriptionStore,
+    VexStore,
 )
 from portwarden.core.services.acquire import ImageAccess
 from portwarden.core.services.phases import OpenDatabase
@@ -95,6 +96,8 @@ class ApiDependencies:
     # SBOM imports, and the database an imported image is matched against at once.
     imports: ImportStore | None = None
     vulnerability_database: Callable[[], OpenDatabase | None] | None = None
+    # The account's VEX documents, applied to its vulnerability reports and checks.
+    vex: VexStore | None = None
 
 
 DependencyProvider = Callable[[], ApiDependencies]

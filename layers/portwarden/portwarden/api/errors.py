@@ -49,6 +49,7 @@ from portwarden.core.errors import (
     StoreError,
     UnknownEcosystemError,
     UnsafeContentError,
+    VexDocumentError,
 )
 
 logger = logging.getLogger(__name__)
@@ -100,6 +101,7 @@ STATUS_BY_ERROR: dict[type[PortwardenError], HTTPStatus] = {
     InvalidReferenceError: HTTPStatus.BAD_REQUEST,
     InvalidPlatformError: HTTPStatus.BAD_REQUEST,
     ConfigurationError: HTTPStatus.BAD_REQUEST,
+    VexDocumentError: HTTPStatus.BAD_REQUEST,
     # Constraints and ecosystem names reach the core from requests (queries, policy parameters).
     InvalidConstraintError: HTTPStatus.BAD_REQUEST,
     UnknownEcosystemError: HTTPStatus.BAD_REQUEST,
@@ -180,7 +182,11 @@ def response_for(error: PortwardenError) -> Response[str]:
         logger.info("request rejected with %d: %s", status.value, type(error).__name__)
     if status == HTTPStatus.INTERNAL_SERVER_ERROR:
         return error_response(status, type(error).__name__, internal_error_message())
-    problems = error.problems if isinstance(error, PolicyBundleError) else None
+    problems: tuple[str, ...] | None = None
+    if isinstance(error, PolicyBundleError):
+        problems = error.problems
+    elif isinstance(error, VexDocumentError):
+        problems = (str(error),)
     return error_response(status, type(error).__name__, str(error) or status.phrase, problems)
 
 

@@ -256,10 +256,18 @@ def _cvss(match: Match, *, nvd: bool) -> list[CvssData]:
     return [CvssData(id=match.id, cvss_v2=v2, cvss_v3=v3)] if found else []
 
 
+class SuppressedVulnerability(AnchoreVulnerability):
+    """A match the account's VEX statements suppress, with every statement that did."""
+
+    suppressed_by: list[dict[str, Any]]
+
+
 class VulnerabilityReport(Body):
     image_digest: str = Field(alias="imageDigest")
     vulnerability_type: str
     vulnerabilities: list[AnchoreVulnerability]
+    # Portwarden's addition (absent with include_suppressed=false).
+    suppressed: list[SuppressedVulnerability] | None = None
 
 
 # ---- content and metadata ---------------------------------------------------------------------------

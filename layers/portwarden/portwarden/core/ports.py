@@ -34,6 +34,7 @@ from portwarden.core.model.records import (
 if TYPE_CHECKING:
     # Only for annotations: the pipeline service itself depends on these ports.
     from portwarden.core.services.pipeline import AnalysisRequest
+    from portwarden.core.triage.model import StoredVexDocument
 
 
 class FetchedManifest(ValueObject):
@@ -266,6 +267,25 @@ class SubscriptionStore(Protocol):
     ) -> list[SubscriptionRecord]: ...
 
     def delete_subscription(self, subscription_id: str) -> bool: ...
+
+
+class VexStore(Protocol):
+    """The VEX documents of one account (applied to its vulnerability reports and checks)."""
+
+    def put_document(self, document: StoredVexDocument) -> None: ...
+
+    def get_document(self, document_id: str) -> StoredVexDocument | None: ...
+
+    def list_documents(self) -> list[StoredVexDocument]:
+        """Oldest first: the order their statements are given in (a later statement wins a tie)."""
+        ...
+
+    def delete_document(self, document_id: str) -> bool: ...
+
+    def revision(self) -> datetime | None:
+        """When a document was last stored or deleted (None: never); what was computed with the
+        account's statements before then is stale."""
+        ...
 
 
 class ImportStore(Protocol):

@@ -118,6 +118,7 @@ class LocalHost:
                     registry_probe=self._registry_probe,
                     imports=stores.imports,
                     vulnerability_database=self.feeds.open_database,
+                    vex=stores.vex,
                 )
                 self._dependencies[account] = cached
             return cached

@@ -132,6 +132,7 @@ class DynamoAccountStore:
     """``AccountStore`` (and the principal map) on the accounts table."""
 
     def __init__(self, binding: TableBinding) -> None:
+        self._binding = binding
         self._table = _Table(binding)
 
     def add_account(self, account: AccountRecord) -> bool:
@@ -148,7 +149,11 @@ class DynamoAccountStore:
         self._table.put("ACCOUNT", account.name, account.model_dump_json())
 
     def delete_account(self, name: str) -> bool:
-        """The account, its users, registries and subscriptions (images live in their own tables)."""
+        """The account, its users, registries, subscriptions and VEX documents (images live in their
+        own tables)."""
+        from portwarden.adapters.aws.vex_store import DynamoVexStore
+
+        DynamoVexStore(self._binding, name).delete_all()
         for user in self.list_users(name):
             self._table.delete("USER", user.username)
         for partition in (f"REGISTRY#{name}", f"SUBSCRIPTION#{name}", f"SUBKEY#{name}"):

@@ -59,6 +59,7 @@ from portwarden.core.model.records import (
     TagRecord,
 )
 from portwarden.core.services.events import event_matches
+from portwarden.core.triage.model import StoredVexDocument
 
 DATABASE_FILE = "portwarden.db"
 _TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -298,6 +299,25 @@ _MIGRATIONS += (
                 data BLOB NOT NULL,
                 stored_at TEXT NOT NULL,
                 PRIMARY KEY (account, uuid, kind, digest)
+            )""",
+        ),
+    ),
+)
+_MIGRATIONS += (
+    (
+        4,
+        (
+            """CREATE TABLE vex_documents (
+                account TEXT NOT NULL,
+                document_id TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                record TEXT NOT NULL,
+                PRIMARY KEY (account, document_id)
+            )""",
+            # When an account's documents last changed (a stored check made before then is stale).
+            """CREATE TABLE vex_revisions (
+                account TEXT PRIMARY KEY,
+                changed_at TEXT NOT NULL
             )""",
         ),
     ),
@@ -1093,6 +1113,69 @@ class SqliteImportStore(_AccountBound):
         return [str(row[0]) for row in rows]
 
 
+class SqliteVexStore(_AccountBound):
+    """The account's VEX documents (the record as JSON), oldest first, and when they last changed."""
+
+    def _touch(self, connection: sqlite3.Connection) -> None:
+        connection.execute(
+            "INSERT INTO vex_revisions (account, changed_at) VALUES (?, ?) "
+            "ON CONFLICT (account) DO UPDATE SET changed_at = excluded.changed_at",
+            (self._account, _now()),
+        )
+
+    def put_document(self, document: StoredVexDocument) -> None:
+        with self._db.transaction("store a VEX document") as connection:
+            connection.execute(
+                "INSERT INTO vex_documents (account, document_id, created_at, record) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (account, document_id) DO UPDATE SET record = excluded.record",
+                (self._account, document.id, to_timestamp(document.created_at), document.model_dump_json()),
+            )
+            self._touch(connection)
+
+    def get_document(self, document_id: str) -> StoredVexDocument | None:
+        with self._db.errors("read a VEX document"):
+            row = (
+                self._db.connection()
+                .execute(
+                    "SELECT record FROM vex_documents WHERE account = ? AND document_id = ?",
+                    (self._account, document_id),
+                )
+                .fetchone()
+            )
+        return StoredVexDocument.model_validate_json(row[0]) if row is not None else None
+
+    def list_documents(self) -> list[StoredVexDocument]:
+        with self._db.errors("list VEX documents"):
+            rows = (
+                self._db.connection()
+                .execute(
+                    "SELECT record FROM vex_documents WHERE account = ? ORDER BY created_at, document_id",
+                    (self._account,),
+                )
+                .fetchall()
+            )
+        return [StoredVexDocument.model_validate_json(row[0]) for row in rows]
+
+    def delete_document(self, document_id: str) -> bool:
+        with self._db.transaction("delete a VEX document") as connection:
+            cursor = connection.execute(
+                "DELETE FROM vex_documents WHERE account = ? AND document_id = ?",
+                (self._account, document_id),
+            )
+            if cursor.rowcount == 1:
+                self._touch(connection)
+        return cursor.rowcount == 1
+
+    def revision(self) -> datetime | None:
+        with self._db.errors("read the VEX revision"):
+            row = (
+                self._db.connection()
+                .execute("SELECT changed_at FROM vex_revisions WHERE account = ?", (self._account,))
+                .fetchone()
+            )
+        return from_timestamp(row[0]) if row is not None else None
+
+
 # ---- accounts, registries, subscriptions, the analysis queue ---------------------------------------
 
 
@@ -1114,6 +1197,8 @@ class SqliteAccountStore:
         "DELETE FROM analysis_queue WHERE account = ?",
         "DELETE FROM import_operations WHERE account = ?",
         "DELETE FROM import_contents WHERE account = ?",
+        "DELETE FROM vex_documents WHERE account = ?",
+        "DELETE FROM vex_revisions WHERE account = ?",
     )
 
     def __init__(self, db: _Database) -> None:
@@ -1409,6 +1494,7 @@ class LocalStore:
         self.registries = SqliteRegistryStore(self._db, account)
         self.subscriptions = SqliteSubscriptionStore(self._db, account)
         self.imports = SqliteImportStore(self._db, account)
+        self.vex = SqliteVexStore(self._db, account)
         self.feeds = SqliteFeedMetadataStore(self._db)
         self.accounts = SqliteAccountStore(self._db)
         self.queue = SqliteAnalysisQueue(self._db)

@@ -33,6 +33,7 @@ from portwarden.api.shapes import (
     AnchoreVulnerability,
     DeleteImageResponse,
     ImageTagSummary,
+    SuppressedVulnerability,
     VulnerabilityReport,
     evaluation_detail,
     file_rows,
@@ -52,14 +53,18 @@ from portwarden.core.image.reference import SourceKind, SourceSpec
 from portwarden.core.model.analysis import ImageAnalysis
 from portwarden.core.model.base import ValueObject
 from portwarden.core.model.match import Match
-from portwarden.core.model.policy import PolicyEvaluation
+from portwarden.core.model.policy import PolicyBundle, PolicyEvaluation
 from portwarden.core.model.records import AnalysisStatus, EvaluationRecord, ImageRecord
 from portwarden.core.model.vulnerability import FixState
 from portwarden.core.policy.default import default_bundle
 from portwarden.core.services.acquire import DEFAULT_PLATFORM
 from portwarden.core.services.evaluate import evaluate, evaluation_input, evaluation_record, parse_bundle
+from portwarden.core.services.explain import Explanation, explain_vulnerability
 from portwarden.core.services.images import ImageSubmission, full_tag, submit_image
 from portwarden.core.services.pipeline import AnalysisRequest
+from portwarden.core.triage.apply import apply_triage
+from portwarden.core.triage.model import TriageInputs, TriageOutcome
+from portwarden.core.triage.stored import stored_triage_inputs
 
 router = APIGatewayRouter()  # type: ignore[no-untyped-call]  # Powertools leaves __init__ unannotated
 
@@ -638,7 +643,8 @@ def list_vulnerability_types(digest: DigestParam) -> list[str]:
     return ["os", "non-os", "all"]
 
 
-def _matches(current: Scope, digest: str) -> list[Match]:
+def _matches(current: Scope, digest: str) -> tuple[ImageRecord, list[Match]]:
+    """The image and its stored matches (404s: not analyzed, or not matched yet)."""
     record = _image(current, digest)
     if record.analysis_status is not AnalysisStatus.ANALYZED:
         raise NotFoundError(f"image is not analyzed - analysis_status: {record.analysis_status.value}")
@@ -649,30 +655,147 @@ def _matches(current: Scope, digest: str) -> list[Match]:
         raise NotFoundError(
             f"image {digest} has not been matched against vulnerability data yet (sync the feeds)"
         )
-    return matches
+    return record, matches
+
+
+def triage_inputs(current: Scope) -> TriageInputs:
+    """The account's stored VEX statements (none on a host without a VEX store)."""
+    store = current.deps.vex
+    return stored_triage_inputs(store.list_documents()) if store is not None else TriageInputs()
+
+
+def _triaged(
+    current: Scope,
+    record: ImageRecord,
+    matches: list[Match],
+    inputs: TriageInputs,
+    *,
+    repo_tag: str | None,
+    analysis: ImageAnalysis | None = None,
+) -> TriageOutcome:
+    """The matches with the account's VEX statements applied (read only when there are statements:
+    the analysis is needed to know which products name this image)."""
+    if inputs.empty:
+        return TriageOutcome(matches=tuple(matches))
+    if analysis is None:
+        analysis = current.deps.analyses.get_analysis(record.image_digest)
+        if analysis is None:
+            raise NotFoundError(f"image {record.image_digest} has no stored analysis")
+    return apply_triage(analysis, matches, inputs, today=datetime.now(UTC).date(), repo_tag=repo_tag)
 
 
 @router.get(
-    "/images/<digest>/vuln/<vuln_type>", summary="Vulnerabilities of an analyzed image", tags=["images"]
+    "/images/<digest>/vuln/explain",
+    summary="Why the image has (or has not) a vulnerability, from the evidence",
+    tags=["images"],
+    responses={
+        200: {
+            "description": "Each match of the vulnerability with its evidence, and the policy rows about it",
+            "content": {"application/json": {"model": Explanation}},
+        }
+    },
+)
+def explain_image_vulnerability(
+    digest: DigestParam,
+    id: Annotated[
+        str, Query(min_length=1, description="The vulnerability: its id or an alias (CVE-…, GHSA-…)")
+    ],
+    tag: Annotated[str | None, Query(description="The tag to explain the policy rows for")] = None,
+    policyId: Annotated[str | None, Query(description="A bundle other than the active one")] = None,
+) -> Response[str]:
+    # Registered before /vuln/<vuln_type>: routes with parameters are tried in the order they are added.
+    current = scope()
+    record, analysis = _analyzed(current, digest)
+    _, matches = _matches(current, digest)
+    opened = current.need(current.deps.vulnerability_database, "a vulnerability database")()
+    if opened is None:
+        raise NotFoundError("no vulnerability database yet (sync the feeds)")
+    repo_tag = full_tag(tag) if tag else (record.repo_tags[0] if record.repo_tags else None)
+    if tag and repo_tag not in record.repo_tags:
+        raise NotFoundError(f"image {digest} is not tagged {repo_tag}")
+    explanation = explain_vulnerability(
+        analysis,
+        opened.matcher.db,
+        id,
+        triage=triage_inputs(current),
+        bundle=_bundle(current, policyId),
+        repo_tag=repo_tag,
+        matches=matches,
+    )
+    return Response(
+        status_code=200, content_type=content_types.APPLICATION_JSON, body=explanation.model_dump_json()
+    )
+
+
+def _bundle(current: Scope, policy_id: str | None) -> PolicyBundle:
+    """The bundle asked for, else the account's active one, else the default bundle."""
+    policies = current.deps.policies
+    if policy_id is not None:
+        stored = policies.get_bundle(policy_id) if policies is not None else None
+        if stored is None:
+            raise NotFoundError(f"policy bundle {policy_id} not found")
+        return parse_bundle(stored.document)
+    active = policies.active_bundle() if policies is not None else None
+    return parse_bundle(active.document) if active is not None else default_bundle()
+
+
+@router.get(
+    "/images/<digest>/vuln/<vuln_type>",
+    summary="Vulnerabilities of an analyzed image",
+    tags=["images"],
+    responses={
+        200: {
+            "description": "Anchore's report; `suppressed` lists what the account's VEX statements suppress",
+            "content": {"application/json": {"model": VulnerabilityReport}},
+        }
+    },
 )
 def get_vulnerabilities(
     digest: DigestParam,
     vuln_type: Annotated[Literal["os", "non-os", "all"], Path(description="os, non-os or all")],
     vendor_only: Annotated[bool, Query(description="Hide matches the vendor will not fix")] = True,
     force_refresh: bool = False,
-) -> VulnerabilityReport:
+    include_suppressed: Annotated[
+        bool, Query(description="List the matches the account's VEX statements suppress under `suppressed`")
+    ] = True,
+) -> Response[str]:
     current = scope()
-    matches = _matches(current, digest)
+    record, matches = _matches(current, digest)
     if vuln_type == "os":
         matches = [m for m in matches if m.package.type in OS_PACKAGE_TYPES]
     elif vuln_type == "non-os":
         matches = [m for m in matches if m.package.type not in OS_PACKAGE_TYPES]
     if vendor_only:
         matches = [m for m in matches if m.fix.state is not FixState.WONT_FIX]
-    return VulnerabilityReport(
+    outcome = _triaged(
+        current,
+        record,
+        matches,
+        triage_inputs(current),
+        repo_tag=record.repo_tags[0] if record.repo_tags else None,
+    )
+    suppressed = [
+        SuppressedVulnerability(
+            **AnchoreVulnerability.of(item.match).model_dump(),
+            suppressed_by=[
+                reason.model_dump(mode="json", exclude_none=True) for reason in item.suppressed_by
+            ],
+        )
+        for item in outcome.suppressed
+    ]
+    report = VulnerabilityReport(
         image_digest=digest,
         vulnerability_type=vuln_type,
-        vulnerabilities=[AnchoreVulnerability.of(match) for match in matches],
+        vulnerabilities=[AnchoreVulnerability.of(match) for match in outcome.matches],
+        suppressed=suppressed if include_suppressed else None,
+    )
+    # `suppressed` is left out, not null, when not asked for.
+    return Response(
+        status_code=200,
+        content_type=content_types.APPLICATION_JSON,
+        body=report.model_dump_json(
+            by_alias=True, exclude={"suppressed"} if not include_suppressed else None
+        ),
     )
 
 
@@ -696,10 +819,15 @@ def _evaluation(
     elif policies is not None:
         stored_bundle = policies.active_bundle()
     bundle = parse_bundle(stored_bundle.document) if stored_bundle is not None else default_bundle()
-    for previous in current.deps.evaluations.list_evaluations(record.image_digest):
+    inputs = triage_inputs(current)
+    vex_revision = current.deps.vex.revision() if current.deps.vex is not None else None
+    # With VEX statements the engine always runs (the worker's evaluation after an analysis does not
+    # apply them); without, a stored evaluation counts if newer than the last VEX change.
+    for previous in current.deps.evaluations.list_evaluations(record.image_digest) if inputs.empty else ():
         fresh_after = max(
             stored_bundle.updated_at if stored_bundle else datetime.min.replace(tzinfo=UTC),
             record.analyzed_at or datetime.min.replace(tzinfo=UTC),
+            vex_revision or datetime.min.replace(tzinfo=UTC),
         )
         if (
             previous.repo_tag == tag
@@ -710,10 +838,12 @@ def _evaluation(
             return previous, evaluation, bundle.document()
         break  # only the newest one can be current
     matches = current.deps.analyses.get_matches(record.image_digest)
+    # The vulnerabilities gate counts only what the account's VEX statements leave reported.
+    reported = _triaged(current, record, matches or [], inputs, repo_tag=tag, analysis=analysis).matches
     pointer = current.deps.feeds.get_db_pointer() if current.deps.feeds is not None else None
     data = evaluation_input(
         analysis,
-        matches or (),
+        reported,
         now=datetime.now(UTC),
         repo_tag=tag,
         db_built_at=pointer.built_at if pointer else None,

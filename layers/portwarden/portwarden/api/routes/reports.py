@@ -234,7 +234,7 @@ def get_sarif(digest: DigestParam) -> Response[str]:
 
     current = scope()
     _, analysis = _analyzed(current, digest)
-    matches = _matches(current, digest)
+    _, matches = _matches(current, digest)
     return Response(
         status_code=200,
         content_type=content_types.APPLICATION_JSON,

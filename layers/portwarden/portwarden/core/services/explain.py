@@ -156,13 +156,18 @@ def explain_vulnerability(
     bundle: PolicyBundle | None = None,
     repo_tag: str | None = None,
     now: datetime | None = None,
+    matches: Sequence[Match] | None = None,
 ) -> Explanation:
-    """The explanation of ``vulnerability_id`` (an id or an alias) for the analyzed image."""
+    """The explanation of ``vulnerability_id`` (an id or an alias) for the analyzed image.
+
+    ``matches`` are the image's stored matches (what its reports show); without them the image is
+    matched against ``db`` now.
+    """
     moment = now or datetime.now(UTC)
     wanted = vulnerability_id.strip()
     repo_tag = repo_tag or analysis.source.reference
     inputs = triage or TriageInputs()
-    all_matches = match_image(analysis, db)
+    all_matches = list(matches) if matches is not None else match_image(analysis, db)
     outcome = apply_triage(analysis, all_matches, inputs, today=moment.date(), repo_tag=repo_tag)
     context = TriageContext(analysis, inputs, moment.date(), repo_tag)
     suppressed_ids = {id(item.match) for item in outcome.suppressed}

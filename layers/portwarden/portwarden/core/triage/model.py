@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
@@ -167,3 +167,18 @@ class TriageOutcome(ValueObject):
     annotated: tuple[AnnotatedMatch, ...] = ()
     # Rules that no longer apply (expired), said once per scan.
     warnings: tuple[str, ...] = ()
+
+
+class StoredVexDocument(ValueObject):
+    """A VEX document an account stored through the API: the document as posted, and its statements as
+    read when it was accepted (their ``document`` is ``vex:<id>``, which names this record)."""
+
+    id: str
+    format: Literal["openvex", "cyclonedx"]
+    created_at: datetime
+    statements: tuple[VexStatement, ...]
+    document: dict[str, Any]
+
+    @property
+    def vulnerabilities(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(statement.vulnerability for statement in self.statements))

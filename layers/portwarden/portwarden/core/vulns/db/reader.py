@@ -323,6 +323,28 @@ class VulnerabilityDb:
         return [row for feed, namespace in keys if (row := self.vulnerability(feed, vuln_id, namespace))]
 
     @_names_damage
+    def affected_of(self, vuln_id: str) -> list[AffectedRow]:
+        """Every affected row of ``vuln_id`` (all feeds and namespaces), ordered by namespace and package.
+
+        Read through the ``(feed, vuln_id)`` index, one query per feed that states the id.
+        """
+        feeds = [
+            str(row[0])
+            for row in self._db.execute(
+                "SELECT DISTINCT feed FROM vulnerabilities WHERE id = ? ORDER BY feed", (vuln_id,)
+            )
+        ]
+        rows: list[AffectedRow] = []
+        for feed in feeds:
+            rows.extend(
+                AffectedRow._make(row)
+                for row in self._db.execute(
+                    AFFECTED_SELECT + " WHERE feed = ? AND vuln_id = ?", (feed, vuln_id)
+                )
+            )
+        return sorted(rows, key=lambda row: (row.namespace, row.package_name, row.feed))
+
+    @_names_damage
     def record_extras(self, feed: str, vuln_id: str, namespace: str) -> dict[str, Any]:
         """The stored fields of a record that matches do not report (``modified``, ``withdrawn``, ``cwes``),
         for explanations; empty when there is no such record."""
