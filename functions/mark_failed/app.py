@@ -30,6 +30,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         catalog=stores.catalog,
         events=stores.events,
         repo_tag=failed.repo_tag,
+        owner=failed.owner,
     )
     metrics.add_metric(name="AnalysesFailed", unit=MetricUnit.Count, value=1)
     return outcome.model_dump(mode="json")

@@ -144,6 +144,7 @@ def test_the_happy_path_is_resolve_layers_assemble_match_evaluate(asl: dict[str,
     path.append(name)
 
     assert path == [
+        "Attempt",
         "Resolve",
         "AlreadyAnalyzed?",
         "AnalyzeLayers",
@@ -160,6 +161,27 @@ def test_the_happy_path_is_resolve_layers_assemble_match_evaluate(asl: dict[str,
         True,
         "Succeed",
     )
+
+
+def test_the_execution_owns_its_claim_and_the_machine_times_out_by_a_parameter(
+    asl: dict[str, Any], substitutions: dict[str, Any], template: dict[str, Any]
+) -> None:
+    attempt = asl["States"][asl["StartAt"]]
+    # The execution ARN, beside the request, reaches Resolve (which claims) and MarkFailed (which releases).
+    assert attempt == {
+        "Type": "Pass",
+        "Comment": attempt["Comment"],
+        "Parameters": {"owner.$": "$$.Execution.Id"},
+        "ResultPath": "$.attempt",
+        "Next": "Resolve",
+    }
+    assert '"TimeoutSeconds": ${AnalysisTimeoutSeconds}' in ASL_PATH.read_text()
+    assert substitutions["AnalysisTimeoutSeconds"] == {"Ref": "AnalysisTimeoutSeconds"}
+    resolve = template["Resources"]["ResolveFunction"]["Properties"]
+    # The claim lasts as long as the machine may run: Resolve reads the same parameter.
+    assert resolve["Environment"]["Variables"]["PORTWARDEN_ANALYSIS_TIMEOUT_SECONDS"] == {
+        "Ref": "AnalysisTimeoutSeconds"
+    }
 
 
 def test_the_map_runs_analyze_layer_only_for_uncached_layers(asl: dict[str, Any]) -> None:

@@ -120,6 +120,7 @@ def test_ecr_push_is_analyzed_matched_evaluated_and_served_by_the_api(
         "platform",
         "repo_tag",
         "force",
+        "attempt",
         "resolved",
         "assembled",
         "matched",

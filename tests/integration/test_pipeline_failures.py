@@ -34,6 +34,7 @@ ASL = json.loads(
     (Path(__file__).resolve().parents[2] / "statemachine" / "analysis.asl.json")
     .read_text()
     .replace("${MaxLayerConcurrency}", "1")
+    .replace("${AnalysisTimeoutSeconds}", "7200")
 )
 MISSING_DIGEST = "sha256:" + "0" * 63 + "1"
 

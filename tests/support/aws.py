@@ -411,3 +411,85 @@ def registry_environment(registry_host: str, **extra: str) -> dict[str, str]:
         "PORTWARDEN_INSECURE_REGISTRIES": registry_host,
         **extra,
     }
+
+
+# ---- EventBridge rules of the template, delivered through moto ------------------------------------
+
+
+def rule_pattern(
+    template: dict[str, Any], function: str, event: str, values: dict[str, str]
+) -> dict[str, Any]:
+    """The event pattern of ``function``'s EventBridge rule ``event``, with ``!Ref``s replaced by
+    ``values`` (the moto ARNs of the stack)."""
+    pattern = template["Resources"][function]["Properties"]["Events"][event]["Properties"]["Pattern"]
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict) and set(node) == {"Ref"}:
+            return values[node["Ref"]]
+        if isinstance(node, dict):
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    resolved: dict[str, Any] = resolve(pattern)
+    return resolved
+
+
+def deliver_through_rule(pattern: dict[str, Any], events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Put ``events`` on a moto event bus whose one rule has ``pattern`` and an SQS target (moto cannot
+    target Lambda); return what the rule delivered, as the target function would receive it."""
+    suffix = uuid.uuid4().hex[:8]
+    sqs = boto3.client("sqs", region_name=REGION)
+    bridge = boto3.client("events", region_name=REGION)
+    queue_url = sqs.create_queue(QueueName=f"rule-{suffix}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    bus = bridge.create_event_bus(Name=f"bus-{suffix}")["EventBusArn"]
+    bridge.put_rule(Name=f"rule-{suffix}", EventBusName=bus, EventPattern=json.dumps(pattern))
+    bridge.put_targets(Rule=f"rule-{suffix}", EventBusName=bus, Targets=[{"Id": "queue", "Arn": queue_arn}])
+    entries = [
+        {
+            "Source": event["source"],
+            "DetailType": event["detail-type"],
+            "Detail": json.dumps(event["detail"]),
+            "Resources": event.get("resources", []),
+            "EventBusName": bus,
+        }
+        for event in events
+    ]
+    for start in range(0, len(entries), 10):
+        assert bridge.put_events(Entries=entries[start : start + 10])["FailedEntryCount"] == 0
+    delivered: list[dict[str, Any]] = []
+    while True:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        if not messages:
+            return delivered
+        for message in messages:
+            delivered.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def execution_status_event(stack: MotoStack, execution_arn: str) -> dict[str, Any]:
+    """The "Step Functions Execution Status Change" event AWS emits when ``execution_arn`` ends
+    (moto emits none), built from the execution as described."""
+    described = stack.sfn.describe_execution(executionArn=execution_arn)
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Step Functions Execution Status Change",
+        "source": "aws.states",
+        "account": ACCOUNT,
+        "region": REGION,
+        "resources": [execution_arn],
+        "detail": {
+            "executionArn": execution_arn,
+            "stateMachineArn": described["stateMachineArn"],
+            "name": described["name"],
+            "status": described["status"],
+            "input": described.get("input"),
+            "error": described.get("error"),
+            "cause": described.get("cause"),
+        },
+    }

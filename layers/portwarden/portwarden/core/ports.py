@@ -11,7 +11,9 @@ from portwarden.core.model.analysis import ImageAnalysis
 from portwarden.core.model.base import ValueObject
 from portwarden.core.model.match import Match
 from portwarden.core.model.records import (
+    AnalysisClaim,
     AnalysisStatus,
+    AnalyzedSummary,
     DbPointer,
     EvaluationRecord,
     EventRecord,
@@ -99,6 +101,25 @@ class CatalogStore(Protocol):
     ) -> bool:
         """Move an image to ``status``; with ``expected``, only from that status (False otherwise).
         The conditional form makes duplicate triggers start one analysis."""
+        ...
+
+    def claim_analysis(
+        self, image_digest: str, claim: AnalysisClaim, *, now: datetime, force: bool = False
+    ) -> bool:
+        """Atomically move the image to analyzing under ``claim``: from not_analyzed or
+        analysis_failed, from analyzing when the current claim's deadline is before ``now`` (or it
+        has none), and with ``force`` from analyzed too. An unexpired claim is never taken: False.
+        NotFoundError for an unknown digest."""
+        ...
+
+    def release_claim(self, image_digest: str, owner: str | None, error: str) -> bool:
+        """analyzing under ``owner``'s claim (``None``: a claim without owner) → analysis_failed with
+        ``error``, the claim cleared. False when the image is not analyzing under that owner."""
+        ...
+
+    def mark_analyzed(self, image_digest: str, summary: AnalyzedSummary) -> None:
+        """Status analyzed with ``summary``, last error and claim cleared; every other attribute (the
+        tags above all) untouched. NotFoundError for an unknown digest."""
         ...
 
     def put_tag(self, tag: TagRecord) -> None: ...

@@ -157,7 +157,15 @@ class StarterSettings(ObservabilitySettings):
 
 
 class PipelineSettings(ObservabilitySettings, StorageSettings, RegistrySettings):
-    """Environment of the state machine's task functions."""
+    """Environment of the state machine's task functions.
+
+    ``analysis_timeout_seconds`` is the state machine's own timeout: a claim lasts that long plus a
+    margin, so no live execution loses its claim and no dead one keeps it much longer.
+    """
+
+    analysis_timeout_seconds: int = Field(
+        default=7200, ge=60, le=86400, validation_alias="PORTWARDEN_ANALYSIS_TIMEOUT_SECONDS"
+    )
 
 
 class FeedSyncSettings(ObservabilitySettings, StorageSettings, WorkSettings):

@@ -76,6 +76,9 @@ class ImageItem(Model):
     created_at = UnicodeAttribute()
     analyzed_at = UnicodeAttribute(null=True)
     last_error = UnicodeAttribute(null=True)
+    # The analysis claim while analyzing: its owner (an execution ARN) and deadline (a timestamp).
+    claim_owner = UnicodeAttribute(null=True)
+    claim_deadline = UnicodeAttribute(null=True)
 
     by_created = ImagesByCreated()
     by_status = ImagesByStatus()

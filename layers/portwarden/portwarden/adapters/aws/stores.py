@@ -59,7 +59,9 @@ from portwarden.core.model.analysis import ImageAnalysis
 from portwarden.core.model.base import ValueObject
 from portwarden.core.model.match import Match
 from portwarden.core.model.records import (
+    AnalysisClaim,
     AnalysisStatus,
+    AnalyzedSummary,
     DbPointer,
     EvaluationRecord,
     EventRecord,
@@ -284,6 +286,8 @@ class AwsCatalogStore:
             created_at=to_timestamp(image.created_at),
             analyzed_at=to_timestamp(image.analyzed_at) if image.analyzed_at is not None else None,
             last_error=image.last_error,
+            claim_owner=image.claim_owner,
+            claim_deadline=to_timestamp(image.claim_deadline) if image.claim_deadline is not None else None,
         )
 
     @staticmethod
@@ -300,6 +304,8 @@ class AwsCatalogStore:
             created_at=from_timestamp(item.created_at),
             analyzed_at=from_timestamp(item.analyzed_at) if item.analyzed_at else None,
             last_error=item.last_error,
+            claim_owner=item.claim_owner,
+            claim_deadline=from_timestamp(item.claim_deadline) if item.claim_deadline else None,
         )
 
     def put_image(self, image: ImageRecord) -> None:
@@ -374,6 +380,81 @@ class AwsCatalogStore:
             model.last_error.set(error) if error is not None else model.last_error.remove(),
         ]
         with _dynamodb_errors("update an image's status"):
+            try:
+                model(image_digest).update(actions=actions, condition=condition)
+            except PynamoDBException as exc:
+                if not _condition_failed(exc):
+                    raise
+            else:
+                return True
+            exists = _get(model, image_digest, attributes_to_get=["image_digest"])
+        if exists is None:
+            raise NotFoundError(f"no image {image_digest}")
+        return False
+
+    def claim_analysis(
+        self, image_digest: str, claim: AnalysisClaim, *, now: datetime, force: bool = False
+    ) -> bool:
+        """One conditional UpdateItem: the status and the current claim's deadline are checked and the
+        new claim written atomically, so of two callers racing for an image exactly one wins."""
+        model = self._images
+        startable = [AnalysisStatus.NOT_ANALYZED.value, AnalysisStatus.ANALYSIS_FAILED.value]
+        if force:
+            startable.append(AnalysisStatus.ANALYZED.value)
+        expired = (model.analysis_status == AnalysisStatus.ANALYZING.value) & (
+            model.claim_deadline.does_not_exist() | (model.claim_deadline < to_timestamp(now))
+        )
+        condition = model.image_digest.exists() & (model.analysis_status.is_in(*startable) | expired)
+        actions: list[Action] = [
+            model.analysis_status.set(AnalysisStatus.ANALYZING.value),
+            model.claim_owner.set(claim.owner),
+            model.claim_deadline.set(to_timestamp(claim.deadline)),
+            model.last_error.remove(),
+        ]
+        return self._conditional_update(image_digest, actions, condition, "claim an image's analysis")
+
+    def release_claim(self, image_digest: str, owner: str | None, error: str) -> bool:
+        model = self._images
+        held = model.claim_owner == owner if owner is not None else model.claim_owner.does_not_exist()
+        condition = (model.analysis_status == AnalysisStatus.ANALYZING.value) & held
+        actions: list[Action] = [
+            model.analysis_status.set(AnalysisStatus.ANALYSIS_FAILED.value),
+            model.last_error.set(error),
+            model.claim_owner.remove(),
+            model.claim_deadline.remove(),
+        ]
+        with _dynamodb_errors("release an analysis claim"):
+            try:
+                model(image_digest).update(actions=actions, condition=condition)
+            except PynamoDBException as exc:
+                if _condition_failed(exc):
+                    return False
+                raise
+        return True
+
+    def mark_analyzed(self, image_digest: str, summary: AnalyzedSummary) -> None:
+        """An UpdateItem of the analysis attributes only: a tag added meanwhile survives."""
+        model = self._images
+        actions: list[Action] = [
+            model.analysis_status.set(AnalysisStatus.ANALYZED.value),
+            model.analyzed_at.set(to_timestamp(summary.analyzed_at)),
+            model.package_count.set(summary.package_count),
+            model.distro.set(summary.distro) if summary.distro is not None else model.distro.remove(),
+            model.last_error.remove(),
+            model.claim_owner.remove(),
+            model.claim_deadline.remove(),
+        ]
+        if not self._conditional_update(
+            image_digest, actions, model.image_digest.exists(), "record an analysis"
+        ):
+            raise NotFoundError(f"no image {image_digest}")
+
+    def _conditional_update(
+        self, image_digest: str, actions: list[Action], condition: Any, action: str
+    ) -> bool:
+        """True when applied; False when the condition failed on an existing item; NotFoundError else."""
+        model = self._images
+        with _dynamodb_errors(action):
             try:
                 model(image_digest).update(actions=actions, condition=condition)
             except PynamoDBException as exc:

@@ -37,7 +37,9 @@ from portwarden.core.model.analysis import ImageAnalysis
 from portwarden.core.model.base import ValueObject
 from portwarden.core.model.match import Match
 from portwarden.core.model.records import (
+    AnalysisClaim,
     AnalysisStatus,
+    AnalyzedSummary,
     DbPointer,
     EvaluationRecord,
     EventRecord,
@@ -113,6 +115,14 @@ _MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
                 singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
                 record TEXT NOT NULL
             )""",
+        ),
+    ),
+    (
+        2,
+        (
+            # Analysis claims: who analyzes the image and until when (a stale claim can be taken over).
+            "ALTER TABLE images ADD COLUMN claim_owner TEXT",
+            "ALTER TABLE images ADD COLUMN claim_deadline TEXT",
         ),
     ),
 )
@@ -246,13 +256,14 @@ class _Database:
 # Literal statements (no string building): every value is a bound parameter.
 _INSERT_IMAGE = (
     "INSERT {conflict} INTO images (image_digest, image_id, analysis_status, repo_tags, source, platform, "
-    "distro, package_count, created_at, analyzed_at, last_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "distro, package_count, created_at, analyzed_at, last_error, claim_owner, claim_deadline) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _REPLACE_IMAGE = _INSERT_IMAGE.replace("{conflict}", "OR REPLACE")
 _ADD_IMAGE = _INSERT_IMAGE.replace("{conflict}", "OR IGNORE")
 _SELECT_IMAGES = (
     "SELECT image_digest, image_id, analysis_status, repo_tags, source, platform, distro, package_count, "
-    "created_at, analyzed_at, last_error FROM images"
+    "created_at, analyzed_at, last_error, claim_owner, claim_deadline FROM images"
 )
 
 
@@ -269,6 +280,8 @@ def _image_row(image: ImageRecord) -> tuple[Any, ...]:
         to_timestamp(image.created_at),
         to_timestamp(image.analyzed_at) if image.analyzed_at is not None else None,
         image.last_error,
+        image.claim_owner,
+        to_timestamp(image.claim_deadline) if image.claim_deadline is not None else None,
     )
 
 
@@ -285,6 +298,8 @@ def _image_from_row(row: sqlite3.Row | tuple[Any, ...]) -> ImageRecord:
         created_at=from_timestamp(row[8]),
         analyzed_at=from_timestamp(row[9]) if row[9] is not None else None,
         last_error=row[10],
+        claim_owner=row[11],
+        claim_deadline=from_timestamp(row[12]) if row[12] is not None else None,
     )
 
 
@@ -391,6 +406,49 @@ class SqliteCatalogStore:
         if exists is None:
             raise NotFoundError(f"no image {image_digest}")
         return False
+
+    def claim_analysis(
+        self, image_digest: str, claim: AnalysisClaim, *, now: datetime, force: bool = False
+    ) -> bool:
+        """One conditional UPDATE (see the port): of two callers racing for a claim, one wins."""
+        with self._db.transaction("claim an image's analysis") as connection:
+            cursor = connection.execute(
+                "UPDATE images SET analysis_status = 'analyzing', last_error = NULL, claim_owner = ?, "
+                "claim_deadline = ? WHERE image_digest = ? AND ("
+                "analysis_status IN ('not_analyzed', 'analysis_failed') "
+                "OR (? AND analysis_status = 'analyzed') "
+                "OR (analysis_status = 'analyzing' AND (claim_deadline IS NULL OR claim_deadline < ?)))",
+                (claim.owner, to_timestamp(claim.deadline), image_digest, int(force), to_timestamp(now)),
+            )
+            if cursor.rowcount == 1:
+                return True
+            exists = connection.execute(
+                "SELECT 1 FROM images WHERE image_digest = ?", (image_digest,)
+            ).fetchone()
+        if exists is None:
+            raise NotFoundError(f"no image {image_digest}")
+        return False
+
+    def release_claim(self, image_digest: str, owner: str | None, error: str) -> bool:
+        with self._db.transaction("release an analysis claim") as connection:
+            cursor = connection.execute(
+                "UPDATE images SET analysis_status = 'analysis_failed', last_error = ?, claim_owner = NULL, "
+                "claim_deadline = NULL WHERE image_digest = ? AND analysis_status = 'analyzing' "
+                "AND claim_owner IS ?",
+                (error, image_digest, owner),
+            )
+        return cursor.rowcount == 1
+
+    def mark_analyzed(self, image_digest: str, summary: AnalyzedSummary) -> None:
+        with self._db.transaction("record an analyzed image") as connection:
+            cursor = connection.execute(
+                "UPDATE images SET analysis_status = 'analyzed', analyzed_at = ?, package_count = ?, "
+                "distro = ?, last_error = NULL, claim_owner = NULL, claim_deadline = NULL "
+                "WHERE image_digest = ?",
+                (to_timestamp(summary.analyzed_at), summary.package_count, summary.distro, image_digest),
+            )
+        if cursor.rowcount != 1:
+            raise NotFoundError(f"no image {image_digest}")
 
     def put_tag(self, tag: TagRecord) -> None:
         with self._db.errors("store a tag"):

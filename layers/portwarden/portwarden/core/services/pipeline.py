@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from portwarden.core.analyzers.base import Analyzer, AnalyzerOptions
 from portwarden.core.analyzers.registry import ANALYZERS
@@ -25,12 +25,22 @@ from portwarden.core.image.sources import ResolvedImage, open_source
 from portwarden.core.image.squash import squash
 from portwarden.core.model.analysis import ImageAnalysis
 from portwarden.core.model.base import ValueObject
-from portwarden.core.model.records import AnalysisStatus, EventRecord, ImageRecord
+from portwarden.core.model.records import (
+    AnalysisClaim,
+    AnalysisStatus,
+    AnalyzedSummary,
+    EventRecord,
+    ImageRecord,
+)
 from portwarden.core.ports import AnalysisStore, BlobStore, CatalogStore, EventStore
 from portwarden.core.services.acquire import DEFAULT_PLATFORM, ImageAccess
 from portwarden.core.services.analyze import assemble, plan_analysis
 
 Clock = Callable[[], datetime]
+
+# How long a claim holds when the caller names no limit: longer than any analysis may run, so a
+# live analysis is never taken over; a dead one is taken over (or swept) after it.
+DEFAULT_CLAIM_TTL = timedelta(hours=2)
 
 
 def _now() -> datetime:
@@ -85,14 +95,17 @@ def resolve_phase(
     *,
     blobs: BlobStore,
     catalog: CatalogStore,
+    owner: str | None = None,
+    claim_ttl: timedelta = DEFAULT_CLAIM_TTL,
     options: AnalyzerOptions | None = None,
     analyzers: tuple[Analyzer, ...] = ANALYZERS,
     clock: Clock = _now,
 ) -> ResolvedPointer:
-    """Resolve the manifest and config, record the image as analyzing, list the layers to read.
+    """Resolve the manifest and config, claim the image's analysis, list the layers to read.
 
-    The same image twice starts one analysis: an image already analyzing or analyzed is skipped
-    (``skip``) unless ``force`` is set.
+    The same image twice starts one analysis: an image analyzed, or analyzing under another
+    attempt's unexpired claim, is skipped (``skip``); ``force`` re-analyzes an analyzed image.
+    ``owner`` names this attempt (the execution); the claim it takes lasts ``claim_ttl``.
     """
     spec = SourceSpec.parse(request.source)
     source = open_source(spec, access.limits, access.registry_client)
@@ -103,7 +116,8 @@ def resolve_phase(
     check_layer_count(resolved, access.limits)
     image_digest = resolved.manifest_digest
     blobs.put(_resolved_key(image_digest), resolved.model_dump_json(by_alias=True).encode())
-    skip = not _claim_analysis(catalog, image_digest, resolved, request, clock)
+    claim = AnalysisClaim(owner=owner or f"attempt-{uuid.uuid4()}", deadline=clock() + claim_ttl)
+    skip = not _claim_analysis(catalog, image_digest, resolved, request, claim, clock)
     plan = plan_analysis(options, analyzers, access.limits)
     cache = plan.layer_cache(blobs)
     layers = tuple(
@@ -128,16 +142,19 @@ def resolve_phase(
     )
 
 
-_RESTARTABLE = (AnalysisStatus.NOT_ANALYZED, AnalysisStatus.ANALYSIS_FAILED)
-
-
 def _claim_analysis(
-    catalog: CatalogStore, image_digest: str, resolved: ResolvedImage, request: AnalysisRequest, clock: Clock
+    catalog: CatalogStore,
+    image_digest: str,
+    resolved: ResolvedImage,
+    request: AnalysisRequest,
+    claim: AnalysisClaim,
+    clock: Clock,
 ) -> bool:
-    """Record the image and move it to analyzing; False when another trigger already did.
+    """Record the image and claim its analysis; False when another attempt holds it or it is done.
 
-    The move is a conditional update on the status, so of two triggers for one digest (an ECR push
-    event delivered twice, a push racing a watch poll) only one starts an analysis.
+    The claim is a conditional update on the status and the current claim's deadline, so of two
+    triggers for one digest (an ECR push delivered twice, a push racing a watch poll) only one
+    starts an analysis, and a claim left by a dead attempt is taken over once it expires.
     """
     # Insert-if-absent first: of two triggers racing on a new digest, both then see the same record.
     catalog.add_image(
@@ -155,10 +172,11 @@ def _claim_analysis(
         raise NotFoundError(f"image {image_digest} vanished from the catalog while being recorded")
     if request.repo_tag and request.repo_tag not in existing.repo_tags:
         catalog.add_repo_tag(image_digest, request.repo_tag)
-    current = existing.analysis_status
-    if current in _RESTARTABLE or request.force:
-        return catalog.set_status(image_digest, AnalysisStatus.ANALYZING, expected=current)
-    return False
+    if existing.analysis_status is AnalysisStatus.ANALYZING and existing.claim_owner == claim.owner:
+        return True  # this attempt's own claim: Resolve retried after claiming
+    if existing.analysis_status is AnalysisStatus.ANALYZED and not request.force:
+        return False
+    return catalog.claim_analysis(image_digest, claim, now=clock(), force=request.force)
 
 
 def analyze_layer_phase(
@@ -258,20 +276,15 @@ def assemble_phase(
 def _record_analyzed(
     pointer: ResolvedPointer, analysis: ImageAnalysis, catalog: CatalogStore, clock: Clock
 ) -> None:
-    record = catalog.get_image(pointer.image_digest)
-    if record is None:
-        raise NotFoundError(f"image {pointer.image_digest} is not in the catalog")
+    """Only the analysis attributes are written: a tag recorded meanwhile by another trigger stays."""
     distro = analysis.distro
-    catalog.put_image(
-        record.model_copy(
-            update={
-                "analysis_status": AnalysisStatus.ANALYZED,
-                "analyzed_at": clock(),
-                "package_count": len(analysis.packages),
-                "distro": f"{distro.id}:{distro.version_id}" if distro else None,
-                "last_error": None,
-            }
-        )
+    catalog.mark_analyzed(
+        pointer.image_digest,
+        AnalyzedSummary(
+            analyzed_at=clock(),
+            package_count=len(analysis.packages),
+            distro=f"{distro.id}:{distro.version_id}" if distro else None,
+        ),
     )
 
 
@@ -282,11 +295,27 @@ def mark_failed_phase(
     catalog: CatalogStore,
     events: EventStore | None = None,
     source: str | None = None,
+    owner: str | None = None,
     clock: Clock = _now,
-) -> None:
-    """Record a failed analysis (status analysis_failed, the reason, an event)."""
-    if image_digest is not None and catalog.get_image(image_digest) is not None:
-        catalog.set_status(image_digest, AnalysisStatus.ANALYSIS_FAILED, error=error)
+) -> bool:
+    """Record a failed analysis (status analysis_failed, the reason, an event); False when the image
+    is analyzing under another attempt's claim, which this failure must not end.
+
+    The claim ``owner`` holds is released. An image not yet claimed (the attempt failed before its
+    claim) or already failed is marked failed with the reason; an analyzed image stays analyzed
+    (a later phase failed, not the analysis) and only the event is recorded.
+    """
+    record = catalog.get_image(image_digest) if image_digest is not None else None
+    if record is not None and image_digest is not None:
+        if catalog.release_claim(image_digest, owner, error):
+            pass
+        elif record.analysis_status is AnalysisStatus.ANALYZED:
+            pass  # a phase after Assemble failed: the analysis stands, the event tells what failed
+        elif not any(
+            catalog.set_status(image_digest, AnalysisStatus.ANALYSIS_FAILED, error=error, expected=status)
+            for status in (AnalysisStatus.NOT_ANALYZED, AnalysisStatus.ANALYSIS_FAILED)
+        ):
+            return False
     if events is not None:
         events.put_event(
             EventRecord(
@@ -299,3 +328,4 @@ def mark_failed_phase(
                 timestamp=clock(),
             )
         )
+    return True
