@@ -46,7 +46,10 @@ class LayerCache:
             return False
 
     def load(self, digest: str, contents: ContentStore) -> LayerIndex | None:
-        """The cached fragment with its contents put back into ``contents``; None on a miss."""
+        """The cached fragment with its contents put back into ``contents``; None on a miss.
+
+        A fragment whose contents cannot all be loaded is a miss: the caller reads the layer again
+        and ``save`` replaces the fragment (and restores the contents)."""
         try:
             raw = self._blobs.get(self._key(digest))
             if raw is None:
@@ -74,11 +77,12 @@ class LayerCache:
                 if record.sha256 and capture.wants(record.path) and contents.has(record.sha256)
             }
         )
+        # Every content object is written again, even when it exists: expiry counts from an object's
+        # last write, so a content shared with older fragments is never older than this fragment,
+        # and expires no earlier (a fragment outliving its contents is the rare path ``load`` covers).
         for sha in captured:
-            key = self._content_key(sha)
-            if not self._blobs.exists(key):
-                with contents.open(sha) as handle:
-                    self._blobs.put(key, handle.read())
+            with contents.open(sha) as handle:
+                self._blobs.put(self._content_key(sha), handle.read())
         document = {"format": FRAGMENT_FORMAT, "index": index.model_dump(mode="json"), "captured": captured}
         self._blobs.put(
             self._key(index.digest), zstandard.ZstdCompressor(level=3).compress(json.dumps(document).encode())

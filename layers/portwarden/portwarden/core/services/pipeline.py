@@ -9,19 +9,20 @@ with the same input gives the same stored result.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from portwarden.core.analyzers.base import Analyzer, AnalyzerOptions
 from portwarden.core.analyzers.registry import ANALYZERS
-from portwarden.core.errors import ImageSourceError, NotFoundError
+from portwarden.core.errors import NotFoundError
 from portwarden.core.image.content import ContentStore
 from portwarden.core.image.digest import split_digest
 from portwarden.core.image.manifest import Descriptor, parse_platform
 from portwarden.core.image.reader import SquashedImage, check_layer_count, read_one_layer
 from portwarden.core.image.reference import SourceSpec
-from portwarden.core.image.sources import ResolvedImage, open_source
+from portwarden.core.image.sources import ImageSource, ResolvedImage, open_source
 from portwarden.core.image.squash import squash
 from portwarden.core.model.analysis import ImageAnalysis
 from portwarden.core.model.base import ValueObject
@@ -37,6 +38,7 @@ from portwarden.core.services.acquire import DEFAULT_PLATFORM, ImageAccess
 from portwarden.core.services.analyze import assemble, plan_analysis
 
 Clock = Callable[[], datetime]
+logger = logging.getLogger(__name__)
 
 # How long a claim holds when the caller names no limit: longer than any analysis may run, so a
 # live analysis is never taken over; a dead one is taken over (or swept) after it.
@@ -233,12 +235,29 @@ def assemble_phase(
     plan = plan_analysis(options, analyzers, access.limits)
     cache = plan.layer_cache(blobs)
     contents = ContentStore(access.work_dir)
+    source: ImageSource | None = None
     try:
         layers = []
         for task in pointer.layers:
             fragment = cache.load(task.digest, contents)
             if fragment is None:
-                raise ImageSourceError(f"layer {task.digest} has no fragment: AnalyzeLayer did not complete")
+                # Missing, or its captured contents partly expired: read the layer again here (the
+                # fresh fragment replaces the broken one) rather than fail every future analysis.
+                logger.warning("layer %s has no complete fragment; reading it again", task.digest)
+                if source is None:
+                    spec = SourceSpec.parse(pointer.source)
+                    source = open_source(spec, access.limits, access.registry_client)
+                descriptor = Descriptor(mediaType=task.media_type, digest=task.digest, size=task.size)
+                fragment = read_one_layer(
+                    source,
+                    descriptor,
+                    task.diff_id,
+                    plan.capture,
+                    contents,
+                    access.limits,
+                    scanners=plan.scanners,
+                    cache=cache,
+                )
             layers.append(fragment)
         records, warnings = squash(layers)
         image = SquashedImage(
@@ -251,6 +270,8 @@ def assemble_phase(
         analysis = assemble(image, plan.options, plan.analyzers, clock)
     finally:
         contents.close()
+        if source is not None:
+            source.close()
     analyses.put_analysis(pointer.image_digest, analysis)
     _record_analyzed(pointer, analysis, catalog, clock)
     if events is not None:
