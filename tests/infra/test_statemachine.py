@@ -18,6 +18,7 @@ import pytest
 from moto.events.models import EventPattern
 
 from portwarden.adapters.aws.stores import AwsStoreSettings, table_definitions
+from portwarden.runtime.snapshots import RETIRED_TAG
 from tests.support.aws import load_event, load_template, serverless_functions, substitute
 
 pytestmark = pytest.mark.infra
@@ -281,16 +282,63 @@ def test_the_bucket_is_private_encrypted_and_expires_regenerable_data(template: 
     )
     (encryption,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
     assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    rules = bucket["LifecycleConfiguration"]["Rules"]
     expiring = {
-        rule["Prefix"]: rule["ExpirationInDays"]
-        for rule in bucket["LifecycleConfiguration"]["Rules"]
-        if "Prefix" in rule
+        rule["Prefix"]: (rule["ExpirationInDays"], rule.get("TagFilters"))
+        for rule in rules
+        if "Prefix" in rule and "ExpirationInDays" in rule
     }
-    # Fragments (cache/) and snapshots (vulndb/) can be rebuilt; analyses (documents/) never expire.
+    # Fragments (cache/) can be rebuilt; analyses (documents/) never expire; a snapshot expires only
+    # once feed sync has tagged it retired (the pointer moved on), never while the pointer names it.
     assert expiring == {
-        "cache/": {"Ref": "FragmentRetentionDays"},
-        "vulndb/": {"Ref": "SnapshotRetentionDays"},
+        "cache/": ({"Ref": "FragmentRetentionDays"}, None),
+        "vulndb/": ({"Ref": "SnapshotRetentionDays"}, [{"Key": RETIRED_TAG, "Value": "true"}]),
     }
+    # Versioned for the snapshots: replaced versions are dropped, soon except under vulndb/.
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    noncurrent = {
+        rule["Prefix"]: rule["NoncurrentVersionExpiration"]["NoncurrentDays"]
+        for rule in rules
+        if "NoncurrentVersionExpiration" in rule
+    }
+    assert noncurrent == {"cache/": 1, "documents/": 1, "vulndb/": {"Ref": "SnapshotRetentionDays"}}
+
+
+def test_tables_and_bucket_survive_stack_deletion_and_mistakes(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    for logical_id in [*TABLES.values(), "DataBucket"]:
+        assert resources[logical_id]["DeletionPolicy"] == "Retain", logical_id
+        assert resources[logical_id]["UpdateReplacePolicy"] == "Retain", logical_id
+    protected = {"Fn::If": ["ProtectData", True, False]}
+    assert template["Conditions"]["ProtectData"] == {"Fn::Equals": [{"Ref": "DataProtection"}, "Enabled"]}
+    assert template["Parameters"]["DataProtection"]["Default"] == "Enabled"
+    for logical_id in TABLES.values():
+        properties = resources[logical_id]["Properties"]
+        assert properties["DeletionProtectionEnabled"] == protected, logical_id
+        assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": protected}
+    # TTL where records age out: events, and evaluations once superseded.
+    ttl = {
+        logical_id: resources[logical_id]["Properties"].get("TimeToLiveSpecification")
+        for logical_id in TABLES.values()
+    }
+    assert {name for name, spec in ttl.items() if spec} == {"EventsTable", "EvaluationsTable"}
+    for name in ("EventsTable", "EvaluationsTable"):
+        assert ttl[name] == {"AttributeName": "expires_at", "Enabled": True}
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["PORTWARDEN_EVENT_RETENTION_DAYS"] == {"Ref": "EventRetentionDays"}
+    assert variables["PORTWARDEN_SUPERSEDED_EVALUATION_DAYS"] == {"Ref": "SupersededEvaluationDays"}
+
+
+def test_the_bucket_refuses_requests_without_tls(template: dict[str, Any]) -> None:
+    policy = template["Resources"]["DataBucketPolicy"]["Properties"]
+    assert policy["Bucket"] == {"Ref": "DataBucket"}
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert (statement["Effect"], statement["Principal"], statement["Action"]) == ("Deny", "*", "s3:*")
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert statement["Resource"] == [
+        {"Fn::GetAtt": ["DataBucket", "Arn"]},
+        {"Fn::Sub": "${DataBucket.Arn}/*"},
+    ]
 
 
 def test_every_function_states_its_memory_and_timeout(template: dict[str, Any]) -> None:

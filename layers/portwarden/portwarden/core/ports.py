@@ -82,7 +82,8 @@ class CatalogStore(Protocol):
 
     def add_repo_tag(self, image_digest: str, repo_tag: str) -> None:
         """Add ``repo_tag`` to the image's tags without touching anything else (its status above all):
-        a tag event must never overwrite what a running analysis writes. NotFoundError if unknown."""
+        a tag event must never overwrite what a running analysis writes. The list keeps the newest
+        ``REPO_TAGS_KEPT`` tags, oldest dropped first. NotFoundError if unknown."""
         ...
 
     def list_images_by_status(self, status: AnalysisStatus, limit: int = 1000) -> list[ImageRecord]:

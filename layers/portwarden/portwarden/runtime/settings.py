@@ -72,6 +72,13 @@ class StorageSettings(_EnvSettings):
     bucket_name: str | None = Field(default=None, min_length=3, validation_alias="PORTWARDEN_BUCKET_NAME")
     # Emulators only (moto server, dynalite); unset on AWS.
     aws_endpoint_url: str | None = Field(default=None, validation_alias="PORTWARDEN_AWS_ENDPOINT_URL")
+    # Days until DynamoDB's TTL deletes an event / an evaluation a newer one superseded (unset: never).
+    event_retention_days: int | None = Field(
+        default=None, ge=1, validation_alias="PORTWARDEN_EVENT_RETENTION_DAYS"
+    )
+    superseded_evaluation_days: int | None = Field(
+        default=None, ge=1, validation_alias="PORTWARDEN_SUPERSEDED_EVALUATION_DAYS"
+    )
 
     def store_settings(self) -> AwsStoreSettings:
         names = {
@@ -98,6 +105,8 @@ class StorageSettings(_EnvSettings):
             feeds_table=self.feeds_table,
             dynamodb_endpoint_url=self.aws_endpoint_url,
             s3_endpoint_url=self.aws_endpoint_url,
+            event_retention_days=self.event_retention_days,
+            superseded_evaluation_days=self.superseded_evaluation_days,
         )
 
 

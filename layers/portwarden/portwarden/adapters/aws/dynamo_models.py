@@ -106,6 +106,9 @@ class EvaluationItem(Model):
     # The result document, zstd-compressed JSON: inline when small, else an S3 key.
     document = BinaryAttribute(null=True, legacy_encoding=False)
     document_key = UnicodeAttribute(null=True)
+    # The table's TTL attribute (epoch seconds): set once a newer evaluation for the same image and
+    # tag supersedes this one; the current evaluation never expires.
+    expires_at = NumberAttribute(null=True)
 
 
 class BundleItem(Model):
@@ -134,6 +137,8 @@ class EventItem(Model):
     message = UnicodeAttribute(null=True)
     details = UnicodeAttribute(null=True)
     timestamp = UnicodeAttribute(null=True)
+    # The table's TTL attribute (epoch seconds): the event's time plus the retention period.
+    expires_at = NumberAttribute(null=True)
 
 
 class FeedItem(Model):

@@ -19,11 +19,12 @@ import json
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from pynamodb.exceptions import PynamoDBException
+from pynamodb.expressions.condition import size
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
@@ -59,6 +60,7 @@ from portwarden.core.model.analysis import ImageAnalysis
 from portwarden.core.model.base import ValueObject
 from portwarden.core.model.match import Match
 from portwarden.core.model.records import (
+    REPO_TAGS_KEPT,
     AnalysisClaim,
     AnalysisStatus,
     AnalyzedSummary,
@@ -72,6 +74,8 @@ from portwarden.core.model.records import (
 
 _TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _CONDITION_FAILED = "ConditionalCheckFailedException"
+# Rewrites of a full tag list that lose a race are retried this often before giving up.
+_TAG_LIST_ATTEMPTS = 8
 # DynamoDB items are capped at 400 KB; documents whose compressed form is larger than this go to S3.
 DEFAULT_INLINE_DOCUMENT_LIMIT = 350_000
 
@@ -106,6 +110,10 @@ class AwsStoreSettings(BaseModel):
     documents_prefix: str = "documents/"
     cache_prefix: str = "cache/"
     inline_document_limit: int = Field(default=DEFAULT_INLINE_DOCUMENT_LIMIT, ge=0, le=390_000)
+    # DynamoDB TTL (attribute ``expires_at``): events are deleted this many days after they happen,
+    # superseded evaluations this many days after a newer one replaced them. None keeps them.
+    event_retention_days: int | None = Field(default=None, ge=1)
+    superseded_evaluation_days: int | None = Field(default=None, ge=1)
 
     @classmethod
     def with_table_prefix(cls, prefix: str, bucket: str, **overrides: Any) -> AwsStoreSettings:
@@ -344,9 +352,14 @@ class AwsCatalogStore:
         return [self._record(item) for item in items]
 
     def add_repo_tag(self, image_digest: str, repo_tag: str) -> None:
-        """One UpdateItem appending the tag unless the list already holds it: the status is untouched."""
+        """One UpdateItem appending the tag unless the list holds it or is full: the status is untouched.
+
+        A full list (``REPO_TAGS_KEPT``) is rewritten without its oldest tag, under the condition that
+        it is still the list that was read, and retried when another writer got there first.
+        """
         model = self._images
-        condition = model.image_digest.exists() & ~model.repo_tags.contains(repo_tag)
+        room = size(model.repo_tags) < REPO_TAGS_KEPT  # type: ignore[no-untyped-call]
+        condition = model.image_digest.exists() & ~model.repo_tags.contains(repo_tag) & room
         with _dynamodb_errors("add a tag to an image"):
             try:
                 model(image_digest).update(
@@ -356,9 +369,23 @@ class AwsCatalogStore:
             except PynamoDBException as exc:
                 if not _condition_failed(exc):
                     raise
-            exists = _get(model, image_digest, attributes_to_get=["image_digest"])
-        if exists is None:
-            raise NotFoundError(f"no image {image_digest}")
+            for _ in range(_TAG_LIST_ATTEMPTS):
+                item = _get(model, image_digest, attributes_to_get=["image_digest", "repo_tags"])
+                if item is None:
+                    raise NotFoundError(f"no image {image_digest}")
+                tags = list(item.repo_tags or ())
+                if repo_tag in tags:
+                    return
+                try:
+                    model(image_digest).update(
+                        actions=[model.repo_tags.set([*tags, repo_tag][-REPO_TAGS_KEPT:])],
+                        condition=model.image_digest.exists() & (model.repo_tags == tags),
+                    )
+                    return
+                except PynamoDBException as exc:
+                    if not _condition_failed(exc):
+                        raise
+        raise StoreError(f"cannot add a tag to {image_digest}: the tag list kept changing")
 
     def set_status(
         self,
@@ -537,12 +564,26 @@ class AwsAnalysisStore:
 # ---- evaluations ----------------------------------------------------------------------------------------
 
 
-class AwsEvaluationStore:
-    """Table ``evaluations``: hash image_digest, range "<evaluated_at>#<evaluation_id>"; newest first."""
+def _epoch_seconds(value: datetime) -> int:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return int(value.timestamp())
 
-    def __init__(self, binding: TableBinding, spill: _DocumentSpill) -> None:
+
+class AwsEvaluationStore:
+    """Table ``evaluations``: hash image_digest, range "<evaluated_at>#<evaluation_id>"; newest first.
+
+    With ``superseded_days``, storing an evaluation gives the earlier ones for the same image and tag
+    an ``expires_at`` (the table's TTL) that many days ahead: history is kept for a while, the
+    current evaluation forever.
+    """
+
+    def __init__(
+        self, binding: TableBinding, spill: _DocumentSpill, superseded_days: int | None = None
+    ) -> None:
         self._model = evaluation_model(binding)
         self._spill = spill
+        self._superseded_days = superseded_days
 
     def put_evaluation(self, evaluation: EvaluationRecord) -> None:
         evaluated_at = to_timestamp(evaluation.evaluated_at)
@@ -563,6 +604,29 @@ class AwsEvaluationStore:
                 document=inline,
                 document_key=key,
             ).save()
+        if self._superseded_days is not None:
+            self._expire_superseded(evaluation)
+
+    def _expire_superseded(self, evaluation: EvaluationRecord) -> None:
+        model = self._model
+        newest_key = f"{to_timestamp(evaluation.evaluated_at)}#{evaluation.evaluation_id}"
+        same_tag = (
+            model.repo_tag == evaluation.repo_tag
+            if evaluation.repo_tag is not None
+            else model.repo_tag.does_not_exist()
+        )
+        expires_at = _epoch_seconds(datetime.now(UTC) + timedelta(days=self._superseded_days or 0))
+        with _dynamodb_errors("expire superseded evaluations"):
+            earlier = model.query(
+                evaluation.image_digest,
+                range_key_condition=model.evaluated_key < newest_key,
+                filter_condition=same_tag & model.expires_at.does_not_exist(),
+                attributes_to_get=["image_digest", "evaluated_key"],
+            )
+            for item in earlier:
+                model(item.image_digest, item.evaluated_key).update(
+                    actions=[model.expires_at.set(expires_at)], condition=model.image_digest.exists()
+                )
 
     def latest_evaluation(self, image_digest: str, repo_tag: str | None = None) -> EvaluationRecord | None:
         """The newest evaluation of the image; with ``repo_tag``, the newest made for that tag."""
@@ -706,20 +770,27 @@ class AwsEventStore:
     once (it is idempotent anyway). Events come newest first; ``since`` is exclusive.
     """
 
-    def __init__(self, binding: TableBinding) -> None:
+    def __init__(self, binding: TableBinding, retention_days: int | None = None) -> None:
         self._model = event_model(binding)
         self._indexed_days: set[str] = set()
         self._lock = threading.Lock()
+        self._retention = timedelta(days=retention_days) if retention_days is not None else None
 
     def put_event(self, event: EventRecord) -> None:
         timestamp = to_timestamp(event.timestamp)
         day = timestamp[:10]
+        expires_at = day_expires_at = None
+        if self._retention is not None:
+            expires_at = _epoch_seconds(event.timestamp + self._retention)
+            # A day's index entry outlives the day's last possible event.
+            day_start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC)
+            day_expires_at = _epoch_seconds(day_start + timedelta(days=1) + self._retention)
         with _dynamodb_errors("store an event"):
             # The day entry first: an index entry without events is harmless, the reverse would hide events.
             with self._lock:
                 known = day in self._indexed_days
             if not known:
-                self._model(DAY_INDEX_PARTITION, day).save()
+                self._model(DAY_INDEX_PARTITION, day, expires_at=day_expires_at).save()
                 with self._lock:
                     self._indexed_days.add(day)
             self._model(
@@ -733,6 +804,7 @@ class AwsEventStore:
                 message=event.message,
                 details=json.dumps(event.model_dump(mode="json")["details"], separators=(",", ":")),
                 timestamp=timestamp,
+                expires_at=expires_at,
             ).save()
 
     def list_events(self, since: datetime | None = None, limit: int = 100) -> list[EventRecord]:
@@ -858,9 +930,11 @@ class AwsStores:
         spill = _DocumentSpill(self.documents, settings.inline_document_limit)
         self.catalog = AwsCatalogStore(binding("images"), binding("tags"))
         self.analyses = AwsAnalysisStore(self.documents)
-        self.evaluations = AwsEvaluationStore(binding("evaluations"), spill)
+        self.evaluations = AwsEvaluationStore(
+            binding("evaluations"), spill, settings.superseded_evaluation_days
+        )
         self.policies = AwsPolicyStore(binding("policies"), spill)
-        self.events = AwsEventStore(binding("events"))
+        self.events = AwsEventStore(binding("events"), settings.event_retention_days)
         self.feeds = AwsFeedMetadataStore(binding("feeds"))
 
     def boto3_client(self, service: str, endpoint_url: str | None = None) -> Any:

@@ -37,6 +37,7 @@ from portwarden.core.model.analysis import ImageAnalysis
 from portwarden.core.model.base import ValueObject
 from portwarden.core.model.match import Match
 from portwarden.core.model.records import (
+    REPO_TAGS_KEPT,
     AnalysisClaim,
     AnalysisStatus,
     AnalyzedSummary,
@@ -361,18 +362,19 @@ class SqliteCatalogStore:
         return [_image_from_row(row) for row in rows]
 
     def add_repo_tag(self, image_digest: str, repo_tag: str) -> None:
-        """Read-modify-write of the tag list inside one write transaction: atomic against other writers."""
+        """Read-modify-write of the tag list inside one write transaction: atomic against other writers.
+        Tags stay in the order they were added; past ``REPO_TAGS_KEPT`` the oldest is dropped."""
         with self._db.transaction("add a tag to an image") as connection:
             row = connection.execute(
                 "SELECT repo_tags FROM images WHERE image_digest = ?", (image_digest,)
             ).fetchone()
             if row is None:
                 raise NotFoundError(f"no image {image_digest}")
-            tags = set(json.loads(row[0]))
+            tags: list[str] = json.loads(row[0])
             if repo_tag not in tags:
                 connection.execute(
                     "UPDATE images SET repo_tags = ? WHERE image_digest = ?",
-                    (json.dumps(sorted({*tags, repo_tag})), image_digest),
+                    (json.dumps([*tags, repo_tag][-REPO_TAGS_KEPT:]), image_digest),
                 )
 
     def set_status(

@@ -295,9 +295,11 @@ def list_images(
     analysis_status: Annotated[AnalysisStatus | None, Query(description="Only images in this status")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LISTED_IMAGES)] = 100,
 ) -> list[AnchoreImage]:
-    records = services().catalog.list_images(limit=MAX_LISTED_IMAGES if analysis_status else limit)
+    catalog = services().catalog
     if analysis_status is not None:
-        records = [record for record in records if record.analysis_status is analysis_status][:limit]
+        records = catalog.list_images_by_status(analysis_status, limit=limit)  # the by_status index
+    else:
+        records = catalog.list_images(limit=limit)
     return [AnchoreImage.of(record) for record in records]
 
 

@@ -14,6 +14,10 @@ from pydantic import Field
 
 from portwarden.core.model.base import ValueObject
 
+# An image keeps the newest tags it was seen under, up to this many; the tags table keeps, per tag,
+# the digest it last pointed to, so a tag dropped from the list is still found there.
+REPO_TAGS_KEPT = 100
+
 
 class AnalysisStatus(StrEnum):
     NOT_ANALYZED = "not_analyzed"

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
-from portwarden.core.errors import InvalidReferenceError, NotFoundError
+from portwarden.core.errors import InvalidReferenceError, NotFoundError, StoreError
 from portwarden.core.image.reference import SourceKind, SourceSpec
 from portwarden.core.model.base import ValueObject
 from portwarden.core.model.records import AnalysisStatus, DbPointer, EventRecord, ImageRecord
@@ -197,7 +197,8 @@ def record_failure(
     """
     digest = image_digest or _digest_in_source(source)
     if digest is not None and catalog.get_image(digest) is None:
-        catalog.put_image(
+        # Insert-if-absent: a trigger that recorded the image meanwhile keeps what it wrote.
+        catalog.add_image(
             ImageRecord(
                 image_digest=digest,
                 analysis_status=AnalysisStatus.NOT_ANALYZED,
@@ -296,6 +297,11 @@ class SnapshotFiles(Protocol):
         """Write the object to ``path``; False when there is no such object."""
         ...
 
+    def retire(self, key: str) -> None:
+        """Mark a snapshot no pointer names any more: from then on it may expire. A snapshot never
+        retired never expires (a stalled sync must not delete the live database)."""
+        ...
+
 
 class SourceSummary(ValueObject):
     url: str
@@ -354,6 +360,11 @@ def sync_and_publish(
     finally:
         database.unlink(missing_ok=True)
     feeds.put_db_pointer(pointer)
+    if previous is not None and previous.location != pointer.location:
+        try:
+            snapshots.retire(previous.location)
+        except StoreError as exc:  # it then stays until removed by hand: storage, not correctness
+            logger.warning("cannot retire the previous snapshot %s: %s", previous.location, exc)
     summaries = tuple(
         SourceSummary(
             url=outcome.source.url,

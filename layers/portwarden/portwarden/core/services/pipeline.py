@@ -32,6 +32,7 @@ from portwarden.core.model.records import (
     AnalyzedSummary,
     EventRecord,
     ImageRecord,
+    TagRecord,
 )
 from portwarden.core.ports import AnalysisStore, BlobStore, CatalogStore, EventStore
 from portwarden.core.services.acquire import DEFAULT_PLATFORM, ImageAccess
@@ -172,8 +173,12 @@ def _claim_analysis(
     existing = catalog.get_image(image_digest)
     if existing is None:
         raise NotFoundError(f"image {image_digest} vanished from the catalog while being recorded")
-    if request.repo_tag and request.repo_tag not in existing.repo_tags:
-        catalog.add_repo_tag(image_digest, request.repo_tag)
+    if request.repo_tag:
+        # The tags table remembers the digest each tag last pointed to: the image's own list keeps
+        # only its newest tags.
+        catalog.put_tag(TagRecord(repo_tag=request.repo_tag, image_digest=image_digest, updated_at=clock()))
+        if request.repo_tag not in existing.repo_tags:
+            catalog.add_repo_tag(image_digest, request.repo_tag)
     if existing.analysis_status is AnalysisStatus.ANALYZING and existing.claim_owner == claim.owner:
         return True  # this attempt's own claim: Resolve retried after claiming
     if existing.analysis_status is AnalysisStatus.ANALYZED and not request.force:
