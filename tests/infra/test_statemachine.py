@@ -374,16 +374,6 @@ def test_the_ecr_rule_starts_analyses_for_successful_pushes_only(template: dict[
     assert not matches("schedule/feed-sync.json")
 
 
-def test_feed_sync_runs_on_the_schedule_parameter_without_lambda_retries(template: dict[str, Any]) -> None:
-    function = serverless_functions(template)["FeedSyncFunction"]["Properties"]
-    (schedule,) = function["Events"].values()
-
-    assert schedule["Type"] == "Schedule"
-    assert schedule["Properties"]["Schedule"] == {"Ref": "FeedSyncSchedule"}
-    assert function["EventInvokeConfig"]["MaximumRetryAttempts"] == 0
-    assert function["Environment"]["Variables"]["PORTWARDEN_FEED_SOURCES"] == {"Ref": "FeedSources"}
-
-
 def test_only_the_starters_may_start_executions_and_only_the_pipeline_reaches_ecr(
     template: dict[str, Any],
 ) -> None:

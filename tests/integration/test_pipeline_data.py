@@ -30,7 +30,6 @@ from tests.support.aws import (
     REGION,
     MotoStack,
     ecr_push_event,
-    load_event,
     moto_stack,
     osv_feed_zip,
     registry_environment,
@@ -218,9 +217,9 @@ def test_a_superseded_snapshot_is_retired_and_the_current_one_never(stack: MotoS
         tag_set: list[dict[str, str]] = s3.get_object_tagging(Bucket=stack.settings.bucket, Key=key)["TagSet"]
         return tag_set
 
-    first = stack.invoke("FeedSyncFunction", load_event("schedule/feed-sync.json"))["pointer"]["location"]
+    first = stack.sync_feeds()["parsed_output"]["published"]["pointer"]["location"]
     assert tags(first) == []
-    second = stack.invoke("FeedSyncFunction", load_event("schedule/feed-sync.json"))["pointer"]["location"]
+    second = stack.sync_feeds()["parsed_output"]["published"]["pointer"]["location"]
 
     assert second != first
     assert tags(first) == [{"Key": RETIRED_TAG, "Value": "true"}]

@@ -77,7 +77,9 @@ def stack(
 
 
 def publish_database(stack: MotoStack) -> dict[str, Any]:
-    outcome: dict[str, Any] = stack.invoke("FeedSyncFunction", load_event("schedule/feed-sync.json"))
+    execution = stack.sync_feeds()
+    assert execution["status"] == "SUCCEEDED", execution
+    outcome: dict[str, Any] = execution["parsed_output"]["published"]
     return outcome
 
 
@@ -92,7 +94,9 @@ def test_feed_sync_publishes_a_snapshot_and_a_pointer_with_its_checksum(stack: M
     assert pointer.location.startswith("vulndb/") and pointer.record_count >= 1
     snapshot = stack.stores.blobs.client.get_object(Bucket=stack.settings.bucket, Key=pointer.location)
     assert hashlib.sha256(snapshot["Body"].read()).hexdigest() == pointer.sha256
-    assert [(s["kind"], s["status"]) for s in outcome["sources"]] == [("osv", "updated")]
+    assert outcome["published"] is True and outcome["resuming"] == []
+    steps = stack.calls("FeedSyncSourceFunction")
+    assert [(call.event["source"]["kind"], call.error_type) for call in steps] == [("osv", None)]
 
     # A second sync starts from that snapshot: same records, a new object, the pointer moved.
     second = publish_database(stack)

@@ -2,9 +2,9 @@
 
 ``moto_stack()`` starts ``mock_aws`` with moto's Step Functions interpreter enabled, creates the
 stores' tables and bucket, the topic, one Lambda function per ``AWS::Serverless::Function`` of
-``template.yaml`` (named by its logical id), and the state machine from
-``statemachine/analysis.asl.json`` with every ``${...}`` replaced by the moto ARN or the parameter
-default the template's ``DefinitionSubstitutions`` names. moto would run Lambda code in Docker; a
+``template.yaml`` (named by its logical id), and every state machine of the template from its ASL
+file with every ``${...}`` replaced by the moto ARN or the parameter default the template's
+``DefinitionSubstitutions`` names. moto would run Lambda code in Docker; a
 dispatcher patched over ``LambdaFunction.invoke`` instead calls the handler module loaded from the
 function's CodeUri by file path, exactly as Lambda would, and records every invocation.
 
@@ -39,7 +39,7 @@ from moto.s3.responses import S3Response
 
 from portwarden.adapters.aws.stores import AwsStores, AwsStoreSettings, create_tables
 from portwarden.api.routes import images as image_routes
-from portwarden.runtime import wiring
+from portwarden.runtime import feedsync, wiring
 from tests.conftest import FIXTURES_DIR
 from tests.support.stores import atomic_moto_item_writes
 
@@ -170,6 +170,7 @@ class MotoStack:
     settings: AwsStoreSettings
     stores: AwsStores
     state_machine_arn: str
+    feed_sync_arn: str
     topic_arn: str
     handlers: dict[str, Handler]
     invocations: list[Invocation] = field(default_factory=list)
@@ -207,11 +208,22 @@ class MotoStack:
         )["events"]
         return events
 
-    def executions(self) -> list[dict[str, Any]]:
-        listed: list[dict[str, Any]] = self.sfn.list_executions(stateMachineArn=self.state_machine_arn)[
-            "executions"
-        ]
+    def executions(self, state_machine_arn: str | None = None) -> list[dict[str, Any]]:
+        listed: list[dict[str, Any]] = self.sfn.list_executions(
+            stateMachineArn=state_machine_arn or self.state_machine_arn
+        )["executions"]
         return listed
+
+    def sync_feeds(self, timeout: float = 120.0) -> dict[str, Any]:
+        """Run the feed-sync workflow as its schedule would; the finished execution, output parsed."""
+        started = self.sfn.start_execution(
+            stateMachineArn=self.feed_sync_arn,
+            name=f"sync-{uuid.uuid4().hex}",
+            input=json.dumps(load_event("schedule/feed-sync.json")),
+        )
+        execution = self.wait(started["executionArn"], timeout)
+        execution["parsed_output"] = json.loads(execution["output"]) if execution.get("output") else None
+        return execution
 
     def api(
         self, method: str, path: str, body: Any = None, query: dict[str, str] | None = None
@@ -304,14 +316,14 @@ def moto_stack(monkeypatch: pytest.MonkeyPatch, **environment: str) -> Iterator[
             )["FunctionArn"]
             for logical_id, function in serverless_functions(template).items()
         }
-        machine = template["Resources"]["AnalysisStateMachine"]["Properties"]
-        values = {
-            key: _resolve_substitution(value, template, function_arns)
-            for key, value in machine["DefinitionSubstitutions"].items()
+        machines = {
+            logical_id: _create_state_machine(
+                template, logical_id, f"{prefix}-{logical_id}", role, function_arns
+            )
+            for logical_id, resource in template["Resources"].items()
+            if resource["Type"] == "AWS::Serverless::StateMachine"
         }
-        state_machine_arn = boto3.client("stepfunctions", region_name=REGION).create_state_machine(
-            name=f"{prefix}-analysis", definition=substitute(ASL.read_text(), values), roleArn=role
-        )["stateMachineArn"]
+        state_machine_arn = machines["AnalysisStateMachine"]
         topic_arn = boto3.client("sns", region_name=REGION).create_topic(Name=f"{prefix}-notifications")[
             "TopicArn"
         ]
@@ -330,11 +342,13 @@ def moto_stack(monkeypatch: pytest.MonkeyPatch, **environment: str) -> Iterator[
         for name, value in variables.items():
             monkeypatch.setenv(name, value)
         wiring.reset()
+        feedsync.reset()
         image_routes.use_services(None)
         stack = MotoStack(
             settings=settings,
             stores=stores,
             state_machine_arn=state_machine_arn,
+            feed_sync_arn=machines["FeedSyncStateMachine"],
             topic_arn=topic_arn,
             handlers=handlers_from_template(template),
         )
@@ -345,6 +359,22 @@ def moto_stack(monkeypatch: pytest.MonkeyPatch, **environment: str) -> Iterator[
             _drain(stack)
             wiring.reset()
             image_routes.use_services(None)
+
+
+def _create_state_machine(
+    template: dict[str, Any], logical_id: str, name: str, role: str, function_arns: dict[str, str]
+) -> str:
+    """The template's state machine from its ASL file, ``${...}`` replaced as CloudFormation would."""
+    properties = template["Resources"][logical_id]["Properties"]
+    values = {
+        key: _resolve_substitution(value, template, function_arns)
+        for key, value in properties["DefinitionSubstitutions"].items()
+    }
+    definition = substitute((REPO_ROOT / properties["DefinitionUri"]).read_text(), values)
+    arn: str = boto3.client("stepfunctions", region_name=REGION).create_state_machine(
+        name=name, definition=definition, roleArn=role
+    )["stateMachineArn"]
+    return arn
 
 
 def _resolve_substitution(value: Any, template: dict[str, Any], function_arns: dict[str, str]) -> str:
@@ -362,7 +392,12 @@ def _drain(stack: MotoStack, timeout: float = 60.0) -> None:
     """Let running executions finish before moto's state is torn down under them."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        running = [e for e in stack.executions() if e["status"] == "RUNNING"]
+        running = [
+            e
+            for machine in (stack.state_machine_arn, stack.feed_sync_arn)
+            for e in stack.executions(machine)
+            if e["status"] == "RUNNING"
+        ]
         if not running:
             return
         time.sleep(0.05)

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from portwarden.core.model.base import ValueObject
+from portwarden.core.model.feedsync import SourceRef
 from portwarden.core.services.pipeline import AnalysisRequest, LayerTask
 
 # The ECR push event names its registry only through the account and region of the envelope.
@@ -70,6 +71,19 @@ class ScheduledEvent(_Event):
 
 
 # ---- Step Functions task inputs -------------------------------------------------------------------
+
+
+class FeedSyncRun(_Event):
+    """The Prepare and Publish input: the run (the feed-sync execution's ARN)."""
+
+    run_id: str = Field(min_length=1)
+
+
+class FeedSourceTask(_Event):
+    """One SyncSource step: the run and the source (a step's own output, when it runs again)."""
+
+    run_id: str = Field(min_length=1)
+    source: SourceRef
 
 
 class LayerJob(ValueObject):

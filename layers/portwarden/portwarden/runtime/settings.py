@@ -181,13 +181,24 @@ class FeedSyncSettings(ObservabilitySettings, StorageSettings, WorkSettings):
     """Environment of the feed sync function.
 
     ``feed_sources`` lists ``KIND=URL`` entries (``osv=https://…/PyPI/all.zip``), separated by commas
-    or whitespace; empty means the real upstream feeds (docs/feeds.md).
+    or whitespace; empty means the real upstream feeds (docs/feeds.md). ``nvd_api_key_secret`` names
+    the Secrets Manager secret holding the NVD API key.
     """
 
     feed_sources: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(), validation_alias="PORTWARDEN_FEED_SOURCES"
     )
-    nvd_api_key: str | None = Field(default=None, validation_alias="PORTWARDEN_NVD_API_KEY")
+    # The NVD API key lives in Secrets Manager; the environment names the secret, never the key.
+    nvd_api_key_secret: str | None = Field(
+        default=None, min_length=1, validation_alias="PORTWARDEN_NVD_API_KEY_SECRET"
+    )
+    # How long one step of a source may run before it checkpoints and returns (NVD pages); the
+    # function's remaining time caps it as well.
+    feed_step_seconds: int = Field(default=600, ge=0, le=900, validation_alias="PORTWARDEN_FEED_STEP_SECONDS")
+    # How long a run holds the sync lease (a run that dies frees it after this).
+    feed_sync_lease_seconds: int = Field(
+        default=21600, ge=60, validation_alias="PORTWARDEN_FEED_SYNC_LEASE_SECONDS"
+    )
 
     @field_validator("feed_sources", mode="before")
     @classmethod

@@ -22,7 +22,7 @@ from portwarden.adapters.http.registry import HttpRegistryClient, RetryPolicy
 from portwarden.core.image.reference import ImageReference
 from portwarden.core.ports import FetchedManifest, RegistryClient
 from portwarden.core.services.acquire import ImageAccess
-from portwarden.core.services.sync_feeds import FeedSource, SyncOptions, default_sources
+from portwarden.core.services.sync_feeds import FeedSource, default_sources
 from portwarden.runtime.settings import (
     ApiSettings,
     FeedSyncSettings,
@@ -133,10 +133,6 @@ def feed_fetcher() -> HttpFeedFetcher:
     work_dir = feed_sync_settings().work_dir / "downloads"
     work_dir.mkdir(parents=True, exist_ok=True)
     return HttpFeedFetcher(work_dir)
-
-
-def sync_options() -> SyncOptions:
-    return SyncOptions(nvd_api_key=feed_sync_settings().nvd_api_key)
 
 
 def reset() -> None:

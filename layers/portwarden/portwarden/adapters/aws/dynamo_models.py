@@ -25,8 +25,11 @@ IMAGE_LISTING = "image"
 ACTIVE_POINTER_ID = "#active"
 # Events table: the partition that lists which days have events, one item per day.
 DAY_INDEX_PARTITION = "#days"
-# Feed metadata table: the vulnerability database pointer item.
+# Feed metadata table: the vulnerability database pointer item, and the feed-sync workflow's state
+# (the working database and NVD checkpoints) and lease.
 VULNDB_POINTER_NAME = "vulndb"
+FEED_SYNC_STATE_NAME = "#feed-sync"
+FEED_SYNC_LEASE_NAME = "#feed-sync-lease"
 
 BY_CREATED_INDEX = "by_created"
 BY_STATUS_INDEX = "by_status"
@@ -151,6 +154,16 @@ class FeedItem(Model):
     updated_at = UnicodeAttribute()
 
 
+class FeedSyncStateItem(Model):
+    """The workflow's working state (``working``: JSON) or its lease (``lease_owner``/``lease_until``)."""
+
+    name = UnicodeAttribute(hash_key=True)
+    working = UnicodeAttribute(null=True)
+    lease_owner = UnicodeAttribute(null=True)
+    lease_until = UnicodeAttribute(null=True)
+    updated_at = UnicodeAttribute(null=True)
+
+
 # ---- the factory ---------------------------------------------------------------------------------------
 
 _ItemT = TypeVar("_ItemT", bound=Model)
@@ -200,3 +213,8 @@ def event_model(binding: TableBinding) -> type[EventItem]:
 @lru_cache(maxsize=64)
 def feed_model(binding: TableBinding) -> type[FeedItem]:
     return _bind(FeedItem, binding)
+
+
+@lru_cache(maxsize=64)
+def feed_sync_state_model(binding: TableBinding) -> type[FeedSyncStateItem]:
+    return _bind(FeedSyncStateItem, binding)

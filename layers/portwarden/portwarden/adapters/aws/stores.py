@@ -33,6 +33,8 @@ from portwarden.adapters.aws.dynamo_models import (
     BY_CREATED_INDEX,
     BY_STATUS_INDEX,
     DAY_INDEX_PARTITION,
+    FEED_SYNC_LEASE_NAME,
+    FEED_SYNC_STATE_NAME,
     IMAGE_LISTING,
     VULNDB_POINTER_NAME,
     BundleItem,
@@ -45,6 +47,7 @@ from portwarden.adapters.aws.dynamo_models import (
     evaluation_model,
     event_model,
     feed_model,
+    feed_sync_state_model,
     image_model,
     tag_model,
 )
@@ -58,6 +61,7 @@ from portwarden.adapters.aws.s3 import (
 from portwarden.core.errors import NotFoundError, StoreError
 from portwarden.core.model.analysis import ImageAnalysis
 from portwarden.core.model.base import ValueObject
+from portwarden.core.model.feedsync import WorkingDatabase
 from portwarden.core.model.match import Match
 from portwarden.core.model.records import (
     REPO_TAGS_KEPT,
@@ -854,10 +858,56 @@ class AwsEventStore:
 
 
 class AwsFeedMetadataStore:
-    """Table ``feeds``: the item ``vulndb`` points at the current vulnerability database snapshot."""
+    """Table ``feeds``: the item ``vulndb`` points at the current vulnerability database snapshot;
+    ``#feed-sync`` holds the feed-sync workflow's working database and checkpoints, and
+    ``#feed-sync-lease`` the run that may write them."""
 
     def __init__(self, binding: TableBinding) -> None:
         self._model = feed_model(binding)
+        self._state = feed_sync_state_model(binding)
+
+    def get_working(self) -> WorkingDatabase | None:
+        with _dynamodb_errors("read the feed sync state"):
+            item = _get(self._state, FEED_SYNC_STATE_NAME)
+        if item is None or not item.working:
+            return None
+        return WorkingDatabase.model_validate_json(item.working)
+
+    def put_working(self, working: WorkingDatabase) -> None:
+        with _dynamodb_errors("store the feed sync state"):
+            self._state(
+                FEED_SYNC_STATE_NAME,
+                working=working.model_dump_json(),
+                updated_at=to_timestamp(datetime.now(UTC)),
+            ).save()
+
+    def acquire_lease(self, owner: str, until: datetime, now: datetime) -> bool:
+        """One conditional put: free, expired, or already ours."""
+        model = self._state
+        condition = (
+            model.name.does_not_exist()
+            | (model.lease_until < to_timestamp(now))
+            | (model.lease_owner == owner)
+        )
+        with _dynamodb_errors("take the feed sync lease"):
+            try:
+                model(FEED_SYNC_LEASE_NAME, lease_owner=owner, lease_until=to_timestamp(until)).save(
+                    condition=condition
+                )
+            except PynamoDBException as exc:
+                if _condition_failed(exc):
+                    return False
+                raise
+        return True
+
+    def release_lease(self, owner: str) -> None:
+        model = self._state
+        with _dynamodb_errors("release the feed sync lease"):
+            try:
+                model(FEED_SYNC_LEASE_NAME).delete(condition=model.lease_owner == owner)
+            except PynamoDBException as exc:
+                if not _condition_failed(exc):
+                    raise
 
     def get_db_pointer(self) -> DbPointer | None:
         with _dynamodb_errors("read the database pointer"):
