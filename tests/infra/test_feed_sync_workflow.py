@@ -49,7 +49,11 @@ def test_placeholders_are_the_substitutions_and_tasks_are_the_invocable_function
     assert machine["DefinitionUri"] == "statemachine/feed-sync.asl.json"
     assert set(re.findall(r"\$\{(\w+)\}", ASL_PATH.read_text())) == set(machine["DefinitionSubstitutions"])
     assert "arn:aws" not in ASL_PATH.read_text()
-    invocable = {policy["LambdaInvokePolicy"]["FunctionName"]["Ref"] for policy in machine["Policies"]}
+    invocable = {
+        policy["LambdaInvokePolicy"]["FunctionName"]["Ref"]
+        for policy in machine["Policies"]
+        if "LambdaInvokePolicy" in policy
+    }
     targets = {
         value["Fn::GetAtt"][0]
         for key, value in machine["DefinitionSubstitutions"].items()

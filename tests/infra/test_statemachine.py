@@ -100,7 +100,11 @@ def test_every_task_invokes_a_function_of_the_template_that_the_machine_may_invo
 ) -> None:
     functions = serverless_functions(template)
     policies = template["Resources"][STATE_MACHINE]["Properties"]["Policies"]
-    invocable = {policy["LambdaInvokePolicy"]["FunctionName"]["Ref"] for policy in policies}
+    invocable = {
+        policy["LambdaInvokePolicy"]["FunctionName"]["Ref"]
+        for policy in policies
+        if "LambdaInvokePolicy" in policy
+    }
     targets = set()
     for name, state in tasks(asl).items():
         placeholder = state["Resource"].removeprefix("arn:test:")
@@ -357,11 +361,30 @@ def test_task_timeouts_cover_their_functions(
         assert state["TimeoutSeconds"] >= functions[resource]["Properties"]["Timeout"], name
 
 
-def test_the_ecr_rule_starts_analyses_for_successful_pushes_only(template: dict[str, Any]) -> None:
-    events = serverless_functions(template)["StartAnalysisFunction"]["Properties"]["Events"]
-    (rule,) = events.values()
-    assert rule["Type"] == "EventBridgeRule"
-    pattern = EventPattern.load(json.dumps(rule["Properties"]["Pattern"]))
+def test_the_ecr_rule_queues_successful_pushes_only_for_start_analysis(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    rule = resources["EcrPushRule"]["Properties"]
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": ["EcrPushQueue", "Arn"]}
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["AsyncDeadLetterQueue", "Arn"]}}
+    # The queue buffers a burst, retries a failed start (partial batch response), then parks it.
+    queue = resources["EcrPushQueue"]["Properties"]
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["EcrPushDeadLetterQueue", "Arn"]},
+        "maxReceiveCount": 5,
+    }
+    start = serverless_functions(template)["StartAnalysisFunction"]["Properties"]
+    assert queue["VisibilityTimeout"] >= 6 * start["Timeout"]
+    (consumer,) = start["Events"].values()
+    assert consumer["Type"] == "SQS"
+    assert consumer["Properties"]["Queue"] == {"Fn::GetAtt": ["EcrPushQueue", "Arn"]}
+    assert consumer["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert consumer["Properties"]["ScalingConfig"] == {
+        "MaximumConcurrency": {"Ref": "StartAnalysisMaxConcurrency"}
+    }
+    variables = start["Environment"]["Variables"]
+    assert variables["PORTWARDEN_ECR_REPOSITORY_PREFIXES"] == {"Ref": "EcrRepositoryPrefixes"}
+    pattern = EventPattern.load(json.dumps(rule["EventPattern"]))
 
     def matches(event: str) -> bool:
         # moto's own matcher, as EventBridge rules in moto use it (its type names a TypedDict).

@@ -50,7 +50,7 @@ def stack(
 
 
 def analyze(stack: MotoStack, digest: str, repository: str) -> dict[str, object]:
-    started = stack.invoke("StartAnalysisFunction", ecr_push_event(digest, repository=repository))
+    started = stack.start_push(ecr_push_event(digest, repository=repository))
     execution: dict[str, object] = stack.wait(started["execution_arn"])
     return execution
 

@@ -204,7 +204,7 @@ def stop_during_layer_analysis(stack: MotoStack, image: Image) -> str:
 
     stack.handlers["AnalyzeLayerFunction"] = blocked
     try:
-        started = stack.invoke("StartAnalysisFunction", ecr_push_event(image.digest))
+        started = stack.start_push(ecr_push_event(image.digest))
         assert reading.wait(30)
         stack.sfn.stop_execution(executionArn=started["execution_arn"], error="Operator", cause="stopped")
         gate.set()
@@ -284,7 +284,7 @@ def test_a_failure_event_of_a_skipped_or_superseded_execution_changes_nothing(
 ) -> None:
     image = small_image()
     push_image(image, anonymous_registry, "team/app", "1.0")
-    first = stack.invoke("StartAnalysisFunction", ecr_push_event(image.digest))
+    first = stack.start_push(ecr_push_event(image.digest))
     assert stack.wait(first["execution_arn"])["status"] == "SUCCEEDED"
     event = execution_status_event(stack, first["execution_arn"])
     event["detail"]["status"] = "FAILED"
@@ -331,7 +331,7 @@ def test_a_push_takes_over_an_expired_claim_and_waits_for_a_live_one(
     catalog = stack.stores.catalog
 
     # The dead execution's claim is still live: a new push must not start a second analysis.
-    live = stack.invoke("StartAnalysisFunction", ecr_push_event(image.digest) | {"id": "second-push"})
+    live = stack.start_push(ecr_push_event(image.digest) | {"id": "second-push"})
     assert json_output(stack, live["execution_arn"])["resolved"]["skip"] is True
     # Once past its deadline, the next push takes it over and analyzes.
     record = catalog.get_image(image.digest)
@@ -340,7 +340,7 @@ def test_a_push_takes_over_an_expired_claim_and_waits_for_a_live_one(
     catalog.claim_analysis(
         image.digest, AnalysisClaim(owner=execution_arn, deadline=BASE_TIME), now=BASE_TIME - HOUR
     )
-    takeover = stack.invoke("StartAnalysisFunction", ecr_push_event(image.digest) | {"id": "third-push"})
+    takeover = stack.start_push(ecr_push_event(image.digest) | {"id": "third-push"})
     output = json_output(stack, takeover["execution_arn"])
 
     assert output["resolved"]["skip"] is False
@@ -359,7 +359,7 @@ def test_a_re_push_of_a_failed_digest_starts_a_new_execution(
     stack.invoke("AnalysisEndedFunction", execution_status_event(stack, execution_arn))
 
     repush = ecr_push_event(image.digest) | {"id": "a-later-push-of-the-same-tag"}
-    started = stack.invoke("StartAnalysisFunction", repush)
+    started = stack.start_push(repush)
 
     assert started["started"] is True and started["execution_arn"] != execution_arn
     assert stack.wait(started["execution_arn"])["status"] == "SUCCEEDED"

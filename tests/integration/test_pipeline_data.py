@@ -98,7 +98,7 @@ def test_a_tag_added_while_assemble_runs_is_kept(
 
     monkeypatch.setitem(stack.handlers, "AssembleFunction", assemble_with_a_racing_tag)
 
-    started = stack.invoke("StartAnalysisFunction", ecr_push_event(image.digest))
+    started = stack.start_push(ecr_push_event(image.digest))
     assert stack.wait(started["execution_arn"])["status"] == "SUCCEEDED"
 
     assert interleaved == ["update_item"]  # the race happened, right before Assemble's own write

@@ -112,7 +112,7 @@ def test_ecr_push_is_analyzed_matched_evaluated_and_served_by_the_api(
     push_image(image, anonymous_registry, "team/app", "1.0")
     publish_database(stack)
 
-    started = stack.invoke("StartAnalysisFunction", ecr_push_event(image.digest))
+    started = stack.start_push(ecr_push_event(image.digest))
     execution = stack.wait(started["execution_arn"])
 
     assert started["started"] is True
@@ -223,7 +223,7 @@ def test_without_a_database_the_image_is_analyzed_and_the_check_warns_data_unava
     image = app_image()
     push_image(image, anonymous_registry, "team/app", "1.0")
 
-    started = stack.invoke("StartAnalysisFunction", ecr_push_event(image.digest))
+    started = stack.start_push(ecr_push_event(image.digest))
     execution = stack.wait(started["execution_arn"])
 
     assert execution["status"] == "SUCCEEDED"
@@ -246,9 +246,7 @@ def test_a_shared_base_layer_is_read_once(stack: MotoStack, anonymous_registry: 
     push_image(second, anonymous_registry, "team/other", "2.0")
 
     for image, repository, tag in ((first, "team/app", "1.0"), (second, "team/other", "2.0")):
-        started = stack.invoke(
-            "StartAnalysisFunction", ecr_push_event(image.digest, repository=repository, tag=tag)
-        )
+        started = stack.start_push(ecr_push_event(image.digest, repository=repository, tag=tag))
         assert stack.wait(started["execution_arn"])["status"] == "SUCCEEDED"
 
     # Two layers for the first image, then only the second image's own layer: the Map passes the

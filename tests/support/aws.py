@@ -184,6 +184,32 @@ class MotoStack:
         """Call a handler directly (the triggers AWS would call: API Gateway, EventBridge)."""
         return self.handlers[function](event, FakeLambdaContext(function))
 
+    def push(self, *events: dict[str, Any]) -> dict[str, Any]:
+        """Deliver ECR push events as one SQS batch to StartAnalysis; its partial batch response."""
+        records = [
+            {"messageId": f"message-{index}", "body": json.dumps(event), "eventSource": "aws:sqs"}
+            for index, event in enumerate(events)
+        ]
+        response: dict[str, Any] = self.invoke("StartAnalysisFunction", {"Records": records})
+        return response
+
+    def start_push(self, event: dict[str, Any]) -> dict[str, Any]:
+        """One ECR push through the queue consumer: its execution's ARN, and whether this delivery
+        started it (False: that execution had already finished; a running one is answered with itself)."""
+        from portwarden.adapters.aws.sfn import execution_name
+
+        detail = event["detail"]
+        repository = f"{event['account']}.dkr.ecr.{event['region']}.amazonaws.com/{detail['repository-name']}"
+        tag = detail.get("image-tag")
+        name = execution_name(detail["image-digest"], f"{repository}:{tag}" if tag else None, event["id"])
+        prefix, _, machine = self.state_machine_arn.rpartition(":stateMachine:")
+        arn = f"{prefix}:execution:{machine}:{name}"
+        before = [e for e in self.executions() if e["executionArn"] == arn]
+        response = self.push(event)
+        assert response == {"batchItemFailures": []}, response
+        started = not before or before[0]["status"] == "RUNNING"
+        return {"execution_arn": arn, "started": started}
+
     def calls(self, function: str) -> list[Invocation]:
         with self._lock:
             return [call for call in self.invocations if call.function == function]
@@ -209,10 +235,10 @@ class MotoStack:
         return events
 
     def executions(self, state_machine_arn: str | None = None) -> list[dict[str, Any]]:
-        listed: list[dict[str, Any]] = self.sfn.list_executions(
+        pages = self.sfn.get_paginator("list_executions").paginate(
             stateMachineArn=state_machine_arn or self.state_machine_arn
-        )["executions"]
-        return listed
+        )
+        return [execution for page in pages for execution in page["executions"]]
 
     def sync_feeds(self, timeout: float = 120.0) -> dict[str, Any]:
         """Run the feed-sync workflow as its schedule would; the finished execution, output parsed."""
@@ -528,3 +554,133 @@ def execution_status_event(stack: MotoStack, execution_arn: str) -> dict[str, An
             "cause": described.get("cause"),
         },
     }
+
+
+# ---- the ECR push queue, as the template defines it ---------------------------------------------
+
+
+@dataclass
+class PushQueue:
+    """The template's EcrPushRule → EcrPushQueue (→ EcrPushDeadLetterQueue) in moto, and a consumer
+    that feeds StartAnalysis the way Lambda's SQS event source does: batches of up to ten, the
+    successful messages deleted, the failed ones (partial batch response) delivered again."""
+
+    stack: MotoStack
+    bus: str
+    queue_url: str
+    dead_letter_url: str
+    max_receive_count: int
+
+    @classmethod
+    def create(cls, stack: MotoStack) -> PushQueue:
+        template = load_template()
+        resources = template["Resources"]
+        suffix = uuid.uuid4().hex[:8]
+        sqs = boto3.client("sqs", region_name=REGION)
+        bridge = boto3.client("events", region_name=REGION)
+        dead_letter_url = sqs.create_queue(QueueName=f"ecr-push-dlq-{suffix}")["QueueUrl"]
+        dead_letter_arn = sqs.get_queue_attributes(QueueUrl=dead_letter_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        queue = resources["EcrPushQueue"]["Properties"]
+        max_receive_count = int(queue["RedrivePolicy"]["maxReceiveCount"])
+        queue_url = sqs.create_queue(
+            QueueName=f"ecr-push-{suffix}",
+            Attributes={
+                # Redeliveries come at once here rather than after the template's visibility timeout.
+                "VisibilityTimeout": "0",
+                "RedrivePolicy": json.dumps(
+                    {"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": str(max_receive_count)}
+                ),
+            },
+        )["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        bus = bridge.create_event_bus(Name=f"ecr-{suffix}")["EventBusArn"]
+        rule = resources["EcrPushRule"]["Properties"]
+        bridge.put_rule(
+            Name=f"ecr-push-{suffix}", EventBusName=bus, EventPattern=json.dumps(rule["EventPattern"])
+        )
+        bridge.put_targets(
+            Rule=f"ecr-push-{suffix}", EventBusName=bus, Targets=[{"Id": "queue", "Arn": queue_arn}]
+        )
+        return cls(stack, bus, queue_url, dead_letter_url, max_receive_count)
+
+    def publish(self, events: list[dict[str, Any]]) -> None:
+        """Put ECR events on the bus as ECR does (the rule routes them to the queue)."""
+        bridge = boto3.client("events", region_name=REGION)
+        entries = [
+            {
+                "Source": event["source"],
+                "DetailType": event["detail-type"],
+                "Detail": json.dumps(event["detail"]),
+                "EventBusName": self.bus,
+            }
+            for event in events
+        ]
+        for start in range(0, len(entries), 10):
+            assert bridge.put_events(Entries=entries[start : start + 10])["FailedEntryCount"] == 0
+
+    def consume(self, *, redeliver: int = 0, max_running: int = 1_000_000, timeout: float = 600.0) -> int:
+        """Feed the queue to StartAnalysis until it is empty; how many batches were invoked.
+
+        ``redeliver``: the first that many messages are delivered a second time (SQS and EventBridge
+        deliver at least once). ``max_running``: wait while that many executions run (the consumer's
+        concurrency limit)."""
+        sqs = boto3.client("sqs", region_name=REGION)
+        batches = 0
+        kept_once: set[str] = set()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            while max_running < 1_000_000 and self._running() >= max_running:
+                time.sleep(0.05)
+            messages = sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
+            ).get("Messages", [])
+            if not messages:
+                return batches
+            records = [
+                {
+                    "messageId": message["MessageId"],
+                    "receiptHandle": message["ReceiptHandle"],
+                    "body": _with_account(message["Body"]),
+                    "attributes": message.get("Attributes", {}),
+                    "eventSource": "aws:sqs",
+                }
+                for message in messages
+            ]
+            response = self.stack.invoke("StartAnalysisFunction", {"Records": records})
+            batches += 1
+            failed = {item["itemIdentifier"] for item in response["batchItemFailures"]}
+            for message in messages:
+                if message["MessageId"] in failed:
+                    continue
+                if len(kept_once) < redeliver and message["MessageId"] not in kept_once:
+                    kept_once.add(message["MessageId"])  # "lost" delete: SQS delivers it again
+                    continue
+                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        raise TimeoutError("the push queue did not drain")
+
+    def _running(self) -> int:
+        return sum(1 for e in self.stack.executions() if e["status"] == "RUNNING")
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        sqs = boto3.client("sqs", region_name=REGION)
+        found: list[dict[str, Any]] = []
+        while True:
+            messages = sqs.receive_message(QueueUrl=self.dead_letter_url, MaxNumberOfMessages=10).get(
+                "Messages", []
+            )
+            if not messages:
+                return found
+            for message in messages:
+                found.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=self.dead_letter_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def _with_account(body: str) -> str:
+    """moto's EventBridge leaves ``account`` out of the events it delivers; AWS always sets it."""
+    event = json.loads(body)
+    event.setdefault("account", ACCOUNT)
+    return json.dumps(event)

@@ -165,6 +165,20 @@ class StarterSettings(ObservabilitySettings):
     state_machine_arn: str = Field(min_length=1, validation_alias="PORTWARDEN_STATE_MACHINE_ARN")
 
 
+class EcrTriggerSettings(StarterSettings):
+    """Environment of the ECR push trigger: which repositories' pushes start analyses (name
+    prefixes separated by commas; empty: all)."""
+
+    ecr_repository_prefixes: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), validation_alias="PORTWARDEN_ECR_REPOSITORY_PREFIXES"
+    )
+
+    @field_validator("ecr_repository_prefixes", mode="before")
+    @classmethod
+    def _split_prefixes(cls, value: Any) -> Any:
+        return _split_list(value)
+
+
 class PipelineSettings(ObservabilitySettings, StorageSettings, RegistrySettings):
     """Environment of the state machine's task functions.
 
