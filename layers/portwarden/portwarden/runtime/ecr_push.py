@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from portwarden.adapters.aws.sfn import ExecutionStart, execution_name
 from portwarden.core.errors import PortwardenError
 from portwarden.core.model.base import ValueObject
-from portwarden.core.services.pipeline import AnalysisRequest
+from portwarden.core.model.pipeline import AnalysisRequest
 from portwarden.runtime.events import EcrImageActionEvent
 
 logger = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from portwarden.core.model.base import ValueObject
 from portwarden.core.model.feedsync import SourceRef
-from portwarden.core.services.pipeline import AnalysisRequest, LayerTask
+from portwarden.core.model.pipeline import AnalysisRequest, LayerTask
 
 # The ECR push event names its registry only through the account and region of the envelope.
 _ECR_HOST = "{account}.dkr.ecr.{region}.{suffix}"

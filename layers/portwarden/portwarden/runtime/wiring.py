@@ -2,7 +2,8 @@
 
 Each builder reads its settings model from the environment and is cached, so a container builds
 its clients, stores and database cache once and reuses them across warm invocations. ``reset``
-forgets them all (tests switch environments between cases).
+forgets them all (tests switch environments between cases). Adapters are imported by the builder
+that uses them: a function pays at cold start only for the adapters it builds.
 """
 
 from __future__ import annotations
@@ -10,19 +11,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from functools import cache
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-from portwarden.adapters.aws.ecr_auth import EcrCredentialProvider
-from portwarden.adapters.aws.s3 import S3BlobStore
-from portwarden.adapters.aws.sfn import StepFunctionsStarter
-from portwarden.adapters.aws.stores import AwsStores
-from portwarden.adapters.http.credentials import CredentialResolver
-from portwarden.adapters.http.feeds import HttpFeedFetcher
-from portwarden.adapters.http.registry import HttpRegistryClient, RetryPolicy
 from portwarden.core.image.reference import ImageReference
 from portwarden.core.ports import FetchedManifest, RegistryClient
-from portwarden.core.services.acquire import ImageAccess
-from portwarden.core.services.sync_feeds import FeedSource, default_sources
 from portwarden.runtime.settings import (
     ApiSettings,
     FeedSyncSettings,
@@ -31,7 +23,14 @@ from portwarden.runtime.settings import (
     StarterSettings,
     StorageSettings,
 )
-from portwarden.runtime.snapshots import S3SnapshotFiles, VulnerabilityDbCache
+
+if TYPE_CHECKING:
+    from portwarden.adapters.aws.sfn import StepFunctionsStarter
+    from portwarden.adapters.aws.stores import AwsStores
+    from portwarden.adapters.http.feeds import HttpFeedFetcher
+    from portwarden.core.services.acquire import ImageAccess
+    from portwarden.core.services.sync_feeds import FeedSource
+    from portwarden.runtime.snapshots import S3SnapshotFiles, VulnerabilityDbCache
 
 
 class MirroredRegistryClient:
@@ -62,6 +61,10 @@ class MirroredRegistryClient:
 
 def build_registry_client(settings: RegistrySettings) -> RegistryClient:
     """The HTTP client with the ECR credential chain (the function's role); others are anonymous."""
+    from portwarden.adapters.aws.ecr_auth import EcrCredentialProvider
+    from portwarden.adapters.http.credentials import CredentialResolver
+    from portwarden.adapters.http.registry import HttpRegistryClient, RetryPolicy
+
     credentials = CredentialResolver(ecr=EcrCredentialProvider())
     client: RegistryClient = HttpRegistryClient(
         credentials,
@@ -80,6 +83,8 @@ _lock = threading.Lock()
 
 @cache
 def stores() -> AwsStores:
+    from portwarden.adapters.aws.stores import AwsStores
+
     return AwsStores(StorageSettings().store_settings())
 
 
@@ -90,6 +95,8 @@ def pipeline_settings() -> PipelineSettings:
 
 @cache
 def image_access() -> ImageAccess:
+    from portwarden.core.services.acquire import ImageAccess
+
     settings = pipeline_settings()
     client = build_registry_client(settings)
     work_dir = settings.work_dir / "image"
@@ -99,6 +106,8 @@ def image_access() -> ImageAccess:
 
 @cache
 def starter() -> StepFunctionsStarter:
+    from portwarden.adapters.aws.sfn import StepFunctionsStarter
+
     settings = StarterSettings()
     return StepFunctionsStarter(settings.state_machine_arn, endpoint_url=StorageSettings().aws_endpoint_url)
 
@@ -110,12 +119,17 @@ def api_settings() -> ApiSettings:
 
 def snapshot_files() -> S3SnapshotFiles:
     """Snapshots sit at the bucket's root under ``vulndb/``, beside the stores' own prefixes."""
+    from portwarden.adapters.aws.s3 import S3BlobStore
+    from portwarden.runtime.snapshots import S3SnapshotFiles
+
     blobs = stores().blobs
     return S3SnapshotFiles(S3BlobStore(blobs.bucket, "", blobs.client))
 
 
 @cache
 def vulnerability_db() -> VulnerabilityDbCache:
+    from portwarden.runtime.snapshots import VulnerabilityDbCache
+
     return VulnerabilityDbCache(snapshot_files(), stores().feeds, pipeline_settings().work_dir / "vulndb")
 
 
@@ -125,11 +139,15 @@ def feed_sync_settings() -> FeedSyncSettings:
 
 
 def feed_sources() -> list[FeedSource]:
+    from portwarden.core.services.sync_feeds import FeedSource, default_sources
+
     configured = feed_sync_settings().feed_sources
     return [FeedSource.parse(text) for text in configured] if configured else default_sources()
 
 
 def feed_fetcher() -> HttpFeedFetcher:
+    from portwarden.adapters.http.feeds import HttpFeedFetcher
+
     work_dir = feed_sync_settings().work_dir / "downloads"
     work_dir.mkdir(parents=True, exist_ok=True)
     return HttpFeedFetcher(work_dir)

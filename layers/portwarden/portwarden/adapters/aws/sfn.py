@@ -19,7 +19,7 @@ from typing import Any
 from portwarden.core.errors import StoreError
 from portwarden.core.image.digest import split_digest
 from portwarden.core.model.base import ValueObject
-from portwarden.core.services.pipeline import AnalysisRequest
+from portwarden.core.model.pipeline import AnalysisRequest
 
 # Step Functions execution names: 1-80 characters from this set.
 _NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")

@@ -22,7 +22,6 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
 from pynamodb.exceptions import PynamoDBException
 from pynamodb.expressions.condition import size
 from pynamodb.expressions.update import Action
@@ -58,6 +57,10 @@ from portwarden.adapters.aws.s3 import (
     compress_json,
     decompress_document,
 )
+from portwarden.adapters.aws.settings import (
+    TABLE_PURPOSES,
+    AwsStoreSettings,
+)
 from portwarden.core.errors import NotFoundError, StoreError
 from portwarden.core.model.analysis import ImageAnalysis
 from portwarden.core.model.base import ValueObject
@@ -80,8 +83,6 @@ _TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 # Rewrites of a full tag list that lose a race are retried this often before giving up.
 _TAG_LIST_ATTEMPTS = 8
-# DynamoDB items are capped at 400 KB; documents whose compressed form is larger than this go to S3.
-DEFAULT_INLINE_DOCUMENT_LIMIT = 350_000
 
 
 def to_timestamp(value: datetime) -> str:
@@ -95,44 +96,7 @@ def from_timestamp(text: str) -> datetime:
     return datetime.strptime(text, _TIMESTAMP_FORMAT).replace(tzinfo=UTC)
 
 
-class AwsStoreSettings(BaseModel):
-    """Where the stores live. Built at the edge (Lambda environment, CLI options, tests)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    bucket: str = Field(min_length=3)
-    region: str | None = None
-    # Other endpoints than AWS's (moto server, dynalite); None in production.
-    dynamodb_endpoint_url: str | None = None
-    s3_endpoint_url: str | None = None
-    images_table: str = Field(default="portwarden-images", min_length=3)
-    tags_table: str = Field(default="portwarden-tags", min_length=3)
-    evaluations_table: str = Field(default="portwarden-evaluations", min_length=3)
-    policies_table: str = Field(default="portwarden-policies", min_length=3)
-    events_table: str = Field(default="portwarden-events", min_length=3)
-    feeds_table: str = Field(default="portwarden-feeds", min_length=3)
-    documents_prefix: str = "documents/"
-    cache_prefix: str = "cache/"
-    inline_document_limit: int = Field(default=DEFAULT_INLINE_DOCUMENT_LIMIT, ge=0, le=390_000)
-    # DynamoDB TTL (attribute ``expires_at``): events are deleted this many days after they happen,
-    # superseded evaluations this many days after a newer one replaced them. None keeps them.
-    event_retention_days: int | None = Field(default=None, ge=1)
-    superseded_evaluation_days: int | None = Field(default=None, ge=1)
-
-    @classmethod
-    def with_table_prefix(cls, prefix: str, bucket: str, **overrides: Any) -> AwsStoreSettings:
-        """Settings whose six tables are ``<prefix>-images``, ``<prefix>-tags`` and so on."""
-        names = {f"{purpose}_table": f"{prefix}-{purpose}" for purpose in TABLE_PURPOSES}
-        return cls.model_validate({"bucket": bucket, **names, **overrides})
-
-    def table_name(self, purpose: str) -> str:
-        name: str = getattr(self, f"{purpose}_table")
-        return name
-
-
 # ---- table definitions (CreateTable parameters; the SAM template declares the same) ----------------
-
-TABLE_PURPOSES = ("images", "tags", "evaluations", "policies", "events", "feeds")
 
 
 def _key(name: str, key_type: str) -> dict[str, str]:

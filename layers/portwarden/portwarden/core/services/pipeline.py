@@ -25,7 +25,7 @@ from portwarden.core.image.reference import SourceSpec
 from portwarden.core.image.sources import ImageSource, ResolvedImage, open_source
 from portwarden.core.image.squash import squash
 from portwarden.core.model.analysis import ImageAnalysis
-from portwarden.core.model.base import ValueObject
+from portwarden.core.model.pipeline import AnalysisRequest, AssembledPointer, LayerTask, ResolvedPointer
 from portwarden.core.model.records import (
     AnalysisClaim,
     AnalysisStatus,
@@ -35,7 +35,7 @@ from portwarden.core.model.records import (
     TagRecord,
 )
 from portwarden.core.ports import AnalysisStore, BlobStore, CatalogStore, EventStore
-from portwarden.core.services.acquire import DEFAULT_PLATFORM, ImageAccess
+from portwarden.core.services.acquire import ImageAccess
 from portwarden.core.services.analyze import assemble, plan_analysis
 
 Clock = Callable[[], datetime]
@@ -48,43 +48,6 @@ DEFAULT_CLAIM_TTL = timedelta(hours=2)
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-class AnalysisRequest(ValueObject):
-    """What starts an analysis: an image source (a registry reference on AWS) and where it came from."""
-
-    source: str
-    platform: str = DEFAULT_PLATFORM
-    repo_tag: str | None = None
-    force: bool = False
-
-
-class LayerTask(ValueObject):
-    digest: str
-    size: int
-    media_type: str
-    diff_id: str
-    cached: bool = False
-
-
-class ResolvedPointer(ValueObject):
-    """Resolve's output: enough for the Map and for Assemble, and nothing large."""
-
-    image_digest: str
-    image_id: str
-    source: str
-    platform: str
-    repo_tag: str | None = None
-    resolved_key: str
-    layers: tuple[LayerTask, ...]
-    skip: bool = False
-
-
-class AssembledPointer(ValueObject):
-    image_digest: str
-    repo_tag: str | None = None
-    package_count: int
-    analyzer_errors: tuple[str, ...] = ()
 
 
 def _resolved_key(image_digest: str) -> str:
@@ -355,3 +318,15 @@ def mark_failed_phase(
             )
         )
     return True
+
+
+__all__ = [
+    "AnalysisRequest",
+    "AssembledPointer",
+    "LayerTask",
+    "ResolvedPointer",
+    "analyze_layer_phase",
+    "assemble_phase",
+    "mark_failed_phase",
+    "resolve_phase",
+]
