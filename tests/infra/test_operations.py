@@ -155,3 +155,20 @@ def test_every_retrier_of_the_analysis_has_jitter_a_maximum_delay_and_retries_st
         assert retrier["JitterStrategy"] == "FULL" and 0 < retrier["MaxDelaySeconds"] <= 60
     transient = [r for r in found if "Lambda.TooManyRequestsException" in r["ErrorEquals"]]
     assert transient and all("StoreError" in r["ErrorEquals"] for r in transient)
+
+
+def test_registry_access_is_scoped_to_the_ecr_prefix_and_the_registry_secrets(
+    template: dict[str, Any],
+) -> None:
+    functions = serverless_functions(template)
+    for name in ("ResolveFunction", "AnalyzeLayerFunction", "AssembleFunction"):
+        (policy,) = functions[name]["Properties"]["Policies"]
+        statements = {statement["Sid"]: statement for statement in policy["Statement"]}
+        resource = statements["EcrPull"]["Resource"]["Fn::Sub"]
+        assert resource.endswith(":repository/${EcrPullRepositoryPrefix}*"), name
+        assert statements["PrivateRegistryCredentials"]["Action"] == ["secretsmanager:GetSecretValue"]
+        assert statements["PrivateRegistryCredentials"]["Resource"]["Fn::Sub"].endswith(
+            ":secret:${RegistrySecretPrefix}*"
+        ), name
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["PORTWARDEN_REGISTRY_SECRET_PREFIX"] == {"Ref": "RegistrySecretPrefix"}

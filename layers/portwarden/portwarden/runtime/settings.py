@@ -136,6 +136,10 @@ class RegistrySettings(WorkSettings):
     registry_max_attempts: int = Field(
         default=4, ge=1, le=10, validation_alias="PORTWARDEN_REGISTRY_MAX_ATTEMPTS"
     )
+    # Secrets Manager names of private registries' credentials: <prefix><registry host>.
+    registry_secret_prefix: str = Field(
+        default="portwarden/registries/", min_length=1, validation_alias="PORTWARDEN_REGISTRY_SECRET_PREFIX"
+    )
 
     @field_validator("insecure_registries", mode="before")
     @classmethod

@@ -62,10 +62,15 @@ class MirroredRegistryClient:
 def build_registry_client(settings: RegistrySettings) -> RegistryClient:
     """The HTTP client with the ECR credential chain (the function's role); others are anonymous."""
     from portwarden.adapters.aws.ecr_auth import EcrCredentialProvider
+    from portwarden.adapters.aws.registry_secrets import FirstCredential, SecretsManagerRegistryCredentials
+    from portwarden.adapters.aws.secrets import SecretsManagerSecrets
     from portwarden.adapters.http.credentials import CredentialResolver
     from portwarden.adapters.http.registry import HttpRegistryClient, RetryPolicy
 
-    credentials = CredentialResolver(ecr=EcrCredentialProvider())
+    # Secrets Manager (one secret per registry host) where the CLI has its own store, then ECR.
+    secrets = SecretsManagerSecrets(endpoint_url=StorageSettings().aws_endpoint_url)
+    registry_secrets = SecretsManagerRegistryCredentials(secrets, settings.registry_secret_prefix)
+    credentials = CredentialResolver(ecr=FirstCredential(registry_secrets, EcrCredentialProvider()))
     client: RegistryClient = HttpRegistryClient(
         credentials,
         insecure_registries=settings.insecure_registries,

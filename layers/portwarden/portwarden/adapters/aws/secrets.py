@@ -16,6 +16,10 @@ _MISSING = frozenset({"ResourceNotFoundException"})
 _DENIED = frozenset({"AccessDeniedException", "AccessDenied"})
 
 
+class SecretNotFoundError(ConfigurationError):
+    """No secret of that name (a registry without credentials, or a name mistyped)."""
+
+
 class SecretsManagerSecrets:
     """Reads secret strings by name or ARN. ``client`` is used as given; otherwise one is built
     lazily from ``session`` (or the default boto3 session)."""
@@ -54,7 +58,7 @@ class SecretsManagerSecrets:
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code in _MISSING:
-                raise ConfigurationError(f"the secret {secret_id} does not exist") from exc
+                raise SecretNotFoundError(f"the secret {secret_id} does not exist") from exc
             if code in _DENIED:
                 raise ConfigurationError(f"this function may not read the secret {secret_id}") from exc
             raise StoreError(f"cannot read the secret {secret_id} ({code or 'ClientError'})") from exc

@@ -6,7 +6,7 @@ days, so a name derived from the digest alone would refuse every later attempt (
 failure). Names are unique per attempt: the digest and tag for the reader, plus the identity of the
 delivery (the EventBridge event id, an SQS message id), so a delivery repeated by its transport
 starts nothing twice (``started=False``), while a new push is a new attempt. Triggers without an
-identity of their own leave the name to Step Functions.
+identity of their own (an API request) get a fresh random name.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+import uuid
 from typing import Any
 
 from portwarden.core.errors import StoreError
@@ -89,8 +90,8 @@ class StepFunctionsStarter:
             "stateMachineArn": self.state_machine_arn,
             "input": request.model_dump_json(),
         }
-        if name is not None:
-            arguments["name"] = name
+        # Without an identity of its own, a start is an attempt of its own: a fresh name.
+        arguments["name"] = name if name is not None else f"attempt-{uuid.uuid4().hex}"
         try:
             response = self.client.start_execution(**arguments)
         except ClientError as exc:
