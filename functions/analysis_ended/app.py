@@ -14,7 +14,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from portwarden.core.services.phases import abandoned_analysis
+from portwarden.core.services.claims import abandoned_analysis
 from portwarden.runtime import wiring
 from portwarden.runtime.events import ExecutionEndedEvent
 from portwarden.runtime.observability import logger, metrics, tracer

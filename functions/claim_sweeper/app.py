@@ -11,7 +11,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from portwarden.core.services.phases import sweep_expired_claims
+from portwarden.core.services.claims import sweep_expired_claims
 from portwarden.runtime import wiring
 from portwarden.runtime.events import ScheduledEvent
 from portwarden.runtime.observability import logger, metrics, tracer

@@ -11,7 +11,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from portwarden.core.services.phases import record_failure
+from portwarden.core.services.claims import record_failure
 from portwarden.runtime import wiring
 from portwarden.runtime.events import FailedAnalysis
 from portwarden.runtime.observability import logger, metrics, tracer

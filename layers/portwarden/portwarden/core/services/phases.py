@@ -12,28 +12,30 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
-from portwarden.core.errors import InvalidReferenceError, NotFoundError, StoreError
-from portwarden.core.image.reference import SourceKind, SourceSpec
+from portwarden.core.errors import NotFoundError, StoreError
 from portwarden.core.model.base import ValueObject
-from portwarden.core.model.records import AnalysisStatus, DbPointer, EventRecord, ImageRecord
+from portwarden.core.model.records import DbPointer
 from portwarden.core.ports import (
     AnalysisStore,
-    CatalogStore,
     EvaluationStore,
-    EventStore,
     FeedFetcher,
     FeedMetadataStore,
     PolicyStore,
 )
+from portwarden.core.services.claims import (  # noqa: F401 - the failure phases, re-exported
+    FailureOutcome,
+    SweepOutcome,
+    abandoned_analysis,
+    record_failure,
+    sweep_expired_claims,
+)
 from portwarden.core.services.evaluate import active_bundle, evaluate, evaluation_input, evaluation_record
 from portwarden.core.services.match import match_image
-from portwarden.core.services.pipeline import mark_failed_phase
 from portwarden.core.services.sync_feeds import FeedSource, SyncOptions, sync_feeds
 from portwarden.core.vulns.db import SCHEMA_VERSION, SourceStatus
 from portwarden.core.vulns.matcher import Matcher
@@ -158,131 +160,6 @@ def evaluate_phase(
 
 
 # ---- MarkFailed ------------------------------------------------------------------------------------
-
-
-class FailureOutcome(ValueObject):
-    image_digest: str | None
-    source: str
-    reason: str
-    # False when the image was left alone (another attempt holds it, or this one held nothing).
-    recorded: bool = True
-
-
-def _digest_in_source(source: str) -> str | None:
-    try:
-        spec = SourceSpec.parse(source)
-    except InvalidReferenceError:
-        return None
-    if spec.kind is not SourceKind.REGISTRY or spec.reference is None:
-        return None
-    return spec.reference.digest
-
-
-def record_failure(
-    source: str,
-    image_digest: str | None,
-    reason: str,
-    *,
-    catalog: CatalogStore,
-    events: EventStore,
-    repo_tag: str | None = None,
-    owner: str | None = None,
-    clock: Clock = _now,
-) -> FailureOutcome:
-    """Mark the image analysis_failed with ``reason`` and record an event.
-
-    When Resolve itself failed, the digest is known only if the source names one (an ECR push
-    does); the image is then put in the catalog so that its failure can be looked up by digest.
-    ``owner`` is the failed attempt: its claim is released, another attempt's claim is left alone.
-    """
-    digest = image_digest or _digest_in_source(source)
-    if digest is not None and catalog.get_image(digest) is None:
-        # Insert-if-absent: a trigger that recorded the image meanwhile keeps what it wrote.
-        catalog.add_image(
-            ImageRecord(
-                image_digest=digest,
-                analysis_status=AnalysisStatus.NOT_ANALYZED,
-                repo_tags=(repo_tag,) if repo_tag else (),
-                source=source,
-                created_at=clock(),
-            )
-        )
-    recorded = mark_failed_phase(
-        digest, reason, catalog=catalog, events=events, source=source, owner=owner, clock=clock
-    )
-    return FailureOutcome(image_digest=digest, source=source, reason=reason, recorded=recorded)
-
-
-def abandoned_analysis(
-    owner: str,
-    source: str | None,
-    reason: str,
-    *,
-    catalog: CatalogStore,
-    events: EventStore,
-    clock: Clock = _now,
-) -> FailureOutcome:
-    """An attempt ended without recording its outcome (aborted, timed out, a runtime error no Catch
-    can see): fail the image whose claim ``owner`` still holds.
-
-    The digest comes from the source when it names one; otherwise the analyzing images are searched
-    for ``owner``'s claim. An attempt that holds no claim (it skipped, or it failed through MarkFailed
-    already) changes nothing.
-    """
-    digest = _digest_in_source(source) if source else None
-    if digest is None:
-        holding = [
-            image
-            for image in catalog.list_images_by_status(AnalysisStatus.ANALYZING)
-            if image.claim_owner == owner
-        ]
-        digest = holding[0].image_digest if holding else None
-    released = digest is not None and catalog.release_claim(digest, owner, reason)
-    if released:
-        _failure_event(digest, reason, events, clock)
-    return FailureOutcome(image_digest=digest, source=source or "", reason=reason, recorded=released)
-
-
-class SweepOutcome(ValueObject):
-    examined: int
-    failed: tuple[str, ...]
-
-
-def sweep_expired_claims(
-    *, catalog: CatalogStore, events: EventStore, limit: int = 1000, clock: Clock = _now
-) -> SweepOutcome:
-    """Fail every image analyzing under a claim past its deadline (or without one).
-
-    The release is conditional on the claim read here, so an image taken over between the listing
-    and the release is left to its new owner.
-    """
-    now = clock()
-    analyzing = catalog.list_images_by_status(AnalysisStatus.ANALYZING, limit=limit)
-    failed: list[str] = []
-    for image in analyzing:
-        if image.claim_deadline is not None and image.claim_deadline >= now:
-            continue
-        owner = image.claim_owner or "an unknown attempt"
-        expired = f"{image.claim_deadline:%Y-%m-%dT%H:%M:%SZ}" if image.claim_deadline else "unset"
-        reason = f"AnalysisAbandoned: the claim of {owner} expired (deadline {expired})"
-        if catalog.release_claim(image.image_digest, image.claim_owner, reason):
-            _failure_event(image.image_digest, reason, events, clock)
-            failed.append(image.image_digest)
-    return SweepOutcome(examined=len(analyzing), failed=tuple(failed))
-
-
-def _failure_event(image_digest: str | None, reason: str, events: EventStore, clock: Clock) -> None:
-    events.put_event(
-        EventRecord(
-            event_id=str(uuid.uuid4()),
-            type="user.image.analysis.failed",
-            level="ERROR",
-            resource_type="image",
-            resource_id=image_digest,
-            message=reason,
-            timestamp=clock(),
-        )
-    )
 
 
 # ---- FeedSync ---------------------------------------------------------------------------------------

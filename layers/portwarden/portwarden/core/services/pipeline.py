@@ -37,6 +37,7 @@ from portwarden.core.model.records import (
 from portwarden.core.ports import AnalysisStore, BlobStore, CatalogStore, EventStore
 from portwarden.core.services.acquire import ImageAccess
 from portwarden.core.services.analyze import assemble, plan_analysis
+from portwarden.core.services.claims import mark_failed_phase
 
 Clock = Callable[[], datetime]
 logger = logging.getLogger(__name__)
@@ -275,49 +276,6 @@ def _record_analyzed(
             distro=f"{distro.id}:{distro.version_id}" if distro else None,
         ),
     )
-
-
-def mark_failed_phase(
-    image_digest: str | None,
-    error: str,
-    *,
-    catalog: CatalogStore,
-    events: EventStore | None = None,
-    source: str | None = None,
-    owner: str | None = None,
-    clock: Clock = _now,
-) -> bool:
-    """Record a failed analysis (status analysis_failed, the reason, an event); False when the image
-    is analyzing under another attempt's claim, which this failure must not end.
-
-    The claim ``owner`` holds is released. An image not yet claimed (the attempt failed before its
-    claim) or already failed is marked failed with the reason; an analyzed image stays analyzed
-    (a later phase failed, not the analysis) and only the event is recorded.
-    """
-    record = catalog.get_image(image_digest) if image_digest is not None else None
-    if record is not None and image_digest is not None:
-        if catalog.release_claim(image_digest, owner, error):
-            pass
-        elif record.analysis_status is AnalysisStatus.ANALYZED:
-            pass  # a phase after Assemble failed: the analysis stands, the event tells what failed
-        elif not any(
-            catalog.set_status(image_digest, AnalysisStatus.ANALYSIS_FAILED, error=error, expected=status)
-            for status in (AnalysisStatus.NOT_ANALYZED, AnalysisStatus.ANALYSIS_FAILED)
-        ):
-            return False
-    if events is not None:
-        events.put_event(
-            EventRecord(
-                event_id=str(uuid.uuid4()),
-                type="user.image.analysis.failed",
-                level="ERROR",
-                resource_type="image",
-                resource_id=image_digest or source,
-                message=error,
-                timestamp=clock(),
-            )
-        )
-    return True
 
 
 __all__ = [
