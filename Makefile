@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SYSTEM_PACKAGES := docker-registry skopeo apache2-utils
 STAMP := $(VENV)/.installed
 
-.PHONY: install system-deps example demo lint typecheck test test-unit test-integration test-infra sam-check check bench clean
+.PHONY: install system-deps example demo lint typecheck test test-unit test-integration test-infra sam-check check bench bench-api serve clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -63,6 +63,12 @@ check: lint typecheck test sam-check
 
 bench: install
 	$(BIN)/python bench/layer_read.py
+
+bench-api: install
+	$(BIN)/python bench/api_load.py
+
+serve: install
+	$(BIN)/portwarden serve
 
 clean:
 	rm -rf $(VENV) .venv-sam .aws-sam .pytest_cache .mypy_cache .ruff_cache examples/tiny

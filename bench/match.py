@@ -37,7 +37,7 @@ from portwarden.core.vulns.db import FeedKind, VulnerabilityDb
 from portwarden.core.vulns.matcher import Matcher
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = REPO_ROOT.parent / "shared" / "feeds-sample"
+SAMPLE = REPO_ROOT / "tests" / "fixtures" / "feeds-sample"
 VERSIONS = (
     "0.1.0",
     "1.0.0",

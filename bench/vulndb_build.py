@@ -21,7 +21,7 @@ from portwarden.core.services.sync_feeds import FeedSource, sync_feeds
 from portwarden.core.vulns.db import FeedKind
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = REPO_ROOT.parent / "shared" / "feeds-sample" / "osv"
+SAMPLE = REPO_ROOT / "tests" / "fixtures" / "feeds-sample" / "osv"
 
 # Records per OSV ecosystem, rounded (shared/reference/feeds.md and osv.dev's published counts, late
 # 2025). They are estimates, which is why the result is one too; npm is dominated by MAL-* records.

@@ -22,6 +22,12 @@ from portwarden.runtime.observability import logger, metrics, tracer
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     job = LayerJob.model_validate(event)
-    layer = analyze_layer_phase(job.source, job.layer, wiring.image_access(), blobs=wiring.stores().blobs)
+    layer = analyze_layer_phase(
+        job.source,
+        job.layer,
+        wiring.image_access(),
+        blobs=wiring.stores().blobs,
+        options=wiring.analyzer_options(),
+    )
     metrics.add_metric(name="LayersAnalyzed", unit=MetricUnit.Count, value=1)
     return layer.model_dump(mode="json")

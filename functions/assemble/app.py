@@ -29,6 +29,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         catalog=stores.catalog,
         analyses=stores.analyses,
         events=stores.events,
+        options=wiring.analyzer_options(),
     )
     metrics.add_metric(name="ImagesAnalyzed", unit=MetricUnit.Count, value=1)
     return assembled.model_dump(mode="json")

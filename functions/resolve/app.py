@@ -34,6 +34,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         catalog=stores.catalog,
         owner=task.attempt.owner if task.attempt else None,
         claim_ttl=claim_ttl,
+        options=wiring.analyzer_options(),
     )
     metrics.add_metric(name="ImagesResolved", unit=MetricUnit.Count, value=1)
     return resolved.model_dump(mode="json")

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from moto.events.models import EventPattern
 
+from portwarden.adapters.aws.s3 import RETIRED_TAG
 from portwarden.adapters.aws.stores import AwsStoreSettings, table_definitions
-from portwarden.runtime.snapshots import RETIRED_TAG
 from tests.support.aws import load_event, load_template, serverless_functions, substitute
 
 pytestmark = pytest.mark.infra

@@ -30,7 +30,8 @@ LAYER_ID = "PortwardenLayer"
 # Routes anyone may call without SigV4, as Anchore serves them unauthenticated.
 PUBLIC_ROUTES = {("GET", "/health"), ("GET", "/version")}
 # In pyproject.toml for the CLI only; nothing outside portwarden.cli may import them.
-CLI_ONLY_REQUIREMENTS = {"typer", "rich"}
+# Local edges only (the command line and `portwarden serve`), never in the Lambda layer.
+CLI_ONLY_REQUIREMENTS = {"typer", "rich", "waitress"}
 # In the layer only: the Powertools Tracer needs the X-Ray SDK when Lambda tracing is active.
 LAYER_ONLY_REQUIREMENTS = {"aws-xray-sdk"}
 
@@ -189,6 +190,89 @@ def test_api_requires_iam_by_default_and_only_the_anchore_system_routes_are_publ
     assert public == PUBLIC_ROUTES
 
 
+# Routes the resolver serves under `portwarden serve` that API Gateway does not route yet: their
+# DynamoDB stores (accounts, registries, subscriptions, the event log) and the template's routes are
+# still to come (docs/api.md, "Not there yet"). Listed one by one so that a new route still has to
+# be either declared in the template or added here.
+NOT_YET_ON_API_GATEWAY = frozenset(
+    {
+        ("DELETE", "/accounts/{name}"),
+        ("DELETE", "/accounts/{name}/users/{username}"),
+        ("DELETE", "/events"),
+        ("DELETE", "/events/{event_id}"),
+        ("DELETE", "/images"),
+        ("DELETE", "/images/by_id/{image_id}"),
+        ("DELETE", "/images/{digest}"),
+        ("DELETE", "/imports/images/{operation_id}"),
+        ("DELETE", "/policies/{policy_id}"),
+        ("DELETE", "/registries/{registry}"),
+        ("DELETE", "/subscriptions/{subscription_id}"),
+        ("DELETE", "/system/feeds/{feed}"),
+        ("DELETE", "/system/feeds/{feed}/{group}"),
+        ("GET", "/"),
+        ("GET", "/account"),
+        ("GET", "/accounts"),
+        ("GET", "/accounts/{name}"),
+        ("GET", "/accounts/{name}/users"),
+        ("GET", "/accounts/{name}/users/{username}"),
+        ("GET", "/accounts/{name}/users/{username}/credentials"),
+        ("GET", "/event_types"),
+        ("GET", "/events"),
+        ("GET", "/events/{event_id}"),
+        ("GET", "/images/by_id/{image_id}"),
+        ("GET", "/images/{digest}/artifacts/file_content_search"),
+        ("GET", "/images/{digest}/artifacts/retrieved_files"),
+        ("GET", "/images/{digest}/artifacts/secret_search"),
+        ("GET", "/images/{digest}/content"),
+        ("GET", "/images/{digest}/content/{ctype}"),
+        ("GET", "/images/{digest}/metadata"),
+        ("GET", "/images/{digest}/metadata/{mtype}"),
+        ("GET", "/images/{digest}/sboms/native"),
+        ("GET", "/images/{digest}/sboms/{sbom_format}"),
+        ("GET", "/images/{digest}/vuln"),
+        ("GET", "/imports/images"),
+        ("GET", "/imports/images/{operation_id}"),
+        ("GET", "/imports/images/{operation_id}/{kind}"),
+        ("GET", "/policies"),
+        ("GET", "/policies/{policy_id}"),
+        ("GET", "/query/images/by_package"),
+        ("GET", "/query/images/by_vulnerability"),
+        ("GET", "/registries"),
+        ("GET", "/registries/{registry}"),
+        ("GET", "/status"),
+        ("GET", "/subscriptions"),
+        ("GET", "/subscriptions/{subscription_id}"),
+        ("GET", "/summaries/imagetags"),
+        ("GET", "/system"),
+        ("GET", "/system/error_codes"),
+        ("GET", "/system/feeds"),
+        ("GET", "/system/policy_spec"),
+        ("GET", "/system/services"),
+        ("GET", "/system/services/{servicename}"),
+        ("GET", "/system/services/{servicename}/{hostid}"),
+        ("GET", "/user"),
+        ("GET", "/user/credentials"),
+        ("POST", "/accounts"),
+        ("POST", "/accounts/{name}/users"),
+        ("POST", "/accounts/{name}/users/{username}/credentials"),
+        ("POST", "/imports/images"),
+        ("POST", "/imports/images/{operation_id}/{kind}"),
+        ("POST", "/policies"),
+        ("POST", "/registries"),
+        ("POST", "/repositories"),
+        ("POST", "/subscriptions"),
+        ("POST", "/system/feeds"),
+        ("POST", "/user/credentials"),
+        ("PUT", "/accounts/{name}/state"),
+        ("PUT", "/policies/{policy_id}"),
+        ("PUT", "/registries/{registry}"),
+        ("PUT", "/subscriptions/{subscription_id}"),
+        ("PUT", "/system/feeds/{feed}"),
+        ("PUT", "/system/feeds/{feed}/{group}"),
+    }
+)
+
+
 def test_template_routes_are_exactly_the_resolvers_routes(template: dict[str, Any]) -> None:
     from portwarden.api.app import create_app
 
@@ -209,7 +293,8 @@ def test_template_routes_are_exactly_the_resolvers_routes(template: dict[str, An
         if function == "ApiFunction"
     }
 
-    assert declared == served
+    assert served >= NOT_YET_ON_API_GATEWAY
+    assert declared == served - NOT_YET_ON_API_GATEWAY
 
 
 def test_no_iam_statement_grants_wildcard_actions(template: dict[str, Any]) -> None:
@@ -281,7 +366,7 @@ def test_layer_requirements_pin_exactly_what_pyproject_pins() -> None:
 def test_cli_only_requirements_are_not_imported_outside_the_cli() -> None:
     offenders = []
     for source in PACKAGE_DIR.rglob("*.py"):
-        if (PACKAGE_DIR / "cli") in source.parents:
+        if (PACKAGE_DIR / "cli") in source.parents or (PACKAGE_DIR / "serve") in source.parents:
             continue
         for node in ast.walk(ast.parse(source.read_text())):
             if isinstance(node, ast.Import):

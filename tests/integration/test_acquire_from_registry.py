@@ -151,3 +151,53 @@ def test_cli_uses_stored_credentials_and_insecure_flag(
     assert result.returncode == 0, result.stderr
     assert "/var/cache/c" in {f["path"] for f in json.loads(result.stdout)["files"]}
     assert credential.password not in result.stdout + result.stderr
+
+
+def test_parallel_layer_downloads_never_share_a_session(anonymous_registry: RunningRegistry) -> None:
+    # Four layers of 2 MiB random bytes, downloaded by four threads, five times over: the reader
+    # verifies every digest and diff_id, no session is lent to two requests at once, and the
+    # client's sessions stay as few as the requests that ever ran at once (no pile-up per pool).
+    import random
+    import threading
+    from collections.abc import Iterator
+    from contextlib import contextmanager
+
+    from portwarden.core.image.capture import CapturePolicy
+    from portwarden.core.image.limits import SafetyLimits
+    from portwarden.core.image.reader import read_image
+    from portwarden.core.image.reference import SourceSpec
+    from portwarden.core.image.sources import RegistrySource
+
+    rng = random.Random(4)
+    layers = [build_layer([file(f"layer{n}/blob.bin", rng.randbytes(2 << 20))]) for n in range(4)]
+    image = build_image(layers, ConfigSpec())
+    reference = push_image(image, anonymous_registry, "parallel/app", "1")
+    client = anonymous_registry.client()
+    lend = client._borrowed_session
+    in_use: set[int] = set()
+    lock = threading.Lock()
+
+    @contextmanager
+    def exclusive() -> Iterator[object]:
+        with lend() as session:
+            with lock:
+                assert id(session) not in in_use, "a session was lent to two requests at once"
+                in_use.add(id(session))
+            try:
+                yield session
+            finally:
+                with lock:
+                    in_use.discard(id(session))
+
+    client._borrowed_session = exclusive  # type: ignore[assignment]
+    limits = SafetyLimits()
+    for _ in range(5):
+        source = RegistrySource(SourceSpec.parse(f"registry:{reference}"), client, limits)
+        resolved = source.resolve(None)
+        squashed = read_image(source, resolved, capture=CapturePolicy(), limits=limits, workers=4)
+        try:
+            assert [layer.diff_id for layer in squashed.layers] == [layer.diff_id for layer in image.layers]
+        finally:
+            squashed.close()
+    assert 1 <= len(client._all_sessions) <= 4
+    client.close()

@@ -6,6 +6,7 @@ source answering 500, a truncated archive, malformed records, OSV incremental up
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.server
 import io
@@ -15,8 +16,9 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +35,7 @@ from tests.conftest import FIXTURES_DIR
 pytestmark = pytest.mark.integration
 
 FEEDS_SAMPLE = FIXTURES_DIR / "feeds-sample"
+REPO_ROOT = Path(__file__).resolve().parents[2]
 GHSA_DIR = FEEDS_SAMPLE / "osv" / "github-advisory-database" / "advisories" / "github-reviewed"
 MINIMIST = GHSA_DIR / "2022/03/GHSA-xvch-5gv4-984h/GHSA-xvch-5gv4-984h.json"
 EXPRESS = GHSA_DIR / "2024/03/GHSA-rv95-896h-c2vc/GHSA-rv95-896h-c2vc.json"
@@ -69,6 +72,15 @@ def _handler(server_state: FeedServer) -> type[http.server.BaseHTTPRequestHandle
             path = self.path.split("?", 1)[0].lstrip("/")
             if path in server_state.failing:
                 self.send_error(server_state.failing[path])
+                return
+            if path == "endless":
+                # No Content-Length: a body that only ends when the client hangs up (bounded here so
+                # that a client without a limit still ends the test).
+                self.send_response(200)
+                self.end_headers()
+                with contextlib.suppress(OSError):
+                    for _ in range(256):
+                        self.wfile.write(bytes(1024 * 1024))
                 return
             for base in (server_state.overlay, server_state.root):
                 candidate = (base / path).resolve()
@@ -366,3 +378,261 @@ def test_cli_feeds_sync_and_list(feed_server: FeedServer, tmp_path: Path) -> Non
 
     bad = run("feeds", "sync", "--source", "rpm=http://127.0.0.1:1/x")
     assert bad.returncode == 2 and "unknown feed kind" in bad.stderr
+
+
+# ---- the OSV incremental cursor -----------------------------------------------------------------------
+
+
+def _osv_mirror(directory: Path, documents: list[dict[str, object]]) -> None:
+    """An OSV mirror as ``gsutil rsync`` of one ecosystem leaves it when only ``all.zip`` and
+    ``modified_id.csv`` are kept (no per-id files)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "all.zip").write_bytes(
+        _zip({f"{document['id']}.json": json.dumps(document).encode() for document in documents})
+    )
+    newest_first = sorted(documents, key=lambda document: str(document["modified"]), reverse=True)
+    (directory / "modified_id.csv").write_text(
+        "".join(f"{document['modified']},{document['id']}\n" for document in newest_first)
+    )
+
+
+def test_second_sync_of_an_unchanged_osv_mirror_is_unchanged(
+    fetcher: HttpFeedFetcher, tmp_path: Path
+) -> None:
+    database = tmp_path / "vulnerability.db"
+    mirror = tmp_path / "mirror" / "npm"
+    _osv_mirror(mirror, [json.loads(MINIMIST.read_text()), json.loads(EXPRESS.read_text())])
+    source = FeedSource(kind=FeedKind.OSV, url=(mirror / "all.zip").as_uri())
+    first = sync_feeds([source], fetcher, database, options=OPTIONS)
+    assert first.outcomes[0].status is SourceStatus.UPDATED and first.outcomes[0].record_count == 2
+
+    # The cursor is the newest advisory's modification time; the mirror has no per-id files, so an
+    # inclusive cursor asked for that advisory's own file and failed the whole source.
+    (second,) = sync_feeds([source], fetcher, database, options=OPTIONS).outcomes
+    assert second.error is None and second.status is SourceStatus.UNCHANGED
+    assert second.record_count == 2
+    with VulnerabilityDb.open(database) as db:
+        assert db.affected("npm", ["express"]) and db.affected("npm", ["minimist"])
+
+
+def test_missing_per_id_file_falls_back_to_all_zip(
+    feed_server: FeedServer, fetcher: HttpFeedFetcher, tmp_path: Path
+) -> None:
+    database = tmp_path / "vulnerability.db"
+    minimist = json.loads(MINIMIST.read_text())
+    express = json.loads(EXPRESS.read_text())
+    mirror = feed_server.overlay / "npm"
+    _osv_mirror(mirror, [minimist])
+    source = osv(feed_server, "npm/all.zip")
+    assert sync_feeds([source], fetcher, database, options=OPTIONS).outcomes[0].record_count == 1
+
+    # Two advisories changed upstream; the server has the per-id file of one of them only.
+    minimist["affected"][0]["ranges"][0]["events"][1]["fixed"] = "1.2.7"
+    minimist["modified"] = "2030-01-01T00:00:00Z"
+    express["modified"] = "2030-01-02T00:00:00Z"
+    _osv_mirror(mirror, [minimist, express])
+    (mirror / "GHSA-xvch-5gv4-984h.json").write_text(json.dumps(minimist))
+    feed_server.requests.clear()
+    (outcome,) = sync_feeds([source], fetcher, database, options=OPTIONS).outcomes
+    assert outcome.status is SourceStatus.UPDATED and outcome.error is None
+    assert not outcome.incremental and outcome.record_count == 2
+    assert feed_server.hits("npm/GHSA-rv95-896h-c2vc.json") and feed_server.hits("npm/all.zip")
+    with VulnerabilityDb.open(database) as db:
+        (row,) = db.affected("npm", ["minimist"])
+        assert "1.2.7" in row.fix_versions  # applied once, from all.zip: no duplicate rows
+        assert db.affected("npm", ["express"])
+        assert db.metadata().sources[0].cursor.startswith("2030-01-02")  # type: ignore[union-attr]
+
+
+# ---- two syncs at once, a killed sync, a damaged database (real processes) ---------------------------
+
+
+def _cli(home: Path, *args: str, **popen: object) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "portwarden.cli.main", *args],
+        env={**os.environ, "PORTWARDEN_HOME": str(home)},
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **popen,  # type: ignore[call-overload]
+    )
+
+
+def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def _holding_sync(home: Path, tmp_path: Path) -> tuple[subprocess.Popen[str], Path]:
+    """A ``feeds sync`` process that holds the build lock, stuck reading a FIFO until it is fed."""
+    fifo = tmp_path / "debian.fifo"
+    os.mkfifo(fifo)
+    process = _cli(home, "feeds", "sync", "--source", f"debian={fifo.as_uri()}")
+    lock = home / "db" / "vulnerability.db.lock"
+    _wait_for(
+        lambda: lock.is_file() and lock.read_text().startswith(f"{process.pid} "), "the first sync to lock"
+    )
+    # Past the lock: building, its download started (the FIFO open blocks until a writer comes).
+    _wait_for(lambda: bool(list((home / "tmp" / "feeds").glob("feed-*"))), "the first sync's download")
+    return process, fifo
+
+
+def _build_files(home: Path) -> list[Path]:
+    return sorted((home / "db").glob("vulnerability.db.build-*")) + sorted(
+        (home / "tmp" / "feeds").glob("feed-*")
+    )
+
+
+def test_two_cli_syncs_at_once_take_turns_and_keep_both(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    first, fifo = _holding_sync(home, tmp_path)
+    in_progress = _build_files(home)
+    assert len(in_progress) == 2  # its build file and its download
+
+    alpine = FEEDS_SAMPLE / "alpine" / "secdb-json" / "v3.11" / "main.json"
+    second = _cli(home, "feeds", "sync", "--source", f"alpine={alpine.as_uri()}")
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(second.stderr), daemon=True)  # type: ignore[arg-type]
+    reader.start()
+    _wait_for(
+        lambda: any("another feeds sync is running" in line for line in lines), "the second sync to wait"
+    )
+    assert f"process {first.pid}" in next(line for line in lines if "another feeds sync" in line)
+    assert second.poll() is None  # it waits rather than building beside the first
+    assert _build_files(home) == in_progress  # and it deleted none of the running sync's files
+
+    with fifo.open("wb") as feed:
+        feed.write((FEEDS_SAMPLE / "debian" / "vunnel-fixtures" / "debian.json").read_bytes())
+    _, first_err = first.communicate(timeout=120)
+    assert first.returncode == 0, first_err
+    assert second.wait(timeout=120) == 0, "".join(lines)
+    reader.join(timeout=10)
+    assert any("published" in line for line in lines)
+
+    listing = subprocess.run(
+        [sys.executable, "-m", "portwarden.cli.main", "feeds", "list", "-o", "json"],
+        env={**os.environ, "PORTWARDEN_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    groups = {group["name"] for group in json.loads(listing.stdout)["groups"]}
+    assert "alpine:3.11" in groups and any(name.startswith("debian:") for name in groups)
+    assert _build_files(home) == []
+
+
+def test_killed_sync_leftovers_are_removed_by_the_next_sync(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    killed, _ = _holding_sync(home, tmp_path)
+    leftovers = _build_files(home)
+    assert len(leftovers) == 2
+    killed.kill()
+    killed.communicate(timeout=30)
+    assert all(path.exists() for path in leftovers)  # a killed process cleans nothing up
+
+    alpine = FEEDS_SAMPLE / "alpine" / "secdb-json" / "v3.11" / "main.json"
+    after = _cli(home, "feeds", "sync", "--source", f"alpine={alpine.as_uri()}", "--lock-wait", "0")
+    _, err = after.communicate(timeout=120)
+    assert after.returncode == 0, err  # the kernel released the dead process's lock
+    assert not any(path.exists() for path in leftovers)
+    assert _build_files(home) == []
+
+
+def test_cli_sync_rebuilds_a_damaged_database_and_scan_names_it(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    pypi = (FEEDS_SAMPLE / "osv" / "PyPI" / "all.zip").as_uri()
+    sync = subprocess.run(
+        [sys.executable, "-m", "portwarden.cli.main", "feeds", "sync", "--source", f"osv={pypi}"],
+        env={**os.environ, "PORTWARDEN_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert sync.returncode == 0, sync.stderr
+    database = home / "db" / "vulnerability.db"
+    page = 16384
+    with database.open("r+b") as handle:
+        for number in range(1, database.stat().st_size // page):
+            handle.seek(number * page)
+            handle.write(b"\xa5" * page)
+
+    image = tmp_path / "image"
+    subprocess.run(
+        [sys.executable, str(REPO_ROOT / "examples" / "build_example.py"), str(image)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    env = {**os.environ, "PORTWARDEN_HOME": str(home)}
+    scan = subprocess.run(
+        [sys.executable, "-m", "portwarden.cli.main", "scan", f"oci-dir:{image}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert scan.returncode == 2
+    assert "unexpected error" not in scan.stderr
+    assert str(database) in scan.stderr and "damaged" in scan.stderr
+
+    again = subprocess.run(
+        [sys.executable, "-m", "portwarden.cli.main", "feeds", "sync", "--source", f"osv={pypi}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert again.returncode == 0, again.stderr
+    assert "damaged" in again.stderr and "rebuilt" in again.stderr
+    with VulnerabilityDb.open(database) as db:
+        assert db.metadata().vulnerability_count > 2500
+
+
+def test_http_downloads_are_capped(feed_server: FeedServer, fetcher: HttpFeedFetcher) -> None:
+    mib = 1024 * 1024
+    (feed_server.overlay / "big.json").write_bytes(b" " * (3 * mib))
+    # Announced larger than the cap: refused on the header, the body is never read into a file.
+    with pytest.raises(FeedUnavailableError, match=r"3\.0 MiB is larger than the download limit of 1\.0 MiB"):
+        fetcher.fetch(feed_server.url("big.json"), max_bytes=mib)
+    assert len(feed_server.hits("big.json")) == 1  # not retried
+    # No length announced: the copy stops at the cap.
+    with pytest.raises(FeedUnavailableError, match=r"larger than the download limit of 2\.0 MiB") as caught:
+        fetcher.fetch(feed_server.url("endless"), max_bytes=2 * mib)
+    assert str(caught.value).startswith(feed_server.url("endless"))
+    assert list(fetcher.work_dir.iterdir()) == []
+    assert fetcher.fetch(feed_server.url("big.json"), max_bytes=3 * mib).path is not None
+
+
+def test_cli_sync_of_an_endless_source_stops_at_its_limit(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    started = time.monotonic()
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "portwarden.cli.main",
+            "feeds",
+            "sync",
+            "--source",
+            "debian=file:///dev/zero",
+            "--max-download",
+            "debian=4mb",
+        ],
+        env={**os.environ, "PORTWARDEN_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "failed  debian file:///dev/zero" in result.stderr
+    assert "larger than the download limit of 4.0 MiB" in result.stderr
+    assert time.monotonic() - started < 60
+    assert _build_files(home) == []

@@ -21,9 +21,9 @@ import boto3  # type: ignore[import-untyped]
 import pytest
 from pynamodb.connection.table import TableConnection
 
+from portwarden.adapters.aws.s3 import RETIRED_TAG
 from portwarden.core.model.records import REPO_TAGS_KEPT, AnalysisStatus
 from portwarden.core.ports import CatalogStore
-from portwarden.runtime.snapshots import RETIRED_TAG
 from tests.support.aws import (
     ECR_REGISTRY,
     MINIMIST_ADVISORY,

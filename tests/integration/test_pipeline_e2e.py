@@ -45,6 +45,7 @@ def base_layer() -> Any:
         [
             file("etc/os-release", "ID=alpine\nVERSION_ID=3.20.1\nPRETTY_NAME=Alpine Linux v3.20\n"),
             file("lib/apk/db/installed", "P:musl\nV:1.2.5-r0\nA:x86_64\no:musl\nL:MIT\n\n"),
+            file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n"),
         ]
     )
 
@@ -151,6 +152,8 @@ def test_ecr_push_is_analyzed_matched_evaluated_and_served_by_the_api(
         ("minimist", "1.2.5"),
         ("musl", "1.2.5-r0"),
     ]
+    # /etc/passwd is kept by default (passwd_file gates need it), by the Lambda phases as by the CLI.
+    assert [f.path for f in analysis.retrieved_files] == ["/etc/passwd"]
     # Both layers were read by their own AnalyzeLayer invocation, in the Map.
     assert len(stack.calls("AnalyzeLayerFunction")) == 2
 
@@ -158,7 +161,7 @@ def test_ecr_push_is_analyzed_matched_evaluated_and_served_by_the_api(
     assert image_view["statusCode"] == 200
     assert image_view["json"][0]["imageDigest"] == image.digest
     assert image_view["json"][0]["analysis_status"] == "analyzed"
-    assert image_view["json"][0]["image_detail"] == [{"fulltag": REPO_TAG}]
+    assert [detail["fulltag"] for detail in image_view["json"][0]["image_detail"]] == [REPO_TAG]
 
     every = stack.api("GET", f"/images/{image.digest}/vuln/all")
     assert every["statusCode"] == 200
@@ -233,7 +236,7 @@ def test_without_a_database_the_image_is_analyzed_and_the_check_warns_data_unava
     assert record is not None and record.analysis_status is AnalysisStatus.ANALYZED
     assert stack.api("GET", f"/images/{image.digest}/vuln/all")["statusCode"] == 404
     check = stack.api("GET", f"/images/{image.digest}/check")["json"][0][image.digest][REPO_TAG][0]
-    triggers = {row["trigger"] for row in _result_rows(check["detail"]["result"])}
+    triggers = {row["Trigger"] for row in _result_rows(check["detail"]["result"])}
     assert "vulnerability_data_unavailable" in triggers
 
 
@@ -258,8 +261,9 @@ def test_a_shared_base_layer_is_read_once(stack: MotoStack, anonymous_registry: 
 
 
 def _result_rows(document: dict[str, Any]) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = document["results"]
-    return rows
+    """The rows of Anchore's result table, keyed by its header (Gate, Trigger, Check_Output…)."""
+    table = document["result"][document["image_id"]]["result"]
+    return [dict(zip(table["header"], row, strict=True)) for row in table["rows"]]
 
 
 def test_match_keeps_the_database_across_warm_invocations_until_the_pointer_moves(

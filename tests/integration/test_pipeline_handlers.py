@@ -181,9 +181,9 @@ def test_the_starter_passes_the_request_as_the_execution_input(
     starter = StepFunctionsStarter(stack.state_machine_arn, stack.sfn)
 
     start = starter.start(request, name="custom-name")
-    execution = stack.wait(start.execution_arn)
+    execution = stack.wait(start.execution_id)
 
-    assert start.execution_arn.endswith(":custom-name")
+    assert start.execution_id.endswith(":custom-name")
     assert json.loads(execution["input"]) == request.model_dump(mode="json")
     assert execution["status"] == "FAILED"  # the registry does not have it
     assert [call.error_type for call in stack.calls("ResolveFunction")] == ["ImageNotFoundError"]
@@ -309,3 +309,44 @@ def test_layer_jobs_reject_unknown_fields() -> None:
     assert LayerJob.model_validate(job).layer == LayerTask.model_validate(job["layer"])
     with pytest.raises(ValidationError):
         LayerJob.model_validate(job | {"extra": 1})
+
+
+# ---- the v1 surface on the Lambda host -----------------------------------------------------------------
+
+
+def test_the_api_function_answers_under_v1_with_anchores_shapes(stack: MotoStack) -> None:
+    # What anchore-cli calls first, and the swagger probe it makes before image lookups
+    assert stack.api("GET", "/v1")["json"] == "v1"
+    swagger = stack.api("GET", "/v1/swagger.json")["json"]
+    assert swagger["info"]["version"].replace(".", "").isdigit()
+    assert stack.api("GET", "/v1/images")["json"] == []
+    assert stack.api("GET", f"/v1/images/{SAMPLE_DIGEST}")["statusCode"] == 404
+    states = stack.api("GET", "/v1/system")["json"]["service_states"]
+    assert all(state["service_detail"]["up"] for state in states)
+    # The single-account host acts for account admin; the caller is the IAM principal API Gateway let in
+    assert stack.api("GET", "/v1/account")["json"]["name"] == "admin"
+    # Policies live in the AWS policy store: add, list, fetch as Anchore answers them
+    bundle = {
+        "id": "aws-bundle",
+        "name": "aws-bundle",
+        "version": "1_0",
+        "policies": [{"id": "p", "name": "p", "version": "1_0", "rules": []}],
+        "whitelists": [],
+        "mappings": [
+            {
+                "id": "m",
+                "name": "all",
+                "registry": "*",
+                "repository": "*",
+                "image": {"type": "tag", "value": "*"},
+                "policy_ids": ["p"],
+                "whitelist_ids": [],
+            }
+        ],
+    }
+    added = stack.api("POST", "/v1/policies", bundle)
+    assert added["statusCode"] == 200 and added["json"]["policyId"] == "aws-bundle"
+    assert [p["policyId"] for p in stack.api("GET", "/v1/policies")["json"]] == ["aws-bundle"]
+    # Families whose DynamoDB stores do not exist yet say so (500 with a request id), not a wrong answer
+    registries = stack.api("GET", "/v1/registries")
+    assert registries["statusCode"] == 500 and registries["json"]["detail"]["request_id"]

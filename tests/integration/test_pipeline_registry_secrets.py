@@ -19,7 +19,7 @@ from moto import mock_aws
 
 from portwarden.adapters.aws.registry_secrets import FirstCredential, SecretsManagerRegistryCredentials
 from portwarden.adapters.aws.secrets import SecretsManagerSecrets
-from portwarden.adapters.http.auth import RegistryCredential
+from portwarden.core.credentials import RegistryCredential
 from portwarden.core.errors import ConfigurationError
 from portwarden.core.model.records import AnalysisStatus
 from tests.support.aws import REGION, MotoStack, moto_stack

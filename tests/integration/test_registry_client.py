@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import zstandard
 
-from portwarden.adapters.http.auth import RegistryCredential
 from portwarden.adapters.http.registry import HttpRegistryClient, RetryPolicy
+from portwarden.core.credentials import RegistryCredential
 from portwarden.core.errors import (
     ImageNotFoundError,
     ImageSourceError,

@@ -38,7 +38,6 @@ from moto.awslambda.models import LambdaFunction
 from moto.s3.responses import S3Response
 
 from portwarden.adapters.aws.stores import AwsStores, AwsStoreSettings, create_tables
-from portwarden.api.routes import images as image_routes
 from portwarden.runtime import feedsync, wiring
 from tests.conftest import FIXTURES_DIR
 from tests.support.stores import atomic_moto_item_writes
@@ -369,7 +368,6 @@ def moto_stack(monkeypatch: pytest.MonkeyPatch, **environment: str) -> Iterator[
             monkeypatch.setenv(name, value)
         wiring.reset()
         feedsync.reset()
-        image_routes.use_services(None)
         stack = MotoStack(
             settings=settings,
             stores=stores,
@@ -384,7 +382,6 @@ def moto_stack(monkeypatch: pytest.MonkeyPatch, **environment: str) -> Iterator[
         finally:
             _drain(stack)
             wiring.reset()
-            image_routes.use_services(None)
 
 
 def _create_state_machine(

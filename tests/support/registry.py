@@ -31,8 +31,8 @@ import pytest
 import requests
 import yaml
 
-from portwarden.adapters.http.auth import RegistryCredential
 from portwarden.adapters.http.registry import HttpRegistryClient
+from portwarden.core.credentials import RegistryCredential
 from portwarden.core.image.reference import ImageReference
 
 from .ocibuild import Blob, Image, ImageIndex

@@ -2,12 +2,14 @@
 
 Each path has a list of responses served in order; the last one repeats, so a script is always
 finite. ``ScriptedResponse(drop=True)`` closes the connection without answering (a connection
-error for the client). Every request is recorded with its headers.
+error for the client); ``stall_seconds`` answers late and ``trickle_seconds`` sends the body one
+byte at a time (a silent or trickling registry). Every request is recorded with its headers.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,6 +26,9 @@ class ScriptedResponse:
     body: bytes = b""
     headers: Mapping[str, str] = field(default_factory=dict)
     drop: bool = False
+    # A slow or silent server: wait this long before answering at all, and between body bytes.
+    stall_seconds: float = 0.0
+    trickle_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,8 @@ class _ScriptedHandler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         request = RecordedRequest(method, parts.path, parts.query, dict(self.headers.items()))
         response = self.server_owner.next_response(request)
+        if response.stall_seconds:
+            time.sleep(response.stall_seconds)
         if response.drop:
             self.close_connection = True
             self.connection.close()
@@ -118,8 +125,18 @@ class _ScriptedHandler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(response.body)))
         self.end_headers()
-        if method != "HEAD":
+        if method == "HEAD":
+            return
+        if not response.trickle_seconds:
             self.wfile.write(response.body)
+            return
+        try:
+            for position in range(len(response.body)):
+                self.wfile.write(response.body[position : position + 1])
+                self.wfile.flush()
+                time.sleep(response.trickle_seconds)
+        except OSError:  # the client gave up and closed the connection: so does the server
+            self.close_connection = True
 
 
 @contextmanager

@@ -21,7 +21,14 @@ from pydantic import ValidationError
 from portwarden import __version__
 from portwarden.api import API_VERSION
 from portwarden.api.app import create_app
-from portwarden.api.errors import ROUTE_NOT_FOUND_ERROR_TYPE, STATUS_BY_ERROR, response_for, status_for
+from portwarden.api.errors import (
+    ROUTE_NOT_FOUND_ERROR_TYPE,
+    STATUS_BY_ERROR,
+    response_for,
+    serving_request,
+    status_for,
+)
+from portwarden.api.models import ErrorResponse
 from portwarden.core import errors
 from portwarden.runtime.settings import ApiSettings, ObservabilitySettings
 
@@ -130,7 +137,8 @@ def test_unknown_route_is_a_json_404_in_the_error_shape(api_handler: ModuleType)
         "code": 404,
         "error_type": ROUTE_NOT_FOUND_ERROR_TYPE,
         "message": "no route for GET /no-such-route",
-        "detail": {},
+        "httpcode": 404,
+        "detail": {"error_codes": [], "request_id": event["requestContext"]["requestId"]},
     }
 
 
@@ -177,22 +185,9 @@ def test_domain_error_raised_in_a_route_becomes_its_mapped_status_and_body() -> 
         "code": 503,
         "error_type": "RegistryUnavailableError",
         "message": "registry.example answered 503 three times",
-        "detail": {},
+        "httpcode": 503,
+        "detail": {"error_codes": [], "request_id": event["requestContext"]["requestId"]},
     }
-
-
-def test_errors_outside_the_domain_tree_propagate() -> None:
-    app = create_app()
-
-    @app.get("/probe")
-    def probe() -> dict[str, str]:
-        raise RuntimeError("a bug")
-
-    event = copy.deepcopy(load_api_event("get-health.json"))
-    event["path"] = event["resource"] = "/probe"
-
-    with pytest.raises(RuntimeError, match="a bug"):
-        app.resolve(event, FakeLambdaContext())  # type: ignore[arg-type]
 
 
 # --- the mapping itself ---------------------------------------------------------------------------------
@@ -202,6 +197,7 @@ def test_errors_outside_the_domain_tree_propagate() -> None:
     ("error", "expected"),
     [
         (errors.InvalidReferenceError("Not A Reference"), HTTPStatus.BAD_REQUEST),
+        (errors.InvalidPlatformError("beos/ppc"), HTTPStatus.BAD_REQUEST),
         (errors.ConfigurationError("bad credentials file"), HTTPStatus.BAD_REQUEST),
         (errors.InvalidConstraintError(">=1.0,<", "dangling operator"), HTTPStatus.BAD_REQUEST),
         (errors.UnknownEcosystemError("cobol"), HTTPStatus.BAD_REQUEST),
@@ -262,15 +258,40 @@ def test_response_for_builds_the_anchore_error_body() -> None:
         "code": 404,
         "error_type": "ImageNotFoundError",
         "message": "docker.io/library/nope:1 not found",
-        "detail": {},
+        "httpcode": 404,
+        "detail": {"error_codes": []},
+    }
+
+
+def test_an_error_body_built_with_code_alone_carries_httpcode_too() -> None:
+    body = ErrorResponse(code=409, error_type="Conflict", message="already exists")
+
+    assert json.loads(body.model_dump_json(exclude_none=True)) == {
+        "code": 409,
+        "error_type": "Conflict",
+        "message": "already exists",
+        "httpcode": 409,
+        "detail": {"error_codes": []},
     }
 
 
 def test_response_for_an_error_without_message_uses_the_status_phrase() -> None:
-    response = response_for(errors.StoreError())
+    response = response_for(errors.NotFoundError())
 
     assert isinstance(response.body, str)
-    assert json.loads(response.body)["message"] == "Internal Server Error"
+    assert json.loads(response.body)["message"] == "Not Found"
+
+
+def test_a_500_keeps_its_message_in_the_log_and_gives_the_request_id() -> None:
+    with serving_request("req-1234"):
+        response = response_for(errors.StoreError("cannot write /var/lib/portwarden/portwarden.db"))
+
+    assert isinstance(response.body, str)
+    body = json.loads(response.body)
+    assert response.status_code == HTTPStatus.INTERNAL_SERVER_ERROR
+    assert "/var/lib" not in response.body
+    assert body["message"] == "internal error (request id req-1234); the server log has the details"
+    assert body["detail"] == {"error_codes": [], "request_id": "req-1234"}
 
 
 # --- settings parsed at the edge ----------------------------------------------------------------------

@@ -125,3 +125,52 @@ def test_exit_codes_raised_by_commands_reach_the_process(monkeypatch: pytest.Mon
     with pytest.raises(SystemExit) as caught:
         main.run()
     assert caught.value.code == 1
+
+
+def test_files_table_shows_hostile_names_literally_and_in_full(tmp_path: Path) -> None:
+    long_name = "opt/" + "very-long-directory-name/" * 6 + "file-with-a-long-name.jar"
+    image = build_image(
+        [
+            build_layer(
+                [
+                    file("etc/[red]x[/red]", "x"),
+                    file("etc/:thumbs_up:", "x"),
+                    file("etc/esc\x1b[31mred", "x"),
+                    file(long_name, "x"),
+                ]
+            )
+        ],
+        ConfigSpec(),
+    )
+    layout_dir = write_oci_layout(tmp_path / "hostile", image)
+    result = run_cli("files", f"oci-dir:{layout_dir}", env={"FORCE_COLOR": "1"})
+    assert result.returncode == 0, result.stderr
+    assert "/etc/[red]x[/red]" in result.stdout and "/etc/:thumbs_up:" in result.stdout
+    assert "👍" not in result.stdout
+    assert "/etc/esc\\x1b[31mred" in result.stdout and "\x1b[31m" not in result.stdout
+    assert "/" + long_name in result.stdout  # piped: no width limit, nothing cut
+
+
+def test_inspect_table_shows_config_values_literally(tmp_path: Path) -> None:
+    image = build_image(
+        [build_layer([file("a", "x")])],
+        ConfigSpec(entrypoint=("/bin/[bold]app[/bold]", ":thumbs_up:"), working_dir="/srv/[red]"),
+    )
+    layout_dir = write_oci_layout(tmp_path / "cfg", image)
+    result = run_cli("image", "inspect", f"oci-dir:{layout_dir}")
+    assert result.returncode == 0, result.stderr
+    assert "/bin/[bold]app[/bold] :thumbs_up:" in result.stdout and "/srv/[red]" in result.stdout
+    assert "…" not in result.stdout
+
+
+def test_a_platform_the_image_lacks_exits_2_naming_the_platform_it_has(layout: Path, tmp_path: Path) -> None:
+    result = run_cli(
+        "image",
+        "inspect",
+        f"oci-dir:{layout}",
+        "--platform",
+        "linux/arm64",
+        env={"PORTWARDEN_HOME": str(tmp_path)},
+    )
+    assert result.returncode == 2
+    assert "linux/amd64 only" in result.stderr and "linux/arm64" in result.stderr

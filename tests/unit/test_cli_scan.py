@@ -20,12 +20,12 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_FEEDS = REPO_ROOT / "examples" / "feeds"
 
 
-def run_cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run_cli(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "portwarden.cli.main", *args],
         capture_output=True,
         text=True,
-        env={**os.environ, "PORTWARDEN_HOME": str(home)},
+        env={**os.environ, "PORTWARDEN_HOME": str(home), **env},
         timeout=120,
         check=False,
     )
@@ -293,3 +293,51 @@ def test_policy_eval_uses_the_active_bundle(home: Path, example_image: str, tmp_
     assert active.returncode == 0, active.stderr
     document = json.loads(active.stdout)
     assert (document["bundle_id"], document["final_action"]) == ("allow-all", "go")
+
+
+def test_passwd_rules_fire_without_any_retrieve_option(home: Path, tmp_path: Path) -> None:
+    from tests.support.ocibuild import build_image, build_layer, file, write_oci_layout
+    from tests.unit.test_default_retrieve import passwd_bundle
+
+    passwd = "root:x:0:0:root:/root:/bin/bash\napp:x:1000:1000::/home/app:/bin/sh\n"
+    layer = build_layer([file("etc/os-release", 'ID=debian\nVERSION_ID="12"\n'), file("etc/passwd", passwd)])
+    image = f"oci-dir:{write_oci_layout(tmp_path / 'layout', build_image([layer]))}"
+    bundle = tmp_path / "bundle.json"
+    bundle.write_text(json.dumps(passwd_bundle()))
+
+    result = run_cli(home, "policy", "eval", image, "--bundle", str(bundle), "-o", "json")
+    assert result.returncode == 1, result.stderr
+    document = json.loads(result.stdout)
+    assert document["final_action"] == "stop"
+    assert [(r["gate"], r["trigger"]) for r in document["results"]] == [
+        ("passwd_file", "blacklist_usernames")
+    ]
+
+    # Configured to keep no file, the rule has nothing to read: the image passes.
+    without = run_cli(
+        home, "policy", "eval", image, "--bundle", str(bundle), "-o", "json", PORTWARDEN_RETRIEVE_FILES=""
+    )
+    assert without.returncode == 0, without.stderr
+    assert json.loads(without.stdout)["final_action"] == "go"
+
+
+def test_piped_tables_keep_ids_versions_and_fixes_whole(home: Path, example_image: str) -> None:
+    """`scan IMAGE > report.txt`: no terminal, so no width limit and nothing elided."""
+    table = run_cli(home, "scan", example_image)
+    assert table.returncode == 0, table.stderr
+    assert "…" not in table.stdout
+    row = next(line for line in table.stdout.splitlines() if "CVE-2023-5363" in line)
+    assert "libssl3" in row and "3.0.11-1~deb12u2" in row  # one line: the fix beside its id
+    for value in ("CVE-2010-0928", "(not-fixed)", "CVE-2023-45853", "GHSA-35jh-r3h4-6jhm", "4.17.20"):
+        assert value in table.stdout
+    header = table.stdout.splitlines()[0]
+    assert "KEV" in header and "EPSS" in header  # every column, when nothing limits the width
+
+    evaluation = run_cli(home, "policy", "eval", example_image, "--bundle", "default")
+    assert evaluation.returncode == 1, evaluation.stderr
+    assert "…" not in evaluation.stdout
+    assert any("GHSA-35jh-r3h4-6jhm" in line and "stop" in line for line in evaluation.stdout.splitlines())
+
+    sbom = run_cli(home, "sbom", example_image)
+    assert sbom.returncode == 0, sbom.stderr
+    assert "…" not in sbom.stdout and "lodash" in sbom.stdout and "4.17.20" in sbom.stdout

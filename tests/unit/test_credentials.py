@@ -16,7 +16,7 @@ from botocore.stub import Stubber  # type: ignore[import-untyped]
 from moto import mock_aws
 
 from portwarden.adapters.aws.ecr_auth import EcrCredentialProvider, is_ecr_host, parse_ecr_host
-from portwarden.adapters.http.auth import RegistryCredential
+from portwarden.adapters.http import credentials as credentials_module
 from portwarden.adapters.http.credentials import (
     CredentialResolver,
     DockerConfigCredentials,
@@ -24,6 +24,7 @@ from portwarden.adapters.http.credentials import (
     build_credential_resolver,
     default_docker_config_path,
 )
+from portwarden.core.credentials import RegistryCredential
 from portwarden.core.errors import ConfigurationError, RegistryAuthError
 
 # ---- Portwarden's store ----------------------------------------------------------------------------
@@ -69,7 +70,7 @@ def test_store_replaces_a_loose_file_with_an_owner_only_one(tmp_path: Path) -> N
 
 def test_store_lookup_normalizes_hosts_and_delete_removes(tmp_path: Path) -> None:
     store = PortwardenCredentialStore(tmp_path)
-    store.add("https://index.docker.io/v1/", "hubuser", "hubpass")
+    store.add("index.docker.io", "hubuser", "hubpass")  # an alias of docker.io
     credential = store.lookup("docker.io")
     assert credential == RegistryCredential("hubuser", "hubpass")
     assert "hubpass" not in repr(credential)
@@ -382,7 +383,7 @@ def test_build_credential_resolver_reads_the_store_and_docker_config(tmp_path: P
     home = tmp_path / "pw-home"
     PortwardenCredentialStore(home).add("localhost:5000", "dev", "devpw", insecure=True)
     config = write_config(tmp_path, {"auths": {"ghcr.io": {"auth": b64("gh:ghpw")}}})
-    resolver = build_credential_resolver(home, config, use_ecr=False)
+    resolver = build_credential_resolver(home, config)
     assert resolver.lookup("localhost:5000") == RegistryCredential("dev", "devpw")
     assert resolver.lookup("ghcr.io") == RegistryCredential("gh", "ghpw")
     assert resolver.lookup(ECR_HOST) is None
@@ -393,3 +394,33 @@ def test_build_credential_resolver_reads_the_store_and_docker_config(tmp_path: P
 def test_default_docker_config_path_follows_docker_config_variable(tmp_path: Path) -> None:
     assert default_docker_config_path({}, tmp_path) == tmp_path / ".docker" / "config.json"
     assert default_docker_config_path({"DOCKER_CONFIG": "/etc/dc"}, tmp_path) == Path("/etc/dc/config.json")
+
+
+def test_the_cli_wiring_chains_the_ecr_source_after_the_local_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the CLI's registry client, with ECR answering for ECR hosts (no AWS call made here)
+    from portwarden.cli.settings import LocalSettings
+    from portwarden.cli.wiring import registry_client_factory
+
+    def ecr_lookup(self: EcrCredentialProvider, registry: str) -> RegistryCredential | None:
+        return RegistryCredential("AWS", "ecr-token") if is_ecr_host(registry) else None
+
+    monkeypatch.setattr(EcrCredentialProvider, "lookup", ecr_lookup)
+    settings = LocalSettings(home=tmp_path / "home", DOCKER_CONFIG=tmp_path / "docker")
+    PortwardenCredentialStore(settings.home).add("ghcr.io", "gh", "ghpw")
+    seen: list[CredentialResolver] = []
+    real_build = credentials_module.build_credential_resolver
+
+    def recording_build(*args: Any, **kwargs: Any) -> CredentialResolver:
+        resolver = real_build(*args, **kwargs)
+        seen.append(resolver)
+        return resolver
+
+    monkeypatch.setattr(credentials_module, "build_credential_resolver", recording_build)
+    # When it is built
+    registry_client_factory(settings)
+    # Then ECR hosts get the ECR token and other hosts the stored credential
+    (resolver,) = seen
+    assert resolver.lookup(ECR_HOST) == RegistryCredential("AWS", "ecr-token")
+    assert resolver.lookup("ghcr.io") == RegistryCredential("gh", "ghpw")

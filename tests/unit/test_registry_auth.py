@@ -16,13 +16,12 @@ import requests
 import urllib3
 
 from portwarden.adapters.http.auth import (
-    RegistryCredential,
     TokenCache,
-    normalize_registry_host,
     parse_www_authenticate,
     pick_challenge,
 )
 from portwarden.adapters.http.registry import HttpRegistryClient, RetryPolicy
+from portwarden.core.credentials import RegistryCredential, normalize_registry_host
 from portwarden.core.errors import ImageSourceError, RegistryAuthError
 from portwarden.core.image.reference import ImageReference
 from portwarden.core.ports import RegistryClient

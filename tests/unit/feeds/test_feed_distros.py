@@ -81,13 +81,14 @@ def test_debian_open_states() -> None:
     vulnerablecode = _index(list(iter_debian_tracker(DEBIAN_VULNERABLECODE.read_bytes())))
     no_dsa = vulnerablecode[("CVE-2014-8242", "debian:10")]
     (affected,) = no_dsa.affected
-    assert affected.fix_state is FixState.WONT_FIX
+    # A plain no-dsa ("Minor issue") is left to a point release: not fixed yet, not "won't fix".
+    assert affected.fix_state is FixState.NOT_FIXED
     assert affected.fix_versions == ()
-    assert affected.note is not None and "too instrusive to backport" in affected.note
+    assert affected.note == "no-dsa: Minor issue, too instrusive to backport"
     assert no_dsa.severity is Severity.LOW
     # The same CVE is fixed in bookworm but no-dsa in bullseye.
     assert vulnerablecode[("CVE-2021-37231", "debian:12")].affected[0].fix_state is FixState.FIXED
-    assert vulnerablecode[("CVE-2021-37231", "debian:11")].affected[0].fix_state is FixState.WONT_FIX
+    assert vulnerablecode[("CVE-2021-37231", "debian:11")].affected[0].fix_state is FixState.NOT_FIXED
     # Debian's temporary ids are records like any other.
     assert vulnerablecode[("TEMP-0000000-A2EB44", "debian:9")].affected[0].fix_versions == ("1.3.3",)
 
@@ -111,12 +112,12 @@ def _tracker(
         ({"status": "open", "urgency": "unimportant"}, FixState.NOT_FIXED, (), "Negligible"),
         (
             {"status": "open", "urgency": "low", "nodsa": "Minor issue", "nodsa_reason": ""},
-            FixState.WONT_FIX,
+            FixState.NOT_FIXED,
             (),
             "Low",
         ),
         ({"status": "open", "urgency": "low", "nodsa_reason": "ignored"}, FixState.WONT_FIX, (), "Low"),
-        ({"status": "open", "urgency": "high", "nodsa_reason": "postponed"}, FixState.WONT_FIX, (), "High"),
+        ({"status": "open", "urgency": "high", "nodsa_reason": "postponed"}, FixState.NOT_FIXED, (), "High"),
         ({"status": "open", "urgency": "end-of-life"}, FixState.WONT_FIX, (), "Unknown"),
         ({"status": "undetermined", "urgency": "not yet assigned"}, FixState.UNKNOWN, (), "Unknown"),
     ],

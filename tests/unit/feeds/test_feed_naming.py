@@ -42,7 +42,21 @@ from portwarden.core.vulns.feeds.severity import (
         ("Wolfi", NamespaceInfo("wolfi:rolling", "apk")),
         ("pypi", None),  # OSV ecosystems are case-sensitive
         ("Debian", None),
-        ("Red Hat:enterprise_linux:9::appstream", None),
+        # Red Hat names the repository CPE; only the main stream of a major release is an image's.
+        ("Red Hat:enterprise_linux:9::appstream", NamespaceInfo("rhel:9", "rpm")),
+        ("Red Hat:enterprise_linux:8::baseos", NamespaceInfo("rhel:8", "rpm")),
+        ("Red Hat:rhel_eus:9.4::appstream", None),
+        ("AlmaLinux:8", NamespaceInfo("almalinux:8", "rpm")),
+        # SUSE files packages under the product or the SLE module that ships them; all are SLES.
+        ("SUSE:Linux Enterprise Server 15 SP5", NamespaceInfo("sles:15.5", "rpm")),
+        ("SUSE:Linux Enterprise Module for Basesystem 15 SP6", NamespaceInfo("sles:15.6", "rpm")),
+        ("SUSE:Linux Enterprise Server 15 SP4-LTSS", NamespaceInfo("sles:15.4", "rpm", "ltss")),
+        ("SUSE:Linux Enterprise Server 12", NamespaceInfo("sles:12", "rpm")),
+        ("SUSE:Linux Enterprise Micro 5.5", None),
+        ("openSUSE:Leap 15.6", NamespaceInfo("opensuse-leap:15.6", "rpm")),
+        ("openSUSE:Tumbleweed", NamespaceInfo("opensuse-tumbleweed:rolling", "rpm")),
+        ("openSUSE:Leap Micro 5.5", None),
+        ("Chainguard", NamespaceInfo("chainguard:rolling", "apk")),
     ],
 )
 def test_osv_ecosystems(ecosystem: str, expected: NamespaceInfo | None) -> None:

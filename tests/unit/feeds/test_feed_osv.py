@@ -404,7 +404,8 @@ def test_modified_id_csv_reads_until_the_cursor() -> None:
     report = FeedParseReport("osv")
     since = datetime(2024, 10, 1, tzinfo=UTC)
     entries = list(iter_modified_ids(lines, since, report))
-    assert [entry.id for entry in entries] == ["GHSA-aaaa-bbbb-cccc", "PYSEC-2024-99", "PYSEC-2024-1"]
+    # The cursor is exclusive: PYSEC-2024-1, stamped exactly at it, was applied by the previous sync.
+    assert [entry.id for entry in entries] == ["GHSA-aaaa-bbbb-cccc", "PYSEC-2024-99"]
     assert entries[1].modified == datetime(2024, 10, 9, 8, 30, 0, 123000, tzinfo=UTC)
     assert report.warnings == 1
     assert [entry.id for entry in iter_modified_ids(lines)][-1] == "PYSEC-2023-7"

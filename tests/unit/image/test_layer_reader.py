@@ -18,8 +18,10 @@ from portwarden.core.errors import (
     LimitExceededError,
     UnsafeContentError,
 )
+from portwarden.core.image.capture import CapturePolicy
 from portwarden.core.image.content import ContentStore
-from portwarden.core.image.layer import CapturePolicy, LayerIndex, read_layer
+from portwarden.core.image.fragment import LayerIndex
+from portwarden.core.image.layer import read_layer
 from portwarden.core.image.limits import SafetyLimits
 from portwarden.core.model.files import FileType
 

@@ -56,6 +56,17 @@ def test_invalid_references_are_rejected_with_a_clear_error(text: str) -> None:
         ImageReference.parse(text)
 
 
+def test_names_are_limited_to_255_characters_once_normalized_as_docker_does() -> None:
+    # "docker.io/library/" is 18 characters: the name itself may have 237.
+    longest = ImageReference.parse("a" * 237 + ":1")
+    assert len(f"{longest.registry}/{longest.repository}") == 255
+
+    with pytest.raises(InvalidReferenceError, match="longer than 255 characters"):
+        ImageReference.parse("a" * 238 + ":1")
+    with pytest.raises(InvalidReferenceError, match="longer than 255 characters"):
+        ImageReference.parse("ghcr.io/" + "/".join(["abcdefg"] * 32))
+
+
 @pytest.mark.parametrize(
     ("text", "kind", "location"),
     [

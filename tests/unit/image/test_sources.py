@@ -14,7 +14,7 @@ from portwarden.core.errors import (
     ManifestError,
     PlatformNotFoundError,
 )
-from portwarden.core.image.layer import CapturePolicy
+from portwarden.core.image.capture import CapturePolicy
 from portwarden.core.services.acquire import ImageAccess, acquire_image, inspect_image, list_files
 from tests.support.ocibuild import (
     ConfigSpec,
@@ -261,3 +261,51 @@ def test_captured_content_is_readable_through_the_resolver(tmp_path: Path) -> No
         assert resolver.read_text("/etc/os-release.bak") == "ID=debian\nVERSION_ID=12\n"
     finally:
         image.close()
+
+
+@pytest.mark.parametrize("kind", ["oci-dir", "docker-archive"])
+def test_a_platform_a_single_platform_image_lacks_is_an_error_naming_its_platform(
+    tmp_path: Path, kind: str
+) -> None:
+    image = build_image(
+        [build_layer([file("arch", "amd64")], compression="none")], ConfigSpec(), style="docker"
+    )
+    if kind == "oci-dir":
+        write_oci_layout(tmp_path / "image", image)
+    else:
+        write_docker_archive(tmp_path / "image", image)
+    source = f"{kind}:{tmp_path / 'image'}"
+    with pytest.raises(PlatformNotFoundError) as caught:
+        inspect_image(source, ACCESS, platform="linux/arm64")
+    assert str(caught.value) == "the image is linux/amd64 only: it has no image for platform linux/arm64"
+    assert caught.value.available == ["linux/amd64"]
+    # Asking for the platform it has, or for none, reads it.
+    assert inspect_image(source, ACCESS, platform="linux/amd64").platform == "linux/amd64"
+    assert inspect_image(source, ACCESS).platform == "linux/amd64"
+
+
+def test_without_a_platform_a_single_platform_image_of_any_platform_is_read(tmp_path: Path) -> None:
+    arm = build_image([build_layer([file("arch", "arm64")])], ConfigSpec(architecture="arm64", variant="v8"))
+    write_oci_layout(tmp_path / "layout", arm)
+    source = f"oci-dir:{tmp_path / 'layout'}"
+    assert inspect_image(source, ACCESS).platform == "linux/arm64/v8"
+    assert inspect_image(source, ACCESS, platform="linux/arm64").platform == "linux/arm64/v8"
+    with pytest.raises(PlatformNotFoundError, match="linux/arm64/v8 only"):
+        inspect_image(source, ACCESS, platform="linux/arm64/v7")
+
+
+def test_a_docker_archive_layer_that_does_not_match_its_diff_id_is_refused(tmp_path: Path) -> None:
+    # Uncompressed docker-save layers take the config's diff_id as their digest (no second read of
+    # the archive): the reader must still check the bytes against it.
+    import tarfile
+
+    image = two_layer_image(style="docker", compression="none")
+    archive = write_docker_archive(tmp_path / "image.tar", image)  # type: ignore[arg-type]
+    layer = image.layers[1]  # type: ignore[attr-defined]
+    with tarfile.open(archive) as tar:
+        member = tar.getmember(layer.diff_id.split(":")[1] + ".tar")
+    data = bytearray(archive.read_bytes())
+    data[member.offset_data + 700] ^= 0xFF
+    archive.write_bytes(bytes(data))
+    with pytest.raises(DigestMismatchError, match=layer.diff_id):
+        list_files(f"docker-archive:{archive}", ACCESS)

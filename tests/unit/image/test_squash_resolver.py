@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from portwarden.core.errors import ContentUnavailableError
-from portwarden.core.image.layer import LayerIndex
+from portwarden.core.image.fragment import LayerIndex
 from portwarden.core.image.resolver import FileResolver
 from portwarden.core.image.squash import squash
 from portwarden.core.model.files import FileRecord, FileType

@@ -31,7 +31,6 @@ from portwarden.core.model.vulnerability import (
     VersionRange,
     VulnerabilityRecord,
 )
-from portwarden.core.vulns import matcher as matcher_module
 from portwarden.core.vulns.db import (
     SCHEMA_VERSION,
     DbBuilder,
@@ -41,6 +40,7 @@ from portwarden.core.vulns.db import (
     VulnerabilityDb,
 )
 from portwarden.core.vulns.matcher import Matcher
+from portwarden.core.vulns.matching import construct
 from portwarden.core.vulns.versions.semver import split_semver_like
 
 PUBLISHED = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
@@ -167,12 +167,12 @@ def test_assembled_models_are_the_validated_models() -> None:
         "version_format": "pypi",
         "fallback_ordering": False,
     }
-    detail = matcher_module._complete(MatchDetail, dict(values))
+    detail = construct.complete(MatchDetail, dict(values))
     validated_detail = MatchDetail(**values)  # type: ignore[arg-type]
     # MatchFix leaves out its trailing default (available_since), as the matcher does.
-    fix = matcher_module._trusted(MatchFix, {"state": FixState.FIXED, "versions": ("1.4",)})
+    fix = construct.trusted(MatchFix, {"state": FixState.FIXED, "versions": ("1.4",)})
     validated_fix = MatchFix(state=FixState.FIXED, versions=("1.4",))
-    cvss = matcher_module._trusted(
+    cvss = construct.trusted(
         MatchCvss, {"version": "3.1", "vector": "CVSS:3.1/AV:N", "score": 9.8, "source": "osv"}
     )
     matched = MatchedPackage(name="demo", version="1.2", type="python", purl=None, location="/app/demo")
@@ -192,7 +192,7 @@ def test_assembled_models_are_the_validated_models() -> None:
         "epss_percentile": 0.75,
         "matched_by": detail,
     }
-    assembled = matcher_module._complete(Match, dict(match_values))
+    assembled = construct.complete(Match, dict(match_values))
     validated = Match(
         **{**match_values, "fix": validated_fix, "matched_by": validated_detail}  # type: ignore[arg-type]
     )

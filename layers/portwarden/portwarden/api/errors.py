@@ -2,21 +2,32 @@
 
 Statuses are chosen by exception *type*, walking the class hierarchy so that a new subclass of a
 mapped error inherits its parent's status until it is given one of its own. Messages are never
-inspected. Errors outside the domain tree are deliberately not handled: they are bugs, and letting
-them propagate makes the Lambda runtime record the traceback and count the invocation as an error,
-which is what alarms watch.
+inspected.
+
+A 500 never shows its message: internal messages name files, buckets and tables. The body carries
+the request id instead, and the log has the error with its traceback under that id. Errors outside
+the domain tree are bugs: the app (``portwarden.api.app``) logs them the same way and answers a 500
+of the same shape, so no host ever shows a client a traceback or a path.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from http import HTTPStatus
+from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 
-from portwarden.api.models import ErrorResponse
+from portwarden.api.auth import ForbiddenError, UnauthenticatedError
+from portwarden.api.models import ErrorDetail, ErrorResponse
 from portwarden.core.errors import (
     ConfigurationError,
+    ConflictError,
     ContentUnavailableError,
     CorruptPackageDatabaseError,
     DigestMismatchError,
@@ -24,13 +35,17 @@ from portwarden.core.errors import (
     ImageNotFoundError,
     ImageSourceError,
     InvalidConstraintError,
+    InvalidPlatformError,
     InvalidReferenceError,
+    InvalidRequestError,
     ManifestError,
     NotFoundError,
     PlatformNotFoundError,
+    PolicyBundleError,
     PortwardenError,
     RegistryAuthError,
     RegistryUnavailableError,
+    SbomFormatError,
     StoreError,
     UnknownEcosystemError,
     UnsafeContentError,
@@ -39,10 +54,51 @@ from portwarden.core.errors import (
 logger = logging.getLogger(__name__)
 
 ROUTE_NOT_FOUND_ERROR_TYPE = "RouteNotFound"
+INTERNAL_ERROR_TYPE = "InternalServerError"
+
+# API Gateway's request ids are UUIDs; anything else a host passes is replaced rather than echoed.
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9-]{1,128}$")
+_request_id: ContextVar[str | None] = ContextVar("portwarden_api_request_id", default=None)
+
+
+def request_id_of(event: Mapping[str, Any], lambda_request_id: str | None) -> str:
+    """API Gateway's id for the request (what its logs and the client's headers show), else Lambda's."""
+    request_context = event.get("requestContext")
+    candidates = (
+        request_context.get("requestId") if isinstance(request_context, Mapping) else None,
+        lambda_request_id,
+    )
+    for candidate in candidates:
+        if isinstance(candidate, str) and _REQUEST_ID_RE.match(candidate):
+            return candidate
+    return str(uuid.uuid4())
+
+
+@contextmanager
+def serving_request(request_id: str) -> Iterator[None]:
+    """Error bodies built while the request is served carry ``request_id``."""
+    token = _request_id.set(request_id)
+    try:
+        yield
+    finally:
+        _request_id.reset(token)
+
+
+def current_request_id() -> str | None:
+    return _request_id.get()
+
 
 # Order does not matter: ``status_for`` follows each error's MRO to the nearest listed class.
 STATUS_BY_ERROR: dict[type[PortwardenError], HTTPStatus] = {
+    UnauthenticatedError: HTTPStatus.UNAUTHORIZED,
+    ForbiddenError: HTTPStatus.FORBIDDEN,
+    InvalidRequestError: HTTPStatus.BAD_REQUEST,
+    PolicyBundleError: HTTPStatus.BAD_REQUEST,
+    # An uploaded SBOM (an import's packages part) that cannot be read.
+    SbomFormatError: HTTPStatus.BAD_REQUEST,
+    ConflictError: HTTPStatus.CONFLICT,
     InvalidReferenceError: HTTPStatus.BAD_REQUEST,
+    InvalidPlatformError: HTTPStatus.BAD_REQUEST,
     ConfigurationError: HTTPStatus.BAD_REQUEST,
     # Constraints and ecosystem names reach the core from requests (queries, policy parameters).
     InvalidConstraintError: HTTPStatus.BAD_REQUEST,
@@ -80,24 +136,52 @@ def status_for(error: PortwardenError) -> HTTPStatus:
     return HTTPStatus.INTERNAL_SERVER_ERROR
 
 
-def error_response(status: HTTPStatus, error_type: str, message: str) -> Response[str]:
-    """A JSON error body in Anchore's ``ApiErrorResponse`` shape."""
-    body = ErrorResponse(code=status.value, error_type=error_type, message=message)
+def error_body(
+    status: HTTPStatus, error_type: str, message: str, validation_details: tuple[str, ...] | None = None
+) -> str:
+    """The JSON error body (see ``ErrorResponse``), with the current request id."""
+    body = ErrorResponse(
+        code=status.value,
+        error_type=error_type,
+        message=message,
+        httpcode=status.value,
+        detail=ErrorDetail(request_id=current_request_id(), validation_details=validation_details),
+    )
+    return body.model_dump_json(exclude_none=True)
+
+
+def error_response(
+    status: HTTPStatus, error_type: str, message: str, validation_details: tuple[str, ...] | None = None
+) -> Response[str]:
+    """A JSON error response in Anchore's shape."""
     return Response(
         status_code=status.value,
         content_type=content_types.APPLICATION_JSON,
-        body=body.model_dump_json(),
+        body=error_body(status, error_type, message, validation_details),
     )
 
 
+def internal_error_message() -> str:
+    request_id = current_request_id()
+    reference = f" (request id {request_id})" if request_id else ""
+    return f"internal error{reference}; the server log has the details"
+
+
 def response_for(error: PortwardenError) -> Response[str]:
-    """Map a domain error to its response; server-side failures are logged with their traceback."""
+    """Map a domain error to its response; server-side failures are logged with their traceback.
+
+    A 500's own message stays in the log (it may name files, buckets or tables); the client gets
+    the request id to quote instead.
+    """
     status = status_for(error)
     if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
-        logger.error("request failed: %s", type(error).__name__, exc_info=error)
+        logger.error("request %s failed: %s", current_request_id(), type(error).__name__, exc_info=error)
     else:
         logger.info("request rejected with %d: %s", status.value, type(error).__name__)
-    return error_response(status, type(error).__name__, str(error) or status.phrase)
+    if status == HTTPStatus.INTERNAL_SERVER_ERROR:
+        return error_response(status, type(error).__name__, internal_error_message())
+    problems = error.problems if isinstance(error, PolicyBundleError) else None
+    return error_response(status, type(error).__name__, str(error) or status.phrase, problems)
 
 
 def register_error_handlers(app: APIGatewayRestResolver) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from portwarden.core.model.base import ValueObject
 
@@ -32,10 +32,31 @@ class VersionResponse(ValueObject):
     api: ApiVersion
 
 
+class ErrorDetail(ValueObject):
+    """``detail`` of an error: Anchore's ``error_codes``, and the id the server logged the request under."""
+
+    error_codes: tuple[str, ...] = ()
+    request_id: str | None = None
+    # Every problem found in a policy bundle that failed validation, as Anchore lists them.
+    validation_details: tuple[str, ...] | None = None
+
+
 class ErrorResponse(ValueObject):
-    """Anchore's ``ApiErrorResponse``: ``code`` repeats the HTTP status, ``error_type`` names the error."""
+    """An error body both Anchore shapes read: ``ApiErrorResponse`` (``code`` repeats the HTTP status,
+    ``error_type`` names the error) and the engine's older ``{message, httpcode, detail{error_codes}}``
+    that anchore-cli prints."""
 
     code: int
     error_type: str
     message: str
-    detail: dict[str, Any] = Field(default_factory=dict)
+    # Filled from ``code`` when not given (see the validator): callers may build either shape.
+    httpcode: int = 0
+    detail: ErrorDetail = Field(default_factory=ErrorDetail)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _httpcode_repeats_code(cls, data: Any) -> Any:
+        # The two shapes name the status differently; a body built with ``code`` alone gets both.
+        if isinstance(data, dict) and "httpcode" not in data and "code" in data:
+            return {**data, "httpcode": data["code"]}
+        return data

@@ -10,16 +10,17 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from portwarden.cli.context import EXIT_ERROR, state
-from portwarden.cli.output import stderr, stdout
+from portwarden.cli.output import Column, print_table, stderr, stdout
 from portwarden.core.errors import VulnerabilityDatabaseError
 
-# Adapters, core services and rich tables load inside the commands: module-level imports are paid by
+# Adapters and core services load inside the commands: module-level imports are paid by
 # every command, `--help` included.
 if TYPE_CHECKING:
     from pathlib import Path
 
     from portwarden.cli.settings import LocalSettings
     from portwarden.core.services.sync_feeds import FeedSource, SourceOutcome
+    from portwarden.core.vulns.db import FeedKind
 
 feeds_app = typer.Typer(
     help="Vulnerability feeds and the local vulnerability database.", no_args_is_help=True
@@ -50,6 +51,29 @@ def _parse_sources(values: list[str]) -> list[FeedSource]:
     return sources
 
 
+def _parse_download_limits(values: list[str]) -> dict[FeedKind, int]:
+    from portwarden.core.policy.gates.metadata import parse_size
+    from portwarden.core.vulns.db import FeedKind
+
+    kinds = ", ".join(kind.value for kind in FeedKind)
+    limits: dict[FeedKind, int] = {}
+    for value in values:
+        kind_text, separator, size_text = value.partition("=")
+        try:
+            kind = FeedKind(kind_text.strip().lower())
+            size = parse_size(size_text)
+        except ValueError:
+            raise typer.BadParameter(
+                f"expected KIND=SIZE with KIND one of {kinds} and SIZE in bytes or with a kb/mb/gb suffix "
+                f"(debian=512mb), got {value!r}",
+                param_hint="--max-download",
+            ) from None
+        if not separator or size <= 0:
+            raise typer.BadParameter(f"expected a positive size, got {value!r}", param_hint="--max-download")
+        limits[kind] = size
+    return limits
+
+
 @feeds_app.command("sync")
 def sync(
     ctx: typer.Context,
@@ -57,7 +81,8 @@ def sync(
         list[str],
         typer.Option(
             "--source",
-            help="KIND=URL (repeatable; KIND is osv, debian, alpine, nvd, kev or epss). "
+            help="KIND=URL (repeatable; KIND is osv, debian, alpine, amazon, redhat, wolfi, chainguard, "
+            "nvd, kev or epss). "
             "Only these sources are synced; without it, the real upstream feeds.",
         ),
     ] = [],  # noqa: B006 - typer needs a literal default
@@ -70,6 +95,23 @@ def sync(
     nvd_page_delay: Annotated[
         float, typer.Option("--nvd-page-delay", min=0, help="Seconds between NVD API pages.")
     ] = 6.0,
+    max_download: Annotated[
+        list[str],
+        typer.Option(
+            "--max-download",
+            help="KIND=SIZE (repeatable): the largest download a source of that kind may have, e.g. "
+            "debian=512mb. Defaults: osv 4gb, debian 1gb, alpine 256mb, nvd 512mb (per page), "
+            "kev 256mb, epss 512mb, amazon 512mb, redhat 4gb, wolfi 256mb, chainguard 256mb.",
+        ),
+    ] = [],  # noqa: B006 - typer needs a literal default
+    lock_wait: Annotated[
+        float,
+        typer.Option(
+            "--lock-wait",
+            min=0,
+            help="Seconds to wait for another feeds sync of the same database to finish (0: fail at once).",
+        ),
+    ] = 3600.0,
 ) -> None:
     """Download vulnerability feeds and publish a new vulnerability database."""
     from portwarden.adapters.http.feeds import HttpFeedFetcher
@@ -83,8 +125,18 @@ def sync(
         # With a key NVD allows ten times the rate.
         nvd_page_delay=nvd_page_delay if not nvd_api_key else min(nvd_page_delay, 0.6),
         prune=prune,
+        download_limits=_parse_download_limits(max_download),
+        lock_timeout=lock_wait,
     )
     quiet = state(ctx).quiet
+
+    def waiting(holder: str) -> None:
+        # Said even with --quiet: a command that seems to hang needs its reason.
+        stderr.print(
+            f"another feeds sync is running ({holder}); waiting up to {lock_wait:.0f}s for it to finish",
+            markup=False,
+            highlight=False,
+        )
 
     def progress(outcome: SourceOutcome) -> None:
         if quiet:
@@ -101,8 +153,16 @@ def sync(
         )
 
     fetcher = HttpFeedFetcher(settings.work_dir / "feeds")
-    result = sync_feeds(sources, fetcher, database_path(settings), options=options, on_source=progress)
+    result = sync_feeds(
+        sources, fetcher, database_path(settings), options=options, on_source=progress, on_wait=waiting
+    )
     metadata = result.metadata
+    if result.previous_database_problem:
+        stderr.print(
+            f"warning: {result.previous_database_problem}: rebuilt from the sources of this sync only",
+            markup=False,
+            highlight=False,
+        )
     if not quiet:
         stderr.print(
             f"published {result.database}: {metadata.vulnerability_count} vulnerability records, "
@@ -127,8 +187,6 @@ def list_groups(
     output: Annotated[ListFormat, typer.Option("--output", "-o", help="Output format.")] = ListFormat.TABLE,
 ) -> None:
     """Show every feed group with its record count, last sync and last error."""
-    from rich.table import Table
-
     from portwarden.cli.settings import LocalSettings
     from portwarden.core.vulns.db import VulnerabilityDb
 
@@ -149,19 +207,28 @@ def list_groups(
         }
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
         return
-    table = Table(show_edge=False)
-    for column in ("Group", "Kind", "Source", "Records", "Last sync", "Last error"):
-        table.add_column(column, overflow="fold")
-    for group in metadata.groups:
-        table.add_row(
-            group.name,
-            group.kind.value,
-            group.url,
-            str(group.record_count),
-            group.last_sync.isoformat(timespec="seconds") if group.last_sync else "never",
-            group.last_error or "",
-        )
-    stdout.print(table)
+    # Plain text, as every table: a URL or an error with brackets is not rich markup.
+    print_table(
+        (
+            Column("Group"),
+            Column("Kind", drop_rank=2),
+            Column("Source"),
+            Column("Records", justify="right"),
+            Column("Last sync", drop_rank=1),
+            Column("Last error"),
+        ),
+        (
+            (
+                group.name,
+                group.kind.value,
+                group.url,
+                str(group.record_count),
+                group.last_sync.isoformat(timespec="seconds") if group.last_sync else "never",
+                group.last_error or "",
+            )
+            for group in metadata.groups
+        ),
+    )
     stdout.print(
         f"database built {metadata.built_at.isoformat(timespec='seconds')} "
         f"(schema {metadata.schema_version}): {path}",

@@ -8,10 +8,18 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 
 from portwarden.cli.context import state
-from portwarden.cli.output import OutputFormat, print_json, stdout
+from portwarden.cli.output import (
+    Column,
+    OutputFormat,
+    message,
+    print_fields,
+    print_json,
+    print_table,
+    stdout,
+)
 from portwarden.cli.wiring import image_access
 
-# Core services and rich tables load inside the commands: module-level imports are paid by every
+# Core services load inside the commands: module-level imports are paid by every
 # command, `--help` included.
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -78,40 +86,56 @@ def files(
 
 
 def _print_inspection(result: ImageInspection) -> None:
-    from rich.table import Table
-
-    stdout.print(f"[bold]Manifest[/]  {result.manifest_digest}")
-    stdout.print(f"[bold]Config[/]    {result.config_digest}")
-    stdout.print(f"[bold]Platform[/]  {result.platform}")
     config = result.config
-    for label, value in (
-        ("User", config.user),
-        ("WorkingDir", config.working_dir),
-        ("Entrypoint", " ".join(config.entrypoint) if config.entrypoint else None),
-        ("Cmd", " ".join(config.cmd) if config.cmd else None),
-        ("Ports", ", ".join(config.exposed_ports) or None),
-    ):
-        if value:
-            stdout.print(f"[bold]{label}[/]  {value}", highlight=False)
-    table = Table(title="Layers")
-    table.add_column("#", justify="right")
-    table.add_column("Digest")
-    table.add_column("Size", justify="right")
-    table.add_column("Media type")
-    for number, layer in enumerate(result.layers, 1):
-        table.add_row(str(number), layer.digest, f"{layer.size:,}", layer.media_type)
-    stdout.print(table)
+    print_fields(
+        (
+            ("Manifest", result.manifest_digest),
+            ("Config", result.config_digest),
+            ("Platform", result.platform),
+            ("User", config.user),
+            ("WorkingDir", config.working_dir),
+            ("Entrypoint", " ".join(config.entrypoint) if config.entrypoint else None),
+            ("Cmd", " ".join(config.cmd) if config.cmd else None),
+            ("Ports", ", ".join(config.exposed_ports) or None),
+        )
+    )
+    message("Layers", console=stdout)
+    print_table(
+        (
+            Column("#", justify="right"),
+            Column("Digest"),
+            Column("Size", justify="right"),
+            Column("Media type"),
+        ),
+        (
+            (str(number), layer.digest, f"{layer.size:,}", layer.media_type)
+            for number, layer in enumerate(result.layers, 1)
+        ),
+    )
+
+
+FILE_COLUMNS = (
+    Column("Mode"),
+    Column("UID:GID", drop_rank=2),
+    Column("Size", justify="right", drop_rank=1),
+    Column("Type", drop_rank=3),
+    Column("Path"),
+)
 
 
 def _print_files(result: FileListing) -> None:
-    from rich.table import Table
-
-    table = Table(show_edge=False)
-    for column in ("Mode", "UID:GID", "Size", "Type", "Path"):
-        table.add_column(column, justify="right" if column == "Size" else "left")
-    for entry in result.files:
-        path = f"{entry.path} -> {entry.link_target}" if entry.link_target else entry.path
-        table.add_row(entry.mode, f"{entry.uid}:{entry.gid}", f"{entry.size:,}", entry.type, path)
-    stdout.print(table)
+    print_table(
+        FILE_COLUMNS,
+        (
+            (
+                entry.mode,
+                f"{entry.uid}:{entry.gid}",
+                f"{entry.size:,}",
+                entry.type,
+                f"{entry.path} -> {entry.link_target}" if entry.link_target else entry.path,
+            )
+            for entry in result.files
+        ),
+    )
     for warning in result.warnings:
-        stdout.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        message(f"warning: {warning}")

@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from portwarden.cli.context import EXIT_ERROR
-from portwarden.cli.output import OutputFormat, stderr, stdout
+from portwarden.cli.output import Column, OutputFormat, message, print_table, stdout
+from portwarden.cli.triage_options import ConfigOpt, VexOpt
 from portwarden.core.errors import NotFoundError, PolicyBundleError
 
-# The store, policy models, gates and rich tables load inside the commands: module-level imports are
+# The store, policy models and gates load inside the commands: module-level imports are
 # paid by every command, `--help` included.
 if TYPE_CHECKING:
     from portwarden.core.model.policy import PolicyBundle
@@ -29,6 +30,15 @@ BundleFileArg = Annotated[
     Path, typer.Argument(help="Policy bundle JSON file.", exists=True, dir_okay=False, readable=True)
 ]
 OutputOpt = Annotated[OutputFormat, typer.Option("--output", "-o", help="table or json.")]
+# The trigger id names the vulnerability or package a result is about: it is never dropped.
+EVALUATION_COLUMNS = (
+    Column("Gate"),
+    Column("Trigger"),
+    Column("Trigger id"),
+    Column("Action"),
+    Column("Allowlisted", drop_rank=1),
+    Column("Check output"),
+)
 
 
 @contextmanager
@@ -40,19 +50,35 @@ def _policies() -> Iterator[PolicyStore]:
         yield store.policies
 
 
+def read_bundle_file(file: Path) -> bytes:
+    """The file's bytes, refused unread when it is larger than any bundle may be."""
+    from portwarden.core.policy.bundle import MAX_BUNDLE_BYTES
+
+    try:
+        with file.open("rb") as handle:
+            # One byte past the limit tells "too large" apart; a growing file or a pipe is bounded too.
+            data = handle.read(MAX_BUNDLE_BYTES + 1)
+    except OSError as exc:
+        raise PolicyBundleError([f"cannot read {file}: {exc.strerror or exc}"]) from exc
+    if len(data) > MAX_BUNDLE_BYTES:
+        size = file.stat().st_size if file.is_file() else len(data)
+        raise PolicyBundleError([f"the bundle is {size:,} bytes; at most {MAX_BUNDLE_BYTES:,} are accepted"])
+    return data
+
+
 def _load(file: Path) -> PolicyBundle:
-    """The validated bundle; otherwise every problem on its own line and exit code 2."""
+    """The validated bundle; otherwise every problem on its own line and exit code 2.
+
+    ``validate`` and ``add`` both come here: what one accepts, the other stores."""
     from portwarden.core.services.evaluate import load_bundle_bytes
 
     try:
-        return load_bundle_bytes(file.read_bytes())
+        return load_bundle_bytes(read_bundle_file(file))
     except PolicyBundleError as exc:
         count = len(exc.problems)
-        stderr.print(
-            f"error: {file}: {count} problem{'s' if count != 1 else ''}", markup=False, highlight=False
-        )
+        message(f"error: {file}: {count} problem{'s' if count != 1 else ''}")
         for problem in exc.problems:
-            stderr.print(f"  - {problem}", markup=False, highlight=False)
+            message(f"  - {problem}")
         # typer.Exit would be turned into a return value by the non-standalone entry point.
         sys.exit(EXIT_ERROR)
 
@@ -73,14 +99,14 @@ def add(
     bundle = _load(file)
     with _policies() as policies:
         stored = store_bundle(policies, bundle, datetime.now(UTC), activate=activate)
-    stdout.print(f"added {stored.bundle_id}" + (" (active)" if stored.active else ""), highlight=False)
+    message(f"added {stored.bundle_id}" + (" (active)" if stored.active else ""), console=stdout)
 
 
 @policy_app.command("validate")
 def validate(file: BundleFileArg) -> None:
     """Check a bundle without storing it: every problem is listed (exit code 2 when there are any)."""
     bundle = _load(file)
-    stdout.print(f"{bundle.id}: valid", highlight=False)
+    message(f"{bundle.id}: valid", console=stdout)
 
 
 @policy_app.command("list")
@@ -91,19 +117,18 @@ def list_bundles(output: OutputOpt = OutputFormat.TABLE) -> None:
     if output == OutputFormat.JSON:
         _write_json([b.model_dump(mode="json", exclude={"document"}) for b in bundles])
         return
-    from rich.table import Table
-
-    table = Table(show_edge=False)
-    for column in ("Policy ID", "Name", "Active", "Updated"):
-        table.add_column(column)
-    for bundle in bundles:
-        table.add_row(
-            bundle.bundle_id,
-            bundle.name or "-",
-            "yes" if bundle.active else "no",
-            bundle.updated_at.isoformat(timespec="seconds"),
-        )
-    stdout.print(table)
+    print_table(
+        (Column("Policy ID"), Column("Name"), Column("Active"), Column("Updated", drop_rank=1)),
+        (
+            (
+                bundle.bundle_id,
+                bundle.name or "-",
+                "yes" if bundle.active else "no",
+                bundle.updated_at.isoformat(timespec="seconds"),
+            )
+            for bundle in bundles
+        ),
+    )
 
 
 @policy_app.command("get")
@@ -126,7 +151,7 @@ def activate(bundle_id: Annotated[str, typer.Argument(help="Bundle id.")]) -> No
     """Make a stored bundle the active one (the previous one is deactivated)."""
     with _policies() as policies:
         policies.activate(bundle_id)
-    stdout.print(f"activated {bundle_id}", highlight=False)
+    message(f"activated {bundle_id}", console=stdout)
 
 
 @policy_app.command("gates")
@@ -150,15 +175,18 @@ def gates(output: OutputOpt = OutputFormat.TABLE) -> None:
     if output == OutputFormat.JSON:
         _write_json(rows)
         return
-    from rich.table import Table
-
-    table = Table(show_edge=False)
-    for column in ("Gate", "Trigger", "Parameters (* required)", "Description"):
-        table.add_column(column)
-    for row in rows:
-        params = ", ".join(str(p["name"]) + ("*" if p["required"] else "") for p in row["params"]) or "-"
-        table.add_row(str(row["gate"]), str(row["trigger"]), params, str(row["description"]))
-    stdout.print(table)
+    print_table(
+        (Column("Gate"), Column("Trigger"), Column("Parameters (* required)"), Column("Description")),
+        (
+            (
+                row["gate"],
+                row["trigger"],
+                ", ".join(str(p["name"]) + ("*" if p["required"] else "") for p in row["params"]) or "-",
+                row["description"],
+            )
+            for row in rows
+        ),
+    )
 
 
 @policy_app.command("eval")
@@ -176,37 +204,41 @@ def eval_image(
     ] = "active",
     platform: Annotated[str | None, typer.Option("--platform", help="OS/ARCH[/VARIANT].")] = None,
     output: OutputOpt = OutputFormat.TABLE,
+    vex: VexOpt = None,
+    config: ConfigOpt = None,
 ) -> None:
-    """Analyze an image, match its vulnerabilities and evaluate a bundle (exit 1 on stop)."""
+    """Analyze an image, match its vulnerabilities, apply VEX and ignore rules, and evaluate a bundle
+    (exit 1 on stop)."""
     from portwarden.cli.commands_scan import run_scan
+    from portwarden.cli.triage_options import print_warnings, triage_inputs
 
-    result = run_scan(ctx, source, platform=platform, policy=bundle, tag=tag, no_cache=False)
+    triage = triage_inputs(vex, config)
+    result = run_scan(ctx, source, platform=platform, policy=bundle, tag=tag, no_cache=False, triage=triage)
+    print_warnings(result.analysis, result.triage)
     evaluation = result.evaluation
     if evaluation is None:  # pragma: no cover - run_scan evaluates whenever a bundle is named
         raise PolicyBundleError(["no bundle was evaluated"])
     if output == OutputFormat.JSON:
         _write_json({"image_digest": evaluation.image_digest, **evaluation.report()})
     else:
-        from rich.table import Table
-
-        table = Table(show_edge=False)
-        for column in ("Gate", "Trigger", "Trigger id", "Action", "Allowlisted", "Check output"):
-            table.add_column(column)
-        for row in evaluation.results:
-            table.add_row(
-                row.gate,
-                row.trigger,
-                row.trigger_id,
-                row.gate_action.value,
-                "yes" if row.allowlisted else "",
-                row.check_output,
-            )
-        stdout.print(table)
-        stdout.print(
+        print_table(
+            EVALUATION_COLUMNS,
+            (
+                (
+                    row.gate,
+                    row.trigger,
+                    row.trigger_id,
+                    row.gate_action.value,
+                    "yes" if row.allowlisted else "",
+                    row.check_output,
+                )
+                for row in evaluation.results
+            ),
+        )
+        message(
             f"{evaluation.bundle_id}: {evaluation.final_action.value} ({evaluation.status.value}) "
             f"— {evaluation.final_action_reason.value}",
-            highlight=False,
-            markup=False,
+            console=stdout,
         )
     if evaluation.stopped:
         sys.exit(1)

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from portwarden.cli.output import OutputFormat, stdout
+from portwarden.cli.output import Column, OutputFormat, message, print_table, stdout
 from portwarden.core.errors import ConfigurationError, NotFoundError
 
-# The credential store (which brings requests) and rich tables load inside the commands:
+# The credential store (which brings requests) loads inside the commands:
 # module-level imports are paid by every command, `--help` included.
 if TYPE_CHECKING:
     from portwarden.adapters.http.credentials import PortwardenCredentialStore
@@ -29,7 +29,12 @@ def _store() -> PortwardenCredentialStore:
 
 @registry_app.command("add")
 def add(
-    host: Annotated[str, typer.Argument(help="Registry host, with port if any: ghcr.io, 127.0.0.1:5000")],
+    host: Annotated[
+        str,
+        typer.Argument(
+            help="Registry host, with port if any (no scheme, no path): ghcr.io, 127.0.0.1:5000, [::1]:5000"
+        ),
+    ],
     username: Annotated[str | None, typer.Option("--username", "-u", help="User name.")] = None,
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password (or token) from standard input.")
@@ -37,6 +42,9 @@ def add(
     insecure: Annotated[bool, typer.Option("--insecure", help="Speak plain HTTP to this registry.")] = False,
 ) -> None:
     """Store credentials for a registry (file mode 0600; the password is never shown again)."""
+    from portwarden.core.image.reference import parse_registry_host
+
+    parse_registry_host(host)  # before any password is asked for
     password = ""
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
@@ -45,7 +53,7 @@ def add(
     elif username:
         password = typer.prompt("Password", hide_input=True)
     entry = _store().add(host, username or "", password, insecure=insecure)
-    stdout.print(f"added {entry.host}" + (" (insecure)" if entry.insecure else ""), highlight=False)
+    message(f"added {entry.host}" + (" (insecure)" if entry.insecure else ""), console=stdout)
 
 
 @registry_app.command("list")
@@ -59,14 +67,10 @@ def list_registries(
 
         sys.stdout.write(json.dumps([e.model_dump() for e in entries], indent=2) + "\n")
         return
-    from rich.table import Table
-
-    table = Table(show_edge=False)
-    for column in ("Host", "Username", "Insecure"):
-        table.add_column(column)
-    for entry in entries:
-        table.add_row(entry.host, entry.username or "-", "yes" if entry.insecure else "no")
-    stdout.print(table)
+    print_table(
+        (Column("Host"), Column("Username"), Column("Insecure")),
+        ((entry.host, entry.username or "-", "yes" if entry.insecure else "no") for entry in entries),
+    )
 
 
 @registry_app.command("delete")
@@ -74,4 +78,4 @@ def delete(host: Annotated[str, typer.Argument(help="Registry host to forget.")]
     """Forget a registry's stored credentials."""
     if not _store().delete(host):
         raise NotFoundError(f"no stored registry {host}")
-    stdout.print(f"deleted {host}", highlight=False)
+    message(f"deleted {host}", console=stdout)

@@ -10,10 +10,10 @@ import typer
 
 from portwarden.cli.commands_image import PlatformOpt, SourceArg
 from portwarden.cli.context import state
-from portwarden.cli.output import stderr, stdout
+from portwarden.cli.output import Column, message, print_table, stdout
 from portwarden.cli.wiring import image_access
 
-# Analyzers, SBOM encoders and rich tables load inside the command: module-level imports are paid by
+# Analyzers and SBOM encoders load inside the command: module-level imports are paid by
 # every command, `--help` included.
 if TYPE_CHECKING:
     from portwarden.core.model.analysis import ImageAnalysis
@@ -51,7 +51,11 @@ def sbom(
         list[str], typer.Option("--content", help="Content search pattern NAME=REGEX (repeatable).")
     ] = [],  # noqa: B006
     retrieve: Annotated[
-        list[str], typer.Option("--retrieve", help="A file to store in the analysis, e.g. /etc/passwd.")
+        list[str],
+        typer.Option(
+            "--retrieve",
+            help="Also store this file in the analysis (repeatable; /etc/passwd is stored by default).",
+        ),
     ] = [],  # noqa: B006
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Read every layer, ignore cached fragments.")
@@ -60,7 +64,7 @@ def sbom(
     """Catalog an image's packages, files and secrets into an SBOM."""
     from portwarden.adapters.local.blobs import FilesystemBlobStore
     from portwarden.cli.settings import LocalSettings
-    from portwarden.core.analyzers.base import AnalyzerOptions
+    from portwarden.core.analyzers.base import AnalyzerOptions, merge_retrieve_files
     from portwarden.core.services.analyze import analyze_image
 
     settings = LocalSettings()
@@ -68,11 +72,12 @@ def sbom(
         include_declared=include_declared,
         secret_patterns=_named_patterns(secret, "--secret"),
         content_patterns=_named_patterns(content, "--content"),
-        retrieve_files=tuple(retrieve),
+        retrieve_files=merge_retrieve_files(settings.retrieve_files, retrieve),
     )
     blobs = None if no_cache else FilesystemBlobStore(settings.home / "cache")
     with image_access(state(ctx), settings) as access:
         analysis = analyze_image(source, access, options=options, blobs=blobs, platform=platform)
+    warn_about_cache(analysis)
     if output == SbomFormat.TABLE:
         print_package_table(analysis)
     else:
@@ -81,24 +86,43 @@ def sbom(
         sys.stdout.write(encode(analysis, output.value) + "\n")
     failed = [run for run in analysis.analyzers if run.error]
     for run in failed:
-        stderr.print(f"warning: analyzer {run.name} failed: {run.error}", markup=False, highlight=False)
+        message(f"warning: analyzer {run.name} failed: {run.error}")
+
+
+PACKAGE_COLUMNS = (
+    Column("Name"),
+    Column("Version"),
+    Column("Type", drop_rank=1),
+    Column("Found by", drop_rank=2),
+)
+
+
+def warn_about_cache(analysis: ImageAnalysis) -> None:
+    """Say when the layer cache was damaged (the affected layers were read again)."""
+    from portwarden.core.image.cache import CACHE_WARNING_PREFIX
+
+    for warning in analysis.warnings:
+        if warning.startswith(CACHE_WARNING_PREFIX):
+            message(f"warning: {warning}")
 
 
 def print_package_table(analysis: ImageAnalysis) -> None:
-    from rich.table import Table
-
-    table = Table(show_edge=False)
-    for column in ("Name", "Version", "Type", "Found by"):
-        table.add_column(column)
-    for package in analysis.packages:
-        table.add_row(package.name, package.version, package.type.value, package.found_by)
-    stdout.print(table)
+    print_table(
+        PACKAGE_COLUMNS,
+        (
+            (package.name, package.version, package.type.value, package.found_by)
+            for package in analysis.packages
+        ),
+    )
     distro = analysis.distro
     if distro is not None:
-        stdout.print(f"distro: {distro.pretty_name or distro.id} ({distro.id} {distro.version_id or ''})")
+        message(
+            f"distro: {distro.pretty_name or distro.id} ({distro.id} {distro.version_id or ''})",
+            console=stdout,
+        )
     if analysis.secrets:
-        stdout.print(
-            f"[yellow]{len(analysis.secrets)} secret(s) found[/]: "
+        message(
+            f"{len(analysis.secrets)} secret(s) found: "
             + ", ".join(f"{s.path}:{s.line} {s.name}" for s in analysis.secrets),
-            highlight=False,
+            console=stdout,
         )

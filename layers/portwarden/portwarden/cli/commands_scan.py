@@ -11,13 +11,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from portwarden.cli.commands_feeds import SYNC_HINT, database_path
-from portwarden.cli.commands_image import PlatformOpt, SourceArg
+from portwarden.cli.commands_image import PlatformOpt
 from portwarden.cli.context import EXIT_FAIL, state
-from portwarden.cli.output import stderr, stdout
+from portwarden.cli.output import Column, literal, message, print_table, stdout
+from portwarden.cli.triage_options import ConfigOpt, ShowSuppressedOpt, VexOpt
 from portwarden.cli.wiring import image_access
 from portwarden.core.errors import VulnerabilityDatabaseError
 
-# The store, the vulnerability database, core services and models, and rich tables load inside the
+# The store, the vulnerability database, core services and models load inside the
 # functions that use them: module-level imports are paid by every command, `--help` included.
 if TYPE_CHECKING:
     from portwarden.cli.settings import LocalSettings
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from portwarden.core.model.vulnerability import Severity
     from portwarden.core.ports import PolicyStore
     from portwarden.core.services.scan import ScanResult
+    from portwarden.core.triage.model import TriageInputs
     from portwarden.core.vulns.db import VulnerabilityDb
 
 
@@ -34,6 +36,7 @@ class ScanFormat(StrEnum):
     JSON = "json"
     SARIF = "sarif"
     CYCLONEDX_JSON = "cyclonedx-json"
+    OPENVEX = "openvex"
 
 
 class FailOn(StrEnum):
@@ -68,6 +71,14 @@ def open_database(settings: LocalSettings) -> VulnerabilityDb:
     return db
 
 
+ScanSourceArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="SOURCE",
+        help="registry:REF (or a bare REF), docker-archive:PATH, oci-dir:PATH, oci-archive:PATH, or "
+        "sbom:PATH (a Syft, CycloneDX, SPDX or Portwarden JSON SBOM instead of an image)",
+    ),
+]
 PolicyOpt = Annotated[
     str | None,
     typer.Option(
@@ -82,13 +93,14 @@ TagOpt = Annotated[
 
 
 def resolve_bundle(choice: str, policies: PolicyStore) -> PolicyBundle:
+    from portwarden.cli.commands_policy import read_bundle_file
     from portwarden.core.services.evaluate import active_bundle, default_bundle, load_bundle_bytes
 
     if choice == "default":
         return default_bundle()
     if choice == "active":
         return active_bundle(policies)
-    return load_bundle_bytes(Path(choice).read_bytes())
+    return load_bundle_bytes(read_bundle_file(Path(choice)))
 
 
 def run_scan(
@@ -99,10 +111,13 @@ def run_scan(
     policy: str | None,
     tag: str | None,
     no_cache: bool,
+    triage: TriageInputs | None = None,
 ) -> ScanResult:
-    """Analyze, match, evaluate (with a bundle) and record the image in the local store."""
+    """Analyze, match, triage, evaluate (with a bundle) and record the image in the local store."""
     from portwarden.adapters.local.sqlite import LocalStore
+    from portwarden.cli.commands_sbom import warn_about_cache
     from portwarden.cli.settings import LocalSettings
+    from portwarden.core.analyzers.base import AnalyzerOptions
     from portwarden.core.services.analyze import analyze_image
     from portwarden.core.services.scan import ScanStores, match_and_evaluate, record_scan
 
@@ -112,22 +127,29 @@ def run_scan(
         bundle = resolve_bundle(policy, store.policies) if policy else None
         blobs = None if no_cache else store.blobs
         with image_access(state(ctx), settings) as access:
-            analysis = analyze_image(source, access, blobs=blobs, platform=platform)
-        result = match_and_evaluate(analysis, db, bundle=bundle, repo_tag=tag)
+            options = AnalyzerOptions(retrieve_files=settings.retrieve_files)
+            analysis = analyze_image(source, access, options=options, blobs=blobs, platform=platform)
+        warn_about_cache(analysis)
+        result = match_and_evaluate(analysis, db, bundle=bundle, repo_tag=tag, triage=triage)
         stores = ScanStores(store.catalog, store.analyses, store.evaluations, store.events)
-        record_scan(result, stores, db_built_at=db.metadata().built_at, repo_tag=tag)
+        # An SBOM stands in for an image only until the image itself is analyzed: never over its analysis.
+        known = store.catalog.get_image(analysis.source.manifest_digest)
+        if analysis.source.type != "sbom" or known is None or (known.source or "").startswith("sbom:"):
+            record_scan(result, stores, db_built_at=db.metadata().built_at, repo_tag=tag)
     return result
 
 
 def scan(
     ctx: typer.Context,
-    source: SourceArg,
+    source: ScanSourceArg,
     platform: PlatformOpt = None,
     output: Annotated[ScanFormat, typer.Option("--output", "-o", help="Output format.")] = ScanFormat.TABLE,
     fail_on: Annotated[
         FailOn | None,
         typer.Option(
-            "--fail-on", help="Exit with code 1 when a vulnerability of this severity or higher is found."
+            "--fail-on",
+            case_sensitive=False,
+            help="Exit with code 1 when a vulnerability of this severity or higher is found.",
         ),
     ] = None,
     fixed_only: Annotated[
@@ -138,26 +160,47 @@ def scan(
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Read every layer, ignore cached fragments.")
     ] = False,
+    vex: VexOpt = None,
+    config: ConfigOpt = None,
+    show_suppressed: ShowSuppressedOpt = False,
 ) -> None:
-    """Analyze an image and report the vulnerabilities of its packages (and its policy result)."""
+    """Analyze an image (or read sbom:FILE) and report the vulnerabilities of its packages (and its
+    policy result)."""
+    from portwarden.cli.triage_options import print_suppressed, print_warnings, triage_inputs
     from portwarden.core.services.match import fail_on_hits, only_fixed
 
-    result = run_scan(ctx, source, platform=platform, policy=policy, tag=tag, no_cache=no_cache)
+    triage = triage_inputs(vex, config)
+    result = run_scan(
+        ctx, source, platform=platform, policy=policy, tag=tag, no_cache=no_cache, triage=triage
+    )
     analysis, matches, evaluation = result.analysis, result.matches, result.evaluation
+    print_warnings(analysis, result.triage)
     if fixed_only:
         matches = only_fixed(matches)
 
     if output is ScanFormat.TABLE:
         print_match_table(matches)
+        print_suppressed(result.triage, show_suppressed)
         if evaluation is not None:
             print_policy_summary(evaluation)
     elif output is ScanFormat.JSON:
         from portwarden.core.sbom.vulnerabilities import scan_document
 
-        document = scan_document(analysis, matches)
+        document = scan_document(analysis, matches, result.triage)
         if evaluation is not None:
             document["policy"] = evaluation.report()
         sys.stdout.write(json.dumps(document, indent=2, default=str))
+    elif output is ScanFormat.OPENVEX:
+        from datetime import UTC, datetime
+
+        from portwarden.core.triage.model import TriageOutcome
+        from portwarden.core.triage.openvex import findings_openvex
+
+        outcome = result.triage or TriageOutcome(matches=tuple(result.matches))
+        if fixed_only:
+            outcome = outcome.model_copy(update={"matches": tuple(matches)})
+        vex_document = findings_openvex(analysis, outcome, now=datetime.now(UTC))
+        sys.stdout.write(json.dumps(vex_document, indent=2))
     elif output is ScanFormat.SARIF:
         from portwarden.core.sbom.sarif import to_sarif_json
 
@@ -171,20 +214,18 @@ def scan(
 
     for run in analysis.analyzers:
         if run.error:
-            stderr.print(f"warning: analyzer {run.name} failed: {run.error}", markup=False, highlight=False)
+            message(f"warning: analyzer {run.name} failed: {run.error}")
     failed = False
     if fail_on is not None:
         hits = fail_on_hits(matches, fail_on.severity)
         if hits:
-            stderr.print(
+            message(
                 f"{len(hits)} vulnerabilit{'y' if len(hits) == 1 else 'ies'} at or above "
-                f"{fail_on.severity.value} (--fail-on {fail_on.value})",
-                markup=False,
-                highlight=False,
+                f"{fail_on.severity.value} (--fail-on {fail_on.value})"
             )
             failed = True
     if evaluation is not None and evaluation.stopped:
-        stderr.print(f"policy: stop ({evaluation.final_action_reason})", markup=False, highlight=False)
+        message(f"policy: stop ({evaluation.final_action_reason})")
         failed = True
     if failed:
         raise typer.Exit(EXIT_FAIL)
@@ -192,36 +233,46 @@ def scan(
 
 def print_policy_summary(evaluation: PolicyEvaluation) -> None:
     stdout.print(
-        f"policy {evaluation.bundle_id}: [bold]{evaluation.final_action.value}[/] "
-        f"({evaluation.status.value}) — {evaluation.final_action_reason.value}",
-        highlight=False,
+        f"policy {literal(evaluation.bundle_id)}: [bold]{evaluation.final_action.value}[/] "
+        f"({evaluation.status.value}) — {evaluation.final_action_reason.value}"
     )
+
+
+# Which columns a narrow terminal gives up first: EPSS, then KEV, then the package type.
+MATCH_COLUMNS = (
+    Column("Name"),
+    Column("Installed"),
+    Column("Fixed in"),
+    Column("Type", drop_rank=1),
+    Column("Vulnerability"),
+    Column("Severity"),
+    Column("KEV", drop_rank=2),
+    Column("EPSS", drop_rank=3, justify="right"),
+)
 
 
 def print_match_table(matches: list[Match]) -> None:
     if not matches:
-        stdout.print("No vulnerabilities found.")
+        message("No vulnerabilities found.", console=stdout)
         return
-    from rich.table import Table
-
-    table = Table(show_edge=False)
-    for column in ("Name", "Installed", "Fixed in", "Type", "Vulnerability", "Severity", "KEV", "EPSS"):
-        table.add_column(column)
-    for match in matches:
-        fixed = ", ".join(match.fix.versions) if match.fix.versions else f"({match.fix.state.value})"
-        table.add_row(
-            match.package.name,
-            match.package.version,
-            fixed,
-            match.package.type,
-            match.id,
-            match.severity.value,
-            "yes" if match.kev else "",
-            f"{match.epss:.3f}" if match.epss is not None else "",
-        )
-    stdout.print(table)
+    print_table(
+        MATCH_COLUMNS,
+        (
+            (
+                match.package.name,
+                match.package.version,
+                ", ".join(match.fix.versions) if match.fix.versions else f"({match.fix.state.value})",
+                match.package.type,
+                match.id,
+                match.severity.value,
+                "yes" if match.kev else "",
+                f"{match.epss:.3f}" if match.epss is not None else "",
+            )
+            for match in matches
+        ),
+    )
     flagged = sum(1 for match in matches if match.matched_by.fallback_ordering)
     summary = f"{len(matches)} vulnerabilit{'y' if len(matches) == 1 else 'ies'}"
     if flagged:
         summary += f" ({flagged} matched on a version the ecosystem cannot parse)"
-    stdout.print(summary, highlight=False)
+    message(summary, console=stdout)

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from portwarden.cli.commands_image import image_app
-from portwarden.cli.output import OutputFormat, print_json, stdout
+from portwarden.cli.output import Column, OutputFormat, message, print_fields, print_json, print_table, stdout
 from portwarden.core.errors import NotFoundError
 
-# The store, its models and rich tables load inside the commands: module-level imports are paid by
+# The store and its models load inside the commands: module-level imports are paid by
 # every command, `--help` included.
 if TYPE_CHECKING:
     from portwarden.adapters.local.sqlite import LocalStore
@@ -59,6 +59,14 @@ def _resolve(store: LocalStore, digest: str) -> ImageRecord:
 
 
 FormatOpt = Annotated[OutputFormat, typer.Option("--output", "-o", help="Output format.")]
+IMAGE_COLUMNS = (
+    Column("Digest"),
+    Column("Tags"),
+    Column("Status"),
+    Column("Distro", drop_rank=2),
+    Column("Packages", justify="right", drop_rank=3),
+    Column("Created", drop_rank=1),
+)
 
 
 @image_app.command("list")
@@ -72,23 +80,22 @@ def list_images(output: FormatOpt = OutputFormat.TABLE) -> None:
         print_json(ImageListing(images=tuple(images)))
         return
     if not images:
-        stdout.print("No images in the local store.", highlight=False)
+        message("No images in the local store.", console=stdout)
         return
-    from rich.table import Table
-
-    table = Table(show_edge=False)
-    for column in ("Digest", "Tags", "Status", "Distro", "Packages", "Created"):
-        table.add_column(column, justify="right" if column == "Packages" else "left")
-    for image in images:
-        table.add_row(
-            _short(image.image_digest),
-            ", ".join(image.repo_tags) or "-",
-            image.analysis_status.value,
-            image.distro or "-",
-            str(image.package_count),
-            image.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-        )
-    stdout.print(table)
+    print_table(
+        IMAGE_COLUMNS,
+        (
+            (
+                _short(image.image_digest),
+                ", ".join(image.repo_tags) or "-",
+                image.analysis_status.value,
+                image.distro or "-",
+                str(image.package_count),
+                image.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+            )
+            for image in images
+        ),
+    )
 
 
 @image_app.command("get")
@@ -104,22 +111,21 @@ def get_image(
     if output == OutputFormat.JSON:
         print_json(image)
         return
-    rows = (
-        ("Digest", image.image_digest),
-        ("Image ID", image.image_id),
-        ("Status", image.analysis_status.value),
-        ("Tags", ", ".join(image.repo_tags) or None),
-        ("Source", image.source),
-        ("Platform", image.platform),
-        ("Distro", image.distro),
-        ("Packages", str(image.package_count)),
-        ("Created", image.created_at.isoformat()),
-        ("Analyzed", image.analyzed_at.isoformat() if image.analyzed_at else None),
-        ("Last error", image.last_error),
+    print_fields(
+        (
+            ("Digest", image.image_digest),
+            ("Image ID", image.image_id),
+            ("Status", image.analysis_status.value),
+            ("Tags", ", ".join(image.repo_tags) or None),
+            ("Source", image.source),
+            ("Platform", image.platform),
+            ("Distro", image.distro),
+            ("Packages", str(image.package_count)),
+            ("Created", image.created_at.isoformat()),
+            ("Analyzed", image.analyzed_at.isoformat() if image.analyzed_at else None),
+            ("Last error", image.last_error),
+        )
     )
-    for label, value in rows:
-        if value:
-            stdout.print(f"[bold]{label}[/]  {value}", highlight=False)
 
 
 def _short(digest: str) -> str:

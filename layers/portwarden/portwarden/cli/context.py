@@ -9,7 +9,7 @@ from typing import NoReturn
 
 import typer
 
-from portwarden.cli.output import stderr
+from portwarden.cli.output import message
 
 EXIT_OK = 0
 EXIT_FAIL = 1
@@ -27,8 +27,24 @@ def state(ctx: typer.Context) -> CliState:
     return obj if isinstance(obj, CliState) else CliState()
 
 
-def fail(message: str, debug: bool, exc: BaseException | None) -> NoReturn:
+def fail(text: str, debug: bool, exc: BaseException | None) -> NoReturn:
     if debug and exc is not None:
         traceback.print_exception(exc, file=sys.stderr)
-    stderr.print(f"error: {message}", markup=False, highlight=False)
+    message(f"error: {text}")
+    sys.exit(EXIT_ERROR)
+
+
+def usage_error(exc: typer.TyperException, debug: bool) -> NoReturn:
+    """A command line typer rejected: which option, what it accepts, where the help is; exit code 2."""
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    if type(exc).__name__ == "NoArgsIsHelpError":  # a group run without a command: its help
+        sys.stderr.write(exc.format_message() + "\n")
+        sys.exit(EXIT_ERROR)
+    # Typer quotes pydantic's coercion messages verbatim, prefix included.
+    text = exc.format_message().replace("Value error, ", "")
+    message(f"error: {text[:1].lower()}{text[1:]}")
+    command_path = getattr(getattr(exc, "ctx", None), "command_path", None)
+    if isinstance(command_path, str):
+        message(f"Try '{command_path} --help' for help.")
     sys.exit(EXIT_ERROR)

@@ -14,14 +14,16 @@ import typer
 import portwarden.cli.commands_store  # noqa: F401  (registers `image list` and `image get`)
 from portwarden import __version__
 from portwarden.cli import (
+    commands_explain,
     commands_feeds,
     commands_image,
     commands_policy,
     commands_registry,
     commands_sbom,
     commands_scan,
+    commands_serve,
 )
-from portwarden.cli.context import CliState, fail
+from portwarden.cli.context import CliState, fail, usage_error
 from portwarden.core.errors import PortwardenError
 
 app = typer.Typer(
@@ -36,8 +38,22 @@ app.command("files")(commands_image.files)
 app.command("sbom")(commands_sbom.sbom)
 app.add_typer(commands_registry.registry_app, name="registry")
 app.command("scan")(commands_scan.scan)
+app.command("explain")(commands_explain.explain)
 app.add_typer(commands_feeds.feeds_app, name="feeds")
 app.add_typer(commands_policy.policy_app, name="policy")
+app.command("serve")(commands_serve.serve)
+
+
+def _literal_help(typer_app: typer.Typer) -> None:
+    """Help text is shown as written: with rich markup on, ``OS/ARCH[/VARIANT]`` in an option's help
+    is a closing tag and ``--help`` crashes. Applied to every group, so a new one is covered too."""
+    typer_app.rich_markup_mode = None
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _literal_help(group.typer_instance)
+
+
+_literal_help(app)
 
 
 def _version(value: bool) -> None:
@@ -63,21 +79,18 @@ def run() -> None:
     debug = "--debug" in sys.argv[1:]
     try:
         # Outside standalone mode click returns a command's exit code (typer.Exit) instead of exiting.
-        code = app(standalone_mode=False)
+        code = app(standalone_mode=False, prog_name="portwarden")
     except PortwardenError as exc:
         fail(str(exc), debug, exc)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
         fail("aborted", debug, None)
+    except typer.TyperException as exc:  # usage errors (typer's own click): name the option, exit 2
+        usage_error(exc, debug)
     except (OSError, ValueError) as exc:
         fail(f"{type(exc).__name__}: {exc}", debug, exc)
-    except Exception as exc:  # click usage errors and anything unforeseen: still one line, still exit 2
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(2)
+    except Exception as exc:  # a bug: still one line, still exit 2, the traceback with --debug
         fail(f"unexpected error: {type(exc).__name__}: {exc}", debug, exc)
     sys.exit(code if isinstance(code, int) else 0)
 

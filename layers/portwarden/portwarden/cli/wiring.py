@@ -23,16 +23,28 @@ if TYPE_CHECKING:
 
 
 def registry_client_factory(settings: LocalSettings) -> HttpRegistryClient:
+    """Portwarden's store, Docker's config, then ECR tokens from the AWS credentials chain.
+
+    The ECR source only asks AWS (and imports boto3) when an ECR host is pulled from.
+    """
+    from portwarden.adapters.aws.ecr_auth import EcrCredentialProvider
     from portwarden.adapters.http.credentials import build_credential_resolver
     from portwarden.adapters.http.registry import HttpRegistryClient
 
-    resolver = build_credential_resolver(settings.home, settings.docker_config_file)
-    return HttpRegistryClient(resolver, insecure_registries=resolver.insecure_registries())
+    resolver = build_credential_resolver(
+        settings.home, settings.docker_config_file, ecr=EcrCredentialProvider()
+    )
+    return HttpRegistryClient(
+        resolver,
+        insecure_registries=resolver.insecure_registries(),
+        request_deadline=settings.registry_request_deadline,
+    )
 
 
 @contextmanager
 def image_access(cli: CliState, settings: LocalSettings | None = None) -> Iterator[ImageAccess]:
     from portwarden.cli.settings import LocalSettings
+    from portwarden.core.image.limits import SafetyLimits
     from portwarden.core.services.acquire import ImageAccess
 
     settings = settings or LocalSettings()
@@ -59,4 +71,7 @@ def image_access(cli: CliState, settings: LocalSettings | None = None) -> Iterat
                     tasks[digest] = task
             progress.advance(task, count)
 
-        yield ImageAccess(work_dir=settings.work_dir, registry_client=factory, on_progress=on_progress)
+        limits = SafetyLimits(max_image_read_seconds=settings.image_read_deadline)
+        yield ImageAccess(
+            limits=limits, work_dir=settings.work_dir, registry_client=factory, on_progress=on_progress
+        )

@@ -15,6 +15,10 @@ class InvalidReferenceError(PortwardenError):
     """An image reference or source string that cannot be parsed."""
 
 
+class InvalidPlatformError(PortwardenError):
+    """A platform string that is not ``OS/ARCH[/VARIANT]`` with values images are published for."""
+
+
 class ImageSourceError(PortwardenError):
     """The image source (registry, archive, layout) could not be read."""
 
@@ -45,6 +49,14 @@ class PlatformNotFoundError(ManifestError):
         super().__init__(f"no image for platform {wanted} in the index; available platforms: {listed}")
 
 
+class SinglePlatformMismatchError(PlatformNotFoundError):
+    """A platform was asked for, and the image is a single-platform image for another one."""
+
+    def __init__(self, wanted: str, actual: str) -> None:
+        super().__init__(wanted, [actual])
+        self.args = (f"the image is {actual} only: it has no image for platform {wanted}",)
+
+
 class DigestMismatchError(ImageSourceError):
     """A blob's content does not hash to the digest that names it."""
 
@@ -71,6 +83,15 @@ class NotFoundError(StoreError):
 
 class ConfigurationError(PortwardenError):
     """Invalid user configuration (credentials file, settings, options)."""
+
+
+class SbomFormatError(PortwardenError):
+    """An SBOM given as input that cannot be read: not JSON, a format or spec version Portwarden does not
+    read, or no usable package at all. Packages that cannot be used one by one are warnings instead."""
+
+
+class VexDocumentError(PortwardenError):
+    """A VEX document (OpenVEX, CycloneDX VEX) that cannot be read or states something invalid."""
 
 
 class FeedFormatError(PortwardenError):
@@ -143,3 +164,11 @@ class FeedUnavailableError(PortwardenError):
 
 class VulnerabilityDatabaseError(PortwardenError):
     """The vulnerability database is missing, unreadable, or written with another schema version."""
+
+
+class InvalidRequestError(PortwardenError):
+    """A request the service understood but refuses as given (a bad parameter, an unknown type)."""
+
+
+class ConflictError(PortwardenError):
+    """The request conflicts with the current state (a name taken, deleting what is in use)."""

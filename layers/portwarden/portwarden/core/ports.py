@@ -4,9 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
+from portwarden.core.credentials import RegistryCredential
 from portwarden.core.image.reference import ImageReference
+from portwarden.core.model.accounts import (
+    AccountRecord,
+    EventPage,
+    EventQuery,
+    ImportOperation,
+    QueuedAnalysis,
+    RegistryRecord,
+    SubscriptionRecord,
+    UserRecord,
+)
 from portwarden.core.model.analysis import ImageAnalysis
 from portwarden.core.model.base import ValueObject
 from portwarden.core.model.match import Match
@@ -21,6 +32,10 @@ from portwarden.core.model.records import (
     StoredBundle,
     TagRecord,
 )
+
+if TYPE_CHECKING:
+    # Only for annotations: the pipeline service itself depends on these ports.
+    from portwarden.core.model.pipeline import AnalysisRequest
 
 
 class FetchedManifest(ValueObject):
@@ -50,6 +65,16 @@ class RegistryClient(Protocol):
     def list_tags(self, ref: ImageReference) -> list[str]:
         """GET /v2/<name>/tags/list (all pages)."""
         ...
+
+
+class CredentialSource(Protocol):
+    """Answers "which credential do we use for this registry host?" (None: none known here).
+
+    Implementations: Portwarden's own store and Docker's config (``adapters/http/credentials.py``),
+    ECR authorization tokens (``adapters/aws/ecr_auth.py``); the wiring chains them.
+    """
+
+    def lookup(self, registry: str) -> RegistryCredential | None: ...
 
 
 class BlobStore(Protocol):
@@ -178,12 +203,169 @@ class EventStore(Protocol):
     def list_events(self, since: datetime | None = None, limit: int = 100) -> list[EventRecord]: ...
 
 
+# ---- accounts and the services around the API (SQLite locally, DynamoDB on AWS) ----------------------
+# The account-owned stores above and below are opened for one account (the account is part of every
+# key); AccountStore and AnalysisQueue span accounts.
+
+
+class ImageRemoval(Protocol):
+    def delete_image(self, image_digest: str) -> bool:
+        """Remove the image with its tags, analysis, matches and evaluations; False if it was unknown."""
+        ...
+
+
+class EventLog(EventStore, Protocol):
+    """Events with Anchore's filters, paging and deletion."""
+
+    def query_events(self, query: EventQuery) -> EventPage: ...
+
+    def get_event(self, event_id: str) -> EventRecord | None: ...
+
+    def delete_event(self, event_id: str) -> bool: ...
+
+    def delete_events(self, query: EventQuery) -> list[str]:
+        """Delete every event matching the filters (paging ignored); the deleted ids."""
+        ...
+
+
+class AccountStore(Protocol):
+    """Accounts and their users; usernames are unique across accounts (a login names one user)."""
+
+    def add_account(self, account: AccountRecord) -> bool:
+        """Insert if the name is free; False otherwise."""
+        ...
+
+    def get_account(self, name: str) -> AccountRecord | None: ...
+
+    def list_accounts(self) -> list[AccountRecord]: ...
+
+    def put_account(self, account: AccountRecord) -> None: ...
+
+    def delete_account(self, name: str) -> bool:
+        """Remove the account, its users and every record it owns."""
+        ...
+
+    def add_user(self, user: UserRecord) -> bool:
+        """Insert if the username is free (in any account); False otherwise."""
+        ...
+
+    def get_user(self, username: str) -> UserRecord | None: ...
+
+    def list_users(self, account: str) -> list[UserRecord]: ...
+
+    def put_user(self, user: UserRecord) -> None: ...
+
+    def delete_user(self, username: str) -> bool: ...
+
+
+class PrincipalStore(Protocol):
+    """Which account an IAM principal acts for (API Gateway authenticates with IAM on AWS)."""
+
+    def principal_account(self, principal_arn: str) -> str | None: ...
+
+
+class RegistryStore(Protocol):
+    def put_registry(self, registry: RegistryRecord) -> None: ...
+
+    def get_registry(self, registry: str) -> RegistryRecord | None: ...
+
+    def list_registries(self) -> list[RegistryRecord]: ...
+
+    def delete_registry(self, registry: str) -> bool: ...
+
+
+class SubscriptionStore(Protocol):
+    def add_subscription(self, subscription: SubscriptionRecord) -> SubscriptionRecord:
+        """Insert unless (key, type) exists; the stored record either way."""
+        ...
+
+    def put_subscription(self, subscription: SubscriptionRecord) -> None: ...
+
+    def get_subscription(self, subscription_id: str) -> SubscriptionRecord | None: ...
+
+    def list_subscriptions(
+        self, subscription_key: str | None = None, subscription_type: str | None = None
+    ) -> list[SubscriptionRecord]: ...
+
+    def delete_subscription(self, subscription_id: str) -> bool: ...
+
+
+class ImportStore(Protocol):
+    """SBOM import operations of one account and their uploaded parts (content-addressed)."""
+
+    def put_operation(self, operation: ImportOperation) -> None: ...
+
+    def get_operation(self, uuid: str) -> ImportOperation | None: ...
+
+    def list_operations(self) -> list[ImportOperation]: ...
+
+    def delete_operation(self, uuid: str) -> bool:
+        """The operation and its parts."""
+        ...
+
+    def put_content(self, uuid: str, kind: str, digest: str, data: bytes) -> None: ...
+
+    def get_content(self, uuid: str, kind: str, digest: str) -> bytes | None: ...
+
+    def list_contents(self, uuid: str, kind: str) -> list[str]:
+        """The digests of the parts of ``kind`` uploaded so far."""
+        ...
+
+
+class AnalysisQueue(Protocol):
+    """Durable work for the local analysis workers."""
+
+    def enqueue(self, item: QueuedAnalysis) -> bool:
+        """Queue unless the same (account, digest) is already queued or running; True if queued now."""
+        ...
+
+    def claim(self) -> QueuedAnalysis | None:
+        """The oldest queued item, moved to running (atomically: two workers never claim one item)."""
+        ...
+
+    def finish(self, account: str, image_digest: str) -> None: ...
+
+    def requeue_running(self, max_attempts: int) -> tuple[list[QueuedAnalysis], list[QueuedAnalysis]]:
+        """After a restart: running items go back to the queue (requeued, first) unless they have
+        been tried ``max_attempts`` times already (given up, second, and removed)."""
+        ...
+
+    def pending(self) -> int: ...
+
+
 class FeedMetadataStore(Protocol):
     """Which vulnerability database snapshot is current (AWS: a DynamoDB item; local: a file)."""
 
     def get_db_pointer(self) -> DbPointer | None: ...
 
     def put_db_pointer(self, pointer: DbPointer) -> None: ...
+
+
+# ---- starting analyses --------------------------------------------------------------------------------
+
+
+class AnalysisStart(ValueObject):
+    """What starting an analysis did.
+
+    ``execution_id`` names the started work in the host's terms (a Step Functions execution ARN on
+    AWS, a queue entry locally). ``started`` is False when a start with the same ``name`` had already
+    happened: ``execution_id`` is then that earlier execution.
+    """
+
+    execution_id: str
+    started: bool
+
+
+class AnalysisStarter(Protocol):
+    """Starts the analysis pipeline for one request, asynchronously.
+
+    On AWS an execution of the analysis state machine; locally a durable queue and a worker pool.
+    ``name`` makes starts idempotent: a second start with a name already used starts nothing and
+    answers ``started=False``. Without a name every call starts new work. Failures to start are
+    ``StoreError``.
+    """
+
+    def start(self, request: AnalysisRequest, *, name: str | None = None) -> AnalysisStart: ...
 
 
 # ---- vulnerability feeds -----------------------------------------------------------------------------
@@ -207,7 +389,7 @@ class FeedFetcher(Protocol):
     """Downloads feed documents (HTTP(S) with retries and conditional GET, or ``file://`` mirrors).
 
     Raises ``FeedUnavailableError`` when the document cannot be had (error status, network failure
-    after the retries).
+    after the retries, a body larger than ``max_bytes``, too little free disk space to store it).
     """
 
     def fetch(
@@ -218,4 +400,10 @@ class FeedFetcher(Protocol):
         last_modified: str | None = None,
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
+        max_bytes: int | None = None,
     ) -> FetchedFeed: ...
+
+    def discard_leftovers(self) -> int:
+        """Delete temporary bodies an interrupted sync left behind; how many. Called under the build
+        lock, when no other sync can be using them."""
+        ...

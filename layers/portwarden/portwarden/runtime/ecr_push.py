@@ -13,21 +13,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from portwarden.adapters.aws.sfn import ExecutionStart, execution_name
+from portwarden.adapters.aws.sfn import execution_name
 from portwarden.core.errors import PortwardenError
 from portwarden.core.model.base import ValueObject
-from portwarden.core.model.pipeline import AnalysisRequest
+from portwarden.core.ports import AnalysisStarter
 from portwarden.runtime.events import EcrImageActionEvent
 
 logger = logging.getLogger(__name__)
-
-
-class Starter(Protocol):
-    def start(self, request: AnalysisRequest, *, name: str | None = None) -> ExecutionStart: ...
 
 
 class SqsRecord(BaseModel):
@@ -60,7 +55,7 @@ def in_scope(repository: str, prefixes: Sequence[str]) -> bool:
 
 
 def start_pushed_analyses(
-    event: SqsEvent, starter: Starter, prefixes: Sequence[str] = ()
+    event: SqsEvent, starter: AnalysisStarter, prefixes: Sequence[str] = ()
 ) -> PushBatchOutcome:
     started = duplicates = skipped = 0
     failed: list[str] = []

@@ -16,6 +16,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from portwarden.adapters.aws.settings import AwsStoreSettings
+from portwarden.core.analyzers.base import DEFAULT_RETRIEVE_FILES
 from portwarden.core.errors import ConfigurationError
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -140,6 +141,13 @@ class RegistrySettings(WorkSettings):
     registry_secret_prefix: str = Field(
         default="portwarden/registries/", min_length=1, validation_alias="PORTWARDEN_REGISTRY_SECRET_PREFIX"
     )
+    # Wall-clock bounds: one HTTP request (all attempts), and one image read (docs/image-reading.md).
+    registry_request_deadline: float = Field(
+        default=120.0, gt=0, validation_alias="PORTWARDEN_REGISTRY_REQUEST_DEADLINE"
+    )
+    image_read_deadline: float = Field(
+        default=3600.0, gt=0, validation_alias="PORTWARDEN_IMAGE_READ_DEADLINE"
+    )
 
     @field_validator("insecure_registries", mode="before")
     @classmethod
@@ -188,11 +196,22 @@ class PipelineSettings(ObservabilitySettings, StorageSettings, RegistrySettings)
 
     ``analysis_timeout_seconds`` is the state machine's own timeout: a claim lasts that long plus a
     margin, so no live execution loses its claim and no dead one keeps it much longer.
+    ``retrieve_files`` (``PORTWARDEN_RETRIEVE_FILES``, paths separated by commas or whitespace) are the
+    files whose content every analysis keeps, ``/etc/passwd`` unless set; empty keeps none. Resolve,
+    AnalyzeLayer and Assemble read the same variable, so they agree on the layer-cache key.
     """
 
     analysis_timeout_seconds: int = Field(
         default=7200, ge=60, le=86400, validation_alias="PORTWARDEN_ANALYSIS_TIMEOUT_SECONDS"
     )
+    retrieve_files: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=DEFAULT_RETRIEVE_FILES, validation_alias="PORTWARDEN_RETRIEVE_FILES"
+    )
+
+    @field_validator("retrieve_files", mode="before")
+    @classmethod
+    def _split_paths(cls, value: Any) -> Any:
+        return _split_list(value)
 
 
 class FeedSyncSettings(ObservabilitySettings, StorageSettings, WorkSettings):

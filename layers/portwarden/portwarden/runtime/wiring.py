@@ -25,12 +25,15 @@ from portwarden.runtime.settings import (
 )
 
 if TYPE_CHECKING:
+    from portwarden.adapters.aws.s3 import S3SnapshotFiles
     from portwarden.adapters.aws.sfn import StepFunctionsStarter
     from portwarden.adapters.aws.stores import AwsStores
     from portwarden.adapters.http.feeds import HttpFeedFetcher
+    from portwarden.api.dependencies import ApiDependencies
+    from portwarden.core.analyzers.base import AnalyzerOptions
     from portwarden.core.services.acquire import ImageAccess
     from portwarden.core.services.sync_feeds import FeedSource
-    from portwarden.runtime.snapshots import S3SnapshotFiles, VulnerabilityDbCache
+    from portwarden.runtime.snapshots import VulnerabilityDbCache
 
 
 class MirroredRegistryClient:
@@ -75,6 +78,7 @@ def build_registry_client(settings: RegistrySettings) -> RegistryClient:
         credentials,
         insecure_registries=settings.insecure_registries,
         retry=RetryPolicy(max_attempts=settings.registry_max_attempts),
+        request_deadline=settings.registry_request_deadline,
     )
     if settings.registry_mirrors:
         client = MirroredRegistryClient(client, settings.registry_mirrors)
@@ -100,13 +104,22 @@ def pipeline_settings() -> PipelineSettings:
 
 @cache
 def image_access() -> ImageAccess:
+    from portwarden.core.image.limits import SafetyLimits
     from portwarden.core.services.acquire import ImageAccess
 
     settings = pipeline_settings()
     client = build_registry_client(settings)
     work_dir = settings.work_dir / "image"
     work_dir.mkdir(parents=True, exist_ok=True)
-    return ImageAccess(registry_client=lambda _ref: client, work_dir=work_dir)
+    limits = SafetyLimits(max_image_read_seconds=settings.image_read_deadline)
+    return ImageAccess(limits=limits, registry_client=lambda _ref: client, work_dir=work_dir)
+
+
+def analyzer_options() -> AnalyzerOptions:
+    """The analyzer options every image phase uses (the same everywhere: they key the layer cache)."""
+    from portwarden.core.analyzers.base import AnalyzerOptions
+
+    return AnalyzerOptions(retrieve_files=pipeline_settings().retrieve_files)
 
 
 @cache
@@ -122,10 +135,32 @@ def api_settings() -> ApiSettings:
     return ApiSettings()
 
 
+@cache
+def api_dependencies() -> ApiDependencies:
+    """What the API function injects into the app: the AWS stores and the Step Functions starter.
+
+    Without a state machine configured the API is read-only (submitting answers 500).
+    """
+    from portwarden.adapters.aws.sfn import StepFunctionsStarter
+    from portwarden.api.dependencies import ApiDependencies
+
+    settings = api_settings()
+    stores_ = stores()
+    arn = settings.state_machine_arn
+    return ApiDependencies(
+        catalog=stores_.catalog,
+        analyses=stores_.analyses,
+        evaluations=stores_.evaluations,
+        starter=StepFunctionsStarter(arn, endpoint_url=settings.aws_endpoint_url) if arn else None,
+        # Checks evaluate with the same active bundle and database pointer as the pipeline.
+        policies=stores_.policies,
+        feeds=stores_.feeds,
+    )
+
+
 def snapshot_files() -> S3SnapshotFiles:
     """Snapshots sit at the bucket's root under ``vulndb/``, beside the stores' own prefixes."""
-    from portwarden.adapters.aws.s3 import S3BlobStore
-    from portwarden.runtime.snapshots import S3SnapshotFiles
+    from portwarden.adapters.aws.s3 import S3BlobStore, S3SnapshotFiles
 
     blobs = stores().blobs
     return S3SnapshotFiles(S3BlobStore(blobs.bucket, "", blobs.client))
@@ -169,6 +204,7 @@ def reset() -> None:
             image_access,
             starter,
             api_settings,
+            api_dependencies,
             vulnerability_db,
             feed_sync_settings,
         ):

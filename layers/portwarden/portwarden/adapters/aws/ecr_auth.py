@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from portwarden.adapters.http.auth import RegistryCredential, normalize_registry_host
+from portwarden.core.credentials import RegistryCredential, normalize_registry_host
 from portwarden.core.errors import RegistryAuthError
 
 # <account>.dkr.ecr.<region>.amazonaws.com (.cn in China), FIPS endpoints, and the dual-stack

@@ -12,8 +12,9 @@ from __future__ import annotations
 import threading
 
 from portwarden.adapters.aws.secrets import SecretNotFoundError, SecretsManagerSecrets
-from portwarden.adapters.http.auth import CredentialSource, RegistryCredential, normalize_registry_host
+from portwarden.core.credentials import RegistryCredential, normalize_registry_host
 from portwarden.core.errors import ConfigurationError
+from portwarden.core.ports import CredentialSource
 
 DEFAULT_SECRET_PREFIX = "portwarden/registries/"  # noqa: S105 - the name of secrets, not one
 

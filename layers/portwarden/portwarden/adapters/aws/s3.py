@@ -1,4 +1,5 @@
-"""BlobStore on S3, and the zstd-compressed JSON codec the stores use for documents.
+"""BlobStore on S3, vulnerability database snapshot files on S3, and the zstd-compressed JSON codec
+the stores use for documents.
 
 An S3 PUT replaces an object atomically (readers see the old object or the new one), which is the
 BlobStore contract; nothing else is needed.
@@ -7,6 +8,7 @@ BlobStore contract; nothing else is needed.
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Any
 
 import zstandard
@@ -16,6 +18,8 @@ from portwarden.core.model.base import ValueObject
 
 # What S3 and its emulators answer for a key or bucket that is not there.
 _MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+# The object tag that marks a snapshot the pointer has moved away from (template.yaml's lifecycle).
+RETIRED_TAG = "portwarden-retired"
 _ZSTD_LEVEL = 3
 
 
@@ -128,4 +132,57 @@ class S3BlobStore:
             ) from exc
         except BotoCoreError as exc:
             raise StoreError(f"cannot check s3://{self.bucket}/{object_key} ({type(exc).__name__})") from exc
+        return True
+
+
+class S3SnapshotFiles:
+    """``SnapshotFiles`` in the bucket (and under the prefix) of an S3BlobStore.
+
+    A snapshot is one SQLite file of up to a few hundred MB: it moves with S3's managed transfer
+    (multipart, streamed to and from disk) rather than through the in-memory BlobStore.
+    """
+
+    def __init__(self, blobs: S3BlobStore) -> None:
+        self._blobs = blobs
+
+    def upload(self, key: str, path: Path) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
+
+        object_key = self._blobs.object_key(key)
+        try:
+            self._blobs.client.upload_file(str(path), self._blobs.bucket, object_key)
+        except (ClientError, BotoCoreError) as exc:
+            raise StoreError(f"cannot upload s3://{self._blobs.bucket}/{object_key}") from exc
+        except Exception as exc:  # boto3's transfer manager wraps failures in its own S3UploadFailedError
+            raise StoreError(
+                f"cannot upload s3://{self._blobs.bucket}/{object_key} ({type(exc).__name__})"
+            ) from exc
+
+    def retire(self, key: str) -> None:
+        """Tag the object ``RETIRED_TAG=true``: only tagged snapshots are expired by the bucket's
+        lifecycle rule, so the snapshot the pointer names is never deleted, however old."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        object_key = self._blobs.object_key(key)
+        try:
+            self._blobs.client.put_object_tagging(
+                Bucket=self._blobs.bucket,
+                Key=object_key,
+                Tagging={"TagSet": [{"Key": RETIRED_TAG, "Value": "true"}]},
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise StoreError(f"cannot retire s3://{self._blobs.bucket}/{object_key}") from exc
+
+    def download(self, key: str, path: Path) -> bool:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        object_key = self._blobs.object_key(key)
+        try:
+            self._blobs.client.download_file(self._blobs.bucket, object_key, str(path))
+        except ClientError as exc:
+            if client_error_code(exc) in _MISSING_CODES:
+                return False
+            raise StoreError(f"cannot download s3://{self._blobs.bucket}/{object_key}") from exc
+        except BotoCoreError as exc:
+            raise StoreError(f"cannot download s3://{self._blobs.bucket}/{object_key}") from exc
         return True

@@ -19,24 +19,12 @@ from typing import Any
 
 from portwarden.core.errors import StoreError
 from portwarden.core.image.digest import split_digest
-from portwarden.core.model.base import ValueObject
 from portwarden.core.model.pipeline import AnalysisRequest
+from portwarden.core.ports import AnalysisStart
 
 # Step Functions execution names: 1-80 characters from this set.
 _NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 _ALREADY_EXISTS = "ExecutionAlreadyExists"
-
-
-class ExecutionStart(ValueObject):
-    """What starting an analysis did.
-
-    ``started`` is False when an execution of that name had already finished (``execution_arn`` is
-    then that execution). A repeated start while the first is still running is answered by Step
-    Functions with the running execution itself, so it reads as started, with the same ARN.
-    """
-
-    execution_arn: str
-    started: bool
 
 
 def execution_name(image_digest: str, repo_tag: str | None, attempt: str) -> str:
@@ -49,7 +37,11 @@ def execution_name(image_digest: str, repo_tag: str | None, attempt: str) -> str
 
 
 class StepFunctionsStarter:
-    """Starts executions of one state machine.
+    """The ``AnalysisStarter`` of AWS: starts executions of one state machine.
+
+    ``AnalysisStart.execution_id`` is the execution's ARN. A repeated start while the first is still
+    running is answered by Step Functions with the running execution itself, so it reads as started,
+    with the same ARN.
 
     ``client`` is used as given (tests pass one); otherwise one is built on first use from
     ``session`` (or the default boto3 session) and kept for the life of the process.
@@ -80,7 +72,7 @@ class StepFunctionsStarter:
                     self._client = session.client("stepfunctions", endpoint_url=self._endpoint_url)
         return self._client
 
-    def start(self, request: AnalysisRequest, *, name: str | None = None) -> ExecutionStart:
+    def start(self, request: AnalysisRequest, *, name: str | None = None) -> AnalysisStart:
         """Start an execution with ``request`` as its input (``name``: see the module docstring)."""
         from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 
@@ -97,11 +89,11 @@ class StepFunctionsStarter:
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code == _ALREADY_EXISTS and name is not None:
-                return ExecutionStart(execution_arn=self._execution_arn(name), started=False)
+                return AnalysisStart(execution_id=self._execution_arn(name), started=False)
             raise StoreError(f"cannot start an analysis ({code or 'ClientError'})") from exc
         except BotoCoreError as exc:
             raise StoreError(f"cannot start an analysis ({type(exc).__name__})") from exc
-        return ExecutionStart(execution_arn=response["executionArn"], started=True)
+        return AnalysisStart(execution_id=response["executionArn"], started=True)
 
     def _execution_arn(self, name: str) -> str:
         # arn:aws:states:<region>:<account>:stateMachine:<machine> → …:execution:<machine>:<name>

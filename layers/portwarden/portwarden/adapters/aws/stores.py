@@ -365,7 +365,8 @@ class AwsCatalogStore:
     ) -> bool:
         """One UpdateItem whose condition names the expected status: DynamoDB applies it atomically per
         item, so of two concurrent callers expecting the same status exactly one succeeds.
-        ``last_error`` is set to ``error`` (removed when None). NotFoundError for an unknown digest."""
+        ``last_error`` is set to ``error`` (removed when None); a status other than analyzing removes
+        the claim. NotFoundError for an unknown digest."""
         model = self._images
         condition = model.image_digest.exists()
         if expected is not None:
@@ -374,6 +375,9 @@ class AwsCatalogStore:
             model.analysis_status.set(status.value),
             model.last_error.set(error) if error is not None else model.last_error.remove(),
         ]
+        if status is not AnalysisStatus.ANALYZING:
+            # A claim only means something while the image is analyzing.
+            actions += [model.claim_owner.remove(), model.claim_deadline.remove()]
         with _dynamodb_errors("update an image's status"):
             try:
                 model(image_digest).update(actions=actions, condition=condition)

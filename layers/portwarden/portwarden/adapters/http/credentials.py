@@ -4,7 +4,8 @@
    owner-only (0600), replaced atomically on every change;
 2. Docker's ``config.json``: ``auths`` entries, ``credHelpers`` and ``credsStore`` (through the
    ``docker-credential-<name>`` helper programs, when they are installed);
-3. for Amazon ECR hosts, a token from ``ecr:GetAuthorizationToken`` (the AWS credentials chain).
+3. for Amazon ECR hosts, a token from ``ecr:GetAuthorizationToken`` (the AWS credentials chain):
+   a ``CredentialSource`` the wiring injects (``adapters/aws/ecr_auth.py``), never imported here.
 
 Paths are passed in: the CLI edge resolves ``$PORTWARDEN_HOME`` and ``$DOCKER_CONFIG``. Secrets are
 never logged, never part of an error message, and ``repr`` of a credential hides them.
@@ -26,21 +27,18 @@ import subprocess
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from portwarden.core.errors import ConfigurationError, RegistryAuthError
+from portwarden.core.credentials import RegistryCredential, normalize_registry_host
+from portwarden.core.errors import ConfigurationError, InvalidReferenceError, RegistryAuthError
+from portwarden.core.image.reference import parse_registry_host
 from portwarden.core.model.base import ValueObject
-
-from .auth import CredentialSource, RegistryCredential, normalize_registry_host
-
-if TYPE_CHECKING:
-    from portwarden.adapters.aws.ecr_auth import EcrCredentialProvider
+from portwarden.core.ports import CredentialSource
 
 logger = logging.getLogger(__name__)
 
 REGISTRIES_FILE = "registries.json"
 DOCKER_HUB_SERVER_URL = "https://index.docker.io/v1/"
-_HOST_RE = re.compile(r"^(?:[a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:]+\])(?::[0-9]{1,5})?$")
 _HELPER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -165,10 +163,11 @@ class PortwardenCredentialStore:
 
 
 def _valid_host(host: str) -> str:
-    key = normalize_registry_host(host)
-    if not _HOST_RE.match(key):
-        raise ConfigurationError(f"{host!r} is not a registry host (expected e.g. ghcr.io or localhost:5000)")
-    return key
+    """Docker's host rules (core's parser); then Docker Hub's aliases fold into one key."""
+    try:
+        return normalize_registry_host(parse_registry_host(host))
+    except InvalidReferenceError as exc:
+        raise ConfigurationError(str(exc)) from None
 
 
 # ---- Docker's config.json -----------------------------------------------------------------------
@@ -341,7 +340,7 @@ class DockerConfigCredentials:
 
 
 class CredentialResolver:
-    """Asks each source in turn: Portwarden's store, then Docker's config, then ECR."""
+    """Asks each source in turn: Portwarden's store, then Docker's config, then ECR (when injected)."""
 
     def __init__(
         self,
@@ -372,14 +371,9 @@ def build_credential_resolver(
     portwarden_home: Path,
     docker_config_path: Path | None,
     *,
-    ecr: EcrCredentialProvider | None = None,
-    use_ecr: bool = True,
+    ecr: CredentialSource | None = None,
 ) -> CredentialResolver:
-    """The usual chain. The ECR provider is only created here (no AWS call) and asks AWS lazily."""
-    if ecr is None and use_ecr:
-        from portwarden.adapters.aws.ecr_auth import EcrCredentialProvider
-
-        ecr = EcrCredentialProvider()
+    """The usual chain; ``ecr`` is the ECR token source the caller's wiring chose (None: no ECR)."""
     return CredentialResolver(
         store=PortwardenCredentialStore(portwarden_home),
         docker_config=DockerConfigCredentials(docker_config_path) if docker_config_path else None,

@@ -9,7 +9,16 @@ for another ``401``.
 
 Transient failures (connection errors, timeouts, ``429``, ``5xx``) are retried with bounded
 exponential backoff and jitter, honouring ``Retry-After``; every request has connect and read
-timeouts. Errors come out as the core's types; no message ever contains a secret.
+timeouts, and an overall deadline (``request_deadline``): a server that answers one byte at a time
+never times out a read, so a watchdog cuts the connection when the deadline passes, whatever the
+request is doing (connecting, waiting for headers, reading a body, retrying). The deadline covers a
+whole manifest, token or tag-list request; a blob download is covered until its response arrives,
+and its body by the image deadline of the core (``SafetyLimits.max_image_read_seconds``).
+
+No two threads send through the same ``requests.Session`` at once (layers download on a thread
+pool, and a Session is not documented as thread-safe): each request borrows an idle session from the
+client's pool; the token cache and the remembered challenges are locked.
+Errors come out as the core's types; no message ever contains a secret.
 """
 
 from __future__ import annotations
@@ -21,15 +30,21 @@ import json
 import logging
 import random
 import re
+import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 from urllib.parse import urljoin, urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
+from portwarden.core.credentials import RegistryCredential, normalize_registry_host
 from portwarden.core.errors import (
     ImageNotFoundError,
     ImageSourceError,
@@ -38,14 +53,11 @@ from portwarden.core.errors import (
     RegistryUnavailableError,
 )
 from portwarden.core.image.reference import ImageReference
-from portwarden.core.ports import FetchedManifest
+from portwarden.core.ports import CredentialSource, FetchedManifest
 
 from .auth import (
     AuthChallenge,
-    CredentialSource,
-    RegistryCredential,
     TokenCache,
-    normalize_registry_host,
     parse_www_authenticate,
     pick_challenge,
     pull_scope,
@@ -105,12 +117,122 @@ class RetryPolicy:
         return max(0.0, min(seconds, self.max_retry_after))
 
 
+class _RequestWatch:
+    """One request's deadline, and the connection it is using, so a watchdog can cut it.
+
+    The connection classes below attach themselves to the calling thread's watch whenever they
+    send a request; at the deadline the watchdog shuts the socket down, which wakes a read blocked
+    on a server that trickles bytes (closing the file descriptor from another thread would not).
+    """
+
+    def __init__(self, seconds: float, what: str, host: str) -> None:
+        self.seconds = seconds
+        self.what = what
+        self.host = host
+        self.expires_at = time.monotonic() + seconds
+        self.expired = False
+        self._connection: HTTPConnection | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self.cut)
+        self._timer.daemon = True
+
+    def start(self) -> None:
+        self._timer.start()
+
+    def stop(self) -> None:
+        self._timer.cancel()
+
+    def remaining(self) -> float:
+        return self.expires_at - time.monotonic()
+
+    def attach(self, connection: HTTPConnection) -> None:
+        with self._lock:
+            self._connection = connection
+            expired = self.expired
+        if expired:
+            _shutdown(connection)
+
+    def cut(self) -> None:
+        with self._lock:
+            self.expired = True
+            connection = self._connection
+        if connection is not None:
+            _shutdown(connection)
+
+    def error(self) -> RegistryUnavailableError:
+        return RegistryUnavailableError(
+            f"{self.what}: {self.host} did not answer within the request deadline of "
+            f"{self.seconds:g} s (request_deadline)"
+        )
+
+
+def _shutdown(connection: HTTPConnection) -> None:
+    sock = getattr(connection, "sock", None)
+    if sock is None:
+        return
+    with suppress(OSError):  # already closed
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+_active = threading.local()
+
+
+def _current_watch() -> _RequestWatch | None:
+    watch: _RequestWatch | None = getattr(_active, "watch", None)
+    return watch
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        watch = _current_watch()
+        if watch is not None:
+            watch.attach(self)
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        watch = _current_watch()
+        if watch is not None:
+            watch.attach(self)
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+class _WatchedAdapter(HTTPAdapter):
+    """requests' adapter, with connections that a request deadline can cut."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
+
+def _new_session() -> requests.Session:
+    session = requests.Session()
+    adapter = _WatchedAdapter()
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.headers["User-Agent"] = USER_AGENT
+    return session
+
+
 class HttpRegistryClient:
     """``portwarden.core.ports.RegistryClient`` over HTTPS (HTTP only for registries marked insecure).
 
     ``credentials`` answers per registry host (``docker.io``, ``ghcr.io``, ``127.0.0.1:5000``);
     ``insecure_registries`` lists hosts spoken to over plain HTTP — nothing is insecure implicitly,
     not even ``localhost``.
+
+    ``request_deadline`` bounds each request end to end (see the module docstring). A ``session``
+    passed in is used by every thread (tests pass fakes); otherwise every request borrows a session
+    no other thread is using.
     """
 
     def __init__(
@@ -120,6 +242,7 @@ class HttpRegistryClient:
         insecure_registries: Iterable[str] = (),
         connect_timeout: float = 10.0,
         read_timeout: float = 60.0,
+        request_deadline: float = 120.0,
         max_manifest_bytes: int = DEFAULT_MAX_MANIFEST_BYTES,
         retry: RetryPolicy | None = None,
         tags_page_size: int | None = None,
@@ -134,8 +257,14 @@ class HttpRegistryClient:
         self._max_manifest_bytes = max_manifest_bytes
         self._retry = retry or RetryPolicy()
         self._tags_page_size = tags_page_size
-        self._session = session or requests.Session()
-        self._session.headers["User-Agent"] = USER_AGENT
+        if request_deadline <= 0:
+            raise ValueError("request_deadline must be positive")
+        self._request_deadline = request_deadline
+        self._shared_session = session
+        if session is not None:
+            session.headers["User-Agent"] = USER_AGENT
+        self._all_sessions: list[requests.Session] = []
+        self._idle_sessions: list[requests.Session] = []
         self._tokens = token_cache or TokenCache()
         self._sleep = sleep
         self._rng = rng or random.Random()  # jitter, not cryptography
@@ -146,21 +275,72 @@ class HttpRegistryClient:
 
     def close(self) -> None:
         """Release pooled connections."""
-        self._session.close()
+        if self._shared_session is not None:
+            self._shared_session.close()
+        with self._lock:
+            sessions, self._all_sessions, self._idle_sessions = self._all_sessions, [], []
+        for session in sessions:
+            session.close()
+
+    @contextmanager
+    def _borrowed_session(self) -> Iterator[requests.Session]:
+        """A session no other thread is sending with: an idle one, or a new one.
+
+        Sessions are lent per request rather than kept per thread: thread pools come and go (one
+        per image read), and a session per thread that ever ran would pile up in a long-lived
+        client. There are never more sessions than requests ever ran at once. A streaming body
+        keeps its own connection, so a session goes back to the pool as soon as the request is sent.
+        """
+        if self._shared_session is not None:
+            yield self._shared_session
+            return
+        with self._lock:
+            session = self._idle_sessions.pop() if self._idle_sessions else None
+        if session is None:
+            session = _new_session()
+            with self._lock:
+                self._all_sessions.append(session)
+        try:
+            yield session
+        finally:
+            with self._lock:
+                self._idle_sessions.append(session)
+
+    @contextmanager
+    def _deadline(self, what: str, host: str) -> Iterator[_RequestWatch]:
+        """The calling thread's request deadline: a new one, or the one already running (a token
+        fetched for a manifest request counts against the manifest's deadline)."""
+        running = _current_watch()
+        if running is not None:
+            yield running
+            return
+        watch = _RequestWatch(self._request_deadline, what, host)
+        _active.watch = watch
+        watch.start()
+        try:
+            yield watch
+        except (requests.RequestException, RegistryUnavailableError, OSError) as exc:
+            if watch.expired:
+                raise watch.error() from exc
+            raise
+        finally:
+            watch.stop()
+            _active.watch = None
 
     # ---- the RegistryClient port ---------------------------------------------------------------
 
     def fetch_manifest(self, ref: ImageReference, accept: Sequence[str]) -> FetchedManifest:
         what = f"manifest {ref}"
         url = f"{self._base_url(ref)}/v2/{ref.repository}/manifests/{ref.reference}"
-        response = self._get(ref, url, what=what, accept=accept, stream=True)
-        try:
-            self._raise_for_status(response, ref, what)
-            content = self._read_capped(response, self._max_manifest_bytes, what)
-            media_type = response.headers.get("Content-Type", "").split(";", 1)[0].strip()
-            header_digest = response.headers.get("Docker-Content-Digest", "").strip()
-        finally:
-            response.close()
+        with self._deadline(what, ref.api_host):
+            response = self._get(ref, url, what=what, accept=accept, stream=True)
+            try:
+                self._raise_for_status(response, ref, what)
+                content = self._read_capped(response, self._max_manifest_bytes, what)
+                media_type = response.headers.get("Content-Type", "").split(";", 1)[0].strip()
+                header_digest = response.headers.get("Docker-Content-Digest", "").strip()
+            finally:
+                response.close()
         if _DIGEST_RE.match(header_digest):
             digest = header_digest
         elif ref.digest:
@@ -177,13 +357,14 @@ class HttpRegistryClient:
             raise ImageSourceError(f"invalid blob digest {digest!r} for {ref.registry}/{ref.repository}")
         what = f"blob {digest} of {ref.registry}/{ref.repository}"
         url = f"{self._base_url(ref)}/v2/{ref.repository}/blobs/{digest}"
-        response = self._get(ref, url, what=what, stream=True)
-        try:
-            self._raise_for_status(response, ref, what)
-        except BaseException:
-            response.close()
-            raise
-        return io.BufferedReader(_ResponseStream(response, what), buffer_size=256 * 1024)
+        with self._deadline(what, ref.api_host):
+            response = self._get(ref, url, what=what, stream=True)
+            try:
+                self._raise_for_status(response, ref, what)
+            except BaseException:
+                response.close()
+                raise
+        return _BlobReader(_ResponseStream(response, what), buffer_size=256 * 1024)
 
     def list_tags(self, ref: ImageReference) -> list[str]:
         what = f"tags of {ref.registry}/{ref.repository}"
@@ -194,13 +375,14 @@ class HttpRegistryClient:
         seen: set[str] = set()
         for _ in range(MAX_TAG_PAGES):
             seen.add(url)
-            response = self._get(ref, url, what=what, accept=("application/json",), stream=True)
-            try:
-                self._raise_for_status(response, ref, what)
-                document = _parse_json(self._read_capped(response, MAX_JSON_BYTES, what), what)
-                next_link = response.links.get("next", {}).get("url")
-            finally:
-                response.close()
+            with self._deadline(what, ref.api_host):
+                response = self._get(ref, url, what=what, accept=("application/json",), stream=True)
+                try:
+                    self._raise_for_status(response, ref, what)
+                    document = _parse_json(self._read_capped(response, MAX_JSON_BYTES, what), what)
+                    next_link = response.links.get("next", {}).get("url")
+                finally:
+                    response.close()
             page = document.get("tags") if isinstance(document, dict) else None
             # An empty repository answers "tags": null.
             if page is not None:
@@ -213,6 +395,20 @@ class HttpRegistryClient:
             if url in seen:
                 raise ImageSourceError(f"{what}: the registry's pagination links loop back to {url}")
         raise ImageSourceError(f"{what}: more than {MAX_TAG_PAGES} pages of tags")
+
+    def check_login(self, registry: str) -> None:
+        """``GET /v2/`` on ``registry`` with its credentials (and a token, if it asks for one).
+
+        Raises RegistryAuthError when the registry refuses them, RegistryUnavailableError when it
+        cannot be reached. The probe names a repository only because token scopes need one.
+        """
+        ref = ImageReference(registry=registry, repository="portwarden/login-probe", tag="latest")
+        what = f"login to {registry}"
+        response = self._get(ref, f"{self._base_url(ref)}/v2/", what=what, accept=("application/json",))
+        try:
+            self._raise_for_status(response, ref, what)
+        finally:
+            response.close()
 
     # ---- requests with authentication and redirects --------------------------------------------
 
@@ -404,24 +600,34 @@ class HttpRegistryClient:
         host = urlsplit(url).netloc
         last_failure = ""
         attempts = max(1, self._retry.max_attempts)
+        watch = _current_watch()
         for attempt in range(1, attempts + 1):
+            timeout = self._timeout
+            if watch is not None:
+                remaining = watch.remaining()
+                if watch.expired or remaining <= 0:
+                    raise watch.error()
+                timeout = (min(timeout[0], remaining), min(timeout[1], remaining))
             try:
-                response = self._session.request(
-                    method,
-                    url,
-                    headers=headers,
-                    params=params,
-                    data=data,
-                    stream=stream,
-                    timeout=self._timeout,
-                    allow_redirects=False,
-                )
+                with self._borrowed_session() as session:
+                    response = session.request(
+                        method,
+                        url,
+                        headers=headers,
+                        params=params,
+                        data=data,
+                        stream=stream,
+                        timeout=timeout,
+                        allow_redirects=False,
+                    )
             except requests.exceptions.SSLError as exc:
                 raise ImageSourceError(
                     f"{what}: TLS with {host} failed ({type(exc).__name__}); a registry served over "
                     "plain HTTP has to be marked insecure"
                 ) from exc
             except (requests.ConnectionError, requests.Timeout) as exc:
+                if watch is not None and (watch.expired or watch.remaining() <= 0):
+                    raise watch.error() from exc
                 last_failure = type(exc).__name__
                 delay = self._retry.backoff(attempt, self._rng)
             except requests.RequestException as exc:
@@ -435,6 +641,11 @@ class HttpRegistryClient:
                 response.close()
             if attempt == attempts:
                 break
+            if watch is not None and delay >= watch.remaining():
+                raise RegistryUnavailableError(
+                    f"{what}: {host} still failing (last: {last_failure}) and the request deadline of "
+                    f"{watch.seconds:g} s (request_deadline) leaves no time for another attempt"
+                )
             logger.warning(
                 "%s: %s from %s, retry %d/%d in %.2fs", what, last_failure, host, attempt, attempts - 1, delay
             )
@@ -494,10 +705,25 @@ class _ResponseStream(io.RawIOBase):
         view[:size] = data
         return size
 
+    def abort(self) -> None:
+        """Cut the download from another thread: a blocked read wakes up and fails."""
+        connection = getattr(self._response.raw, "connection", None)
+        if connection is not None:
+            _shutdown(connection)
+
     def close(self) -> None:
         if not self.closed:
             self._response.close()
         super().close()
+
+
+class _BlobReader(io.BufferedReader):
+    """A blob body, buffered; ``abort`` lets the core's image deadline cut a stalled download."""
+
+    raw: _ResponseStream
+
+    def abort(self) -> None:
+        self.raw.abort()
 
 
 def _is_transient(status: int) -> bool:

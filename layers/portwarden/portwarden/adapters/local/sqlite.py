@@ -20,6 +20,7 @@ Choices, and why:
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -33,6 +34,18 @@ import zstandard
 
 from portwarden.adapters.local.blobs import FilesystemBlobStore
 from portwarden.core.errors import NotFoundError, StoreError
+from portwarden.core.model.accounts import (
+    ADMIN_ACCOUNT,
+    AccountRecord,
+    EventPage,
+    EventQuery,
+    ImportOperation,
+    QueuedAnalysis,
+    QueueState,
+    RegistryRecord,
+    SubscriptionRecord,
+    UserRecord,
+)
 from portwarden.core.model.analysis import ImageAnalysis
 from portwarden.core.model.base import ValueObject
 from portwarden.core.model.match import Match
@@ -48,6 +61,7 @@ from portwarden.core.model.records import (
     StoredBundle,
     TagRecord,
 )
+from portwarden.core.services.events import event_matches
 
 DATABASE_FILE = "portwarden.db"
 _TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -118,8 +132,182 @@ _MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             )""",
         ),
     ),
+)
+_MIGRATIONS += (
     (
         2,
+        (
+            # Every record belongs to an account; what was there before belongs to "admin".
+            """CREATE TABLE images_v2 (
+                account TEXT NOT NULL,
+                image_digest TEXT NOT NULL,
+                image_id TEXT,
+                analysis_status TEXT NOT NULL,
+                repo_tags TEXT NOT NULL,
+                source TEXT,
+                platform TEXT,
+                distro TEXT,
+                package_count INTEGER NOT NULL,
+                created_at TEXT NOT NULL,
+                analyzed_at TEXT,
+                last_error TEXT,
+                annotations TEXT NOT NULL DEFAULT '{}',
+                dockerfile TEXT,
+                parent_digest TEXT,
+                arch TEXT,
+                image_size INTEGER,
+                layer_count INTEGER,
+                PRIMARY KEY (account, image_digest)
+            )""",
+            """INSERT INTO images_v2 (account, image_digest, image_id, analysis_status, repo_tags, source,
+                platform, distro, package_count, created_at, analyzed_at, last_error)
+               SELECT 'admin', image_digest, image_id, analysis_status, repo_tags, source, platform, distro,
+                package_count, created_at, analyzed_at, last_error FROM images""",
+            "DROP TABLE images",
+            "ALTER TABLE images_v2 RENAME TO images",
+            "CREATE INDEX images_by_created ON images (account, created_at, image_digest)",
+            "CREATE INDEX images_by_status ON images (account, analysis_status, created_at, image_digest)",
+            "CREATE INDEX images_by_status_all ON images (analysis_status)",
+            """CREATE TABLE tags_v2 (
+                account TEXT NOT NULL,
+                repo_tag TEXT NOT NULL,
+                image_digest TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                PRIMARY KEY (account, repo_tag)
+            )""",
+            "INSERT INTO tags_v2 SELECT 'admin', repo_tag, image_digest, updated_at FROM tags",
+            "DROP TABLE tags",
+            "ALTER TABLE tags_v2 RENAME TO tags",
+            """CREATE TABLE analyses_v2 (
+                account TEXT NOT NULL,
+                image_digest TEXT NOT NULL,
+                document BLOB NOT NULL,
+                stored_at TEXT NOT NULL,
+                PRIMARY KEY (account, image_digest)
+            )""",
+            "INSERT INTO analyses_v2 SELECT 'admin', image_digest, document, stored_at FROM analyses",
+            "DROP TABLE analyses",
+            "ALTER TABLE analyses_v2 RENAME TO analyses",
+            """CREATE TABLE matches_v2 (
+                account TEXT NOT NULL,
+                image_digest TEXT NOT NULL,
+                db_built_at TEXT,
+                document BLOB NOT NULL,
+                stored_at TEXT NOT NULL,
+                PRIMARY KEY (account, image_digest)
+            )""",
+            "INSERT INTO matches_v2 SELECT 'admin', image_digest, db_built_at, document, stored_at "
+            "FROM matches",
+            "DROP TABLE matches",
+            "ALTER TABLE matches_v2 RENAME TO matches",
+            "ALTER TABLE evaluations ADD COLUMN account TEXT NOT NULL DEFAULT 'admin'",
+            "DROP INDEX evaluations_by_image",
+            "CREATE INDEX evaluations_by_image ON evaluations "
+            "(account, image_digest, evaluated_at, evaluation_id)",
+            """CREATE TABLE bundles_v2 (
+                account TEXT NOT NULL,
+                bundle_id TEXT NOT NULL,
+                record BLOB NOT NULL,
+                PRIMARY KEY (account, bundle_id)
+            )""",
+            "INSERT INTO bundles_v2 SELECT 'admin', bundle_id, record FROM bundles",
+            # The pointer's foreign key must name the new table, so it is copied aside first.
+            "CREATE TABLE active_bundle_copy AS SELECT 'admin' AS account, bundle_id FROM active_bundle",
+            "DROP TABLE active_bundle",
+            "DROP TABLE bundles",
+            "ALTER TABLE bundles_v2 RENAME TO bundles",
+            """CREATE TABLE active_bundle (
+                account TEXT PRIMARY KEY,
+                bundle_id TEXT NOT NULL,
+                FOREIGN KEY (account, bundle_id) REFERENCES bundles (account, bundle_id) ON DELETE CASCADE
+            )""",
+            "INSERT INTO active_bundle SELECT account, bundle_id FROM active_bundle_copy",
+            "DROP TABLE active_bundle_copy",
+            "ALTER TABLE events ADD COLUMN account TEXT NOT NULL DEFAULT 'admin'",
+            "DROP INDEX events_by_time",
+            "CREATE INDEX events_by_time ON events (account, timestamp, event_id)",
+            """CREATE TABLE accounts (
+                name TEXT PRIMARY KEY,
+                record TEXT NOT NULL
+            )""",
+            """CREATE TABLE users (
+                username TEXT PRIMARY KEY,
+                account TEXT NOT NULL,
+                record TEXT NOT NULL
+            )""",
+            "CREATE INDEX users_by_account ON users (account, username)",
+            """CREATE TABLE registries (
+                account TEXT NOT NULL,
+                registry TEXT NOT NULL,
+                record TEXT NOT NULL,
+                PRIMARY KEY (account, registry)
+            )""",
+            """CREATE TABLE subscriptions (
+                account TEXT NOT NULL,
+                subscription_id TEXT NOT NULL,
+                subscription_key TEXT NOT NULL,
+                subscription_type TEXT NOT NULL,
+                record TEXT NOT NULL,
+                PRIMARY KEY (account, subscription_id),
+                UNIQUE (account, subscription_key, subscription_type)
+            )""",
+            """CREATE TABLE analysis_queue (
+                account TEXT NOT NULL,
+                image_digest TEXT NOT NULL,
+                state TEXT NOT NULL,
+                enqueued_at TEXT NOT NULL,
+                record TEXT NOT NULL,
+                PRIMARY KEY (account, image_digest)
+            )""",
+            "CREATE INDEX analysis_queue_by_state ON analysis_queue (state, enqueued_at)",
+            # A per-account change counter of the images table, kept by triggers so that every
+            # writer (this process's threads, a CLI beside a server) moves it: listings are cached
+            # against it.
+            """CREATE TABLE catalog_version (
+                account TEXT PRIMARY KEY,
+                version INTEGER NOT NULL
+            )""",
+            """CREATE TRIGGER images_inserted AFTER INSERT ON images BEGIN
+                INSERT INTO catalog_version (account, version) VALUES (NEW.account, 1)
+                ON CONFLICT (account) DO UPDATE SET version = version + 1;
+            END""",
+            """CREATE TRIGGER images_updated AFTER UPDATE ON images BEGIN
+                INSERT INTO catalog_version (account, version) VALUES (NEW.account, 1)
+                ON CONFLICT (account) DO UPDATE SET version = version + 1;
+            END""",
+            """CREATE TRIGGER images_deleted AFTER DELETE ON images BEGIN
+                INSERT INTO catalog_version (account, version) VALUES (OLD.account, 1)
+                ON CONFLICT (account) DO UPDATE SET version = version + 1;
+            END""",
+        ),
+    ),
+)
+_MIGRATIONS += (
+    (
+        3,
+        (
+            """CREATE TABLE import_operations (
+                account TEXT NOT NULL,
+                uuid TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                record TEXT NOT NULL,
+                PRIMARY KEY (account, uuid)
+            )""",
+            """CREATE TABLE import_contents (
+                account TEXT NOT NULL,
+                uuid TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                digest TEXT NOT NULL,
+                data BLOB NOT NULL,
+                stored_at TEXT NOT NULL,
+                PRIMARY KEY (account, uuid, kind, digest)
+            )""",
+        ),
+    ),
+)
+_MIGRATIONS += (
+    (
+        4,
         (
             # Analysis claims: who analyzes the image and until when (a stale claim can be taken over).
             "ALTER TABLE images ADD COLUMN claim_owner TEXT",
@@ -138,7 +326,8 @@ def to_timestamp(value: datetime) -> str:
 
 
 def from_timestamp(text: str) -> datetime:
-    return datetime.strptime(text, _TIMESTAMP_FORMAT).replace(tzinfo=UTC)
+    # fromisoformat reads the fixed format (with its Z) an order of magnitude faster than strptime.
+    return datetime.fromisoformat(text).astimezone(UTC)
 
 
 def _compress(model: ValueObject) -> bytes:
@@ -169,8 +358,13 @@ class _Database:
         self._closed = False
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            # Owner-only before SQLite first opens it: the store holds password hashes and registry
+            # credentials (SQLite gives its -wal and -shm files the same mode).
+            path.touch(mode=0o600, exist_ok=True)
+            if path.stat().st_mode & 0o077 and path.stat().st_uid == os.getuid():
+                path.chmod(0o600)
         except OSError as exc:
-            raise StoreError(f"cannot create {path.parent}: {exc}") from exc
+            raise StoreError(f"cannot create {path}: {exc}") from exc
         with self.errors("open the database"):
             self._migrate(self.connection())
 
@@ -251,25 +445,31 @@ class _Database:
             connection.close()
 
 
+# Listings of up to this many images are cached per store instance.
+_LISTING_CACHE = 20_000
+
 # ---- images and tags ----------------------------------------------------------------------------
 
 
 # Literal statements (no string building): every value is a bound parameter.
 _INSERT_IMAGE = (
-    "INSERT {conflict} INTO images (image_digest, image_id, analysis_status, repo_tags, source, platform, "
-    "distro, package_count, created_at, analyzed_at, last_error, claim_owner, claim_deadline) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT {conflict} INTO images (account, image_digest, image_id, analysis_status, repo_tags, source, "
+    "platform, distro, package_count, created_at, analyzed_at, last_error, annotations, dockerfile, "
+    "parent_digest, arch, image_size, layer_count, claim_owner, claim_deadline) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _REPLACE_IMAGE = _INSERT_IMAGE.replace("{conflict}", "OR REPLACE")
 _ADD_IMAGE = _INSERT_IMAGE.replace("{conflict}", "OR IGNORE")
 _SELECT_IMAGES = (
     "SELECT image_digest, image_id, analysis_status, repo_tags, source, platform, distro, package_count, "
-    "created_at, analyzed_at, last_error, claim_owner, claim_deadline FROM images"
+    "created_at, analyzed_at, last_error, annotations, dockerfile, parent_digest, arch, image_size, "
+    "layer_count, claim_owner, claim_deadline FROM images WHERE account = ?"
 )
 
 
-def _image_row(image: ImageRecord) -> tuple[Any, ...]:
+def _image_row(account: str, image: ImageRecord) -> tuple[Any, ...]:
     return (
+        account,
         image.image_digest,
         image.image_id,
         image.analysis_status.value,
@@ -281,6 +481,12 @@ def _image_row(image: ImageRecord) -> tuple[Any, ...]:
         to_timestamp(image.created_at),
         to_timestamp(image.analyzed_at) if image.analyzed_at is not None else None,
         image.last_error,
+        json.dumps(image.annotations),
+        image.dockerfile,
+        image.parent_digest,
+        image.arch,
+        image.image_size,
+        image.layer_count,
         image.claim_owner,
         to_timestamp(image.claim_deadline) if image.claim_deadline is not None else None,
     )
@@ -299,22 +505,49 @@ def _image_from_row(row: sqlite3.Row | tuple[Any, ...]) -> ImageRecord:
         created_at=from_timestamp(row[8]),
         analyzed_at=from_timestamp(row[9]) if row[9] is not None else None,
         last_error=row[10],
-        claim_owner=row[11],
-        claim_deadline=from_timestamp(row[12]) if row[12] is not None else None,
+        annotations=json.loads(row[11]),
+        dockerfile=row[12],
+        parent_digest=row[13],
+        arch=row[14],
+        image_size=row[15],
+        layer_count=row[16],
+        claim_owner=row[17],
+        claim_deadline=from_timestamp(row[18]) if row[18] is not None else None,
     )
 
 
-class SqliteCatalogStore:
-    """Images by manifest digest, and tags. Listings are newest first (created_at, then digest)."""
+class _AccountBound:
+    """A store opened for one account: every statement is keyed by it."""
 
-    def __init__(self, db: _Database) -> None:
+    def __init__(self, db: _Database, account: str = ADMIN_ACCOUNT) -> None:
         self._db = db
+        self._account = account
+
+
+class SqliteCatalogStore(_AccountBound):
+    """Images by manifest digest, and tags. Listings are newest first (created_at, then digest).
+
+    The full listing is cached (records are immutable) until the account's catalog version moves.
+    """
+
+    def __init__(self, db: _Database, account: str = ADMIN_ACCOUNT) -> None:
+        super().__init__(db, account)
+        self._listing: tuple[int, list[ImageRecord]] | None = None
+        self._listing_lock = threading.Lock()
+
+    def _version(self) -> int:
+        row = (
+            self._db.connection()
+            .execute("SELECT version FROM catalog_version WHERE account = ?", (self._account,))
+            .fetchone()
+        )
+        return int(row[0]) if row is not None else 0
 
     def put_image(self, image: ImageRecord) -> None:
         with self._db.errors("store an image"):
             self._db.connection().execute(
                 _REPLACE_IMAGE,
-                _image_row(image),
+                _image_row(self._account, image),
             )
 
     def add_image(self, image: ImageRecord) -> bool:
@@ -322,7 +555,7 @@ class SqliteCatalogStore:
         with self._db.errors("add an image"):
             cursor = self._db.connection().execute(
                 _ADD_IMAGE,
-                _image_row(image),
+                _image_row(self._account, image),
             )
         return cursor.rowcount == 1
 
@@ -330,22 +563,40 @@ class SqliteCatalogStore:
         with self._db.errors("read an image"):
             row = (
                 self._db.connection()
-                .execute(_SELECT_IMAGES + " WHERE image_digest = ?", (image_digest,))
+                .execute(_SELECT_IMAGES + " AND image_digest = ?", (self._account, image_digest))
                 .fetchone()
             )
         return _image_from_row(row) if row is not None else None
 
     def list_images(self, limit: int = 1000) -> list[ImageRecord]:
+        limit = max(limit, 0)
+        if limit > _LISTING_CACHE:
+            return self._select_listing(limit)[1]
+        with self._listing_lock:
+            cached = self._listing
+        with self._db.errors("read the catalog version"):
+            version = self._version()
+        if cached is not None and cached[0] == version:
+            return cached[1][:limit]
+        version, records = self._select_listing(_LISTING_CACHE)
+        with self._listing_lock:
+            self._listing = (version, records)
+        return records[:limit]
+
+    def _select_listing(self, limit: int) -> tuple[int, list[ImageRecord]]:
         with self._db.errors("list images"):
-            rows = (
-                self._db.connection()
-                .execute(
+            connection = self._db.connection()
+            # One read transaction: the version and the rows it describes are seen together.
+            connection.execute("BEGIN")
+            try:
+                version = self._version()
+                rows = connection.execute(
                     _SELECT_IMAGES + " ORDER BY created_at DESC, image_digest DESC LIMIT ?",
-                    (max(limit, 0),),
-                )
-                .fetchall()
-            )
-        return [_image_from_row(row) for row in rows]
+                    (self._account, limit),
+                ).fetchall()
+            finally:
+                connection.execute("COMMIT")
+        return version, [_image_from_row(row) for row in rows]
 
     def list_images_by_status(self, status: AnalysisStatus, limit: int = 1000) -> list[ImageRecord]:
         """Images in one analysis status, newest first (e.g. every analyzed image for a rematch)."""
@@ -353,9 +604,9 @@ class SqliteCatalogStore:
             rows = (
                 self._db.connection()
                 .execute(
-                    _SELECT_IMAGES + " WHERE analysis_status = ? "
+                    _SELECT_IMAGES + " AND analysis_status = ? "
                     "ORDER BY created_at DESC, image_digest DESC LIMIT ?",
-                    (status.value, max(limit, 0)),
+                    (self._account, status.value, max(limit, 0)),
                 )
                 .fetchall()
             )
@@ -366,15 +617,16 @@ class SqliteCatalogStore:
         Tags stay in the order they were added; past ``REPO_TAGS_KEPT`` the oldest is dropped."""
         with self._db.transaction("add a tag to an image") as connection:
             row = connection.execute(
-                "SELECT repo_tags FROM images WHERE image_digest = ?", (image_digest,)
+                "SELECT repo_tags FROM images WHERE account = ? AND image_digest = ?",
+                (self._account, image_digest),
             ).fetchone()
             if row is None:
                 raise NotFoundError(f"no image {image_digest}")
             tags: list[str] = json.loads(row[0])
             if repo_tag not in tags:
                 connection.execute(
-                    "UPDATE images SET repo_tags = ? WHERE image_digest = ?",
-                    (json.dumps([*tags, repo_tag][-REPO_TAGS_KEPT:]), image_digest),
+                    "UPDATE images SET repo_tags = ? WHERE account = ? AND image_digest = ?",
+                    (json.dumps([*tags, repo_tag][-REPO_TAGS_KEPT:]), self._account, image_digest),
                 )
 
     def set_status(
@@ -387,23 +639,39 @@ class SqliteCatalogStore:
     ) -> bool:
         """One UPDATE with the expected status in its WHERE clause: SQLite applies it atomically, so
         of two concurrent callers expecting the same status exactly one sees a changed row.
-        ``last_error`` is set to ``error`` (cleared when None). NotFoundError for an unknown digest."""
+        ``last_error`` is set to ``error`` (cleared when None); a status other than analyzing clears
+        the claim. NotFoundError for an unknown digest."""
+        # A claim only means something while the image is analyzing.
+        keep_claim = int(status is AnalysisStatus.ANALYZING)
         with self._db.transaction("update an image's status") as connection:
             if expected is None:
                 cursor = connection.execute(
-                    "UPDATE images SET analysis_status = ?, last_error = ? WHERE image_digest = ?",
-                    (status.value, error, image_digest),
+                    "UPDATE images SET analysis_status = ?, last_error = ?, "
+                    "claim_owner = CASE WHEN ? THEN claim_owner END, "
+                    "claim_deadline = CASE WHEN ? THEN claim_deadline END "
+                    "WHERE account = ? AND image_digest = ?",
+                    (status.value, error, keep_claim, keep_claim, self._account, image_digest),
                 )
             else:
                 cursor = connection.execute(
-                    "UPDATE images SET analysis_status = ?, last_error = ? "
-                    "WHERE image_digest = ? AND analysis_status = ?",
-                    (status.value, error, image_digest, expected.value),
+                    "UPDATE images SET analysis_status = ?, last_error = ?, "
+                    "claim_owner = CASE WHEN ? THEN claim_owner END, "
+                    "claim_deadline = CASE WHEN ? THEN claim_deadline END "
+                    "WHERE account = ? AND image_digest = ? AND analysis_status = ?",
+                    (
+                        status.value,
+                        error,
+                        keep_claim,
+                        keep_claim,
+                        self._account,
+                        image_digest,
+                        expected.value,
+                    ),
                 )
             if cursor.rowcount == 1:
                 return True
             exists = connection.execute(
-                "SELECT 1 FROM images WHERE image_digest = ?", (image_digest,)
+                "SELECT 1 FROM images WHERE account = ? AND image_digest = ?", (self._account, image_digest)
             ).fetchone()
         if exists is None:
             raise NotFoundError(f"no image {image_digest}")
@@ -416,16 +684,23 @@ class SqliteCatalogStore:
         with self._db.transaction("claim an image's analysis") as connection:
             cursor = connection.execute(
                 "UPDATE images SET analysis_status = 'analyzing', last_error = NULL, claim_owner = ?, "
-                "claim_deadline = ? WHERE image_digest = ? AND ("
+                "claim_deadline = ? WHERE account = ? AND image_digest = ? AND ("
                 "analysis_status IN ('not_analyzed', 'analysis_failed') "
                 "OR (? AND analysis_status = 'analyzed') "
                 "OR (analysis_status = 'analyzing' AND (claim_deadline IS NULL OR claim_deadline < ?)))",
-                (claim.owner, to_timestamp(claim.deadline), image_digest, int(force), to_timestamp(now)),
+                (
+                    claim.owner,
+                    to_timestamp(claim.deadline),
+                    self._account,
+                    image_digest,
+                    int(force),
+                    to_timestamp(now),
+                ),
             )
             if cursor.rowcount == 1:
                 return True
             exists = connection.execute(
-                "SELECT 1 FROM images WHERE image_digest = ?", (image_digest,)
+                "SELECT 1 FROM images WHERE account = ? AND image_digest = ?", (self._account, image_digest)
             ).fetchone()
         if exists is None:
             raise NotFoundError(f"no image {image_digest}")
@@ -435,9 +710,9 @@ class SqliteCatalogStore:
         with self._db.transaction("release an analysis claim") as connection:
             cursor = connection.execute(
                 "UPDATE images SET analysis_status = 'analysis_failed', last_error = ?, claim_owner = NULL, "
-                "claim_deadline = NULL WHERE image_digest = ? AND analysis_status = 'analyzing' "
-                "AND claim_owner IS ?",
-                (error, image_digest, owner),
+                "claim_deadline = NULL WHERE account = ? AND image_digest = ? "
+                "AND analysis_status = 'analyzing' AND claim_owner IS ?",
+                (error, self._account, image_digest, owner),
             )
         return cursor.rowcount == 1
 
@@ -446,8 +721,14 @@ class SqliteCatalogStore:
             cursor = connection.execute(
                 "UPDATE images SET analysis_status = 'analyzed', analyzed_at = ?, package_count = ?, "
                 "distro = ?, last_error = NULL, claim_owner = NULL, claim_deadline = NULL "
-                "WHERE image_digest = ?",
-                (to_timestamp(summary.analyzed_at), summary.package_count, summary.distro, image_digest),
+                "WHERE account = ? AND image_digest = ?",
+                (
+                    to_timestamp(summary.analyzed_at),
+                    summary.package_count,
+                    summary.distro,
+                    self._account,
+                    image_digest,
+                ),
             )
         if cursor.rowcount != 1:
             raise NotFoundError(f"no image {image_digest}")
@@ -455,8 +736,9 @@ class SqliteCatalogStore:
     def put_tag(self, tag: TagRecord) -> None:
         with self._db.errors("store a tag"):
             self._db.connection().execute(
-                "INSERT OR REPLACE INTO tags (repo_tag, image_digest, updated_at) VALUES (?, ?, ?)",
-                (tag.repo_tag, tag.image_digest, to_timestamp(tag.updated_at)),
+                "INSERT OR REPLACE INTO tags (account, repo_tag, image_digest, updated_at) "
+                "VALUES (?, ?, ?, ?)",
+                (self._account, tag.repo_tag, tag.image_digest, to_timestamp(tag.updated_at)),
             )
 
     def get_tag(self, repo_tag: str) -> TagRecord | None:
@@ -464,7 +746,8 @@ class SqliteCatalogStore:
             row = (
                 self._db.connection()
                 .execute(
-                    "SELECT repo_tag, image_digest, updated_at FROM tags WHERE repo_tag = ?", (repo_tag,)
+                    "SELECT repo_tag, image_digest, updated_at FROM tags WHERE account = ? AND repo_tag = ?",
+                    (self._account, repo_tag),
                 )
                 .fetchone()
             )
@@ -477,32 +760,54 @@ class SqliteCatalogStore:
         with self._db.errors("list tags"):
             rows = (
                 self._db.connection()
-                .execute("SELECT repo_tag, image_digest, updated_at FROM tags ORDER BY repo_tag")
+                .execute(
+                    "SELECT repo_tag, image_digest, updated_at FROM tags WHERE account = ? ORDER BY repo_tag",
+                    (self._account,),
+                )
                 .fetchall()
             )
         return [TagRecord(repo_tag=r[0], image_digest=r[1], updated_at=from_timestamp(r[2])) for r in rows]
+
+    def delete_image(self, image_digest: str) -> bool:
+        """The image row, its tags, analysis, matches and evaluations, in one transaction."""
+        key = (self._account, image_digest)
+        with self._db.transaction("delete an image") as connection:
+            cursor = connection.execute("DELETE FROM images WHERE account = ? AND image_digest = ?", key)
+            for table in _IMAGE_OWNED_TABLES:
+                connection.execute(table, key)
+        return cursor.rowcount == 1
+
+
+# Literal statements, one per table that hangs off an image.
+_IMAGE_OWNED_TABLES = (
+    "DELETE FROM tags WHERE account = ? AND image_digest = ?",
+    "DELETE FROM analyses WHERE account = ? AND image_digest = ?",
+    "DELETE FROM matches WHERE account = ? AND image_digest = ?",
+    "DELETE FROM evaluations WHERE account = ? AND image_digest = ?",
+)
 
 
 # ---- analyses and matches ------------------------------------------------------------------------
 
 
-class SqliteAnalysisStore:
-    def __init__(self, db: _Database) -> None:
-        self._db = db
-
+class SqliteAnalysisStore(_AccountBound):
     def put_analysis(self, image_digest: str, analysis: ImageAnalysis) -> None:
         document = _compress(analysis)
         with self._db.errors("store an analysis"):
             self._db.connection().execute(
-                "INSERT OR REPLACE INTO analyses (image_digest, document, stored_at) VALUES (?, ?, ?)",
-                (image_digest, document, _now()),
+                "INSERT OR REPLACE INTO analyses (account, image_digest, document, stored_at) "
+                "VALUES (?, ?, ?, ?)",
+                (self._account, image_digest, document, _now()),
             )
 
     def get_analysis(self, image_digest: str) -> ImageAnalysis | None:
         with self._db.errors("read an analysis"):
             row = (
                 self._db.connection()
-                .execute("SELECT document FROM analyses WHERE image_digest = ?", (image_digest,))
+                .execute(
+                    "SELECT document FROM analyses WHERE account = ? AND image_digest = ?",
+                    (self._account, image_digest),
+                )
                 .fetchone()
             )
         if row is None:
@@ -513,9 +818,10 @@ class SqliteAnalysisStore:
         document = _compress(_StoredMatches(db_built_at=db_built_at, matches=tuple(matches)))
         with self._db.errors("store matches"):
             self._db.connection().execute(
-                "INSERT OR REPLACE INTO matches (image_digest, db_built_at, document, stored_at) "
-                "VALUES (?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO matches (account, image_digest, db_built_at, document, stored_at) "
+                "VALUES (?, ?, ?, ?, ?)",
                 (
+                    self._account,
                     image_digest,
                     to_timestamp(db_built_at) if db_built_at is not None else None,
                     document,
@@ -527,7 +833,10 @@ class SqliteAnalysisStore:
         with self._db.errors("read matches"):
             row = (
                 self._db.connection()
-                .execute("SELECT document FROM matches WHERE image_digest = ?", (image_digest,))
+                .execute(
+                    "SELECT document FROM matches WHERE account = ? AND image_digest = ?",
+                    (self._account, image_digest),
+                )
                 .fetchone()
             )
         if row is None:
@@ -538,18 +847,17 @@ class SqliteAnalysisStore:
 # ---- evaluations ---------------------------------------------------------------------------------
 
 
-class SqliteEvaluationStore:
+class SqliteEvaluationStore(_AccountBound):
     """Evaluations by id; per image newest first (evaluated_at, then evaluation id)."""
-
-    def __init__(self, db: _Database) -> None:
-        self._db = db
 
     def put_evaluation(self, evaluation: EvaluationRecord) -> None:
         with self._db.errors("store an evaluation"):
             self._db.connection().execute(
                 "INSERT OR REPLACE INTO evaluations "
-                "(evaluation_id, image_digest, repo_tag, evaluated_at, record) VALUES (?, ?, ?, ?, ?)",
+                "(account, evaluation_id, image_digest, repo_tag, evaluated_at, record) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
                 (
+                    self._account,
                     evaluation.evaluation_id,
                     evaluation.image_digest,
                     evaluation.repo_tag,
@@ -560,11 +868,11 @@ class SqliteEvaluationStore:
 
     def latest_evaluation(self, image_digest: str, repo_tag: str | None = None) -> EvaluationRecord | None:
         """The newest evaluation of the image; with ``repo_tag``, the newest made for that tag."""
-        query = "SELECT record FROM evaluations WHERE image_digest = ?"
-        params: tuple[str, ...] = (image_digest,)
+        query = "SELECT record FROM evaluations WHERE account = ? AND image_digest = ?"
+        params: tuple[str, ...] = (self._account, image_digest)
         if repo_tag is not None:
             query += " AND repo_tag = ?"
-            params = (image_digest, repo_tag)
+            params = (self._account, image_digest, repo_tag)
         query += " ORDER BY evaluated_at DESC, evaluation_id DESC LIMIT 1"
         with self._db.errors("read the latest evaluation"):
             row = self._db.connection().execute(query, params).fetchone()
@@ -575,9 +883,9 @@ class SqliteEvaluationStore:
             rows = (
                 self._db.connection()
                 .execute(
-                    "SELECT record FROM evaluations WHERE image_digest = ? "
+                    "SELECT record FROM evaluations WHERE account = ? AND image_digest = ? "
                     "ORDER BY evaluated_at DESC, evaluation_id DESC",
-                    (image_digest,),
+                    (self._account, image_digest),
                 )
                 .fetchall()
             )
@@ -587,7 +895,7 @@ class SqliteEvaluationStore:
 # ---- policy bundles ------------------------------------------------------------------------------
 
 
-class SqlitePolicyStore:
+class SqlitePolicyStore(_AccountBound):
     """Bundles by id (listed by id); the active one is a single-row pointer table.
 
     A bundle's ``active`` flag is derived from the pointer when read. Storing a bundle with
@@ -595,18 +903,15 @@ class SqlitePolicyStore:
     another bundle, or deleting this one, deactivates it). Deleting the active bundle leaves none active.
     """
 
-    def __init__(self, db: _Database) -> None:
-        self._db = db
-
     def put_bundle(self, bundle: StoredBundle) -> None:
         stored = _compress(bundle.model_copy(update={"active": False}))
         with self._db.transaction("store a policy bundle") as connection:
             # An upsert, not INSERT OR REPLACE: a replace deletes the row, and the cascade would
             # silently deactivate the bundle being updated.
             connection.execute(
-                "INSERT INTO bundles (bundle_id, record) VALUES (?, ?) "
-                "ON CONFLICT (bundle_id) DO UPDATE SET record = excluded.record",
-                (bundle.bundle_id, stored),
+                "INSERT INTO bundles (account, bundle_id, record) VALUES (?, ?, ?) "
+                "ON CONFLICT (account, bundle_id) DO UPDATE SET record = excluded.record",
+                (self._account, bundle.bundle_id, stored),
             )
             if bundle.active:
                 self._point_at(connection, bundle.bundle_id)
@@ -615,7 +920,7 @@ class SqlitePolicyStore:
         with self._db.errors("read a policy bundle"):
             connection = self._db.connection()
             row = connection.execute(
-                "SELECT record FROM bundles WHERE bundle_id = ?", (bundle_id,)
+                "SELECT record FROM bundles WHERE account = ? AND bundle_id = ?", (self._account, bundle_id)
             ).fetchone()
             active = self._active_id(connection)
         return self._bundle(row[0], active) if row is not None else None
@@ -623,13 +928,17 @@ class SqlitePolicyStore:
     def list_bundles(self) -> list[StoredBundle]:
         with self._db.errors("list policy bundles"):
             connection = self._db.connection()
-            rows = connection.execute("SELECT record FROM bundles ORDER BY bundle_id").fetchall()
+            rows = connection.execute(
+                "SELECT record FROM bundles WHERE account = ? ORDER BY bundle_id", (self._account,)
+            ).fetchall()
             active = self._active_id(connection)
         return [self._bundle(row[0], active) for row in rows]
 
     def activate(self, bundle_id: str) -> None:
         with self._db.transaction("activate a policy bundle") as connection:
-            exists = connection.execute("SELECT 1 FROM bundles WHERE bundle_id = ?", (bundle_id,)).fetchone()
+            exists = connection.execute(
+                "SELECT 1 FROM bundles WHERE account = ? AND bundle_id = ?", (self._account, bundle_id)
+            ).fetchone()
             if exists is None:
                 raise NotFoundError(f"no policy bundle {bundle_id}")
             self._point_at(connection, bundle_id)
@@ -639,8 +948,10 @@ class SqlitePolicyStore:
             row = (
                 self._db.connection()
                 .execute(
-                    "SELECT b.record FROM active_bundle a JOIN bundles b ON b.bundle_id = a.bundle_id "
-                    "WHERE a.singleton = 1"
+                    "SELECT b.record FROM active_bundle a "
+                    "JOIN bundles b ON b.account = a.account AND b.bundle_id = a.bundle_id "
+                    "WHERE a.account = ?",
+                    (self._account,),
                 )
                 .fetchone()
             )
@@ -651,20 +962,22 @@ class SqlitePolicyStore:
     def delete_bundle(self, bundle_id: str) -> bool:
         # The pointer row goes with it (ON DELETE CASCADE).
         with self._db.errors("delete a policy bundle"):
-            cursor = self._db.connection().execute("DELETE FROM bundles WHERE bundle_id = ?", (bundle_id,))
+            cursor = self._db.connection().execute(
+                "DELETE FROM bundles WHERE account = ? AND bundle_id = ?", (self._account, bundle_id)
+            )
         return cursor.rowcount == 1
 
-    @staticmethod
-    def _point_at(connection: sqlite3.Connection, bundle_id: str) -> None:
+    def _point_at(self, connection: sqlite3.Connection, bundle_id: str) -> None:
         connection.execute(
-            "INSERT INTO active_bundle (singleton, bundle_id) VALUES (1, ?) "
-            "ON CONFLICT (singleton) DO UPDATE SET bundle_id = excluded.bundle_id",
-            (bundle_id,),
+            "INSERT INTO active_bundle (account, bundle_id) VALUES (?, ?) "
+            "ON CONFLICT (account) DO UPDATE SET bundle_id = excluded.bundle_id",
+            (self._account, bundle_id),
         )
 
-    @staticmethod
-    def _active_id(connection: sqlite3.Connection) -> str | None:
-        row = connection.execute("SELECT bundle_id FROM active_bundle WHERE singleton = 1").fetchone()
+    def _active_id(self, connection: sqlite3.Connection) -> str | None:
+        row = connection.execute(
+            "SELECT bundle_id FROM active_bundle WHERE account = ?", (self._account,)
+        ).fetchone()
         return str(row[0]) if row is not None else None
 
     @staticmethod
@@ -676,29 +989,91 @@ class SqlitePolicyStore:
 # ---- events and the database pointer --------------------------------------------------------------
 
 
-class SqliteEventStore:
+class SqliteEventStore(_AccountBound):
     """Events newest first (timestamp, then event id); ``since`` is exclusive (strictly later)."""
-
-    def __init__(self, db: _Database) -> None:
-        self._db = db
 
     def put_event(self, event: EventRecord) -> None:
         with self._db.errors("store an event"):
             self._db.connection().execute(
-                "INSERT OR REPLACE INTO events (event_id, timestamp, record) VALUES (?, ?, ?)",
-                (event.event_id, to_timestamp(event.timestamp), event.model_dump_json()),
+                "INSERT OR REPLACE INTO events (account, event_id, timestamp, record) VALUES (?, ?, ?, ?)",
+                (self._account, event.event_id, to_timestamp(event.timestamp), event.model_dump_json()),
             )
 
     def list_events(self, since: datetime | None = None, limit: int = 100) -> list[EventRecord]:
-        query = "SELECT record FROM events"
-        params: tuple[Any, ...] = ()
-        if since is not None:
-            query += " WHERE timestamp > ?"
-            params = (to_timestamp(since),)
-        query += " ORDER BY timestamp DESC, event_id DESC LIMIT ?"
+        if limit <= 0:
+            return []
+        return self._select(EventQuery(since=since), limit=limit, offset=0)
+
+    def query_events(self, query: EventQuery) -> EventPage:
+        offset = (query.page - 1) * query.limit
+        # One row more than the page shows whether there is a next page.
+        records = self._select(query, limit=query.limit + 1, offset=offset)
+        return EventPage(
+            events=tuple(records[: query.limit]), page=query.page, next_page=len(records) > query.limit
+        )
+
+    def get_event(self, event_id: str) -> EventRecord | None:
+        with self._db.errors("read an event"):
+            row = (
+                self._db.connection()
+                .execute(
+                    "SELECT record FROM events WHERE account = ? AND event_id = ?", (self._account, event_id)
+                )
+                .fetchone()
+            )
+        return EventRecord.model_validate_json(row[0]) if row is not None else None
+
+    def delete_event(self, event_id: str) -> bool:
+        with self._db.errors("delete an event"):
+            cursor = self._db.connection().execute(
+                "DELETE FROM events WHERE account = ? AND event_id = ?", (self._account, event_id)
+            )
+        return cursor.rowcount == 1
+
+    def delete_events(self, query: EventQuery) -> list[str]:
+        with self._db.transaction("delete events") as connection:
+            ids = [
+                record.event_id for record in self._select(query, limit=-1, offset=0, connection=connection)
+            ]
+            connection.executemany(
+                "DELETE FROM events WHERE account = ? AND event_id = ?", [(self._account, i) for i in ids]
+            )
+        return ids
+
+    def _select(
+        self,
+        query: EventQuery,
+        *,
+        limit: int,
+        offset: int,
+        connection: sqlite3.Connection | None = None,
+    ) -> list[EventRecord]:
+        """Time bounds in SQL (indexed); level, type and resource filters on the decoded records,
+        because the type filter is a wildcard pattern and records are few per page."""
+        sql = "SELECT record FROM events WHERE account = ?"
+        params: list[Any] = [self._account]
+        if query.since is not None:
+            sql += " AND timestamp > ?"
+            params.append(to_timestamp(query.since))
+        if query.before is not None:
+            sql += " AND timestamp < ?"
+            params.append(to_timestamp(query.before))
+        sql += " ORDER BY timestamp DESC, event_id DESC"
+        selected: list[EventRecord] = []
+        skipped = 0
         with self._db.errors("list events"):
-            rows = self._db.connection().execute(query, (*params, max(limit, 0))).fetchall()
-        return [EventRecord.model_validate_json(row[0]) for row in rows]
+            cursor = (connection or self._db.connection()).execute(sql, params)
+            for row in cursor:
+                record = EventRecord.model_validate_json(row[0])
+                if not event_matches(record, query):
+                    continue
+                if skipped < offset:
+                    skipped += 1
+                    continue
+                selected.append(record)
+                if 0 <= limit <= len(selected):
+                    break
+        return selected
 
 
 class SqliteFeedMetadataStore:
@@ -721,19 +1096,416 @@ class SqliteFeedMetadataStore:
             )
 
 
-class LocalStore:
-    """Every store port for one ``$PORTWARDEN_HOME``: ``portwarden.db`` and the ``cache`` directory."""
+# ---- SBOM imports ------------------------------------------------------------------------------
 
-    def __init__(self, home: Path) -> None:
+
+class SqliteImportStore(_AccountBound):
+    def put_operation(self, operation: ImportOperation) -> None:
+        with self._db.errors("store an import operation"):
+            self._db.connection().execute(
+                "INSERT INTO import_operations (account, uuid, created_at, record) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (account, uuid) DO UPDATE SET record = excluded.record",
+                (
+                    self._account,
+                    operation.uuid,
+                    to_timestamp(operation.created_at),
+                    operation.model_dump_json(),
+                ),
+            )
+
+    def get_operation(self, uuid: str) -> ImportOperation | None:
+        with self._db.errors("read an import operation"):
+            row = (
+                self._db.connection()
+                .execute(
+                    "SELECT record FROM import_operations WHERE account = ? AND uuid = ?",
+                    (self._account, uuid),
+                )
+                .fetchone()
+            )
+        return ImportOperation.model_validate_json(row[0]) if row is not None else None
+
+    def list_operations(self) -> list[ImportOperation]:
+        with self._db.errors("list import operations"):
+            rows = (
+                self._db.connection()
+                .execute(
+                    "SELECT record FROM import_operations WHERE account = ? ORDER BY created_at DESC",
+                    (self._account,),
+                )
+                .fetchall()
+            )
+        return [ImportOperation.model_validate_json(row[0]) for row in rows]
+
+    def delete_operation(self, uuid: str) -> bool:
+        with self._db.transaction("delete an import operation") as connection:
+            cursor = connection.execute(
+                "DELETE FROM import_operations WHERE account = ? AND uuid = ?", (self._account, uuid)
+            )
+            connection.execute(
+                "DELETE FROM import_contents WHERE account = ? AND uuid = ?", (self._account, uuid)
+            )
+        return cursor.rowcount == 1
+
+    def put_content(self, uuid: str, kind: str, digest: str, data: bytes) -> None:
+        with self._db.errors("store an import part"):
+            self._db.connection().execute(
+                "INSERT OR REPLACE INTO import_contents (account, uuid, kind, digest, data, stored_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (self._account, uuid, kind, digest, data, _now()),
+            )
+
+    def get_content(self, uuid: str, kind: str, digest: str) -> bytes | None:
+        with self._db.errors("read an import part"):
+            row = (
+                self._db.connection()
+                .execute(
+                    "SELECT data FROM import_contents "
+                    "WHERE account = ? AND uuid = ? AND kind = ? AND digest = ?",
+                    (self._account, uuid, kind, digest),
+                )
+                .fetchone()
+            )
+        return bytes(row[0]) if row is not None else None
+
+    def list_contents(self, uuid: str, kind: str) -> list[str]:
+        with self._db.errors("list import parts"):
+            rows = (
+                self._db.connection()
+                .execute(
+                    "SELECT digest FROM import_contents WHERE account = ? AND uuid = ? AND kind = ? "
+                    "ORDER BY stored_at",
+                    (self._account, uuid, kind),
+                )
+                .fetchall()
+            )
+        return [str(row[0]) for row in rows]
+
+
+# ---- accounts, registries, subscriptions, the analysis queue ---------------------------------------
+
+
+class SqliteAccountStore:
+    """Accounts and users (spans accounts). Deleting an account removes everything it owns."""
+
+    _OWNED_TABLES = (
+        "DELETE FROM users WHERE account = ?",
+        "DELETE FROM images WHERE account = ?",
+        "DELETE FROM tags WHERE account = ?",
+        "DELETE FROM analyses WHERE account = ?",
+        "DELETE FROM matches WHERE account = ?",
+        "DELETE FROM evaluations WHERE account = ?",
+        "DELETE FROM active_bundle WHERE account = ?",
+        "DELETE FROM bundles WHERE account = ?",
+        "DELETE FROM events WHERE account = ?",
+        "DELETE FROM registries WHERE account = ?",
+        "DELETE FROM subscriptions WHERE account = ?",
+        "DELETE FROM analysis_queue WHERE account = ?",
+        "DELETE FROM import_operations WHERE account = ?",
+        "DELETE FROM import_contents WHERE account = ?",
+    )
+
+    def __init__(self, db: _Database) -> None:
+        self._db = db
+
+    def add_account(self, account: AccountRecord) -> bool:
+        with self._db.errors("add an account"):
+            cursor = self._db.connection().execute(
+                "INSERT OR IGNORE INTO accounts (name, record) VALUES (?, ?)",
+                (account.name, account.model_dump_json()),
+            )
+        return cursor.rowcount == 1
+
+    def get_account(self, name: str) -> AccountRecord | None:
+        with self._db.errors("read an account"):
+            row = (
+                self._db.connection()
+                .execute("SELECT record FROM accounts WHERE name = ?", (name,))
+                .fetchone()
+            )
+        return AccountRecord.model_validate_json(row[0]) if row is not None else None
+
+    def list_accounts(self) -> list[AccountRecord]:
+        with self._db.errors("list accounts"):
+            rows = self._db.connection().execute("SELECT record FROM accounts ORDER BY name").fetchall()
+        return [AccountRecord.model_validate_json(row[0]) for row in rows]
+
+    def put_account(self, account: AccountRecord) -> None:
+        with self._db.errors("store an account"):
+            self._db.connection().execute(
+                "INSERT INTO accounts (name, record) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET record = excluded.record",
+                (account.name, account.model_dump_json()),
+            )
+
+    def delete_account(self, name: str) -> bool:
+        with self._db.transaction("delete an account") as connection:
+            cursor = connection.execute("DELETE FROM accounts WHERE name = ?", (name,))
+            for statement in self._OWNED_TABLES:
+                connection.execute(statement, (name,))
+        return cursor.rowcount == 1
+
+    def add_user(self, user: UserRecord) -> bool:
+        with self._db.errors("add a user"):
+            cursor = self._db.connection().execute(
+                "INSERT OR IGNORE INTO users (username, account, record) VALUES (?, ?, ?)",
+                (user.username, user.account, user.model_dump_json()),
+            )
+        return cursor.rowcount == 1
+
+    def get_user(self, username: str) -> UserRecord | None:
+        with self._db.errors("read a user"):
+            row = (
+                self._db.connection()
+                .execute("SELECT record FROM users WHERE username = ?", (username,))
+                .fetchone()
+            )
+        return UserRecord.model_validate_json(row[0]) if row is not None else None
+
+    def list_users(self, account: str) -> list[UserRecord]:
+        with self._db.errors("list users"):
+            rows = (
+                self._db.connection()
+                .execute("SELECT record FROM users WHERE account = ? ORDER BY username", (account,))
+                .fetchall()
+            )
+        return [UserRecord.model_validate_json(row[0]) for row in rows]
+
+    def put_user(self, user: UserRecord) -> None:
+        with self._db.errors("store a user"):
+            self._db.connection().execute(
+                "INSERT INTO users (username, account, record) VALUES (?, ?, ?) "
+                "ON CONFLICT (username) DO UPDATE SET account = excluded.account, record = excluded.record",
+                (user.username, user.account, user.model_dump_json()),
+            )
+
+    def delete_user(self, username: str) -> bool:
+        with self._db.errors("delete a user"):
+            cursor = self._db.connection().execute("DELETE FROM users WHERE username = ?", (username,))
+        return cursor.rowcount == 1
+
+
+class SqliteRegistryStore(_AccountBound):
+    """Registry credentials by ``registry`` (as given: host[:port] and an optional repository prefix)."""
+
+    def put_registry(self, registry: RegistryRecord) -> None:
+        with self._db.errors("store a registry"):
+            self._db.connection().execute(
+                "INSERT INTO registries (account, registry, record) VALUES (?, ?, ?) "
+                "ON CONFLICT (account, registry) DO UPDATE SET record = excluded.record",
+                (self._account, registry.registry, registry.model_dump_json()),
+            )
+
+    def get_registry(self, registry: str) -> RegistryRecord | None:
+        with self._db.errors("read a registry"):
+            row = (
+                self._db.connection()
+                .execute(
+                    "SELECT record FROM registries WHERE account = ? AND registry = ?",
+                    (self._account, registry),
+                )
+                .fetchone()
+            )
+        return RegistryRecord.model_validate_json(row[0]) if row is not None else None
+
+    def list_registries(self) -> list[RegistryRecord]:
+        with self._db.errors("list registries"):
+            rows = (
+                self._db.connection()
+                .execute(
+                    "SELECT record FROM registries WHERE account = ? ORDER BY registry", (self._account,)
+                )
+                .fetchall()
+            )
+        return [RegistryRecord.model_validate_json(row[0]) for row in rows]
+
+    def delete_registry(self, registry: str) -> bool:
+        with self._db.errors("delete a registry"):
+            cursor = self._db.connection().execute(
+                "DELETE FROM registries WHERE account = ? AND registry = ?", (self._account, registry)
+            )
+        return cursor.rowcount == 1
+
+
+class SqliteSubscriptionStore(_AccountBound):
+    """Subscriptions by id; (key, type) is unique per account."""
+
+    def add_subscription(self, subscription: SubscriptionRecord) -> SubscriptionRecord:
+        with self._db.transaction("add a subscription") as connection:
+            connection.execute(
+                "INSERT OR IGNORE INTO subscriptions "
+                "(account, subscription_id, subscription_key, subscription_type, record) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (
+                    self._account,
+                    subscription.subscription_id,
+                    subscription.subscription_key,
+                    subscription.subscription_type.value,
+                    subscription.model_dump_json(),
+                ),
+            )
+            row = connection.execute(
+                "SELECT record FROM subscriptions "
+                "WHERE account = ? AND subscription_key = ? AND subscription_type = ?",
+                (self._account, subscription.subscription_key, subscription.subscription_type.value),
+            ).fetchone()
+        return SubscriptionRecord.model_validate_json(row[0])
+
+    def put_subscription(self, subscription: SubscriptionRecord) -> None:
+        with self._db.errors("store a subscription"):
+            self._db.connection().execute(
+                "INSERT INTO subscriptions "
+                "(account, subscription_id, subscription_key, subscription_type, record) "
+                "VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (account, subscription_id) DO UPDATE SET record = excluded.record",
+                (
+                    self._account,
+                    subscription.subscription_id,
+                    subscription.subscription_key,
+                    subscription.subscription_type.value,
+                    subscription.model_dump_json(),
+                ),
+            )
+
+    def get_subscription(self, subscription_id: str) -> SubscriptionRecord | None:
+        with self._db.errors("read a subscription"):
+            row = (
+                self._db.connection()
+                .execute(
+                    "SELECT record FROM subscriptions WHERE account = ? AND subscription_id = ?",
+                    (self._account, subscription_id),
+                )
+                .fetchone()
+            )
+        return SubscriptionRecord.model_validate_json(row[0]) if row is not None else None
+
+    def list_subscriptions(
+        self, subscription_key: str | None = None, subscription_type: str | None = None
+    ) -> list[SubscriptionRecord]:
+        sql = "SELECT record FROM subscriptions WHERE account = ?"
+        params: list[str] = [self._account]
+        if subscription_key is not None:
+            sql += " AND subscription_key = ?"
+            params.append(subscription_key)
+        if subscription_type is not None:
+            sql += " AND subscription_type = ?"
+            params.append(subscription_type)
+        sql += " ORDER BY subscription_key, subscription_type"
+        with self._db.errors("list subscriptions"):
+            rows = self._db.connection().execute(sql, params).fetchall()
+        return [SubscriptionRecord.model_validate_json(row[0]) for row in rows]
+
+    def delete_subscription(self, subscription_id: str) -> bool:
+        with self._db.errors("delete a subscription"):
+            cursor = self._db.connection().execute(
+                "DELETE FROM subscriptions WHERE account = ? AND subscription_id = ?",
+                (self._account, subscription_id),
+            )
+        return cursor.rowcount == 1
+
+
+class SqliteAnalysisQueue:
+    """The durable queue of ``portwarden serve``: one row per (account, digest) while queued or running."""
+
+    def __init__(self, db: _Database) -> None:
+        self._db = db
+
+    def enqueue(self, item: QueuedAnalysis) -> bool:
+        queued = item.model_copy(update={"state": QueueState.QUEUED})
+        with self._db.errors("queue an analysis"):
+            cursor = self._db.connection().execute(
+                "INSERT OR IGNORE INTO analysis_queue (account, image_digest, state, enqueued_at, record) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (
+                    item.account,
+                    item.image_digest,
+                    QueueState.QUEUED.value,
+                    to_timestamp(item.enqueued_at),
+                    queued.model_dump_json(),
+                ),
+            )
+        return cursor.rowcount == 1
+
+    def claim(self) -> QueuedAnalysis | None:
+        with self._db.transaction("claim a queued analysis") as connection:
+            row = connection.execute(
+                "SELECT record FROM analysis_queue WHERE state = ? ORDER BY enqueued_at LIMIT 1",
+                (QueueState.QUEUED.value,),
+            ).fetchone()
+            if row is None:
+                return None
+            item = QueuedAnalysis.model_validate_json(row[0])
+            claimed = item.model_copy(update={"state": QueueState.RUNNING, "attempts": item.attempts + 1})
+            connection.execute(
+                "UPDATE analysis_queue SET state = ?, record = ? WHERE account = ? AND image_digest = ?",
+                (QueueState.RUNNING.value, claimed.model_dump_json(), item.account, item.image_digest),
+            )
+        return claimed
+
+    def finish(self, account: str, image_digest: str) -> None:
+        with self._db.errors("finish a queued analysis"):
+            self._db.connection().execute(
+                "DELETE FROM analysis_queue WHERE account = ? AND image_digest = ?", (account, image_digest)
+            )
+
+    def requeue_running(self, max_attempts: int) -> tuple[list[QueuedAnalysis], list[QueuedAnalysis]]:
+        requeued: list[QueuedAnalysis] = []
+        given_up: list[QueuedAnalysis] = []
+        with self._db.transaction("requeue interrupted analyses") as connection:
+            rows = connection.execute(
+                "SELECT record FROM analysis_queue WHERE state = ?", (QueueState.RUNNING.value,)
+            ).fetchall()
+            for row in rows:
+                item = QueuedAnalysis.model_validate_json(row[0])
+                key = (item.account, item.image_digest)
+                if item.attempts >= max_attempts:
+                    connection.execute(
+                        "DELETE FROM analysis_queue WHERE account = ? AND image_digest = ?", key
+                    )
+                    given_up.append(item)
+                    continue
+                again = item.model_copy(update={"state": QueueState.QUEUED})
+                connection.execute(
+                    "UPDATE analysis_queue SET state = ?, record = ? WHERE account = ? AND image_digest = ?",
+                    (QueueState.QUEUED.value, again.model_dump_json(), *key),
+                )
+                requeued.append(again)
+        return requeued, given_up
+
+    def pending(self) -> int:
+        with self._db.errors("count queued analyses"):
+            row = self._db.connection().execute("SELECT COUNT(*) FROM analysis_queue").fetchone()
+        return int(row[0])
+
+
+class LocalStore:
+    """Every store port for one ``$PORTWARDEN_HOME``: ``portwarden.db`` and the ``cache`` directory.
+
+    The account-owned stores are opened for ``account`` (``admin`` unless given); :meth:`for_account`
+    gives another account's view of the same database.
+    """
+
+    def __init__(self, home: Path, account: str = ADMIN_ACCOUNT, *, _db: _Database | None = None) -> None:
         self.home = home
-        self._db = _Database(home / DATABASE_FILE)
-        self.catalog = SqliteCatalogStore(self._db)
-        self.analyses = SqliteAnalysisStore(self._db)
-        self.evaluations = SqliteEvaluationStore(self._db)
-        self.policies = SqlitePolicyStore(self._db)
-        self.events = SqliteEventStore(self._db)
+        self.account = account
+        self._owns_db = _db is None
+        self._db = _db or _Database(home / DATABASE_FILE)
+        self.catalog = SqliteCatalogStore(self._db, account)
+        self.analyses = SqliteAnalysisStore(self._db, account)
+        self.evaluations = SqliteEvaluationStore(self._db, account)
+        self.policies = SqlitePolicyStore(self._db, account)
+        self.events = SqliteEventStore(self._db, account)
+        self.registries = SqliteRegistryStore(self._db, account)
+        self.subscriptions = SqliteSubscriptionStore(self._db, account)
+        self.imports = SqliteImportStore(self._db, account)
         self.feeds = SqliteFeedMetadataStore(self._db)
+        self.accounts = SqliteAccountStore(self._db)
+        self.queue = SqliteAnalysisQueue(self._db)
         self.blobs = FilesystemBlobStore(home / "cache")
+
+    def for_account(self, account: str) -> LocalStore:
+        """The same database, opened for ``account`` (closing it leaves this store open)."""
+        return LocalStore(self.home, account, _db=self._db)
 
     @property
     def database_path(self) -> Path:
@@ -744,7 +1516,8 @@ class LocalStore:
         return self._db.schema_version()
 
     def close(self) -> None:
-        self._db.close()
+        if self._owns_db:
+            self._db.close()
 
     def __enter__(self) -> LocalStore:
         return self

@@ -14,6 +14,7 @@ from typing import Any
 
 from packageurl import PackageURL
 
+from portwarden.core.ecosystems import ECOSYSTEMS
 from portwarden.core.image import paths
 from portwarden.core.image.resolver import FileResolver
 from portwarden.core.model.files import FileRecord, FileType
@@ -39,19 +40,19 @@ def has_evidence(resolver: FileResolver, pattern: re.Pattern[str]) -> bool:
 
 
 def purl(
-    purl_type: str,
+    package_type: PackageType,
     name: str,
     version: str | None,
     namespace: str | None = None,
     qualifiers: Mapping[str, str] | None = None,
 ) -> str | None:
-    """A package URL, or None when the name is empty (no identity to speak of)."""
+    """A package URL (its type from the ecosystem descriptor), or None when the name is empty."""
     if not name:
         return None
     try:
         return str(
             PackageURL(
-                type=purl_type,
+                type=ECOSYSTEMS[package_type].purl_type,
                 namespace=namespace or None,
                 name=name,
                 version=version or None,
@@ -65,22 +66,22 @@ def purl(
 def npm_purl(name: str, version: str | None) -> str | None:
     """``@scope/name`` becomes namespace ``@scope`` (encoded ``%40scope``)."""
     namespace, _, bare = name.rpartition("/") if name.startswith("@") else ("", "", name)
-    return purl("npm", bare, version, namespace=namespace or None)
+    return purl(PackageType.NPM, bare, version, namespace=namespace or None)
 
 
 def golang_purl(module_path: str, version: str | None) -> str | None:
     """The module path's last element is the purl name, the rest its namespace."""
     namespace, _, name = module_path.rpartition("/")
-    return purl("golang", name, version, namespace=namespace or None)
+    return purl(PackageType.GO_MODULE, name, version, namespace=namespace or None)
 
 
 def maven_purl(group_id: str | None, artifact_id: str, version: str | None) -> str | None:
-    return purl("maven", artifact_id, version, namespace=group_id or None)
+    return purl(PackageType.JAVA_ARCHIVE, artifact_id, version, namespace=group_id or None)
 
 
 def composer_purl(name: str, version: str | None) -> str | None:
     vendor, _, project = name.rpartition("/")
-    return purl("composer", project, version, namespace=vendor or None)
+    return purl(PackageType.PHP_COMPOSER, project, version, namespace=vendor or None)
 
 
 def locate(resolver: FileResolver, path: str) -> Location:

@@ -11,10 +11,11 @@ from collections.abc import Mapping
 
 from packageurl import PackageURL
 
+from portwarden.core.ecosystems import ECOSYSTEMS
 from portwarden.core.errors import CorruptPackageDatabaseError
 from portwarden.core.image.resolver import FileResolver
 from portwarden.core.model.distro import Distro
-from portwarden.core.model.package import Location
+from portwarden.core.model.package import Location, PackageType
 
 
 def distro_qualifier(distro: Distro | None) -> str | None:
@@ -25,7 +26,7 @@ def distro_qualifier(distro: Distro | None) -> str | None:
 
 
 def os_package_purl(
-    purl_type: str,
+    package_type: PackageType,
     name: str,
     version: str,
     distro: Distro | None,
@@ -40,7 +41,7 @@ def os_package_purl(
     namespace = distro.id.lower() if distro is not None and distro.id else None
     return str(
         PackageURL(
-            type=purl_type,
+            type=ECOSYSTEMS[package_type].purl_type,
             namespace=namespace,
             name=name,
             version=version or None,

@@ -188,7 +188,11 @@ class ApkAnalyzer:
             version=version,
             type=PackageType.APK,
             purl=os_package_purl(
-                "apk", name, version, distro, {"arch": arch, "upstream": origin if origin != name else None}
+                PackageType.APK,
+                name,
+                version,
+                distro,
+                {"arch": arch, "upstream": origin if origin != name else None},
             ),
             licenses=tuple(entry.licenses),
             locations=(location,),

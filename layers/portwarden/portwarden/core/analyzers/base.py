@@ -8,6 +8,7 @@ through the FileResolver. An analyzer that raises is recorded with its error; th
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,6 +28,16 @@ class Secret(BaseModel):
     name: str
 
 
+# Files whose content every analysis keeps unless configured otherwise. Anchore's default analyzer
+# configuration stores /etc/passwd, so bundles with ``passwd_file`` rules work on every image.
+DEFAULT_RETRIEVE_FILES: tuple[str, ...] = ("/etc/passwd",)
+
+
+def merge_retrieve_files(defaults: Iterable[str], extra: Iterable[str]) -> tuple[str, ...]:
+    """The configured defaults followed by the files asked for on top, each once, in order."""
+    return tuple(dict.fromkeys([*defaults, *extra]))
+
+
 class AnalyzerOptions(BaseModel):
     """User-tunable analyzer behaviour."""
 
@@ -37,7 +48,7 @@ class AnalyzerOptions(BaseModel):
     include_declared: bool = False
     secret_patterns: dict[str, str] = Field(default_factory=dict)
     content_patterns: dict[str, str] = Field(default_factory=dict)
-    retrieve_files: tuple[str, ...] = ()
+    retrieve_files: tuple[str, ...] = DEFAULT_RETRIEVE_FILES
     retrieve_max_bytes: int = 512 * 1024
     max_nested_archive_depth: int = 4
     max_archive_total_bytes: int = 512 * 1024 * 1024

@@ -71,7 +71,7 @@ class DotnetPackageAnalyzer:
                         name=name,
                         version=version,
                         package_type=PackageType.DOTNET,
-                        package_url=purl("nuget", name, version),
+                        package_url=purl(PackageType.DOTNET, name, version),
                         found_by=self.name,
                         evidence=[record.path],
                         metadata={

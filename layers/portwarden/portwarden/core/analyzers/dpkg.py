@@ -377,7 +377,9 @@ class DpkgAnalyzer:
             name=name,
             version=version,
             type=PackageType.DEB,
-            purl=os_package_purl("deb", name, version, distro, {"arch": arch, "upstream": upstream}),
+            purl=os_package_purl(
+                PackageType.DEB, name, version, distro, {"arch": arch, "upstream": upstream}
+            ),
             licenses=tuple(licenses),
             locations=tuple(_unique_locations(locations)),
             found_by=self.name,

@@ -368,7 +368,7 @@ class GoModuleAnalyzer:
                     name="stdlib",
                     version=version,
                     package_type=PackageType.GO_MODULE,
-                    package_url=purl("golang", "stdlib", version.removeprefix("go")),
+                    package_url=purl(PackageType.GO_MODULE, "stdlib", version.removeprefix("go")),
                     found_by=self.name,
                     evidence=[path],
                     licenses=["BSD-3-Clause"],
@@ -430,3 +430,14 @@ class GoModuleAnalyzer:
                 )
             )
         return packages
+
+
+def is_main_module(package: Package) -> bool:
+    """Whether ``package`` is the main module of the Go binary it was read from (not a dependency,
+    not ``stdlib``). The main module's original path is ``main_module``, even when it was replaced."""
+    if package.type is not PackageType.GO_MODULE or package.metadata.get("declared"):
+        return False
+    main = package.metadata.get("main_module")
+    replaced = package.metadata.get("replaced")
+    original = replaced.get("path") if isinstance(replaced, dict) else package.name
+    return bool(main) and original == main

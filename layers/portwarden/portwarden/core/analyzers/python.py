@@ -222,7 +222,7 @@ class PythonPackageAnalyzer:
             name=name,
             version=version,
             package_type=PackageType.PYTHON,
-            package_url=purl("pypi", name, version, qualifiers=qualifiers),
+            package_url=purl(PackageType.PYTHON, name, version, qualifiers=qualifiers),
             found_by=self.name,
             evidence=evidence,
             licenses=licenses_from_metadata(headers),

@@ -34,7 +34,6 @@ ANALYZERS: tuple[Analyzer, ...] = (
     DotnetPackageAnalyzer(),
 )
 
-OS_ANALYZERS = frozenset({"dpkg", "apk", "rpm"})
 # Analyzers that run on the layer stream rather than on the squashed view (see core.analyzers.secrets).
 STREAM_ANALYZER_VERSIONS = {"secrets": 1, "content_search": 1, "files": 1, "retrieve_files": 1, "image": 1}
 

@@ -182,7 +182,7 @@ class RpmAnalyzer:
             "upstream": source_rpm,
         }
         purl_version = f"{version}-{release}" if release else version
-        return os_package_purl("rpm", name, purl_version, distro, qualifiers)
+        return os_package_purl(PackageType.RPM, name, purl_version, distro, qualifiers)
 
     # -- CBL-Mariner distroless manifest --------------------------------------------------------
     def _read_manifest(

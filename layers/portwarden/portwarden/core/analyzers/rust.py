@@ -147,9 +147,14 @@ class RustCrateAnalyzer:
             name=name,
             version=version,
             package_type=PackageType.RUST_CRATE,
-            package_url=purl("cargo", name, version),
+            package_url=purl(PackageType.RUST_CRATE, name, version),
             found_by=self.name,
             evidence=[path],
             metadata=metadata,
             owned_files=[path],
         )
+
+
+def is_root_crate(package: Package) -> bool:
+    """Whether ``package`` is the crate a cargo-auditable binary was built from (its ``root`` entry)."""
+    return package.type is PackageType.RUST_CRATE and package.metadata.get("root") is True

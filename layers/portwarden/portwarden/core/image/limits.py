@@ -31,3 +31,7 @@ class SafetyLimits(ValueObject):
     max_captured_file_bytes: int = Field(default=256 * MiB, gt=0)
     max_captured_total_bytes: int = Field(default=2 * GiB, gt=0)
     max_warnings: int = Field(default=1000, gt=0)
+    # Wall-clock bound for reading one image from a registry (manifests, config and every layer).
+    # Each HTTP request has its own deadline in the registry client; this one stops an image whose
+    # layers arrive too slowly to ever finish (a registry trickling bytes keeps every read alive).
+    max_image_read_seconds: float = Field(default=3600.0, gt=0)

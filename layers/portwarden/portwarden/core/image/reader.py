@@ -9,8 +9,10 @@ from pathlib import Path
 
 from portwarden.core.errors import ManifestError
 from portwarden.core.image.cache import LayerCache
+from portwarden.core.image.capture import CapturePolicy, ContentScanner
 from portwarden.core.image.content import ContentStore
-from portwarden.core.image.layer import CapturePolicy, ContentScanner, LayerIndex, read_layer
+from portwarden.core.image.fragment import LayerIndex
+from portwarden.core.image.layer import read_layer
 from portwarden.core.image.limits import SafetyLimits
 from portwarden.core.image.manifest import Descriptor
 from portwarden.core.image.resolver import FileResolver
@@ -60,10 +62,12 @@ def read_one_layer(
     scanners: Sequence[ContentScanner] = (),
     cache: LayerCache | None = None,
 ) -> LayerIndex:
+    cache_warning = None
     if cache is not None:
-        cached = cache.load(descriptor.digest, contents)
-        if cached is not None:
-            return cached
+        lookup = cache.lookup(descriptor.digest, contents)
+        if lookup.index is not None:
+            return lookup.index
+        cache_warning = lookup.warning
 
     def progress(count: int) -> None:
         if on_progress is not None:
@@ -84,6 +88,9 @@ def read_one_layer(
         )
     if cache is not None:
         cache.save(index, capture, contents)
+    if cache_warning is not None:
+        # Reported with this analysis only: the fragment just saved is sound and carries no warning.
+        index = index.with_warning(cache_warning)
     return index
 
 
@@ -125,6 +132,7 @@ def read_image(
         contents.close()
         raise
     records, warnings = squash(layers)
+    layers = [layer.without_records() for layer in layers]
     all_warnings = [w for layer in layers for w in layer.warnings] + warnings
     return SquashedImage(
         resolved=resolved, layers=layers, records=records, contents=contents, warnings=all_warnings

@@ -9,17 +9,23 @@ strict pattern before they become paths; archive members must be regular files w
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import os
 import tarfile
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol, cast
 
 from portwarden.core.errors import (
     ImageNotFoundError,
     ImageSourceError,
     InvalidReferenceError,
     ManifestError,
+    RegistryUnavailableError,
+    SinglePlatformMismatchError,
 )
 from portwarden.core.image import manifest as mf
 from portwarden.core.image.digest import digest_bytes, split_digest, verify_bytes
@@ -51,7 +57,11 @@ class ResolvedImage(ValueObject):
 class ImageSource(Protocol):
     spec: SourceSpec
 
-    def resolve(self, platform: mf.Platform) -> ResolvedImage: ...
+    def resolve(self, platform: mf.Platform | None) -> ResolvedImage:
+        """The image for ``platform``. None asks for no platform in particular: an index gives its
+        ``linux/amd64`` image, a single-platform image is taken whatever its platform. A platform
+        that a single-platform image does not have is an error naming the one it has."""
+        ...
 
     def open_blob(self, descriptor: mf.Descriptor) -> BinaryIO:
         """The raw (unverified) bytes of a blob."""
@@ -78,7 +88,7 @@ class _ManifestWalker:
         content: bytes,
         media_type: str | None,
         digest: str,
-        platform: mf.Platform,
+        platform: mf.Platform | None,
         fetch_by_digest: Callable[[mf.Descriptor], tuple[bytes, str | None]],
     ) -> tuple[str | None, str, str, mf.Manifest]:
         """Returns (index digest, manifest digest, manifest media type, manifest)."""
@@ -93,7 +103,7 @@ class _ManifestWalker:
             if len(index.manifests) == 1 and index.manifests[0].platform is None:
                 chosen = index.manifests[0]
             else:
-                chosen = mf.select_platform(index, platform)
+                chosen = mf.select_platform(index, platform or DEFAULT_PLATFORM)
             content, media_type = fetch_by_digest(chosen)
             verify_bytes(content, chosen.digest, "manifest")
             media_type = media_type or chosen.media_type
@@ -105,10 +115,95 @@ class _ManifestWalker:
         return mf.parse_config(content)
 
 
-def _platform_text(document: mf.ImageConfigDocument, fallback: mf.Platform) -> str:
-    if document.os and document.architecture:
-        return str(mf.Platform(os=document.os, architecture=document.architecture, variant=document.variant))
-    return str(fallback)
+DEFAULT_PLATFORM = mf.Platform(os="linux", architecture="amd64")
+
+
+def _platform_text(document: mf.ImageConfigDocument, wanted: mf.Platform | None) -> str:
+    """The platform the image config declares, checked against the one asked for (if any).
+
+    Indexes were already narrowed to ``wanted``; this catches the single-platform image that was
+    asked for a platform it does not have, which would otherwise be analyzed silently.
+    """
+    if not (document.os and document.architecture):
+        return str(wanted or DEFAULT_PLATFORM)
+    actual = mf.Platform(os=document.os, architecture=document.architecture, variant=document.variant)
+    if wanted is not None and (
+        actual.os != wanted.os
+        or actual.architecture != wanted.architecture
+        or (wanted.variant is not None and actual.variant is not None and actual.variant != wanted.variant)
+    ):
+        raise SinglePlatformMismatchError(str(wanted), str(actual))
+    return str(actual)
+
+
+class _ImageDeadline:
+    """The wall-clock budget of one image read (``max_image_read_seconds``), from the source's opening.
+
+    Blob streams are watched: when the budget is spent, a watchdog aborts every open download (the
+    registry client's streams can be cut from another thread), and reads fail naming the host.
+    """
+
+    def __init__(self, seconds: float, host: str) -> None:
+        self.seconds = seconds
+        self.host = host
+        self.expires_at = time.monotonic() + seconds
+
+    def expired(self) -> bool:
+        return time.monotonic() >= self.expires_at
+
+    def error(self, what: str) -> ImageSourceError:
+        return RegistryUnavailableError(
+            f"{what}: reading the image from {self.host} did not finish within {self.seconds:g} s "
+            "(max_image_read_seconds)"
+        )
+
+    def check(self, what: str) -> None:
+        if self.expired():
+            raise self.error(what)
+
+
+class _DeadlineStream(io.RawIOBase):
+    """A blob stream that stops at the image deadline, even in the middle of a blocked read."""
+
+    def __init__(self, inner: BinaryIO, deadline: _ImageDeadline, what: str) -> None:
+        super().__init__()
+        self._inner = inner
+        self._deadline = deadline
+        self._what = what
+        self._timer = threading.Timer(max(0.0, deadline.expires_at - time.monotonic()), self._abort)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _abort(self) -> None:
+        abort = getattr(self._inner, "abort", None)
+        if callable(abort):
+            abort()
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        self._deadline.check(self._what)
+        try:
+            data = self._inner.read(-1 if size is None else size)
+        except (ImageSourceError, OSError) as exc:
+            if self._deadline.expired():
+                raise self._deadline.error(self._what) from exc
+            raise
+        if not data and self._deadline.expired():
+            raise self._deadline.error(self._what)  # a cut connection can look like an early end
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._timer.cancel()
+            self._inner.close()
+        super().close()
 
 
 class RegistrySource:
@@ -119,9 +214,11 @@ class RegistrySource:
         self._ref = spec.reference
         self._client = client
         self._limits = limits
+        self._deadline = _ImageDeadline(limits.max_image_read_seconds, spec.reference.registry)
 
-    def resolve(self, platform: mf.Platform) -> ResolvedImage:
+    def resolve(self, platform: mf.Platform | None) -> ResolvedImage:
         walker = _ManifestWalker(self._limits)
+        self._deadline.check(f"manifest {self._ref}")
         top = self._client.fetch_manifest(self._ref, mf.ACCEPT)
         if len(top.content) > self._limits.max_manifest_bytes:
             raise ManifestError(
@@ -133,6 +230,7 @@ class RegistrySource:
             top_digest = self._ref.digest
 
         def fetch(descriptor: mf.Descriptor) -> tuple[bytes, str | None]:
+            self._deadline.check(f"manifest {descriptor.digest}")
             fetched = self._client.fetch_manifest(self._ref.with_digest(descriptor.digest), mf.ACCEPT)
             return fetched.content, fetched.media_type
 
@@ -156,7 +254,10 @@ class RegistrySource:
         )
 
     def open_blob(self, descriptor: mf.Descriptor) -> BinaryIO:
-        return self._client.open_blob(self._ref, descriptor.digest)
+        what = f"blob {descriptor.digest}"
+        self._deadline.check(what)
+        stream = self._client.open_blob(self._ref, descriptor.digest)
+        return cast(BinaryIO, _DeadlineStream(stream, self._deadline, what))
 
     def close(self) -> None:
         return None
@@ -197,23 +298,127 @@ class _DirectoryLayout:
         return path.open("rb")
 
 
+class _MemberWindow(io.RawIOBase):
+    """One archive member's bytes, read through its own file descriptor with ``os.pread``.
+
+    Every blob read gets its own window: layers are read on a thread pool, and a file object shared
+    between threads would interleave their seeks (wrong digests, "not a tar archive"). ``pread``
+    never moves a shared offset, and the window never reads past the member's end.
+    """
+
+    def __init__(self, archive_path: Path, offset: int, size: int, name: str) -> None:
+        super().__init__()
+        self._name = name
+        self._archive_path = archive_path
+        self._fd = os.open(archive_path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        self._start = offset
+        self._end = offset + size
+        self._position = offset
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        remaining = self._end - self._position
+        wanted = remaining if size is None or size < 0 else min(size, remaining)
+        if wanted <= 0:
+            return b""
+        data = os.pread(self._fd, wanted, self._position)
+        if not data:
+            raise ImageSourceError(
+                f"{self._archive_path} ends inside {self._name} (the archive was truncated or changed)"
+            )
+        self._position += len(data)
+        return data
+
+    def readall(self) -> bytes:
+        return self.read(-1)
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            os.close(self._fd)
+        super().close()
+
+
+class _CompressedMemberReader(io.RawIOBase):
+    """A member of a compressed archive, through its own ``tarfile`` (and so its own file object).
+
+    A compressed archive has no byte offsets to ``pread`` from: each reader decompresses up to its
+    member on its own stream, so parallel readers never share a position.
+    """
+
+    def __init__(self, archive_path: Path, member: tarfile.TarInfo) -> None:
+        super().__init__()
+        self._tar = tarfile.open(archive_path, mode="r:*")  # noqa: SIM115 - closed by close()
+        handle = self._tar.extractfile(member)
+        if handle is None:  # pragma: no cover - regular members always have a handle
+            self._tar.close()
+            raise ImageSourceError(f"cannot read {member.name} from {archive_path}")
+        self._handle = handle
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._handle.read(-1 if size is None else size)
+
+    def readall(self) -> bytes:
+        return self._handle.read()
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._handle.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._handle.close()
+            self._tar.close()
+        super().close()
+
+
+_COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")
+
+
 class _TarLayout:
-    """Random access to the regular-file members of an (uncompressed or gzip) tar archive."""
+    """Random access to the regular-file members of an (uncompressed or compressed) tar archive.
+
+    The archive is indexed once (name → member); it keeps no open file. Every ``open_file`` opens
+    the archive again, so concurrent blob reads never share a file position.
+    """
 
     def __init__(self, archive_path: Path) -> None:
         self.archive_path = archive_path
+        self._members: dict[str, tarfile.TarInfo] = {}
         try:
-            self._tar = tarfile.open(archive_path, mode="r:*")  # noqa: SIM115 - closed by close()
-            self._members: dict[str, tarfile.TarInfo] = {}
-            for member in self._tar:
-                name = member.name.lstrip("./") if member.name.startswith("./") else member.name
-                if member.isfile() and not name.startswith("/") and ".." not in name.split("/"):
-                    self._members[name] = member
+            with archive_path.open("rb") as probe:
+                self._compressed = probe.read(6).startswith(_COMPRESSED_MAGIC)
+            with tarfile.open(archive_path, mode="r:*") as archive:
+                for member in archive:
+                    name = member.name.lstrip("./") if member.name.startswith("./") else member.name
+                    if (
+                        member.isfile()
+                        and not member.issparse()  # sparse members have no contiguous data
+                        and not name.startswith("/")
+                        and ".." not in name.split("/")
+                    ):
+                        self._members[name] = member
         except (tarfile.TarError, EOFError, OSError) as exc:
             raise ImageSourceError(f"{archive_path} is not a readable tar archive ({exc})") from exc
 
     def exists(self, relative: str) -> bool:
         return relative in self._members
+
+    def size(self, relative: str) -> int:
+        member = self._members.get(relative)
+        if member is None:
+            raise ImageNotFoundError(f"{relative} is missing from the archive {self.archive_path}")
+        return member.size
 
     def read_file(self, relative: str, cap: int) -> bytes:
         with self.open_file(relative) as handle:
@@ -223,13 +428,23 @@ class _TarLayout:
         member = self._members.get(relative)
         if member is None:
             raise ImageNotFoundError(f"{relative} is missing from the archive {self.archive_path}")
-        handle = self._tar.extractfile(member)
-        if handle is None:  # pragma: no cover - regular members always have a handle
-            raise ImageSourceError(f"cannot read {relative} from {self.archive_path}")
-        return handle  # type: ignore[return-value]
+        try:
+            if self._compressed:
+                return cast(BinaryIO, _CompressedMemberReader(self.archive_path, member))
+            return cast(BinaryIO, _MemberWindow(self.archive_path, member.offset_data, member.size, relative))
+        except (tarfile.TarError, OSError) as exc:
+            raise ImageSourceError(f"cannot read {relative} from {self.archive_path} ({exc})") from exc
 
     def close(self) -> None:
-        self._tar.close()
+        return None  # nothing stays open between reads
+
+
+def _is_digest(text: str) -> bool:
+    try:
+        split_digest(text)
+    except ManifestError:
+        return False
+    return True
 
 
 def _blob_path(digest: str) -> str:
@@ -245,7 +460,7 @@ class OciLayoutSource:
         self._layout = layout
         self._limits = limits
 
-    def resolve(self, platform: mf.Platform) -> ResolvedImage:
+    def resolve(self, platform: mf.Platform | None) -> ResolvedImage:
         if not self._layout.exists("oci-layout"):
             raise ImageSourceError(f"{self.spec.location} is not an OCI image layout (no oci-layout file)")
         index_bytes = self._layout.read_file("index.json", self._limits.max_manifest_bytes)
@@ -302,7 +517,7 @@ class DockerArchiveSource:
         self._limits = limits
         self._layer_files: dict[str, str] = {}
 
-    def resolve(self, platform: mf.Platform) -> ResolvedImage:
+    def resolve(self, platform: mf.Platform | None) -> ResolvedImage:
         if self._tar.exists("index.json") and self._tar.exists("oci-layout"):
             inner = OciLayoutSource(self.spec, self._tar, self._limits)
             resolved = inner.resolve(platform)
@@ -324,10 +539,12 @@ class DockerArchiveSource:
         config_digest = digest_bytes(config_bytes)
         document = mf.parse_config(config_bytes)
         layers = []
-        for name in layer_names:
+        diff_ids = document.rootfs.diff_ids
+        for position, name in enumerate(layer_names):
             if not isinstance(name, str):
                 raise ManifestError(f"{self.spec.location}: manifest.json has a non-string layer name")
-            digest, size, media_type = self._describe_layer(name)
+            claimed = diff_ids[position] if len(diff_ids) == len(layer_names) else None
+            digest, size, media_type = self._describe_layer(name, claimed)
             self._layer_files[digest] = name
             layers.append(mf.Descriptor(mediaType=media_type, digest=digest, size=size))
         manifest_doc = {
@@ -367,25 +584,29 @@ class DockerArchiveSource:
             raise ManifestError(f"{self.spec.location}: manifest.json is not a list of images")
         return entries
 
-    def _describe_layer(self, name: str) -> tuple[str, int, str]:
-        hasher = hashlib.sha256()
-        size = 0
-        head = b""
+    def _describe_layer(self, name: str, diff_id: str | None) -> tuple[str, int, str]:
+        """(digest, size, media type) of a layer file.
+
+        An uncompressed layer's digest is its diff_id: the config's claim is taken without reading
+        the layer twice, and the reader checks it like every digest, against the bytes it reads.
+        A compressed layer is hashed here, its digest being nobody's claim.
+        """
         with self._tar.open_file(name) as handle:
-            while True:
-                chunk = handle.read(1 << 20)
-                if not chunk:
-                    break
-                if not head:
-                    head = chunk[:4]
-                hasher.update(chunk)
-                size += len(chunk)
+            head = handle.read(4)
         if head.startswith(b"\x1f\x8b"):
             media_type = mf.DOCKER_LAYER_GZIP
         elif head.startswith(b"\x28\xb5\x2f\xfd"):
             media_type = mf.OCI_LAYER_ZSTD
         else:
             media_type = "application/vnd.docker.image.rootfs.diff.tar"
+            if diff_id is not None and diff_id.startswith("sha256:") and _is_digest(diff_id):
+                return diff_id, self._tar.size(name), media_type
+        hasher = hashlib.sha256()
+        size = 0
+        with self._tar.open_file(name) as handle:
+            while chunk := handle.read(1 << 20):
+                hasher.update(chunk)
+                size += len(chunk)
         return f"sha256:{hasher.hexdigest()}", size, media_type
 
     def open_blob(self, descriptor: mf.Descriptor) -> BinaryIO:
@@ -408,6 +629,11 @@ def open_source(
         if registry_client is None or spec.reference is None:
             raise ImageSourceError(f"no registry client available for {spec}")
         return RegistrySource(spec, registry_client(spec.reference), limits)
+    if spec.kind == SourceKind.SBOM:
+        raise ImageSourceError(
+            f"{spec} is an SBOM, not an image: it can be scanned (`portwarden scan {spec}`), "
+            "not read as layers"
+        )
     path = Path(spec.location)
     if not path.exists():
         raise ImageNotFoundError(f"{spec.kind.value} {spec.location} does not exist")

@@ -12,13 +12,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from portwarden.core.image import paths
-from portwarden.core.image.layer import LayerIndex
+from portwarden.core.image.fragment import LayerIndex, LayerRecord, as_record
 from portwarden.core.model.files import FileRecord, FileType
 
 
 def squash(layers: Sequence[LayerIndex]) -> tuple[dict[str, FileRecord], list[str]]:
-    """The squashed records (path → record, tagged with the layer that last wrote them) and warnings."""
-    tree: dict[str, FileRecord] = {}
+    """The squashed records (path → record, tagged with the layer that last wrote them) and warnings.
+
+    Layers' compact entries become ``FileRecord``s here, and only those that survive.
+    """
+    tree: dict[str, LayerRecord] = {}
     warnings: list[str] = []
     for layer in layers:
         removed_subtrees = set(layer.whiteouts)
@@ -35,9 +38,11 @@ def squash(layers: Sequence[LayerIndex]) -> tuple[dict[str, FileRecord], list[st
             for path in [p for p in tree if _is_removed(p, removed_subtrees, emptied_dirs)]:
                 del tree[path]
         tree.update(layer.records)
-    _resolve_hardlinks(tree, warnings)
-    _imply_parents(tree)
-    return tree, warnings
+    records = {path: as_record(entry) for path, entry in tree.items()}
+    del tree
+    _resolve_hardlinks(records, warnings)
+    _imply_parents(records)
+    return records, warnings
 
 
 def _is_removed(path: str, removed_subtrees: set[str], emptied_dirs: set[str]) -> bool:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from typing import Any, TypeVar, cast
 
 from pydantic import Field
 
@@ -40,7 +41,7 @@ class FileEntry(ValueObject):
         return {
             "path": record.path,
             "type": record.type.value,
-            "mode": record.mode_octal,
+            "mode": sys.intern(record.mode_octal),  # a few distinct values over many files
             "uid": record.uid,
             "gid": record.gid,
             "size": record.size,
@@ -51,7 +52,24 @@ class FileEntry(ValueObject):
 
     @classmethod
     def from_record(cls, record: FileRecord) -> FileEntry:
-        return cls(**cls.record_fields(record))
+        return _construct(cls, cls.record_fields(record))
+
+
+_FIELD_SETS: dict[type[ValueObject], set[str]] = {}
+_Entry = TypeVar("_Entry", bound=ValueObject)
+
+
+def _construct(cls: type[_Entry], fields: dict[str, Any]) -> _Entry:
+    """A file entry from a FileRecord's already-validated values, without validating them again.
+
+    Images hold hundreds of thousands of files: validation would double the cost of building the
+    inventory, and pydantic's per-instance set of set fields (~700 bytes) would dominate its memory.
+    Every field is set, so all entries of a class share one set (model_copy copies it first).
+    """
+    shared = _FIELD_SETS.get(cls)
+    if shared is None:
+        shared = _FIELD_SETS[cls] = set(cls.model_fields)
+    return cast(_Entry, cls.model_construct(_fields_set=shared, **fields))
 
 
 class AnalyzedFile(FileEntry):
@@ -64,12 +82,11 @@ class AnalyzedFile(FileEntry):
     @classmethod
     def from_record(cls, record: FileRecord) -> AnalyzedFile:
         is_dir = record.type == FileType.DIRECTORY
-        return cls(
-            **cls.record_fields(record),
-            setuid=record.is_setuid and not is_dir,
-            setgid=record.is_setgid and not is_dir,
-            world_writable=record.is_world_writable,
-        )
+        fields = cls.record_fields(record)
+        fields["setuid"] = record.is_setuid and not is_dir
+        fields["setgid"] = record.is_setgid and not is_dir
+        fields["world_writable"] = record.is_world_writable
+        return _construct(cls, fields)
 
 
 class SecretFinding(ValueObject):

@@ -40,6 +40,15 @@ class ImageRecord(ValueObject):
     created_at: datetime
     analyzed_at: datetime | None = None
     last_error: str | None = None
+    # Given when the image was added (Anchore's ``annotations`` and base64-decoded ``dockerfile``).
+    annotations: dict[str, str] = Field(default_factory=dict)
+    dockerfile: str | None = None
+    # Known once the manifest is resolved: the index digest of a multi-platform tag, the CPU
+    # architecture, the compressed size of the layers and their count.
+    parent_digest: str | None = None
+    arch: str | None = None
+    image_size: int | None = None
+    layer_count: int | None = None
     # Who holds the analysis while it is ``analyzing`` (an execution, a worker) and until when; a
     # claim past its deadline may be taken over or failed by the sweeper.
     claim_owner: str | None = None

@@ -5,11 +5,16 @@ needs the gate registry and cross-references: schema versions, known gates, trig
 with valid values, unique ids, mappings that name existing policies and allowlists, usable patterns.
 Every problem is collected and reported at once (Anchore returns all validation errors together),
 each naming where it is: the JSON location, or the policy, rule id, gate, trigger and parameter.
+
+A bundle is untrusted input (a file, an API body), so its size and nesting are bounded before it is
+parsed, and a document that could not be stored as UTF-8 JSON (a lone surrogate escape) is refused
+here: validating a bundle and storing it take the same path and agree.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +27,20 @@ from portwarden.core.policy.gate import Gate, Trigger
 from portwarden.core.policy.gates import END_OF_LIFE_GATES, GATES, get_gate
 from portwarden.core.policy.params import TriggerParams
 from portwarden.core.policy.patterns import pattern_error
+
+# Anchore's own bundles are a few KiB; a 10,000-rule bundle is about 2.5 MiB.
+MAX_BUNDLE_BYTES = 5 * 1024 * 1024
+# A bundle is nested seven levels deep (bundle, policies, policy, rules, rule, params, param).
+MAX_BUNDLE_DEPTH = 32
+# No bundle field is a number that needs more; Python's int() of a long digit string is quadratic.
+MAX_INTEGER_DIGITS = 32
+
+# A JSON string (escapes included) or one bracket: what the nesting check has to look at.
+_STRING_OR_BRACKET = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+
+
+class _LimitExceeded(Exception):
+    """Raised from inside the JSON decoder's hooks; becomes a bundle problem."""
 
 
 @dataclass(frozen=True)
@@ -43,14 +62,13 @@ class CompiledBundle:
 
 def parse_bundle(data: bytes | str | Mapping[str, Any]) -> PolicyBundle:
     """The bundle model from JSON text or a decoded document; PolicyBundleError says where it is wrong."""
-    document: Any = data
-    if isinstance(data, bytes | str):
-        try:
-            document = json.loads(data)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise PolicyBundleError([f"not valid JSON: {exc}"]) from exc
+    document: Any = decode_bundle_json(data) if isinstance(data, bytes | str) else data
     if not isinstance(document, Mapping):
         raise PolicyBundleError(["a policy bundle must be a JSON object"])
+    problems = _document_problems(document)
+    if problems:
+        bundle_id = document.get("id") if isinstance(document.get("id"), str) else None
+        raise PolicyBundleError(problems, bundle_id=bundle_id)
     try:
         return PolicyBundle.model_validate(document)
     except ValidationError as exc:
@@ -58,6 +76,90 @@ def parse_bundle(data: bytes | str | Mapping[str, Any]) -> PolicyBundle:
         raise PolicyBundleError(
             [_structural_problem(error, document) for error in exc.errors()], bundle_id=bundle_id
         ) from exc
+
+
+def decode_bundle_json(data: bytes | str) -> Any:
+    """The decoded JSON, within the size, nesting and number limits, checked before the decoder runs."""
+    if len(data) > MAX_BUNDLE_BYTES:
+        raise PolicyBundleError(
+            [f"the bundle is {len(data):,} bytes; at most {MAX_BUNDLE_BYTES:,} are accepted"]
+        )
+    try:
+        # As json.loads decodes bytes: UTF-8, -16 or -32 by the first bytes; surrogates are checked later.
+        text = data.decode(json.detect_encoding(data), "surrogatepass") if isinstance(data, bytes) else data
+    except UnicodeDecodeError as exc:
+        raise PolicyBundleError([f"not valid JSON: {exc}"]) from exc
+    depth = 0
+    for token in _STRING_OR_BRACKET.finditer(text):
+        bracket = token.group()
+        if bracket in ("[", "{"):
+            depth += 1
+            if depth > MAX_BUNDLE_DEPTH:
+                where = f"at offset {token.start()}"
+                raise PolicyBundleError(
+                    [f"the bundle is nested more than {MAX_BUNDLE_DEPTH} levels deep ({where})"]
+                )
+        elif bracket in ("]", "}"):
+            depth -= 1
+    try:
+        return json.loads(text, parse_int=_bounded_int, parse_constant=_no_constant)
+    except _LimitExceeded as exc:
+        raise PolicyBundleError([str(exc)]) from None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise PolicyBundleError([f"not valid JSON: {exc}"]) from None
+
+
+def _bounded_int(digits: str) -> int:
+    count = len(digits.lstrip("-"))
+    if count > MAX_INTEGER_DIGITS:
+        raise _LimitExceeded(
+            f"a number in the bundle has {count:,} digits; at most {MAX_INTEGER_DIGITS} are accepted"
+        )
+    return int(digits)
+
+
+def _no_constant(name: str) -> Any:
+    raise _LimitExceeded(f"not valid JSON: {name} is not a JSON value")
+
+
+def _document_problems(document: Mapping[str, Any]) -> list[str]:
+    """What no bundle may hold wherever it sits: nesting past the limit, huge integers, and strings
+    that are not Unicode (a lone surrogate escape such as \\ud800 cannot be stored as UTF-8)."""
+    problems: list[str] = []
+    stack: list[tuple[Any, str, int]] = [(document, "", 0)]
+    while stack:
+        value, path, depth = stack.pop()
+        if depth > MAX_BUNDLE_DEPTH:
+            return [f"{path}: the bundle is nested more than {MAX_BUNDLE_DEPTH} levels deep"]
+        if isinstance(value, str):
+            if not _is_unicode(value):
+                problems.append(f"{path or 'bundle'}: {_surrogate_message(value)}")
+        elif isinstance(value, Mapping):
+            for key, item in value.items():
+                key_text = str(key)
+                if not _is_unicode(key_text):
+                    problems.append(f"{path or 'bundle'}: a key {_surrogate_message(key_text)}")
+                    continue
+                stack.append((item, f"{path}.{key_text}" if path else key_text, depth + 1))
+        elif isinstance(value, list | tuple):
+            stack.extend((item, f"{path}[{index}]", depth + 1) for index, item in enumerate(value))
+        elif isinstance(value, int) and value.bit_length() > MAX_INTEGER_DIGITS * 4:
+            # 4 bits a decimal digit bounds it from above: no number the decoder accepts is refused.
+            problems.append(f"{path}: the number is too large")
+    return sorted(problems)
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _surrogate_message(text: str) -> str:
+    surrogate = next(char for char in text if 0xD800 <= ord(char) <= 0xDFFF)
+    return f"holds a lone surrogate \\u{ord(surrogate):04x}, which is not valid Unicode"
 
 
 def _structural_problem(error: Mapping[str, Any], document: Mapping[str, Any]) -> str:

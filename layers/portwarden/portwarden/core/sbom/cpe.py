@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from portwarden.core.ecosystems import is_os_package_type
 from portwarden.core.model.package import Package, PackageType
 
 MAX_CANDIDATES = 3
@@ -34,7 +35,6 @@ _GROUP_PREFIXES = frozenset(
     {"org", "com", "net", "io", "edu", "gov", "dev", "de", "uk", "fr", "nl", "ch", "eu"}
 )
 _SOURCE_HOSTS = frozenset({"github.com", "gitlab.com", "bitbucket.org", "gitee.com", "codeberg.org"})
-_OS_TYPES = frozenset({PackageType.DEB, PackageType.RPM, PackageType.APK})
 _GO_UNVERSIONED = frozenset({"", "(devel)"})
 GO_STDLIB = "stdlib"
 # Last labels of Java group ids that name a kind of artifact rather than a project.
@@ -80,7 +80,7 @@ def cpe_candidates(package: Package) -> tuple[str, ...]:
     None for OS packages, for nameless packages, and for packages without a usable version: a candidate
     with version ANY would match every vulnerability ever published for the product.
     """
-    if package.type in _OS_TYPES or not package.name.strip():
+    if is_os_package_type(package.type) or not package.name.strip():
         return ()
     version = _cpe_version(package)
     if not version:

@@ -135,6 +135,10 @@ def package_properties(package: Package) -> list[tuple[str, str]]:
         properties.append((f"{PROPERTY_PREFIX}:package:sourceName", str(source_name)))
     if source_version:
         properties.append((f"{PROPERTY_PREFIX}:package:sourceVersion", str(source_version)))
+    modularity_label = package.metadata.get("modularity_label")
+    if modularity_label:
+        # An rpm of a module stream is matched by its stream: an SBOM must keep it to match the same.
+        properties.append((f"{PROPERTY_PREFIX}:package:modularityLabel", str(modularity_label)))
     for index, location in enumerate(package.locations):
         properties.append((f"{PROPERTY_PREFIX}:location:{index}:path", location.path))
         if location.layer_digest:

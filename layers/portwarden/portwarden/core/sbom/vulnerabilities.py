@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from portwarden.core.model.analysis import ImageAnalysis
 from portwarden.core.model.match import Match
@@ -19,10 +19,34 @@ from portwarden.core.model.vulnerability import FixState, Severity
 from portwarden.core.sbom import encode
 from portwarden.core.sbom.identity import package_ids
 
+if TYPE_CHECKING:
+    from portwarden.core.triage.model import TriageOutcome
 
-def scan_document(analysis: ImageAnalysis, matches: Sequence[Match]) -> dict[str, Any]:
+
+def scan_document(
+    analysis: ImageAnalysis, matches: Sequence[Match], triage: TriageOutcome | None = None
+) -> dict[str, Any]:
+    """The SBOM plus ``vulnerabilities`` (reported matches; a ``vex`` object on those a VEX statement
+    marks affected or under investigation) and ``suppressed`` (each match with its ``suppressed_by``)."""
     document: dict[str, Any] = json.loads(encode(analysis, "json"))
-    document["vulnerabilities"] = [match.model_dump(mode="json") for match in matches]
+    statements = {id(item.match): item.statement for item in triage.annotated} if triage else {}
+    entries = []
+    for match in matches:
+        entry = match.model_dump(mode="json")
+        statement = statements.get(id(match))
+        if statement is not None:
+            entry["vex"] = statement.model_dump(mode="json", exclude_none=True)
+        entries.append(entry)
+    document["vulnerabilities"] = entries
+    document["suppressed"] = [
+        {
+            **item.match.model_dump(mode="json"),
+            "suppressed_by": [
+                reason.model_dump(mode="json", exclude_none=True) for reason in item.suppressed_by
+            ],
+        }
+        for item in (triage.suppressed if triage else ())
+    ]
     return document
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict
 
 from portwarden.core.image.cache import LayerCache
-from portwarden.core.image.layer import CapturePolicy, ContentScanner
+from portwarden.core.image.capture import CapturePolicy, ContentScanner
 from portwarden.core.image.limits import SafetyLimits
 from portwarden.core.image.manifest import ImageConfig, Platform, parse_platform
 from portwarden.core.image.reader import ProgressCallback, SquashedImage, read_image
@@ -79,8 +79,9 @@ class FileListing(_Output):
     warnings: tuple[str, ...]
 
 
-def _platform(text: str | None) -> Platform:
-    return parse_platform(text or DEFAULT_PLATFORM)
+def _platform(text: str | None) -> Platform | None:
+    """The platform asked for; None when none was (an index then gives DEFAULT_PLATFORM)."""
+    return parse_platform(text) if text else None
 
 
 def resolve_image(source_text: str, access: ImageAccess, platform: str | None = None) -> ResolvedImage:

@@ -11,21 +11,24 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from portwarden.core.analyzers.base import Analyzer, AnalyzerContext, AnalyzerOptions
+from portwarden.core.analyzers.ownership import drop_owned_language_packages
 from portwarden.core.analyzers.registry import (
     ANALYZERS,
-    OS_ANALYZERS,
     STREAM_ANALYZER_VERSIONS,
     analyzer_set_version,
 )
 from portwarden.core.analyzers.secrets import content_search_scanner, secret_scanner
 from portwarden.core.image import paths
 from portwarden.core.image.cache import LayerCache
-from portwarden.core.image.layer import CapturePolicy, ContentScanner, LayerIndex, ScanFinding
+from portwarden.core.image.capture import CapturePolicy, ContentScanner
+from portwarden.core.image.fragment import LayerIndex, ScanFinding
 from portwarden.core.image.limits import SafetyLimits
 from portwarden.core.image.manifest import ImageConfig
 from portwarden.core.image.reader import SquashedImage
+from portwarden.core.image.reference import SourceKind, SourceSpec
 from portwarden.core.image.resolver import FileResolver
 from portwarden.core.model.analysis import (
     AnalysisSource,
@@ -97,6 +100,12 @@ def analyze_image(
     analyzers: tuple[Analyzer, ...] = ANALYZERS,
     clock: Clock = _now,
 ) -> ImageAnalysis:
+    spec = SourceSpec.parse(source_text)
+    if spec.kind is SourceKind.SBOM:
+        # The document states the packages: nothing to read, nothing to run the analyzers on.
+        from portwarden.core.sbom.decode import read_sbom
+
+        return read_sbom(Path(spec.location))
     plan = plan_analysis(options, analyzers, access.limits)
     cache = plan.layer_cache(blobs) if blobs is not None else None
     image = acquire_image(source_text, access, plan.capture, platform, scanners=plan.scanners, cache=cache)
@@ -179,23 +188,6 @@ def with_cpes(packages: Iterable[Package]) -> list[Package]:
     return result
 
 
-def drop_owned_language_packages(packages: Iterable[Package]) -> list[Package]:
-    """Syft's overlap rule: a language package whose files an OS package installed is reported once,
-    as the OS package (python3-requests from dpkg, not also requests from its dist-info)."""
-    packages = list(packages)
-    owned: set[str] = {path for p in packages if p.found_by in OS_ANALYZERS for path in p.owned_files}
-    if not owned:
-        return packages
-    kept: list[Package] = []
-    for package in packages:
-        if package.found_by not in OS_ANALYZERS:
-            evidence = list(package.owned_files) or [location.path for location in package.locations]
-            if evidence and all(path in owned for path in evidence):
-                continue
-        kept.append(package)
-    return kept
-
-
 def surviving_findings(
     layers: list[LayerIndex], records: dict[str, FileRecord], scanner: str
 ) -> list[tuple[ScanFinding, str]]:
@@ -211,8 +203,8 @@ def surviving_findings(
 
 def retrieve_files(resolver: FileResolver, options: AnalyzerOptions) -> list[RetrievedFile]:
     retrieved = []
-    for raw_path in options.retrieve_files:
-        path = paths.normalize(raw_path)
+    # Each file once, however it was spelled (``etc/passwd`` on top of the default ``/etc/passwd``).
+    for path in dict.fromkeys(paths.normalize(raw_path) for raw_path in options.retrieve_files):
         record = resolver.stat(path)
         if record is None or not resolver.has_content(path):
             continue
@@ -244,7 +236,7 @@ def image_metadata(image: SquashedImage) -> ImageMetadata:
                 "diff_id": layer.diff_id,
                 "size": layer.compressed_size,
                 "uncompressed_size": layer.uncompressed_size,
-                "entries": len(layer.records),
+                "entries": layer.entry_count,
             }
             for layer in image.layers
         ),

@@ -17,12 +17,14 @@ from datetime import UTC, datetime, timedelta
 from portwarden.core.analyzers.base import Analyzer, AnalyzerOptions
 from portwarden.core.analyzers.registry import ANALYZERS
 from portwarden.core.errors import NotFoundError
+from portwarden.core.image.cache import LayerCache
 from portwarden.core.image.content import ContentStore
 from portwarden.core.image.digest import split_digest
+from portwarden.core.image.fragment import LayerIndex
 from portwarden.core.image.manifest import Descriptor, parse_platform
 from portwarden.core.image.reader import SquashedImage, check_layer_count, read_one_layer
 from portwarden.core.image.reference import SourceSpec
-from portwarden.core.image.sources import ImageSource, ResolvedImage, open_source
+from portwarden.core.image.sources import ResolvedImage, open_source
 from portwarden.core.image.squash import squash
 from portwarden.core.model.analysis import ImageAnalysis
 from portwarden.core.model.pipeline import AnalysisRequest, AssembledPointer, LayerTask, ResolvedPointer
@@ -35,12 +37,12 @@ from portwarden.core.model.records import (
     TagRecord,
 )
 from portwarden.core.ports import AnalysisStore, BlobStore, CatalogStore, EventStore
-from portwarden.core.services.acquire import ImageAccess
-from portwarden.core.services.analyze import assemble, plan_analysis
+from portwarden.core.services.acquire import DEFAULT_PLATFORM, ImageAccess
+from portwarden.core.services.analyze import AnalysisPlan, assemble, plan_analysis
 from portwarden.core.services.claims import mark_failed_phase
 
-Clock = Callable[[], datetime]
 logger = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
 
 # How long a claim holds when the caller names no limit: longer than any analysis may run, so a
 # live analysis is never taken over; a dead one is taken over (or swept) after it.
@@ -77,7 +79,10 @@ def resolve_phase(
     spec = SourceSpec.parse(request.source)
     source = open_source(spec, access.limits, access.registry_client)
     try:
-        resolved = source.resolve(parse_platform(request.platform))
+        # Requests carry DEFAULT_PLATFORM when none was asked for: that keeps its meaning of "no
+        # platform in particular" (an index's default image, a single-platform image as it is).
+        wanted = None if request.platform == DEFAULT_PLATFORM else parse_platform(request.platform)
+        resolved = source.resolve(wanted)
     finally:
         source.close()
     check_layer_count(resolved, access.limits)
@@ -164,24 +169,40 @@ def analyze_layer_phase(
     cache = plan.layer_cache(blobs)
     if cache.has(layer.digest):
         return layer.model_copy(update={"cached": True})
-    source = open_source(SourceSpec.parse(source_text), access.limits, access.registry_client)
     contents = ContentStore(access.work_dir)
     try:
-        descriptor = Descriptor(mediaType=layer.media_type, digest=layer.digest, size=layer.size)
-        read_one_layer(
-            source,
-            descriptor,
-            layer.diff_id,
-            plan.capture,
-            contents,
-            access.limits,
-            scanners=plan.scanners,
-            cache=cache,
-        )
+        _read_layer(source_text, layer, access, plan, cache, contents)
     finally:
         contents.close()
-        source.close()
     return layer.model_copy(update={"cached": True})
+
+
+def _read_layer(
+    source_text: str,
+    layer: LayerTask,
+    access: ImageAccess,
+    plan: AnalysisPlan,
+    cache: LayerCache,
+    contents: ContentStore,
+    warning: str | None = None,
+) -> LayerIndex:
+    """Read one layer from its source into ``contents`` and (re)write its fragment.
+
+    ``warning`` (why a cached fragment was unusable) goes on the returned index only, never into the
+    fragment written, which is sound.
+    """
+    source = open_source(SourceSpec.parse(source_text), access.limits, access.registry_client)
+    try:
+        descriptor = Descriptor(mediaType=layer.media_type, digest=layer.digest, size=layer.size)
+        index = read_one_layer(
+            source, descriptor, layer.diff_id, plan.capture, contents, access.limits, scanners=plan.scanners
+        )
+    finally:
+        source.close()
+    cache.save(index, plan.capture, contents)
+    if warning is not None:
+        index = index.with_warning(warning)
+    return index
 
 
 def assemble_phase(
@@ -204,30 +225,23 @@ def assemble_phase(
     plan = plan_analysis(options, analyzers, access.limits)
     cache = plan.layer_cache(blobs)
     contents = ContentStore(access.work_dir)
-    source: ImageSource | None = None
     try:
         layers = []
         for task in pointer.layers:
-            fragment = cache.load(task.digest, contents)
-            if fragment is None:
-                # Missing, or its captured contents partly expired: read the layer again here (the
-                # fresh fragment replaces the broken one) rather than fail every future analysis.
-                logger.warning("layer %s has no complete fragment; reading it again", task.digest)
-                if source is None:
-                    spec = SourceSpec.parse(pointer.source)
-                    source = open_source(spec, access.limits, access.registry_client)
-                descriptor = Descriptor(mediaType=task.media_type, digest=task.digest, size=task.size)
-                fragment = read_one_layer(
-                    source,
-                    descriptor,
-                    task.diff_id,
-                    plan.capture,
-                    contents,
-                    access.limits,
-                    scanners=plan.scanners,
-                    cache=cache,
-                )
-            layers.append(fragment)
+            lookup = cache.lookup(task.digest, contents)
+            if lookup.index is not None:
+                layers.append(lookup.index)
+                continue
+            # No usable fragment: damaged, its captured contents partly expired (they are shared
+            # between fragments and expire on their own), or written by another release. Read the
+            # layer again here, and the fresh fragment replaces the broken one, rather than fail
+            # this and every future analysis of an image with that layer. A damaged fragment's
+            # reason goes on the analysis as a warning; the log says it now.
+            if lookup.warning is not None:
+                logger.warning("%s", lookup.warning)
+            else:
+                logger.warning("layer %s has no fragment; reading it again", task.digest)
+            layers.append(_read_layer(pointer.source, task, access, plan, cache, contents, lookup.warning))
         records, warnings = squash(layers)
         image = SquashedImage(
             resolved=resolved,
@@ -239,8 +253,6 @@ def assemble_phase(
         analysis = assemble(image, plan.options, plan.analyzers, clock)
     finally:
         contents.close()
-        if source is not None:
-            source.close()
     analyses.put_analysis(pointer.image_digest, analysis)
     _record_analyzed(pointer, analysis, catalog, clock)
     if events is not None:

@@ -15,6 +15,8 @@ from portwarden.core.model.records import AnalysisStatus, EventRecord, ImageReco
 from portwarden.core.ports import AnalysisStore, CatalogStore, EvaluationStore, EventStore
 from portwarden.core.services.evaluate import evaluate, evaluation_input, evaluation_record
 from portwarden.core.services.match import match_image
+from portwarden.core.triage.apply import apply_triage
+from portwarden.core.triage.model import TriageInputs, TriageOutcome
 from portwarden.core.vulns.db import VulnerabilityDb
 
 Clock = Callable[[], datetime]
@@ -27,8 +29,18 @@ def _now() -> datetime:
 @dataclass(frozen=True)
 class ScanResult:
     analysis: ImageAnalysis
+    # What is reported: every match a VEX statement or an ignore rule did not suppress.
     matches: list[Match]
     evaluation: PolicyEvaluation | None = None
+    # What triage did (suppressed matches with their reasons, annotations), when it ran.
+    triage: TriageOutcome | None = None
+
+    @property
+    def all_matches(self) -> list[Match]:
+        """Reported and suppressed matches: the facts a store keeps."""
+        if self.triage is None:
+            return self.matches
+        return [*self.matches, *(item.match for item in self.triage.suppressed)]
 
 
 @dataclass(frozen=True)
@@ -46,9 +58,17 @@ def match_and_evaluate(
     bundle: PolicyBundle | None = None,
     repo_tag: str | None = None,
     clock: Clock = _now,
+    triage: TriageInputs | None = None,
 ) -> ScanResult:
-    """Match the analysis against the database and, given a bundle, evaluate it."""
+    """Match the analysis against the database, triage the matches (VEX, ignore rules) and, given a
+    bundle, evaluate what triage left reported."""
     matches = match_image(analysis, db)
+    outcome = None
+    if triage is not None and not triage.empty:
+        outcome = apply_triage(
+            analysis, matches, triage, today=clock().date(), repo_tag=repo_tag or analysis.source.reference
+        )
+        matches = list(outcome.matches)
     evaluation = None
     if bundle is not None:
         data = evaluation_input(
@@ -60,7 +80,7 @@ def match_and_evaluate(
             vulnerability_data_available=True,
         )
         evaluation = evaluate(bundle, data)
-    return ScanResult(analysis=analysis, matches=matches, evaluation=evaluation)
+    return ScanResult(analysis=analysis, matches=matches, evaluation=evaluation, triage=outcome)
 
 
 def record_scan(
@@ -94,7 +114,7 @@ def record_scan(
         analyzed_at=now,
     )
     stores.analyses.put_analysis(digest, analysis)
-    stores.analyses.put_matches(digest, result.matches, db_built_at)
+    stores.analyses.put_matches(digest, result.all_matches, db_built_at)
     stores.catalog.put_image(record)
     if tag:
         stores.catalog.put_tag(TagRecord(repo_tag=tag, image_digest=digest, updated_at=now))

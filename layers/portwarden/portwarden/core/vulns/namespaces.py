@@ -10,23 +10,21 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from portwarden.core.ecosystems import LANGUAGE_NAMESPACES, OS_PACKAGE_TYPES
 from portwarden.core.model.distro import Distro
 from portwarden.core.model.package import Package, PackageType
 from portwarden.core.vulns.feeds.naming import DEBIAN_CODENAMES, normalize_package_name
 
-# Package types of OS package managers: matched through the distro namespace.
-OS_PACKAGE_TYPES = frozenset({PackageType.DEB, PackageType.APK, PackageType.RPM})
-
-LANGUAGE_NAMESPACES: dict[PackageType, str] = {
-    PackageType.PYTHON: "pypi",
-    PackageType.NPM: "npm",
-    PackageType.JAVA_ARCHIVE: "maven",
-    PackageType.GO_MODULE: "go",
-    PackageType.RUST_CRATE: "crates.io",
-    PackageType.GEM: "rubygems",
-    PackageType.PHP_COMPOSER: "packagist",
-    PackageType.DOTNET: "nuget",
-}
+# Which types are OS packages (matched through the distro namespace) and the namespace of each
+# language type come from the ecosystem descriptor; re-exported for the modules that read them here.
+__all__ = [
+    "LANGUAGE_NAMESPACES",
+    "OS_PACKAGE_TYPES",
+    "distro_namespace",
+    "language_lookup_name",
+    "language_namespace",
+    "lookup_name",
+]
 
 # Distros whose namespace is the major release (``12.5`` -> ``12``, ``9.4`` -> ``9``).
 _MAJOR_RELEASE = {
@@ -42,7 +40,11 @@ _MAJOR_RELEASE = {
 _MINOR_RELEASE = {"alpine": "alpine", "sles": "sles", "opensuse-leap": "opensuse-leap"}
 # Distros whose namespace is the whole version id.
 _FULL_RELEASE = {"ubuntu": "ubuntu"}
-_ROLLING = {"wolfi": "wolfi:rolling", "chainguard": "chainguard:rolling"}
+_ROLLING = {
+    "wolfi": "wolfi:rolling",
+    "chainguard": "chainguard:rolling",
+    "opensuse-tumbleweed": "opensuse-tumbleweed:rolling",
+}
 
 _NUMBERS = re.compile(r"\d+")
 
@@ -54,7 +56,7 @@ def distro_namespace(distro: Distro | None) -> str | None:
     decides), ``ubuntu 22.04`` -> ``ubuntu:22.04``, ``alpine 3.20.3`` -> ``alpine:3.20`` (an ``_alpha``
     or ``_rc`` release is edge), ``rhel``/``centos`` 9.x -> ``rhel:9``, ``rocky`` -> ``rocky:9``,
     ``almalinux`` -> ``almalinux:9``, ``ol`` -> ``ol:9``, ``amzn 2023`` -> ``amzn:2023``, ``sles 15.5`` ->
-    ``sles:15.5``, ``wolfi``/``chainguard`` -> ``<id>:rolling``.
+    ``sles:15.5``, ``wolfi``/``chainguard``/``opensuse-tumbleweed`` -> ``<id>:rolling``.
     """
     if distro is None:
         return None

@@ -21,7 +21,7 @@ from typing import BinaryIO, TypeVar
 from portwarden.core.analyzers._purl_lang import CONTENT_TYPES, compile_globs
 from portwarden.core.analyzers.binary.executable import ELF_MAGIC, MACHO_MAGICS, PE_MAGIC, BinaryFormatError
 from portwarden.core.errors import ContentUnavailableError
-from portwarden.core.image.layer import ConditionalGlob, ContentCondition
+from portwarden.core.image.capture import ConditionalGlob, ContentCondition
 from portwarden.core.image.resolver import FileResolver
 from portwarden.core.model.files import FileRecord
 

@@ -7,18 +7,23 @@ import binascii
 import re
 from functools import lru_cache
 
+from portwarden.core.ecosystems import is_os_package_type
 from portwarden.core.model.analysis import ImageAnalysis, RetrievedFile
 from portwarden.core.model.base import ValueObject
-from portwarden.core.model.package import PackageType
 
-# Anchore's "os" package class: packages installed by the distribution's package manager.
-OS_PACKAGE_TYPES = frozenset({PackageType.DEB.value, PackageType.RPM.value, PackageType.APK.value})
+# Anchore's "os" package class (packages installed by the distribution's package manager) is the
+# ecosystem descriptor's ``os_package``; ``is_os_package_type`` is re-exported for the gates.
+__all__ = [
+    "PASSWD_PATH",
+    "PasswdEntry",
+    "compiled",
+    "is_os_package_type",
+    "passwd_entries",
+    "retrieved_file",
+    "retrieved_text",
+]
 
 PASSWD_PATH = "/etc/passwd"  # noqa: S105 - a path, not a secret
-
-
-def is_os_package_type(package_type: str) -> bool:
-    return package_type in OS_PACKAGE_TYPES
 
 
 @lru_cache(maxsize=512)

@@ -12,6 +12,11 @@ package names. The feed lists fixes only:
   fix are reported (the conservative reading; the order of apk versions is the comparator's business).
 
 There is no severity in the feed; NVD fills it in.
+
+Wolfi (https://packages.wolfi.dev/os/security.json) and Chainguard
+(https://packages.cgr.dev/chainguard/security.json) publish the same format for their rolling
+distributions; they are read with the namespace given (``wolfi:rolling``, ``chainguard:rolling``)
+instead of one derived from ``distroversion``.
 """
 
 from __future__ import annotations
@@ -40,23 +45,40 @@ NOT_AFFECTED_KEY = "0"
 ISSUE_URL = "https://security.alpinelinux.org/vuln/"
 
 
-def parse_alpine_secdb(data: FeedInput, report: FeedParseReport | None = None) -> list[VulnerabilityRecord]:
-    """Records of one secdb JSON file. Raises ``FeedFormatError`` if it is not a secdb document."""
-    document = load_json_document(data, "Alpine secdb")
-    return records_from_secdb(document, report)
+def parse_alpine_secdb(
+    data: FeedInput,
+    report: FeedParseReport | None = None,
+    *,
+    namespace: str | None = None,
+    source: str = SOURCE,
+) -> list[VulnerabilityRecord]:
+    """Records of one secdb JSON file. Raises ``FeedFormatError`` if it is not a secdb document.
+
+    ``namespace`` (and ``source``) are given for the distributions that publish Alpine's format for
+    a rolling release (Wolfi, Chainguard); without it the namespace is the Alpine ``distroversion``.
+    """
+    document = load_json_document(data, "secdb")
+    return records_from_secdb(document, report, namespace=namespace, source=source)
 
 
-def records_from_secdb(document: Any, report: FeedParseReport | None = None) -> list[VulnerabilityRecord]:
+def records_from_secdb(
+    document: Any,
+    report: FeedParseReport | None = None,
+    *,
+    namespace: str | None = None,
+    source: str = SOURCE,
+) -> list[VulnerabilityRecord]:
     """Records of an already parsed secdb document (the JSON, or the equivalent YAML the site also serves)."""
-    report = report if report is not None else FeedParseReport(SOURCE)
-    secdb = require_mapping(document, "Alpine secdb")
-    distroversion = optional_str(secdb.get("distroversion"))
-    namespace = alpine_namespace(distroversion) if distroversion else None
+    report = report if report is not None else FeedParseReport(source)
+    secdb = require_mapping(document, "secdb")
     if namespace is None:
-        raise FeedFormatError(f"Alpine secdb: unrecognized distroversion {distroversion!r}")
+        distroversion = optional_str(secdb.get("distroversion"))
+        namespace = alpine_namespace(distroversion) if distroversion else None
+        if namespace is None:
+            raise FeedFormatError(f"Alpine secdb: unrecognized distroversion {distroversion!r}")
     packages = secdb.get("packages")
     if not isinstance(packages, list):
-        raise FeedFormatError("Alpine secdb: 'packages' is not a list")
+        raise FeedFormatError("secdb: 'packages' is not a list")
 
     # id -> (aliases, package -> fixed versions), in first-seen order.
     issues: dict[str, tuple[dict[str, None], dict[str, dict[str, None]]]] = {}
@@ -94,9 +116,9 @@ def records_from_secdb(document: Any, report: FeedParseReport | None = None) -> 
                 VulnerabilityRecord(
                     id=vuln_id,
                     namespace=namespace,
-                    source=SOURCE,
+                    source=source,
                     aliases=tuple(alias for alias in aliases if alias != vuln_id),
-                    urls=(ISSUE_URL + vuln_id,) if vuln_id.startswith("CVE-") else (),
+                    urls=(ISSUE_URL + vuln_id,) if vuln_id.startswith("CVE-") and source == SOURCE else (),
                     affected=tuple(
                         _affected_range(namespace, package_name, tuple(versions))
                         for package_name, versions in fixes.items()

@@ -6,20 +6,27 @@ packages, so the matcher looks installed packages up by their ``Source:``.
 
 Each (id, release) becomes one ``VulnerabilityRecord`` in ``debian:<version>`` (``bookworm`` ->
 ``debian:12``, ``sid`` -> ``debian:unstable``), with one ``AffectedRange`` per source package. The
-tracker states what OSV's Debian data flattens away, so the mapping to ``fix_state`` is explicit:
+tracker states what OSV's Debian data flattens away, so the mapping to ``fix_state`` is explicit and
+follows the security team's own definitions (https://security-team.debian.org/security_tracker.html):
+an open issue tagged ``<no-dsa>`` gets no security advisory *now* but can still be fixed in a point
+release, ``<postponed>`` defers the fix to a later update, and only ``<ignored>`` (and an unsupported
+release) means no fix will come. In the JSON the tag is ``nodsa_reason`` (``""`` for a plain no-dsa)
+and the security team's words are ``nodsa``:
 
-========================================  ==========================================================
-tracker entry                             result
-========================================  ==========================================================
-``resolved``, ``fixed_version`` ``"0"``   not affected: no entry (the package never had the flaw)
-``resolved``, ``fixed_version`` X         ``fixed`` in X (range ``introduced 0, fixed X``)
-``resolved`` without a version            ``unknown``
-``open`` with ``nodsa`` set, or           ``wont-fix``: the security team decided no update will be
-``nodsa_reason`` ignored/postponed        issued for the release (``note`` keeps their reason)
-``open``, urgency ``end-of-life``         ``wont-fix``: the package is no longer supported there
-``open`` otherwise                        ``not-fixed``
-``undetermined`` (or anything else)       ``unknown``
-========================================  ==========================================================
+=============================================  =====================================================
+tracker entry                                  result
+=============================================  =====================================================
+``resolved``, ``fixed_version`` ``"0"``        not affected: no entry (the package never had the flaw)
+``resolved``, ``fixed_version`` X              ``fixed`` in X (range ``introduced 0, fixed X``)
+``resolved`` without a version                 ``unknown``
+``open``, ``nodsa_reason`` ``ignored``         ``wont-fix`` (``note``: ``ignored: <reason>``)
+``open``, urgency ``end-of-life``              ``wont-fix``: the package is no longer supported there
+``open``, ``nodsa_reason`` ``postponed``       ``not-fixed``: deferred (``note``: ``postponed: <reason>``)
+``open``, ``nodsa`` set, ``nodsa_reason`` ""   ``not-fixed``: minor issue, left to a point release
+                                               (``note``: ``no-dsa: <reason>``)
+``open`` otherwise                             ``not-fixed``
+``undetermined`` (or anything else)            ``unknown``
+=============================================  =====================================================
 
 Severity is the urgency (``unimportant`` -> Negligible, ``low``/``medium``/``high``; the ``**``
 suffix, which marks an urgency derived from NVD, is ignored; ``not yet assigned`` and
@@ -53,7 +60,10 @@ SOURCE = "debian-tracker"
 VERSION_FORMAT = "dpkg"
 TRACKER_URL = "https://security-tracker.debian.org/tracker/"
 
-_WONT_FIX_REASONS = frozenset({"ignored", "postponed"})
+# ``nodsa_reason`` values: the tracker's ``<ignored>`` tag is its only "will not be fixed" (besides an
+# unsupported release); ``<postponed>`` and a plain ``<no-dsa>`` ("") leave the fix to a later update.
+_IGNORED = "ignored"
+_DEFERRED_REASONS = {"postponed": "postponed", "": "no-dsa"}
 
 
 class _ReleaseState(NamedTuple):
@@ -136,15 +146,25 @@ def _release_state(vuln_id: str, package: str, release: Any, report: FeedParseRe
             return _ReleaseState(package, FixState.UNKNOWN, None, severity, "resolved without a version")
         return _ReleaseState(package, FixState.FIXED, fixed_version, severity, None)
     if status == "open":
-        if "nodsa" in release or nodsa_reason in _WONT_FIX_REASONS:
-            note = "; ".join(part for part in ("no-dsa", nodsa_reason, nodsa) if part)
-            return _ReleaseState(package, FixState.WONT_FIX, None, severity, note)
         if (urgency or "").lower() == "end-of-life":
             return _ReleaseState(package, FixState.WONT_FIX, None, severity, "end-of-life")
+        if nodsa_reason == _IGNORED:
+            return _ReleaseState(package, FixState.WONT_FIX, None, severity, _note(_IGNORED, nodsa))
+        if "nodsa" in release or "nodsa_reason" in release:
+            tag = _DEFERRED_REASONS.get(nodsa_reason or "")
+            if tag is None:
+                # A tag newer than this code: a fix is not ruled out, so it stays open.
+                report.warning(vuln_id, f"unknown no-dsa reason {nodsa_reason!r} for {package}")
+                tag = f"no-dsa ({nodsa_reason})"
+            return _ReleaseState(package, FixState.NOT_FIXED, None, severity, _note(tag, nodsa))
         return _ReleaseState(package, FixState.NOT_FIXED, None, severity, None)
     if status != "undetermined":
         report.warning(vuln_id, f"unknown tracker status {status!r} for {package}")
     return _ReleaseState(package, FixState.UNKNOWN, None, severity, status)
+
+
+def _note(tag: str, reason: str | None) -> str:
+    return f"{tag}: {reason}" if reason else tag
 
 
 def _build_record(

@@ -13,6 +13,8 @@ import re
 from collections.abc import Callable
 from typing import NamedTuple
 
+from portwarden.core.ecosystems import LANGUAGE_FEED_ECOSYSTEMS
+
 
 class NamespaceInfo(NamedTuple):
     namespace: str
@@ -21,16 +23,12 @@ class NamespaceInfo(NamedTuple):
     channel: str | None = None
 
 
-# OSV ecosystem name -> (namespace, comparator). OSV spells ecosystems case-sensitively.
+# OSV ecosystem name -> (namespace, comparator), from the ecosystem descriptor. OSV spells
+# ecosystems case-sensitively.
 LANGUAGE_ECOSYSTEMS: dict[str, NamespaceInfo] = {
-    "PyPI": NamespaceInfo("pypi", "pypi"),
-    "npm": NamespaceInfo("npm", "npm"),
-    "Maven": NamespaceInfo("maven", "maven"),
-    "Go": NamespaceInfo("go", "go"),
-    "RubyGems": NamespaceInfo("rubygems", "rubygems"),
-    "crates.io": NamespaceInfo("crates.io", "crates.io"),
-    "NuGet": NamespaceInfo("nuget", "nuget"),
-    "Packagist": NamespaceInfo("packagist", "packagist"),
+    e.feed_ecosystem: NamespaceInfo(e.namespace, e.comparator)
+    for e in LANGUAGE_FEED_ECOSYSTEMS
+    if e.feed_ecosystem is not None and e.namespace is not None
 }
 
 # OSV distro ecosystem prefix -> (namespace prefix, comparator). The release follows the colon.
@@ -46,7 +44,23 @@ DISTRO_ECOSYSTEMS: dict[str, tuple[str, str]] = {
 ROLLING_DISTROS: dict[str, NamespaceInfo] = {
     "Wolfi": NamespaceInfo("wolfi:rolling", "apk"),
     "Chainguard": NamespaceInfo("chainguard:rolling", "apk"),
+    "openSUSE:Tumbleweed": NamespaceInfo("opensuse-tumbleweed:rolling", "rpm"),
 }
+
+# SUSE files an advisory under the *product* that ships the package: ``SUSE:Linux Enterprise Server 15
+# SP5``, its support-phase spellings (``… 15 SP5-LTSS``) and, for most base packages of SLE 15, the module
+# (``SUSE:Linux Enterprise Module for Basesystem 15 SP5``). Every one of them is a package set of the
+# SLES release, so they all map to ``sles:<major>.<service pack>`` (an SLES GA release, os-release
+# ``VERSION_ID="15"``, is ``sles:15``). Other SLE products (Micro, Desktop, Real Time) are other
+# distributions and are not matched.
+_SLE_PRODUCT = re.compile(
+    r"^Linux Enterprise (?:Server(?: for SAP Applications)?|Module for [A-Za-z0-9 &+-]+?) "
+    r"(?P<major>\d+)(?: SP(?P<sp>\d+))?(?:-[A-Z-]+)?$"
+)
+_OPENSUSE_LEAP = re.compile(r"^Leap (?P<release>\d+\.\d+)$")
+# Red Hat's OSV ecosystems name the CPE of the repository: ``Red Hat:enterprise_linux:9::appstream``.
+# Only the main stream of a major release is an image's repository set; EUS, E4S, AUS… are not.
+_RED_HAT_STREAM = re.compile(r"^enterprise_linux:(?P<major>\d+)(?::|$)")
 
 # Debian codenames as the security tracker spells releases. Extend when a release is named.
 DEBIAN_CODENAMES: dict[str, str] = {
@@ -76,6 +90,13 @@ def osv_namespace(ecosystem: str) -> NamespaceInfo | None:
     if known is not None:
         return known
     family, _, rest = ecosystem.partition(":")
+    if family in ("SUSE", "openSUSE", "Red Hat"):
+        namespace = _product_namespace(family, rest.strip())
+        if namespace is None:
+            return None
+        # A fix published for LTSS subscribers only: kept, and said so on the match.
+        channel = "ltss" if rest.strip().endswith("-LTSS") else None
+        return NamespaceInfo(namespace, "rpm", channel)
     distro = DISTRO_ECOSYSTEMS.get(family)
     if distro is None or not rest:
         return None
@@ -87,6 +108,57 @@ def osv_namespace(ecosystem: str) -> NamespaceInfo | None:
         return None
     channel = "pro" if "Pro" in parts else None
     return NamespaceInfo(f"{prefix}:{release}", version_format, channel)
+
+
+def _product_namespace(family: str, product: str) -> str | None:
+    """The namespace of a SUSE, openSUSE or Red Hat product named in an OSV ecosystem, or None."""
+    if family == "SUSE":
+        sle = _SLE_PRODUCT.match(product)
+        if sle is None:
+            return None
+        service_pack = sle.group("sp")
+        return f"sles:{sle.group('major')}" + (f".{int(service_pack)}" if service_pack else "")
+    if family == "openSUSE":
+        leap = _OPENSUSE_LEAP.match(product)
+        return f"opensuse-leap:{leap.group('release')}" if leap else None
+    stream = _RED_HAT_STREAM.match(product)
+    return f"rhel:{int(stream.group('major'))}" if stream else None
+
+
+def red_hat_cpe_namespace(cpe: str) -> str | None:
+    """``cpe:/a:redhat:enterprise_linux:9::appstream`` -> ``rhel:9``; None for any other product.
+
+    The extended-support streams (``rhel_eus``, ``rhel_e4s``, ``rhel_aus``…) and layered products are
+    not what a RHEL or UBI image installs from, so their statements are not matched.
+    """
+    parts = cpe.strip().split(":")
+    if len(parts) < 5 or parts[0] != "cpe" or parts[2] != "redhat" or parts[3] != "enterprise_linux":
+        return None
+    return f"rhel:{int(parts[4])}" if parts[4].isdigit() else None
+
+
+def amazon_namespace(release: str) -> str | None:
+    """``2`` -> ``amzn:2``, ``2023`` -> ``amzn:2023``; ``2022`` (2023's preview, os-release
+    ``VERSION_ID="2022"``) keeps its own namespace. The original Amazon Linux AMI (2018.03) is not matched."""
+    cleaned = release.strip().lower().removeprefix("al")
+    return f"amzn:{cleaned}" if cleaned in ("2", "2022", "2023") else None
+
+
+def modular_package_name(module_stream: str, name: str) -> str:
+    """The name a package of an rpm module stream is stored and looked up under: ``nodejs:18::nodejs``.
+
+    A modular package is only affected by what its stream's advisories say (``nodejs`` of stream 18 is
+    not fixed by the stream 20 update), so the stream is part of its name on both sides.
+    """
+    return f"{module_stream}::{name}"
+
+
+def module_stream(modularity_label: str) -> str | None:
+    """``nodejs:18:8090020231019152822:a75119d5`` (rpm's label or a purl ``rpmmod``) -> ``nodejs:18``."""
+    parts = modularity_label.strip().split(":")
+    if len(parts) < 2 or not parts[0] or not parts[1]:
+        return None
+    return f"{parts[0]}:{parts[1]}"
 
 
 def debian_namespace(codename: str) -> str | None:

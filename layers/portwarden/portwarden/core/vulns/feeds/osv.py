@@ -64,7 +64,10 @@ _SPOOL_IN_MEMORY_BYTES = 64 * 1024 * 1024
 
 _EVENT_KINDS = {kind.value: kind for kind in EventKind}
 _RANGE_TYPES = {kind.value: kind for kind in RangeType}
-_CHANNEL_NOTES = {"pro": "Ubuntu Pro (ESM) channel"}
+_CHANNEL_NOTES = {
+    "pro": "Ubuntu Pro (ESM) channel",
+    "ltss": "SUSE LTSS channel (long-term service pack support subscription)",
+}
 
 # Errors that confine themselves to one malformed document: it is counted and the archive goes on.
 _RECORD_ERRORS = (FeedFormatError, ValidationError, TypeError, AttributeError, ValueError, KeyError)
@@ -203,10 +206,12 @@ def iter_modified_ids(
     since: datetime | None = None,
     report: FeedParseReport | None = None,
 ) -> Iterator[ModifiedId]:
-    """Entries of ``modified_id.csv`` (``<ISO 8601>,<ID>``, newest first) modified at or after ``since``.
+    """Entries of ``modified_id.csv`` (``<ISO 8601>,<ID>``, newest first) modified after ``since``.
 
-    Reading stops at the first older line, so a sync reads only the head of the file. The bound is
-    inclusive: fetching an advisory twice is harmless, missing one changed in the same second is not.
+    Reading stops at the first line not newer, so a sync reads only the head of the file. The bound is
+    exclusive: ``since`` is the modification time of the newest advisory the previous sync applied, so
+    an advisory stamped exactly then is already in the database (an inclusive bound made every sync of
+    an unchanged mirror fetch it again, and fail where the mirror keeps only ``all.zip``).
     """
     report = report if report is not None else FeedParseReport(SOURCE)
     for line in iter_text_lines(data):
@@ -218,7 +223,7 @@ def iter_modified_ids(
         if not separator or stamp is None or not identifier:
             report.warning(None, f"unreadable modified_id.csv line: {line[:120]!r}")
             continue
-        if since is not None and stamp < since:
+        if since is not None and stamp <= since:
             return
         ecosystem, _, bare_id = identifier.rpartition("/")
         yield ModifiedId(modified=stamp, id=bare_id, ecosystem=ecosystem or None)

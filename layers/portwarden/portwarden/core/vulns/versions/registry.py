@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from portwarden.core.ecosystems import ECOSYSTEMS, LANGUAGE_FEED_ECOSYSTEMS
 from portwarden.core.errors import UnknownEcosystemError
 from portwarden.core.vulns.versions.apk import ApkComparator
 from portwarden.core.vulns.versions.base import Comparator
@@ -47,27 +48,17 @@ def _build_registry() -> Mapping[str, Comparator]:
 
 COMPARATORS: Mapping[str, Comparator] = _build_registry()
 
-# Portwarden package types (PackageType values) -> comparator key.
+# Portwarden package types (PackageType values) -> comparator key, from the ecosystem descriptor.
 PACKAGE_TYPE_COMPARATORS: Mapping[str, str] = MappingProxyType(
-    {
-        "deb": "dpkg",
-        "rpm": "rpm",
-        "apk": "apk",
-        "python": "pypi",
-        "npm": "npm",
-        "java-archive": "maven",
-        "go-module": "go",
-        "rust-crate": "crates.io",
-        "gem": "rubygems",
-        "php-composer": "packagist",
-        "dotnet": "nuget",
-    }
+    {package_type.value: e.comparator for package_type, e in ECOSYSTEMS.items()}
 )
 
 # OSV ecosystem names (the part before any ":release" suffix, compared case-insensitively)
-# -> comparator key.
+# -> comparator key: the language ecosystems from the descriptor, then the distribution families
+# (several distributions share a package format, so these are keyed by distro, not package type).
 OSV_ECOSYSTEM_COMPARATORS: Mapping[str, str] = MappingProxyType(
     {
+        **{e.feed_ecosystem.lower(): e.comparator for e in LANGUAGE_FEED_ECOSYSTEMS if e.feed_ecosystem},
         "debian": "dpkg",
         "ubuntu": "dpkg",
         "alpine": "apk",
@@ -88,14 +79,6 @@ OSV_ECOSYSTEM_COMPARATORS: Mapping[str, str] = MappingProxyType(
         "mariner": "rpm",
         "amazon linux": "rpm",
         "oracle linux": "rpm",
-        "pypi": "pypi",
-        "npm": "npm",
-        "go": "go",
-        "crates.io": "crates.io",
-        "maven": "maven",
-        "rubygems": "rubygems",
-        "nuget": "nuget",
-        "packagist": "packagist",
         "hex": "semver",
         "semver": "semver",
     }

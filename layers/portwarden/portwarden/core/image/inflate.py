@@ -1,0 +1,190 @@
+"""Layer decompression on a background thread, with the decompression-bomb checks.
+
+One thread pulls the compressed stream (whose digest the ``VerifyingReader`` checks), inflates it
+(gzip, zstd or none) and hashes the inflated stream (the diff_id); zlib, zstd and hashlib release the
+GIL, so this runs beside the thread that parses the tar stream.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+import zlib
+from collections.abc import Iterator
+from typing import IO, cast
+
+import zstandard
+
+from portwarden.core.errors import LimitExceededError, UnsafeContentError
+from portwarden.core.image.digest import VerifyingReader
+from portwarden.core.image.limits import SafetyLimits
+
+# The inflater works in large units: each unit is a few hand-overs of the interpreter lock between
+# it and the parsing thread, and every hand-over waits for the other thread's next pause.
+INFLATE_CHUNK = 4 << 20
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+class Inflater:
+    """Decompresses a raw stream in a background thread into a bounded queue of chunks.
+
+    Also the place where decompression bombs are caught: the ratio of inflated to compressed bytes,
+    and the absolute inflated size, are checked as the data is produced.
+    """
+
+    _END = b""
+
+    def __init__(self, raw: VerifyingReader, what: str, limits: SafetyLimits) -> None:
+        self._raw = raw
+        self._what = what
+        self._limits = limits
+        self._queue: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=3)
+        self._done = False
+        self._stop = threading.Event()
+        self.inflated = 0
+        # The diff_id is the sha256 of the inflated stream; hashing it here, off the parsing
+        # thread, keeps the thread that holds the GIL for tar parsing free of that work.
+        self.hash = hashlib.sha256()
+        head = raw.read(4)
+        self._head = head
+        if head.startswith(GZIP_MAGIC):
+            self.compression = "gzip"
+        elif head.startswith(ZSTD_MAGIC):
+            self.compression = "zstd"
+        else:
+            self.compression = "none"
+        self._thread = threading.Thread(target=self._run, name=f"inflate-{what[:19]}", daemon=True)
+        self._thread.start()
+
+    # -- producer ------------------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            producer = {"gzip": self._gunzip, "zstd": self._unzstd, "none": self._copy}[self.compression]
+            for chunk in producer():
+                self.inflated += len(chunk)
+                self._check_bomb()
+                self.hash.update(chunk)
+                if not self._put(chunk):
+                    return
+            self._put(self._END)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            self._put(exc)
+
+    def _put(self, item: bytes | BaseException) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _check_bomb(self) -> None:
+        limits = self._limits
+        if self.inflated > limits.max_layer_uncompressed_bytes:
+            raise LimitExceededError(
+                f"layer {self._what} inflates past {limits.max_layer_uncompressed_bytes} bytes "
+                "(max_layer_uncompressed_bytes)"
+            )
+        compressed = max(self._raw.bytes_read, 1)
+        if (
+            self.compression != "none"
+            and self.inflated > limits.compression_ratio_grace_bytes
+            and self.inflated / compressed > limits.max_compression_ratio
+        ):
+            raise LimitExceededError(
+                f"layer {self._what} looks like a decompression bomb: {self.inflated} bytes from "
+                f"{compressed} compressed (ratio above max_compression_ratio={limits.max_compression_ratio})"
+            )
+
+    def _raw_chunks(self) -> Iterator[bytes]:
+        if self._head:
+            yield self._head
+        while True:
+            chunk = self._raw.read(INFLATE_CHUNK)
+            if not chunk:
+                return
+            yield chunk
+
+    def _copy(self) -> Iterator[bytes]:
+        yield from self._raw_chunks()
+
+    def _gunzip(self) -> Iterator[bytes]:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        member_started = False
+        for chunk in self._raw_chunks():
+            data = chunk
+            while data:
+                if inflater.eof:
+                    # Concatenated gzip members are one stream (RFC 1952); trailing zero padding is not.
+                    if not data.strip(b"\x00"):
+                        break
+                    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                member_started = True
+                try:
+                    out = inflater.decompress(data, INFLATE_CHUNK)
+                    while True:
+                        if out:
+                            yield out
+                        if inflater.unconsumed_tail:
+                            out = inflater.decompress(inflater.unconsumed_tail, INFLATE_CHUNK)
+                        elif len(out) == INFLATE_CHUNK and not inflater.eof:
+                            # The output buffer filled exactly: zlib may still hold inflated bytes.
+                            out = inflater.decompress(b"", INFLATE_CHUNK)
+                        else:
+                            break
+                except zlib.error as exc:
+                    raise UnsafeContentError(f"layer {self._what}: corrupt gzip stream ({exc})") from exc
+                data = inflater.unused_data if inflater.eof else b""
+        if member_started and not inflater.eof:
+            raise UnsafeContentError(f"layer {self._what}: truncated gzip stream")
+
+    def _unzstd(self) -> Iterator[bytes]:
+        decompressor = zstandard.ZstdDecompressor()
+        try:
+            reader = decompressor.stream_reader(
+                cast(IO[bytes], _ChunkFile(self._raw_chunks())), read_across_frames=True
+            )
+            while True:
+                out = reader.read(INFLATE_CHUNK)
+                if not out:
+                    return
+                yield out
+        except zstandard.ZstdError as exc:
+            raise UnsafeContentError(f"layer {self._what}: corrupt zstd stream ({exc})") from exc
+
+    # -- consumer ------------------------------------------------------------------------------------
+    def next_chunk(self) -> bytes:
+        """The next inflated chunk as produced (no copy); b"" at the end of the stream."""
+        if self._done:
+            return b""
+        item = self._queue.get()
+        if isinstance(item, BaseException):
+            self._done = True
+            raise item
+        if item == self._END:
+            self._done = True
+        return item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+class _ChunkFile:
+    """A minimal read() over an iterator of chunks (for zstandard's stream_reader)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._pending = b""
+
+    def read(self, size: int = -1) -> bytes:
+        if not self._pending:
+            self._pending = next(self._chunks, b"")
+        if size < 0 or size >= len(self._pending):
+            out, self._pending = self._pending, b""
+            return out
+        out, self._pending = self._pending[:size], self._pending[size:]
+        return out

@@ -1,0 +1,118 @@
+"""The layer fragment cache: compact entries round-trip exactly, and a tampered fragment is a miss."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from portwarden.adapters.local.blobs import FilesystemBlobStore
+from portwarden.core.analyzers.secrets import secret_scanner
+from portwarden.core.image.cache import LayerCache
+from portwarden.core.image.capture import CapturePolicy
+from portwarden.core.image.content import ContentStore
+from portwarden.core.image.fragment import LayerEntry, LayerIndex
+from portwarden.core.image.layer import read_layer
+from portwarden.core.image.limits import SafetyLimits
+from tests.support.ocibuild import directory, file, hardlink, symlink, tar_bytes, whiteout
+
+CAPTURE = CapturePolicy(("/etc/os-release",))
+KEY = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo\n-----END RSA PRIVATE KEY-----\n"
+
+
+def read_sample(contents: ContentStore) -> LayerIndex:
+    tar = tar_bytes(
+        [
+            directory("etc"),
+            file("etc/os-release", "ID=debian\n"),
+            file("etc/empty"),
+            file("usr/bin/su", "x", mode=0o4755, uid=70000, gid=5),
+            hardlink("usr/bin/su2", "usr/bin/su"),
+            symlink("bin", "usr/bin"),
+            file("root/.ssh/id_rsa", KEY),
+            whiteout("var/old"),
+        ]
+    )
+    blob = gzip.compress(tar, mtime=0)
+    return read_layer(
+        io.BytesIO(blob),
+        digest="sha256:" + hashlib.sha256(blob).hexdigest(),
+        size=len(blob),
+        media_type="application/vnd.oci.image.layer.v1.tar+gzip",
+        capture=CAPTURE,
+        contents=contents,
+        limits=SafetyLimits(),
+        scanners=(secret_scanner(),),
+    )
+
+
+def entry_tuple(record: object) -> tuple[object, ...]:
+    assert isinstance(record, LayerEntry)
+    return (
+        record.path,
+        record.type,
+        record.mode,
+        record.uid,
+        record.gid,
+        record.size,
+        record.sha256,
+        record.link_target,
+        record.layer_digest,
+    )
+
+
+def test_a_fragment_round_trips_exactly(tmp_path: Path) -> None:
+    cache = LayerCache(FilesystemBlobStore(tmp_path / "cache"), "fp")
+    contents = ContentStore()
+    index = read_sample(contents)
+    cache.save(index, CAPTURE, contents)
+    loaded = cache.lookup(index.digest, restored := ContentStore()).index
+    assert restored.digests() == [hashlib.sha256(b"ID=debian\n").hexdigest()]
+    assert loaded is not None
+    assert {p: entry_tuple(r) for p, r in loaded.records.items()} == {
+        p: entry_tuple(r) for p, r in index.records.items()
+    }
+    assert loaded.records["/usr/bin/su"].uid == 70000 and loaded.records["/usr/bin/su"].mode_octal == "4755"
+    assert loaded.whiteouts == ("/var/old",) and loaded.findings == index.findings
+    assert loaded.findings["secrets"], "the private key was found"
+    assert (loaded.digest, loaded.diff_id, loaded.uncompressed_size) == (
+        index.digest,
+        index.diff_id,
+        index.uncompressed_size,
+    )
+
+
+def _rewrite(path: Path, change: object) -> None:
+    document = json.loads(zstandard.ZstdDecompressor().decompress(path.read_bytes()))
+    change(document)  # type: ignore[operator]
+    path.write_bytes(zstandard.ZstdCompressor().compress(json.dumps(document).encode()))
+
+
+TAMPERS = [
+    lambda d: d["index"]["records"][0].__setitem__(2, 0o100644),  # file-type bits in the mode
+    lambda d: d["index"]["records"][0].__setitem__(6, "zz" * 32),  # not a digest
+    lambda d: d["index"]["records"][0].__setitem__(0, "relative/path"),
+    lambda d: d["index"]["records"][0].__setitem__(3, -1),
+    lambda d: d["index"]["records"][0].pop(),
+    lambda d: d["index"].__setitem__("records", {}),
+    lambda d: d.__setitem__("format", 1),
+]
+
+
+@pytest.mark.parametrize("tamper", TAMPERS)
+def test_a_tampered_fragment_is_a_miss(tmp_path: Path, tamper: object) -> None:
+    blobs = FilesystemBlobStore(tmp_path / "cache")
+    cache = LayerCache(blobs, "fp")
+    index = read_sample(ContentStore())
+    cache.save(index, CAPTURE, ContentStore())
+    [fragment] = (tmp_path / "cache").rglob("fp.json.zst")
+    _rewrite(fragment, tamper)
+    lookup = cache.lookup(index.digest, ContentStore())
+    assert lookup.index is None
+    if tamper is not TAMPERS[-1]:  # another format is an ordinary miss; the rest are damage, reported
+        assert lookup.problem is not None and "unreadable fragment" in lookup.problem
