@@ -11,7 +11,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from portwarden.core.services.phases import record_failure
+from portwarden.core.services.claims import record_failure
 from portwarden.runtime import wiring
 from portwarden.runtime.events import FailedAnalysis
 from portwarden.runtime.observability import logger, metrics, tracer
@@ -30,6 +30,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         catalog=stores.catalog,
         events=stores.events,
         repo_tag=failed.repo_tag,
+        owner=failed.owner,
     )
     metrics.add_metric(name="AnalysesFailed", unit=MetricUnit.Count, value=1)
     return outcome.model_dump(mode="json")

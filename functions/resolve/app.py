@@ -1,19 +1,21 @@
 """Step Functions task Resolve: manifest, config and layer list of the image, and the cache lookup.
 
-Input: an ``AnalysisRequest`` (the execution input). Output: a ``ResolvedPointer`` (digests and the
-S3 key of the resolved manifest, never the documents), with ``skip`` set when another trigger
-already analyzes or analyzed the same digest.
+Input: an ``AnalysisRequest`` (the execution input) with the ``attempt`` that claims the analysis.
+Output: a ``ResolvedPointer`` (digests and the S3 key of the resolved manifest, never the
+documents), with ``skip`` set when another attempt holds the claim or the digest is analyzed.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from portwarden.core.services.pipeline import AnalysisRequest, resolve_phase
+from portwarden.core.services.pipeline import resolve_phase
 from portwarden.runtime import wiring
+from portwarden.runtime.events import ResolveInput
 from portwarden.runtime.observability import logger, metrics, tracer
 
 
@@ -21,13 +23,17 @@ from portwarden.runtime.observability import logger, metrics, tracer
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    request = AnalysisRequest.model_validate(event)
+    task = ResolveInput.model_validate(event)
     stores = wiring.stores()
+    # The claim outlives the execution's own timeout by a margin: no live attempt loses it.
+    claim_ttl = timedelta(seconds=wiring.pipeline_settings().analysis_timeout_seconds + 300)
     resolved = resolve_phase(
-        request,
+        task.request(),
         wiring.image_access(),
         blobs=stores.blobs,
         catalog=stores.catalog,
+        owner=task.attempt.owner if task.attempt else None,
+        claim_ttl=claim_ttl,
         options=wiring.analyzer_options(),
     )
     metrics.add_metric(name="ImagesResolved", unit=MetricUnit.Count, value=1)

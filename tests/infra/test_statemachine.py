@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from moto.events.models import EventPattern
 
+from portwarden.adapters.aws.s3 import RETIRED_TAG
 from portwarden.adapters.aws.stores import AwsStoreSettings, table_definitions
 from tests.support.aws import load_event, load_template, serverless_functions, substitute
 
@@ -99,7 +100,11 @@ def test_every_task_invokes_a_function_of_the_template_that_the_machine_may_invo
 ) -> None:
     functions = serverless_functions(template)
     policies = template["Resources"][STATE_MACHINE]["Properties"]["Policies"]
-    invocable = {policy["LambdaInvokePolicy"]["FunctionName"]["Ref"] for policy in policies}
+    invocable = {
+        policy["LambdaInvokePolicy"]["FunctionName"]["Ref"]
+        for policy in policies
+        if "LambdaInvokePolicy" in policy
+    }
     targets = set()
     for name, state in tasks(asl).items():
         placeholder = state["Resource"].removeprefix("arn:test:")
@@ -144,6 +149,7 @@ def test_the_happy_path_is_resolve_layers_assemble_match_evaluate(asl: dict[str,
     path.append(name)
 
     assert path == [
+        "Attempt",
         "Resolve",
         "AlreadyAnalyzed?",
         "AnalyzeLayers",
@@ -160,6 +166,27 @@ def test_the_happy_path_is_resolve_layers_assemble_match_evaluate(asl: dict[str,
         True,
         "Succeed",
     )
+
+
+def test_the_execution_owns_its_claim_and_the_machine_times_out_by_a_parameter(
+    asl: dict[str, Any], substitutions: dict[str, Any], template: dict[str, Any]
+) -> None:
+    attempt = asl["States"][asl["StartAt"]]
+    # The execution ARN, beside the request, reaches Resolve (which claims) and MarkFailed (which releases).
+    assert attempt == {
+        "Type": "Pass",
+        "Comment": attempt["Comment"],
+        "Parameters": {"owner.$": "$$.Execution.Id"},
+        "ResultPath": "$.attempt",
+        "Next": "Resolve",
+    }
+    assert '"TimeoutSeconds": ${AnalysisTimeoutSeconds}' in ASL_PATH.read_text()
+    assert substitutions["AnalysisTimeoutSeconds"] == {"Ref": "AnalysisTimeoutSeconds"}
+    resolve = template["Resources"]["ResolveFunction"]["Properties"]
+    # The claim lasts as long as the machine may run: Resolve reads the same parameter.
+    assert resolve["Environment"]["Variables"]["PORTWARDEN_ANALYSIS_TIMEOUT_SECONDS"] == {
+        "Ref": "AnalysisTimeoutSeconds"
+    }
 
 
 def test_the_map_runs_analyze_layer_only_for_uncached_layers(asl: dict[str, Any]) -> None:
@@ -259,16 +286,63 @@ def test_the_bucket_is_private_encrypted_and_expires_regenerable_data(template: 
     )
     (encryption,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
     assert encryption["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    rules = bucket["LifecycleConfiguration"]["Rules"]
     expiring = {
-        rule["Prefix"]: rule["ExpirationInDays"]
-        for rule in bucket["LifecycleConfiguration"]["Rules"]
-        if "Prefix" in rule
+        rule["Prefix"]: (rule["ExpirationInDays"], rule.get("TagFilters"))
+        for rule in rules
+        if "Prefix" in rule and "ExpirationInDays" in rule
     }
-    # Fragments (cache/) and snapshots (vulndb/) can be rebuilt; analyses (documents/) never expire.
+    # Fragments (cache/) can be rebuilt; analyses (documents/) never expire; a snapshot expires only
+    # once feed sync has tagged it retired (the pointer moved on), never while the pointer names it.
     assert expiring == {
-        "cache/": {"Ref": "FragmentRetentionDays"},
-        "vulndb/": {"Ref": "SnapshotRetentionDays"},
+        "cache/": ({"Ref": "FragmentRetentionDays"}, None),
+        "vulndb/": ({"Ref": "SnapshotRetentionDays"}, [{"Key": RETIRED_TAG, "Value": "true"}]),
     }
+    # Versioned for the snapshots: replaced versions are dropped, soon except under vulndb/.
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    noncurrent = {
+        rule["Prefix"]: rule["NoncurrentVersionExpiration"]["NoncurrentDays"]
+        for rule in rules
+        if "NoncurrentVersionExpiration" in rule
+    }
+    assert noncurrent == {"cache/": 1, "documents/": 1, "vulndb/": {"Ref": "SnapshotRetentionDays"}}
+
+
+def test_tables_and_bucket_survive_stack_deletion_and_mistakes(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    for logical_id in [*TABLES.values(), "DataBucket"]:
+        assert resources[logical_id]["DeletionPolicy"] == "Retain", logical_id
+        assert resources[logical_id]["UpdateReplacePolicy"] == "Retain", logical_id
+    protected = {"Fn::If": ["ProtectData", True, False]}
+    assert template["Conditions"]["ProtectData"] == {"Fn::Equals": [{"Ref": "DataProtection"}, "Enabled"]}
+    assert template["Parameters"]["DataProtection"]["Default"] == "Enabled"
+    for logical_id in TABLES.values():
+        properties = resources[logical_id]["Properties"]
+        assert properties["DeletionProtectionEnabled"] == protected, logical_id
+        assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": protected}
+    # TTL where records age out: events, and evaluations once superseded.
+    ttl = {
+        logical_id: resources[logical_id]["Properties"].get("TimeToLiveSpecification")
+        for logical_id in TABLES.values()
+    }
+    assert {name for name, spec in ttl.items() if spec} == {"EventsTable", "EvaluationsTable"}
+    for name in ("EventsTable", "EvaluationsTable"):
+        assert ttl[name] == {"AttributeName": "expires_at", "Enabled": True}
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["PORTWARDEN_EVENT_RETENTION_DAYS"] == {"Ref": "EventRetentionDays"}
+    assert variables["PORTWARDEN_SUPERSEDED_EVALUATION_DAYS"] == {"Ref": "SupersededEvaluationDays"}
+
+
+def test_the_bucket_refuses_requests_without_tls(template: dict[str, Any]) -> None:
+    policy = template["Resources"]["DataBucketPolicy"]["Properties"]
+    assert policy["Bucket"] == {"Ref": "DataBucket"}
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert (statement["Effect"], statement["Principal"], statement["Action"]) == ("Deny", "*", "s3:*")
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert statement["Resource"] == [
+        {"Fn::GetAtt": ["DataBucket", "Arn"]},
+        {"Fn::Sub": "${DataBucket.Arn}/*"},
+    ]
 
 
 def test_every_function_states_its_memory_and_timeout(template: dict[str, Any]) -> None:
@@ -287,11 +361,30 @@ def test_task_timeouts_cover_their_functions(
         assert state["TimeoutSeconds"] >= functions[resource]["Properties"]["Timeout"], name
 
 
-def test_the_ecr_rule_starts_analyses_for_successful_pushes_only(template: dict[str, Any]) -> None:
-    events = serverless_functions(template)["StartAnalysisFunction"]["Properties"]["Events"]
-    (rule,) = events.values()
-    assert rule["Type"] == "EventBridgeRule"
-    pattern = EventPattern.load(json.dumps(rule["Properties"]["Pattern"]))
+def test_the_ecr_rule_queues_successful_pushes_only_for_start_analysis(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    rule = resources["EcrPushRule"]["Properties"]
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": ["EcrPushQueue", "Arn"]}
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["AsyncDeadLetterQueue", "Arn"]}}
+    # The queue buffers a burst, retries a failed start (partial batch response), then parks it.
+    queue = resources["EcrPushQueue"]["Properties"]
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": ["EcrPushDeadLetterQueue", "Arn"]},
+        "maxReceiveCount": 5,
+    }
+    start = serverless_functions(template)["StartAnalysisFunction"]["Properties"]
+    assert queue["VisibilityTimeout"] >= 6 * start["Timeout"]
+    (consumer,) = start["Events"].values()
+    assert consumer["Type"] == "SQS"
+    assert consumer["Properties"]["Queue"] == {"Fn::GetAtt": ["EcrPushQueue", "Arn"]}
+    assert consumer["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert consumer["Properties"]["ScalingConfig"] == {
+        "MaximumConcurrency": {"Ref": "StartAnalysisMaxConcurrency"}
+    }
+    variables = start["Environment"]["Variables"]
+    assert variables["PORTWARDEN_ECR_REPOSITORY_PREFIXES"] == {"Ref": "EcrRepositoryPrefixes"}
+    pattern = EventPattern.load(json.dumps(rule["EventPattern"]))
 
     def matches(event: str) -> bool:
         # moto's own matcher, as EventBridge rules in moto use it (its type names a TypedDict).
@@ -302,16 +395,6 @@ def test_the_ecr_rule_starts_analyses_for_successful_pushes_only(template: dict[
     assert not matches("ecr/delete.json")
     assert not matches("ecr/push-failed.json")
     assert not matches("schedule/feed-sync.json")
-
-
-def test_feed_sync_runs_on_the_schedule_parameter_without_lambda_retries(template: dict[str, Any]) -> None:
-    function = serverless_functions(template)["FeedSyncFunction"]["Properties"]
-    (schedule,) = function["Events"].values()
-
-    assert schedule["Type"] == "Schedule"
-    assert schedule["Properties"]["Schedule"] == {"Ref": "FeedSyncSchedule"}
-    assert function["EventInvokeConfig"]["MaximumRetryAttempts"] == 0
-    assert function["Environment"]["Variables"]["PORTWARDEN_FEED_SOURCES"] == {"Ref": "FeedSources"}
 
 
 def test_only_the_starters_may_start_executions_and_only_the_pipeline_reaches_ecr(
@@ -326,7 +409,8 @@ def test_only_the_starters_may_start_executions_and_only_the_pipeline_reaches_ec
             pullers.add(name)
 
     assert starters == {"ApiFunction", "StartAnalysisFunction"}
-    assert pullers == {"ResolveFunction", "AnalyzeLayerFunction"}
+    # Assemble reads a layer again when its cached fragment lost some of its contents.
+    assert pullers == {"ResolveFunction", "AnalyzeLayerFunction", "AssembleFunction"}
 
 
 def test_a_notifications_topic_is_encrypted_and_exported(template: dict[str, Any]) -> None:

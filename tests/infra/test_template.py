@@ -8,6 +8,7 @@ layer, thin handlers, template routes matching the resolver's, pins in step with
 from __future__ import annotations
 
 import ast
+import json
 import re
 import tomllib
 from collections.abc import Iterator
@@ -309,7 +310,11 @@ def test_template_routes_are_exactly_the_resolvers_routes(template: dict[str, An
 def test_no_iam_statement_grants_wildcard_actions(template: dict[str, Any]) -> None:
     def statements(node: Any) -> Iterator[dict[str, Any]]:
         if isinstance(node, dict):
-            if "Effect" in node and "Action" in node:
+            # A wildcard grant is the risk; a wildcard Deny (TLS only) only takes away. A key policy's
+            # grant to the account root is KMS's default: it delegates to IAM policies, checked here.
+            principal = node.get("Principal", {})
+            to_account = isinstance(principal, dict) and ":root" in json.dumps(principal.get("AWS", ""))
+            if "Effect" in node and "Action" in node and node["Effect"] == "Allow" and not to_account:
                 yield node
             for value in node.values():
                 yield from statements(value)

@@ -1,5 +1,6 @@
-"""Account-scoped SQLite stores: isolation, the v1→v2 migration, accounts/users, registries,
-subscriptions, the event log and the durable analysis queue."""
+"""Account-scoped SQLite stores: isolation, the migrations (v1→v2 accounts, every earlier version→the
+analysis claims), accounts/users, registries, subscriptions, the event log and the durable analysis
+queue."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from portwarden.adapters.local.sqlite import _MIGRATIONS, LocalStore
+from portwarden.adapters.local.sqlite import _MIGRATIONS, SCHEMA_VERSION, LocalStore
+from portwarden.core.errors import NotFoundError
 from portwarden.core.model.accounts import (
     AccountState,
     EventQuery,
@@ -22,7 +24,13 @@ from portwarden.core.model.accounts import (
     SubscriptionRecord,
     SubscriptionType,
 )
-from portwarden.core.model.records import AnalysisStatus, StoredBundle, TagRecord
+from portwarden.core.model.records import (
+    AnalysisClaim,
+    AnalysisStatus,
+    AnalyzedSummary,
+    StoredBundle,
+    TagRecord,
+)
 from portwarden.core.services.accounts import (
     authenticate,
     ensure_admin,
@@ -131,6 +139,95 @@ def test_a_version_1_database_migrates_into_the_admin_account_with_nothing_lost(
         assert [e.event_id for e in store.events.list_events()] == ["e1"]
         assert store.policies.active_bundle() is not None
         assert store.for_account("other").catalog.get_image(digest(1)) is None
+
+
+def _database_at(path: Path, version: int) -> None:
+    """A database as a release with schema ``version`` left it, holding one image being analyzed."""
+    with closing(sqlite3.connect(path)) as raw:
+        raw.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
+        for number, statements in _MIGRATIONS:
+            if number > version:
+                break
+            for statement in statements:
+                raw.execute(statement)
+            raw.execute("INSERT INTO schema_version VALUES (?, '2026-01-01')", (number,))
+        if version == 1:
+            raw.execute(
+                "INSERT INTO images VALUES (?, 'sha256:id', 'analyzing', '[\"r/a:1\"]', 'registry:r/a:1', "
+                "'linux/amd64', NULL, 0, '2026-03-01T12:00:00.000000Z', NULL, NULL)",
+                (digest(1),),
+            )
+        else:
+            raw.execute(
+                "INSERT INTO images (account, image_digest, image_id, analysis_status, repo_tags, source, "
+                "platform, package_count, created_at) VALUES ('admin', ?, 'sha256:id', 'analyzing', "
+                "'[\"r/a:1\"]', 'registry:r/a:1', 'linux/amd64', 0, '2026-03-01T12:00:00.000000Z')",
+                (digest(1),),
+            )
+        raw.commit()
+
+
+@pytest.mark.parametrize("version", [1, 2, 3, 4])
+def test_a_database_from_before_claims_migrates_and_its_unclaimed_analysis_can_be_taken_over(
+    tmp_path: Path, version: int
+) -> None:
+    # Given a database written by a release before claims existed, with an image left analyzing
+    home = tmp_path / "home"
+    home.mkdir()
+    _database_at(home / "portwarden.db", version)
+    # When this version opens it
+    with LocalStore(home) as store:
+        # Then every later migration was applied once, in order, and the image is intact and unclaimed
+        assert store.schema_version == SCHEMA_VERSION
+        record = store.catalog.get_image(digest(1))
+        assert record is not None and record.repo_tags == ("r/a:1",)
+        assert record.analysis_status is AnalysisStatus.ANALYZING
+        assert (record.claim_owner, record.claim_deadline) == (None, None)
+        # And a claim without a deadline counts as expired: a new run takes the analysis over
+        claim = AnalysisClaim(owner="run-1", deadline=BASE_TIME + timedelta(hours=1))
+        assert store.catalog.claim_analysis(digest(1), claim, now=BASE_TIME)
+        assert not store.catalog.claim_analysis(
+            digest(1), AnalysisClaim(owner="run-2", deadline=BASE_TIME + timedelta(hours=2)), now=BASE_TIME
+        )
+    with closing(sqlite3.connect(home / "portwarden.db")) as raw:
+        versions = [row[0] for row in raw.execute("SELECT version FROM schema_version ORDER BY version")]
+    assert versions == list(range(1, SCHEMA_VERSION + 1))
+    with LocalStore(home) as reopened:
+        record = reopened.catalog.get_image(digest(1))
+        assert record is not None
+        assert (record.claim_owner, record.claim_deadline) == ("run-1", BASE_TIME + timedelta(hours=1))
+
+
+def test_claims_stay_in_their_account(store: LocalStore) -> None:
+    alice, bob = store.for_account("alice"), store.for_account("bob")
+    alice.catalog.put_image(image_record(1))
+    bob.catalog.put_image(image_record(1))
+    in_an_hour = BASE_TIME + timedelta(hours=1)
+
+    assert alice.catalog.claim_analysis(
+        digest(1), AnalysisClaim(owner="run-a", deadline=in_an_hour), now=BASE_TIME
+    )
+    # The same digest in another account is another image: its own claim, untouched by alice's
+    assert bob.catalog.get_image(digest(1)).analysis_status is AnalysisStatus.NOT_ANALYZED  # type: ignore[union-attr]
+    assert bob.catalog.claim_analysis(
+        digest(1), AnalysisClaim(owner="run-b", deadline=in_an_hour), now=BASE_TIME
+    )
+    assert not bob.catalog.release_claim(digest(1), "run-a", "not bob's claim")
+    bob.catalog.mark_analyzed(digest(1), AnalyzedSummary(analyzed_at=BASE_TIME, package_count=2))
+    alice_image = alice.catalog.get_image(digest(1))
+    assert alice_image is not None and alice_image.analysis_status is AnalysisStatus.ANALYZING
+    assert alice_image.claim_owner == "run-a"
+    assert alice.catalog.release_claim(digest(1), "run-a", "failed")
+    assert bob.catalog.get_image(digest(1)).analysis_status is AnalysisStatus.ANALYZED  # type: ignore[union-attr]
+    # An account without the image has nothing to claim
+    with pytest.raises(NotFoundError):
+        store.for_account("carol").catalog.claim_analysis(
+            digest(1), AnalysisClaim(owner="run-c", deadline=in_an_hour), now=BASE_TIME
+        )
+    with pytest.raises(NotFoundError):
+        store.for_account("carol").catalog.mark_analyzed(
+            digest(1), AnalyzedSummary(analyzed_at=BASE_TIME, package_count=0)
+        )
 
 
 def test_passwords_are_stored_as_scrypt_hashes_and_verified(store: LocalStore) -> None:

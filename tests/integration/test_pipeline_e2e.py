@@ -78,7 +78,9 @@ def stack(
 
 
 def publish_database(stack: MotoStack) -> dict[str, Any]:
-    outcome: dict[str, Any] = stack.invoke("FeedSyncFunction", load_event("schedule/feed-sync.json"))
+    execution = stack.sync_feeds()
+    assert execution["status"] == "SUCCEEDED", execution
+    outcome: dict[str, Any] = execution["parsed_output"]["published"]
     return outcome
 
 
@@ -93,7 +95,9 @@ def test_feed_sync_publishes_a_snapshot_and_a_pointer_with_its_checksum(stack: M
     assert pointer.location.startswith("vulndb/") and pointer.record_count >= 1
     snapshot = stack.stores.blobs.client.get_object(Bucket=stack.settings.bucket, Key=pointer.location)
     assert hashlib.sha256(snapshot["Body"].read()).hexdigest() == pointer.sha256
-    assert [(s["kind"], s["status"]) for s in outcome["sources"]] == [("osv", "updated")]
+    assert outcome["published"] is True and outcome["resuming"] == []
+    steps = stack.calls("FeedSyncSourceFunction")
+    assert [(call.event["source"]["kind"], call.error_type) for call in steps] == [("osv", None)]
 
     # A second sync starts from that snapshot: same records, a new object, the pointer moved.
     second = publish_database(stack)
@@ -109,7 +113,7 @@ def test_ecr_push_is_analyzed_matched_evaluated_and_served_by_the_api(
     push_image(image, anonymous_registry, "team/app", "1.0")
     publish_database(stack)
 
-    started = stack.invoke("StartAnalysisFunction", ecr_push_event(image.digest))
+    started = stack.start_push(ecr_push_event(image.digest))
     execution = stack.wait(started["execution_arn"])
 
     assert started["started"] is True
@@ -121,6 +125,7 @@ def test_ecr_push_is_analyzed_matched_evaluated_and_served_by_the_api(
         "platform",
         "repo_tag",
         "force",
+        "attempt",
         "resolved",
         "assembled",
         "matched",
@@ -221,7 +226,7 @@ def test_without_a_database_the_image_is_analyzed_and_the_check_warns_data_unava
     image = app_image()
     push_image(image, anonymous_registry, "team/app", "1.0")
 
-    started = stack.invoke("StartAnalysisFunction", ecr_push_event(image.digest))
+    started = stack.start_push(ecr_push_event(image.digest))
     execution = stack.wait(started["execution_arn"])
 
     assert execution["status"] == "SUCCEEDED"
@@ -244,9 +249,7 @@ def test_a_shared_base_layer_is_read_once(stack: MotoStack, anonymous_registry: 
     push_image(second, anonymous_registry, "team/other", "2.0")
 
     for image, repository, tag in ((first, "team/app", "1.0"), (second, "team/other", "2.0")):
-        started = stack.invoke(
-            "StartAnalysisFunction", ecr_push_event(image.digest, repository=repository, tag=tag)
-        )
+        started = stack.start_push(ecr_push_event(image.digest, repository=repository, tag=tag))
         assert stack.wait(started["execution_arn"])["status"] == "SUCCEEDED"
 
     # Two layers for the first image, then only the second image's own layer: the Map passes the

@@ -18,7 +18,15 @@ from portwarden.core.image.reference import ImageReference
 from portwarden.core.model.records import AnalysisStatus
 from portwarden.core.ports import FetchedManifest
 from portwarden.core.services.pipeline import AnalysisRequest, LayerTask, ResolvedPointer
-from portwarden.runtime.events import CaughtError, EcrImageActionEvent, FailedAnalysis, ImagePointer, LayerJob
+from portwarden.runtime.events import (
+    CaughtError,
+    EcrImageActionEvent,
+    ExecutionEndedEvent,
+    FailedAnalysis,
+    ImagePointer,
+    LayerJob,
+    ResolveInput,
+)
 from portwarden.runtime.settings import FeedSyncSettings, PipelineSettings, StorageSettings
 from portwarden.runtime.wiring import MirroredRegistryClient
 from tests.support.aws import ECR_REGISTRY, MotoStack, load_event, moto_stack
@@ -57,7 +65,7 @@ def stack(
 @pytest.mark.parametrize(
     ("event", "model"),
     [
-        ("sfn/resolve.json", AnalysisRequest),
+        ("sfn/resolve.json", ResolveInput),
         ("sfn/analyze-layer.json", LayerJob),
         ("sfn/assemble.json", ResolvedPointer),
         ("sfn/match.json", ImagePointer),
@@ -65,6 +73,7 @@ def stack(
         ("sfn/mark-failed.json", FailedAnalysis),
         ("ecr/push.json", EcrImageActionEvent),
         ("ecr/push-untagged.json", EcrImageActionEvent),
+        ("stepfunctions/execution-timed-out.json", ExecutionEndedEvent),
     ],
 )
 def test_sample_events_parse_into_their_handler_models(event: str, model: Any) -> None:
@@ -105,12 +114,36 @@ def test_a_caught_lambda_error_reads_as_type_and_message() -> None:
     assert CaughtError.model_validate({"Error": "States.Timeout"}).reason() == "States.Timeout"
 
 
-def test_execution_names_are_stable_per_digest_and_tag_and_valid() -> None:
-    name = execution_name(SAMPLE_DIGEST, "r/app:1.0")
+def test_execution_names_are_unique_per_attempt_stable_per_delivery_and_valid() -> None:
+    name = execution_name(SAMPLE_DIGEST, "r/app:1.0", "event-1")
 
-    assert name == execution_name(SAMPLE_DIGEST, "r/app:1.0")
-    assert name != execution_name(SAMPLE_DIGEST, "r/app:2.0") != execution_name(SAMPLE_DIGEST, None)
-    assert len(name) <= 80 and name.startswith(SAMPLE_DIGEST.removeprefix("sha256:"))
+    assert name == execution_name(SAMPLE_DIGEST, "r/app:1.0", "event-1")
+    assert name != execution_name(SAMPLE_DIGEST, "r/app:1.0", "event-2")
+    assert name != execution_name(SAMPLE_DIGEST, "r/app:2.0", "event-1")
+    assert name != execution_name(SAMPLE_DIGEST, None, "event-1")
+    assert len(name) <= 80 and name.startswith(SAMPLE_DIGEST.removeprefix("sha256:")[:48])
+
+
+def test_the_resolve_input_is_the_request_and_the_attempt_that_claims_it() -> None:
+    task = ResolveInput.model_validate(load_event("sfn/resolve.json"))
+
+    assert task.request() == AnalysisRequest(
+        source=f"registry:{ECR_REGISTRY}/team/app@{SAMPLE_DIGEST}", repo_tag=f"{ECR_REGISTRY}/team/app:1.0"
+    )
+    assert task.attempt is not None and task.attempt.owner.startswith("arn:aws:states:")
+    with pytest.raises(ValidationError):
+        ResolveInput.model_validate({"source": "registry:r/app:1", "sorce": "typo"}).request()
+
+
+def test_an_execution_status_event_names_the_request_and_the_reason() -> None:
+    ended = ExecutionEndedEvent.model_validate(load_event("stepfunctions/execution-timed-out.json"))
+
+    assert ended.source_of_request == f"registry:{ECR_REGISTRY}/team/app@{SAMPLE_DIGEST}"
+    assert ended.reason() == "ExecutionTimedOut: States.Timeout"
+    succeeded = load_event("stepfunctions/execution-timed-out.json")
+    succeeded["detail"]["status"] = "SUCCEEDED"
+    with pytest.raises(ValidationError):
+        ExecutionEndedEvent.model_validate(succeeded)
 
 
 # ---- handlers against the moto stack ------------------------------------------------------------
@@ -133,8 +166,10 @@ def test_match_and_evaluate_refuse_an_image_without_an_analysis(stack: MotoStack
 
 
 def test_the_start_function_refuses_a_delete_event(stack: MotoStack) -> None:
-    with pytest.raises(ValidationError):
-        stack.invoke("StartAnalysisFunction", load_event("ecr/delete.json"))
+    response = stack.push(load_event("ecr/delete.json"))
+
+    # Reported back: after its last delivery it rests in the dead-letter queue, for a human to see.
+    assert response == {"batchItemFailures": [{"itemIdentifier": "message-0"}]}
     assert stack.executions() == []
 
 

@@ -2,9 +2,9 @@
 
 ``moto_stack()`` starts ``mock_aws`` with moto's Step Functions interpreter enabled, creates the
 stores' tables and bucket, the topic, one Lambda function per ``AWS::Serverless::Function`` of
-``template.yaml`` (named by its logical id), and the state machine from
-``statemachine/analysis.asl.json`` with every ``${...}`` replaced by the moto ARN or the parameter
-default the template's ``DefinitionSubstitutions`` names. moto would run Lambda code in Docker; a
+``template.yaml`` (named by its logical id), and every state machine of the template from its ASL
+file with every ``${...}`` replaced by the moto ARN or the parameter default the template's
+``DefinitionSubstitutions`` names. moto would run Lambda code in Docker; a
 dispatcher patched over ``LambdaFunction.invoke`` instead calls the handler module loaded from the
 function's CodeUri by file path, exactly as Lambda would, and records every invocation.
 
@@ -38,7 +38,7 @@ from moto.awslambda.models import LambdaFunction
 from moto.s3.responses import S3Response
 
 from portwarden.adapters.aws.stores import AwsStores, AwsStoreSettings, create_tables
-from portwarden.runtime import wiring
+from portwarden.runtime import feedsync, wiring
 from tests.conftest import FIXTURES_DIR
 from tests.support.stores import atomic_moto_item_writes
 
@@ -169,6 +169,7 @@ class MotoStack:
     settings: AwsStoreSettings
     stores: AwsStores
     state_machine_arn: str
+    feed_sync_arn: str
     topic_arn: str
     handlers: dict[str, Handler]
     invocations: list[Invocation] = field(default_factory=list)
@@ -181,6 +182,32 @@ class MotoStack:
     def invoke(self, function: str, event: dict[str, Any]) -> Any:
         """Call a handler directly (the triggers AWS would call: API Gateway, EventBridge)."""
         return self.handlers[function](event, FakeLambdaContext(function))
+
+    def push(self, *events: dict[str, Any]) -> dict[str, Any]:
+        """Deliver ECR push events as one SQS batch to StartAnalysis; its partial batch response."""
+        records = [
+            {"messageId": f"message-{index}", "body": json.dumps(event), "eventSource": "aws:sqs"}
+            for index, event in enumerate(events)
+        ]
+        response: dict[str, Any] = self.invoke("StartAnalysisFunction", {"Records": records})
+        return response
+
+    def start_push(self, event: dict[str, Any]) -> dict[str, Any]:
+        """One ECR push through the queue consumer: its execution's ARN, and whether this delivery
+        started it (False: that execution had already finished; a running one is answered with itself)."""
+        from portwarden.adapters.aws.sfn import execution_name
+
+        detail = event["detail"]
+        repository = f"{event['account']}.dkr.ecr.{event['region']}.amazonaws.com/{detail['repository-name']}"
+        tag = detail.get("image-tag")
+        name = execution_name(detail["image-digest"], f"{repository}:{tag}" if tag else None, event["id"])
+        prefix, _, machine = self.state_machine_arn.rpartition(":stateMachine:")
+        arn = f"{prefix}:execution:{machine}:{name}"
+        before = [e for e in self.executions() if e["executionArn"] == arn]
+        response = self.push(event)
+        assert response == {"batchItemFailures": []}, response
+        started = not before or before[0]["status"] == "RUNNING"
+        return {"execution_arn": arn, "started": started}
 
     def calls(self, function: str) -> list[Invocation]:
         with self._lock:
@@ -206,11 +233,22 @@ class MotoStack:
         )["events"]
         return events
 
-    def executions(self) -> list[dict[str, Any]]:
-        listed: list[dict[str, Any]] = self.sfn.list_executions(stateMachineArn=self.state_machine_arn)[
-            "executions"
-        ]
-        return listed
+    def executions(self, state_machine_arn: str | None = None) -> list[dict[str, Any]]:
+        pages = self.sfn.get_paginator("list_executions").paginate(
+            stateMachineArn=state_machine_arn or self.state_machine_arn
+        )
+        return [execution for page in pages for execution in page["executions"]]
+
+    def sync_feeds(self, timeout: float = 120.0) -> dict[str, Any]:
+        """Run the feed-sync workflow as its schedule would; the finished execution, output parsed."""
+        started = self.sfn.start_execution(
+            stateMachineArn=self.feed_sync_arn,
+            name=f"sync-{uuid.uuid4().hex}",
+            input=json.dumps(load_event("schedule/feed-sync.json")),
+        )
+        execution = self.wait(started["executionArn"], timeout)
+        execution["parsed_output"] = json.loads(execution["output"]) if execution.get("output") else None
+        return execution
 
     def api(
         self, method: str, path: str, body: Any = None, query: dict[str, str] | None = None
@@ -303,14 +341,14 @@ def moto_stack(monkeypatch: pytest.MonkeyPatch, **environment: str) -> Iterator[
             )["FunctionArn"]
             for logical_id, function in serverless_functions(template).items()
         }
-        machine = template["Resources"]["AnalysisStateMachine"]["Properties"]
-        values = {
-            key: _resolve_substitution(value, template, function_arns)
-            for key, value in machine["DefinitionSubstitutions"].items()
+        machines = {
+            logical_id: _create_state_machine(
+                template, logical_id, f"{prefix}-{logical_id}", role, function_arns
+            )
+            for logical_id, resource in template["Resources"].items()
+            if resource["Type"] == "AWS::Serverless::StateMachine"
         }
-        state_machine_arn = boto3.client("stepfunctions", region_name=REGION).create_state_machine(
-            name=f"{prefix}-analysis", definition=substitute(ASL.read_text(), values), roleArn=role
-        )["stateMachineArn"]
+        state_machine_arn = machines["AnalysisStateMachine"]
         topic_arn = boto3.client("sns", region_name=REGION).create_topic(Name=f"{prefix}-notifications")[
             "TopicArn"
         ]
@@ -329,10 +367,12 @@ def moto_stack(monkeypatch: pytest.MonkeyPatch, **environment: str) -> Iterator[
         for name, value in variables.items():
             monkeypatch.setenv(name, value)
         wiring.reset()
+        feedsync.reset()
         stack = MotoStack(
             settings=settings,
             stores=stores,
             state_machine_arn=state_machine_arn,
+            feed_sync_arn=machines["FeedSyncStateMachine"],
             topic_arn=topic_arn,
             handlers=handlers_from_template(template),
         )
@@ -342,6 +382,22 @@ def moto_stack(monkeypatch: pytest.MonkeyPatch, **environment: str) -> Iterator[
         finally:
             _drain(stack)
             wiring.reset()
+
+
+def _create_state_machine(
+    template: dict[str, Any], logical_id: str, name: str, role: str, function_arns: dict[str, str]
+) -> str:
+    """The template's state machine from its ASL file, ``${...}`` replaced as CloudFormation would."""
+    properties = template["Resources"][logical_id]["Properties"]
+    values = {
+        key: _resolve_substitution(value, template, function_arns)
+        for key, value in properties["DefinitionSubstitutions"].items()
+    }
+    definition = substitute((REPO_ROOT / properties["DefinitionUri"]).read_text(), values)
+    arn: str = boto3.client("stepfunctions", region_name=REGION).create_state_machine(
+        name=name, definition=definition, roleArn=role
+    )["stateMachineArn"]
+    return arn
 
 
 def _resolve_substitution(value: Any, template: dict[str, Any], function_arns: dict[str, str]) -> str:
@@ -359,7 +415,12 @@ def _drain(stack: MotoStack, timeout: float = 60.0) -> None:
     """Let running executions finish before moto's state is torn down under them."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        running = [e for e in stack.executions() if e["status"] == "RUNNING"]
+        running = [
+            e
+            for machine in (stack.state_machine_arn, stack.feed_sync_arn)
+            for e in stack.executions(machine)
+            if e["status"] == "RUNNING"
+        ]
         if not running:
             return
         time.sleep(0.05)
@@ -408,3 +469,215 @@ def registry_environment(registry_host: str, **extra: str) -> dict[str, str]:
         "PORTWARDEN_INSECURE_REGISTRIES": registry_host,
         **extra,
     }
+
+
+# ---- EventBridge rules of the template, delivered through moto ------------------------------------
+
+
+def rule_pattern(
+    template: dict[str, Any], function: str, event: str, values: dict[str, str]
+) -> dict[str, Any]:
+    """The event pattern of ``function``'s EventBridge rule ``event``, with ``!Ref``s replaced by
+    ``values`` (the moto ARNs of the stack)."""
+    pattern = template["Resources"][function]["Properties"]["Events"][event]["Properties"]["Pattern"]
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict) and set(node) == {"Ref"}:
+            return values[node["Ref"]]
+        if isinstance(node, dict):
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    resolved: dict[str, Any] = resolve(pattern)
+    return resolved
+
+
+def deliver_through_rule(pattern: dict[str, Any], events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Put ``events`` on a moto event bus whose one rule has ``pattern`` and an SQS target (moto cannot
+    target Lambda); return what the rule delivered, as the target function would receive it."""
+    suffix = uuid.uuid4().hex[:8]
+    sqs = boto3.client("sqs", region_name=REGION)
+    bridge = boto3.client("events", region_name=REGION)
+    queue_url = sqs.create_queue(QueueName=f"rule-{suffix}")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    bus = bridge.create_event_bus(Name=f"bus-{suffix}")["EventBusArn"]
+    bridge.put_rule(Name=f"rule-{suffix}", EventBusName=bus, EventPattern=json.dumps(pattern))
+    bridge.put_targets(Rule=f"rule-{suffix}", EventBusName=bus, Targets=[{"Id": "queue", "Arn": queue_arn}])
+    entries = [
+        {
+            "Source": event["source"],
+            "DetailType": event["detail-type"],
+            "Detail": json.dumps(event["detail"]),
+            "Resources": event.get("resources", []),
+            "EventBusName": bus,
+        }
+        for event in events
+    ]
+    for start in range(0, len(entries), 10):
+        assert bridge.put_events(Entries=entries[start : start + 10])["FailedEntryCount"] == 0
+    delivered: list[dict[str, Any]] = []
+    while True:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        if not messages:
+            return delivered
+        for message in messages:
+            delivered.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def execution_status_event(stack: MotoStack, execution_arn: str) -> dict[str, Any]:
+    """The "Step Functions Execution Status Change" event AWS emits when ``execution_arn`` ends
+    (moto emits none), built from the execution as described."""
+    described = stack.sfn.describe_execution(executionArn=execution_arn)
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Step Functions Execution Status Change",
+        "source": "aws.states",
+        "account": ACCOUNT,
+        "region": REGION,
+        "resources": [execution_arn],
+        "detail": {
+            "executionArn": execution_arn,
+            "stateMachineArn": described["stateMachineArn"],
+            "name": described["name"],
+            "status": described["status"],
+            "input": described.get("input"),
+            "error": described.get("error"),
+            "cause": described.get("cause"),
+        },
+    }
+
+
+# ---- the ECR push queue, as the template defines it ---------------------------------------------
+
+
+@dataclass
+class PushQueue:
+    """The template's EcrPushRule → EcrPushQueue (→ EcrPushDeadLetterQueue) in moto, and a consumer
+    that feeds StartAnalysis the way Lambda's SQS event source does: batches of up to ten, the
+    successful messages deleted, the failed ones (partial batch response) delivered again."""
+
+    stack: MotoStack
+    bus: str
+    queue_url: str
+    dead_letter_url: str
+    max_receive_count: int
+
+    @classmethod
+    def create(cls, stack: MotoStack) -> PushQueue:
+        template = load_template()
+        resources = template["Resources"]
+        suffix = uuid.uuid4().hex[:8]
+        sqs = boto3.client("sqs", region_name=REGION)
+        bridge = boto3.client("events", region_name=REGION)
+        dead_letter_url = sqs.create_queue(QueueName=f"ecr-push-dlq-{suffix}")["QueueUrl"]
+        dead_letter_arn = sqs.get_queue_attributes(QueueUrl=dead_letter_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        queue = resources["EcrPushQueue"]["Properties"]
+        max_receive_count = int(queue["RedrivePolicy"]["maxReceiveCount"])
+        queue_url = sqs.create_queue(
+            QueueName=f"ecr-push-{suffix}",
+            Attributes={
+                # Redeliveries come at once here rather than after the template's visibility timeout.
+                "VisibilityTimeout": "0",
+                "RedrivePolicy": json.dumps(
+                    {"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": str(max_receive_count)}
+                ),
+            },
+        )["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        bus = bridge.create_event_bus(Name=f"ecr-{suffix}")["EventBusArn"]
+        rule = resources["EcrPushRule"]["Properties"]
+        bridge.put_rule(
+            Name=f"ecr-push-{suffix}", EventBusName=bus, EventPattern=json.dumps(rule["EventPattern"])
+        )
+        bridge.put_targets(
+            Rule=f"ecr-push-{suffix}", EventBusName=bus, Targets=[{"Id": "queue", "Arn": queue_arn}]
+        )
+        return cls(stack, bus, queue_url, dead_letter_url, max_receive_count)
+
+    def publish(self, events: list[dict[str, Any]]) -> None:
+        """Put ECR events on the bus as ECR does (the rule routes them to the queue)."""
+        bridge = boto3.client("events", region_name=REGION)
+        entries = [
+            {
+                "Source": event["source"],
+                "DetailType": event["detail-type"],
+                "Detail": json.dumps(event["detail"]),
+                "EventBusName": self.bus,
+            }
+            for event in events
+        ]
+        for start in range(0, len(entries), 10):
+            assert bridge.put_events(Entries=entries[start : start + 10])["FailedEntryCount"] == 0
+
+    def consume(self, *, redeliver: int = 0, max_running: int = 1_000_000, timeout: float = 600.0) -> int:
+        """Feed the queue to StartAnalysis until it is empty; how many batches were invoked.
+
+        ``redeliver``: the first that many messages are delivered a second time (SQS and EventBridge
+        deliver at least once). ``max_running``: wait while that many executions run (the consumer's
+        concurrency limit)."""
+        sqs = boto3.client("sqs", region_name=REGION)
+        batches = 0
+        kept_once: set[str] = set()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            while max_running < 1_000_000 and self._running() >= max_running:
+                time.sleep(0.05)
+            messages = sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
+            ).get("Messages", [])
+            if not messages:
+                return batches
+            records = [
+                {
+                    "messageId": message["MessageId"],
+                    "receiptHandle": message["ReceiptHandle"],
+                    "body": _with_account(message["Body"]),
+                    "attributes": message.get("Attributes", {}),
+                    "eventSource": "aws:sqs",
+                }
+                for message in messages
+            ]
+            response = self.stack.invoke("StartAnalysisFunction", {"Records": records})
+            batches += 1
+            failed = {item["itemIdentifier"] for item in response["batchItemFailures"]}
+            for message in messages:
+                if message["MessageId"] in failed:
+                    continue
+                if len(kept_once) < redeliver and message["MessageId"] not in kept_once:
+                    kept_once.add(message["MessageId"])  # "lost" delete: SQS delivers it again
+                    continue
+                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        raise TimeoutError("the push queue did not drain")
+
+    def _running(self) -> int:
+        return sum(1 for e in self.stack.executions() if e["status"] == "RUNNING")
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        sqs = boto3.client("sqs", region_name=REGION)
+        found: list[dict[str, Any]] = []
+        while True:
+            messages = sqs.receive_message(QueueUrl=self.dead_letter_url, MaxNumberOfMessages=10).get(
+                "Messages", []
+            )
+            if not messages:
+                return found
+            for message in messages:
+                found.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=self.dead_letter_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def _with_account(body: str) -> str:
+    """moto's EventBridge leaves ``account`` out of the events it delivers; AWS always sets it."""
+    event = json.loads(body)
+    event.setdefault("account", ACCOUNT)
+    return json.dumps(event)

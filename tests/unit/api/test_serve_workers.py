@@ -8,13 +8,15 @@ import io
 import sys
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from portwarden.core.model.accounts import QueuedAnalysis
-from portwarden.core.model.records import AnalysisStatus, ImageRecord
+from portwarden.core.model.records import AnalysisClaim, AnalysisStatus, ImageRecord
+from portwarden.serve.workers import run_owner
 from portwarden.serve.wsgi import MAX_BODY_BYTES, FailureThrottle, parse_basic, to_proxy_event
 from tests.unit.api.support import REGISTRY, serve_harness
 
@@ -109,6 +111,110 @@ def test_a_stopped_server_resumes_interrupted_analyses_and_gives_up_after_max_at
         failed = store.catalog.get_image(stuck)
         assert failed is not None and failed.analysis_status is AnalysisStatus.ANALYSIS_FAILED
         assert "interrupted" in (failed.last_error or "")
+
+
+def test_runs_claim_their_image_and_leave_another_runs_live_claim_alone_until_it_expires(
+    tmp_path: Path,
+) -> None:
+    with serve_harness(tmp_path / "home") as harness:
+        digest = harness.push("team/app", "1")
+        catalog = harness.host.store.catalog
+        assert harness.admin.post("/v1/images", {"tag": f"{REGISTRY}/team/app:1"}).status == 200
+        # Another run (another server on the same store) holds a live claim on the image
+        now = datetime.now(UTC)
+        live = AnalysisClaim(owner="serve/elsewhere", deadline=now + timedelta(hours=1))
+        assert catalog.claim_analysis(digest, live, now=now)
+        # A queued run then neither analyzes it again nor fails the other run's analysis
+        assert harness.run_queued() == 1
+        record = catalog.get_image(digest)
+        assert record is not None and record.analysis_status is AnalysisStatus.ANALYZING
+        assert (record.claim_owner, record.last_error) == ("serve/elsewhere", None)
+        # Once that claim is past its deadline (its holder died), the next run takes the analysis over
+        catalog.put_image(record.model_copy(update={"claim_deadline": now - timedelta(minutes=1)}))
+        item = QueuedAnalysis(
+            account="admin",
+            image_digest=digest,
+            source=f"registry:{REGISTRY}/team/app@{digest}",
+            platform="linux/amd64",
+            repo_tag=f"{REGISTRY}/team/app:1",
+            enqueued_at=now,
+        )
+        assert harness.host.store.queue.enqueue(item)
+        claimed = harness.host.store.queue.claim()
+        assert claimed is not None
+        seen: list[tuple[str | None, str | None]] = []
+        original = harness.host.workers._database
+
+        def database_during_match() -> Any:
+            # Match runs after Assemble: by then the claim is released with the image analyzed
+            current = catalog.get_image(digest)
+            assert current is not None
+            seen.append((current.analysis_status.value, current.claim_owner))
+            return original()
+
+        harness.host.workers._database = database_during_match
+        harness.host.workers.run(claimed)
+        record = catalog.get_image(digest)
+        assert record is not None and record.analysis_status is AnalysisStatus.ANALYZED
+        assert seen == [("analyzed", None)]
+
+
+def test_a_failed_run_ends_only_its_own_claim(tmp_path: Path) -> None:
+    with serve_harness(tmp_path / "home") as harness:
+        digest = harness.push("team/app", "1")
+        catalog = harness.host.store.catalog
+        assert harness.admin.post("/v1/images", {"tag": f"{REGISTRY}/team/app:1"}).status == 200
+        item = harness.host.store.queue.claim()
+        assert item is not None
+        owner = run_owner(item)
+        assert owner != run_owner(item.model_copy(update={"attempts": item.attempts + 1}))
+        # The run's access fails after another run took the image over: that run's claim stands
+        now = datetime.now(UTC)
+        taker = AnalysisClaim(owner="serve/taker", deadline=now + timedelta(hours=1))
+        assert catalog.claim_analysis(digest, taker, now=now)
+
+        def failing_access(_account: str) -> Any:
+            raise RuntimeError("registry unreachable")
+
+        harness.host.workers._access = failing_access
+        harness.host.workers.run(item)
+        record = catalog.get_image(digest)
+        assert record is not None and record.analysis_status is AnalysisStatus.ANALYZING
+        assert (record.claim_owner, record.last_error) == ("serve/taker", None)
+
+
+def test_a_restart_releases_the_interrupted_runs_claim_and_no_other(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    with serve_harness(home) as harness:
+        digest = harness.push("team/app", "1")
+        assert harness.admin.post("/v1/images", {"tag": f"{REGISTRY}/team/app:1"}).status == 200
+        item = harness.host.store.queue.claim()
+        assert item is not None
+        # The run claimed the image for two hours, then the server stopped
+        now = datetime.now(UTC)
+        claim = AnalysisClaim(owner=run_owner(item), deadline=now + timedelta(hours=2))
+        assert harness.host.store.catalog.claim_analysis(digest, claim, now=now)
+        other = "sha256:" + "dd" * 32
+        harness.host.store.catalog.put_image(
+            ImageRecord(
+                image_digest=other,
+                analysis_status=AnalysisStatus.ANALYZING,
+                created_at=now,
+                claim_owner="serve/elsewhere",
+                claim_deadline=now + timedelta(hours=2),
+            )
+        )
+    with serve_harness(home) as restarted:
+        # The interrupted run's claim is gone at once (not in two hours) and the image is queued again
+        record = restarted.host.store.catalog.get_image(digest)
+        assert record is not None and record.analysis_status is AnalysisStatus.NOT_ANALYZED
+        assert (record.claim_owner, record.claim_deadline) == (None, None)
+        untouched = restarted.host.store.catalog.get_image(other)
+        assert untouched is not None and untouched.claim_owner == "serve/elsewhere"
+        assert restarted.push("team/app", "1") == digest
+        assert restarted.run_queued() == 1
+        record = restarted.host.store.catalog.get_image(digest)
+        assert record is not None and record.analysis_status is AnalysisStatus.ANALYZED
 
 
 def test_stop_waits_for_running_workers_and_leaves_the_rest_queued(tmp_path: Path) -> None:

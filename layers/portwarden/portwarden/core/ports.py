@@ -22,7 +22,9 @@ from portwarden.core.model.analysis import ImageAnalysis
 from portwarden.core.model.base import ValueObject
 from portwarden.core.model.match import Match
 from portwarden.core.model.records import (
+    AnalysisClaim,
     AnalysisStatus,
+    AnalyzedSummary,
     DbPointer,
     EvaluationRecord,
     EventRecord,
@@ -33,7 +35,7 @@ from portwarden.core.model.records import (
 
 if TYPE_CHECKING:
     # Only for annotations: the pipeline service itself depends on these ports.
-    from portwarden.core.services.pipeline import AnalysisRequest
+    from portwarden.core.model.pipeline import AnalysisRequest
     from portwarden.core.triage.model import StoredVexDocument
 
 
@@ -106,7 +108,8 @@ class CatalogStore(Protocol):
 
     def add_repo_tag(self, image_digest: str, repo_tag: str) -> None:
         """Add ``repo_tag`` to the image's tags without touching anything else (its status above all):
-        a tag event must never overwrite what a running analysis writes. NotFoundError if unknown."""
+        a tag event must never overwrite what a running analysis writes. The list keeps the newest
+        ``REPO_TAGS_KEPT`` tags, oldest dropped first. NotFoundError if unknown."""
         ...
 
     def list_images_by_status(self, status: AnalysisStatus, limit: int = 1000) -> list[ImageRecord]:
@@ -125,6 +128,25 @@ class CatalogStore(Protocol):
     ) -> bool:
         """Move an image to ``status``; with ``expected``, only from that status (False otherwise).
         The conditional form makes duplicate triggers start one analysis."""
+        ...
+
+    def claim_analysis(
+        self, image_digest: str, claim: AnalysisClaim, *, now: datetime, force: bool = False
+    ) -> bool:
+        """Atomically move the image to analyzing under ``claim``: from not_analyzed or
+        analysis_failed, from analyzing when the current claim's deadline is before ``now`` (or it
+        has none), and with ``force`` from analyzed too. An unexpired claim is never taken: False.
+        NotFoundError for an unknown digest."""
+        ...
+
+    def release_claim(self, image_digest: str, owner: str | None, error: str) -> bool:
+        """analyzing under ``owner``'s claim (``None``: a claim without owner) → analysis_failed with
+        ``error``, the claim cleared. False when the image is not analyzing under that owner."""
+        ...
+
+    def mark_analyzed(self, image_digest: str, summary: AnalyzedSummary) -> None:
+        """Status analyzed with ``summary``, last error and claim cleared; every other attribute (the
+        tags above all) untouched. NotFoundError for an unknown digest."""
         ...
 
     def put_tag(self, tag: TagRecord) -> None: ...

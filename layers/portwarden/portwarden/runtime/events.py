@@ -12,7 +12,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from portwarden.core.model.base import ValueObject
-from portwarden.core.services.pipeline import AnalysisRequest, LayerTask
+from portwarden.core.model.feedsync import SourceRef
+from portwarden.core.model.pipeline import AnalysisRequest, LayerTask
 
 # The ECR push event names its registry only through the account and region of the envelope.
 _ECR_HOST = "{account}.dkr.ecr.{region}.{suffix}"
@@ -40,6 +41,7 @@ class EcrImageActionDetail(_Event):
 class EcrImageActionEvent(_Event):
     """An EventBridge ``ECR Image Action`` event (Powertools ships no model for it)."""
 
+    id: str = Field(min_length=1)
     source: Literal["aws.ecr"]
     detail_type: Literal["ECR Image Action"] = Field(alias="detail-type")
     account: str = Field(pattern=r"^[0-9]{12}$")
@@ -69,6 +71,19 @@ class ScheduledEvent(_Event):
 
 
 # ---- Step Functions task inputs -------------------------------------------------------------------
+
+
+class FeedSyncRun(_Event):
+    """The Prepare and Publish input: the run (the feed-sync execution's ARN)."""
+
+    run_id: str = Field(min_length=1)
+
+
+class FeedSourceTask(_Event):
+    """One SyncSource step: the run and the source (a step's own output, when it runs again)."""
+
+    run_id: str = Field(min_length=1)
+    source: SourceRef
 
 
 class LayerJob(ValueObject):
@@ -107,6 +122,24 @@ class CaughtError(_Event):
         return f"{self.error}: {message}" if message else self.error
 
 
+class Attempt(_Event):
+    """What the state machine's first state adds to the execution input: the execution's own ARN,
+    which owns the analysis claim (``$$.Execution.Id``)."""
+
+    owner: str = Field(min_length=1)
+
+
+class ResolveInput(_Event):
+    """The Resolve input: the execution input (an ``AnalysisRequest``) plus ``attempt``."""
+
+    attempt: Attempt | None = None
+
+    def request(self) -> AnalysisRequest:
+        return AnalysisRequest.model_validate(self.model_extra or {})
+
+    model_config = ConfigDict(frozen=True, extra="allow", populate_by_name=True)
+
+
 class FailedAnalysis(_Event):
     """The MarkFailed input: the execution's state when a phase failed.
 
@@ -115,9 +148,49 @@ class FailedAnalysis(_Event):
 
     source: str
     repo_tag: str | None = None
+    attempt: Attempt | None = None
     resolved: _ResolvedDigest | None = None
     error: CaughtError
 
     @property
     def image_digest(self) -> str | None:
         return self.resolved.image_digest if self.resolved else None
+
+    @property
+    def owner(self) -> str | None:
+        return self.attempt.owner if self.attempt else None
+
+
+# ---- EventBridge: Step Functions "Step Functions Execution Status Change" --------------------------
+
+
+class ExecutionStatusDetail(_Event):
+    execution_arn: str = Field(alias="executionArn", min_length=1)
+    state_machine_arn: str = Field(alias="stateMachineArn")
+    status: Literal["FAILED", "TIMED_OUT", "ABORTED"]
+    # The execution input as JSON text; AWS leaves it out (null) when it is too large for the event.
+    input: str | None = None
+    error: str | None = None
+    cause: str | None = None
+
+
+class ExecutionEndedEvent(_Event):
+    """An analysis execution that ended without success (the rule filters the other statuses)."""
+
+    source: Literal["aws.states"]
+    detail_type: Literal["Step Functions Execution Status Change"] = Field(alias="detail-type")
+    detail: ExecutionStatusDetail
+
+    @property
+    def source_of_request(self) -> str | None:
+        """The analysed source from the execution input, when the event carries the input."""
+        try:
+            document: Any = json.loads(self.detail.input or "null")
+        except ValueError:
+            return None
+        source = document.get("source") if isinstance(document, dict) else None
+        return source if isinstance(source, str) else None
+
+    def reason(self) -> str:
+        details = ": ".join(part for part in (self.detail.error, self.detail.cause) if part)
+        return f"Execution{self.detail.status.title().replace('_', '')}" + (f": {details}" if details else "")

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from portwarden.adapters.aws.stores import AwsStoreSettings
+from portwarden.adapters.aws.settings import AwsStoreSettings
 from portwarden.core.analyzers.base import DEFAULT_RETRIEVE_FILES
 from portwarden.core.errors import ConfigurationError
 
@@ -73,6 +73,13 @@ class StorageSettings(_EnvSettings):
     bucket_name: str | None = Field(default=None, min_length=3, validation_alias="PORTWARDEN_BUCKET_NAME")
     # Emulators only (moto server, dynalite); unset on AWS.
     aws_endpoint_url: str | None = Field(default=None, validation_alias="PORTWARDEN_AWS_ENDPOINT_URL")
+    # Days until DynamoDB's TTL deletes an event / an evaluation a newer one superseded (unset: never).
+    event_retention_days: int | None = Field(
+        default=None, ge=1, validation_alias="PORTWARDEN_EVENT_RETENTION_DAYS"
+    )
+    superseded_evaluation_days: int | None = Field(
+        default=None, ge=1, validation_alias="PORTWARDEN_SUPERSEDED_EVALUATION_DAYS"
+    )
 
     def store_settings(self) -> AwsStoreSettings:
         names = {
@@ -99,6 +106,8 @@ class StorageSettings(_EnvSettings):
             feeds_table=self.feeds_table,
             dynamodb_endpoint_url=self.aws_endpoint_url,
             s3_endpoint_url=self.aws_endpoint_url,
+            event_retention_days=self.event_retention_days,
+            superseded_evaluation_days=self.superseded_evaluation_days,
         )
 
 
@@ -127,6 +136,10 @@ class RegistrySettings(WorkSettings):
     )
     registry_max_attempts: int = Field(
         default=4, ge=1, le=10, validation_alias="PORTWARDEN_REGISTRY_MAX_ATTEMPTS"
+    )
+    # Secrets Manager names of private registries' credentials: <prefix><registry host>.
+    registry_secret_prefix: str = Field(
+        default="portwarden/registries/", min_length=1, validation_alias="PORTWARDEN_REGISTRY_SECRET_PREFIX"
     )
     # Wall-clock bounds: one HTTP request (all attempts), and one image read (docs/image-reading.md).
     registry_request_deadline: float = Field(
@@ -164,14 +177,33 @@ class StarterSettings(ObservabilitySettings):
     state_machine_arn: str = Field(min_length=1, validation_alias="PORTWARDEN_STATE_MACHINE_ARN")
 
 
+class EcrTriggerSettings(StarterSettings):
+    """Environment of the ECR push trigger: which repositories' pushes start analyses (name
+    prefixes separated by commas; empty: all)."""
+
+    ecr_repository_prefixes: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), validation_alias="PORTWARDEN_ECR_REPOSITORY_PREFIXES"
+    )
+
+    @field_validator("ecr_repository_prefixes", mode="before")
+    @classmethod
+    def _split_prefixes(cls, value: Any) -> Any:
+        return _split_list(value)
+
+
 class PipelineSettings(ObservabilitySettings, StorageSettings, RegistrySettings):
     """Environment of the state machine's task functions.
 
+    ``analysis_timeout_seconds`` is the state machine's own timeout: a claim lasts that long plus a
+    margin, so no live execution loses its claim and no dead one keeps it much longer.
     ``retrieve_files`` (``PORTWARDEN_RETRIEVE_FILES``, paths separated by commas or whitespace) are the
     files whose content every analysis keeps, ``/etc/passwd`` unless set; empty keeps none. Resolve,
     AnalyzeLayer and Assemble read the same variable, so they agree on the layer-cache key.
     """
 
+    analysis_timeout_seconds: int = Field(
+        default=7200, ge=60, le=86400, validation_alias="PORTWARDEN_ANALYSIS_TIMEOUT_SECONDS"
+    )
     retrieve_files: Annotated[tuple[str, ...], NoDecode] = Field(
         default=DEFAULT_RETRIEVE_FILES, validation_alias="PORTWARDEN_RETRIEVE_FILES"
     )
@@ -186,13 +218,24 @@ class FeedSyncSettings(ObservabilitySettings, StorageSettings, WorkSettings):
     """Environment of the feed sync function.
 
     ``feed_sources`` lists ``KIND=URL`` entries (``osv=https://…/PyPI/all.zip``), separated by commas
-    or whitespace; empty means the real upstream feeds (docs/feeds.md).
+    or whitespace; empty means the real upstream feeds (docs/feeds.md). ``nvd_api_key_secret`` names
+    the Secrets Manager secret holding the NVD API key.
     """
 
     feed_sources: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(), validation_alias="PORTWARDEN_FEED_SOURCES"
     )
-    nvd_api_key: str | None = Field(default=None, validation_alias="PORTWARDEN_NVD_API_KEY")
+    # The NVD API key lives in Secrets Manager; the environment names the secret, never the key.
+    nvd_api_key_secret: str | None = Field(
+        default=None, min_length=1, validation_alias="PORTWARDEN_NVD_API_KEY_SECRET"
+    )
+    # How long one step of a source may run before it checkpoints and returns (NVD pages); the
+    # function's remaining time caps it as well.
+    feed_step_seconds: int = Field(default=600, ge=0, le=900, validation_alias="PORTWARDEN_FEED_STEP_SECONDS")
+    # How long a run holds the sync lease (a run that dies frees it after this).
+    feed_sync_lease_seconds: int = Field(
+        default=21600, ge=60, validation_alias="PORTWARDEN_FEED_SYNC_LEASE_SECONDS"
+    )
 
     @field_validator("feed_sources", mode="before")
     @classmethod

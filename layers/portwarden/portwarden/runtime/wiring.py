@@ -2,7 +2,8 @@
 
 Each builder reads its settings model from the environment and is cached, so a container builds
 its clients, stores and database cache once and reuses them across warm invocations. ``reset``
-forgets them all (tests switch environments between cases).
+forgets them all (tests switch environments between cases). Adapters are imported by the builder
+that uses them: a function pays at cold start only for the adapters it builds.
 """
 
 from __future__ import annotations
@@ -10,22 +11,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from functools import cache
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-from portwarden.adapters.aws.ecr_auth import EcrCredentialProvider
-from portwarden.adapters.aws.s3 import S3BlobStore, S3SnapshotFiles
-from portwarden.adapters.aws.sfn import StepFunctionsStarter
-from portwarden.adapters.aws.stores import AwsStores
-from portwarden.adapters.http.credentials import CredentialResolver
-from portwarden.adapters.http.feeds import HttpFeedFetcher
-from portwarden.adapters.http.registry import HttpRegistryClient, RetryPolicy
-from portwarden.api.dependencies import ApiDependencies
-from portwarden.core.analyzers.base import AnalyzerOptions
-from portwarden.core.image.limits import SafetyLimits
 from portwarden.core.image.reference import ImageReference
 from portwarden.core.ports import FetchedManifest, RegistryClient
-from portwarden.core.services.acquire import ImageAccess
-from portwarden.core.services.sync_feeds import FeedSource, SyncOptions, default_sources
 from portwarden.runtime.settings import (
     ApiSettings,
     FeedSyncSettings,
@@ -34,7 +23,17 @@ from portwarden.runtime.settings import (
     StarterSettings,
     StorageSettings,
 )
-from portwarden.runtime.snapshots import VulnerabilityDbCache
+
+if TYPE_CHECKING:
+    from portwarden.adapters.aws.s3 import S3SnapshotFiles
+    from portwarden.adapters.aws.sfn import StepFunctionsStarter
+    from portwarden.adapters.aws.stores import AwsStores
+    from portwarden.adapters.http.feeds import HttpFeedFetcher
+    from portwarden.api.dependencies import ApiDependencies
+    from portwarden.core.analyzers.base import AnalyzerOptions
+    from portwarden.core.services.acquire import ImageAccess
+    from portwarden.core.services.sync_feeds import FeedSource
+    from portwarden.runtime.snapshots import VulnerabilityDbCache
 
 
 class MirroredRegistryClient:
@@ -65,7 +64,16 @@ class MirroredRegistryClient:
 
 def build_registry_client(settings: RegistrySettings) -> RegistryClient:
     """The HTTP client with the ECR credential chain (the function's role); others are anonymous."""
-    credentials = CredentialResolver(ecr=EcrCredentialProvider())
+    from portwarden.adapters.aws.ecr_auth import EcrCredentialProvider
+    from portwarden.adapters.aws.registry_secrets import FirstCredential, SecretsManagerRegistryCredentials
+    from portwarden.adapters.aws.secrets import SecretsManagerSecrets
+    from portwarden.adapters.http.credentials import CredentialResolver
+    from portwarden.adapters.http.registry import HttpRegistryClient, RetryPolicy
+
+    # Secrets Manager (one secret per registry host) where the CLI has its own store, then ECR.
+    secrets = SecretsManagerSecrets(endpoint_url=StorageSettings().aws_endpoint_url)
+    registry_secrets = SecretsManagerRegistryCredentials(secrets, settings.registry_secret_prefix)
+    credentials = CredentialResolver(ecr=FirstCredential(registry_secrets, EcrCredentialProvider()))
     client: RegistryClient = HttpRegistryClient(
         credentials,
         insecure_registries=settings.insecure_registries,
@@ -84,6 +92,8 @@ _lock = threading.Lock()
 
 @cache
 def stores() -> AwsStores:
+    from portwarden.adapters.aws.stores import AwsStores
+
     return AwsStores(StorageSettings().store_settings())
 
 
@@ -94,6 +104,9 @@ def pipeline_settings() -> PipelineSettings:
 
 @cache
 def image_access() -> ImageAccess:
+    from portwarden.core.image.limits import SafetyLimits
+    from portwarden.core.services.acquire import ImageAccess
+
     settings = pipeline_settings()
     client = build_registry_client(settings)
     work_dir = settings.work_dir / "image"
@@ -104,11 +117,15 @@ def image_access() -> ImageAccess:
 
 def analyzer_options() -> AnalyzerOptions:
     """The analyzer options every image phase uses (the same everywhere: they key the layer cache)."""
+    from portwarden.core.analyzers.base import AnalyzerOptions
+
     return AnalyzerOptions(retrieve_files=pipeline_settings().retrieve_files)
 
 
 @cache
 def starter() -> StepFunctionsStarter:
+    from portwarden.adapters.aws.sfn import StepFunctionsStarter
+
     settings = StarterSettings()
     return StepFunctionsStarter(settings.state_machine_arn, endpoint_url=StorageSettings().aws_endpoint_url)
 
@@ -124,6 +141,9 @@ def api_dependencies() -> ApiDependencies:
 
     Without a state machine configured the API is read-only (submitting answers 500).
     """
+    from portwarden.adapters.aws.sfn import StepFunctionsStarter
+    from portwarden.api.dependencies import ApiDependencies
+
     settings = api_settings()
     stores_ = stores()
     arn = settings.state_machine_arn
@@ -140,12 +160,16 @@ def api_dependencies() -> ApiDependencies:
 
 def snapshot_files() -> S3SnapshotFiles:
     """Snapshots sit at the bucket's root under ``vulndb/``, beside the stores' own prefixes."""
+    from portwarden.adapters.aws.s3 import S3BlobStore, S3SnapshotFiles
+
     blobs = stores().blobs
     return S3SnapshotFiles(S3BlobStore(blobs.bucket, "", blobs.client))
 
 
 @cache
 def vulnerability_db() -> VulnerabilityDbCache:
+    from portwarden.runtime.snapshots import VulnerabilityDbCache
+
     return VulnerabilityDbCache(snapshot_files(), stores().feeds, pipeline_settings().work_dir / "vulndb")
 
 
@@ -155,18 +179,18 @@ def feed_sync_settings() -> FeedSyncSettings:
 
 
 def feed_sources() -> list[FeedSource]:
+    from portwarden.core.services.sync_feeds import FeedSource, default_sources
+
     configured = feed_sync_settings().feed_sources
     return [FeedSource.parse(text) for text in configured] if configured else default_sources()
 
 
 def feed_fetcher() -> HttpFeedFetcher:
+    from portwarden.adapters.http.feeds import HttpFeedFetcher
+
     work_dir = feed_sync_settings().work_dir / "downloads"
     work_dir.mkdir(parents=True, exist_ok=True)
     return HttpFeedFetcher(work_dir)
-
-
-def sync_options() -> SyncOptions:
-    return SyncOptions(nvd_api_key=feed_sync_settings().nvd_api_key)
 
 
 def reset() -> None:

@@ -6,9 +6,13 @@ Assemble (→ analyzed) → Match → Evaluate, and on any failure MarkFailed (�
 event). The queue holds one entry per (account, digest), so the same digest queued twice is analyzed
 once; Resolve's conditional claim keeps a digest already analyzed from being analyzed again.
 
-A stopped server leaves its running entries in the queue: on the next start they are queued again
-(their images back to not_analyzed), or, after ``max_attempts`` tries, marked analysis_failed, so no
-image stays ``analyzing`` forever.
+Each run claims its image as the state machine's Resolve does: the claim names the run (the queue
+entry and its attempt number) and has a deadline, so a failure only ends the run's own claim (never
+one another run took over), and a claim left past its deadline is taken over by the next run.
+
+A stopped server leaves its running entries in the queue: on the next start the claims of the
+interrupted runs are released and the entries queued again (their images back to not_analyzed), or,
+after ``max_attempts`` tries, marked analysis_failed, so no image stays ``analyzing`` forever.
 """
 
 from __future__ import annotations
@@ -18,17 +22,19 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from portwarden.adapters.local.sqlite import LocalStore
 from portwarden.core.errors import NotFoundError, PortwardenError
 from portwarden.core.image.reference import SourceSpec
 from portwarden.core.model.accounts import QueuedAnalysis
 from portwarden.core.model.records import AnalysisStatus
-from portwarden.core.ports import AnalysisStart
+from portwarden.core.ports import AnalysisStart, CatalogStore
 from portwarden.core.services.acquire import ImageAccess
-from portwarden.core.services.phases import OpenDatabase, evaluate_phase, match_phase, record_failure
+from portwarden.core.services.claims import record_failure
+from portwarden.core.services.phases import OpenDatabase, evaluate_phase, match_phase
 from portwarden.core.services.pipeline import (
+    DEFAULT_CLAIM_TTL,
     AnalysisRequest,
     analyze_layer_phase,
     assemble_phase,
@@ -48,6 +54,25 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def run_owner(item: QueuedAnalysis) -> str:
+    """The claim owner of one run of a queued analysis: the queue entry and its attempt number.
+
+    Derived from the entry alone, so that after a restart the claim of the interrupted run is known
+    (and released) without anything else having been recorded.
+    """
+    enqueued = item.enqueued_at.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    return f"serve/{item.account}/{item.image_digest}/{enqueued}/{item.attempts}"
+
+
+def _release_interrupted(catalog: CatalogStore, item: QueuedAnalysis, reason: str) -> bool:
+    """End the claim the interrupted run held (or a claim without owner), nobody else's."""
+    with contextlib.suppress(NotFoundError):  # an image deleted meanwhile is recorded again by Resolve
+        return any(
+            catalog.release_claim(item.image_digest, owner, reason) for owner in (run_owner(item), None)
+        )
+    return False
+
+
 class AnalysisWorkers:
     """``workers`` threads taking analyses from the store's queue until stopped."""
 
@@ -60,6 +85,7 @@ class AnalysisWorkers:
         workers: int = 2,
         max_attempts: int = 3,
         poll_seconds: float = 2.0,
+        claim_ttl: timedelta = DEFAULT_CLAIM_TTL,
     ) -> None:
         if workers < 1:
             raise ValueError("at least one worker")
@@ -69,6 +95,8 @@ class AnalysisWorkers:
         self._workers = workers
         self._max_attempts = max_attempts
         self._poll = poll_seconds
+        # How long a run's claim holds: longer than any analysis runs here, so no live run loses it.
+        self._claim_ttl = claim_ttl
         self._wake = threading.Condition()
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -85,13 +113,15 @@ class AnalysisWorkers:
         requeued, given_up = self._store.queue.requeue_running(self._max_attempts)
         for item in requeued:
             stores = self._store.for_account(item.account)
-            # An image deleted meanwhile is recorded again by Resolve.
-            with contextlib.suppress(NotFoundError):
+            # The interrupted run's process is gone: its claim ends now rather than at its deadline,
+            # and the image waits for the next run as not_analyzed.
+            if _release_interrupted(stores.catalog, item, "analysis interrupted (server stopped)"):
                 stores.catalog.set_status(
-                    item.image_digest, AnalysisStatus.NOT_ANALYZED, expected=AnalysisStatus.ANALYZING
+                    item.image_digest, AnalysisStatus.NOT_ANALYZED, expected=AnalysisStatus.ANALYSIS_FAILED
                 )
         for item in given_up:
             stores = self._store.for_account(item.account)
+            _release_interrupted(stores.catalog, item, "analysis interrupted (server stopped)")
             record_failure(
                 item.source,
                 item.image_digest,
@@ -167,9 +197,17 @@ class AnalysisWorkers:
             force=item.force,
         )
         digest: str | None = item.image_digest
+        owner = run_owner(item)
         try:
             access = self._access(item.account)
-            pointer = resolve_phase(request, access, blobs=stores.blobs, catalog=stores.catalog)
+            pointer = resolve_phase(
+                request,
+                access,
+                blobs=stores.blobs,
+                catalog=stores.catalog,
+                owner=owner,
+                claim_ttl=self._claim_ttl,
+            )
             digest = pointer.image_digest
             if pointer.skip:
                 logger.info("%s is already analyzed or analyzing; nothing to do", digest)
@@ -209,6 +247,7 @@ class AnalysisWorkers:
                 catalog=stores.catalog,
                 events=stores.events,
                 repo_tag=item.repo_tag,
+                owner=owner,
             )
         finally:
             self._store.queue.finish(item.account, item.image_digest)

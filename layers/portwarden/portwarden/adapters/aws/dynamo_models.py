@@ -25,8 +25,11 @@ IMAGE_LISTING = "image"
 ACTIVE_POINTER_ID = "#active"
 # Events table: the partition that lists which days have events, one item per day.
 DAY_INDEX_PARTITION = "#days"
-# Feed metadata table: the vulnerability database pointer item.
+# Feed metadata table: the vulnerability database pointer item, and the feed-sync workflow's state
+# (the working database and NVD checkpoints) and lease.
 VULNDB_POINTER_NAME = "vulndb"
+FEED_SYNC_STATE_NAME = "#feed-sync"
+FEED_SYNC_LEASE_NAME = "#feed-sync-lease"
 
 BY_CREATED_INDEX = "by_created"
 BY_STATUS_INDEX = "by_status"
@@ -76,6 +79,9 @@ class ImageItem(Model):
     created_at = UnicodeAttribute()
     analyzed_at = UnicodeAttribute(null=True)
     last_error = UnicodeAttribute(null=True)
+    # The analysis claim while analyzing: its owner (an execution ARN) and deadline (a timestamp).
+    claim_owner = UnicodeAttribute(null=True)
+    claim_deadline = UnicodeAttribute(null=True)
 
     by_created = ImagesByCreated()
     by_status = ImagesByStatus()
@@ -103,6 +109,9 @@ class EvaluationItem(Model):
     # The result document, zstd-compressed JSON: inline when small, else an S3 key.
     document = BinaryAttribute(null=True, legacy_encoding=False)
     document_key = UnicodeAttribute(null=True)
+    # The table's TTL attribute (epoch seconds): set once a newer evaluation for the same image and
+    # tag supersedes this one; the current evaluation never expires.
+    expires_at = NumberAttribute(null=True)
 
 
 class BundleItem(Model):
@@ -131,6 +140,8 @@ class EventItem(Model):
     message = UnicodeAttribute(null=True)
     details = UnicodeAttribute(null=True)
     timestamp = UnicodeAttribute(null=True)
+    # The table's TTL attribute (epoch seconds): the event's time plus the retention period.
+    expires_at = NumberAttribute(null=True)
 
 
 class FeedItem(Model):
@@ -141,6 +152,16 @@ class FeedItem(Model):
     schema_version = NumberAttribute()
     record_count = NumberAttribute(default=0)
     updated_at = UnicodeAttribute()
+
+
+class FeedSyncStateItem(Model):
+    """The workflow's working state (``working``: JSON) or its lease (``lease_owner``/``lease_until``)."""
+
+    name = UnicodeAttribute(hash_key=True)
+    working = UnicodeAttribute(null=True)
+    lease_owner = UnicodeAttribute(null=True)
+    lease_until = UnicodeAttribute(null=True)
+    updated_at = UnicodeAttribute(null=True)
 
 
 # ---- the factory ---------------------------------------------------------------------------------------
@@ -192,3 +213,8 @@ def event_model(binding: TableBinding) -> type[EventItem]:
 @lru_cache(maxsize=64)
 def feed_model(binding: TableBinding) -> type[FeedItem]:
     return _bind(FeedItem, binding)
+
+
+@lru_cache(maxsize=64)
+def feed_sync_state_model(binding: TableBinding) -> type[FeedSyncStateItem]:
+    return _bind(FeedSyncStateItem, binding)

@@ -18,6 +18,8 @@ from portwarden.core.model.base import ValueObject
 
 # What S3 and its emulators answer for a key or bucket that is not there.
 _MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+# The object tag that marks a snapshot the pointer has moved away from (template.yaml's lifecycle).
+RETIRED_TAG = "portwarden-retired"
 _ZSTD_LEVEL = 3
 
 
@@ -155,6 +157,21 @@ class S3SnapshotFiles:
             raise StoreError(
                 f"cannot upload s3://{self._blobs.bucket}/{object_key} ({type(exc).__name__})"
             ) from exc
+
+    def retire(self, key: str) -> None:
+        """Tag the object ``RETIRED_TAG=true``: only tagged snapshots are expired by the bucket's
+        lifecycle rule, so the snapshot the pointer names is never deleted, however old."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        object_key = self._blobs.object_key(key)
+        try:
+            self._blobs.client.put_object_tagging(
+                Bucket=self._blobs.bucket,
+                Key=object_key,
+                Tagging={"TagSet": [{"Key": RETIRED_TAG, "Value": "true"}]},
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise StoreError(f"cannot retire s3://{self._blobs.bucket}/{object_key}") from exc
 
     def download(self, key: str, path: Path) -> bool:
         from botocore.exceptions import BotoCoreError, ClientError

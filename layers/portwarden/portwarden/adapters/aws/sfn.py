@@ -1,12 +1,12 @@
 """Starting analyses: one Step Functions execution of ``statemachine/analysis.asl.json`` per request.
 
-Execution names make starts idempotent. Step Functions refuses a second execution with a name it has
-seen (for 90 days), so a trigger that names its execution after what it analyzes — the ECR event's
-image digest and tag — starts at most one execution however often the event is delivered. A start
-that finds its name taken reports ``started=False`` with the existing execution's ARN instead of
-failing. Triggers without a stable identity (an API request for a tag, whose digest is not known
-until Resolve runs) leave the name to Step Functions; the Resolve phase's conditional claim on the
-image's status then keeps the analysis itself single.
+One analysis per digest is the Resolve phase's claim (a conditional update of the image's status,
+owned by the execution, with a deadline), not the execution name: Step Functions keeps a name for 90
+days, so a name derived from the digest alone would refuse every later attempt (a re-push after a
+failure). Names are unique per attempt: the digest and tag for the reader, plus the identity of the
+delivery (the EventBridge event id, an SQS message id), so a delivery repeated by its transport
+starts nothing twice (``started=False``), while a new push is a new attempt. Triggers without an
+identity of their own (an API request) get a fresh random name.
 """
 
 from __future__ import annotations
@@ -14,27 +14,26 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+import uuid
 from typing import Any
 
 from portwarden.core.errors import StoreError
 from portwarden.core.image.digest import split_digest
+from portwarden.core.model.pipeline import AnalysisRequest
 from portwarden.core.ports import AnalysisStart
-from portwarden.core.services.pipeline import AnalysisRequest
 
 # Step Functions execution names: 1-80 characters from this set.
 _NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 _ALREADY_EXISTS = "ExecutionAlreadyExists"
 
 
-def execution_name(image_digest: str, repo_tag: str | None) -> str:
-    """A stable execution name for (digest, tag): the digest's hex prefix and a hash of the tag.
-
-    The tag is part of the name so that the same digest pushed under a second tag still starts an
-    execution, whose Resolve records the new tag and skips the analysis the digest already has.
-    """
+def execution_name(image_digest: str, repo_tag: str | None, attempt: str) -> str:
+    """The execution name of one attempt: the digest's hex prefix, a hash of the tag, and a hash of
+    ``attempt`` (the delivery's identity), within Step Functions' 80 characters."""
     _, hexdigest = split_digest(image_digest)
-    tag_hash = hashlib.sha256((repo_tag or "").encode()).hexdigest()[:12]
-    return f"{hexdigest[:64]}-{tag_hash}"
+    tag_hash = hashlib.sha256((repo_tag or "").encode()).hexdigest()[:8]
+    attempt_hash = hashlib.sha256(attempt.encode()).hexdigest()[:20]
+    return f"{hexdigest[:48]}-{tag_hash}-{attempt_hash}"
 
 
 class StepFunctionsStarter:
@@ -83,8 +82,8 @@ class StepFunctionsStarter:
             "stateMachineArn": self.state_machine_arn,
             "input": request.model_dump_json(),
         }
-        if name is not None:
-            arguments["name"] = name
+        # Without an identity of its own, a start is an attempt of its own: a fresh name.
+        arguments["name"] = name if name is not None else f"attempt-{uuid.uuid4().hex}"
         try:
             response = self.client.start_execution(**arguments)
         except ClientError as exc:

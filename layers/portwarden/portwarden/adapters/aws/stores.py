@@ -19,11 +19,11 @@ import json
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
 from pynamodb.exceptions import PynamoDBException
+from pynamodb.expressions.condition import size
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
@@ -32,6 +32,8 @@ from portwarden.adapters.aws.dynamo_models import (
     BY_CREATED_INDEX,
     BY_STATUS_INDEX,
     DAY_INDEX_PARTITION,
+    FEED_SYNC_LEASE_NAME,
+    FEED_SYNC_STATE_NAME,
     IMAGE_LISTING,
     VULNDB_POINTER_NAME,
     BundleItem,
@@ -44,6 +46,7 @@ from portwarden.adapters.aws.dynamo_models import (
     evaluation_model,
     event_model,
     feed_model,
+    feed_sync_state_model,
     image_model,
     tag_model,
 )
@@ -54,12 +57,20 @@ from portwarden.adapters.aws.s3 import (
     compress_json,
     decompress_document,
 )
+from portwarden.adapters.aws.settings import (
+    TABLE_PURPOSES,
+    AwsStoreSettings,
+)
 from portwarden.core.errors import NotFoundError, StoreError
 from portwarden.core.model.analysis import ImageAnalysis
 from portwarden.core.model.base import ValueObject
+from portwarden.core.model.feedsync import WorkingDatabase
 from portwarden.core.model.match import Match
 from portwarden.core.model.records import (
+    REPO_TAGS_KEPT,
+    AnalysisClaim,
     AnalysisStatus,
+    AnalyzedSummary,
     DbPointer,
     EvaluationRecord,
     EventRecord,
@@ -70,8 +81,8 @@ from portwarden.core.model.records import (
 
 _TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _CONDITION_FAILED = "ConditionalCheckFailedException"
-# DynamoDB items are capped at 400 KB; documents whose compressed form is larger than this go to S3.
-DEFAULT_INLINE_DOCUMENT_LIMIT = 350_000
+# Rewrites of a full tag list that lose a race are retried this often before giving up.
+_TAG_LIST_ATTEMPTS = 8
 
 
 def to_timestamp(value: datetime) -> str:
@@ -85,40 +96,7 @@ def from_timestamp(text: str) -> datetime:
     return datetime.strptime(text, _TIMESTAMP_FORMAT).replace(tzinfo=UTC)
 
 
-class AwsStoreSettings(BaseModel):
-    """Where the stores live. Built at the edge (Lambda environment, CLI options, tests)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    bucket: str = Field(min_length=3)
-    region: str | None = None
-    # Other endpoints than AWS's (moto server, dynalite); None in production.
-    dynamodb_endpoint_url: str | None = None
-    s3_endpoint_url: str | None = None
-    images_table: str = Field(default="portwarden-images", min_length=3)
-    tags_table: str = Field(default="portwarden-tags", min_length=3)
-    evaluations_table: str = Field(default="portwarden-evaluations", min_length=3)
-    policies_table: str = Field(default="portwarden-policies", min_length=3)
-    events_table: str = Field(default="portwarden-events", min_length=3)
-    feeds_table: str = Field(default="portwarden-feeds", min_length=3)
-    documents_prefix: str = "documents/"
-    cache_prefix: str = "cache/"
-    inline_document_limit: int = Field(default=DEFAULT_INLINE_DOCUMENT_LIMIT, ge=0, le=390_000)
-
-    @classmethod
-    def with_table_prefix(cls, prefix: str, bucket: str, **overrides: Any) -> AwsStoreSettings:
-        """Settings whose six tables are ``<prefix>-images``, ``<prefix>-tags`` and so on."""
-        names = {f"{purpose}_table": f"{prefix}-{purpose}" for purpose in TABLE_PURPOSES}
-        return cls.model_validate({"bucket": bucket, **names, **overrides})
-
-    def table_name(self, purpose: str) -> str:
-        name: str = getattr(self, f"{purpose}_table")
-        return name
-
-
 # ---- table definitions (CreateTable parameters; the SAM template declares the same) ----------------
-
-TABLE_PURPOSES = ("images", "tags", "evaluations", "policies", "events", "feeds")
 
 
 def _key(name: str, key_type: str) -> dict[str, str]:
@@ -284,6 +262,8 @@ class AwsCatalogStore:
             created_at=to_timestamp(image.created_at),
             analyzed_at=to_timestamp(image.analyzed_at) if image.analyzed_at is not None else None,
             last_error=image.last_error,
+            claim_owner=image.claim_owner,
+            claim_deadline=to_timestamp(image.claim_deadline) if image.claim_deadline is not None else None,
         )
 
     @staticmethod
@@ -300,6 +280,8 @@ class AwsCatalogStore:
             created_at=from_timestamp(item.created_at),
             analyzed_at=from_timestamp(item.analyzed_at) if item.analyzed_at else None,
             last_error=item.last_error,
+            claim_owner=item.claim_owner,
+            claim_deadline=from_timestamp(item.claim_deadline) if item.claim_deadline else None,
         )
 
     def put_image(self, image: ImageRecord) -> None:
@@ -338,9 +320,14 @@ class AwsCatalogStore:
         return [self._record(item) for item in items]
 
     def add_repo_tag(self, image_digest: str, repo_tag: str) -> None:
-        """One UpdateItem appending the tag unless the list already holds it: the status is untouched."""
+        """One UpdateItem appending the tag unless the list holds it or is full: the status is untouched.
+
+        A full list (``REPO_TAGS_KEPT``) is rewritten without its oldest tag, under the condition that
+        it is still the list that was read, and retried when another writer got there first.
+        """
         model = self._images
-        condition = model.image_digest.exists() & ~model.repo_tags.contains(repo_tag)
+        room = size(model.repo_tags) < REPO_TAGS_KEPT  # type: ignore[no-untyped-call]
+        condition = model.image_digest.exists() & ~model.repo_tags.contains(repo_tag) & room
         with _dynamodb_errors("add a tag to an image"):
             try:
                 model(image_digest).update(
@@ -350,9 +337,23 @@ class AwsCatalogStore:
             except PynamoDBException as exc:
                 if not _condition_failed(exc):
                     raise
-            exists = _get(model, image_digest, attributes_to_get=["image_digest"])
-        if exists is None:
-            raise NotFoundError(f"no image {image_digest}")
+            for _ in range(_TAG_LIST_ATTEMPTS):
+                item = _get(model, image_digest, attributes_to_get=["image_digest", "repo_tags"])
+                if item is None:
+                    raise NotFoundError(f"no image {image_digest}")
+                tags = list(item.repo_tags or ())
+                if repo_tag in tags:
+                    return
+                try:
+                    model(image_digest).update(
+                        actions=[model.repo_tags.set([*tags, repo_tag][-REPO_TAGS_KEPT:])],
+                        condition=model.image_digest.exists() & (model.repo_tags == tags),
+                    )
+                    return
+                except PynamoDBException as exc:
+                    if not _condition_failed(exc):
+                        raise
+        raise StoreError(f"cannot add a tag to {image_digest}: the tag list kept changing")
 
     def set_status(
         self,
@@ -364,7 +365,8 @@ class AwsCatalogStore:
     ) -> bool:
         """One UpdateItem whose condition names the expected status: DynamoDB applies it atomically per
         item, so of two concurrent callers expecting the same status exactly one succeeds.
-        ``last_error`` is set to ``error`` (removed when None). NotFoundError for an unknown digest."""
+        ``last_error`` is set to ``error`` (removed when None); a status other than analyzing removes
+        the claim. NotFoundError for an unknown digest."""
         model = self._images
         condition = model.image_digest.exists()
         if expected is not None:
@@ -373,7 +375,85 @@ class AwsCatalogStore:
             model.analysis_status.set(status.value),
             model.last_error.set(error) if error is not None else model.last_error.remove(),
         ]
+        if status is not AnalysisStatus.ANALYZING:
+            # A claim only means something while the image is analyzing.
+            actions += [model.claim_owner.remove(), model.claim_deadline.remove()]
         with _dynamodb_errors("update an image's status"):
+            try:
+                model(image_digest).update(actions=actions, condition=condition)
+            except PynamoDBException as exc:
+                if not _condition_failed(exc):
+                    raise
+            else:
+                return True
+            exists = _get(model, image_digest, attributes_to_get=["image_digest"])
+        if exists is None:
+            raise NotFoundError(f"no image {image_digest}")
+        return False
+
+    def claim_analysis(
+        self, image_digest: str, claim: AnalysisClaim, *, now: datetime, force: bool = False
+    ) -> bool:
+        """One conditional UpdateItem: the status and the current claim's deadline are checked and the
+        new claim written atomically, so of two callers racing for an image exactly one wins."""
+        model = self._images
+        startable = [AnalysisStatus.NOT_ANALYZED.value, AnalysisStatus.ANALYSIS_FAILED.value]
+        if force:
+            startable.append(AnalysisStatus.ANALYZED.value)
+        expired = (model.analysis_status == AnalysisStatus.ANALYZING.value) & (
+            model.claim_deadline.does_not_exist() | (model.claim_deadline < to_timestamp(now))
+        )
+        condition = model.image_digest.exists() & (model.analysis_status.is_in(*startable) | expired)
+        actions: list[Action] = [
+            model.analysis_status.set(AnalysisStatus.ANALYZING.value),
+            model.claim_owner.set(claim.owner),
+            model.claim_deadline.set(to_timestamp(claim.deadline)),
+            model.last_error.remove(),
+        ]
+        return self._conditional_update(image_digest, actions, condition, "claim an image's analysis")
+
+    def release_claim(self, image_digest: str, owner: str | None, error: str) -> bool:
+        model = self._images
+        held = model.claim_owner == owner if owner is not None else model.claim_owner.does_not_exist()
+        condition = (model.analysis_status == AnalysisStatus.ANALYZING.value) & held
+        actions: list[Action] = [
+            model.analysis_status.set(AnalysisStatus.ANALYSIS_FAILED.value),
+            model.last_error.set(error),
+            model.claim_owner.remove(),
+            model.claim_deadline.remove(),
+        ]
+        with _dynamodb_errors("release an analysis claim"):
+            try:
+                model(image_digest).update(actions=actions, condition=condition)
+            except PynamoDBException as exc:
+                if _condition_failed(exc):
+                    return False
+                raise
+        return True
+
+    def mark_analyzed(self, image_digest: str, summary: AnalyzedSummary) -> None:
+        """An UpdateItem of the analysis attributes only: a tag added meanwhile survives."""
+        model = self._images
+        actions: list[Action] = [
+            model.analysis_status.set(AnalysisStatus.ANALYZED.value),
+            model.analyzed_at.set(to_timestamp(summary.analyzed_at)),
+            model.package_count.set(summary.package_count),
+            model.distro.set(summary.distro) if summary.distro is not None else model.distro.remove(),
+            model.last_error.remove(),
+            model.claim_owner.remove(),
+            model.claim_deadline.remove(),
+        ]
+        if not self._conditional_update(
+            image_digest, actions, model.image_digest.exists(), "record an analysis"
+        ):
+            raise NotFoundError(f"no image {image_digest}")
+
+    def _conditional_update(
+        self, image_digest: str, actions: list[Action], condition: Any, action: str
+    ) -> bool:
+        """True when applied; False when the condition failed on an existing item; NotFoundError else."""
+        model = self._images
+        with _dynamodb_errors(action):
             try:
                 model(image_digest).update(actions=actions, condition=condition)
             except PynamoDBException as exc:
@@ -456,12 +536,26 @@ class AwsAnalysisStore:
 # ---- evaluations ----------------------------------------------------------------------------------------
 
 
-class AwsEvaluationStore:
-    """Table ``evaluations``: hash image_digest, range "<evaluated_at>#<evaluation_id>"; newest first."""
+def _epoch_seconds(value: datetime) -> int:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return int(value.timestamp())
 
-    def __init__(self, binding: TableBinding, spill: _DocumentSpill) -> None:
+
+class AwsEvaluationStore:
+    """Table ``evaluations``: hash image_digest, range "<evaluated_at>#<evaluation_id>"; newest first.
+
+    With ``superseded_days``, storing an evaluation gives the earlier ones for the same image and tag
+    an ``expires_at`` (the table's TTL) that many days ahead: history is kept for a while, the
+    current evaluation forever.
+    """
+
+    def __init__(
+        self, binding: TableBinding, spill: _DocumentSpill, superseded_days: int | None = None
+    ) -> None:
         self._model = evaluation_model(binding)
         self._spill = spill
+        self._superseded_days = superseded_days
 
     def put_evaluation(self, evaluation: EvaluationRecord) -> None:
         evaluated_at = to_timestamp(evaluation.evaluated_at)
@@ -482,6 +576,29 @@ class AwsEvaluationStore:
                 document=inline,
                 document_key=key,
             ).save()
+        if self._superseded_days is not None:
+            self._expire_superseded(evaluation)
+
+    def _expire_superseded(self, evaluation: EvaluationRecord) -> None:
+        model = self._model
+        newest_key = f"{to_timestamp(evaluation.evaluated_at)}#{evaluation.evaluation_id}"
+        same_tag = (
+            model.repo_tag == evaluation.repo_tag
+            if evaluation.repo_tag is not None
+            else model.repo_tag.does_not_exist()
+        )
+        expires_at = _epoch_seconds(datetime.now(UTC) + timedelta(days=self._superseded_days or 0))
+        with _dynamodb_errors("expire superseded evaluations"):
+            earlier = model.query(
+                evaluation.image_digest,
+                range_key_condition=model.evaluated_key < newest_key,
+                filter_condition=same_tag & model.expires_at.does_not_exist(),
+                attributes_to_get=["image_digest", "evaluated_key"],
+            )
+            for item in earlier:
+                model(item.image_digest, item.evaluated_key).update(
+                    actions=[model.expires_at.set(expires_at)], condition=model.image_digest.exists()
+                )
 
     def latest_evaluation(self, image_digest: str, repo_tag: str | None = None) -> EvaluationRecord | None:
         """The newest evaluation of the image; with ``repo_tag``, the newest made for that tag."""
@@ -625,20 +742,27 @@ class AwsEventStore:
     once (it is idempotent anyway). Events come newest first; ``since`` is exclusive.
     """
 
-    def __init__(self, binding: TableBinding) -> None:
+    def __init__(self, binding: TableBinding, retention_days: int | None = None) -> None:
         self._model = event_model(binding)
         self._indexed_days: set[str] = set()
         self._lock = threading.Lock()
+        self._retention = timedelta(days=retention_days) if retention_days is not None else None
 
     def put_event(self, event: EventRecord) -> None:
         timestamp = to_timestamp(event.timestamp)
         day = timestamp[:10]
+        expires_at = day_expires_at = None
+        if self._retention is not None:
+            expires_at = _epoch_seconds(event.timestamp + self._retention)
+            # A day's index entry outlives the day's last possible event.
+            day_start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC)
+            day_expires_at = _epoch_seconds(day_start + timedelta(days=1) + self._retention)
         with _dynamodb_errors("store an event"):
             # The day entry first: an index entry without events is harmless, the reverse would hide events.
             with self._lock:
                 known = day in self._indexed_days
             if not known:
-                self._model(DAY_INDEX_PARTITION, day).save()
+                self._model(DAY_INDEX_PARTITION, day, expires_at=day_expires_at).save()
                 with self._lock:
                     self._indexed_days.add(day)
             self._model(
@@ -652,6 +776,7 @@ class AwsEventStore:
                 message=event.message,
                 details=json.dumps(event.model_dump(mode="json")["details"], separators=(",", ":")),
                 timestamp=timestamp,
+                expires_at=expires_at,
             ).save()
 
     def list_events(self, since: datetime | None = None, limit: int = 100) -> list[EventRecord]:
@@ -701,10 +826,56 @@ class AwsEventStore:
 
 
 class AwsFeedMetadataStore:
-    """Table ``feeds``: the item ``vulndb`` points at the current vulnerability database snapshot."""
+    """Table ``feeds``: the item ``vulndb`` points at the current vulnerability database snapshot;
+    ``#feed-sync`` holds the feed-sync workflow's working database and checkpoints, and
+    ``#feed-sync-lease`` the run that may write them."""
 
     def __init__(self, binding: TableBinding) -> None:
         self._model = feed_model(binding)
+        self._state = feed_sync_state_model(binding)
+
+    def get_working(self) -> WorkingDatabase | None:
+        with _dynamodb_errors("read the feed sync state"):
+            item = _get(self._state, FEED_SYNC_STATE_NAME)
+        if item is None or not item.working:
+            return None
+        return WorkingDatabase.model_validate_json(item.working)
+
+    def put_working(self, working: WorkingDatabase) -> None:
+        with _dynamodb_errors("store the feed sync state"):
+            self._state(
+                FEED_SYNC_STATE_NAME,
+                working=working.model_dump_json(),
+                updated_at=to_timestamp(datetime.now(UTC)),
+            ).save()
+
+    def acquire_lease(self, owner: str, until: datetime, now: datetime) -> bool:
+        """One conditional put: free, expired, or already ours."""
+        model = self._state
+        condition = (
+            model.name.does_not_exist()
+            | (model.lease_until < to_timestamp(now))
+            | (model.lease_owner == owner)
+        )
+        with _dynamodb_errors("take the feed sync lease"):
+            try:
+                model(FEED_SYNC_LEASE_NAME, lease_owner=owner, lease_until=to_timestamp(until)).save(
+                    condition=condition
+                )
+            except PynamoDBException as exc:
+                if _condition_failed(exc):
+                    return False
+                raise
+        return True
+
+    def release_lease(self, owner: str) -> None:
+        model = self._state
+        with _dynamodb_errors("release the feed sync lease"):
+            try:
+                model(FEED_SYNC_LEASE_NAME).delete(condition=model.lease_owner == owner)
+            except PynamoDBException as exc:
+                if not _condition_failed(exc):
+                    raise
 
     def get_db_pointer(self) -> DbPointer | None:
         with _dynamodb_errors("read the database pointer"):
@@ -777,9 +948,11 @@ class AwsStores:
         spill = _DocumentSpill(self.documents, settings.inline_document_limit)
         self.catalog = AwsCatalogStore(binding("images"), binding("tags"))
         self.analyses = AwsAnalysisStore(self.documents)
-        self.evaluations = AwsEvaluationStore(binding("evaluations"), spill)
+        self.evaluations = AwsEvaluationStore(
+            binding("evaluations"), spill, settings.superseded_evaluation_days
+        )
         self.policies = AwsPolicyStore(binding("policies"), spill)
-        self.events = AwsEventStore(binding("events"))
+        self.events = AwsEventStore(binding("events"), settings.event_retention_days)
         self.feeds = AwsFeedMetadataStore(binding("feeds"))
 
     def boto3_client(self, service: str, endpoint_url: str | None = None) -> Any:

@@ -50,7 +50,10 @@ from portwarden.core.model.analysis import ImageAnalysis
 from portwarden.core.model.base import ValueObject
 from portwarden.core.model.match import Match
 from portwarden.core.model.records import (
+    REPO_TAGS_KEPT,
+    AnalysisClaim,
     AnalysisStatus,
+    AnalyzedSummary,
     DbPointer,
     EvaluationRecord,
     EventRecord,
@@ -321,6 +324,14 @@ _MIGRATIONS += (
             )""",
         ),
     ),
+    (
+        5,
+        (
+            # Analysis claims: who analyzes the image and until when (a stale claim can be taken over).
+            "ALTER TABLE images ADD COLUMN claim_owner TEXT",
+            "ALTER TABLE images ADD COLUMN claim_deadline TEXT",
+        ),
+    ),
 )
 SCHEMA_VERSION = _MIGRATIONS[-1][0]
 
@@ -462,15 +473,15 @@ _LISTING_CACHE = 20_000
 _INSERT_IMAGE = (
     "INSERT {conflict} INTO images (account, image_digest, image_id, analysis_status, repo_tags, source, "
     "platform, distro, package_count, created_at, analyzed_at, last_error, annotations, dockerfile, "
-    "parent_digest, arch, image_size, layer_count) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "parent_digest, arch, image_size, layer_count, claim_owner, claim_deadline) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _REPLACE_IMAGE = _INSERT_IMAGE.replace("{conflict}", "OR REPLACE")
 _ADD_IMAGE = _INSERT_IMAGE.replace("{conflict}", "OR IGNORE")
 _SELECT_IMAGES = (
     "SELECT image_digest, image_id, analysis_status, repo_tags, source, platform, distro, package_count, "
     "created_at, analyzed_at, last_error, annotations, dockerfile, parent_digest, arch, image_size, "
-    "layer_count FROM images WHERE account = ?"
+    "layer_count, claim_owner, claim_deadline FROM images WHERE account = ?"
 )
 
 
@@ -494,6 +505,8 @@ def _image_row(account: str, image: ImageRecord) -> tuple[Any, ...]:
         image.arch,
         image.image_size,
         image.layer_count,
+        image.claim_owner,
+        to_timestamp(image.claim_deadline) if image.claim_deadline is not None else None,
     )
 
 
@@ -516,6 +529,8 @@ def _image_from_row(row: sqlite3.Row | tuple[Any, ...]) -> ImageRecord:
         arch=row[14],
         image_size=row[15],
         layer_count=row[16],
+        claim_owner=row[17],
+        claim_deadline=from_timestamp(row[18]) if row[18] is not None else None,
     )
 
 
@@ -616,7 +631,8 @@ class SqliteCatalogStore(_AccountBound):
         return [_image_from_row(row) for row in rows]
 
     def add_repo_tag(self, image_digest: str, repo_tag: str) -> None:
-        """Read-modify-write of the tag list inside one write transaction: atomic against other writers."""
+        """Read-modify-write of the tag list inside one write transaction: atomic against other writers.
+        Tags stay in the order they were added; past ``REPO_TAGS_KEPT`` the oldest is dropped."""
         with self._db.transaction("add a tag to an image") as connection:
             row = connection.execute(
                 "SELECT repo_tags FROM images WHERE account = ? AND image_digest = ?",
@@ -624,11 +640,11 @@ class SqliteCatalogStore(_AccountBound):
             ).fetchone()
             if row is None:
                 raise NotFoundError(f"no image {image_digest}")
-            tags = set(json.loads(row[0]))
+            tags: list[str] = json.loads(row[0])
             if repo_tag not in tags:
                 connection.execute(
                     "UPDATE images SET repo_tags = ? WHERE account = ? AND image_digest = ?",
-                    (json.dumps(sorted({*tags, repo_tag})), self._account, image_digest),
+                    (json.dumps([*tags, repo_tag][-REPO_TAGS_KEPT:]), self._account, image_digest),
                 )
 
     def set_status(
@@ -641,19 +657,34 @@ class SqliteCatalogStore(_AccountBound):
     ) -> bool:
         """One UPDATE with the expected status in its WHERE clause: SQLite applies it atomically, so
         of two concurrent callers expecting the same status exactly one sees a changed row.
-        ``last_error`` is set to ``error`` (cleared when None). NotFoundError for an unknown digest."""
+        ``last_error`` is set to ``error`` (cleared when None); a status other than analyzing clears
+        the claim. NotFoundError for an unknown digest."""
+        # A claim only means something while the image is analyzing.
+        keep_claim = int(status is AnalysisStatus.ANALYZING)
         with self._db.transaction("update an image's status") as connection:
             if expected is None:
                 cursor = connection.execute(
-                    "UPDATE images SET analysis_status = ?, last_error = ? "
+                    "UPDATE images SET analysis_status = ?, last_error = ?, "
+                    "claim_owner = CASE WHEN ? THEN claim_owner END, "
+                    "claim_deadline = CASE WHEN ? THEN claim_deadline END "
                     "WHERE account = ? AND image_digest = ?",
-                    (status.value, error, self._account, image_digest),
+                    (status.value, error, keep_claim, keep_claim, self._account, image_digest),
                 )
             else:
                 cursor = connection.execute(
-                    "UPDATE images SET analysis_status = ?, last_error = ? "
+                    "UPDATE images SET analysis_status = ?, last_error = ?, "
+                    "claim_owner = CASE WHEN ? THEN claim_owner END, "
+                    "claim_deadline = CASE WHEN ? THEN claim_deadline END "
                     "WHERE account = ? AND image_digest = ? AND analysis_status = ?",
-                    (status.value, error, self._account, image_digest, expected.value),
+                    (
+                        status.value,
+                        error,
+                        keep_claim,
+                        keep_claim,
+                        self._account,
+                        image_digest,
+                        expected.value,
+                    ),
                 )
             if cursor.rowcount == 1:
                 return True
@@ -663,6 +694,62 @@ class SqliteCatalogStore(_AccountBound):
         if exists is None:
             raise NotFoundError(f"no image {image_digest}")
         return False
+
+    def claim_analysis(
+        self, image_digest: str, claim: AnalysisClaim, *, now: datetime, force: bool = False
+    ) -> bool:
+        """One conditional UPDATE (see the port): of two callers racing for a claim, one wins."""
+        with self._db.transaction("claim an image's analysis") as connection:
+            cursor = connection.execute(
+                "UPDATE images SET analysis_status = 'analyzing', last_error = NULL, claim_owner = ?, "
+                "claim_deadline = ? WHERE account = ? AND image_digest = ? AND ("
+                "analysis_status IN ('not_analyzed', 'analysis_failed') "
+                "OR (? AND analysis_status = 'analyzed') "
+                "OR (analysis_status = 'analyzing' AND (claim_deadline IS NULL OR claim_deadline < ?)))",
+                (
+                    claim.owner,
+                    to_timestamp(claim.deadline),
+                    self._account,
+                    image_digest,
+                    int(force),
+                    to_timestamp(now),
+                ),
+            )
+            if cursor.rowcount == 1:
+                return True
+            exists = connection.execute(
+                "SELECT 1 FROM images WHERE account = ? AND image_digest = ?", (self._account, image_digest)
+            ).fetchone()
+        if exists is None:
+            raise NotFoundError(f"no image {image_digest}")
+        return False
+
+    def release_claim(self, image_digest: str, owner: str | None, error: str) -> bool:
+        with self._db.transaction("release an analysis claim") as connection:
+            cursor = connection.execute(
+                "UPDATE images SET analysis_status = 'analysis_failed', last_error = ?, claim_owner = NULL, "
+                "claim_deadline = NULL WHERE account = ? AND image_digest = ? "
+                "AND analysis_status = 'analyzing' AND claim_owner IS ?",
+                (error, self._account, image_digest, owner),
+            )
+        return cursor.rowcount == 1
+
+    def mark_analyzed(self, image_digest: str, summary: AnalyzedSummary) -> None:
+        with self._db.transaction("record an analyzed image") as connection:
+            cursor = connection.execute(
+                "UPDATE images SET analysis_status = 'analyzed', analyzed_at = ?, package_count = ?, "
+                "distro = ?, last_error = NULL, claim_owner = NULL, claim_deadline = NULL "
+                "WHERE account = ? AND image_digest = ?",
+                (
+                    to_timestamp(summary.analyzed_at),
+                    summary.package_count,
+                    summary.distro,
+                    self._account,
+                    image_digest,
+                ),
+            )
+        if cursor.rowcount != 1:
+            raise NotFoundError(f"no image {image_digest}")
 
     def put_tag(self, tag: TagRecord) -> None:
         with self._db.errors("store a tag"):

@@ -53,6 +53,7 @@ from portwarden.core.image.reference import SourceKind, SourceSpec
 from portwarden.core.model.analysis import ImageAnalysis
 from portwarden.core.model.base import ValueObject
 from portwarden.core.model.match import Match
+from portwarden.core.model.pipeline import AnalysisRequest
 from portwarden.core.model.policy import PolicyBundle, PolicyEvaluation
 from portwarden.core.model.records import AnalysisStatus, EvaluationRecord, ImageRecord
 from portwarden.core.model.vulnerability import FixState
@@ -61,7 +62,6 @@ from portwarden.core.services.acquire import DEFAULT_PLATFORM
 from portwarden.core.services.evaluate import evaluate, evaluation_input, evaluation_record, parse_bundle
 from portwarden.core.services.explain import Explanation, explain_vulnerability
 from portwarden.core.services.images import ImageSubmission, full_tag, submit_image
-from portwarden.core.services.pipeline import AnalysisRequest
 from portwarden.core.triage.apply import apply_triage
 from portwarden.core.triage.model import TriageInputs, TriageOutcome
 from portwarden.core.triage.stored import stored_triage_inputs
@@ -486,14 +486,19 @@ def list_images(
     if image_status == "deleting":
         # Deletion is immediate here: nothing is ever in "deleting".
         return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body="[]")
-    records = current.deps.catalog.list_images(limit=MAX_LISTED_IMAGES)
+    catalog = current.deps.catalog
+    if tag is None and analysis_status is not None:
+        # The store's status index, not a filter over the newest images: every image in that status.
+        records = catalog.list_images_by_status(AnalysisStatus(analysis_status), limit=MAX_LISTED_IMAGES)
+    else:
+        records = catalog.list_images(limit=MAX_LISTED_IMAGES)
     if tag is not None:
         wanted = full_tag(tag)
         records = [r for r in records if wanted in r.repo_tags]
         if not history:
             records = records[:1]
-    if analysis_status is not None:
-        records = [r for r in records if r.analysis_status.value == analysis_status]
+        if analysis_status is not None:
+            records = [r for r in records if r.analysis_status.value == analysis_status]
     account = current.caller.account
     body = "[" + ",".join(_RENDERED.render(record, account) for record in records) + "]"
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=body)

@@ -73,7 +73,11 @@ class LayerCache:
             return False
 
     def lookup(self, digest: str, contents: ContentStore) -> FragmentLookup:
-        """The cached fragment with its verified contents put into ``contents``, or why not."""
+        """The cached fragment with its verified contents put into ``contents``, or why not.
+
+        A fragment whose contents cannot all be loaded (expired on their own, or altered) is a miss
+        with a reason: the caller reads the layer again and ``save`` replaces the fragment and
+        restores the contents."""
         try:
             raw = self._blobs.get(self._key(digest))
             if raw is None:
@@ -112,18 +116,13 @@ class LayerCache:
                 if record.sha256 and capture.wants(record.path) and contents.has(record.sha256)
             }
         )
+        # Every content object is written again, even when it exists and is intact: expiry counts from
+        # an object's last write, so a content shared with older fragments is never older than this
+        # fragment and expires no earlier (a fragment outliving its contents is the rare path
+        # ``lookup`` covers); the write also replaces a missing or altered object.
         for sha in captured:
-            key = self._content_key(sha)
-            if not self._holds_intact(key, sha):
-                with contents.open(sha) as handle:
-                    self._blobs.put(key, handle.read())
+            with contents.open(sha) as handle:
+                self._blobs.put(self._content_key(sha), handle.read())
         document = {"format": FRAGMENT_FORMAT, "index": encode_index(index), "captured": captured}
         compressor = zstandard.ZstdCompressor(level=3, write_checksum=True)
         self._blobs.put(self._key(index.digest), compressor.compress(json.dumps(document).encode()))
-
-    def _holds_intact(self, key: str, sha: str) -> bool:
-        try:
-            data = self._blobs.get(key)
-        except StoreError:
-            return False
-        return data is not None and hashlib.sha256(data).hexdigest() == sha

@@ -14,6 +14,10 @@ from pydantic import Field
 
 from portwarden.core.model.base import ValueObject
 
+# An image keeps the newest tags it was seen under, up to this many; the tags table keeps, per tag,
+# the digest it last pointed to, so a tag dropped from the list is still found there.
+REPO_TAGS_KEPT = 100
+
 
 class AnalysisStatus(StrEnum):
     NOT_ANALYZED = "not_analyzed"
@@ -45,6 +49,29 @@ class ImageRecord(ValueObject):
     arch: str | None = None
     image_size: int | None = None
     layer_count: int | None = None
+    # Who holds the analysis while it is ``analyzing`` (an execution, a worker) and until when; a
+    # claim past its deadline may be taken over or failed by the sweeper.
+    claim_owner: str | None = None
+    claim_deadline: datetime | None = None
+
+
+class AnalysisClaim(ValueObject):
+    """The right to analyze one image: held by ``owner`` until ``deadline``.
+
+    ``owner`` names the attempt (a Step Functions execution ARN, a local worker id), so a failure
+    reported for an attempt that has since lost its claim cannot fail the attempt that took it over.
+    """
+
+    owner: str = Field(min_length=1)
+    deadline: datetime
+
+
+class AnalyzedSummary(ValueObject):
+    """What Assemble writes onto the image: only these attributes, never the whole record."""
+
+    analyzed_at: datetime
+    package_count: int
+    distro: str | None = None
 
 
 class TagRecord(ValueObject):

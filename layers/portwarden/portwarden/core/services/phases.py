@@ -17,22 +17,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
-from portwarden.core.errors import InvalidReferenceError, NotFoundError
-from portwarden.core.image.reference import SourceKind, SourceSpec
+from portwarden.core.errors import NotFoundError, StoreError
 from portwarden.core.model.base import ValueObject
-from portwarden.core.model.records import AnalysisStatus, DbPointer, ImageRecord
+from portwarden.core.model.records import DbPointer
 from portwarden.core.ports import (
     AnalysisStore,
-    CatalogStore,
     EvaluationStore,
-    EventStore,
     FeedFetcher,
     FeedMetadataStore,
     PolicyStore,
 )
+from portwarden.core.services.claims import (  # noqa: F401 - the failure phases, re-exported
+    FailureOutcome,
+    SweepOutcome,
+    abandoned_analysis,
+    record_failure,
+    sweep_expired_claims,
+)
 from portwarden.core.services.evaluate import active_bundle, evaluate, evaluation_input, evaluation_record
 from portwarden.core.services.match import match_image
-from portwarden.core.services.pipeline import mark_failed_phase
 from portwarden.core.services.sync_feeds import FeedSource, SyncOptions, sync_feeds
 from portwarden.core.vulns.db import SCHEMA_VERSION, SourceStatus
 from portwarden.core.vulns.matcher import Matcher
@@ -159,52 +162,6 @@ def evaluate_phase(
 # ---- MarkFailed ------------------------------------------------------------------------------------
 
 
-class FailureOutcome(ValueObject):
-    image_digest: str | None
-    source: str
-    reason: str
-
-
-def _digest_in_source(source: str) -> str | None:
-    try:
-        spec = SourceSpec.parse(source)
-    except InvalidReferenceError:
-        return None
-    if spec.kind is not SourceKind.REGISTRY or spec.reference is None:
-        return None
-    return spec.reference.digest
-
-
-def record_failure(
-    source: str,
-    image_digest: str | None,
-    reason: str,
-    *,
-    catalog: CatalogStore,
-    events: EventStore,
-    repo_tag: str | None = None,
-    clock: Clock = _now,
-) -> FailureOutcome:
-    """Mark the image analysis_failed with ``reason`` and record an event.
-
-    When Resolve itself failed, the digest is known only if the source names one (an ECR push
-    does); the image is then put in the catalog so that its failure can be looked up by digest.
-    """
-    digest = image_digest or _digest_in_source(source)
-    if digest is not None and catalog.get_image(digest) is None:
-        catalog.put_image(
-            ImageRecord(
-                image_digest=digest,
-                analysis_status=AnalysisStatus.NOT_ANALYZED,
-                repo_tags=(repo_tag,) if repo_tag else (),
-                source=source,
-                created_at=clock(),
-            )
-        )
-    mark_failed_phase(digest, reason, catalog=catalog, events=events, source=source, clock=clock)
-    return FailureOutcome(image_digest=digest, source=source, reason=reason)
-
-
 # ---- FeedSync ---------------------------------------------------------------------------------------
 
 
@@ -215,6 +172,11 @@ class SnapshotFiles(Protocol):
 
     def download(self, key: str, path: Path) -> bool:
         """Write the object to ``path``; False when there is no such object."""
+        ...
+
+    def retire(self, key: str) -> None:
+        """Mark a snapshot no pointer names any more: from then on it may expire. A snapshot never
+        retired never expires (a stalled sync must not delete the live database)."""
         ...
 
 
@@ -275,6 +237,11 @@ def sync_and_publish(
     finally:
         database.unlink(missing_ok=True)
     feeds.put_db_pointer(pointer)
+    if previous is not None and previous.location != pointer.location:
+        try:
+            snapshots.retire(previous.location)
+        except StoreError as exc:  # it then stays until removed by hand: storage, not correctness
+            logger.warning("cannot retire the previous snapshot %s: %s", previous.location, exc)
     summaries = tuple(
         SourceSummary(
             url=outcome.source.url,

@@ -12,11 +12,11 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from portwarden.core.analyzers.base import Analyzer, AnalyzerOptions
 from portwarden.core.analyzers.registry import ANALYZERS
-from portwarden.core.errors import ImageSourceError, NotFoundError
+from portwarden.core.errors import NotFoundError
 from portwarden.core.image.cache import LayerCache
 from portwarden.core.image.content import ContentStore
 from portwarden.core.image.digest import split_digest
@@ -27,55 +27,30 @@ from portwarden.core.image.reference import SourceSpec
 from portwarden.core.image.sources import ResolvedImage, open_source
 from portwarden.core.image.squash import squash
 from portwarden.core.model.analysis import ImageAnalysis
-from portwarden.core.model.base import ValueObject
-from portwarden.core.model.records import AnalysisStatus, EventRecord, ImageRecord
+from portwarden.core.model.pipeline import AnalysisRequest, AssembledPointer, LayerTask, ResolvedPointer
+from portwarden.core.model.records import (
+    AnalysisClaim,
+    AnalysisStatus,
+    AnalyzedSummary,
+    EventRecord,
+    ImageRecord,
+    TagRecord,
+)
 from portwarden.core.ports import AnalysisStore, BlobStore, CatalogStore, EventStore
 from portwarden.core.services.acquire import DEFAULT_PLATFORM, ImageAccess
 from portwarden.core.services.analyze import AnalysisPlan, assemble, plan_analysis
+from portwarden.core.services.claims import mark_failed_phase
 
 logger = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 
+# How long a claim holds when the caller names no limit: longer than any analysis may run, so a
+# live analysis is never taken over; a dead one is taken over (or swept) after it.
+DEFAULT_CLAIM_TTL = timedelta(hours=2)
+
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-class AnalysisRequest(ValueObject):
-    """What starts an analysis: an image source (a registry reference on AWS) and where it came from."""
-
-    source: str
-    platform: str = DEFAULT_PLATFORM
-    repo_tag: str | None = None
-    force: bool = False
-
-
-class LayerTask(ValueObject):
-    digest: str
-    size: int
-    media_type: str
-    diff_id: str
-    cached: bool = False
-
-
-class ResolvedPointer(ValueObject):
-    """Resolve's output: enough for the Map and for Assemble, and nothing large."""
-
-    image_digest: str
-    image_id: str
-    source: str
-    platform: str
-    repo_tag: str | None = None
-    resolved_key: str
-    layers: tuple[LayerTask, ...]
-    skip: bool = False
-
-
-class AssembledPointer(ValueObject):
-    image_digest: str
-    repo_tag: str | None = None
-    package_count: int
-    analyzer_errors: tuple[str, ...] = ()
 
 
 def _resolved_key(image_digest: str) -> str:
@@ -89,14 +64,17 @@ def resolve_phase(
     *,
     blobs: BlobStore,
     catalog: CatalogStore,
+    owner: str | None = None,
+    claim_ttl: timedelta = DEFAULT_CLAIM_TTL,
     options: AnalyzerOptions | None = None,
     analyzers: tuple[Analyzer, ...] = ANALYZERS,
     clock: Clock = _now,
 ) -> ResolvedPointer:
-    """Resolve the manifest and config, record the image as analyzing, list the layers to read.
+    """Resolve the manifest and config, claim the image's analysis, list the layers to read.
 
-    The same image twice starts one analysis: an image already analyzing or analyzed is skipped
-    (``skip``) unless ``force`` is set.
+    The same image twice starts one analysis: an image analyzed, or analyzing under another
+    attempt's unexpired claim, is skipped (``skip``); ``force`` re-analyzes an analyzed image.
+    ``owner`` names this attempt (the execution); the claim it takes lasts ``claim_ttl``.
     """
     spec = SourceSpec.parse(request.source)
     source = open_source(spec, access.limits, access.registry_client)
@@ -110,7 +88,8 @@ def resolve_phase(
     check_layer_count(resolved, access.limits)
     image_digest = resolved.manifest_digest
     blobs.put(_resolved_key(image_digest), resolved.model_dump_json(by_alias=True).encode())
-    skip = not _claim_analysis(catalog, image_digest, resolved, request, clock)
+    claim = AnalysisClaim(owner=owner or f"attempt-{uuid.uuid4()}", deadline=clock() + claim_ttl)
+    skip = not _claim_analysis(catalog, image_digest, resolved, request, claim, clock)
     plan = plan_analysis(options, analyzers, access.limits)
     cache = plan.layer_cache(blobs)
     layers = tuple(
@@ -135,16 +114,19 @@ def resolve_phase(
     )
 
 
-_RESTARTABLE = (AnalysisStatus.NOT_ANALYZED, AnalysisStatus.ANALYSIS_FAILED)
-
-
 def _claim_analysis(
-    catalog: CatalogStore, image_digest: str, resolved: ResolvedImage, request: AnalysisRequest, clock: Clock
+    catalog: CatalogStore,
+    image_digest: str,
+    resolved: ResolvedImage,
+    request: AnalysisRequest,
+    claim: AnalysisClaim,
+    clock: Clock,
 ) -> bool:
-    """Record the image and move it to analyzing; False when another trigger already did.
+    """Record the image and claim its analysis; False when another attempt holds it or it is done.
 
-    The move is a conditional update on the status, so of two triggers for one digest (an ECR push
-    event delivered twice, a push racing a watch poll) only one starts an analysis.
+    The claim is a conditional update on the status and the current claim's deadline, so of two
+    triggers for one digest (an ECR push delivered twice, a push racing a watch poll) only one
+    starts an analysis, and a claim left by a dead attempt is taken over once it expires.
     """
     # Insert-if-absent first: of two triggers racing on a new digest, both then see the same record.
     catalog.add_image(
@@ -160,12 +142,17 @@ def _claim_analysis(
     existing = catalog.get_image(image_digest)
     if existing is None:
         raise NotFoundError(f"image {image_digest} vanished from the catalog while being recorded")
-    if request.repo_tag and request.repo_tag not in existing.repo_tags:
-        catalog.add_repo_tag(image_digest, request.repo_tag)
-    current = existing.analysis_status
-    if current in _RESTARTABLE or request.force:
-        return catalog.set_status(image_digest, AnalysisStatus.ANALYZING, expected=current)
-    return False
+    if request.repo_tag:
+        # The tags table remembers the digest each tag last pointed to: the image's own list keeps
+        # only its newest tags.
+        catalog.put_tag(TagRecord(repo_tag=request.repo_tag, image_digest=image_digest, updated_at=clock()))
+        if request.repo_tag not in existing.repo_tags:
+            catalog.add_repo_tag(image_digest, request.repo_tag)
+    if existing.analysis_status is AnalysisStatus.ANALYZING and existing.claim_owner == claim.owner:
+        return True  # this attempt's own claim: Resolve retried after claiming
+    if existing.analysis_status is AnalysisStatus.ANALYZED and not request.force:
+        return False
+    return catalog.claim_analysis(image_digest, claim, now=clock(), force=request.force)
 
 
 def analyze_layer_phase(
@@ -244,15 +231,17 @@ def assemble_phase(
             lookup = cache.lookup(task.digest, contents)
             if lookup.index is not None:
                 layers.append(lookup.index)
-            elif lookup.problem is not None:
-                # A damaged fragment (or contents it references) is a miss: read the layer again here.
-                # The fresh index carries the warning into the analysis; the log says it now.
+                continue
+            # No usable fragment: damaged, its captured contents partly expired (they are shared
+            # between fragments and expire on their own), or written by another release. Read the
+            # layer again here, and the fresh fragment replaces the broken one, rather than fail
+            # this and every future analysis of an image with that layer. A damaged fragment's
+            # reason goes on the analysis as a warning; the log says it now.
+            if lookup.warning is not None:
                 logger.warning("%s", lookup.warning)
-                layers.append(
-                    _read_layer(pointer.source, task, access, plan, cache, contents, lookup.warning)
-                )
             else:
-                raise ImageSourceError(f"layer {task.digest} has no fragment: AnalyzeLayer did not complete")
+                logger.warning("layer %s has no fragment; reading it again", task.digest)
+            layers.append(_read_layer(pointer.source, task, access, plan, cache, contents, lookup.warning))
         records, warnings = squash(layers)
         image = SquashedImage(
             resolved=resolved,
@@ -289,44 +278,25 @@ def assemble_phase(
 def _record_analyzed(
     pointer: ResolvedPointer, analysis: ImageAnalysis, catalog: CatalogStore, clock: Clock
 ) -> None:
-    record = catalog.get_image(pointer.image_digest)
-    if record is None:
-        raise NotFoundError(f"image {pointer.image_digest} is not in the catalog")
+    """Only the analysis attributes are written: a tag recorded meanwhile by another trigger stays."""
     distro = analysis.distro
-    catalog.put_image(
-        record.model_copy(
-            update={
-                "analysis_status": AnalysisStatus.ANALYZED,
-                "analyzed_at": clock(),
-                "package_count": len(analysis.packages),
-                "distro": f"{distro.id}:{distro.version_id}" if distro else None,
-                "last_error": None,
-            }
-        )
+    catalog.mark_analyzed(
+        pointer.image_digest,
+        AnalyzedSummary(
+            analyzed_at=clock(),
+            package_count=len(analysis.packages),
+            distro=f"{distro.id}:{distro.version_id}" if distro else None,
+        ),
     )
 
 
-def mark_failed_phase(
-    image_digest: str | None,
-    error: str,
-    *,
-    catalog: CatalogStore,
-    events: EventStore | None = None,
-    source: str | None = None,
-    clock: Clock = _now,
-) -> None:
-    """Record a failed analysis (status analysis_failed, the reason, an event)."""
-    if image_digest is not None and catalog.get_image(image_digest) is not None:
-        catalog.set_status(image_digest, AnalysisStatus.ANALYSIS_FAILED, error=error)
-    if events is not None:
-        events.put_event(
-            EventRecord(
-                event_id=str(uuid.uuid4()),
-                type="user.image.analysis.failed",
-                level="ERROR",
-                resource_type="image",
-                resource_id=image_digest or source,
-                message=error,
-                timestamp=clock(),
-            )
-        )
+__all__ = [
+    "AnalysisRequest",
+    "AssembledPointer",
+    "LayerTask",
+    "ResolvedPointer",
+    "analyze_layer_phase",
+    "assemble_phase",
+    "mark_failed_phase",
+    "resolve_phase",
+]

@@ -42,6 +42,7 @@ from pydantic import Field, PositiveInt
 from portwarden.core.ecosystems import LANGUAGE_FEED_ECOSYSTEMS
 from portwarden.core.errors import FeedFormatError, FeedUnavailableError, PortwardenError
 from portwarden.core.model.base import ValueObject
+from portwarden.core.model.feedsync import NvdCheckpoint
 from portwarden.core.model.vulnerability import VulnerabilityRecord
 from portwarden.core.ports import FeedFetcher, FetchedFeed
 from portwarden.core.vulns.db import DbBuilder, DbMetadata, FeedKind, SourceState, SourceStatus
@@ -802,6 +803,190 @@ def _iter_csaf_archive(path: Path, report: FeedParseReport) -> Iterator[Vulnerab
         raise FeedFormatError(f"Red Hat CSAF archive is damaged or truncated: {exc}") from exc
 
 
+# ---- one source per step, resumable (the AWS feed-sync workflow) --------------------------------------
+
+
+class SourceStep(ValueObject):
+    """What one step did: the source's outcome, and a checkpoint when it stopped before the end."""
+
+    outcome: SourceOutcome
+    checkpoint: NvdCheckpoint | None = None
+    metadata: DbMetadata
+
+    @property
+    def done(self) -> bool:
+        return self.checkpoint is None
+
+
+def sync_source_step(
+    source: FeedSource,
+    fetcher: FeedFetcher,
+    database: Path,
+    *,
+    checkpoint: NvdCheckpoint | None = None,
+    options: SyncOptions | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    clock: Clock = _now,
+    sleep: Callable[[float], None] = time.sleep,
+) -> SourceStep:
+    """Sync one source into a new build of ``database``, every other source's rows and state kept as
+    they were; publish it.
+
+    NVD is walked page by page from ``checkpoint`` (or from its cursor) and stops at a page boundary
+    once ``should_stop()`` says so: the pages read so far are in the published build, and the returned
+    checkpoint resumes the walk (the source's cursor moves only when the walk ends). A failure keeps
+    the source's previous rows, and the checkpoint it started from. Other kinds always run to the end.
+    """
+    options = options or SyncOptions()
+    # The same build lock and clean-up as ``sync_feeds``: a step never races another build of the file.
+    with BuildLock(database, timeout=options.lock_timeout):
+        remove_stale_builds(database)
+        fetcher.discard_leftovers()
+        with DbBuilder(database, previous=database, clock=clock) as builder:
+            for key, state in builder.previous_states.items():
+                if key != source.key:
+                    builder.carry_over(key)
+                    builder.set_source_state(state)
+            next_checkpoint: NvdCheckpoint | None = None
+            if source.kind is FeedKind.NVD:
+                outcome, next_checkpoint = _nvd_step(
+                    source, builder, fetcher, options, checkpoint, should_stop, clock, sleep
+                )
+            else:
+                outcome = _sync_source(source, builder, fetcher, options, clock, sleep)
+            metadata = builder.publish()
+    return SourceStep(outcome=outcome, checkpoint=next_checkpoint, metadata=metadata)
+
+
+def _nvd_step(
+    source: FeedSource,
+    builder: DbBuilder,
+    fetcher: FeedFetcher,
+    options: SyncOptions,
+    checkpoint: NvdCheckpoint | None,
+    should_stop: Callable[[], bool],
+    clock: Clock,
+    sleep: Callable[[float], None],
+) -> tuple[SourceOutcome, NvdCheckpoint | None]:
+    previous = builder.previous_states.get(source.key)
+    started = clock()
+    report = FeedParseReport(source.kind.value)
+    if checkpoint is None:
+        since = datetime.fromisoformat(previous.cursor) if previous and previous.cursor else None
+        position = NvdCheckpoint(until=started, windows=tuple(nvd_windows(since, started)))
+    else:
+        position = checkpoint
+    # A resumed walk or an incremental one adds to the rows so far; a first walk replaces them.
+    carried = previous is not None and (checkpoint is not None or position.windows != (None,))
+    if carried:
+        builder.carry_over(source.key)
+    base_state = SourceState(
+        key=source.key,
+        kind=source.kind,
+        url=source.url,
+        status=SourceStatus.UPDATED,
+        cursor=previous.cursor if previous else None,
+        last_attempt=started,
+        last_success=previous.last_success if previous else None,
+    )
+    headers = {"apiKey": options.nvd_api_key} if options.nvd_api_key else None
+    try:
+        with builder.source_transaction():
+            stopped_at = _walk_nvd(
+                source, builder, fetcher, options, position, report, headers, should_stop, sleep
+            )
+    except (PortwardenError, OSError, ValueError) as exc:
+        message = str(exc) if isinstance(exc, PortwardenError) else f"{type(exc).__name__}: {exc}"
+        if previous is not None and not carried:
+            builder.carry_over(source.key)
+        state = base_state.model_copy(
+            update={
+                "status": SourceStatus.FAILED,
+                "last_error": message,
+                "record_count": builder.feed_record_count(source.key),
+            }
+        )
+        builder.set_source_state(state)
+        logger.warning("%s: sync failed: %s", source.url, message)
+        outcome = SourceOutcome(
+            source=source, status=SourceStatus.FAILED, record_count=state.record_count, error=message
+        )
+        return outcome, checkpoint
+    finished = stopped_at is None
+    state = base_state.model_copy(
+        update={
+            "cursor": position.until.isoformat() if finished else base_state.cursor,
+            "record_count": builder.feed_record_count(source.key),
+            "parse_errors": report.errors,
+            "parse_warnings": report.warnings,
+            "last_success": started if finished else base_state.last_success,
+            "last_error": None,
+        }
+    )
+    builder.set_source_state(state)
+    outcome = SourceOutcome(
+        source=source,
+        status=SourceStatus.UPDATED,
+        record_count=state.record_count,
+        parse_errors=report.errors,
+        parse_warnings=report.warnings,
+        incremental=carried,
+    )
+    return outcome, stopped_at
+
+
+def _walk_nvd(
+    source: FeedSource,
+    builder: DbBuilder,
+    fetcher: FeedFetcher,
+    options: SyncOptions,
+    position: NvdCheckpoint,
+    report: FeedParseReport,
+    headers: dict[str, str] | None,
+    should_stop: Callable[[], bool],
+    sleep: Callable[[float], None],
+) -> NvdCheckpoint | None:
+    """Read pages from ``position``; None at the end, else where the next step resumes."""
+    windows = list(position.windows)
+    start_index = position.start_index
+    pages = position.pages
+    read_here = 0
+    while windows:
+        window = windows[0]
+        params = {"resultsPerPage": str(options.nvd_results_per_page), "startIndex": str(start_index)}
+        if window is not None:
+            params["lastModStartDate"] = _nvd_date(window[0])
+            params["lastModEndDate"] = _nvd_date(window[1])
+        if read_here:
+            sleep(options.nvd_page_delay)
+        fetched = fetcher.fetch(
+            source.url, params=params, headers=headers, max_bytes=options.download_limit(source.kind)
+        )
+        pages += 1
+        read_here += 1
+        with _body(fetched) as path:
+            page = nvd_feed.parse_nvd_page(path.read_bytes(), report)
+        following = page.next_start_index
+        if page.start_index != start_index:
+            # The server ignored the paging parameters: what it sent is all there is.
+            report.warning(None, f"page asked from {start_index} started at {page.start_index}")
+            if start_index == 0:
+                builder.add_nvd(source.key, page.records)
+            following = None
+        else:
+            builder.add_nvd(source.key, page.records)
+        if following is None or pages >= MAX_NVD_PAGES:
+            windows.pop(0)
+            start_index = 0
+        else:
+            start_index = following
+        if windows and should_stop():
+            return NvdCheckpoint(
+                until=position.until, windows=tuple(windows), start_index=start_index, pages=pages
+            )
+    return None
+
+
 _SYNCERS: dict[FeedKind, SyncFunction] = {
     FeedKind.OSV: _sync_osv,
     FeedKind.DEBIAN: _sync_debian,
@@ -817,10 +1002,13 @@ _SYNCERS: dict[FeedKind, SyncFunction] = {
 
 __all__ = [
     "FeedSource",
+    "NvdCheckpoint",
     "SourceOutcome",
+    "SourceStep",
     "SyncOptions",
     "SyncResult",
     "default_sources",
     "nvd_windows",
     "sync_feeds",
+    "sync_source_step",
 ]

@@ -1,0 +1,49 @@
+"""What the analysis phases pass each other: requests and pointers, never documents.
+
+Light on purpose: the triggers (API, ECR queue consumer) and the event models import these without
+the analyzers and the image reader that the phases themselves need.
+"""
+
+from __future__ import annotations
+
+from portwarden.core.model.base import ValueObject
+
+# The platform analysed when a request names none (as ``portwarden.core.services.acquire``).
+DEFAULT_PLATFORM = "linux/amd64"
+
+
+class AnalysisRequest(ValueObject):
+    """What starts an analysis: an image source (a registry reference on AWS) and where it came from."""
+
+    source: str
+    platform: str = DEFAULT_PLATFORM
+    repo_tag: str | None = None
+    force: bool = False
+
+
+class LayerTask(ValueObject):
+    digest: str
+    size: int
+    media_type: str
+    diff_id: str
+    cached: bool = False
+
+
+class ResolvedPointer(ValueObject):
+    """Resolve's output: enough for the Map and for Assemble, and nothing large."""
+
+    image_digest: str
+    image_id: str
+    source: str
+    platform: str
+    repo_tag: str | None = None
+    resolved_key: str
+    layers: tuple[LayerTask, ...]
+    skip: bool = False
+
+
+class AssembledPointer(ValueObject):
+    image_digest: str
+    repo_tag: str | None = None
+    package_count: int
+    analyzer_errors: tuple[str, ...] = ()
