@@ -181,4 +181,19 @@ def create_app(
     app.get("/openapi.json", include_in_schema=False)(openapi_document)
     app.get("/swagger.json", include_in_schema=False)(openapi_document)
 
+    _build_middleware_stacks(app)
     return app
+
+
+def _build_middleware_stacks(app: APIGatewayRestResolver) -> None:
+    """Build every route's middleware chain now, on one thread.
+
+    Powertools builds a route's chain lazily on its first call, guarded by a plain flag: two threads
+    of ``portwarden serve`` calling a route for the first time at once both wrap the same chain, and
+    the route is then left with validation frames nested in each other (a TypeError on later calls).
+    Built here, before the app serves anything, the chain is only ever read.
+    """
+    routes = [*app._static_routes, *app._dynamic_routes]
+    for route in routes:
+        if not route._middleware_stack_built:
+            route._build_middleware_stack(router_middlewares=app._router_middlewares, app=app)
