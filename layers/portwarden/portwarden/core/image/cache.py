@@ -1,4 +1,4 @@
-"""The per-layer fragment cache.
+"""The per-layer fragment cache, and the image-level result cache (at the end).
 
 A fragment is what reading one layer produced for a given analyzer set: its LayerIndex (records,
 whiteouts, scanner hits, warnings) and the contents it captured. Keyed by (layer digest,
@@ -27,6 +27,7 @@ from portwarden.core.image.capture import CapturePolicy
 from portwarden.core.image.content import ContentStore
 from portwarden.core.image.digest import split_digest
 from portwarden.core.image.fragment import LayerIndex, decode_index, encode_index
+from portwarden.core.model.analysis import ImageAnalysis
 from portwarden.core.ports import BlobStore
 
 # 2: the frame carries a zstd content checksum (format 1 fragments are read again, once).
@@ -127,3 +128,80 @@ class LayerCache:
         except StoreError:
             return False
         return data is not None and hashlib.sha256(data).hexdigest() == sha
+
+
+# -- image-level results ------------------------------------------------------------------------------
+
+# 1: a header line (format, sha256 of the document) then the compact analysis JSON, in a checksummed
+# zstd frame.
+RESULT_FORMAT = 1
+_RESULT_MAGIC = b"portwarden-analysis"
+
+
+@dataclass(frozen=True)
+class ResultLookup:
+    """An image-level lookup: the stored analysis, or why there is none usable (``problem``)."""
+
+    analysis: ImageAnalysis | None
+    problem: str | None = None
+
+    @property
+    def warning(self) -> str | None:
+        return f"{CACHE_WARNING_PREFIX}{self.problem}; the image was analyzed again" if self.problem else None
+
+
+class AnalysisCache:
+    """Whole analyses by (manifest digest, analyzer-set fingerprint and options).
+
+    A manifest digest names the config and every layer by digest, and the config names every diff_id:
+    the same manifest is the same image, so an analysis made with the same analyzers, options and
+    limits is the answer to a rescan, without reading a layer. ``key`` carries everything else that
+    shapes the result (analyzers.fingerprint, options, limits, the document schema).
+
+    Read back like a fragment: the zstd frame's checksum, the sha256 of the document stated in its
+    header, the manifest digest inside the document and pydantic's validation must all agree, or the
+    lookup is a miss with the reason, and the caller analyzes the image again and replaces the entry.
+    """
+
+    def __init__(self, blobs: BlobStore, key: str) -> None:
+        self._blobs = blobs
+        self.key = key
+
+    def _blob_key(self, manifest_digest: str) -> str:
+        algorithm, hexdigest = split_digest(manifest_digest)
+        return f"analyses/{algorithm}/{hexdigest}/{self.key}.json.zst"
+
+    def lookup(self, manifest_digest: str) -> ResultLookup:
+        try:
+            raw = self._blobs.get(self._blob_key(manifest_digest))
+            if raw is None:
+                return ResultLookup(None)
+            data = zstandard.ZstdDecompressor().decompress(raw)
+            header, _, body = data.partition(b"\n")
+            magic, _, rest = header.partition(b" ")
+            version, _, stated = rest.partition(b" ")
+            if magic != _RESULT_MAGIC or version != str(RESULT_FORMAT).encode():
+                return ResultLookup(None)  # written by another release: an ordinary miss
+            actual = hashlib.sha256(body).hexdigest()
+            if actual != stated.decode("ascii", "replace"):
+                return self._broken(
+                    manifest_digest, f"the stored analysis does not match its digest ({actual})"
+                )
+            analysis = ImageAnalysis.model_validate_json(body)
+            if analysis.source.manifest_digest != manifest_digest:
+                return self._broken(
+                    manifest_digest, f"the stored analysis is of {analysis.source.manifest_digest}"
+                )
+            return ResultLookup(analysis)
+        except (StoreError, ValidationError, ValueError, zstandard.ZstdError) as exc:
+            return self._broken(manifest_digest, f"unreadable stored analysis: {exc}")
+
+    @staticmethod
+    def _broken(manifest_digest: str, problem: str) -> ResultLookup:
+        return ResultLookup(None, f"image {manifest_digest}: {problem}")
+
+    def save(self, analysis: ImageAnalysis) -> None:
+        body = analysis.model_dump_json().encode()
+        header = b"%s %d %s\n" % (_RESULT_MAGIC, RESULT_FORMAT, hashlib.sha256(body).hexdigest().encode())
+        compressor = zstandard.ZstdCompressor(level=1, write_checksum=True)
+        self._blobs.put(self._blob_key(analysis.source.manifest_digest), compressor.compress(header + body))
