@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import zstandard
 from pydantic import ValidationError
@@ -28,7 +29,9 @@ from portwarden.core.image.content import ContentStore
 from portwarden.core.image.digest import split_digest
 from portwarden.core.image.fragment import LayerIndex, decode_index, encode_index
 from portwarden.core.model.analysis import ImageAnalysis
-from portwarden.core.ports import BlobStore
+
+if TYPE_CHECKING:  # the port is a type here; importing ports loads every model
+    from portwarden.core.ports import BlobStore
 
 # 2: the frame carries a zstd content checksum (format 1 fragments are read again, once).
 # 3: entries as compact arrays (fragment.encode_index) instead of one object per entry.

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
@@ -17,7 +18,9 @@ from portwarden.core.image.reader import ProgressCallback, SquashedImage, read_i
 from portwarden.core.image.reference import ImageReference, SourceSpec
 from portwarden.core.image.sources import ImageSource, ResolvedImage, open_source
 from portwarden.core.model.analysis import FileEntry
-from portwarden.core.ports import RegistryClient
+
+if TYPE_CHECKING:  # the port is a type here; importing ports loads every model
+    from portwarden.core.ports import RegistryClient
 
 DEFAULT_PLATFORM = "linux/amd64"
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import portwarden
 from portwarden.core.analyzers.base import Analyzer, AnalyzerContext, AnalyzerOptions
@@ -47,9 +48,11 @@ from portwarden.core.model.analysis import (
 from portwarden.core.model.distro import Distro
 from portwarden.core.model.files import FileRecord
 from portwarden.core.model.package import Package
-from portwarden.core.ports import BlobStore
 from portwarden.core.sbom.cpe import cpe_candidates
 from portwarden.core.services.acquire import ImageAccess, acquire_image, opened_image, read_resolved
+
+if TYPE_CHECKING:  # the port is a type here; importing ports loads every model
+    from portwarden.core.ports import BlobStore
 
 logger = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
