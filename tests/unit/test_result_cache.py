@@ -11,7 +11,9 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import ClassVar
 
@@ -213,3 +215,23 @@ def test_cli_rescan_prints_the_same_document(image_dir: Path, tmp_path: Path) ->
     for blob in layer_blobs(image_dir):
         blob.unlink()
     assert sbom() == first
+
+
+def test_concurrent_analyses_of_one_image_store_one_sound_entry(image_dir: Path, tmp_path: Path) -> None:
+    # The local server's worker pool may analyze the same image twice at once: both write the entry.
+    blobs = FilesystemBlobStore(tmp_path / "cache")
+    barrier = threading.Barrier(4)
+
+    def analyze(_: int) -> ImageAnalysis:
+        barrier.wait()
+        return analyze_image(f"oci-dir:{image_dir}", ImageAccess(), blobs=blobs)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(analyze, range(4)))
+    facts = [without_source(r) | {"analyzed_at": None} for r in results]
+    assert all(fact == facts[0] for fact in facts)
+    assert len(stored_analyses(tmp_path / "cache")) == 1
+    for blob in layer_blobs(image_dir):
+        blob.unlink()
+    again = analyze_image(f"oci-dir:{image_dir}", ImageAccess(), blobs=blobs)
+    assert cache_warnings(again) == [] and len(again.packages) == 30

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -53,3 +55,24 @@ def test_the_fast_path_rejects_most_ordinary_paths() -> None:
     ordinary += [f"/usr/share/locale/l{i}/LC_MESSAGES/x.mo" for i in range(100)]
     assert not prefilter.disabled
     assert sum(prefilter.may_match(p) for p in ordinary) == 0
+
+
+def test_a_fresh_policy_shared_by_many_threads_answers_alike() -> None:
+    # Layers are read on a thread pool that shares one policy; its regexes are built on first use.
+    patterns = tuple(plan_analysis().capture.patterns)
+    rng = random.Random(3)
+    paths: list[str] = []
+    for pattern in patterns:
+        paths += instances(pattern, rng)
+    expected = [CapturePolicy(patterns).wants(p) for p in paths]
+    for _ in range(5):
+        shared = CapturePolicy(patterns)
+        barrier = threading.Barrier(8)
+
+        def answers(shared: CapturePolicy = shared, barrier: threading.Barrier = barrier) -> list[bool]:
+            barrier.wait()
+            return [shared.wants(p) for p in paths]
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            results = list(pool.map(lambda _: answers(), range(8)))
+        assert all(result == expected for result in results)
