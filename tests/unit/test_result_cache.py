@@ -23,6 +23,7 @@ import zstandard
 from portwarden.adapters.local.blobs import FilesystemBlobStore
 from portwarden.core.analyzers.base import AnalyzerContext, AnalyzerOptions, AnalyzerOutput
 from portwarden.core.analyzers.registry import ANALYZERS
+from portwarden.core.errors import StoreError
 from portwarden.core.image.cache import CACHE_WARNING_PREFIX
 from portwarden.core.image.limits import SafetyLimits
 from portwarden.core.image.resolver import FileResolver
@@ -235,3 +236,13 @@ def test_concurrent_analyses_of_one_image_store_one_sound_entry(image_dir: Path,
         blob.unlink()
     again = analyze_image(f"oci-dir:{image_dir}", ImageAccess(), blobs=blobs)
     assert cache_warnings(again) == [] and len(again.packages) == 30
+
+
+class _ReadOnlyBlobs(FilesystemBlobStore):
+    def put(self, key: str, data: bytes) -> None:
+        raise StoreError(f"cannot write blob {key}: no space left on device")
+
+
+def test_a_cache_that_cannot_be_written_does_not_sink_the_analysis(image_dir: Path, tmp_path: Path) -> None:
+    analysis = analyze_image(f"oci-dir:{image_dir}", ImageAccess(), blobs=_ReadOnlyBlobs(tmp_path / "cache"))
+    assert len(analysis.packages) == 30

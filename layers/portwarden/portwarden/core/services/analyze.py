@@ -25,6 +25,7 @@ from portwarden.core.analyzers.registry import (
     analyzer_set_version,
 )
 from portwarden.core.analyzers.secrets import content_search_scanner, secret_scanner
+from portwarden.core.errors import StoreError
 from portwarden.core.image import paths
 from portwarden.core.image.cache import CACHE_WARNING_PREFIX, AnalysisCache, LayerCache
 from portwarden.core.image.capture import CapturePolicy, ContentScanner
@@ -119,6 +120,12 @@ def analyze_image(
     analyzers: tuple[Analyzer, ...] = ANALYZERS,
     clock: Clock = _now,
 ) -> ImageAnalysis:
+    """Analyze an image; with ``blobs``, through the image-level result cache and the layer cache.
+
+    A rescan of an image already analyzed with the same analyzers, options and limits is answered
+    from the stored analysis (verified on read) without reading a layer; otherwise layers come from
+    their cached fragments or are read, and the new analysis is stored.
+    """
     spec = SourceSpec.parse(source_text)
     if spec.kind is SourceKind.SBOM:
         # The document states the packages: nothing to read, nothing to run the analyzers on.
@@ -152,7 +159,10 @@ def analyze_image(
         # Not stored: an analysis that worked around a damaged layer cache (sound, but its warning
         # would be repeated by every rescan; the next one, with the layer cache repaired, is stored),
         # and one where an analyzer failed (the next scan tries that analyzer again).
-        results.save(analysis)
+        try:
+            results.save(analysis)
+        except StoreError as exc:  # a cache that cannot be written costs the next rescan, not this one
+            logger.warning("could not store the analysis of %s: %s", analysis.source.manifest_digest, exc)
     if lookup.warning is not None:
         analysis = analysis.model_copy(update={"warnings": (*analysis.warnings, lookup.warning)})
     return analysis
