@@ -136,7 +136,7 @@ def test_another_analyzer_set_is_another_entry_and_failed_analyses_are_not_store
 
 
 def _rewrite(path: Path, change: Callable[[bytes], bytes]) -> None:
-    data = zstandard.ZstdDecompressor().decompress(path.read_bytes())
+    data = zstandard.ZstdDecompressor().decompressobj().decompress(path.read_bytes())
     path.write_bytes(zstandard.ZstdCompressor(write_checksum=True).compress(change(data)))
 
 
@@ -154,11 +154,13 @@ def _edit_document(path: Path) -> None:
 @pytest.mark.parametrize(
     ("damage", "reason"),
     [
-        (lambda p: p.write_bytes(b""), "unreadable stored analysis"),
+        (lambda p: p.write_bytes(b""), "has no trailer"),
         (_flip_byte, "unreadable stored analysis"),
         (_edit_document, "does not match its digest"),
+        # A cut frame inflates to a prefix: the trailer (and with it the digest) is what is missing.
+        (lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]), "has no trailer"),
     ],
-    ids=["emptied", "bit-flip", "edited"],
+    ids=["emptied", "bit-flip", "edited", "truncated"],
 )
 def test_a_damaged_stored_analysis_is_a_miss_with_a_warning_and_gets_replaced(
     image_dir: Path, tmp_path: Path, damage: Callable[[Path], None], reason: str
@@ -246,3 +248,13 @@ class _ReadOnlyBlobs(FilesystemBlobStore):
 def test_a_cache_that_cannot_be_written_does_not_sink_the_analysis(image_dir: Path, tmp_path: Path) -> None:
     analysis = analyze_image(f"oci-dir:{image_dir}", ImageAccess(), blobs=_ReadOnlyBlobs(tmp_path / "cache"))
     assert len(analysis.packages) == 30
+
+
+def test_an_entry_of_another_format_is_an_ordinary_miss(image_dir: Path, tmp_path: Path) -> None:
+    cache_root = tmp_path / "cache"
+    blobs = FilesystemBlobStore(cache_root)
+    analyze_image(f"oci-dir:{image_dir}", ImageAccess(), blobs=blobs)
+    (stored,) = stored_analyses(cache_root)
+    _rewrite(stored, lambda data: data.replace(b"\nportwarden-analysis 2 ", b"\nportwarden-analysis 1 "))
+    again = analyze_image(f"oci-dir:{image_dir}", ImageAccess(), blobs=blobs)
+    assert cache_warnings(again) == [] and len(again.packages) == 30

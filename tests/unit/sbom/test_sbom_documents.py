@@ -243,18 +243,19 @@ def _many_files(count: int) -> tuple[AnalyzedFile, ...]:
 
 @pytest.mark.parametrize("file_count", [0, 1, native.STREAM_SLICE, 2 * native.STREAM_SLICE + 3])
 @pytest.mark.parametrize("include_owned_files", [False, True])
+@pytest.mark.parametrize("indent", [2, None, 4])
 def test_streamed_native_json_is_byte_for_byte_pydantics_document(
-    file_count: int, include_owned_files: bool
+    file_count: int, include_owned_files: bool, indent: int | None
 ) -> None:
     analysis = make_analysis(files=_many_files(file_count))
     exclude = None if include_owned_files else {"packages": {"__all__": {"owned_files"}}}
-    expected = analysis.model_dump_json(indent=2, exclude=exclude).encode()
-    pieces = list(native.iter_native_json(analysis, include_owned_files=include_owned_files))
+    expected = analysis.model_dump_json(indent=indent, exclude=exclude).encode()
+    pieces = list(native.iter_native_json(analysis, include_owned_files=include_owned_files, indent=indent))
     assert b"".join(pieces) == expected
     # Bounded pieces: none holds more than one slice of entries.
     assert max(len(piece) for piece in pieces) < len(expected) or file_count < native.STREAM_SLICE
     out = io.BytesIO()
-    native.write_native_json(analysis, out, include_owned_files=include_owned_files)
+    native.write_native_json(analysis, out, include_owned_files=include_owned_files, indent=indent)
     assert out.getvalue() == expected
 
 

@@ -16,6 +16,7 @@ object. An analysis is never built from a damaged cache, silently or otherwise.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -135,9 +136,10 @@ class LayerCache:
 
 # -- image-level results ------------------------------------------------------------------------------
 
-# 1: a header line (format, sha256 of the document) then the compact analysis JSON, in a checksummed
-# zstd frame.
-RESULT_FORMAT = 1
+# 2: the compact analysis JSON, then a line "portwarden-analysis 2 <sha256 of the JSON>", in a
+# checksummed zstd frame; written and read a slice at a time (format 1 held the document whole twice).
+RESULT_FORMAT = 2
+_READ_CHUNK = 1 << 20
 _RESULT_MAGIC = b"portwarden-analysis"
 
 
@@ -179,18 +181,27 @@ class AnalysisCache:
             raw = self._blobs.get(self._blob_key(manifest_digest))
             if raw is None:
                 return ResultLookup(None)
-            data = zstandard.ZstdDecompressor().decompress(raw)
-            header, _, body = data.partition(b"\n")
-            magic, _, rest = header.partition(b" ")
+            # Inflated into one growing buffer, the trailer cut off in place: the document is never
+            # copied whole (a 300,000-file image's analysis is over 100 MB of JSON).
+            data = bytearray()
+            with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(raw)) as reader:
+                while chunk := reader.read(_READ_CHUNK):
+                    data += chunk
+            end = data.rfind(b"\n")
+            magic, _, rest = bytes(data[end + 1 :]).partition(b" ")
             version, _, stated = rest.partition(b" ")
-            if magic != _RESULT_MAGIC or version != str(RESULT_FORMAT).encode():
+            if end < 0 or magic != _RESULT_MAGIC:
+                return self._broken(manifest_digest, "the stored analysis has no trailer")
+            if version != str(RESULT_FORMAT).encode():
                 return ResultLookup(None)  # written by another release: an ordinary miss
-            actual = hashlib.sha256(body).hexdigest()
+            del data[end:]
+            actual = hashlib.sha256(data).hexdigest()
             if actual != stated.decode("ascii", "replace"):
                 return self._broken(
-                    manifest_digest, f"the stored analysis does not match its digest ({actual})"
+                    manifest_digest, f"the stored analysis does not match its digest (got {actual})"
                 )
-            analysis = ImageAnalysis.model_validate_json(body)
+            analysis = ImageAnalysis.model_validate_json(data)
+            del data
             if analysis.source.manifest_digest != manifest_digest:
                 return self._broken(
                     manifest_digest, f"the stored analysis is of {analysis.source.manifest_digest}"
@@ -204,7 +215,15 @@ class AnalysisCache:
         return ResultLookup(None, f"image {manifest_digest}: {problem}")
 
     def save(self, analysis: ImageAnalysis) -> None:
-        body = analysis.model_dump_json().encode()
-        header = b"%s %d %s\n" % (_RESULT_MAGIC, RESULT_FORMAT, hashlib.sha256(body).hexdigest().encode())
+        """Store ``analysis`` (every field, ``owned_files`` included), serialized a slice at a time."""
+        from portwarden.core.sbom.native import iter_native_json
+
+        hasher = hashlib.sha256()
+        out = io.BytesIO()
         compressor = zstandard.ZstdCompressor(level=1, write_checksum=True)
-        self._blobs.put(self._blob_key(analysis.source.manifest_digest), compressor.compress(header + body))
+        with compressor.stream_writer(out, closefd=False) as writer:
+            for piece in iter_native_json(analysis, include_owned_files=True, indent=None):
+                hasher.update(piece)
+                writer.write(piece)
+            writer.write(b"\n%s %d %s" % (_RESULT_MAGIC, RESULT_FORMAT, hasher.hexdigest().encode()))
+        self._blobs.put(self._blob_key(analysis.source.manifest_digest), out.getvalue())

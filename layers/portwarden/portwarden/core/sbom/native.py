@@ -42,7 +42,7 @@ def to_native_json(analysis: ImageAnalysis, *, include_owned_files: bool = False
 
 
 def write_native_json(
-    analysis: ImageAnalysis, out: IO[bytes], *, include_owned_files: bool = False, indent: int = 2
+    analysis: ImageAnalysis, out: IO[bytes], *, include_owned_files: bool = False, indent: int | None = 2
 ) -> None:
     """Write the native JSON for ``analysis`` to ``out`` (UTF-8) without holding the whole document."""
     for piece in iter_native_json(analysis, include_owned_files=include_owned_files, indent=indent):
@@ -50,7 +50,7 @@ def write_native_json(
 
 
 def iter_native_json(
-    analysis: ImageAnalysis, *, include_owned_files: bool = False, indent: int = 2
+    analysis: ImageAnalysis, *, include_owned_files: bool = False, indent: int | None = 2
 ) -> Iterator[bytes]:
     """The bytes of ``to_native_json(analysis)``, in pieces of bounded size.
 
@@ -58,29 +58,30 @@ def iter_native_json(
     is serialized by pydantic on its own (``include={name}``) and spliced into the object, and a long
     list is serialized in slices whose items are re-indented one level deeper. JSON strings never hold a
     raw newline (pydantic escapes it), so every newline in a piece is structural and re-indenting it is
-    safe.
+    safe. ``indent=None`` gives pydantic's compact form (the stored analyses use it).
     """
-    if indent <= 0:
-        raise ValueError("the streamed native document is indented (indent >= 1)")
+    if indent is not None and indent <= 0:
+        raise ValueError("indent is None (compact) or at least 1")
     package_exclude: dict[str, Any] | None = None
     if not include_owned_files:
         package_exclude = {"__all__": set(_INTERNAL_PACKAGE_FIELDS)}
-    field_pad = b" " * indent
     names = list(type(analysis).model_fields)
-    yield b"{\n"
+    # Compact: '{"a":1,"b":[...]}'. Indented: '{\n' + pad + '"a": 1,\n' ... + '\n}'.
+    opening, separator, closing = (b"{", b",", b"}") if indent is None else (b"{\n", b",\n", b"\n}")
+    yield opening
     for position, name in enumerate(names):
-        last = position == len(names) - 1
+        if position:
+            yield separator
         items = getattr(analysis, name)
         if name in _LONG_LISTS and items:
             exclude = package_exclude if name == "packages" else None
-            yield from _long_list(name, items, _LONG_LISTS[name], exclude, field_pad)
+            yield from _long_list(name, items, _LONG_LISTS[name], exclude, indent)
         else:
             field_exclude = {"packages": package_exclude} if name == "packages" and package_exclude else None
             whole = analysis.model_dump_json(indent=indent, include={name}, exclude=field_exclude).encode()
-            # '{\n' + field_pad + '"name": value' + '\n}': keep the member, drop the braces.
-            yield whole[2:-2]
-        yield b"\n" if last else b",\n"
-    yield b"}"
+            # The member without the object's braces: '{' + member + '}', or '{\n' + member + '\n}'.
+            yield whole[1:-1] if indent is None else whole[2:-2]
+    yield closing
 
 
 def _long_list(
@@ -88,13 +89,23 @@ def _long_list(
     items: Sequence[Any],
     adapter: TypeAdapter[list[Any]],
     exclude: dict[str, Any] | None,
-    field_pad: bytes,
+    indent: int | None,
 ) -> Iterator[bytes]:
-    indent = len(field_pad)
+    slices = range(0, len(items), STREAM_SLICE)
+    if indent is None:
+        yield b'"' + name.encode() + b'":['
+        for start in slices:
+            piece = adapter.dump_json(list(items[start : start + STREAM_SLICE]), exclude=exclude)
+            if start:
+                yield b","
+            yield piece[1:-1]  # '[' + items + ']'
+        yield b"]"
+        return
+    field_pad = b" " * indent
     # Items sit two levels deep: the document's object, then the list.
     item_newline = b"\n" + field_pad
     yield field_pad + b'"' + name.encode() + b'": [\n'
-    for start in range(0, len(items), STREAM_SLICE):
+    for start in slices:
         piece = adapter.dump_json(list(items[start : start + STREAM_SLICE]), indent=indent, exclude=exclude)
         # '[\n' + items at one level + '\n]' -> the items at two levels, without the brackets.
         body = piece[2:-2].replace(b"\n", item_newline)
