@@ -164,7 +164,7 @@ class AnalysisCache:
     shapes the result (analyzers.fingerprint, options, limits, the document schema).
 
     Read back like a fragment: the zstd frame's checksum, the sha256 of the document stated in its
-    header, the manifest digest inside the document and pydantic's validation must all agree, or the
+    trailer, the manifest digest inside the document and pydantic's validation must all agree, or the
     lookup is a miss with the reason, and the caller analyzes the image again and replaces the entry.
     """
 
