@@ -24,7 +24,7 @@ from portwarden.adapters.local.blobs import FilesystemBlobStore
 from portwarden.core.analyzers.base import AnalyzerContext, AnalyzerOptions, AnalyzerOutput
 from portwarden.core.analyzers.registry import ANALYZERS
 from portwarden.core.errors import StoreError
-from portwarden.core.image.cache import CACHE_WARNING_PREFIX
+from portwarden.core.image.cache import CACHE_WARNING_PREFIX, AnalysisCache
 from portwarden.core.image.limits import SafetyLimits
 from portwarden.core.image.resolver import FileResolver
 from portwarden.core.model.analysis import ImageAnalysis
@@ -258,3 +258,16 @@ def test_an_entry_of_another_format_is_an_ordinary_miss(image_dir: Path, tmp_pat
     _rewrite(stored, lambda data: data.replace(b"\nportwarden-analysis 2 ", b"\nportwarden-analysis 1 "))
     again = analyze_image(f"oci-dir:{image_dir}", ImageAccess(), blobs=blobs)
     assert cache_warnings(again) == [] and len(again.packages) == 30
+
+
+def test_an_analysis_too_large_to_read_back_cheaply_is_not_stored(image_dir: Path, tmp_path: Path) -> None:
+    blobs = FilesystemBlobStore(tmp_path / "cache")
+    analysis = analyze_image(f"oci-dir:{image_dir}", ImageAccess(), blobs=blobs)
+    (stored,) = stored_analyses(tmp_path / "cache")
+    stored.unlink()
+    limited = AnalysisCache(blobs, "test-key", max_document_bytes=len(analysis.model_dump_json()) - 1)
+    assert limited.save(analysis) is False
+    assert stored_analyses(tmp_path / "cache") == []
+    exact = AnalysisCache(blobs, "test-key", max_document_bytes=len(analysis.model_dump_json()))
+    assert exact.save(analysis) is True
+    assert exact.lookup(analysis.source.manifest_digest).analysis == analysis

@@ -140,6 +140,10 @@ class LayerCache:
 # checksummed zstd frame; written and read a slice at a time (format 1 held the document whole twice).
 RESULT_FORMAT = 2
 _READ_CHUNK = 1 << 20
+# Reading an analysis back costs several times its JSON (the parsed document, then the models): past
+# this size (about 75,000 files) a rescan is cheaper in memory from the layer fragments, so the
+# analysis is not stored. A 300,000-file image (125 MB of JSON) would need about 1 GB to read back.
+MAX_STORED_ANALYSIS_BYTES = 32 << 20
 _RESULT_MAGIC = b"portwarden-analysis"
 
 
@@ -168,9 +172,12 @@ class AnalysisCache:
     lookup is a miss with the reason, and the caller analyzes the image again and replaces the entry.
     """
 
-    def __init__(self, blobs: BlobStore, key: str) -> None:
+    def __init__(
+        self, blobs: BlobStore, key: str, max_document_bytes: int = MAX_STORED_ANALYSIS_BYTES
+    ) -> None:
         self._blobs = blobs
         self.key = key
+        self.max_document_bytes = max_document_bytes
 
     def _blob_key(self, manifest_digest: str) -> str:
         algorithm, hexdigest = split_digest(manifest_digest)
@@ -214,16 +221,24 @@ class AnalysisCache:
     def _broken(manifest_digest: str, problem: str) -> ResultLookup:
         return ResultLookup(None, f"image {manifest_digest}: {problem}")
 
-    def save(self, analysis: ImageAnalysis) -> None:
-        """Store ``analysis`` (every field, ``owned_files`` included), serialized a slice at a time."""
+    def save(self, analysis: ImageAnalysis) -> bool:
+        """Store ``analysis`` (every field, ``owned_files`` included), serialized a slice at a time.
+
+        False (nothing stored) when its JSON is over ``max_document_bytes``.
+        """
         from portwarden.core.sbom.native import iter_native_json
 
         hasher = hashlib.sha256()
         out = io.BytesIO()
+        size = 0
         compressor = zstandard.ZstdCompressor(level=1, write_checksum=True)
         with compressor.stream_writer(out, closefd=False) as writer:
             for piece in iter_native_json(analysis, include_owned_files=True, indent=None):
+                size += len(piece)
+                if size > self.max_document_bytes:
+                    return False
                 hasher.update(piece)
                 writer.write(piece)
             writer.write(b"\n%s %d %s" % (_RESULT_MAGIC, RESULT_FORMAT, hasher.hexdigest().encode()))
         self._blobs.put(self._blob_key(analysis.source.manifest_digest), out.getvalue())
+        return True
