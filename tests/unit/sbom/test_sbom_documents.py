@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import uuid
@@ -18,6 +19,7 @@ from spdx_tools.spdx.validation.document_validator import validate_full_spdx_doc
 import portwarden
 from portwarden.core.model.analysis import (
     AnalysisSource,
+    AnalyzedFile,
     AnalyzerRun,
     ImageAnalysis,
     ImageMetadata,
@@ -25,7 +27,7 @@ from portwarden.core.model.analysis import (
 )
 from portwarden.core.model.distro import Distro
 from portwarden.core.model.package import Location, Package, PackageType
-from portwarden.core.sbom import DocumentFormat, encode
+from portwarden.core.sbom import DocumentFormat, encode, native
 from portwarden.core.sbom.cyclonedx import to_cyclonedx_json
 from portwarden.core.sbom.identity import SBOM_UUID_NAMESPACE
 from portwarden.core.sbom.native import to_native_json
@@ -219,6 +221,49 @@ def test_native_json_has_the_documented_shape(analysis: ImageAnalysis) -> None:
 
 def test_native_json_is_deterministic() -> None:
     assert to_native_json(make_analysis()) == to_native_json(make_analysis())
+
+
+def _many_files(count: int) -> tuple[AnalyzedFile, ...]:
+    return tuple(
+        AnalyzedFile(
+            path=f'/srv/données/{index:06d}\n"quoted"\u2028.txt',
+            type="file" if index % 7 else "symlink",
+            mode="4755" if index % 11 == 0 else "0644",
+            uid=index % 3,
+            gid=0,
+            size=index,
+            sha256=f"{index:064x}" if index % 5 else None,
+            link_target="../x" if index % 7 == 0 else None,
+            layer_digest=BASE_LAYER,
+            setuid=index % 11 == 0,
+        )
+        for index in range(count)
+    )
+
+
+@pytest.mark.parametrize("file_count", [0, 1, native.STREAM_SLICE, 2 * native.STREAM_SLICE + 3])
+@pytest.mark.parametrize("include_owned_files", [False, True])
+@pytest.mark.parametrize("indent", [2, None, 4])
+def test_streamed_native_json_is_byte_for_byte_pydantics_document(
+    file_count: int, include_owned_files: bool, indent: int | None
+) -> None:
+    analysis = make_analysis(files=_many_files(file_count))
+    exclude = None if include_owned_files else {"packages": {"__all__": {"owned_files"}}}
+    expected = analysis.model_dump_json(indent=indent, exclude=exclude).encode()
+    pieces = list(native.iter_native_json(analysis, include_owned_files=include_owned_files, indent=indent))
+    assert b"".join(pieces) == expected
+    # Bounded pieces: none holds more than one slice of entries.
+    assert max(len(piece) for piece in pieces) < len(expected) or file_count < native.STREAM_SLICE
+    out = io.BytesIO()
+    native.write_native_json(analysis, out, include_owned_files=include_owned_files, indent=indent)
+    assert out.getvalue() == expected
+
+
+def test_streamed_native_json_with_empty_and_missing_fields() -> None:
+    analysis = make_analysis(packages=(), distro=None, secrets=(), analyzed_at=None, warnings=())
+    assert native.to_native_json(analysis) == analysis.model_dump_json(
+        indent=2, exclude={"packages": {"__all__": {"owned_files"}}}
+    )
 
 
 # --- CycloneDX --------------------------------------------------------------------------------------

@@ -81,9 +81,13 @@ def sbom(
     if output == SbomFormat.TABLE:
         print_package_table(analysis)
     else:
-        from portwarden.core.sbom import encode
+        from portwarden.core.sbom import write_document
 
-        sys.stdout.write(encode(analysis, output.value) + "\n")
+        # Bytes straight to stdout: a large document is never held whole as text.
+        sys.stdout.flush()
+        write_document(analysis, output.value, sys.stdout.buffer)
+        sys.stdout.buffer.write(b"\n")
+        sys.stdout.buffer.flush()
     failed = [run for run in analysis.analyzers if run.error]
     for run in failed:
         message(f"warning: analyzer {run.name} failed: {run.error}")

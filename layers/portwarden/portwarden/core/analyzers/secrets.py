@@ -39,12 +39,38 @@ _DEFAULT_PREFILTER_WORDS = (
 )
 
 
+# The words that contain "key", as (characters before "key", characters after it).
+_KEY_CONTEXTS = tuple(
+    (word[: word.index(b"key")], word[word.index(b"key") + 3 :])
+    for word in _DEFAULT_PREFILTER_WORDS
+    if b"key" in word
+)
+_KEY_BEFORE = max(len(before) for before, _ in _KEY_CONTEXTS)
+_KEY_AFTER = max(len(after) for _, after in _KEY_CONTEXTS)
+# Past this many occurrences of "key", one scan per word is cheaper than looking at each occurrence.
+_KEY_OCCURRENCES_CHECKED = 64
+
+
 def _may_hold_default_secret(data: bytes) -> bool:
     lowered = data.lower()
-    # Every word but "auth" contains "key": two scans rule out almost every file.
-    if b"key" not in lowered and b'"auth"' not in lowered:
-        return False
-    return any(word in lowered for word in _DEFAULT_PREFILTER_WORDS)
+    if b'"auth"' in lowered:
+        return True
+    # Every other word contains "key": look around each occurrence instead of scanning the whole
+    # text once per word (most text files that say "key" say it a few times, in other words).
+    position = lowered.find(b"key")
+    checked = 0
+    while position != -1:
+        checked += 1
+        if checked > _KEY_OCCURRENCES_CHECKED:
+            return any(word in lowered for word in _DEFAULT_PREFILTER_WORDS)
+        window_start = max(0, position - _KEY_BEFORE)
+        before = lowered[window_start:position]
+        after = lowered[position + 3 : position + 3 + _KEY_AFTER]
+        for word_before, word_after in _KEY_CONTEXTS:
+            if before.endswith(word_before) and after.startswith(word_after):
+                return True
+        position = lowered.find(b"key", position + 1)
+    return False
 
 
 def compile_patterns(patterns: Mapping[str, str], what: str) -> dict[str, re.Pattern[bytes]]:

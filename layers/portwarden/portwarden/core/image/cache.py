@@ -1,4 +1,4 @@
-"""The per-layer fragment cache.
+"""The per-layer fragment cache, and the image-level result cache (at the end).
 
 A fragment is what reading one layer produced for a given analyzer set: its LayerIndex (records,
 whiteouts, scanner hits, warnings) and the contents it captured. Keyed by (layer digest,
@@ -16,8 +16,10 @@ object. An analysis is never built from a damaged cache, silently or otherwise.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import zstandard
 from pydantic import ValidationError
@@ -27,7 +29,10 @@ from portwarden.core.image.capture import CapturePolicy
 from portwarden.core.image.content import ContentStore
 from portwarden.core.image.digest import split_digest
 from portwarden.core.image.fragment import LayerIndex, decode_index, encode_index
-from portwarden.core.ports import BlobStore
+from portwarden.core.model.analysis import ImageAnalysis
+
+if TYPE_CHECKING:  # the port is a type here; importing ports loads every model
+    from portwarden.core.ports import BlobStore
 
 # 2: the frame carries a zstd content checksum (format 1 fragments are read again, once).
 # 3: entries as compact arrays (fragment.encode_index) instead of one object per entry.
@@ -126,3 +131,113 @@ class LayerCache:
         document = {"format": FRAGMENT_FORMAT, "index": encode_index(index), "captured": captured}
         compressor = zstandard.ZstdCompressor(level=3, write_checksum=True)
         self._blobs.put(self._key(index.digest), compressor.compress(json.dumps(document).encode()))
+
+
+# -- image-level results ------------------------------------------------------------------------------
+
+# 2: the compact analysis JSON, then a line "portwarden-analysis 2 <sha256 of the JSON>", in a
+# checksummed zstd frame; written and read a slice at a time (format 1 held the document whole twice).
+RESULT_FORMAT = 2
+_READ_CHUNK = 1 << 20
+# Reading an analysis back costs several times its JSON (the parsed document, then the models): past
+# this size (about 75,000 files) a rescan is cheaper in memory from the layer fragments, so the
+# analysis is not stored. A 300,000-file image (125 MB of JSON) would need about 1 GB to read back.
+MAX_STORED_ANALYSIS_BYTES = 32 << 20
+_RESULT_MAGIC = b"portwarden-analysis"
+
+
+@dataclass(frozen=True)
+class ResultLookup:
+    """An image-level lookup: the stored analysis, or why there is none usable (``problem``)."""
+
+    analysis: ImageAnalysis | None
+    problem: str | None = None
+
+    @property
+    def warning(self) -> str | None:
+        return f"{CACHE_WARNING_PREFIX}{self.problem}; the image was analyzed again" if self.problem else None
+
+
+class AnalysisCache:
+    """Whole analyses by (manifest digest, analyzer-set fingerprint and options).
+
+    A manifest digest names the config and every layer by digest, and the config names every diff_id:
+    the same manifest is the same image, so an analysis made with the same analyzers, options and
+    limits is the answer to a rescan, without reading a layer. ``key`` carries everything else that
+    shapes the result (analyzers.fingerprint, options, limits, the document schema).
+
+    Read back like a fragment: the zstd frame's checksum, the sha256 of the document stated in its
+    trailer, the manifest digest inside the document and pydantic's validation must all agree, or the
+    lookup is a miss with the reason, and the caller analyzes the image again and replaces the entry.
+    """
+
+    def __init__(
+        self, blobs: BlobStore, key: str, max_document_bytes: int = MAX_STORED_ANALYSIS_BYTES
+    ) -> None:
+        self._blobs = blobs
+        self.key = key
+        self.max_document_bytes = max_document_bytes
+
+    def _blob_key(self, manifest_digest: str) -> str:
+        algorithm, hexdigest = split_digest(manifest_digest)
+        return f"analyses/{algorithm}/{hexdigest}/{self.key}.json.zst"
+
+    def lookup(self, manifest_digest: str) -> ResultLookup:
+        try:
+            raw = self._blobs.get(self._blob_key(manifest_digest))
+            if raw is None:
+                return ResultLookup(None)
+            # Inflated into one growing buffer, the trailer cut off in place: the document is never
+            # copied whole (a 300,000-file image's analysis is over 100 MB of JSON).
+            data = bytearray()
+            with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(raw)) as reader:
+                while chunk := reader.read(_READ_CHUNK):
+                    data += chunk
+            end = data.rfind(b"\n")
+            magic, _, rest = bytes(data[end + 1 :]).partition(b" ")
+            version, _, stated = rest.partition(b" ")
+            if end < 0 or magic != _RESULT_MAGIC:
+                return self._broken(manifest_digest, "the stored analysis has no trailer")
+            if version != str(RESULT_FORMAT).encode():
+                return ResultLookup(None)  # written by another release: an ordinary miss
+            del data[end:]
+            actual = hashlib.sha256(data).hexdigest()
+            if actual != stated.decode("ascii", "replace"):
+                return self._broken(
+                    manifest_digest, f"the stored analysis does not match its digest (got {actual})"
+                )
+            analysis = ImageAnalysis.model_validate_json(data)
+            del data
+            if analysis.source.manifest_digest != manifest_digest:
+                return self._broken(
+                    manifest_digest, f"the stored analysis is of {analysis.source.manifest_digest}"
+                )
+            return ResultLookup(analysis)
+        except (StoreError, ValidationError, ValueError, zstandard.ZstdError) as exc:
+            return self._broken(manifest_digest, f"unreadable stored analysis: {exc}")
+
+    @staticmethod
+    def _broken(manifest_digest: str, problem: str) -> ResultLookup:
+        return ResultLookup(None, f"image {manifest_digest}: {problem}")
+
+    def save(self, analysis: ImageAnalysis) -> bool:
+        """Store ``analysis`` (every field, ``owned_files`` included), serialized a slice at a time.
+
+        False (nothing stored) when its JSON is over ``max_document_bytes``.
+        """
+        from portwarden.core.sbom.native import iter_native_json
+
+        hasher = hashlib.sha256()
+        out = io.BytesIO()
+        size = 0
+        compressor = zstandard.ZstdCompressor(level=1, write_checksum=True)
+        with compressor.stream_writer(out, closefd=False) as writer:
+            for piece in iter_native_json(analysis, include_owned_files=True, indent=None):
+                size += len(piece)
+                if size > self.max_document_bytes:
+                    return False
+                hasher.update(piece)
+                writer.write(piece)
+            writer.write(b"\n%s %d %s" % (_RESULT_MAGIC, RESULT_FORMAT, hasher.hexdigest().encode()))
+        self._blobs.put(self._blob_key(analysis.source.manifest_digest), out.getvalue())
+        return True

@@ -12,7 +12,7 @@ from __future__ import annotations
 import stat
 from dataclasses import dataclass, field, replace
 
-from portwarden.core.model.base import ValueObject
+from portwarden.core.model.base import ValueObject, construct_complete
 from portwarden.core.model.files import FileRecord, FileType
 
 # Every FileRecord built from an entry sets all its fields: one shared set instead of one each
@@ -65,18 +65,21 @@ class LayerEntry:
         return f"{stat.S_IMODE(self.mode):04o}"
 
     def to_record(self) -> FileRecord:
-        # model_construct: every field was validated by the tar parser and the layer reader.
-        return FileRecord.model_construct(
-            _fields_set=_ALL_RECORD_FIELDS,
-            path=self.path,
-            type=self.type,
-            mode=self.mode,
-            uid=self.uid,
-            gid=self.gid,
-            size=self.size,
-            sha256=self.sha256,
-            link_target=self.link_target,
-            layer_digest=self.layer_digest,
+        # Not validated again: every field was checked by the tar parser and the layer reader.
+        return construct_complete(
+            FileRecord,
+            {
+                "path": self.path,
+                "type": self.type,
+                "mode": self.mode,
+                "uid": self.uid,
+                "gid": self.gid,
+                "size": self.size,
+                "sha256": self.sha256,
+                "link_target": self.link_target,
+                "layer_digest": self.layer_digest,
+            },
+            _ALL_RECORD_FIELDS,
         )
 
     def __repr__(self) -> str:

@@ -1,7 +1,7 @@
 """Layer decompression on a background thread, with the decompression-bomb checks.
 
 One thread pulls the compressed stream (whose digest the ``VerifyingReader`` checks), inflates it
-(gzip, zstd or none) and hashes the inflated stream (the diff_id); zlib, zstd and hashlib release the
+(gzip, zstd or none) and hashes the inflated stream (the diff_id); the inflaters and hashlib release the
 GIL, so this runs beside the thread that parses the tar stream.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import queue
 import threading
-import zlib
 from collections.abc import Iterator
 from typing import IO, cast
 
@@ -18,6 +17,7 @@ import zstandard
 
 from portwarden.core.errors import LimitExceededError, UnsafeContentError
 from portwarden.core.image.digest import VerifyingReader
+from portwarden.core.image.inflaters import GZIP_WBITS, INFLATE_ERRORS, decompressobj
 from portwarden.core.image.limits import SafetyLimits
 
 # The inflater works in large units: each unit is a few hand-overs of the interpreter lock between
@@ -112,7 +112,7 @@ class Inflater:
         yield from self._raw_chunks()
 
     def _gunzip(self) -> Iterator[bytes]:
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        inflater = decompressobj(GZIP_WBITS)
         member_started = False
         for chunk in self._raw_chunks():
             data = chunk
@@ -121,7 +121,7 @@ class Inflater:
                     # Concatenated gzip members are one stream (RFC 1952); trailing zero padding is not.
                     if not data.strip(b"\x00"):
                         break
-                    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                    inflater = decompressobj(GZIP_WBITS)
                 member_started = True
                 try:
                     out = inflater.decompress(data, INFLATE_CHUNK)
@@ -135,7 +135,7 @@ class Inflater:
                             out = inflater.decompress(b"", INFLATE_CHUNK)
                         else:
                             break
-                except zlib.error as exc:
+                except INFLATE_ERRORS as exc:
                     raise UnsafeContentError(f"layer {self._what}: corrupt gzip stream ({exc})") from exc
                 data = inflater.unused_data if inflater.eof else b""
         if member_started and not inflater.eof:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import stat
 import tarfile
-import zlib
 from collections.abc import Callable, Sequence
 from typing import BinaryIO
 
@@ -33,6 +32,7 @@ from portwarden.core.image.content import ContentStore
 from portwarden.core.image.digest import VerifyingReader
 from portwarden.core.image.fragment import LayerEntry, LayerIndex, LayerRecord, ScanFinding
 from portwarden.core.image.inflate import Inflater
+from portwarden.core.image.inflaters import INFLATE_ERRORS
 from portwarden.core.image.limits import SafetyLimits
 from portwarden.core.image.tarstream import HeaderError, TarFormatError, TarMember, TarStream
 from portwarden.core.model.files import FileType
@@ -40,6 +40,7 @@ from portwarden.core.model.files import FileType
 READ_CHUNK = 1 << 20
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
+_TRUNCATED: tuple[type[BaseException], ...] = (EOFError, *INFLATE_ERRORS)
 
 # The layer-reading vocabulary, importable from here as from its own modules.
 __all__ = [
@@ -121,7 +122,7 @@ def read_layer(
         raise UnsafeContentError(f"layer {digest} is not a tar archive ({exc})") from exc
     except TarFormatError as exc:
         raise UnsafeContentError(f"layer {digest}: corrupt or truncated tar stream ({exc})") from exc
-    except (EOFError, zlib.error) as exc:
+    except _TRUNCATED as exc:
         raise UnsafeContentError(f"layer {digest}: truncated stream ({exc})") from exc
     finally:
         inflater.close()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from portwarden.core.errors import ManifestError
+from portwarden.core.errors import ManifestError, StoreError
 from portwarden.core.image.cache import LayerCache
 from portwarden.core.image.capture import CapturePolicy, ContentScanner
 from portwarden.core.image.content import ContentStore
@@ -21,6 +22,7 @@ from portwarden.core.image.squash import squash
 from portwarden.core.model.files import FileRecord
 
 ProgressCallback = Callable[[str, int], None]
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -87,7 +89,10 @@ def read_one_layer(
             scanners=scanners,
         )
     if cache is not None:
-        cache.save(index, capture, contents)
+        try:
+            cache.save(index, capture, contents)
+        except StoreError as exc:  # an unwritable cache costs the next read of this layer, not this one
+            logger.warning("could not cache the fragment of layer %s: %s", descriptor.digest, exc)
     if cache_warning is not None:
         # Reported with this analysis only: the fragment just saved is sound and carries no warning.
         index = index.with_warning(cache_warning)

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, cast
 
 from portwarden.core.errors import (
     ImageNotFoundError,
@@ -32,7 +32,9 @@ from portwarden.core.image.digest import digest_bytes, split_digest, verify_byte
 from portwarden.core.image.limits import SafetyLimits
 from portwarden.core.image.reference import ImageReference, SourceKind, SourceSpec
 from portwarden.core.model.base import ValueObject
-from portwarden.core.ports import RegistryClient
+
+if TYPE_CHECKING:  # the port is a type here; importing ports loads every model
+    from portwarden.core.ports import RegistryClient
 
 
 class ResolvedImage(ValueObject):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sys
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from pydantic import Field
 
-from portwarden.core.model.base import ValueObject
+from portwarden.core.model.base import ValueObject, construct_complete
 from portwarden.core.model.distro import Distro
 from portwarden.core.model.files import FileRecord, FileType
 from portwarden.core.model.package import Package
@@ -69,7 +69,7 @@ def _construct(cls: type[_Entry], fields: dict[str, Any]) -> _Entry:
     shared = _FIELD_SETS.get(cls)
     if shared is None:
         shared = _FIELD_SETS[cls] = set(cls.model_fields)
-    return cast(_Entry, cls.model_construct(_fields_set=shared, **fields))
+    return construct_complete(cls, fields, shared)
 
 
 class AnalyzedFile(FileEntry):

@@ -8,6 +8,7 @@ an output format name as the command line spells it.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import IO
 
 from portwarden.core.model.analysis import ImageAnalysis
 
@@ -35,3 +36,18 @@ def encode(analysis: ImageAnalysis, document_format: DocumentFormat | str) -> st
     from portwarden.core.sbom.native import to_native_json
 
     return to_native_json(analysis)
+
+
+def write_document(analysis: ImageAnalysis, document_format: DocumentFormat | str, out: IO[bytes]) -> None:
+    """Write the analysis in ``document_format`` to ``out`` as UTF-8 (no trailing newline).
+
+    The native document is streamed in bounded pieces (its ``files`` list alone can be 100+ MB); the other
+    formats are built whole by their libraries and written at once.
+    """
+    chosen = DocumentFormat(document_format)
+    if chosen is DocumentFormat.NATIVE_JSON:
+        from portwarden.core.sbom.native import write_native_json
+
+        write_native_json(analysis, out)
+        return
+    out.write(encode(analysis, chosen).encode())

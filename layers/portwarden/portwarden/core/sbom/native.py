@@ -3,23 +3,113 @@
 Fields appear in model declaration order and free-form maps (package metadata, image config) keep the
 order the analyzers produced, so the same analysis always serializes to the same bytes. The document is
 described field by field in ``docs/sbom-format.md`` and loads back with ``ImageAnalysis.model_validate_json``.
+
+The document of a large image is large (300,000 files make about 125 MB of JSON), and serializing it in
+one piece holds it in memory twice (pydantic's buffer and the ``str`` made from it) on top of the
+analysis itself. ``iter_native_json`` produces the very same bytes in bounded pieces instead: the small
+fields one by one, the long lists (``files``, ``packages``) a slice of entries at a time, each piece
+serialized by pydantic with the document's own settings and indented to its place in the document.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import IO, Any
 
-from portwarden.core.model.analysis import ImageAnalysis
+from pydantic import TypeAdapter
+
+from portwarden.core.model.analysis import AnalyzedFile, ImageAnalysis
+from portwarden.core.model.package import Package
 
 # ``owned_files`` lists every path an OS package installs; assembly uses it to drop language packages an
 # OS package already accounts for. It is large (tens of thousands of paths for a typical distro image),
 # and the same paths are in ``files``, so the published document leaves it out by default.
 _INTERNAL_PACKAGE_FIELDS = frozenset({"owned_files"})
 
+# Entries serialized per piece: a few MB of JSON, enough to keep pydantic's per-call cost negligible.
+STREAM_SLICE = 4096
+# The fields whose lists grow with the image; every other field is small and serialized whole.
+_LONG_LISTS: dict[str, TypeAdapter[list[Any]]] = {
+    "files": TypeAdapter(list[AnalyzedFile]),
+    "packages": TypeAdapter(list[Package]),
+}
+
 
 def to_native_json(analysis: ImageAnalysis, *, include_owned_files: bool = False, indent: int = 2) -> str:
     """The documented native JSON for ``analysis``."""
-    exclude: dict[str, Any] | None = None
+    pieces = iter_native_json(analysis, include_owned_files=include_owned_files, indent=indent)
+    return b"".join(pieces).decode()
+
+
+def write_native_json(
+    analysis: ImageAnalysis, out: IO[bytes], *, include_owned_files: bool = False, indent: int | None = 2
+) -> None:
+    """Write the native JSON for ``analysis`` to ``out`` (UTF-8) without holding the whole document."""
+    for piece in iter_native_json(analysis, include_owned_files=include_owned_files, indent=indent):
+        out.write(piece)
+
+
+def iter_native_json(
+    analysis: ImageAnalysis, *, include_owned_files: bool = False, indent: int | None = 2
+) -> Iterator[bytes]:
+    """The bytes of ``to_native_json(analysis)``, in pieces of bounded size.
+
+    Equal, byte for byte, to ``analysis.model_dump_json(indent=indent, exclude=...)``: each top-level field
+    is serialized by pydantic on its own (``include={name}``) and spliced into the object, and a long
+    list is serialized in slices whose items are re-indented one level deeper. JSON strings never hold a
+    raw newline (pydantic escapes it), so every newline in a piece is structural and re-indenting it is
+    safe. ``indent=None`` gives pydantic's compact form (the stored analyses use it).
+    """
+    if indent is not None and indent <= 0:
+        raise ValueError("indent is None (compact) or at least 1")
+    package_exclude: dict[str, Any] | None = None
     if not include_owned_files:
-        exclude = {"packages": {"__all__": set(_INTERNAL_PACKAGE_FIELDS)}}
-    return analysis.model_dump_json(indent=indent, exclude=exclude)
+        package_exclude = {"__all__": set(_INTERNAL_PACKAGE_FIELDS)}
+    names = list(type(analysis).model_fields)
+    # Compact: '{"a":1,"b":[...]}'. Indented: '{\n' + pad + '"a": 1,\n' ... + '\n}'.
+    opening, separator, closing = (b"{", b",", b"}") if indent is None else (b"{\n", b",\n", b"\n}")
+    yield opening
+    for position, name in enumerate(names):
+        if position:
+            yield separator
+        items = getattr(analysis, name)
+        if name in _LONG_LISTS and items:
+            exclude = package_exclude if name == "packages" else None
+            yield from _long_list(name, items, _LONG_LISTS[name], exclude, indent)
+        else:
+            field_exclude = {"packages": package_exclude} if name == "packages" and package_exclude else None
+            whole = analysis.model_dump_json(indent=indent, include={name}, exclude=field_exclude).encode()
+            # The member without the object's braces: '{' + member + '}', or '{\n' + member + '\n}'.
+            yield whole[1:-1] if indent is None else whole[2:-2]
+    yield closing
+
+
+def _long_list(
+    name: str,
+    items: Sequence[Any],
+    adapter: TypeAdapter[list[Any]],
+    exclude: dict[str, Any] | None,
+    indent: int | None,
+) -> Iterator[bytes]:
+    slices = range(0, len(items), STREAM_SLICE)
+    if indent is None:
+        yield b'"' + name.encode() + b'":['
+        for start in slices:
+            piece = adapter.dump_json(list(items[start : start + STREAM_SLICE]), exclude=exclude)
+            if start:
+                yield b","
+            yield piece[1:-1]  # '[' + items + ']'
+        yield b"]"
+        return
+    field_pad = b" " * indent
+    # Items sit two levels deep: the document's object, then the list.
+    item_newline = b"\n" + field_pad
+    yield field_pad + b'"' + name.encode() + b'": [\n'
+    for start in slices:
+        piece = adapter.dump_json(list(items[start : start + STREAM_SLICE]), indent=indent, exclude=exclude)
+        # '[\n' + items at one level + '\n]' -> the items at two levels, without the brackets.
+        body = piece[2:-2].replace(b"\n", item_newline)
+        if start:
+            yield b",\n"
+        yield field_pad + body
+    yield b"\n" + field_pad + b"]"

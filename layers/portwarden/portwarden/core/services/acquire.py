@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
@@ -14,9 +16,11 @@ from portwarden.core.image.limits import SafetyLimits
 from portwarden.core.image.manifest import ImageConfig, Platform, parse_platform
 from portwarden.core.image.reader import ProgressCallback, SquashedImage, read_image
 from portwarden.core.image.reference import ImageReference, SourceSpec
-from portwarden.core.image.sources import ResolvedImage, open_source
+from portwarden.core.image.sources import ImageSource, ResolvedImage, open_source
 from portwarden.core.model.analysis import FileEntry
-from portwarden.core.ports import RegistryClient
+
+if TYPE_CHECKING:  # the port is a type here; importing ports loads every model
+    from portwarden.core.ports import RegistryClient
 
 DEFAULT_PLATFORM = "linux/amd64"
 
@@ -119,23 +123,44 @@ def acquire_image(
     cache: LayerCache | None = None,
 ) -> SquashedImage:
     """Resolve the image and read every layer once into the squashed filesystem."""
+    with opened_image(source_text, access, platform) as (source, resolved):
+        return read_resolved(source, resolved, access, capture, scanners=scanners, cache=cache)
+
+
+@contextmanager
+def opened_image(
+    source_text: str, access: ImageAccess, platform: str | None = None
+) -> Iterator[tuple[ImageSource, ResolvedImage]]:
+    """The open source and its resolved image (manifest and config verified; no layer read yet)."""
     spec = SourceSpec.parse(source_text)
     source = open_source(spec, access.limits, access.registry_client)
     try:
-        resolved = source.resolve(_platform(platform))
-        return read_image(
-            source,
-            resolved,
-            capture=capture,
-            limits=access.limits,
-            work_dir=access.work_dir,
-            workers=access.workers,
-            on_progress=access.on_progress,
-            scanners=scanners,
-            cache=cache,
-        )
+        yield source, source.resolve(_platform(platform))
     finally:
         source.close()
+
+
+def read_resolved(
+    source: ImageSource,
+    resolved: ResolvedImage,
+    access: ImageAccess,
+    capture: CapturePolicy,
+    *,
+    scanners: Sequence[ContentScanner] = (),
+    cache: LayerCache | None = None,
+) -> SquashedImage:
+    """Read every layer of a resolved image once (or take its fragment from ``cache``) and squash."""
+    return read_image(
+        source,
+        resolved,
+        capture=capture,
+        limits=access.limits,
+        work_dir=access.work_dir,
+        workers=access.workers,
+        on_progress=access.on_progress,
+        scanners=scanners,
+        cache=cache,
+    )
 
 
 def list_files(source_text: str, access: ImageAccess, platform: str | None = None) -> FileListing:

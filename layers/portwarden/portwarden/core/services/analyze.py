@@ -7,12 +7,16 @@ squashed filesystem. One analyzer failing is recorded on the analysis and never 
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import portwarden
 from portwarden.core.analyzers.base import Analyzer, AnalyzerContext, AnalyzerOptions
 from portwarden.core.analyzers.ownership import drop_owned_language_packages
 from portwarden.core.analyzers.registry import (
@@ -21,8 +25,9 @@ from portwarden.core.analyzers.registry import (
     analyzer_set_version,
 )
 from portwarden.core.analyzers.secrets import content_search_scanner, secret_scanner
+from portwarden.core.errors import StoreError
 from portwarden.core.image import paths
-from portwarden.core.image.cache import LayerCache
+from portwarden.core.image.cache import CACHE_WARNING_PREFIX, AnalysisCache, LayerCache
 from portwarden.core.image.capture import CapturePolicy, ContentScanner
 from portwarden.core.image.fragment import LayerIndex, ScanFinding
 from portwarden.core.image.limits import SafetyLimits
@@ -30,6 +35,7 @@ from portwarden.core.image.manifest import ImageConfig
 from portwarden.core.image.reader import SquashedImage
 from portwarden.core.image.reference import SourceKind, SourceSpec
 from portwarden.core.image.resolver import FileResolver
+from portwarden.core.image.sources import ResolvedImage
 from portwarden.core.model.analysis import (
     AnalysisSource,
     AnalyzedFile,
@@ -43,9 +49,11 @@ from portwarden.core.model.analysis import (
 from portwarden.core.model.distro import Distro
 from portwarden.core.model.files import FileRecord
 from portwarden.core.model.package import Package
-from portwarden.core.ports import BlobStore
 from portwarden.core.sbom.cpe import cpe_candidates
-from portwarden.core.services.acquire import ImageAccess, acquire_image
+from portwarden.core.services.acquire import ImageAccess, acquire_image, opened_image, read_resolved
+
+if TYPE_CHECKING:  # the port is a type here; importing ports loads every model
+    from portwarden.core.ports import BlobStore
 
 logger = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -67,6 +75,18 @@ class AnalysisPlan:
 
     def layer_cache(self, blobs: BlobStore) -> LayerCache:
         return LayerCache(blobs, self.fingerprint)
+
+    def result_cache(self, blobs: BlobStore, limits: SafetyLimits) -> AnalysisCache:
+        """The image-level cache for analyses made with these analyzers, options and limits."""
+        shape = {
+            "fingerprint": self.fingerprint,
+            "options": self.options.model_dump(mode="json"),
+            "limits": limits.model_dump(mode="json"),
+            "schema_version": ImageAnalysis.model_fields["schema_version"].default,
+            "release": portwarden.__version__,
+        }
+        key = hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:32]
+        return AnalysisCache(blobs, key)
 
 
 def plan_analysis(
@@ -100,6 +120,12 @@ def analyze_image(
     analyzers: tuple[Analyzer, ...] = ANALYZERS,
     clock: Clock = _now,
 ) -> ImageAnalysis:
+    """Analyze an image; with ``blobs``, through the image-level result cache and the layer cache.
+
+    A rescan of an image already analyzed with the same analyzers, options and limits is answered
+    from the stored analysis (verified on read) without reading a layer; otherwise layers come from
+    their cached fragments or are read, and the new analysis is stored.
+    """
     spec = SourceSpec.parse(source_text)
     if spec.kind is SourceKind.SBOM:
         # The document states the packages: nothing to read, nothing to run the analyzers on.
@@ -107,12 +133,39 @@ def analyze_image(
 
         return read_sbom(Path(spec.location))
     plan = plan_analysis(options, analyzers, access.limits)
-    cache = plan.layer_cache(blobs) if blobs is not None else None
-    image = acquire_image(source_text, access, plan.capture, platform, scanners=plan.scanners, cache=cache)
+    if blobs is None:
+        image = acquire_image(source_text, access, plan.capture, platform, scanners=plan.scanners)
+        try:
+            return assemble(image, plan.options, plan.analyzers, clock)
+        finally:
+            image.close()
+
+    results = plan.result_cache(blobs, access.limits)
+    with opened_image(source_text, access, platform) as (source, resolved):
+        lookup = results.lookup(resolved.manifest_digest)
+        if lookup.analysis is not None:
+            # The same image, perhaps under another name or source kind: the facts stay, the source
+            # is the one asked for now.
+            return lookup.analysis.model_copy(update={"source": analysis_source(resolved)})
+        image = read_resolved(
+            source, resolved, access, plan.capture, scanners=plan.scanners, cache=plan.layer_cache(blobs)
+        )
     try:
-        return assemble(image, plan.options, plan.analyzers, clock)
+        analysis = assemble(image, plan.options, plan.analyzers, clock)
     finally:
         image.close()
+    worked_around = any(w.startswith(CACHE_WARNING_PREFIX) for w in analysis.warnings)
+    if not worked_around and not any(run.error for run in analysis.analyzers):
+        # Not stored: an analysis that worked around a damaged layer cache (sound, but its warning
+        # would be repeated by every rescan; the next one, with the layer cache repaired, is stored),
+        # and one where an analyzer failed (the next scan tries that analyzer again).
+        try:
+            results.save(analysis)
+        except StoreError as exc:  # a cache that cannot be written costs the next rescan, not this one
+            logger.warning("could not store the analysis of %s: %s", analysis.source.manifest_digest, exc)
+    if lookup.warning is not None:
+        analysis = analysis.model_copy(update={"warnings": (*analysis.warnings, lookup.warning)})
+    return analysis
 
 
 def assemble(
@@ -141,17 +194,8 @@ def assemble(
     runs.extend(
         AnalyzerRun(name=name, version=version) for name, version in sorted(STREAM_ANALYZER_VERSIONS.items())
     )
-    resolved = image.resolved
     return ImageAnalysis(
-        source=AnalysisSource(
-            type=resolved.source_kind.value,
-            reference=str(resolved.reference) if resolved.reference else None,
-            location=resolved.location,
-            manifest_digest=resolved.manifest_digest,
-            config_digest=resolved.config_digest,
-            index_digest=resolved.index_digest,
-            platform=resolved.platform,
-        ),
+        source=analysis_source(image.resolved),
         distro=distro,
         packages=tuple(sorted(with_cpes(drop_owned_language_packages(packages)), key=_package_key)),
         files=tuple(AnalyzedFile.from_record(image.records[p]) for p in sorted(image.records) if p != "/"),
@@ -168,6 +212,18 @@ def assemble(
         analyzers=tuple(runs),
         warnings=tuple(warnings),
         analyzed_at=clock().isoformat(timespec="seconds"),
+    )
+
+
+def analysis_source(resolved: ResolvedImage) -> AnalysisSource:
+    return AnalysisSource(
+        type=resolved.source_kind.value,
+        reference=str(resolved.reference) if resolved.reference else None,
+        location=resolved.location,
+        manifest_digest=resolved.manifest_digest,
+        config_digest=resolved.config_digest,
+        index_digest=resolved.index_digest,
+        platform=resolved.platform,
     )
 
 

@@ -1,0 +1,106 @@
+"""Start-up cost of the command line: `--version`, `--help`, and the import cost of each command.
+
+Usage: python bench/startup.py [--rounds 7]
+
+1. Whole processes (the console script, as a user runs it): `portwarden --version`, `portwarden
+   --help` and `portwarden COMMAND --help`, alternating, median wall and CPU time per command line.
+2. The import cost of each command: the modules its function imports when it runs (the command line
+   imports them lazily, so `--help` pays for none), imported in a fresh process after the command line
+   itself; median CPU time of that import alone, over the rounds.
+
+Run it on an installed package (bytecode compiled): the script compiles the package's sources first,
+as pip does at install, since a checkout run with PYTHONDONTWRITEBYTECODE compiles every module at
+every start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "layers" / "portwarden" / "portwarden"
+PORTWARDEN = Path(sys.executable).parent / "portwarden"
+COMMAND_LINES = [["--version"], ["--help"], ["sbom", "--help"], ["scan", "--help"], ["policy", "--help"]]
+
+MEASURE_IMPORT = """
+import resource, sys, time
+import portwarden.cli.main
+before = resource.getrusage(resource.RUSAGE_SELF)
+for name in sys.argv[1:]:
+    __import__(name)
+after = resource.getrusage(resource.RUSAGE_SELF)
+print((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
+"""
+
+
+def run_once(argv: list[str]) -> tuple[float, float]:
+    start = time.perf_counter()
+    process = subprocess.Popen([str(PORTWARDEN), *argv], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"portwarden {' '.join(argv)} failed")
+    return time.perf_counter() - start, usage.ru_utime + usage.ru_stime
+
+
+def command_imports() -> dict[str, list[str]]:
+    """Per command function (``commands_*.py``), the portwarden modules it imports in its body."""
+    found: dict[str, list[str]] = {}
+    for source in sorted((PACKAGE / "cli").glob("commands_*.py")):
+        tree = ast.parse(source.read_text())
+        for node in tree.body:
+            if not isinstance(node, ast.FunctionDef) or node.name.startswith("_"):
+                continue
+            modules = sorted(
+                {
+                    inner.module
+                    for inner in ast.walk(node)
+                    if isinstance(inner, ast.ImportFrom)
+                    and inner.module
+                    and inner.module.startswith("portwarden")
+                }
+            )
+            if modules:
+                found[f"{source.stem.removeprefix('commands_')}.{node.name}"] = modules
+    return found
+
+
+def import_cost(modules: list[str]) -> float:
+    output = subprocess.run(
+        [sys.executable, "-c", MEASURE_IMPORT, *modules], capture_output=True, text=True, check=True
+    )
+    return float(output.stdout.strip())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(PACKAGE)], check=True, stdout=subprocess.DEVNULL
+    )
+    runs: dict[str, list[tuple[float, float]]] = {" ".join(argv): [] for argv in COMMAND_LINES}
+    for _ in range(args.rounds):
+        for argv in COMMAND_LINES:
+            runs[" ".join(argv)].append(run_once(argv))
+    print(f"load average {os.getloadavg()[0]:.1f}, {args.rounds} rounds, medians")
+    print(f"{'portwarden ...':<20} {'wall s':>7} {'cpu s':>7}")
+    for name, results in runs.items():
+        wall = statistics.median(r[0] for r in results)
+        cpu = statistics.median(r[1] for r in results)
+        print(f"{name:<20} {wall:7.3f} {cpu:7.3f}")
+    print()
+    print(f"{'command (function)':<28} {'import cpu s':>12}  modules")
+    for command, modules in command_imports().items():
+        cost = statistics.median(import_cost(modules) for _ in range(max(3, args.rounds // 2)))
+        print(f"{command:<28} {cost:12.3f}  {', '.join(m.removeprefix('portwarden.') for m in modules)}")
+
+
+if __name__ == "__main__":
+    main()

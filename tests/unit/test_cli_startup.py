@@ -1,0 +1,53 @@
+"""Start-up stays light: what ``--version`` and ``--help`` load (modules, not timings)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import portwarden
+
+PROBE = """
+import json, sys
+sys.argv = ["portwarden", *json.loads(sys.argv[1])]
+from portwarden.cli.entry import run
+try:
+    run()
+except SystemExit:
+    pass
+sys.stdout.flush()
+sys.stderr.write(json.dumps(sorted(sys.modules)))
+"""
+
+
+def loaded_modules(*args: str) -> tuple[str, set[str]]:
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(list(args))],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return result.stdout, set(json.loads(result.stderr.strip().splitlines()[-1]))
+
+
+def test_version_answers_without_building_the_command_line() -> None:
+    output, modules = loaded_modules("--version")
+    assert output == f"portwarden {portwarden.__version__}\n"
+    assert not {"typer", "click", "rich", "pydantic"} & modules
+
+
+def test_help_loads_no_analyzer_store_or_encoder() -> None:
+    output, modules = loaded_modules("--help")
+    assert "sbom" in output and "scan" in output
+    heavy = {
+        "portwarden.core.analyzers.registry",
+        "portwarden.core.services.analyze",
+        "portwarden.core.sbom.cyclonedx",
+        "portwarden.core.ports",
+        "portwarden.adapters.local.sqlite",
+        "pydantic_settings",
+        "boto3",
+    }
+    assert heavy & modules == set()
