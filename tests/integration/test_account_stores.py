@@ -4,6 +4,7 @@ queue."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import zstandard
 
 from portwarden.adapters.local.sqlite import _MIGRATIONS, SCHEMA_VERSION, LocalStore
 from portwarden.core.errors import NotFoundError
@@ -24,6 +26,7 @@ from portwarden.core.model.accounts import (
     SubscriptionRecord,
     SubscriptionType,
 )
+from portwarden.core.model.match import MatchCounts
 from portwarden.core.model.records import (
     AnalysisClaim,
     AnalysisStatus,
@@ -78,6 +81,8 @@ def test_every_account_owned_record_is_invisible_to_another_account(store: Local
     assert bob.catalog.get_image(digest(1)).analysis_status is AnalysisStatus.ANALYZED  # type: ignore[union-attr]
     assert bob.catalog.get_tag("r/a:1") is None
     assert bob.analyses.get_matches(digest(1)) is None
+    assert bob.analyses.get_match_counts(digest(1)) is None
+    assert alice.analyses.get_match_counts(digest(1)) == MatchCounts.of([vulnerability_match(1)])
     assert bob.evaluations.latest_evaluation(digest(1)) is None
     assert bob.policies.list_bundles() == [] and bob.policies.active_bundle() is None
     assert bob.events.list_events() == [] and bob.events.get_event("e-a") is None
@@ -196,6 +201,41 @@ def test_a_database_from_before_claims_migrates_and_its_unclaimed_analysis_can_b
         record = reopened.catalog.get_image(digest(1))
         assert record is not None
         assert (record.claim_owner, record.claim_deadline) == ("run-1", BASE_TIME + timedelta(hours=1))
+
+
+def test_matches_stored_before_counts_migrate_and_are_counted_once_in_their_account(tmp_path: Path) -> None:
+    # Given a database from before match counts, holding one image's matches in two accounts
+    home = tmp_path / "home"
+    home.mkdir()
+    _database_at(home / "portwarden.db", 5)
+    alice_matches = [vulnerability_match(i) for i in range(5)]
+    with closing(sqlite3.connect(home / "portwarden.db")) as raw:
+        for account, matches in (("alice", alice_matches), ("bob", alice_matches[:1])):
+            document = json.dumps(
+                {"db_built_at": None, "matches": [m.model_dump(mode="json") for m in matches]}
+            )
+            raw.execute(
+                "INSERT INTO matches (account, image_digest, db_built_at, document, stored_at) "
+                "VALUES (?, ?, NULL, ?, '2026-03-01T12:00:00.000000Z')",
+                (account, digest(1), zstandard.ZstdCompressor().compress(document.encode())),
+            )
+        raw.commit()
+    # When this version opens it
+    with LocalStore(home) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        alice, bob = store.for_account("alice"), store.for_account("bob")
+        # Then each account's counts are its own matches' (high: odd i; low: even i; KEV: i == 0)
+        counts = alice.analyses.get_match_counts(digest(1))
+        assert counts is not None and counts == MatchCounts.of(alice_matches)
+        assert (counts.by_severity["high"], counts.by_severity["low"], counts.kev) == (2, 3, 1)
+        assert bob.analyses.get_match_counts(digest(1)) == MatchCounts.of(alice_matches[:1])
+        assert store.for_account("carol").analyses.get_match_counts(digest(1)) is None
+        assert alice.analyses.get_matches(digest(1)) == alice_matches
+    # And the counts were written beside the matches, so the next read decodes nothing
+    with closing(sqlite3.connect(home / "portwarden.db")) as raw:
+        stored = dict(raw.execute("SELECT account, counts FROM matches ORDER BY account").fetchall())
+    assert MatchCounts.model_validate_json(stored["alice"]) == MatchCounts.of(alice_matches)
+    assert MatchCounts.model_validate_json(stored["bob"]) == MatchCounts.of(alice_matches[:1])
 
 
 def test_claims_stay_in_their_account(store: LocalStore) -> None:

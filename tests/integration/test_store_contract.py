@@ -35,7 +35,9 @@ from portwarden.adapters.aws.stores import TABLE_PURPOSES, AwsStores, AwsStoreSe
 from portwarden.adapters.local.blobs import FilesystemBlobStore
 from portwarden.adapters.local.sqlite import SCHEMA_VERSION, LocalStore
 from portwarden.core.errors import NotFoundError, StoreError
+from portwarden.core.model.match import MatchCounts, MatchFix
 from portwarden.core.model.records import AnalysisStatus, DbPointer, TagRecord
+from portwarden.core.model.vulnerability import FixState, Severity
 from portwarden.core.ports import (
     AnalysisStore,
     BlobStore,
@@ -336,6 +338,56 @@ def test_matches_round_trip_empty_and_missing(stores: StoreSet) -> None:
     assert stores.analyses.get_matches(digest(3)) is None
     stores.analyses.put_matches(digest(1), matches[:2], BASE_TIME + timedelta(days=1))
     assert stores.analyses.get_matches(digest(1)) == matches[:2]
+
+
+def _severity_counts(**given: int) -> dict[str, int]:
+    return {
+        name: given.get(name, 0) for name in ("unknown", "negligible", "low", "medium", "high", "critical")
+    }
+
+
+def test_match_counts_are_stored_with_the_matches_and_follow_a_rematch(stores: StoreSet) -> None:
+    # Given 25 matches (odd i High, even i Low; every one fixed; i == 0 KEV-listed) and one unfixed
+    unfixed = vulnerability_match(25).model_copy(
+        update={"fix": MatchFix(state=FixState.NOT_FIXED), "severity": Severity.CRITICAL}
+    )
+    stores.analyses.put_matches(digest(1), [*(vulnerability_match(i) for i in range(25)), unfixed], BASE_TIME)
+    # Then the counts say so, per severity, without the matches being read
+    counts = stores.analyses.get_match_counts(digest(1))
+    assert counts == MatchCounts(
+        by_severity=_severity_counts(high=12, low=13, critical=1),
+        fixable=_severity_counts(high=12, low=13),
+        kev=1,
+    )
+    # And a rematch replaces them with the new list's
+    stores.analyses.put_matches(digest(1), [vulnerability_match(i) for i in range(1, 4)], BASE_TIME)
+    assert stores.analyses.get_match_counts(digest(1)) == MatchCounts(
+        by_severity=_severity_counts(high=2, low=1), fixable=_severity_counts(high=2, low=1), kev=0
+    )
+    # An image matched with no findings has zero counts; one never matched has none
+    stores.analyses.put_matches(digest(2), [], None)
+    assert stores.analyses.get_match_counts(digest(2)) == MatchCounts(
+        by_severity=_severity_counts(), fixable=_severity_counts(), kev=0
+    )
+    assert stores.analyses.get_match_counts(digest(3)) is None
+
+
+def test_aws_matches_stored_without_counts_are_counted_when_first_read() -> None:
+    with moto_stores() as aws:
+        analyses = aws.analyses
+        # Given a match list stored before counts were kept beside it
+        analyses.put_matches(digest(1), [vulnerability_match(i) for i in range(5)], BASE_TIME)
+        documents = aws.documents
+        key = documents.object_key(analyses.match_counts_key(digest(1)))
+        documents.client.delete_object(Bucket=documents.bucket, Key=key)
+        assert documents.get(analyses.match_counts_key(digest(1))) is None
+        # When its counts are read  /  Then they are counted from the matches, and kept
+        expected = MatchCounts(
+            by_severity=_severity_counts(high=2, low=3), fixable=_severity_counts(high=2, low=3), kev=1
+        )
+        assert analyses.get_match_counts(digest(1)) == expected
+        kept = documents.get(analyses.match_counts_key(digest(1)))
+        assert kept is not None and MatchCounts.model_validate_json(kept) == expected
 
 
 # ---- evaluations ----------------------------------------------------------------------------------------

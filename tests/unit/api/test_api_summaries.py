@@ -6,6 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
+from portwarden.adapters.local.sqlite import SqliteAnalysisStore
 from portwarden.core.model.records import AnalysisStatus, DbPointer, EvaluationRecord, ImageRecord
 from tests.support.stores import analysis_document, digest, vulnerability_match
 from tests.unit.api.support import ServeHarness, encoded, serve_harness
@@ -55,6 +58,23 @@ def test_image_summaries_count_by_severity_with_fixes_and_kev(tmp_path: Path) ->
             rows[digest(2)]["vulnerabilities"] is None
             and rows[digest(2)]["analysis_status"] == "not_analyzed"
         )
+
+
+def test_image_summaries_read_the_stored_counts_never_the_matches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with serve_harness(tmp_path) as harness:
+        image = _analyzed(harness, 1, 5)
+
+        def no_decoding(self: SqliteAnalysisStore, image_digest: str) -> None:
+            raise AssertionError(f"the image list decoded the matches of {image_digest}")
+
+        monkeypatch.setattr(SqliteAnalysisStore, "get_matches", no_decoding)
+        answer = harness.admin.get("/v1/summaries/images")
+        assert answer.status == 200
+        (row,) = answer.body
+        assert row["imageDigest"] == image
+        assert (row["vulnerabilities"]["high"], row["vulnerabilities"]["low"], row["kev_count"]) == (2, 3, 1)
 
 
 def test_image_summaries_follow_a_rematch_and_the_active_bundle(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from portwarden.core.model.accounts import (
 )
 from portwarden.core.model.analysis import ImageAnalysis
 from portwarden.core.model.base import ValueObject
-from portwarden.core.model.match import Match
+from portwarden.core.model.match import Match, MatchCounts
 from portwarden.core.model.records import (
     AnalysisClaim,
     AnalysisStatus,
@@ -168,6 +168,10 @@ class AnalysisStore(Protocol):
     ) -> None: ...
 
     def get_matches(self, image_digest: str) -> list[Match] | None: ...
+
+    def get_match_counts(self, image_digest: str) -> MatchCounts | None:
+        """The counts of the stored matches (written with them), None when there are no matches."""
+        ...
 
 
 class EvaluationStore(Protocol):

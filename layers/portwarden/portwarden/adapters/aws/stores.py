@@ -15,6 +15,7 @@ Errors from pynamodb/botocore become ``StoreError`` (``NotFoundError`` where the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Iterator, Sequence
@@ -65,7 +66,7 @@ from portwarden.core.errors import NotFoundError, StoreError
 from portwarden.core.model.analysis import ImageAnalysis
 from portwarden.core.model.base import ValueObject
 from portwarden.core.model.feedsync import WorkingDatabase
-from portwarden.core.model.match import Match
+from portwarden.core.model.match import Match, MatchCounts
 from portwarden.core.model.records import (
     REPO_TAGS_KEPT,
     AnalysisClaim,
@@ -502,6 +503,10 @@ class AwsAnalysisStore:
     """Analysis documents and match lists as zstd-compressed JSON objects in S3 (too big for items).
 
     Keys: ``analyses/<digest>.json.zst`` and ``matches/<digest>.json.zst`` under the documents prefix.
+    Beside each match list, ``matches/<digest>.counts.json`` holds its counts by severity (a few
+    hundred bytes, under the same prefix so that whoever may read or write matches may do the same
+    with their counts): a list of images reads those, never the match lists. A match list stored
+    before its counts were is counted when first read.
     """
 
     def __init__(self, documents: S3BlobStore) -> None:
@@ -515,6 +520,10 @@ class AwsAnalysisStore:
     def matches_key(image_digest: str) -> str:
         return f"matches/{image_digest}.json.zst"
 
+    @staticmethod
+    def match_counts_key(image_digest: str) -> str:
+        return f"matches/{image_digest}.counts.json"
+
     def put_analysis(self, image_digest: str, analysis: ImageAnalysis) -> None:
         self._documents.put(self.analysis_key(image_digest), compress_document(analysis))
 
@@ -524,13 +533,31 @@ class AwsAnalysisStore:
 
     def put_matches(self, image_digest: str, matches: Sequence[Match], db_built_at: datetime | None) -> None:
         stored = _StoredMatches(db_built_at=db_built_at, matches=tuple(matches))
+        counts = MatchCounts.of(matches).model_dump_json().encode()
+        # Counts after the matches: never counts for a list that was not stored. A failure between
+        # the two raises, and the match phase is retried, writing both again.
         self._documents.put(self.matches_key(image_digest), compress_document(stored))
+        self._documents.put(self.match_counts_key(image_digest), counts)
 
     def get_matches(self, image_digest: str) -> list[Match] | None:
         data = self._documents.get(self.matches_key(image_digest))
         if data is None:
             return None
         return list(_StoredMatches.model_validate_json(decompress_document(data)).matches)
+
+    def get_match_counts(self, image_digest: str) -> MatchCounts | None:
+        stored = self._documents.get(self.match_counts_key(image_digest))
+        if stored is not None:
+            return MatchCounts.model_validate_json(stored)
+        matches = self.get_matches(image_digest)
+        if matches is None:
+            return None
+        counts = MatchCounts.of(matches)
+        # Writing them is only a saving for the next read (a read-only caller, such as the API, may
+        # not write documents): the counts are right either way.
+        with contextlib.suppress(StoreError):
+            self._documents.put(self.match_counts_key(image_digest), counts.model_dump_json().encode())
+        return counts
 
 
 # ---- evaluations ----------------------------------------------------------------------------------------

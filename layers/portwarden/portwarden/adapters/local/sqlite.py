@@ -48,7 +48,7 @@ from portwarden.core.model.accounts import (
 )
 from portwarden.core.model.analysis import ImageAnalysis
 from portwarden.core.model.base import ValueObject
-from portwarden.core.model.match import Match
+from portwarden.core.model.match import Match, MatchCounts
 from portwarden.core.model.records import (
     REPO_TAGS_KEPT,
     AnalysisClaim,
@@ -330,6 +330,15 @@ _MIGRATIONS += (
             # Analysis claims: who analyzes the image and until when (a stale claim can be taken over).
             "ALTER TABLE images ADD COLUMN claim_owner TEXT",
             "ALTER TABLE images ADD COLUMN claim_deadline TEXT",
+        ),
+    ),
+    (
+        6,
+        (
+            # The matches' counts by severity (JSON MatchCounts), written with them so that a list of
+            # images never decodes match documents. Rows stored before this version have NULL and
+            # are counted (and the counts written) the first time they are read.
+            "ALTER TABLE matches ADD COLUMN counts TEXT",
         ),
     ),
 )
@@ -834,16 +843,19 @@ class SqliteAnalysisStore(_AccountBound):
 
     def put_matches(self, image_digest: str, matches: Sequence[Match], db_built_at: datetime | None) -> None:
         document = _compress(_StoredMatches(db_built_at=db_built_at, matches=tuple(matches)))
+        counts = MatchCounts.of(matches).model_dump_json()
         with self._db.errors("store matches"):
             self._db.connection().execute(
-                "INSERT OR REPLACE INTO matches (account, image_digest, db_built_at, document, stored_at) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO matches "
+                "(account, image_digest, db_built_at, document, stored_at, counts) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
                 (
                     self._account,
                     image_digest,
                     to_timestamp(db_built_at) if db_built_at is not None else None,
                     document,
                     _now(),
+                    counts,
                 ),
             )
 
@@ -860,6 +872,40 @@ class SqliteAnalysisStore(_AccountBound):
         if row is None:
             return None
         return list(_StoredMatches.model_validate_json(_decompress(row[0])).matches)
+
+    def get_match_counts(self, image_digest: str) -> MatchCounts | None:
+        with self._db.errors("read match counts"):
+            row = (
+                self._db.connection()
+                .execute(
+                    "SELECT counts FROM matches WHERE account = ? AND image_digest = ?",
+                    (self._account, image_digest),
+                )
+                .fetchone()
+            )
+        if row is None:
+            return None
+        if row[0] is not None:
+            return MatchCounts.model_validate_json(row[0])
+        return self._backfill_counts(image_digest)
+
+    def _backfill_counts(self, image_digest: str) -> MatchCounts | None:
+        """Counts for matches stored before the counts were: counted once, then written beside them."""
+        with self._db.transaction("count stored matches") as connection:
+            row = connection.execute(
+                "SELECT document, counts FROM matches WHERE account = ? AND image_digest = ?",
+                (self._account, image_digest),
+            ).fetchone()
+            if row is None:
+                return None
+            if row[1] is not None:  # another reader counted them first
+                return MatchCounts.model_validate_json(row[1])
+            counts = MatchCounts.of(_StoredMatches.model_validate_json(_decompress(row[0])).matches)
+            connection.execute(
+                "UPDATE matches SET counts = ? WHERE account = ? AND image_digest = ? AND counts IS NULL",
+                (counts.model_dump_json(), self._account, image_digest),
+            )
+        return counts
 
 
 # ---- evaluations ---------------------------------------------------------------------------------

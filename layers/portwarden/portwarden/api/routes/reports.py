@@ -3,12 +3,14 @@
 ``GET /summaries/images`` answers, for every image of the account, what a list page shows at a
 glance: tags, analysis status, distro, package count, vulnerability counts by severity (and how
 many of them have a fix), and the newest stored policy result for the active bundle. It never
-evaluates or matches anything (a list must not write); counts come from the stored matches.
+evaluates or matches anything (a list must not write); counts are the ones the store keeps beside
+each image's matches, so that a list never decodes match documents (only matches stored before the
+store kept counts are decoded, once, and the store then keeps their counts).
 
-Reading thousands of stored match documents per request would be slow, so each image's row is
-remembered under a key that changes whenever its inputs do: the image record (a new analysis), the
-published vulnerability database (a rematch follows a new one) and the active bundle (a
-re-evaluation follows it). Anything else (an evaluation made by ``/check``, a time-based trigger)
+Each image's row (and, for the cross-image vulnerability view, its decoded matches) is remembered
+under a key that changes whenever its inputs do: the image record (a new analysis), the published
+vulnerability database (a rematch follows a new one) and the active bundle (a re-evaluation follows
+it). Anything else (an evaluation made by ``/check``, a time-based trigger)
 shows within ``SUMMARY_TTL_SECONDS``.
 """
 
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -27,7 +29,7 @@ from portwarden.api.context import Scope, scope
 from portwarden.api.routes.images import MAX_LISTED_IMAGES, DigestParam, _analyzed, _matches
 from portwarden.api.shapes import Body, iso
 from portwarden.core.model.records import AnalysisStatus, ImageRecord
-from portwarden.core.model.vulnerability import FixState, Severity
+from portwarden.core.model.vulnerability import Severity
 
 router = APIGatewayRouter()  # type: ignore[no-untyped-call]  # Powertools leaves __init__ unannotated
 
@@ -63,54 +65,48 @@ class ImageSummary(Body):
     policy: PolicyStatus | None
 
 
-class _Facts(Body):
-    """What one image contributes: its list row, and its vulnerabilities for the cross-image view."""
-
-    row: str
-    # (id, severity, package name, KEV) per match.
-    vulnerabilities: tuple[tuple[str, str, str, bool], ...]
+# (id, severity, package name, KEV) per match of one image.
+_Spread = tuple[tuple[str, str, str, bool], ...]
 
 
-class _SummaryCache:
+Value = TypeVar("Value")
+
+
+class _SummaryCache(Generic[Value]):
     def __init__(self, max_entries: int = 100_000) -> None:
-        self._entries: dict[tuple[str, str], tuple[tuple[Any, ...], float, _Facts]] = {}
+        self._entries: dict[tuple[str, str], tuple[tuple[Any, ...], float, Value]] = {}
         self._max = max_entries
         self._lock = threading.Lock()
 
-    def get(self, account: str, digest: str, key: tuple[Any, ...]) -> _Facts | None:
+    def get(self, account: str, digest: str, key: tuple[Any, ...]) -> Value | None:
         entry = self._entries.get((account, digest))
         if entry is None or entry[0] != key or entry[1] < time.monotonic():
             return None
         return entry[2]
 
-    def put(self, account: str, digest: str, key: tuple[Any, ...], rendered: _Facts) -> None:
+    def put(self, account: str, digest: str, key: tuple[Any, ...], value: Value) -> None:
         with self._lock:
             if len(self._entries) >= self._max:
                 self._entries.clear()
-            self._entries[(account, digest)] = (key, time.monotonic() + SUMMARY_TTL_SECONDS, rendered)
+            self._entries[(account, digest)] = (key, time.monotonic() + SUMMARY_TTL_SECONDS, value)
 
 
-_CACHE = _SummaryCache()
+# Rendered list rows, and decoded matches for the cross-image view (only that view pays for them).
+_ROWS: _SummaryCache[str] = _SummaryCache()
+_SPREADS: _SummaryCache[_Spread] = _SummaryCache()
 
 
-def _facts(current: Scope, record: ImageRecord, active: tuple[str, Any] | None) -> _Facts:
+def _row(current: Scope, record: ImageRecord, active: tuple[str, Any] | None) -> str:
     counts: dict[str, int] | None = None
     fixable: dict[str, int] | None = None
     kev: int | None = None
-    found: tuple[tuple[str, str, str, bool], ...] = ()
     if record.analysis_status is AnalysisStatus.ANALYZED:
-        matches = current.deps.analyses.get_matches(record.image_digest)
-        if matches is not None:
-            found = tuple((m.id, m.severity.value, m.package.name, m.kev) for m in matches)
-            counts = dict.fromkeys(SEVERITY_KEYS, 0)
-            fixable = dict.fromkeys(SEVERITY_KEYS, 0)
-            kev = 0
-            for match in matches:
-                key = match.severity.value.lower()
-                counts[key] += 1
-                if match.fix.state is FixState.FIXED and match.fix.versions:
-                    fixable[key] += 1
-                kev += int(match.kev)
+        match_counts = current.deps.analyses.get_match_counts(record.image_digest)
+        if match_counts is not None:
+            # Most severe first, every severity present.
+            counts = {key: match_counts.by_severity.get(key, 0) for key in SEVERITY_KEYS}
+            fixable = {key: match_counts.fixable.get(key, 0) for key in SEVERITY_KEYS}
+            kev = match_counts.kev
     policy = None
     if record.analysis_status is AnalysisStatus.ANALYZED:
         # Usually the newest evaluation is the active bundle's: one row read, not the whole history.
@@ -147,24 +143,52 @@ def _facts(current: Scope, record: ImageRecord, active: tuple[str, Any] | None) 
         kev_count=kev,
         policy=policy,
     )
-    return _Facts(row=row.model_dump_json(by_alias=True), vulnerabilities=found)
+    return row.model_dump_json(by_alias=True)
 
 
-def _all_facts(current: Scope) -> list[_Facts]:
-    account = current.caller.account
-    pointer = current.deps.feeds.get_db_pointer() if current.deps.feeds is not None else None
+def _spread(current: Scope, record: ImageRecord) -> _Spread:
+    if record.analysis_status is not AnalysisStatus.ANALYZED:
+        return ()
+    matches = current.deps.analyses.get_matches(record.image_digest) or []
+    return tuple((m.id, m.severity.value, m.package.name, m.kev) for m in matches)
+
+
+def _active_bundle(current: Scope) -> tuple[str, Any] | None:
     bundle = current.deps.policies.active_bundle() if current.deps.policies is not None else None
-    active = (bundle.bundle_id, bundle.updated_at) if bundle is not None else None
-    database = (pointer.sha256, pointer.built_at) if pointer is not None else None
-    facts: list[_Facts] = []
+    return (bundle.bundle_id, bundle.updated_at) if bundle is not None else None
+
+
+def _database(current: Scope) -> tuple[str, Any] | None:
+    pointer = current.deps.feeds.get_db_pointer() if current.deps.feeds is not None else None
+    return (pointer.sha256, pointer.built_at) if pointer is not None else None
+
+
+def _all_rows(current: Scope) -> list[str]:
+    account = current.caller.account
+    database, active = _database(current), _active_bundle(current)
+    rows: list[str] = []
     for record in current.deps.catalog.list_images(limit=MAX_LISTED_IMAGES):
         key = (record, database, active)
-        found = _CACHE.get(account, record.image_digest, key)
-        if found is None:
-            found = _facts(current, record, active)
-            _CACHE.put(account, record.image_digest, key, found)
-        facts.append(found)
-    return facts
+        row = _ROWS.get(account, record.image_digest, key)
+        if row is None:
+            row = _row(current, record, active)
+            _ROWS.put(account, record.image_digest, key, row)
+        rows.append(row)
+    return rows
+
+
+def _all_spreads(current: Scope) -> list[_Spread]:
+    account = current.caller.account
+    database = _database(current)
+    spreads: list[_Spread] = []
+    for record in current.deps.catalog.list_images(limit=MAX_LISTED_IMAGES):
+        key = (record, database)
+        spread = _SPREADS.get(account, record.image_digest, key)
+        if spread is None:
+            spread = _spread(current, record)
+            _SPREADS.put(account, record.image_digest, key, spread)
+        spreads.append(spread)
+    return spreads
 
 
 @router.get(
@@ -176,7 +200,7 @@ def _all_facts(current: Scope) -> list[_Facts]:
     },
 )
 def image_summaries() -> Response[str]:
-    rows = [facts.row for facts in _all_facts(scope())]
+    rows = _all_rows(scope())
     return Response(
         status_code=200, content_type=content_types.APPLICATION_JSON, body="[" + ",".join(rows) + "]"
     )
@@ -202,9 +226,9 @@ def vulnerability_summaries(
 ) -> list[VulnerabilitySpread]:
     rank = {severity.value: severity.rank for severity in Severity}
     spread: dict[str, tuple[str, bool, set[str], int]] = {}
-    for facts in _all_facts(scope()):
+    for found in _all_spreads(scope()):
         seen: set[str] = set()
-        for vuln, severity, package, kev in facts.vulnerabilities:
+        for vuln, severity, package, kev in found:
             entry = spread.get(vuln)
             if entry is None:
                 entry = (severity, kev, set(), 0)

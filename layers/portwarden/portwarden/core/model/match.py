@@ -6,6 +6,7 @@ gates read. It is shared by the matcher (which makes them) and the policy engine
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from portwarden.core.model.base import ValueObject
@@ -67,3 +68,29 @@ class Match(ValueObject):
     def max_cvss_score(self) -> float | None:
         scores = [c.score for c in self.cvss if c.score is not None]
         return max(scores) if scores else None
+
+
+class MatchCounts(ValueObject):
+    """How many matches an image has per severity, how many of them have a fix, and how many are
+    KEV-listed: what a list of images shows, stored beside the matches so that no list decodes them.
+
+    Keys are the lower-case severity names, every severity present (zero when none).
+    """
+
+    by_severity: dict[str, int]
+    fixable: dict[str, int]
+    kev: int
+
+    @classmethod
+    def of(cls, matches: Sequence[Match]) -> MatchCounts:
+        by_severity = dict.fromkeys((severity.value.lower() for severity in Severity), 0)
+        fixable = dict(by_severity)
+        kev = 0
+        for match in matches:
+            key = match.severity.value.lower()
+            by_severity[key] += 1
+            # A fix counts only when the source names a version to move to.
+            if match.fix.state is FixState.FIXED and match.fix.versions:
+                fixable[key] += 1
+            kev += int(match.kev)
+        return cls(by_severity=by_severity, fixable=fixable, kev=kev)
