@@ -172,3 +172,12 @@ class InvalidRequestError(PortwardenError):
 
 class ConflictError(PortwardenError):
     """The request conflicts with the current state (a name taken, deleting what is in use)."""
+
+
+class DeliveryError(PortwardenError):
+    """A notification could not be delivered to a target; ``retryable`` says whether trying again may help."""
+
+    def __init__(self, message: str, *, retryable: bool = True, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.status_code = status_code

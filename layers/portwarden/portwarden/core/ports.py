@@ -32,6 +32,7 @@ from portwarden.core.model.records import (
     StoredBundle,
     TagRecord,
 )
+from portwarden.core.watch.notifications import DeliveryAttempt, Notification
 
 if TYPE_CHECKING:
     # Only for annotations: the pipeline service itself depends on these ports.
@@ -431,3 +432,79 @@ class FeedFetcher(Protocol):
         """Delete temporary bodies an interrupted sync left behind; how many. Called under the build
         lock, when no other sync can be using them."""
         ...
+
+
+# ---- watch mode: registry look-ups and notification delivery ---------------------------------------
+
+
+class TagDigestSource(Protocol):
+    """The digest a tag points at now (HEAD of the manifest: cheap and kind to registry rate limits).
+
+    Implementations honour ``429 Retry-After`` and raise the core's registry errors.
+    """
+
+    def tag_digest(self, ref: ImageReference) -> str: ...
+
+    def list_tags(self, ref: ImageReference) -> list[str]:
+        """Every tag of the repository (all pages of ``/tags/list``)."""
+        ...
+
+
+class NotificationChannel(Protocol):
+    """One way of delivering notifications (webhooks, email, SNS).
+
+    ``target_for`` names where a notification would go (None: this channel is not configured for its
+    type); ``send`` delivers it there once or raises ``DeliveryError``.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    def target_for(self, notification: Notification) -> str | None: ...
+
+    def send(self, notification: Notification, target: str, attempt: int) -> int | None:
+        """Deliver; the receiver's status code when there is one."""
+        ...
+
+
+class OutboxItem(ValueObject):
+    """A notification due for one target of one channel; ``attempts`` made so far."""
+
+    notification: Notification
+    channel: str
+    target: str
+    attempts: int = 0
+    enqueued_at: datetime
+    next_attempt_at: datetime
+
+
+class Outbox(Protocol):
+    """Durable deliveries: every (notification, channel, target) once, every attempt logged.
+
+    A (notification id, channel, target) already enqueued is not enqueued again, so a notification
+    made twice is delivered at most once to each target. ``claim_due`` hands each due item to one
+    caller only (concurrent deliverers never send one item twice).
+    """
+
+    def register(self, notification: Notification, now: datetime) -> bool:
+        """Remember the notification; False when its id was registered before (nothing written)."""
+        ...
+
+    def enqueue(self, notification: Notification, channel: str, target: str, now: datetime) -> bool: ...
+
+    def claim_due(self, now: datetime, limit: int = 100) -> list[OutboxItem]: ...
+
+    def record(self, item: OutboxItem, attempt: DeliveryAttempt) -> None:
+        """Log ``attempt`` and settle the item: delivered or failed (done), or retrying at
+        ``attempt.next_attempt_at``."""
+        ...
+
+    def release_claims(self) -> int:
+        """Items claimed by a process that died go back to due (after a restart)."""
+        ...
+
+    def attempts(
+        self, *, notification_id: str | None = None, account: str | None = None, limit: int = 100
+    ) -> list[DeliveryAttempt]: ...
+
+    def pending(self) -> int: ...
