@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from portwarden.core.credentials import RegistryCredential
 from portwarden.core.image.reference import ImageReference
@@ -508,3 +508,25 @@ class Outbox(Protocol):
     ) -> list[DeliveryAttempt]: ...
 
     def pending(self) -> int: ...
+
+
+class ImageNamespaceIndex(Protocol):
+    """Which vulnerability namespaces each analyzed image has packages in, and small watch state.
+
+    A feed change then touches only the images indexed under a changed namespace, without reading
+    every stored analysis.
+    """
+
+    def set_image_namespaces(
+        self, account: str, image_digest: str, namespaces: Iterable[str], *, has_matches: bool
+    ) -> None: ...
+
+    def indexed_images(self, account: str) -> set[str]: ...
+
+    def images_in_namespaces(self, account: str, namespaces: Iterable[str]) -> set[str]: ...
+
+    def images_with_matches(self, account: str) -> set[str]: ...
+
+    def get_state(self, key: str) -> Any: ...
+
+    def put_state(self, key: str, value: Any) -> None: ...

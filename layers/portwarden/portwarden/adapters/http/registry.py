@@ -52,6 +52,7 @@ from portwarden.core.errors import (
     RegistryAuthError,
     RegistryUnavailableError,
 )
+from portwarden.core.image.manifest import ACCEPT as MANIFEST_ACCEPT
 from portwarden.core.image.reference import ImageReference
 from portwarden.core.ports import CredentialSource, FetchedManifest
 
@@ -351,6 +352,22 @@ class HttpRegistryClient:
             digest = "sha256:" + hashlib.sha256(content).hexdigest()
         return FetchedManifest(content=content, media_type=media_type, digest=digest)
 
+    def tag_digest(self, ref: ImageReference) -> str:
+        """The digest ``ref``'s tag points at, from a HEAD of its manifest (no body is transferred, and
+        registries such as Docker Hub do not count HEADs against pull limits). A registry that answers
+        a HEAD without ``Docker-Content-Digest`` costs one GET of the manifest instead."""
+        what = f"manifest {ref}"
+        url = f"{self._base_url(ref)}/v2/{ref.repository}/manifests/{ref.reference}"
+        response = self._get(ref, url, what=what, accept=MANIFEST_ACCEPT, method="HEAD")
+        try:
+            self._raise_for_status(response, ref, what)
+            header_digest = response.headers.get("Docker-Content-Digest", "").strip()
+        finally:
+            response.close()
+        if _DIGEST_RE.match(header_digest):
+            return header_digest
+        return self.fetch_manifest(ref, MANIFEST_ACCEPT).digest
+
     def open_blob(self, ref: ImageReference, digest: str) -> BinaryIO:
         if not _DIGEST_RE.match(digest):
             # A digest from a hostile manifest must not become part of a URL path (sha256:../..).
@@ -427,12 +444,15 @@ class HttpRegistryClient:
         what: str,
         accept: Sequence[str] = (),
         stream: bool = False,
+        method: str = "GET",
     ) -> requests.Response:
-        """GET a registry URL, authenticating as the registry demands and following redirects."""
+        """GET (or HEAD) a registry URL, authenticating as the registry demands and following redirects."""
         scope = pull_scope(ref.repository)
         host = ref.api_host
         authorization = self._authorization_up_front(ref, scope, what)
-        response = self._follow(ref, url, authorization, accept=accept, stream=stream, what=what)
+        response = self._follow(
+            ref, url, authorization, accept=accept, stream=stream, what=what, method=method
+        )
         if response.status_code == 401 and _origin(response.url) == _origin(url):
             challenge = pick_challenge(parse_www_authenticate(response.headers.get("WWW-Authenticate", "")))
             response.close()
@@ -451,7 +471,7 @@ class HttpRegistryClient:
                 )
             if retried == authorization and not challenge.is_bearer:
                 raise self._refused(ref, what, 401)
-            response = self._follow(ref, url, retried, accept=accept, stream=stream, what=what)
+            response = self._follow(ref, url, retried, accept=accept, stream=stream, what=what, method=method)
         if response.status_code in (401, 403):
             status = response.status_code
             response.close()
@@ -467,6 +487,7 @@ class HttpRegistryClient:
         accept: Sequence[str],
         stream: bool,
         what: str,
+        method: str = "GET",
     ) -> requests.Response:
         registry_origin = _origin(url)
         current = url
@@ -478,7 +499,7 @@ class HttpRegistryClient:
             # see the registry's credentials (and would reject an unexpected Authorization header).
             if authorization and _origin(current) == registry_origin:
                 headers["Authorization"] = authorization
-            response = self._send("GET", current, headers=headers, stream=stream, what=what)
+            response = self._send(method, current, headers=headers, stream=stream, what=what)
             location = response.headers.get("Location")
             if response.status_code in _REDIRECT_STATUSES and location:
                 response.close()

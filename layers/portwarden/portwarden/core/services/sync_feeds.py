@@ -40,12 +40,25 @@ import zstandard
 from pydantic import Field, PositiveInt
 
 from portwarden.core.ecosystems import LANGUAGE_FEED_ECOSYSTEMS
-from portwarden.core.errors import FeedFormatError, FeedUnavailableError, PortwardenError
+from portwarden.core.errors import (
+    FeedFormatError,
+    FeedUnavailableError,
+    PortwardenError,
+    VulnerabilityDatabaseError,
+)
 from portwarden.core.model.base import ValueObject
 from portwarden.core.model.feedsync import NvdCheckpoint
 from portwarden.core.model.vulnerability import VulnerabilityRecord
 from portwarden.core.ports import FeedFetcher, FetchedFeed
-from portwarden.core.vulns.db import DbBuilder, DbMetadata, FeedKind, SourceState, SourceStatus
+from portwarden.core.vulns.db import (
+    DbBuilder,
+    DbMetadata,
+    FeedKind,
+    SourceState,
+    SourceStatus,
+    VulnerabilityDb,
+)
+from portwarden.core.vulns.db.fingerprints import FeedChange, feed_change
 from portwarden.core.vulns.db.lock import BuildLock, remove_stale_builds
 from portwarden.core.vulns.feeds import nvd as nvd_feed
 from portwarden.core.vulns.feeds import redhat_csaf
@@ -211,6 +224,8 @@ class SyncResult(ValueObject):
     # Why the previous database was not built upon (damaged, unreadable): the new one holds only what
     # this sync downloaded.
     previous_database_problem: str | None = None
+    # Which namespaces this build changed against the one it replaced (what a rematch must look at).
+    change: FeedChange = Field(default_factory=lambda: FeedChange(everything=True))
 
     @property
     def failed(self) -> tuple[SourceOutcome, ...]:
@@ -250,6 +265,7 @@ def sync_feeds(
     with BuildLock(database, timeout=options.lock_timeout, on_wait=on_wait):
         remove_stale_builds(database)
         fetcher.discard_leftovers()
+        previous_fingerprints = published_fingerprints(database)
         with DbBuilder(database, previous=database, clock=clock) as builder:
             given = {source.key for source in unique_sources}
             for source in unique_sources:
@@ -269,7 +285,19 @@ def sync_feeds(
         metadata=metadata,
         outcomes=tuple(outcomes),
         previous_database_problem=builder.previous_problem,
+        change=feed_change(previous_fingerprints, metadata.namespace_fingerprints or {}),
     )
+
+
+def published_fingerprints(database: Path) -> dict[str, str] | None:
+    """The namespace fingerprints of the published database (None: none there, or none readable)."""
+    if not database.exists():
+        return None
+    try:
+        with VulnerabilityDb.open(database) as db:
+            return db.metadata().namespace_fingerprints
+    except VulnerabilityDatabaseError:
+        return None
 
 
 def _sync_source(

@@ -30,6 +30,7 @@ from portwarden.core.vulns.db.codecs import (
     plan_of_stored,
     vulnerability_values,
 )
+from portwarden.core.vulns.db.fingerprints import compute_fingerprints
 from portwarden.core.vulns.db.reader import DamagedDatabaseError, VulnerabilityDb, integrity_problem
 from portwarden.core.vulns.db.schema import (
     FEED_TABLES,
@@ -263,6 +264,8 @@ class DbBuilder:
             "sort_keys": sort_key_fingerprint(),
             "built_at": built_at.isoformat(),
             "record_counts": encode_json(counts),
+            # What this build changed against another one is read by comparing these (rematch).
+            "namespace_fingerprints": encode_json(compute_fingerprints(self._db)),
         }
         self._db.executemany("INSERT OR REPLACE INTO metadata VALUES (?, ?)", sorted(metadata.items()))
         self._db.execute("COMMIT")

@@ -185,6 +185,11 @@ class VulnerabilityDb:
                 sources=states,
                 groups=tuple(groups),
                 record_counts=json.loads(values.get("record_counts", "{}")),
+                namespace_fingerprints=(
+                    json.loads(values["namespace_fingerprints"])
+                    if "namespace_fingerprints" in values
+                    else None
+                ),
             )
         return self._metadata
 

@@ -68,6 +68,10 @@ class DbMetadata(ValueObject):
     sources: tuple[SourceState, ...] = ()
     groups: tuple[GroupInfo, ...] = ()
     record_counts: dict[str, int] = Field(default_factory=dict)
+    # Per namespace (and enrichment table), a fingerprint of its rows: comparing two builds' fingerprints
+    # says which namespaces changed (``fingerprints.feed_change``). None for a file built before they
+    # were recorded.
+    namespace_fingerprints: dict[str, str] | None = None
 
     @property
     def vulnerability_count(self) -> int:

@@ -1,0 +1,314 @@
+"""Use cases: re-match stored analyses after a feed change, and re-evaluate the policy.
+
+Re-matching reads the stored analysis (never the image's layers), matches it against the new
+database, stores the matches and diffs them with the previous ones. Only the images a change can
+touch are re-matched: those indexed under a changed namespace, those with matches when NVD/KEV data
+changed (enrichment only alters existing matches), and those not indexed yet (indexed on the way).
+
+A changed result for a tag with an active ``vuln_update`` subscription is a notification with
+Anchore's ``diff_vulnerability_result``. Re-evaluation (after a rematch, after the active bundle
+changed, on a schedule for time-based triggers) stores a new evaluation when the result changed and
+makes a ``policy_eval`` notification when the final action changed for a tag with an active
+subscription. Only the image a tag points at now is reported for that tag.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from portwarden.core.errors import PortwardenError
+from portwarden.core.model.accounts import SubscriptionRecord, SubscriptionType
+from portwarden.core.model.analysis import ImageAnalysis
+from portwarden.core.model.match import Match
+from portwarden.core.model.policy import PolicyBundle
+from portwarden.core.model.records import AnalysisStatus, EvaluationRecord, ImageRecord
+from portwarden.core.policy.bundle import CompiledBundle, compile_bundle
+from portwarden.core.ports import (
+    AnalysisStore,
+    CatalogStore,
+    EvaluationStore,
+    ImageNamespaceIndex,
+    PolicyStore,
+    SubscriptionStore,
+)
+from portwarden.core.services.evaluate import active_bundle, evaluate, evaluation_input, evaluation_record
+from portwarden.core.vulns.db.fingerprints import FeedChange
+from portwarden.core.vulns.matcher import Matcher
+from portwarden.core.vulns.matching.lookups import plan_lookups
+from portwarden.core.watch.diffs import diff_vulnerabilities, policy_change
+from portwarden.core.watch.notifications import Notification, NotificationType, make_notification
+
+logger = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+# Every analyzed image of an account (the catalog's listing takes a limit).
+_ALL = 10_000_000
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class AccountStores:
+    """The stores of one account a rematch and a re-evaluation use."""
+
+    account: str
+    catalog: CatalogStore
+    analyses: AnalysisStore
+    evaluations: EvaluationStore
+    policies: PolicyStore
+    subscriptions: SubscriptionStore
+
+
+@dataclass
+class RematchReport:
+    considered: int = 0
+    rematched: int = 0
+    changed: int = 0
+    reevaluated: int = 0
+    notifications: list[Notification] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def image_namespaces(analysis: ImageAnalysis) -> set[str]:
+    """The namespaces the matcher looks the image's packages up in."""
+    return {lookup.namespace for lookup in plan_lookups(analysis.packages, analysis.distro)}
+
+
+def affected_images(
+    stores: AccountStores, index: ImageNamespaceIndex, change: FeedChange
+) -> tuple[list[ImageRecord], int]:
+    """The analyzed images a change can touch (and how many analyzed images there are)."""
+    analyzed = stores.catalog.list_images_by_status(AnalysisStatus.ANALYZED, limit=_ALL)
+    if change.everything:
+        return analyzed, len(analyzed)
+    indexed = index.indexed_images(stores.account)
+    wanted = index.images_in_namespaces(stores.account, change.namespaces)
+    if change.enrichment:
+        wanted |= index.images_with_matches(stores.account)
+    return [
+        image for image in analyzed if image.image_digest in wanted or image.image_digest not in indexed
+    ], len(analyzed)
+
+
+class TagPointers:
+    """Which image a tag points at now: the catalog's tag record, else the newest image carrying it."""
+
+    def __init__(self, catalog: CatalogStore) -> None:
+        self._catalog = catalog
+        self._newest: dict[str, tuple[datetime, str]] | None = None
+
+    def current(self, repo_tag: str) -> str | None:
+        record = self._catalog.get_tag(repo_tag)
+        if record is not None:
+            return record.image_digest
+        if self._newest is None:
+            self._newest = {}
+            for image in self._catalog.list_images(limit=_ALL):
+                for tag in image.repo_tags:
+                    seen = self._newest.get(tag)
+                    if seen is None or image.created_at > seen[0]:
+                        self._newest[tag] = (image.created_at, image.image_digest)
+        found = self._newest.get(repo_tag)
+        return found[1] if found else None
+
+
+def _active_keys(subscriptions: Iterable[SubscriptionRecord], kind: SubscriptionType) -> set[str]:
+    return {s.subscription_key for s in subscriptions if s.active and s.subscription_type is kind}
+
+
+def rematch_account(
+    stores: AccountStores,
+    index: ImageNamespaceIndex,
+    matcher: Matcher,
+    change: FeedChange,
+    *,
+    db_built_at: datetime | None,
+    reevaluate: bool = True,
+    clock: Clock = _now,
+) -> RematchReport:
+    """Re-match the images ``change`` can touch; notifications for changed results (see module doc)."""
+    report = RematchReport()
+    if not change.changed:
+        return report
+    images, report.considered = affected_images(stores, index, change)
+    subscriptions = stores.subscriptions.list_subscriptions()
+    vuln_keys = _active_keys(subscriptions, SubscriptionType.VULN_UPDATE)
+    pointers = TagPointers(stores.catalog)
+    bundle = _compiled(active_bundle(stores.policies)) if reevaluate else None
+    for image in images:
+        digest = image.image_digest
+        try:
+            analysis = stores.analyses.get_analysis(digest)
+            if analysis is None:
+                report.errors.append(f"{digest}: no stored analysis")
+                continue
+            previous = stores.analyses.get_matches(digest) or []
+            current = matcher.match(analysis.packages, analysis.distro)
+            stores.analyses.put_matches(digest, current, db_built_at)
+            index.set_image_namespaces(
+                stores.account, digest, image_namespaces(analysis), has_matches=bool(current)
+            )
+            report.rematched += 1
+            diff = diff_vulnerabilities(previous, current)
+            if diff.changed:
+                report.changed += 1
+                for tag in image.repo_tags:
+                    if tag in vuln_keys and pointers.current(tag) == digest:
+                        report.notifications.append(
+                            make_notification(
+                                NotificationType.VULN_UPDATE,
+                                account=stores.account,
+                                subscription_key=tag,
+                                payload={"imageDigest": digest, "diff_vulnerability_result": diff.document()},
+                                identity={
+                                    "digest": digest,
+                                    "db": db_built_at.isoformat() if db_built_at else None,
+                                    "diff": diff.document(),
+                                },
+                                now=clock(),
+                                severity_max=diff.severity_max,
+                                annotations=image.annotations,
+                            )
+                        )
+            if bundle is not None:
+                report.notifications.extend(
+                    reevaluate_image(
+                        image,
+                        analysis,
+                        current,
+                        stores,
+                        bundle,
+                        subscriptions,
+                        pointers,
+                        db_built_at=db_built_at,
+                        clock=clock,
+                    )
+                )
+                report.reevaluated += 1
+        except PortwardenError as exc:
+            # One image that cannot be re-matched (a damaged document) never stops the others.
+            logger.warning("rematch of %s failed: %s", digest, exc)
+            report.errors.append(f"{digest}: {exc}")
+    return report
+
+
+def _compiled(bundle: PolicyBundle) -> CompiledBundle:
+    return compile_bundle(bundle)
+
+
+# Fields of an evaluation document that differ between two evaluations of the same result.
+_VOLATILE = frozenset({"evaluated_at", "evaluation_id", "created_at", "last_modified"})
+
+
+def _comparable(document: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in document.items() if key not in _VOLATILE}
+
+
+def reevaluate_image(
+    image: ImageRecord,
+    analysis: ImageAnalysis,
+    matches: Sequence[Match] | None,
+    stores: AccountStores,
+    bundle: CompiledBundle | PolicyBundle,
+    subscriptions: Sequence[SubscriptionRecord],
+    pointers: TagPointers,
+    *,
+    db_built_at: datetime | None,
+    clock: Clock = _now,
+) -> list[Notification]:
+    """Evaluate the bundle for each tag of the image; store changed results; ``policy_eval`` changes."""
+    policy_keys = _active_keys(subscriptions, SubscriptionType.POLICY_EVAL)
+    notifications: list[Notification] = []
+    digest = image.image_digest
+    for tag in image.repo_tags or (None,):
+        previous: EvaluationRecord | None = stores.evaluations.latest_evaluation(digest, tag)
+        result = evaluate(
+            bundle,
+            evaluation_input(
+                analysis,
+                matches or (),
+                now=clock(),
+                repo_tag=tag,
+                db_built_at=db_built_at,
+                vulnerability_data_available=matches is not None,
+                dockerfile=image.dockerfile,
+            ),
+        )
+        record = evaluation_record(result)
+        if previous is not None and _comparable(previous.document) == _comparable(record.document):
+            continue
+        stores.evaluations.put_evaluation(record)
+        if previous is None or tag is None or tag not in policy_keys or pointers.current(tag) != digest:
+            continue
+        change = policy_change(
+            previous.document,
+            record.document,
+            image_digest=digest,
+            previous_final_action=previous.final_action,
+            current_final_action=record.final_action,
+            previous_status=previous.status,
+            current_status=record.status,
+        )
+        if change is None:
+            continue
+        notifications.append(
+            make_notification(
+                NotificationType.POLICY_EVAL,
+                account=stores.account,
+                subscription_key=tag,
+                payload={"last_eval": change.last_eval, "curr_eval": change.curr_eval},
+                identity={"digest": digest, "from": previous.evaluation_id, "to": record.final_action},
+                now=clock(),
+                annotations=image.annotations,
+            )
+        )
+    return notifications
+
+
+def reevaluate_account(
+    stores: AccountStores,
+    *,
+    db_built_at: datetime | None,
+    digests: Iterable[str] | None = None,
+    clock: Clock = _now,
+) -> RematchReport:
+    """Re-evaluate every analyzed image (the bundle changed, or the schedule for time-based triggers)."""
+    report = RematchReport()
+    images = stores.catalog.list_images_by_status(AnalysisStatus.ANALYZED, limit=_ALL)
+    if digests is not None:
+        wanted = set(digests)
+        images = [image for image in images if image.image_digest in wanted]
+    report.considered = len(images)
+    subscriptions = stores.subscriptions.list_subscriptions()
+    pointers = TagPointers(stores.catalog)
+    bundle = _compiled(active_bundle(stores.policies))
+    for image in images:
+        try:
+            analysis = stores.analyses.get_analysis(image.image_digest)
+            if analysis is None:
+                report.errors.append(f"{image.image_digest}: no stored analysis")
+                continue
+            matches = stores.analyses.get_matches(image.image_digest)
+            report.notifications.extend(
+                reevaluate_image(
+                    image,
+                    analysis,
+                    matches,
+                    stores,
+                    bundle,
+                    subscriptions,
+                    pointers,
+                    db_built_at=db_built_at,
+                    clock=clock,
+                )
+            )
+            report.reevaluated += 1
+        except PortwardenError as exc:
+            logger.warning("re-evaluation of %s failed: %s", image.image_digest, exc)
+            report.errors.append(f"{image.image_digest}: {exc}")
+    return report
