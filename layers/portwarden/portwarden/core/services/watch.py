@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from portwarden.core.errors import ImageNotFoundError, ImageSourceError, InvalidReferenceError, StoreError
+from portwarden.core.image.manifest import ACCEPT as MANIFEST_ACCEPT
 from portwarden.core.image.reference import ImageReference
 from portwarden.core.model.accounts import SubscriptionType
 from portwarden.core.model.records import TagRecord
@@ -29,6 +30,7 @@ from portwarden.core.ports import (
     CatalogStore,
     EventStore,
     ImageNamespaceIndex,
+    RegistryClient,
     SubscriptionStore,
     TagDigestSource,
 )
@@ -248,3 +250,21 @@ def analysis_updates(
         )
     state.put_state(key, current_state)
     return notifications
+
+
+class RegistryTagDigests:
+    """A ``TagDigestSource`` over the registry clients of an account: HEAD where the client can, else
+    the digest of a fetched manifest."""
+
+    def __init__(self, client_for: Callable[[ImageReference], RegistryClient]) -> None:
+        self._client_for = client_for
+
+    def tag_digest(self, ref: ImageReference) -> str:
+        client = self._client_for(ref)
+        head = getattr(client, "tag_digest", None)
+        if callable(head):
+            return str(head(ref))
+        return client.fetch_manifest(ref, MANIFEST_ACCEPT).digest
+
+    def list_tags(self, ref: ImageReference) -> list[str]:
+        return self._client_for(ref).list_tags(ref)
