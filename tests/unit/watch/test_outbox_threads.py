@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from portwarden.adapters.local.watch_store import WatchStore
@@ -109,7 +109,8 @@ def test_a_claim_left_by_a_dead_process_is_released(tmp_path: Path) -> None:
     assert outbox.claim_due(datetime.now(UTC)) == []
     # ...until the next start releases it.
     reopened = WatchStore(tmp_path / "watch.db")
-    assert reopened.release_claims() == 1
+    assert reopened.release_claims(datetime.now(UTC) - timedelta(minutes=10)) == 0
+    assert reopened.release_claims(datetime.now(UTC)) == 1
     channel = RecordingChannel()
     deliver_due(channels=[channel], outbox=reopened, retry=RetrySettings())
     assert channel.sent == [notification.notification_id]

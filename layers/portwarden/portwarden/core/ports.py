@@ -499,8 +499,9 @@ class Outbox(Protocol):
         ``attempt.next_attempt_at``."""
         ...
 
-    def release_claims(self) -> int:
-        """Items claimed by a process that died go back to due (after a restart)."""
+    def release_claims(self, claimed_before: datetime) -> int:
+        """Items claimed before ``claimed_before`` (by a process that died: an attempt takes seconds)
+        are due again."""
         ...
 
     def attempts(

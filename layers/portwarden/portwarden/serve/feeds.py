@@ -72,6 +72,10 @@ class LocalFeeds:
         self._sync_lock = threading.Lock()
         self._local = threading.local()
 
+    @property
+    def database(self) -> Path:
+        return self._database
+
     # ---- the database for matching ----------------------------------------------------------------
 
     def open_database(self) -> OpenDatabase | None:

@@ -17,17 +17,20 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from portwarden.adapters.local.sqlite import LocalStore
 from portwarden.adapters.local.watch_store import WatchStore
 from portwarden.core.errors import PortwardenError, VulnerabilityDatabaseError
 from portwarden.core.ports import EventStore, NotificationChannel, TagDigestSource
+from portwarden.core.services.images import ImageSubmission, submit_image
 from portwarden.core.services.notify import DeliveryReport, deliver_due, publish
 from portwarden.core.services.rematch import AccountStores, RematchReport, reevaluate_account, rematch_account
 from portwarden.core.services.watch import (
     ImageAdder,
+    RegistryTagDigests,
     WatchReport,
     WatchStores,
     analysis_updates,
@@ -39,8 +42,14 @@ from portwarden.core.vulns.db.fingerprints import FeedChange, feed_change
 from portwarden.core.vulns.matcher import Matcher
 from portwarden.core.watch.config import NotificationSettings
 from portwarden.core.watch.notifications import Notification
+from portwarden.serve.workers import QueueStarter
+
+if TYPE_CHECKING:
+    from portwarden.serve.host import LocalHost
 
 logger = logging.getLogger(__name__)
+WATCH_DATABASE = "watch.db"
+STALE_CLAIM = timedelta(minutes=10)
 Clock = Callable[[], datetime]
 
 _REMATCHED_DB = "rematch/database"
@@ -258,6 +267,8 @@ class LocalWatch:
 
     def deliver(self) -> DeliveryReport:
         with self._deliver_lock:
+            # Claims far older than any attempt takes were left by a process that died mid-delivery.
+            self.watch_store.release_claims(self._clock() - STALE_CLAIM)
             total = DeliveryReport()
             while True:
                 report = deliver_due(
@@ -277,33 +288,61 @@ class LocalWatch:
 
     def run_once(self) -> RoundReport:
         """Everything once: tags, repositories, analysis changes, rematch, re-evaluation, delivery."""
-        round_report = RoundReport()
+        report = RoundReport()
+        self.run_watchers(report)
+        rest = self.run_once_after_watchers()
+        report.rematch, report.reevaluation = rest.rematch, rest.reevaluation
+        report.errors.extend(rest.errors)
+        report.delivery = rest.delivery
+        report.notifications = len(report.watch.notifications) + rest.notifications
+        return report
+
+    def run_watchers(self, report: RoundReport) -> None:
+        """The tag and repository watchers, into ``report``."""
+        for step, action in (("tag watcher", self.poll_tags), ("repository watcher", self.poll_repositories)):
+            try:
+                report.watch.merge(action())
+            except PortwardenError as exc:
+                logger.warning("%s failed: %s", step, exc)
+                report.errors.append(f"{step}: {exc}")
+
+    def run_once_after_watchers(self) -> RoundReport:
+        """Analysis changes, rematch, re-evaluation, then delivery."""
+        report = RoundReport()
+        analysis: list[Notification] = []
+
+        def analysis_step() -> None:
+            analysis.extend(self.analysis_updates())
+
+        def rematch_step() -> None:
+            report.rematch = self.rematch_if_changed()
+
+        def policy_step() -> None:
+            report.reevaluation = self.reevaluate_if_due()
+
         for step, action in (
-            ("tag watcher", lambda: round_report.watch.merge(self.poll_tags())),
-            ("repository watcher", lambda: round_report.watch.merge(self.poll_repositories())),
-            ("analysis updates", self.analysis_updates),
-            ("rematch", lambda: setattr(round_report, "rematch", self.rematch_if_changed())),
-            ("policy re-evaluation", lambda: setattr(round_report, "reevaluation", self.reevaluate_if_due())),
+            ("analysis updates", analysis_step),
+            ("rematch", rematch_step),
+            ("policy re-evaluation", policy_step),
         ):
             try:
                 action()
             except PortwardenError as exc:
                 # One failing step never keeps the others (and the delivery) from running.
                 logger.warning("%s failed: %s", step, exc)
-                round_report.errors.append(f"{step}: {exc}")
-        round_report.notifications = (
-            len(round_report.watch.notifications)
-            + len(round_report.rematch.notifications if round_report.rematch else [])
-            + len(round_report.reevaluation.notifications if round_report.reevaluation else [])
+                report.errors.append(f"{step}: {exc}")
+        report.notifications = (
+            len(analysis)
+            + len(report.rematch.notifications if report.rematch else [])
+            + len(report.reevaluation.notifications if report.reevaluation else [])
         )
-        round_report.delivery = self.deliver()
-        return round_report
+        report.delivery = self.deliver()
+        return report
 
     def start(
         self, stop: threading.Event, *, rematch_check: float = 5.0, delivery: float = 1.0
     ) -> list[threading.Thread]:
         """Threads running each part on its interval until ``stop`` is set."""
-        self.watch_store.release_claims()
         loops: list[tuple[str, float, Callable[[], object]]] = [
             ("tags", self.settings.watch.tag_interval, self.poll_tags),
             ("repositories", self.settings.watch.repo_interval, self.poll_repositories),
@@ -334,3 +373,54 @@ def _every(name: str, interval: float, action: Callable[[], object], stop: threa
             # A bug in one round must not end the loop: logged, and the next round runs.
             logger.exception("watch %s round failed", name)
         stop.wait(max(0.0, interval - (time.monotonic() - started)))
+
+
+def for_host(
+    local: LocalHost, settings: NotificationSettings, channels: Sequence[NotificationChannel]
+) -> LocalWatch:
+    """A LocalWatch over ``portwarden serve``'s host: its store, registry access and analysis queue."""
+
+    def registry_for(account: str) -> TagDigestSource:
+        client_for = local.access(account).registry_client
+        if client_for is None:
+            raise PortwardenError("no registry access is configured")
+        return RegistryTagDigests(client_for)
+
+    def add_image_for(account: str) -> ImageAdder:
+        def add(tag: str, digest: str | None, *, autosubscribe: bool) -> None:
+            stores = local.store.for_account(account)
+            submit_image(
+                ImageSubmission(tag=tag, digest=digest, autosubscribe=autosubscribe),
+                account=account,
+                access=local.access(account),
+                catalog=stores.catalog,
+                subscriptions=stores.subscriptions,
+                starter=QueueStarter(local.store, account, local.workers),
+            )
+
+        return add
+
+    return LocalWatch(
+        local.store,
+        WatchStore(local.home / WATCH_DATABASE),
+        local.feeds.database,
+        settings,
+        registry_for=registry_for,
+        add_image_for=add_image_for,
+        channels=channels,
+    )
+
+
+def run_once(local: LocalHost, watch: LocalWatch) -> RoundReport:
+    """One round for cron: watchers, the analyses they queued (run here, to the end), then analysis
+    changes, rematch, re-evaluation and delivery."""
+    report = RoundReport()
+    watch.run_watchers(report)
+    while (item := local.store.queue.claim()) is not None:
+        local.workers.run(item)
+    rest = watch.run_once_after_watchers()
+    report.rematch, report.reevaluation = rest.rematch, rest.reevaluation
+    report.errors.extend(rest.errors)
+    report.delivery = rest.delivery
+    report.notifications = len(report.watch.notifications) + rest.notifications
+    return report

@@ -205,10 +205,11 @@ class WatchStore:
                 ),
             )
 
-    def release_claims(self) -> int:
+    def release_claims(self, claimed_before: datetime) -> int:
         with self._transaction("release stale claims") as connection:
             return connection.execute(
-                "UPDATE deliveries SET state = ?, claimed_at = NULL WHERE state = ?", (_DUE, _CLAIMED)
+                "UPDATE deliveries SET state = ?, claimed_at = NULL WHERE state = ? AND claimed_at < ?",
+                (_DUE, _CLAIMED, _ts(claimed_before)),
             ).rowcount
 
     def attempts(
