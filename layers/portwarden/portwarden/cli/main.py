@@ -22,6 +22,7 @@ from portwarden.cli import (
     commands_sbom,
     commands_scan,
     commands_serve,
+    commands_watch,
 )
 from portwarden.cli.context import CliState, fail, usage_error
 from portwarden.core.errors import PortwardenError
@@ -42,6 +43,7 @@ app.command("explain")(commands_explain.explain)
 app.add_typer(commands_feeds.feeds_app, name="feeds")
 app.add_typer(commands_policy.policy_app, name="policy")
 app.command("serve")(commands_serve.serve)
+app.add_typer(commands_watch.watch_app, name="watch")
 
 
 def _literal_help(typer_app: typer.Typer) -> None:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from portwarden.adapters.local.sqlite import LocalStore
 from portwarden.adapters.local.watch_store import WatchStore
 from portwarden.core.errors import PortwardenError, VulnerabilityDatabaseError
+from portwarden.core.model.accounts import ADMIN_ACCOUNT
 from portwarden.core.ports import EventStore, NotificationChannel, TagDigestSource
 from portwarden.core.services.images import ImageSubmission, submit_image
 from portwarden.core.services.notify import DeliveryReport, deliver_due, publish
@@ -99,7 +100,9 @@ class LocalWatch:
     # ---- per account ------------------------------------------------------------------------------
 
     def _accounts(self) -> list[str]:
-        return [account.name for account in self.store.accounts.list_accounts()]
+        # The admin account owns what was stored before accounts existed, even before its user does.
+        names = {account.name for account in self.store.accounts.list_accounts()} | {ADMIN_ACCOUNT}
+        return sorted(names)
 
     def _watch_stores(self, account: str) -> WatchStores:
         stores = self.store.for_account(account)
