@@ -175,7 +175,8 @@ def rematch_account(
                                 annotations=image.annotations,
                             )
                         )
-            if bundle is not None:
+            # Unchanged matches leave the evaluation as it was (time-based triggers have their schedule).
+            if bundle is not None and current != previous:
                 report.notifications.extend(
                     reevaluate_image(
                         image,

@@ -92,12 +92,27 @@ def vulnerability_entry(match: Match) -> VulnerabilityEntry:
     )
 
 
-def _by_identity(matches: Iterable[Match]) -> dict[tuple[str, str, str, str, str], VulnerabilityEntry]:
-    entries: dict[tuple[str, str, str, str, str], VulnerabilityEntry] = {}
+def _identity(match: Match) -> tuple[str, str, str, str, str]:
+    # As VulnerabilityEntry.identity, without building the entry (most matches are unchanged).
+    package = match.package
+    found = ecosystem(package.type)
+    path = "pkgdb" if found is not None and found.os_package else (package.location or "None")
+    return (match.id, match.namespace, package.name, package.version, path)
+
+
+def _summary(match: Match) -> tuple[str, str, str]:
+    return (
+        match.severity.value,
+        ", ".join(match.fix.versions) if match.fix.versions else "None",
+        match.urls[0] if match.urls else "None",
+    )
+
+
+def _by_identity(matches: Iterable[Match]) -> dict[tuple[str, str, str, str, str], Match]:
+    found: dict[tuple[str, str, str, str, str], Match] = {}
     for match in matches:
-        entry = vulnerability_entry(match)
-        entries.setdefault(entry.identity, entry)
-    return entries
+        found.setdefault(_identity(match), match)
+    return found
 
 
 def diff_vulnerabilities(previous: Sequence[Match], current: Sequence[Match]) -> VulnerabilityDiff:
@@ -105,12 +120,12 @@ def diff_vulnerabilities(previous: Sequence[Match], current: Sequence[Match]) ->
     before = _by_identity(previous)
     after = _by_identity(current)
     return VulnerabilityDiff(
-        added=tuple(after[key] for key in sorted(after.keys() - before.keys())),
-        removed=tuple(before[key] for key in sorted(before.keys() - after.keys())),
+        added=tuple(vulnerability_entry(after[key]) for key in sorted(after.keys() - before.keys())),
+        removed=tuple(vulnerability_entry(before[key]) for key in sorted(before.keys() - after.keys())),
         updated=tuple(
-            after[key]
+            vulnerability_entry(after[key])
             for key in sorted(after.keys() & before.keys())
-            if after[key].summary != before[key].summary
+            if _summary(after[key]) != _summary(before[key])
         ),
     )
 
