@@ -11,11 +11,9 @@
 
 from __future__ import annotations
 
-import io
 import json
 import time
 import uuid
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,52 +37,12 @@ from portwarden.core.watch.config import NotificationSettings, RetrySettings, We
 from portwarden.core.watch.subscriptions import RepoWatch
 from portwarden.serve.host import LocalHost
 from portwarden.serve.watching import LocalWatch
-from tests.support.ocibuild import ConfigSpec, build_image, build_layer, file, layout_files
+from tests.support.ocibuild import layout_files
 from tests.support.registry import RunningRegistry, push_image, push_layout
+from tests.support.watch_images import osv_advisory, python_image, write_osv_mirror
 from tests.support.webhook_receiver import WebhookReceiver
 
 ACCOUNT = "admin"
-
-
-def python_image(name: str, version: str, marker: str) -> Any:
-    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
-    layer = build_layer(
-        [
-            file(f"usr/lib/python3.11/site-packages/{name}-{version}.dist-info/METADATA", metadata),
-            file("etc/marker", marker),
-        ]
-    )
-    return build_image([layer], ConfigSpec())
-
-
-def osv_advisory(
-    vuln_id: str, ecosystem: str, name: str, fixed: str, *, modified: str, withdrawn: str | None = None
-) -> dict[str, Any]:
-    document: dict[str, Any] = {
-        "id": vuln_id,
-        "modified": modified,
-        "summary": f"{name} problem",
-        "affected": [
-            {
-                "package": {"ecosystem": ecosystem, "name": name},
-                "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": fixed}]}],
-                "database_specific": {"severity": "HIGH"},
-            }
-        ],
-        "references": [{"type": "ADVISORY", "url": f"https://example.test/{vuln_id}"}],
-    }
-    if withdrawn:
-        document["withdrawn"] = withdrawn
-    return document
-
-
-def write_mirror(path: Path, documents: list[dict[str, Any]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for document in documents:
-            archive.writestr(f"{document['id']}.json", json.dumps(document))
-    path.write_bytes(buffer.getvalue())
 
 
 @dataclass
@@ -122,7 +80,7 @@ class Harness:
         raise AssertionError(f"{tag} was not analyzed in {timeout}s")
 
     def sync(self, documents: list[dict[str, Any]]) -> None:
-        write_mirror(self.mirror, documents)
+        write_osv_mirror(self.mirror, documents)
         sync_feeds(
             [FeedSource(kind=FeedKind.OSV, url=self.mirror.as_uri())],
             HttpFeedFetcher(self.home / "tmp" / "feeds"),

@@ -47,12 +47,29 @@ def serve(
             "the browser signs in with PORTWARDEN_DASHBOARD_PASSWORD (generated and printed if unset).",
         ),
     ] = False,
+    watch_interval: Annotated[
+        float | None,
+        typer.Option(
+            "--watch-interval",
+            min=1,
+            help="Seconds between polls of watched tags and repositories (default: config.yaml, else "
+            "3600 for tags and 60 for repositories, as Anchore).",
+        ),
+    ] = None,
+    webhook_url: Annotated[
+        str | None,
+        typer.Option(
+            "--webhook-url", help="General webhook for notifications (replaces webhooks.general.url)."
+        ),
+    ] = None,
 ) -> None:
     """Serve the REST API (Anchore v1 under /v1) with HTTP Basic auth and background analyses, and
     the web dashboard under /ui/ on the same port.
 
     The first start creates user admin with the password in PORTWARDEN_ADMIN_PASSWORD, or generates
-    one and prints it once.
+    one and prints it once. Watch mode runs beside it: watched tags and repositories are polled,
+    stored images re-matched when the vulnerability database changes (a `portwarden feeds sync` from
+    cron included), and notifications delivered (config.yaml under PORTWARDEN_HOME).
     """
     from portwarden.cli.settings import LocalSettings
     from portwarden.core.services.sync_feeds import FeedSource
@@ -90,4 +107,6 @@ def serve(
         feed_sources=sources,
         feed_sync_interval=feed_sync_interval,
         announce=lambda line: typer.echo(line, err=True),
+        watch_interval=watch_interval,
+        webhook_url=webhook_url,
     )

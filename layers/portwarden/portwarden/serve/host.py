@@ -26,6 +26,7 @@ from portwarden.core.ports import FeedFetcher
 from portwarden.core.services.accounts import ensure_admin
 from portwarden.core.services.acquire import ImageAccess
 from portwarden.core.services.sync_feeds import FeedSource, default_sources
+from portwarden.core.watch.config import NotificationSettings
 from portwarden.serve.feeds import LocalFeeds
 from portwarden.serve.registry_access import image_access, probe_registry
 from portwarden.serve.workers import AnalysisWorkers, QueueStarter
@@ -154,10 +155,21 @@ def serve(
     grace_seconds: float = 30.0,
     on_ready: Callable[[str], None] | None = None,
     announce: Callable[[str], None] = print,
+    watch_interval: float | None = None,
+    webhook_url: str | None = None,
+    watching: bool = True,
 ) -> None:
-    """Serve until SIGINT or SIGTERM."""
+    """Serve until SIGINT or SIGTERM.
+
+    With ``watching`` the watchers, the rematch after feed syncs (this server's or a cron job's), the
+    policy re-evaluation and the notification delivery run beside the API (settings from
+    ``config.yaml`` under ``home``; ``watch_interval`` sets the tag and repository polling interval,
+    ``webhook_url`` the general webhook).
+    """
     from waitress.server import create_server
 
+    # Read first: a bad config.yaml or --webhook-url stops the start before anything listens.
+    notification_settings = _watch_settings(home, watch_interval, webhook_url) if watching else None
     local = LocalHost(home, workers=workers, feed_sources=feed_sources)
     generated = local.bootstrap(admin_password)
     if generated is not None:
@@ -176,6 +188,7 @@ def serve(
     )
     stop = threading.Event()
     syncer = _feed_sync_loop(local, feed_sync_interval, stop) if feed_sync_interval else None
+    watchers = _start_watching(local, stop, *notification_settings) if notification_settings else []
 
     def shut_down(signum: int, _frame: FrameType | None) -> None:
         logger.info("signal %d: shutting down", signum)
@@ -200,8 +213,38 @@ def serve(
             signal.signal(sig, handler)
         if syncer is not None:
             syncer.join(timeout=5)
+        for thread in watchers:
+            thread.join(timeout=5)
         local.close(grace_seconds)
         announce("stopped")
+
+
+def _watch_settings(
+    home: Path, watch_interval: float | None, webhook_url: str | None
+) -> tuple[NotificationSettings, str | None]:
+    from portwarden.serve.watch_config import load_settings
+
+    settings, topic = load_settings(home, webhook_url=webhook_url)
+    if watch_interval is not None:
+        polling = {"tag_interval": watch_interval, "repo_interval": watch_interval}
+        settings = settings.model_copy(update={"watch": settings.watch.model_copy(update=polling)})
+    return settings, topic
+
+
+def _start_watching(
+    local: LocalHost, stop: threading.Event, settings: NotificationSettings, topic: str | None
+) -> list[threading.Thread]:
+    from portwarden.serve.watch_config import channels_for
+    from portwarden.serve.watching import for_host
+
+    watch = for_host(local, settings, channels_for(settings, topic))
+    logger.info(
+        "watching: tags every %.0fs, repositories every %.0fs, %d notification channel(s)",
+        settings.watch.tag_interval,
+        settings.watch.repo_interval,
+        len(watch.channels),
+    )
+    return watch.start(stop)
 
 
 def _feed_sync_loop(local: LocalHost, interval: float, stop: threading.Event) -> threading.Thread:
