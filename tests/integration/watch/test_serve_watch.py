@@ -172,3 +172,18 @@ def test_cron_feed_sync_reaches_the_webhook_as_vuln_update(
     assert [entry["CVE_ID"] for entry in payload["diff_vulnerability_result"]["added"]] == ["GHSA-req-0042"]
     events = served.call("GET", "/events", params={"event_type": "user.checks.tag.vulnerabilities.update"})
     assert [event["event"]["resource"]["id"] for event in events["results"]] == [tag]
+
+
+def test_webhook_test_route_and_the_delivery_log(served: Served) -> None:
+    attempts = served.call("POST", "/system/webhooks/policy_eval/test")
+    assert [attempt["outcome"] for attempt in attempts] == ["delivered"]
+    (posted,) = served.receiver.of_type("policy_eval")
+    payload = posted["data"]["notification_payload"]
+    assert payload["test"] is True and payload["curr_eval"]["status"] == "fail"
+    assert served.receiver.received[0].path == "/admin/policy_eval"
+    log = served.call("GET", "/system/notifications/deliveries", params={"notification_id": posted["dataId"]})
+    assert [entry["outcome"] for entry in log] == ["delivered"]
+    response = requests.post(
+        f"{served.url}/system/webhooks/nonsense/test", auth=("admin", PASSWORD), timeout=30
+    )
+    assert response.status_code == 400

@@ -37,6 +37,7 @@ from portwarden.api.routes import (
     events,
     images,
     imports,
+    notifications,
     policies,
     queries,
     registries,
@@ -162,6 +163,7 @@ def create_app(
         events,
         accounts,
         vex,
+        notifications,
     ):
         app.include_router(module.router)
     document: list[str] = []

@@ -38,6 +38,7 @@ from portwarden.core.ports import (
 )
 from portwarden.core.services.acquire import ImageAccess
 from portwarden.core.services.phases import OpenDatabase
+from portwarden.core.watch.notifications import DeliveryAttempt
 
 
 class ImageCatalog(CatalogStore, ImageRemoval, Protocol):
@@ -62,6 +63,18 @@ class FeedService(Protocol):
     def delete(self, feed: str, group: str | None) -> dict[str, Any]:
         """Drop a feed's (or group's) data and disable it; the updated record."""
         ...
+
+
+class NotificationCenter(Protocol):
+    """Notification delivery as the API shows it: a synthetic test send, and the delivery log."""
+
+    def send_test(self, account: str, notification_type: str) -> list[DeliveryAttempt]:
+        """Send a synthetic notification of the type through every configured channel now; its attempts."""
+        ...
+
+    def deliveries(
+        self, account: str, *, notification_id: str | None = None, limit: int = 100
+    ) -> list[DeliveryAttempt]: ...
 
 
 @dataclass(frozen=True)
@@ -98,6 +111,8 @@ class ApiDependencies:
     vulnerability_database: Callable[[], OpenDatabase | None] | None = None
     # The account's VEX documents, applied to its vulnerability reports and checks.
     vex: VexStore | None = None
+    # Watch-mode notifications (``portwarden serve``): test sends and the delivery log.
+    notifications: NotificationCenter | None = None
 
 
 DependencyProvider = Callable[[], ApiDependencies]

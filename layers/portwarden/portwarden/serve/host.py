@@ -20,7 +20,7 @@ from typing import Any
 
 from portwarden.adapters.local.sqlite import LocalStore
 from portwarden.api.app import create_app
-from portwarden.api.dependencies import ApiDependencies
+from portwarden.api.dependencies import ApiDependencies, NotificationCenter
 from portwarden.core.model.accounts import ADMIN_ACCOUNT, RegistryRecord
 from portwarden.core.ports import FeedFetcher
 from portwarden.core.services.accounts import ensure_admin
@@ -66,6 +66,8 @@ class LocalHost:
             self.store, self.access, self.feeds.open_database, workers=workers, max_attempts=max_attempts
         )
         self._registry_probe = registry_probe
+        # Set when watch mode runs (``serve``): the API's test sends and delivery log.
+        self.notification_center: NotificationCenter | None = None
         self._dependencies: dict[str, ApiDependencies] = {}
         self._lock = threading.Lock()
         self.app = create_app(self.dependencies)
@@ -120,6 +122,7 @@ class LocalHost:
                     imports=stores.imports,
                     vulnerability_database=self.feeds.open_database,
                     vex=stores.vex,
+                    notifications=self.notification_center,
                 )
                 self._dependencies[account] = cached
             return cached
@@ -238,6 +241,7 @@ def _start_watching(
     from portwarden.serve.watching import for_host
 
     watch = for_host(local, settings, channels_for(settings, topic))
+    local.notification_center = watch
     logger.info(
         "watching: tags every %.0fs, repositories every %.0fs, %d notification channel(s)",
         settings.watch.tag_interval,

@@ -15,11 +15,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from portwarden.adapters.local.sqlite import LocalStore
 from portwarden.adapters.local.watch_store import WatchStore
@@ -42,7 +43,12 @@ from portwarden.core.vulns.db import VulnerabilityDb
 from portwarden.core.vulns.db.fingerprints import FeedChange, feed_change
 from portwarden.core.vulns.matcher import Matcher
 from portwarden.core.watch.config import NotificationSettings
-from portwarden.core.watch.notifications import Notification
+from portwarden.core.watch.notifications import (
+    DeliveryAttempt,
+    Notification,
+    NotificationType,
+    make_notification,
+)
 from portwarden.serve.workers import QueueStarter
 
 if TYPE_CHECKING:
@@ -286,6 +292,48 @@ class LocalWatch:
                 total.failed += report.failed
                 if report.delivered + report.retrying + report.failed == 0:
                     return total
+
+    # ---- the NotificationCenter of the API ---------------------------------------------------------
+
+    def send_test(self, account: str, notification_type: str) -> list[DeliveryAttempt]:
+        """A synthetic notification of the type (marked ``"test": true``), delivered now."""
+        kind = NotificationType(notification_type)
+        sample_digest = "sha256:" + "0" * 64
+        payloads: dict[NotificationType, dict[str, Any]] = {
+            NotificationType.TAG_UPDATE: {"last_eval": [sample_digest], "curr_eval": ["sha256:" + "1" * 64]},
+            NotificationType.ANALYSIS_UPDATE: {
+                "last_eval": {
+                    "imageDigest": sample_digest,
+                    "analysis_status": "analyzing",
+                    "annotations": {},
+                },
+                "curr_eval": {"imageDigest": sample_digest, "analysis_status": "analyzed", "annotations": {}},
+            },
+            NotificationType.VULN_UPDATE: {
+                "imageDigest": sample_digest,
+                "diff_vulnerability_result": {"added": [], "removed": [], "updated": []},
+            },
+            NotificationType.POLICY_EVAL: {
+                "last_eval": {"image_digest": sample_digest, "status": "pass", "final_action": "go"},
+                "curr_eval": {"image_digest": sample_digest, "status": "fail", "final_action": "stop"},
+            },
+        }
+        notification = make_notification(
+            kind,
+            account=account,
+            subscription_key="docker.io/portwarden/test:latest",
+            payload={**payloads[kind], "test": True},
+            identity={"test": uuid.uuid4().hex},
+            now=self._clock(),
+        )
+        self.publish([notification])
+        self.deliver()
+        return self.watch_store.attempts(notification_id=notification.notification_id)
+
+    def deliveries(
+        self, account: str, *, notification_id: str | None = None, limit: int = 100
+    ) -> list[DeliveryAttempt]:
+        return self.watch_store.attempts(notification_id=notification_id, account=account, limit=limit)
 
     # ---- one round, and the interval threads -------------------------------------------------------
 
