@@ -510,6 +510,10 @@ class Outbox(Protocol):
 
     def pending(self) -> int: ...
 
+    def undelivered(self, notification_id: str) -> int:
+        """Deliveries of one notification still due or claimed (0: all delivered or failed)."""
+        ...
+
 
 class ImageNamespaceIndex(Protocol):
     """Which vulnerability namespaces each analyzed image has packages in, and small watch state.

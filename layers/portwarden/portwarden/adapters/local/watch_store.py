@@ -238,6 +238,14 @@ class WatchStore:
         )
         return int(rows[0][0])
 
+    def undelivered(self, notification_id: str) -> int:
+        rows = self._query(
+            "count undelivered",
+            "SELECT count(*) FROM deliveries WHERE notification_id = ? AND state IN (?, ?)",
+            (notification_id, _DUE, _CLAIMED),
+        )
+        return int(rows[0][0])
+
     def delivery_states(self, notification_id: str) -> dict[str, str]:
         """``channel:target`` -> state of each delivery of one notification."""
         rows = self._query(

@@ -173,3 +173,26 @@ def _attempt(
             next_attempt_at=next_at,
         )
     return DeliveryAttempt(**base, outcome=DeliveryOutcome.DELIVERED, status_code=status)
+
+
+def notify_batch(
+    notifications: Sequence[Notification],
+    *,
+    channels: Sequence[NotificationChannel],
+    outbox: Outbox,
+    retry: RetrySettings,
+    events_for: Callable[[str], EventStore] | None = None,
+    clock: Clock = _now,
+) -> list[str]:
+    """Publish and deliver a batch (a queue consumer's unit of work); the ids of notifications with
+    deliveries still due, which the consumer hands back to the queue for a later attempt."""
+    publish(notifications, channels=channels, outbox=outbox, events_for=events_for, clock=clock)
+    deliver_due(
+        channels=channels,
+        outbox=outbox,
+        retry=retry,
+        events_for=events_for,
+        clock=clock,
+        limit=max(100, len(notifications) * max(1, len(channels))),
+    )
+    return [n.notification_id for n in notifications if outbox.undelivered(n.notification_id)]
