@@ -34,7 +34,7 @@ from portwarden.core.services.sync_feeds import FeedSource, sync_feeds
 from portwarden.core.services.watch import RegistryTagDigests
 from portwarden.core.vulns.db import FeedKind
 from portwarden.core.watch.config import NotificationSettings, RetrySettings, WebhookEndpoint, WebhookSettings
-from portwarden.core.watch.subscriptions import RepoWatch
+from portwarden.core.watch.subscriptions import RepoWatch, add_missing_tag_subscriptions
 from portwarden.serve.host import LocalHost
 from portwarden.serve.watching import LocalWatch
 from tests.support.ocibuild import layout_files
@@ -57,16 +57,18 @@ class Harness:
     def access(self, _account: str) -> ImageAccess:
         return ImageAccess(registry_client=lambda _ref: self.registry.client(), work_dir=self.home / "tmp")
 
-    def add(self, tag: str, digest: str | None = None, *, autosubscribe: bool = True) -> None:
+    def add(self, tag: str, digest: str | None = None, *, autosubscribe: bool | None = True) -> None:
         deps = self.local.for_account(ACCOUNT)
         submit_image(
-            ImageSubmission(tag=tag, digest=digest, autosubscribe=autosubscribe),
+            ImageSubmission(tag=tag, digest=digest, autosubscribe=bool(autosubscribe)),
             account=ACCOUNT,
             access=self.access(ACCOUNT),
             catalog=deps.catalog,
-            subscriptions=deps.subscriptions,
+            subscriptions=deps.subscriptions if autosubscribe is not None else None,
             starter=deps.starter,  # type: ignore[arg-type]
         )
+        if autosubscribe is None:
+            add_missing_tag_subscriptions(deps.subscriptions, tag, datetime.now(UTC))  # type: ignore[arg-type]
 
     def wait_analyzed(self, tag: str, timeout: float = 60.0) -> str:
         catalog = self.local.store.for_account(ACCOUNT).catalog
@@ -119,7 +121,7 @@ def harness(anonymous_registry: RunningRegistry, tmp_path: Path) -> Iterator[Har
     )
 
     def add_image_for(account: str) -> Any:
-        def add(tag: str, digest: str | None, *, autosubscribe: bool) -> None:
+        def add(tag: str, digest: str | None, *, autosubscribe: bool | None) -> None:
             holder["h"].add(tag, digest, autosubscribe=autosubscribe)
 
         return add
@@ -289,8 +291,14 @@ def test_tag_pushed_to_a_new_digest_and_a_new_repository_tag(harness: Harness, t
         (layout / name).parent.mkdir(parents=True, exist_ok=True)
         (layout / name).write_bytes(content)
     push_layout(layout, harness.registry, "app", "1", source_tag="latest")
+    (analysis_sub,) = subscriptions.list_subscriptions(f"{host}/app:1", "analysis_update")
+    subscriptions.put_subscription(analysis_sub.model_copy(update={"active": False}))
     tags = harness.watch.poll_tags()
     assert tags.changed == 1 and tags.added == 1
+    # Adding the tag's new digest leaves its subscriptions as the user set them.
+    (after,) = subscriptions.list_subscriptions(f"{host}/app:1", "analysis_update")
+    assert after.active is False
+    subscriptions.put_subscription(after.model_copy(update={"active": True}))
     (posted,) = harness.posts("tag_update", 1)
     payload = posted["data"]["notification_payload"]
     assert payload["last_eval"] == [old]

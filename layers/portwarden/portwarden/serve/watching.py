@@ -27,7 +27,7 @@ from portwarden.adapters.local.watch_store import WatchStore
 from portwarden.core.errors import PortwardenError, VulnerabilityDatabaseError
 from portwarden.core.model.accounts import ADMIN_ACCOUNT
 from portwarden.core.ports import EventStore, NotificationChannel, TagDigestSource
-from portwarden.core.services.images import ImageSubmission, submit_image
+from portwarden.core.services.images import ImageSubmission, full_tag, submit_image
 from portwarden.core.services.notify import DeliveryReport, deliver_due, publish
 from portwarden.core.services.rematch import AccountStores, RematchReport, reevaluate_account, rematch_account
 from portwarden.core.services.watch import (
@@ -49,6 +49,7 @@ from portwarden.core.watch.notifications import (
     NotificationType,
     make_notification,
 )
+from portwarden.core.watch.subscriptions import add_missing_tag_subscriptions
 from portwarden.serve.workers import QueueStarter
 
 if TYPE_CHECKING:
@@ -438,16 +439,18 @@ def for_host(
         return RegistryTagDigests(client_for)
 
     def add_image_for(account: str) -> ImageAdder:
-        def add(tag: str, digest: str | None, *, autosubscribe: bool) -> None:
+        def add(tag: str, digest: str | None, *, autosubscribe: bool | None) -> None:
             stores = local.store.for_account(account)
             submit_image(
-                ImageSubmission(tag=tag, digest=digest, autosubscribe=autosubscribe),
+                ImageSubmission(tag=tag, digest=digest, autosubscribe=bool(autosubscribe)),
                 account=account,
                 access=local.access(account),
                 catalog=stores.catalog,
-                subscriptions=stores.subscriptions,
+                subscriptions=stores.subscriptions if autosubscribe is not None else None,
                 starter=QueueStarter(local.store, account, local.workers),
             )
+            if autosubscribe is None:
+                add_missing_tag_subscriptions(stores.subscriptions, full_tag(tag), _now())
 
         return add
 

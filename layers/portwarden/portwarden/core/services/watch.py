@@ -54,9 +54,13 @@ def _now() -> datetime:
 
 
 class ImageAdder(Protocol):
-    """Adds an image as ``POST /images`` does (record, subscriptions, start the analysis)."""
+    """Adds an image as ``POST /images`` does (record, subscriptions, start the analysis).
 
-    def __call__(self, tag: str, digest: str | None, *, autosubscribe: bool) -> None: ...
+    ``autosubscribe`` None: the tag's subscriptions exist and stay as their owner set them (a tag
+    watcher adding the tag's new digest must not re-activate what a user deactivated).
+    """
+
+    def __call__(self, tag: str, digest: str | None, *, autosubscribe: bool | None) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -115,7 +119,7 @@ def poll_tags(
             continue
         report.changed += 1
         try:
-            add_image(tag, digest, autosubscribe=True)
+            add_image(tag, digest, autosubscribe=None)
         except (ImageSourceError, StoreError) as exc:
             # Not recorded as seen: the next round tries again.
             report.errors.append(f"{tag}: adding {digest} failed: {exc}")

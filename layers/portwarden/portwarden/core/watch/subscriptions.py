@@ -9,13 +9,16 @@ tag subscriptions (``ensure_tag_subscriptions`` in ``core.services.images``).
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterable
+from datetime import datetime
 
 from pydantic import Field, ValidationError
 
 from portwarden.core.errors import InvalidRequestError
-from portwarden.core.model.accounts import SubscriptionRecord, SubscriptionType
+from portwarden.core.model.accounts import TAG_SUBSCRIPTION_TYPES, SubscriptionRecord, SubscriptionType
 from portwarden.core.model.base import ValueObject
+from portwarden.core.ports import SubscriptionStore
 
 
 class RepoWatch(ValueObject):
@@ -78,3 +81,29 @@ def active(records: Iterable[SubscriptionRecord], kind: SubscriptionType) -> lis
 
 def is_active(records: Iterable[SubscriptionRecord], kind: SubscriptionType, key: str) -> bool:
     return any(r.active and r.subscription_type is kind and r.subscription_key == key for r in records)
+
+
+def add_missing_tag_subscriptions(
+    subscriptions: SubscriptionStore, repo_tag: str, now: datetime
+) -> list[SubscriptionRecord]:
+    """The four tag subscriptions of a watched tag, creating only those missing (``analysis_update``
+    and ``tag_update`` active, the others inactive); existing ones stay exactly as their owner left
+    them. The subscriptions the call created."""
+    existing = {record.subscription_type for record in subscriptions.list_subscriptions(repo_tag)}
+    created = []
+    for kind in TAG_SUBSCRIPTION_TYPES:
+        if kind in existing:
+            continue
+        created.append(
+            subscriptions.add_subscription(
+                SubscriptionRecord(
+                    subscription_id=uuid.uuid4().hex,
+                    subscription_key=repo_tag,
+                    subscription_type=kind,
+                    active=kind in (SubscriptionType.ANALYSIS_UPDATE, SubscriptionType.TAG_UPDATE),
+                    created_at=now,
+                    last_updated=now,
+                )
+            )
+        )
+    return created
