@@ -3,9 +3,11 @@ subscription whose filter policy picks notifications by their message attributes
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import ssl
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,10 @@ import boto3  # type: ignore[import-untyped]
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from moto import mock_aws
 
 from portwarden.adapters.aws.sns import SnsChannel
@@ -142,6 +148,84 @@ def test_email_server_down_is_retried(tmp_path: Path) -> None:
         while outbox.pending() and time.monotonic() < stop:
             deliver_due(channels=[channel], outbox=outbox, retry=retry)
             time.sleep(0.05)
+        assert len(inbox.messages) == 1
+    finally:
+        controller.stop()
+
+
+def _self_signed(directory: Path) -> ssl.SSLContext:
+    """A server TLS context with a fresh self-signed certificate for 127.0.0.1."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_path, key_path)
+    return context
+
+
+def test_starttls_before_login_and_certificate_verification(tmp_path: Path) -> None:
+    inbox = _Inbox()
+    port = free_port()
+    controller = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=port,
+        tls_context=_self_signed(tmp_path),
+        require_starttls=True,
+        authenticator=_authenticator,
+        auth_require_tls=True,
+        auth_exclude_mechanism=["CRAM-MD5"],
+    )
+    controller.start()
+    try:
+        settings = SmtpSettings(
+            host="127.0.0.1",
+            port=port,
+            starttls=True,
+            username="mailer",
+            password="pw-123",
+            sender="p@example.test",
+            recipients={"general": ("ops@example.test",)},
+            timeout=5,
+        )
+        outbox = WatchStore(tmp_path / "watch.db")
+        retry = RetrySettings(window_seconds=0)
+        # Verification is on by default: a self-signed certificate is refused, nothing is sent.
+        verified = SmtpChannel(settings)
+        refused = _notification(NotificationType.TAG_UPDATE, "registry.local/app:1", {"curr_eval": ["f"]})
+        publish([refused], channels=[verified], outbox=outbox)
+        deliver_due(channels=[verified], outbox=outbox, retry=retry)
+        (attempt,) = outbox.attempts(notification_id=refused.notification_id)
+        assert attempt.outcome is DeliveryOutcome.FAILED and "SSL" in attempt.detail
+        assert inbox.messages == []
+        # With verification off for this test server: STARTTLS, login, delivered.
+        unverified = SmtpChannel(settings.model_copy(update={"ssl_verify": False}))
+        sent = _notification(NotificationType.TAG_UPDATE, "registry.local/app:2", {"curr_eval": ["g"]})
+        publish([sent], channels=[unverified], outbox=outbox)
+        deliver_due(channels=[unverified], outbox=outbox, retry=retry)
+        assert [a.outcome for a in outbox.attempts(notification_id=sent.notification_id)] == [
+            DeliveryOutcome.DELIVERED
+        ]
         assert len(inbox.messages) == 1
     finally:
         controller.stop()
