@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -331,3 +332,43 @@ def test_tag_pushed_to_a_new_digest_and_a_new_repository_tag(harness: Harness, t
     (repo,) = subscriptions.list_subscriptions(f"{host}/app", "repo_update")
     assert RepoWatch.parse(repo.subscription_value).repotags == ("1", "2")
     assert harness.watch.poll_repositories().added == 0
+
+
+def test_concurrent_rematch_checks_rematch_once_and_notify_once(harness: Harness) -> None:
+    """serve's rematch thread and a run-once (or two loops) noticing the same new database at the
+    same moment: one rematch, one vuln_update."""
+    unrelated = osv_advisory("GHSA-npm-0001", "npm", "left-pad", "9.9.9", modified="2025-01-01T00:00:00Z")
+    harness.sync([unrelated])
+    host = harness.registry.host
+    push_image(python_image("requests", "2.0.0", "one"), harness.registry, "app", "1")
+    harness.add(f"{host}/app:1")
+    harness.wait_analyzed(f"{host}/app:1")
+    harness.activate(SubscriptionType.VULN_UPDATE, f"{host}/app:1")
+    harness.watch.run_once()
+    harness.sync(
+        [
+            unrelated,
+            osv_advisory("GHSA-req-0001", "PyPI", "requests", "2.1.0", modified="2025-02-01T00:00:00Z"),
+        ]
+    )
+
+    start = threading.Barrier(4)
+    reports: list[object] = []
+    lock = threading.Lock()
+
+    def check() -> None:
+        start.wait()
+        report = harness.watch.rematch_if_changed()
+        with lock:
+            reports.append(report)
+
+    threads = [threading.Thread(target=check) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(report is not None for report in reports) == 1
+    harness.posts("vuln_update", 1)
+    time.sleep(0.3)
+    harness.watch.deliver()
+    assert len(harness.receiver.of_type("vuln_update")) == 1
