@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -88,12 +89,39 @@ class WatchReport:
 
 
 def poll_tags(
-    stores: WatchStores, registry: TagDigestSource, add_image: ImageAdder, *, clock: Clock = _now
+    stores: WatchStores,
+    registry: TagDigestSource,
+    add_image: ImageAdder,
+    *,
+    clock: Clock = _now,
+    parallel_registries: int = 4,
+) -> WatchReport:
+    """Every active ``tag_update`` subscription, fanned out by registry: each registry's tags are
+    looked up one after the other (kind to its rate limits), registries side by side, so one slow
+    registry (timeouts, a long ``Retry-After``) does not delay the others."""
+    by_registry: dict[str, list[str]] = {}
+    for subscription in active(stores.subscriptions.list_subscriptions(), SubscriptionType.TAG_UPDATE):
+        tag = subscription.subscription_key
+        by_registry.setdefault(tag.split("/", 1)[0], []).append(tag)
+    report = WatchReport()
+    if not by_registry:
+        return report
+    workers = max(1, min(parallel_registries, len(by_registry)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="portwarden-tag-watch") as pool:
+        # Each registry's round has its own report and tag pointers; they are merged afterwards.
+        for partial in pool.map(
+            lambda tags: _poll_tag_list(tags, stores, registry, add_image, clock), list(by_registry.values())
+        ):
+            report.merge(partial)
+    return report
+
+
+def _poll_tag_list(
+    tags: list[str], stores: WatchStores, registry: TagDigestSource, add_image: ImageAdder, clock: Clock
 ) -> WatchReport:
     report = WatchReport()
     pointers = TagPointers(stores.catalog)
-    for subscription in active(stores.subscriptions.list_subscriptions(), SubscriptionType.TAG_UPDATE):
-        tag = subscription.subscription_key
+    for tag in tags:
         report.checked += 1
         try:
             digest = registry.tag_digest(ImageReference.parse(tag))
