@@ -167,3 +167,27 @@ def test_mapped_principals_see_only_their_accounts_data(stack: MotoStack) -> Non
     # Removing the mapping keeps the principal out
     store.delete_principal(TEAM_PRINCIPAL)
     assert_anchore_error(stack.api("GET", "/v1/images", principal=TEAM_PRINCIPAL), 403)
+
+
+def test_seeding_never_remaps_a_principal_an_operator_mapped(stack: MotoStack) -> None:
+    from portwarden.runtime import wiring
+
+    store = accounts(stack)
+    store.add_account(new_account("team", type=AccountType.USER))
+    store.put_principal(ADMIN_PRINCIPAL_ARN, "team")
+    wiring.reset()  # a cold start: the first request seeds again
+    assert_anchore_error(stack.api("GET", "/v1/images"), 403)
+    assert store.principal_account(ADMIN_PRINCIPAL_ARN) == "team"
+    assert store.get_account(ADMIN_ACCOUNT) is not None
+
+
+def test_the_templates_empty_admin_principal_maps_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    from portwarden.runtime.settings import ApiSettings
+
+    monkeypatch.setenv("PORTWARDEN_ADMIN_PRINCIPAL_ARN", "")
+    monkeypatch.setenv("PORTWARDEN_ACCOUNTS_TABLE", "pw-accounts")
+    settings = ApiSettings()
+    assert settings.admin_principal_arn is None and settings.accounts_table == "pw-accounts"
+    monkeypatch.setenv("PORTWARDEN_ADMIN_PRINCIPAL_ARN", "not-an-arn")
+    with pytest.raises(ValueError, match=r"PORTWARDEN_ADMIN_PRINCIPAL_ARN"):
+        ApiSettings()
