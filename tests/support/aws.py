@@ -37,6 +37,7 @@ from moto import mock_aws
 from moto.awslambda.models import LambdaFunction
 from moto.s3.responses import S3Response
 
+from portwarden.adapters.aws.account_stores import accounts_table_definition
 from portwarden.adapters.aws.stores import AwsStores, AwsStoreSettings, create_tables
 from portwarden.runtime import feedsync, wiring
 from tests.conftest import FIXTURES_DIR
@@ -48,6 +49,9 @@ ASL = REPO_ROOT / "statemachine" / "analysis.asl.json"
 EVENTS_DIR = REPO_ROOT / "events"
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
+# The principal API Gateway reports for the stack's own caller (the one in the sample events of
+# events/api/images); the stack maps it to account admin.
+ADMIN_PRINCIPAL_ARN = f"arn:aws:sts::{ACCOUNT}:assumed-role/portwarden-ci/ci"
 _PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 # moto's interpreter logs every state error with a repr of the whole environment.
 _NOISY_LOGGERS = ("moto.stepfunctions.parser", "moto.stepfunctions")
@@ -251,10 +255,26 @@ class MotoStack:
         return execution
 
     def api(
-        self, method: str, path: str, body: Any = None, query: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: dict[str, str] | None = None,
+        *,
+        principal: str | None = ADMIN_PRINCIPAL_ARN,
+        headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        """An API Gateway REST proxy event for ``method path`` through the Api handler; the body parsed."""
+        """An API Gateway REST proxy event for ``method path`` through the Api handler; the body parsed.
+
+        ``principal`` is the IAM caller API Gateway authenticated (``requestContext.identity.userArn``).
+        """
         event = load_event("api/get-health.json")
+        event["requestContext"] = {
+            **event["requestContext"],
+            "identity": {**event["requestContext"]["identity"], "userArn": principal},
+        }
+        if headers:
+            event["headers"] = {**event["headers"], **headers}
         event.update(
             httpMethod=method,
             path=path,
@@ -326,6 +346,8 @@ def moto_stack(monkeypatch: pytest.MonkeyPatch, **environment: str) -> Iterator[
         monkeypatch.setattr(S3Response, "key_response", _serialized_key_response(S3Response.key_response))
         stores = AwsStores(settings)
         create_tables(stores)
+        accounts_table = f"{prefix}-accounts"
+        boto3.client("dynamodb", region_name=REGION).create_table(**accounts_table_definition(accounts_table))
         role = boto3.client("iam", region_name=REGION).create_role(
             RoleName=f"{prefix}-role",
             AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
@@ -361,6 +383,8 @@ def moto_stack(monkeypatch: pytest.MonkeyPatch, **environment: str) -> Iterator[
             "PORTWARDEN_FEEDS_TABLE": settings.feeds_table,
             "PORTWARDEN_BUCKET_NAME": settings.bucket,
             "PORTWARDEN_STATE_MACHINE_ARN": state_machine_arn,
+            "PORTWARDEN_ACCOUNTS_TABLE": accounts_table,
+            "PORTWARDEN_ADMIN_PRINCIPAL_ARN": ADMIN_PRINCIPAL_ARN,
             "LOG_LEVEL": "WARNING",
             **environment,
         }

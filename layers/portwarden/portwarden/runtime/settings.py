@@ -169,6 +169,23 @@ class ApiSettings(ObservabilitySettings, StorageSettings):
     state_machine_arn: str | None = Field(
         default=None, min_length=1, validation_alias="PORTWARDEN_STATE_MACHINE_ARN"
     )
+    # Accounts, users, IAM principals, registries, subscriptions and VEX documents. Unset: the API
+    # acts for account admin alone, whoever API Gateway let in.
+    accounts_table: str | None = Field(
+        default=None, min_length=3, validation_alias="PORTWARDEN_ACCOUNTS_TABLE"
+    )
+    # The IAM principal (API Gateway's ``userArn``) mapped to account admin on first use.
+    admin_principal_arn: str | None = Field(
+        default=None,
+        pattern=r"^arn:aws[a-z-]*:(iam|sts)::\d{12}:\S+$",
+        validation_alias="PORTWARDEN_ADMIN_PRINCIPAL_ARN",
+    )
+
+    @field_validator("accounts_table", "admin_principal_arn", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # The template passes its empty parameter default through as "".
+        return None if value == "" else value
 
 
 class StarterSettings(ObservabilitySettings):

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from functools import cache
 from typing import TYPE_CHECKING, BinaryIO
 
+from portwarden.core.errors import ConfigurationError
 from portwarden.core.image.reference import ImageReference
+from portwarden.core.model.accounts import ADMIN_ACCOUNT, AccountType
 from portwarden.core.ports import FetchedManifest, RegistryClient
 from portwarden.runtime.settings import (
     ApiSettings,
@@ -25,6 +28,8 @@ from portwarden.runtime.settings import (
 )
 
 if TYPE_CHECKING:
+    from portwarden.adapters.aws.account_stores import DynamoAccountStore
+    from portwarden.adapters.aws.dynamo_models import TableBinding
     from portwarden.adapters.aws.s3 import S3SnapshotFiles
     from portwarden.adapters.aws.sfn import StepFunctionsStarter
     from portwarden.adapters.aws.stores import AwsStores
@@ -139,15 +144,67 @@ def api_settings() -> ApiSettings:
 def api_dependencies() -> ApiDependencies:
     """What the API function injects into the app: the AWS stores and the Step Functions starter.
 
-    Without a state machine configured the API is read-only (submitting answers 500).
+    With an accounts table, callers are IAM principals mapped to accounts through it (the admin
+    principal of the settings is mapped to account ``admin`` here, on first use); without one the
+    API acts for account ``admin`` alone. Without a state machine configured the API is read-only
+    (submitting answers 500).
+    """
+    settings = api_settings()
+    if settings.accounts_table is not None:
+        seed_admin(account_store(), settings.admin_principal_arn)
+    return account_dependencies(ADMIN_ACCOUNT)
+
+
+@cache
+def account_store() -> DynamoAccountStore:
+    from portwarden.adapters.aws.account_stores import DynamoAccountStore
+
+    return DynamoAccountStore(_accounts_binding())
+
+
+def _accounts_binding() -> TableBinding:
+    from portwarden.adapters.aws.dynamo_models import TableBinding
+
+    settings = api_settings()
+    if settings.accounts_table is None:
+        raise ConfigurationError("the accounts table needs PORTWARDEN_ACCOUNTS_TABLE")
+    store_settings = stores().settings
+    return TableBinding(settings.accounts_table, store_settings.region, store_settings.dynamodb_endpoint_url)
+
+
+def seed_admin(accounts: DynamoAccountStore, admin_principal_arn: str | None) -> None:
+    """Account ``admin`` exists, and the deploying principal acts for it unless it was mapped otherwise.
+
+    Both writes are conditional or idempotent, so concurrent cold starts agree; a principal already
+    mapped (by an operator, to another account) is left alone.
+    """
+    from portwarden.core.services.accounts import new_account
+
+    accounts.add_account(new_account(ADMIN_ACCOUNT, type=AccountType.ADMIN))
+    if admin_principal_arn and accounts.principal_account(admin_principal_arn) is None:
+        accounts.put_principal(admin_principal_arn, ADMIN_ACCOUNT)
+
+
+@cache
+def account_dependencies(account: str) -> ApiDependencies:
+    """The dependencies opened for ``account`` (cached per account for the life of the container).
+
+    Images, analyses, evaluations and policies live in tables without an account key: they are
+    account ``admin``'s, and any other account is refused (403) rather than shown them.
     """
     from portwarden.adapters.aws.sfn import StepFunctionsStarter
+    from portwarden.api.auth import ForbiddenError
     from portwarden.api.dependencies import ApiDependencies
 
+    if account != ADMIN_ACCOUNT:
+        raise ForbiddenError(
+            f"account {account} cannot be served here: this deployment keeps images, evaluations and "
+            f"policies for account {ADMIN_ACCOUNT} only; map the principal to {ADMIN_ACCOUNT}"
+        )
     settings = api_settings()
     stores_ = stores()
     arn = settings.state_machine_arn
-    return ApiDependencies(
+    common = ApiDependencies(
         catalog=stores_.catalog,
         analyses=stores_.analyses,
         evaluations=stores_.evaluations,
@@ -155,6 +212,22 @@ def api_dependencies() -> ApiDependencies:
         # Checks evaluate with the same active bundle and database pointer as the pipeline.
         policies=stores_.policies,
         feeds=stores_.feeds,
+    )
+    if settings.accounts_table is None:
+        return common
+    from portwarden.adapters.aws.account_stores import DynamoRegistryStore, DynamoSubscriptionStore
+    from portwarden.adapters.aws.vex_store import DynamoVexStore
+
+    binding = _accounts_binding()
+    accounts = account_store()
+    return replace(
+        common,
+        registries=DynamoRegistryStore(binding, account),
+        subscriptions=DynamoSubscriptionStore(binding, account),
+        vex=DynamoVexStore(binding, account),
+        accounts=accounts,
+        principals=accounts,
+        for_account=account_dependencies,
     )
 
 
@@ -205,6 +278,8 @@ def reset() -> None:
             starter,
             api_settings,
             api_dependencies,
+            account_store,
+            account_dependencies,
             vulnerability_db,
             feed_sync_settings,
         ):
