@@ -419,6 +419,16 @@ class _Database:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot {action} ({self.path}): {exc}") from exc
 
+    def fetch_one(self, action: str, sql: str, parameters: tuple[Any, ...] = ()) -> Any:
+        """The first row of one query on this thread's connection (None when there is none)."""
+        with self.errors(action):
+            return self.connection().execute(sql, parameters).fetchone()
+
+    def fetch_all(self, action: str, sql: str, parameters: tuple[Any, ...] = ()) -> list[Any]:
+        """Every row of one query on this thread's connection."""
+        with self.errors(action):
+            return self.connection().execute(sql, parameters).fetchall()
+
     @contextmanager
     def transaction(self, action: str) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE … COMMIT: takes the write lock up front, so read-then-write is atomic."""
@@ -587,12 +597,9 @@ class SqliteCatalogStore(_AccountBound):
         return cursor.rowcount == 1
 
     def get_image(self, image_digest: str) -> ImageRecord | None:
-        with self._db.errors("read an image"):
-            row = (
-                self._db.connection()
-                .execute(_SELECT_IMAGES + " AND image_digest = ?", (self._account, image_digest))
-                .fetchone()
-            )
+        row = self._db.fetch_one(
+            "read an image", _SELECT_IMAGES + " AND image_digest = ?", (self._account, image_digest)
+        )
         return _image_from_row(row) if row is not None else None
 
     def list_images(self, limit: int = 1000) -> list[ImageRecord]:
@@ -627,16 +634,11 @@ class SqliteCatalogStore(_AccountBound):
 
     def list_images_by_status(self, status: AnalysisStatus, limit: int = 1000) -> list[ImageRecord]:
         """Images in one analysis status, newest first (e.g. every analyzed image for a rematch)."""
-        with self._db.errors("list images by status"):
-            rows = (
-                self._db.connection()
-                .execute(
-                    _SELECT_IMAGES + " AND analysis_status = ? "
-                    "ORDER BY created_at DESC, image_digest DESC LIMIT ?",
-                    (self._account, status.value, max(limit, 0)),
-                )
-                .fetchall()
-            )
+        rows = self._db.fetch_all(
+            "list images by status",
+            _SELECT_IMAGES + " AND analysis_status = ? ORDER BY created_at DESC, image_digest DESC LIMIT ?",
+            (self._account, status.value, max(limit, 0)),
+        )
         return [_image_from_row(row) for row in rows]
 
     def add_repo_tag(self, image_digest: str, repo_tag: str) -> None:
@@ -769,30 +771,22 @@ class SqliteCatalogStore(_AccountBound):
             )
 
     def get_tag(self, repo_tag: str) -> TagRecord | None:
-        with self._db.errors("read a tag"):
-            row = (
-                self._db.connection()
-                .execute(
-                    "SELECT repo_tag, image_digest, updated_at FROM tags WHERE account = ? AND repo_tag = ?",
-                    (self._account, repo_tag),
-                )
-                .fetchone()
-            )
+        row = self._db.fetch_one(
+            "read a tag",
+            "SELECT repo_tag, image_digest, updated_at FROM tags WHERE account = ? AND repo_tag = ?",
+            (self._account, repo_tag),
+        )
         if row is None:
             return None
         return TagRecord(repo_tag=row[0], image_digest=row[1], updated_at=from_timestamp(row[2]))
 
     def list_tags(self) -> list[TagRecord]:
         """Every tag, sorted by name."""
-        with self._db.errors("list tags"):
-            rows = (
-                self._db.connection()
-                .execute(
-                    "SELECT repo_tag, image_digest, updated_at FROM tags WHERE account = ? ORDER BY repo_tag",
-                    (self._account,),
-                )
-                .fetchall()
-            )
+        rows = self._db.fetch_all(
+            "list tags",
+            "SELECT repo_tag, image_digest, updated_at FROM tags WHERE account = ? ORDER BY repo_tag",
+            (self._account,),
+        )
         return [TagRecord(repo_tag=r[0], image_digest=r[1], updated_at=from_timestamp(r[2])) for r in rows]
 
     def delete_image(self, image_digest: str) -> bool:
@@ -828,15 +822,11 @@ class SqliteAnalysisStore(_AccountBound):
             )
 
     def get_analysis(self, image_digest: str) -> ImageAnalysis | None:
-        with self._db.errors("read an analysis"):
-            row = (
-                self._db.connection()
-                .execute(
-                    "SELECT document FROM analyses WHERE account = ? AND image_digest = ?",
-                    (self._account, image_digest),
-                )
-                .fetchone()
-            )
+        row = self._db.fetch_one(
+            "read an analysis",
+            "SELECT document FROM analyses WHERE account = ? AND image_digest = ?",
+            (self._account, image_digest),
+        )
         if row is None:
             return None
         return ImageAnalysis.model_validate_json(_decompress(row[0]))
@@ -860,29 +850,21 @@ class SqliteAnalysisStore(_AccountBound):
             )
 
     def get_matches(self, image_digest: str) -> list[Match] | None:
-        with self._db.errors("read matches"):
-            row = (
-                self._db.connection()
-                .execute(
-                    "SELECT document FROM matches WHERE account = ? AND image_digest = ?",
-                    (self._account, image_digest),
-                )
-                .fetchone()
-            )
+        row = self._db.fetch_one(
+            "read matches",
+            "SELECT document FROM matches WHERE account = ? AND image_digest = ?",
+            (self._account, image_digest),
+        )
         if row is None:
             return None
         return list(_StoredMatches.model_validate_json(_decompress(row[0])).matches)
 
     def get_match_counts(self, image_digest: str) -> MatchCounts | None:
-        with self._db.errors("read match counts"):
-            row = (
-                self._db.connection()
-                .execute(
-                    "SELECT counts FROM matches WHERE account = ? AND image_digest = ?",
-                    (self._account, image_digest),
-                )
-                .fetchone()
-            )
+        row = self._db.fetch_one(
+            "read match counts",
+            "SELECT counts FROM matches WHERE account = ? AND image_digest = ?",
+            (self._account, image_digest),
+        )
         if row is None:
             return None
         if row[0] is not None:
@@ -943,16 +925,12 @@ class SqliteEvaluationStore(_AccountBound):
         return EvaluationRecord.model_validate_json(_decompress(row[0])) if row is not None else None
 
     def list_evaluations(self, image_digest: str) -> list[EvaluationRecord]:
-        with self._db.errors("list evaluations"):
-            rows = (
-                self._db.connection()
-                .execute(
-                    "SELECT record FROM evaluations WHERE account = ? AND image_digest = ? "
-                    "ORDER BY evaluated_at DESC, evaluation_id DESC",
-                    (self._account, image_digest),
-                )
-                .fetchall()
-            )
+        rows = self._db.fetch_all(
+            "list evaluations",
+            "SELECT record FROM evaluations WHERE account = ? AND image_digest = ? "
+            "ORDER BY evaluated_at DESC, evaluation_id DESC",
+            (self._account, image_digest),
+        )
         return [EvaluationRecord.model_validate_json(_decompress(row[0])) for row in rows]
 
 
@@ -1008,17 +986,13 @@ class SqlitePolicyStore(_AccountBound):
             self._point_at(connection, bundle_id)
 
     def active_bundle(self) -> StoredBundle | None:
-        with self._db.errors("read the active policy bundle"):
-            row = (
-                self._db.connection()
-                .execute(
-                    "SELECT b.record FROM active_bundle a "
-                    "JOIN bundles b ON b.account = a.account AND b.bundle_id = a.bundle_id "
-                    "WHERE a.account = ?",
-                    (self._account,),
-                )
-                .fetchone()
-            )
+        row = self._db.fetch_one(
+            "read the active policy bundle",
+            "SELECT b.record FROM active_bundle a "
+            "JOIN bundles b ON b.account = a.account AND b.bundle_id = a.bundle_id "
+            "WHERE a.account = ?",
+            (self._account,),
+        )
         if row is None:
             return None
         return StoredBundle.model_validate_json(_decompress(row[0])).model_copy(update={"active": True})
@@ -1077,14 +1051,11 @@ class SqliteEventStore(_AccountBound):
         )
 
     def get_event(self, event_id: str) -> EventRecord | None:
-        with self._db.errors("read an event"):
-            row = (
-                self._db.connection()
-                .execute(
-                    "SELECT record FROM events WHERE account = ? AND event_id = ?", (self._account, event_id)
-                )
-                .fetchone()
-            )
+        row = self._db.fetch_one(
+            "read an event",
+            "SELECT record FROM events WHERE account = ? AND event_id = ?",
+            (self._account, event_id),
+        )
         return EventRecord.model_validate_json(row[0]) if row is not None else None
 
     def delete_event(self, event_id: str) -> bool:
@@ -1178,27 +1149,19 @@ class SqliteImportStore(_AccountBound):
             )
 
     def get_operation(self, uuid: str) -> ImportOperation | None:
-        with self._db.errors("read an import operation"):
-            row = (
-                self._db.connection()
-                .execute(
-                    "SELECT record FROM import_operations WHERE account = ? AND uuid = ?",
-                    (self._account, uuid),
-                )
-                .fetchone()
-            )
+        row = self._db.fetch_one(
+            "read an import operation",
+            "SELECT record FROM import_operations WHERE account = ? AND uuid = ?",
+            (self._account, uuid),
+        )
         return ImportOperation.model_validate_json(row[0]) if row is not None else None
 
     def list_operations(self) -> list[ImportOperation]:
-        with self._db.errors("list import operations"):
-            rows = (
-                self._db.connection()
-                .execute(
-                    "SELECT record FROM import_operations WHERE account = ? ORDER BY created_at DESC",
-                    (self._account,),
-                )
-                .fetchall()
-            )
+        rows = self._db.fetch_all(
+            "list import operations",
+            "SELECT record FROM import_operations WHERE account = ? ORDER BY created_at DESC",
+            (self._account,),
+        )
         return [ImportOperation.model_validate_json(row[0]) for row in rows]
 
     def delete_operation(self, uuid: str) -> bool:
@@ -1220,29 +1183,20 @@ class SqliteImportStore(_AccountBound):
             )
 
     def get_content(self, uuid: str, kind: str, digest: str) -> bytes | None:
-        with self._db.errors("read an import part"):
-            row = (
-                self._db.connection()
-                .execute(
-                    "SELECT data FROM import_contents "
-                    "WHERE account = ? AND uuid = ? AND kind = ? AND digest = ?",
-                    (self._account, uuid, kind, digest),
-                )
-                .fetchone()
-            )
+        row = self._db.fetch_one(
+            "read an import part",
+            "SELECT data FROM import_contents WHERE account = ? AND uuid = ? AND kind = ? AND digest = ?",
+            (self._account, uuid, kind, digest),
+        )
         return bytes(row[0]) if row is not None else None
 
     def list_contents(self, uuid: str, kind: str) -> list[str]:
-        with self._db.errors("list import parts"):
-            rows = (
-                self._db.connection()
-                .execute(
-                    "SELECT digest FROM import_contents WHERE account = ? AND uuid = ? AND kind = ? "
-                    "ORDER BY stored_at",
-                    (self._account, uuid, kind),
-                )
-                .fetchall()
-            )
+        rows = self._db.fetch_all(
+            "list import parts",
+            "SELECT digest FROM import_contents WHERE account = ? AND uuid = ? AND kind = ? "
+            "ORDER BY stored_at",
+            (self._account, uuid, kind),
+        )
         return [str(row[0]) for row in rows]
 
 
@@ -1266,27 +1220,19 @@ class SqliteVexStore(_AccountBound):
             self._touch(connection)
 
     def get_document(self, document_id: str) -> StoredVexDocument | None:
-        with self._db.errors("read a VEX document"):
-            row = (
-                self._db.connection()
-                .execute(
-                    "SELECT record FROM vex_documents WHERE account = ? AND document_id = ?",
-                    (self._account, document_id),
-                )
-                .fetchone()
-            )
+        row = self._db.fetch_one(
+            "read a VEX document",
+            "SELECT record FROM vex_documents WHERE account = ? AND document_id = ?",
+            (self._account, document_id),
+        )
         return StoredVexDocument.model_validate_json(row[0]) if row is not None else None
 
     def list_documents(self) -> list[StoredVexDocument]:
-        with self._db.errors("list VEX documents"):
-            rows = (
-                self._db.connection()
-                .execute(
-                    "SELECT record FROM vex_documents WHERE account = ? ORDER BY created_at, document_id",
-                    (self._account,),
-                )
-                .fetchall()
-            )
+        rows = self._db.fetch_all(
+            "list VEX documents",
+            "SELECT record FROM vex_documents WHERE account = ? ORDER BY created_at, document_id",
+            (self._account,),
+        )
         return [StoredVexDocument.model_validate_json(row[0]) for row in rows]
 
     def delete_document(self, document_id: str) -> bool:
@@ -1300,12 +1246,11 @@ class SqliteVexStore(_AccountBound):
         return cursor.rowcount == 1
 
     def revision(self) -> datetime | None:
-        with self._db.errors("read the VEX revision"):
-            row = (
-                self._db.connection()
-                .execute("SELECT changed_at FROM vex_revisions WHERE account = ?", (self._account,))
-                .fetchone()
-            )
+        row = self._db.fetch_one(
+            "read the VEX revision",
+            "SELECT changed_at FROM vex_revisions WHERE account = ?",
+            (self._account,),
+        )
         return from_timestamp(row[0]) if row is not None else None
 
 
@@ -1346,12 +1291,7 @@ class SqliteAccountStore:
         return cursor.rowcount == 1
 
     def get_account(self, name: str) -> AccountRecord | None:
-        with self._db.errors("read an account"):
-            row = (
-                self._db.connection()
-                .execute("SELECT record FROM accounts WHERE name = ?", (name,))
-                .fetchone()
-            )
+        row = self._db.fetch_one("read an account", "SELECT record FROM accounts WHERE name = ?", (name,))
         return AccountRecord.model_validate_json(row[0]) if row is not None else None
 
     def list_accounts(self) -> list[AccountRecord]:
@@ -1383,21 +1323,13 @@ class SqliteAccountStore:
         return cursor.rowcount == 1
 
     def get_user(self, username: str) -> UserRecord | None:
-        with self._db.errors("read a user"):
-            row = (
-                self._db.connection()
-                .execute("SELECT record FROM users WHERE username = ?", (username,))
-                .fetchone()
-            )
+        row = self._db.fetch_one("read a user", "SELECT record FROM users WHERE username = ?", (username,))
         return UserRecord.model_validate_json(row[0]) if row is not None else None
 
     def list_users(self, account: str) -> list[UserRecord]:
-        with self._db.errors("list users"):
-            rows = (
-                self._db.connection()
-                .execute("SELECT record FROM users WHERE account = ? ORDER BY username", (account,))
-                .fetchall()
-            )
+        rows = self._db.fetch_all(
+            "list users", "SELECT record FROM users WHERE account = ? ORDER BY username", (account,)
+        )
         return [UserRecord.model_validate_json(row[0]) for row in rows]
 
     def put_user(self, user: UserRecord) -> None:
@@ -1426,26 +1358,19 @@ class SqliteRegistryStore(_AccountBound):
             )
 
     def get_registry(self, registry: str) -> RegistryRecord | None:
-        with self._db.errors("read a registry"):
-            row = (
-                self._db.connection()
-                .execute(
-                    "SELECT record FROM registries WHERE account = ? AND registry = ?",
-                    (self._account, registry),
-                )
-                .fetchone()
-            )
+        row = self._db.fetch_one(
+            "read a registry",
+            "SELECT record FROM registries WHERE account = ? AND registry = ?",
+            (self._account, registry),
+        )
         return RegistryRecord.model_validate_json(row[0]) if row is not None else None
 
     def list_registries(self) -> list[RegistryRecord]:
-        with self._db.errors("list registries"):
-            rows = (
-                self._db.connection()
-                .execute(
-                    "SELECT record FROM registries WHERE account = ? ORDER BY registry", (self._account,)
-                )
-                .fetchall()
-            )
+        rows = self._db.fetch_all(
+            "list registries",
+            "SELECT record FROM registries WHERE account = ? ORDER BY registry",
+            (self._account,),
+        )
         return [RegistryRecord.model_validate_json(row[0]) for row in rows]
 
     def delete_registry(self, registry: str) -> bool:
@@ -1497,15 +1422,11 @@ class SqliteSubscriptionStore(_AccountBound):
             )
 
     def get_subscription(self, subscription_id: str) -> SubscriptionRecord | None:
-        with self._db.errors("read a subscription"):
-            row = (
-                self._db.connection()
-                .execute(
-                    "SELECT record FROM subscriptions WHERE account = ? AND subscription_id = ?",
-                    (self._account, subscription_id),
-                )
-                .fetchone()
-            )
+        row = self._db.fetch_one(
+            "read a subscription",
+            "SELECT record FROM subscriptions WHERE account = ? AND subscription_id = ?",
+            (self._account, subscription_id),
+        )
         return SubscriptionRecord.model_validate_json(row[0]) if row is not None else None
 
     def list_subscriptions(
