@@ -48,7 +48,7 @@ from portwarden.core.errors import (
 )
 from portwarden.core.model.base import ValueObject
 from portwarden.core.model.feedsync import NvdCheckpoint
-from portwarden.core.model.vulnerability import VulnerabilityRecord
+from portwarden.core.model.vulnerability import NvdPage, VulnerabilityRecord
 from portwarden.core.ports import FeedFetcher, FetchedFeed
 from portwarden.core.vulns.db import (
     DbBuilder,
@@ -596,6 +596,27 @@ def nvd_windows(since: datetime | None, until: datetime) -> list[tuple[datetime,
     return windows
 
 
+def _fetch_nvd_page(
+    fetcher: FeedFetcher,
+    source: FeedSource,
+    options: SyncOptions,
+    headers: dict[str, str] | None,
+    window: tuple[datetime, datetime] | None,
+    start_index: int,
+    report: FeedParseReport,
+) -> NvdPage:
+    """One page of the NVD API from ``start_index``, within a modification window when one is given."""
+    params = {"resultsPerPage": str(options.nvd_results_per_page), "startIndex": str(start_index)}
+    if window is not None:
+        params["lastModStartDate"] = _nvd_date(window[0])
+        params["lastModEndDate"] = _nvd_date(window[1])
+    fetched = fetcher.fetch(
+        source.url, params=params, headers=headers, max_bytes=options.download_limit(source.kind)
+    )
+    with _body(fetched) as path:
+        return nvd_feed.parse_nvd_page(path.read_bytes(), report)
+
+
 def _nvd_date(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
@@ -622,18 +643,10 @@ def _sync_nvd(
     for window in nvd_windows(since, until):
         start_index = 0
         while True:
-            params = {"resultsPerPage": str(options.nvd_results_per_page), "startIndex": str(start_index)}
-            if window is not None:
-                params["lastModStartDate"] = _nvd_date(window[0])
-                params["lastModEndDate"] = _nvd_date(window[1])
             if pages:
                 sleep(options.nvd_page_delay)
-            fetched = fetcher.fetch(
-                source.url, params=params, headers=headers, max_bytes=options.download_limit(source.kind)
-            )
+            page = _fetch_nvd_page(fetcher, source, options, headers, window, start_index, report)
             pages += 1
-            with _body(fetched) as path:
-                page = nvd_feed.parse_nvd_page(path.read_bytes(), report)
             if page.start_index != start_index:
                 # The server ignored the paging parameters: what it sent is all there is.
                 report.warning(None, f"page asked from {start_index} started at {page.start_index}")
@@ -981,19 +994,11 @@ def _walk_nvd(
     read_here = 0
     while windows:
         window = windows[0]
-        params = {"resultsPerPage": str(options.nvd_results_per_page), "startIndex": str(start_index)}
-        if window is not None:
-            params["lastModStartDate"] = _nvd_date(window[0])
-            params["lastModEndDate"] = _nvd_date(window[1])
         if read_here:
             sleep(options.nvd_page_delay)
-        fetched = fetcher.fetch(
-            source.url, params=params, headers=headers, max_bytes=options.download_limit(source.kind)
-        )
+        page = _fetch_nvd_page(fetcher, source, options, headers, window, start_index, report)
         pages += 1
         read_here += 1
-        with _body(fetched) as path:
-            page = nvd_feed.parse_nvd_page(path.read_bytes(), report)
         following = page.next_start_index
         if page.start_index != start_index:
             # The server ignored the paging parameters: what it sent is all there is.
