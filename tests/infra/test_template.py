@@ -259,9 +259,14 @@ def test_the_api_function_may_use_the_accounts_table_and_no_more_than_it_needs(
     (statements,) = [policy["Statement"] for policy in api["Policies"] if "Statement" in policy]
     by_sid = {statement["Sid"]: statement for statement in statements}
     assert by_sid["Accounts"]["Resource"] == {"Fn::GetAtt": ["AccountsTable", "Arn"]}
-    # Nothing deletes images, events or feeds through the API function (yet): no such grant.
-    granted = json.dumps(statements)
-    assert "EventsTable" not in granted
+    # The event log is read, written and deleted from; nothing deletes images or feeds.
+    assert by_sid["Events"]["Resource"] == {"Fn::GetAtt": ["EventsTable", "Arn"]}
+    assert sorted(by_sid["Events"]["Action"]) == [
+        "dynamodb:DeleteItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:Query",
+    ]
     assert "dynamodb:DeleteItem" not in json.dumps([by_sid["Catalog"], by_sid["Tags"], by_sid["ReadFeeds"]])
     table = template["Resources"]["AccountsTable"]
     assert table["DeletionPolicy"] == "Retain" and table["UpdateReplacePolicy"] == "Retain"

@@ -119,11 +119,23 @@ def test_images_policies_subscriptions_and_events_on_the_gateway(stack: MotoStac
         "docker.io/library/alpine:latest"
     ]
 
-    # Events: the gateway routes them to the function; the DynamoDB event log has no Anchore query
-    # yet, so the function answers 500 with a request id (the log names the missing port)
-    events = stack.api("GET", "/v1/events")
-    assert_anchore_error(events, 500)
-    assert events["json"]["detail"]["request_id"]
+    # Events: the policy changes above were recorded in the DynamoDB event log, with Anchore's
+    # filters, pages, get and delete by id
+    events = stack.api("GET", "/v1/events", query={"event_type": "user.policy", "limit": "2"})
+    assert events["statusCode"] == 200, events
+    page = events["json"]
+    assert page["next_page"] is True and page["item_count"] == 2
+    assert all(e["event"]["type"].startswith("user.policy.") for e in page["results"])
+    everything = stack.api("GET", "/v1/events", query={"limit": "1000"})["json"]
+    assert everything["next_page"] is False and everything["item_count"] >= 3
+    event_id = page["results"][0]["generated_uuid"]
+    one = stack.api("GET", f"/v1/events/{event_id}")
+    assert one["statusCode"] == 200 and one["json"]["generated_uuid"] == event_id
+    assert stack.api("DELETE", f"/v1/events/{event_id}")["statusCode"] == 200
+    assert_anchore_error(stack.api("GET", f"/v1/events/{event_id}"), 404)
+    deleted = stack.api("DELETE", "/v1/events", query={"level": "info"})
+    assert deleted["statusCode"] == 200 and event_id not in deleted["json"] and len(deleted["json"]) >= 2
+    assert stack.api("GET", "/v1/events")["json"]["results"] == []
 
 
 def test_an_unmapped_principal_is_refused_with_anchores_error_body(stack: MotoStack) -> None:

@@ -35,6 +35,7 @@ from portwarden.adapters.aws.stores import TABLE_PURPOSES, AwsStores, AwsStoreSe
 from portwarden.adapters.local.blobs import FilesystemBlobStore
 from portwarden.adapters.local.sqlite import SCHEMA_VERSION, LocalStore
 from portwarden.core.errors import NotFoundError, StoreError
+from portwarden.core.model.accounts import EventQuery
 from portwarden.core.model.match import MatchCounts, MatchFix
 from portwarden.core.model.records import AnalysisStatus, DbPointer, TagRecord
 from portwarden.core.model.vulnerability import FixState, Severity
@@ -43,6 +44,7 @@ from portwarden.core.ports import (
     BlobStore,
     CatalogStore,
     EvaluationStore,
+    EventLog,
     EventStore,
     FeedMetadataStore,
     PolicyStore,
@@ -564,6 +566,104 @@ def test_events_across_many_days_respect_limit(stores: StoreSet) -> None:
     ]
 
 
+def _logged(stores: StoreSet) -> EventLog:
+    log: EventLog = stores.events
+    return log
+
+
+def test_event_log_filters_pages_and_bulk_deletes(stores: StoreSet) -> None:
+    # Given seven events over two days, of two types, one an error, three resources
+    log = _logged(stores)
+    for i in range(7):
+        kind = "user.image.analysis.completed" if i % 2 else "system.feeds.sync.completed"
+        record = event(f"e{i}", BASE_TIME + timedelta(hours=5 * i)).model_copy(
+            update={
+                "type": kind,
+                "level": "ERROR" if i == 3 else "INFO",
+                "resource_id": f"r{i % 3}",
+                "resource_type": "image" if i % 2 else "feed",
+            }
+        )
+        log.put_event(record)
+
+    def ids(query: EventQuery) -> list[str]:
+        return [e.event_id for e in log.query_events(query).events]
+
+    # Pages of three, newest first; next_page is a real boolean
+    first = log.query_events(EventQuery(limit=3))
+    assert [e.event_id for e in first.events] == ["e6", "e5", "e4"]
+    assert first.next_page is True and first.page == 1
+    second = log.query_events(EventQuery(limit=3, page=2))
+    assert [e.event_id for e in second.events] == ["e3", "e2", "e1"] and second.next_page is True
+    last = log.query_events(EventQuery(limit=3, page=3))
+    assert [e.event_id for e in last.events] == ["e0"] and last.next_page is False
+    exact = log.query_events(EventQuery(limit=7))
+    assert len(exact.events) == 7 and exact.next_page is False
+    assert log.query_events(EventQuery(limit=3, page=9)).events == ()
+    # Type prefix (whole dotted components only) and wildcard
+    assert ids(EventQuery(event_type="user.image")) == ["e5", "e3", "e1"]
+    assert ids(EventQuery(event_type="user.image.")) == ["e5", "e3", "e1"]
+    assert ids(EventQuery(event_type="user.image.anal")) == []
+    assert len(ids(EventQuery(event_type="*.completed"))) == 7
+    assert ids(EventQuery(event_type="system.*.sync.*")) == ["e6", "e4", "e2", "e0"]
+    # Level (case-insensitive), resource type and id
+    assert ids(EventQuery(level="error")) == ["e3"]
+    assert ids(EventQuery(resource_id="r0")) == ["e6", "e3", "e0"]
+    assert ids(EventQuery(resource_type="image", resource_id="r0")) == ["e3"]
+    # Filters and pages together: the page counts matching events only
+    filtered = log.query_events(EventQuery(event_type="system", limit=3, page=2))
+    assert [e.event_id for e in filtered.events] == ["e0"] and filtered.next_page is False
+    # Time window: both bounds exclusive, across days
+    window = EventQuery(since=BASE_TIME + timedelta(hours=5), before=BASE_TIME + timedelta(hours=20))
+    assert ids(window) == ["e3", "e2"]
+    assert ids(EventQuery(before=BASE_TIME + timedelta(hours=10))) == ["e1", "e0"]
+    assert ids(EventQuery(since=BASE_TIME + timedelta(hours=25))) == ["e6"]
+
+    # Bulk delete by the same filters, paging ignored
+    assert sorted(log.delete_events(window.model_copy(update={"limit": 1}))) == ["e2", "e3"]
+    assert log.get_event("e3") is None and log.get_event("e2") is None
+    assert [e.event_id for e in log.list_events()] == ["e6", "e5", "e4", "e1", "e0"]
+    assert log.delete_events(window) == []
+
+
+def test_event_log_get_delete_and_replace_by_id(stores: StoreSet) -> None:
+    log = _logged(stores)
+    first = event("e1", BASE_TIME)
+    log.put_event(first)
+    log.put_event(event("e2", BASE_TIME + timedelta(days=1)))
+    assert log.get_event("e1") == first
+    assert log.get_event("missing") is None and log.get_event("") is None
+    # The same id stored again (at another time) replaces the event: it is listed once
+    moved = first.model_copy(update={"timestamp": BASE_TIME + timedelta(days=3), "message": "again"})
+    log.put_event(moved)
+    assert log.get_event("e1") == moved
+    assert [e.event_id for e in log.list_events()] == ["e1", "e2"]
+    # Delete by id: once
+    assert log.delete_event("e1") is True
+    assert log.delete_event("e1") is False
+    assert log.delete_event("missing") is False
+    assert log.get_event("e1") is None
+    assert [e.event_id for e in log.list_events()] == ["e2"]
+
+
+def test_event_logs_of_two_accounts_are_apart(stores: StoreSet) -> None:
+    # Given events of account admin and of account alice, on the same day
+    alice = stores.for_account("alice")
+    stores.events.put_event(event("admin-1", BASE_TIME))
+    stores.events.put_event(event("admin-2", BASE_TIME + timedelta(minutes=1)))
+    alice.events.put_event(event("alice-1", BASE_TIME + timedelta(minutes=2)))
+    # Then each sees its own only, by listing, query, id and deletion
+    assert [e.event_id for e in stores.events.list_events()] == ["admin-2", "admin-1"]
+    assert [e.event_id for e in alice.events.list_events()] == ["alice-1"]
+    assert [e.event_id for e in _logged(alice).query_events(EventQuery()).events] == ["alice-1"]
+    assert _logged(alice).get_event("admin-1") is None
+    assert _logged(stores).get_event("alice-1") is None
+    assert _logged(alice).delete_event("admin-1") is False
+    assert _logged(alice).delete_events(EventQuery()) == ["alice-1"]
+    assert [e.event_id for e in stores.events.list_events()] == ["admin-2", "admin-1"]
+    assert stores.for_account("bob").events.list_events() == []
+
+
 # ---- feed metadata --------------------------------------------------------------------------------------
 
 
@@ -705,6 +805,63 @@ def test_aws_image_item_shape() -> None:
         assert item["analysis_status"] == {"S": "not_analyzed"}
         assert item["repo_tags"] == {"L": [{"S": "app:1"}]}
         assert "last_error" not in item
+
+
+def test_aws_event_items_carry_the_account_and_the_retention() -> None:
+    with moto_stores(event_retention_days=30) as aws:
+        aws.for_account("alice").events.put_event(event("a1", BASE_TIME))
+        aws.events.put_event(event("x1", BASE_TIME))
+        items = boto3.client("dynamodb", region_name="us-east-1").scan(TableName=aws.settings.events_table)[
+            "Items"
+        ]
+        keys = {(item["day"]["S"], item["event_key"]["S"]): item for item in items}
+        stamp = "2026-03-01T12:00:00.000000Z"
+        expected = {
+            ("alice|2026-03-01", f"{stamp}#a1"),
+            ("alice|#days", "2026-03-01"),
+            ("alice|#ids", "a1"),
+            ("2026-03-01", f"{stamp}#x1"),
+            ("#days", "2026-03-01"),
+            ("#ids", "x1"),
+        }
+        assert set(keys) == expected
+        event_expiry = int((BASE_TIME + timedelta(days=30)).timestamp())
+        assert int(keys[("alice|2026-03-01", f"{stamp}#a1")]["expires_at"]["N"]) == event_expiry
+        assert int(keys[("alice|#ids", "a1")]["expires_at"]["N"]) == event_expiry
+        # A day's entry outlives the day's last event
+        day_end = datetime(2026, 3, 2, tzinfo=UTC) + timedelta(days=30)
+        assert int(keys[("alice|#days", "2026-03-01")]["expires_at"]["N"]) == int(day_end.timestamp())
+
+
+def test_aws_admin_events_written_before_accounts_are_admins() -> None:
+    # Given an event item as earlier versions wrote it: no account in its keys, no id entry
+    with moto_stores() as aws:
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        table = aws.settings.events_table
+        record = event("old", BASE_TIME)
+        stamp = "2026-03-01T12:00:00.000000Z"
+        dynamodb.put_item(TableName=table, Item={"day": {"S": "#days"}, "event_key": {"S": "2026-03-01"}})
+        dynamodb.put_item(
+            TableName=table,
+            Item={
+                "day": {"S": "2026-03-01"},
+                "event_key": {"S": f"{stamp}#old"},
+                "event_id": {"S": "old"},
+                "type": {"S": record.type},
+                "level": {"S": "INFO"},
+                "resource_type": {"S": "image"},
+                "resource_id": {"S": digest(1)},
+                "message": {"S": record.message},
+                "details": {"S": json.dumps(record.details)},
+                "timestamp": {"S": stamp},
+            },
+        )
+        # Then account admin lists it, reads it by id and deletes it; another account never sees it
+        assert aws.events.list_events() == [record]
+        assert aws.events.get_event("old") == record
+        assert aws.for_account("alice").events.get_event("old") is None
+        assert aws.events.delete_event("old") is True
+        assert aws.events.list_events() == []
 
 
 def test_aws_errors_become_store_errors() -> None:

@@ -212,6 +212,7 @@ def account_dependencies(account: str) -> ApiDependencies:
         # Checks evaluate with the same active bundle and database pointer as the pipeline.
         policies=stores_.policies,
         feeds=stores_.feeds,
+        events=stores_.for_account(account).events,
     )
     if settings.accounts_table is None:
         return common

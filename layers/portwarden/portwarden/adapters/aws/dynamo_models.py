@@ -18,13 +18,35 @@ from pynamodb.attributes import BinaryAttribute, ListAttribute, NumberAttribute,
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from portwarden.core.model.accounts import ADMIN_ACCOUNT
+
+# Keys of per-account records: account ``admin`` keeps the bare values (items written before tables
+# had accounts are its own), every other account's keys are "<account>|<value>". "|" never occurs in
+# an account name, a digest or an image reference, so no key of one account can be another's.
+ACCOUNT_SEPARATOR = "|"
+
+
+def account_key(account: str, value: str) -> str:
+    """``value`` as a key of ``account``'s records (see ``ACCOUNT_SEPARATOR``)."""
+    return value if account == ADMIN_ACCOUNT else f"{account}{ACCOUNT_SEPARATOR}{value}"
+
+
+def unscoped(account: str, key: str) -> str:
+    """The value ``account_key`` made ``key`` from."""
+    if account == ADMIN_ACCOUNT:
+        return key
+    return key.removeprefix(f"{account}{ACCOUNT_SEPARATOR}")
+
+
 # Every image item carries this constant in ``listing``: the partition of the by_created index, which
 # lists all images newest first. One partition is fine at catalog scale (thousands of images).
 IMAGE_LISTING = "image"
 # Policies table: the item that names the active bundle (bundle ids never start with '#').
 ACTIVE_POINTER_ID = "#active"
-# Events table: the partition that lists which days have events, one item per day.
+# Events table (partitions scoped by ``account_key``): the partition that lists which days have
+# events, one item per day, and the one that maps each event id to its day and time.
 DAY_INDEX_PARTITION = "#days"
+EVENT_ID_PARTITION = "#ids"
 # Feed metadata table: the vulnerability database pointer item, and the feed-sync workflow's state
 # (the working database and NVD checkpoints) and lease.
 VULNDB_POINTER_NAME = "vulndb"
@@ -127,10 +149,12 @@ class BundleItem(Model):
 
 
 class EventItem(Model):
-    """An event (partition = its UTC day), or a day-index entry (partition ``DAY_INDEX_PARTITION``)."""
+    """An event (partition = its account's UTC day), a day-index entry (partition
+    ``DAY_INDEX_PARTITION``) or an id entry (partition ``EVENT_ID_PARTITION``: ``event_id`` and
+    ``timestamp`` name the event), every partition scoped by ``account_key``."""
 
     day = UnicodeAttribute(hash_key=True)
-    # Events: "<timestamp UTC>#<event_id>"; day-index entries: "YYYY-MM-DD".
+    # Events: "<timestamp UTC>#<event_id>"; day-index entries: "YYYY-MM-DD"; id entries: the event id.
     event_key = UnicodeAttribute(range_key=True)
     event_id = UnicodeAttribute(null=True)
     type = UnicodeAttribute(null=True)

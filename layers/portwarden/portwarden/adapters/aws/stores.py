@@ -16,11 +16,13 @@ Errors from pynamodb/botocore become ``StoreError`` (``NotFoundError`` where the
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from typing import Any, TypeVar
 
 from pynamodb.exceptions import PynamoDBException
@@ -33,6 +35,7 @@ from portwarden.adapters.aws.dynamo_models import (
     BY_CREATED_INDEX,
     BY_STATUS_INDEX,
     DAY_INDEX_PARTITION,
+    EVENT_ID_PARTITION,
     FEED_SYNC_LEASE_NAME,
     FEED_SYNC_STATE_NAME,
     IMAGE_LISTING,
@@ -43,6 +46,7 @@ from portwarden.adapters.aws.dynamo_models import (
     ImageItem,
     TableBinding,
     TagItem,
+    account_key,
     bundle_model,
     evaluation_model,
     event_model,
@@ -63,6 +67,7 @@ from portwarden.adapters.aws.settings import (
     AwsStoreSettings,
 )
 from portwarden.core.errors import NotFoundError, StoreError
+from portwarden.core.model.accounts import ADMIN_ACCOUNT, EventPage, EventQuery
 from portwarden.core.model.analysis import ImageAnalysis
 from portwarden.core.model.base import ValueObject
 from portwarden.core.model.feedsync import WorkingDatabase
@@ -79,6 +84,7 @@ from portwarden.core.model.records import (
     StoredBundle,
     TagRecord,
 )
+from portwarden.core.services.events import event_matches
 
 _TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -202,6 +208,16 @@ def _get(model: type[_ModelT], hash_key: str, **options: Any) -> _ModelT | None:
         return None  # DynamoDB rejects empty key values; nothing can be stored under one
     try:
         return model.get(hash_key, consistent_read=True, **options)
+    except model.DoesNotExist:
+        return None
+
+
+def _get_item(model: type[_ModelT], hash_key: str, range_key: str) -> _ModelT | None:
+    """A strongly consistent GetItem by both keys; None instead of pynamodb's DoesNotExist."""
+    if not hash_key or not range_key:
+        return None
+    try:
+        return model.get(hash_key, range_key, consistent_read=True)
     except model.DoesNotExist:
         return None
 
@@ -762,20 +778,42 @@ class AwsPolicyStore:
 
 
 class AwsEventStore:
-    """Table ``events``: partition = UTC day, range "<timestamp>#<event_id>".
+    """The ``EventLog`` of one account on table ``events`` (partitions scoped by ``account_key``).
 
-    The ``#days`` partition holds one item per day that has events, so listing walks days newest first
-    without scanning the table or guessing a time window. Each container writes a day's index item
-    once (it is idempotent anyway). Events come newest first; ``since`` is exclusive.
+    * ``<day>`` (a UTC day, ``YYYY-MM-DD``): the day's events, range "<timestamp>#<event_id>";
+    * ``#days``: one item per day that has events, so listing walks days newest first without
+      scanning the table or guessing a time window (each container writes a day's entry once);
+    * ``#ids``: one item per event, range = its id, naming its time: get and delete by id are two
+      single-item reads, never a walk.
+
+    Events come newest first (time, then id); ``since`` and ``before`` are exclusive. The type,
+    level and resource filters apply to each day's items as they are read (the type filter is a
+    pattern DynamoDB cannot express), so a page costs the events up to it, as Anchore's does. With a
+    retention, every item carries the TTL attribute ``expires_at``. Events of account ``admin``
+    written before ids were indexed have no id entry: for that account alone a missed id is
+    looked for day by day.
     """
 
-    def __init__(self, binding: TableBinding, retention_days: int | None = None) -> None:
+    def __init__(
+        self, binding: TableBinding, retention_days: int | None = None, account: str = ADMIN_ACCOUNT
+    ) -> None:
         self._model = event_model(binding)
+        self._account = account
+        self._days_partition = account_key(account, DAY_INDEX_PARTITION)
+        self._ids_partition = account_key(account, EVENT_ID_PARTITION)
         self._indexed_days: set[str] = set()
         self._lock = threading.Lock()
         self._retention = timedelta(days=retention_days) if retention_days is not None else None
+        self._binding = binding
+        self._retention_days = retention_days
+
+    def for_account(self, account: str) -> AwsEventStore:
+        return AwsEventStore(self._binding, self._retention_days, account)
+
+    # ---- writing ------------------------------------------------------------------------------------
 
     def put_event(self, event: EventRecord) -> None:
+        """Store ``event``; an event stored before under the same id is replaced (as SQLite's is)."""
         timestamp = to_timestamp(event.timestamp)
         day = timestamp[:10]
         expires_at = day_expires_at = None
@@ -784,16 +822,18 @@ class AwsEventStore:
             # A day's index entry outlives the day's last possible event.
             day_start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC)
             day_expires_at = _epoch_seconds(day_start + timedelta(days=1) + self._retention)
+        model = self._model
         with _dynamodb_errors("store an event"):
-            # The day entry first: an index entry without events is harmless, the reverse would hide events.
+            # The day entry first, then the event, then its id: an entry without an event is
+            # harmless (reads skip it), the reverse would hide the event.
             with self._lock:
                 known = day in self._indexed_days
             if not known:
-                self._model(DAY_INDEX_PARTITION, day, expires_at=day_expires_at).save()
+                model(self._days_partition, day, expires_at=day_expires_at).save()
                 with self._lock:
                     self._indexed_days.add(day)
-            self._model(
-                day,
+            model(
+                account_key(self._account, day),
                 f"{timestamp}#{event.event_id}",
                 event_id=event.event_id,
                 type=event.type,
@@ -805,35 +845,130 @@ class AwsEventStore:
                 timestamp=timestamp,
                 expires_at=expires_at,
             ).save()
+            # Writing the id entry answers the one it replaced (PutItem alone: writers need no
+            # read permission); an event stored before under this id at another time goes.
+            entry: dict[str, Any] = {"timestamp": {"S": timestamp}}
+            if expires_at is not None:
+                entry["expires_at"] = {"N": str(expires_at)}
+            replaced = model._get_connection().put_item(
+                self._ids_partition, event.event_id, attributes=entry, return_values="ALL_OLD"
+            )
+            previous = replaced.get("Attributes", {}).get("timestamp", {}).get("S")
+            if previous and previous != timestamp:
+                self._delete_item(previous, event.event_id)
+
+    def delete_event(self, event_id: str) -> bool:
+        """Delete one event by id; False when the account has none with that id."""
+        with _dynamodb_errors("delete an event"):
+            timestamp = self._timestamp_of(event_id)
+            if timestamp is None:
+                return False
+            deleted = self._delete_item(timestamp, event_id)
+            self._delete_id_entry(event_id)
+        return deleted
+
+    def delete_events(self, query: EventQuery) -> list[str]:
+        """Delete every event matching the filters (paging ignored); the deleted ids."""
+        deleted: list[str] = []
+        with _dynamodb_errors("delete events"):
+            for item in list(self._matching_items(query)):
+                if self._delete_item(item.timestamp or "", item.event_id or ""):
+                    deleted.append(item.event_id or "")
+                self._delete_id_entry(item.event_id or "")
+        return deleted
+
+    def _delete_item(self, timestamp: str, event_id: str) -> bool:
+        model = self._model
+        try:
+            model(account_key(self._account, timestamp[:10]), f"{timestamp}#{event_id}").delete(
+                condition=model.day.exists()
+            )
+        except PynamoDBException as exc:
+            if _condition_failed(exc):
+                return False
+            raise
+        return True
+
+    def _delete_id_entry(self, event_id: str) -> None:
+        if event_id:
+            self._model(self._ids_partition, event_id).delete()
+
+    # ---- reading ------------------------------------------------------------------------------------
+
+    def get_event(self, event_id: str) -> EventRecord | None:
+        with _dynamodb_errors("read an event"):
+            timestamp = self._timestamp_of(event_id)
+            if timestamp is None:
+                return None
+            item = _get_item(
+                self._model, account_key(self._account, timestamp[:10]), f"{timestamp}#{event_id}"
+            )
+        return self._record(item) if item is not None else None
 
     def list_events(self, since: datetime | None = None, limit: int = 100) -> list[EventRecord]:
         if limit <= 0:
             return []
-        model = self._model
-        since_text = to_timestamp(since) if since is not None else None
-        day_condition = model.event_key >= since_text[:10] if since_text is not None else None
-        # "$" sorts right after "#": every key of an event at exactly ``since`` is below the bound.
-        event_condition = model.event_key > f"{since_text}$" if since_text is not None else None
-        found: list[EventRecord] = []
         with _dynamodb_errors("list events"):
-            days = model.query(
-                DAY_INDEX_PARTITION,
-                range_key_condition=day_condition,
+            items = list(islice(self._matching_items(EventQuery(since=since)), limit))
+        return [self._record(item) for item in items]
+
+    def query_events(self, query: EventQuery) -> EventPage:
+        offset = (query.page - 1) * query.limit
+        with _dynamodb_errors("list events"):
+            # One event more than the page shows whether there is a next page.
+            items = list(islice(self._matching_items(query), offset, offset + query.limit + 1))
+        records = [self._record(item) for item in items]
+        return EventPage(
+            events=tuple(records[: query.limit]), page=query.page, next_page=len(records) > query.limit
+        )
+
+    def _timestamp_of(self, event_id: str) -> str | None:
+        if not event_id:
+            return None
+        entry = _get_item(self._model, self._ids_partition, event_id)
+        if entry is not None:
+            return entry.timestamp
+        if self._account != ADMIN_ACCOUNT:
+            return None
+        found = next((item for item in self._matching_items(EventQuery()) if item.event_id == event_id), None)
+        return found.timestamp if found is not None else None
+
+    def _matching_items(self, query: EventQuery) -> Iterator[EventItem]:
+        """The account's events matching ``query``, newest first, read lazily day by day."""
+        model = self._model
+        since = to_timestamp(query.since) if query.since is not None else None
+        before = to_timestamp(query.before) if query.before is not None else None
+        day_condition: Any = None
+        if since is not None and before is not None:
+            day_condition = model.event_key.between(since[:10], before[:10])
+        elif since is not None:
+            day_condition = model.event_key >= since[:10]
+        elif before is not None:
+            day_condition = model.event_key <= before[:10]
+        # "$" sorts right after "#": every key of an event at exactly ``since`` is below the lower
+        # bound; every key at exactly ``before`` ("<before>#<id>") is above the upper one.
+        event_condition: Any = None
+        if since is not None and before is not None:
+            event_condition = model.event_key.between(f"{since}$", before)
+        elif since is not None:
+            event_condition = model.event_key > f"{since}$"
+        elif before is not None:
+            event_condition = model.event_key < before
+        days = model.query(
+            self._days_partition,
+            range_key_condition=day_condition,
+            scan_index_forward=False,
+            consistent_read=True,
+        )
+        for day in days:
+            for item in model.query(
+                account_key(self._account, day.event_key),
+                range_key_condition=event_condition,
                 scan_index_forward=False,
                 consistent_read=True,
-            )
-            for day in days:
-                for item in model.query(
-                    day.event_key,
-                    range_key_condition=event_condition,
-                    scan_index_forward=False,
-                    consistent_read=True,
-                    limit=limit - len(found),
-                ):
-                    found.append(self._record(item))
-                if len(found) >= limit:
-                    break
-        return found
+            ):
+                if event_matches(self._record(item), query):
+                    yield item
 
     @staticmethod
     def _record(item: EventItem) -> EventRecord:
@@ -947,8 +1082,10 @@ class AwsStores:
         *,
         session: Any | None = None,
         s3_client: Any | None = None,
+        account: str = ADMIN_ACCOUNT,
     ) -> None:
         self.settings = settings
+        self.account = account
         self._session = session
         region = settings.region or (session.region_name if session is not None else None)
         self.region: str | None = region
@@ -979,8 +1116,16 @@ class AwsStores:
             binding("evaluations"), spill, settings.superseded_evaluation_days
         )
         self.policies = AwsPolicyStore(binding("policies"), spill)
-        self.events = AwsEventStore(binding("events"), settings.event_retention_days)
+        self.events = AwsEventStore(binding("events"), settings.event_retention_days, account)
         self.feeds = AwsFeedMetadataStore(binding("feeds"))
+
+    def for_account(self, account: str) -> AwsStores:
+        """The same tables and bucket (and clients), with the account-owned stores opened for
+        ``account``."""
+        scoped = copy.copy(self)
+        scoped.account = account
+        scoped.events = self.events.for_account(account)
+        return scoped
 
     def boto3_client(self, service: str, endpoint_url: str | None = None) -> Any:
         import boto3  # type: ignore[import-untyped]
