@@ -19,6 +19,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import io
 import itertools
 import logging
 import re
@@ -40,6 +41,8 @@ from portwarden.core.services.accounts import authenticate
 logger = logging.getLogger("portwarden.serve.access")
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
+# Answers from this size on go to the server as a file (``wsgi.file_wrapper``) where it offers one.
+LARGE_BODY_BYTES = 64 * 1024
 # Routes anyone may call, as on Anchore (liveness and version probes).
 PUBLIC_PATHS = frozenset({"/health", "/version", "/v1/health", "/v1/version"})
 
@@ -259,7 +262,14 @@ class WsgiHost:
             user or "-",
             request_id,
         )
-        return [body] if method != "HEAD" else [b""]
+        if method == "HEAD":
+            return [b""]
+        file_wrapper = environ.get("wsgi.file_wrapper")
+        if file_wrapper is not None and len(body) >= LARGE_BODY_BYTES:
+            # Handed over as a file: waitress then sends from it instead of copying the whole
+            # body into its own output buffer first (a listing of a thousand images is over 1 MB).
+            return file_wrapper(io.BytesIO(body))  # type: ignore[no-any-return]
+        return [body]
 
     def _handle(
         self, environ: dict[str, Any], method: str, path: str, client: str, request_id: str
