@@ -1,7 +1,6 @@
 """Load on ``portwarden serve``: read latency with 1,000 stored images and 50 concurrent clients.
 
 Usage: python bench/api_load.py [--images 1000] [--clients 50] [--duration 60] [--threads 16]
-                                [--processes 1]
 
 A fresh PORTWARDEN_HOME gets ``--images`` analyzed images (a Debian-like analysis of 120 packages and
 30 vulnerability matches each). ``portwarden serve`` then runs as a process on 127.0.0.1 and the load
@@ -13,8 +12,8 @@ first 100 images, for ``--duration`` seconds: ``GET /v1/images`` (the whole list
 
 Printed: requests and p50/p99 latency per route, the error count (connection errors, timeouts and
 any non-2xx answer), answers per second, the server's CPU time per answer (user + system, from
-/proc: a figure that does not depend on what else the machine runs), the server's peak RSS (VmHWM,
-summed over its processes), and the machine's load average before and after. Then each route alone
+/proc: a figure that depends much less on what else the machine runs than latency does), the
+server's peak RSS (VmHWM), and the machine's load average before and after. Then each route alone
 for a few seconds, for its own CPU time per answer. The server is stopped with SIGTERM at the end,
 always.
 """
@@ -190,7 +189,7 @@ def wrk_result(process: subprocess.Popen[str], seconds: float) -> dict[str, int]
 
 
 def process_tree(pid: int) -> list[int]:
-    """The server process and its descendants (``--processes`` forks serving processes)."""
+    """The server process and its descendants (none today; counted should it ever fork)."""
     pids = [pid]
     for candidate in pids:
         children = Path(f"/proc/{candidate}/task/{candidate}/children")
@@ -255,8 +254,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--duration", type=float, default=60.0)
-    parser.add_argument("--threads", type=int, default=16, help="server HTTP threads (per process)")
-    parser.add_argument("--processes", type=int, default=1, help="serving processes (serve --processes)")
+    parser.add_argument("--threads", type=int, default=16, help="server HTTP threads")
     args = parser.parse_args()
     if args.clients < len(ROUTES):
         raise SystemExit(f"--clients must be at least {len(ROUTES)} (one connection per route)")
@@ -285,8 +283,6 @@ def main() -> None:
             "--threads",
             str(args.threads),
         ]
-        if args.processes > 1:
-            command += ["--processes", str(args.processes)]
         with log.open("wb") as output:
             server = subprocess.Popen(
                 command,
@@ -311,14 +307,13 @@ def main() -> None:
                     raise SystemExit(f"portwarden serve did not start:\n{log.read_text()}")
                 time.sleep(0.2)
             settle(server.pid)
-            # Warm-up, outside the measured window: every hot image read once on every route (with
-            # several processes, each of them once: what a long-running server has done long before).
+            # Warm-up, outside the measured window: every hot image read on every route (what a
+            # long-running server has done long before).
             with requests.Session() as warm:
                 warm.auth = ("admin", PASSWORD)
-                for _ in range(args.processes):
-                    for route in ROUTES:
-                        for path in route_paths(route, hot):
-                            warm.get(base + path, timeout=60).raise_for_status()
+                for route in ROUTES:
+                    for path in route_paths(route, hot):
+                        warm.get(base + path, timeout=60).raise_for_status()
             load_before = load_average()
             cpu_before = cpu_seconds(server.pid)
             began = time.monotonic()
@@ -349,10 +344,9 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 server.kill()
 
-    processes = f", {args.processes} serving processes" if args.processes > 1 else ""
     print(
         f"{args.clients} clients (wrk), {args.duration:.0f}s, {args.images} images, "
-        f"{args.threads} server threads{processes}"
+        f"{args.threads} server threads"
     )
     print(f"load average (1/5/15 min) before: {load_before}, after: {load_after}")
     answers = 0

@@ -36,7 +36,6 @@ from portwarden.web.mount import DashboardMount
 logger = logging.getLogger(__name__)
 
 DEFAULT_PORT = 8228
-OUTBUF_OVERFLOW_BYTES = 16 * 1024 * 1024
 
 
 class LocalHost:
@@ -187,9 +186,6 @@ def serve(
         threads=threads,
         ident="portwarden",
         max_request_body_size=64 * 1024 * 1024,
-        # An answer up to this size is buffered in memory, not spooled to a temporary file (waitress's
-        # 1 MB default would write every listing of a thousand images to disk and read it back).
-        outbuf_overflow=OUTBUF_OVERFLOW_BYTES,
         channel_timeout=120,
         clear_untrusted_proxy_headers=True,
     )
