@@ -372,6 +372,16 @@ UNTRACKED_TABLES = (
     "store_generation",
     "subscriptions",
 )
+
+
+def _generation_trigger(table: str, event: str) -> str:
+    # Names from the constant tuples above, never from input.
+    return (
+        f"CREATE TRIGGER {table}_{event.lower()}_generation AFTER {event} ON {table} BEGIN "  # noqa: S608
+        "UPDATE store_generation SET generation = generation + 1 WHERE singleton = 1; END"
+    )
+
+
 _MIGRATIONS += (
     (
         7,
@@ -385,9 +395,7 @@ _MIGRATIONS += (
             )""",
             "INSERT INTO store_generation (singleton, generation) VALUES (1, 0)",
             *(
-                f"""CREATE TRIGGER {table}_{event.lower()}_generation AFTER {event} ON {table} BEGIN
-                    UPDATE store_generation SET generation = generation + 1 WHERE singleton = 1;
-                END"""
+                _generation_trigger(table, event)
                 for table in GENERATION_TABLES
                 for event in ("INSERT", "UPDATE", "DELETE")
             ),
