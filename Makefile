@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-SYSTEM_PACKAGES := docker-registry skopeo apache2-utils chromium chromium-driver
+SYSTEM_PACKAGES := docker-registry skopeo apache2-utils chromium chromium-driver wrk
 STAMP := $(VENV)/.installed
 
 .PHONY: install system-deps example demo lint typecheck test test-unit test-integration test-infra sam-check check bench bench-api bench-dashboard serve web-vendor clean
@@ -17,7 +17,8 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # The integration tests run Debian's docker-registry and skopeo on 127.0.0.1, and the dashboard's
-# browser tests Debian's headless chromium through chromium-driver.
+# browser tests Debian's headless chromium through chromium-driver; bench/api_load.py loads the API
+# with Debian's wrk.
 system-deps:
 	@missing=""; for pkg in $(SYSTEM_PACKAGES); do dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
 	if [ -n "$$missing" ]; then \
@@ -65,7 +66,7 @@ check: lint typecheck test sam-check
 bench: install
 	$(BIN)/python bench/layer_read.py
 
-bench-api: install
+bench-api: install system-deps
 	$(BIN)/python bench/api_load.py
 
 bench-dashboard: install

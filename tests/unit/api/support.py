@@ -192,6 +192,8 @@ def serve_harness(home: Path) -> Iterator[ServeHarness]:
         cache=CredentialCache(),
         throttle=FailureThrottle(0, 0),
         sleep=lambda _s: None,
+        # The response cache on, as `portwarden serve` runs: every test reading after a write checks it.
+        generation=host.store.generation,
     )
     try:
         yield ServeHarness(host, registry, probe, Client(app, "admin", ADMIN_PASSWORD))

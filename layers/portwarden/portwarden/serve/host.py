@@ -132,7 +132,7 @@ class LocalHost:
         return self.for_account("admin")
 
     def wsgi(self) -> WsgiHost:
-        return WsgiHost(self.app, self.store.accounts)
+        return WsgiHost(self.app, self.store.accounts, generation=self.store.generation)
 
     def wsgi_with_dashboard(self) -> DashboardMount:
         """The API and, under ``/ui``, the web dashboard that calls it (one port)."""

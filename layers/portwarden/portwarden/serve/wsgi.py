@@ -4,6 +4,13 @@ Each HTTP request becomes the API Gateway REST proxy event the Lambda host would
 one resolver serves both hosts unchanged. This layer does what API Gateway does on AWS: it
 authenticates the caller (HTTP Basic against the stored users, instead of IAM) and hands the
 account to the resolver in ``requestContext.authorizer``, caps the body size, and logs each request.
+
+Given the store generation (``LocalStore.generation``: a counter every write to the tables the API
+reads moves, whichever process writes), it also answers the busiest reads — the image listing, an
+image, its vulnerability report and its policy check — from a cache of their answers, as an API
+Gateway stage cache would: an answer is kept only if the generation did not move while it was made,
+and served only while the generation is still that one. Logins are then verified without a query
+either (see ``CredentialCache``).
 """
 
 from __future__ import annotations
@@ -12,13 +19,16 @@ import base64
 import binascii
 import hashlib
 import hmac
+import io
+import itertools
 import logging
+import re
 import secrets
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
@@ -31,6 +41,8 @@ from portwarden.core.services.accounts import authenticate
 logger = logging.getLogger("portwarden.serve.access")
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
+# Answers from this size on go to the server as a file (``wsgi.file_wrapper``) where it offers one.
+LARGE_BODY_BYTES = 64 * 1024
 # Routes anyone may call, as on Anchore (liveness and version probes).
 PUBLIC_PATHS = frozenset({"/health", "/version", "/v1/health", "/v1/version"})
 
@@ -64,37 +76,116 @@ class _LocalContext:
         return 300_000
 
 
+@dataclass(frozen=True)
+class _Login:
+    password_hash: str
+    expires: float
+    caller: Caller
+    # The store generation the user and account were read at (None: unknown).
+    generation: int | None
+
+
 class CredentialCache:
     """Verified logins for a few minutes, so that a client sending Basic auth on every request pays
     the memory-hard hash once, not per request.
 
     Keys are HMACs of ``user:password`` under a per-process secret (no password is kept in memory
     beyond the request). An entry is only honoured while the user's stored hash is unchanged, so a
-    password change or a deleted user takes effect at once.
+    password change or a deleted user takes effect at once; while the store generation is the one
+    the user and account were read at, nothing they are made of can have changed, and the entry is
+    honoured without reading them again.
     """
 
     def __init__(self, ttl_seconds: float = 300.0, max_entries: int = 10_000) -> None:
         self._secret = secrets.token_bytes(32)
         self._ttl = ttl_seconds
         self._max = max_entries
-        self._entries: dict[bytes, tuple[str, float]] = {}
+        self._entries: dict[bytes, _Login] = {}
         self._lock = threading.Lock()
 
     def key(self, username: str, password: str) -> bytes:
         return hmac.new(self._secret, f"{username}:{password}".encode(), hashlib.sha256).digest()
 
-    def get(self, key: bytes) -> str | None:
+    def get(self, key: bytes) -> _Login | None:
         with self._lock:
             entry = self._entries.get(key)
-        if entry is None or entry[1] < time.monotonic():
+        if entry is None or entry.expires < time.monotonic():
             return None
-        return entry[0]
+        return entry
 
-    def put(self, key: bytes, password_hash: str) -> None:
+    def put(self, key: bytes, password_hash: str, caller: Caller, generation: int | None) -> None:
         with self._lock:
             if len(self._entries) >= self._max:
                 self._entries.clear()
-            self._entries[key] = (password_hash, time.monotonic() + self._ttl)
+            previous = self._entries.get(key)
+            # A re-check keeps the time of the full verification: the TTL still bounds an entry.
+            expires = (
+                previous.expires
+                if previous is not None and previous.password_hash == password_hash
+                else time.monotonic() + self._ttl
+            )
+            self._entries[key] = _Login(password_hash, expires, caller, generation)
+
+
+# The reads answered from the response cache: the listing, an image, its vulnerability report and its
+# policy check (with or without the /v1 prefix). What they answer is made only of the store's
+# GENERATION_TABLES, the caller and the request line (and, for VEX statements, today's date).
+CACHED_READS = re.compile(r"^(?:/v1)?/images(?:/sha256:[0-9a-f]{64}(?:/vuln/(?:os|non-os|all)|/check)?)?$")
+
+
+@dataclass(frozen=True)
+class CachedAnswer:
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+
+class ResponseCache:
+    """Answers of ``CACHED_READS``, each valid for the store generation it was made at.
+
+    The first lookup at a new generation drops every answer of the previous one (they can only be
+    stale). Bounded by total body size; the oldest answers go first.
+    """
+
+    def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self._max_bytes = max_bytes
+        self._generation: int | None = None
+        self._answers: dict[tuple[Any, ...], CachedAnswer] = {}
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...], generation: int) -> CachedAnswer | None:
+        with self._lock:
+            if generation != self._generation:
+                if self._generation is not None and generation < self._generation:
+                    return None  # a read that began before the newest one
+                self._reset(generation)
+                return None
+            return self._answers.get(key)
+
+    def put(self, key: tuple[Any, ...], generation: int, answer: CachedAnswer) -> None:
+        size = len(answer.body)
+        if size > self._max_bytes // 4:
+            return
+        with self._lock:
+            if generation != self._generation:
+                return
+            while self._answers and self._bytes + size > self._max_bytes:
+                oldest = next(iter(self._answers))
+                self._bytes -= len(self._answers.pop(oldest).body)
+            previous = self._answers.pop(key, None)
+            if previous is not None:
+                self._bytes -= len(previous.body)
+            self._answers[key] = answer
+            self._bytes += size
+
+    def __len__(self) -> int:
+        return len(self._answers)
+
+    def _reset(self, generation: int) -> None:
+        self._generation = generation
+        self._answers.clear()
+        self._bytes = 0
 
 
 class FailureThrottle:
@@ -133,18 +224,26 @@ class WsgiHost:
         cache: CredentialCache | None = None,
         throttle: FailureThrottle | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        generation: Callable[[], int] | None = None,
+        responses: ResponseCache | None = None,
     ) -> None:
         self._resolver = resolver
         self._accounts = accounts
         self._cache = cache or CredentialCache()
         self._throttle = throttle or FailureThrottle()
         self._sleep = sleep
+        # Without the store generation nothing is answered from memory.
+        self._generation = generation
+        self._responses = (responses or ResponseCache()) if generation is not None else None
+        # Request ids: unique per process start and request, without a random draw per request.
+        self._id_prefix = secrets.token_hex(8)
+        self._id_counter = itertools.count()
 
     # ---- WSGI entry point -------------------------------------------------------------------------
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         started = time.perf_counter()
-        request_id = uuid.uuid4().hex
+        request_id = f"{self._id_prefix}{next(self._id_counter):016x}"
         method = environ.get("REQUEST_METHOD", "GET").upper()
         path = environ.get("PATH_INFO") or "/"
         client = environ.get("REMOTE_ADDR") or "-"
@@ -163,17 +262,35 @@ class WsgiHost:
             user or "-",
             request_id,
         )
-        return [body] if method != "HEAD" else [b""]
+        if method == "HEAD":
+            return [b""]
+        file_wrapper = environ.get("wsgi.file_wrapper")
+        if file_wrapper is not None and len(body) >= LARGE_BODY_BYTES:
+            # Handed over as a file: waitress then sends from it instead of copying the whole
+            # body into its own output buffer first (a listing of a thousand images is over 1 MB).
+            return file_wrapper(io.BytesIO(body))  # type: ignore[no-any-return]
+        return [body]
 
     def _handle(
         self, environ: dict[str, Any], method: str, path: str, client: str, request_id: str
     ) -> tuple[int, list[tuple[str, str]], bytes, str | None]:
         caller: Caller | None = None
+        generation: int | None = None
         if path not in PUBLIC_PATHS:
-            caller = self._authenticate(environ.get("HTTP_AUTHORIZATION"), client)
+            generation = self._generation() if self._generation is not None else None
+            caller = self._authenticate(environ.get("HTTP_AUTHORIZATION"), client, generation)
             if caller is None:
                 # An empty body: anchore-cli then prints its own "check your username/password" hint.
                 return 401, [("WWW-Authenticate", 'Basic realm="portwarden"')], b"", None
+            if (
+                generation is not None
+                and self._responses is not None
+                and method == "GET"
+                and CACHED_READS.match(path)
+                and environ.get("CONTENT_LENGTH") in (None, "", "0")
+                and not environ.get("HTTP_TRANSFER_ENCODING")
+            ):
+                return self._cached_read(environ, method, path, caller, request_id, generation)
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
@@ -189,25 +306,64 @@ class WsgiHost:
         status, headers, payload = from_proxy_response(response)
         return status, headers, payload, caller_name(caller)
 
+    def _cached_read(
+        self,
+        environ: dict[str, Any],
+        method: str,
+        path: str,
+        caller: Caller,
+        request_id: str,
+        generation: int,
+    ) -> tuple[int, list[tuple[str, str]], bytes, str | None]:
+        """A ``CACHED_READS`` request: the answer made at this generation for the same caller,
+        account acted for, path and query, or a fresh one (kept if the generation did not move)."""
+        assert self._responses is not None and self._generation is not None
+        key = (
+            caller.username,
+            caller.account,
+            caller.account_type,
+            environ.get("HTTP_X_ANCHORE_ACCOUNT"),
+            path,
+            environ.get("QUERY_STRING", ""),
+            # VEX statements expire by date.
+            datetime.now(UTC).date(),
+        )
+        cached = self._responses.get(key, generation)
+        if cached is not None:
+            return cached.status, list(cached.headers), cached.body, caller.username
+        event = to_proxy_event(environ, method, path, b"", caller, request_id)
+        response = self._resolver.resolve(event, _LocalContext(request_id))
+        status, headers, payload = from_proxy_response(response)
+        # Kept only if nothing it may be made of was written meanwhile (a check that evaluated and
+        # stored its evaluation moved the generation itself: the next one is served from the store).
+        if status == HTTPStatus.OK and self._generation() == generation:
+            self._responses.put(key, generation, CachedAnswer(status, tuple(headers), payload))
+        return status, headers, payload, caller.username
+
     # ---- authentication ---------------------------------------------------------------------------
 
-    def _authenticate(self, header: str | None, client: str) -> Caller | None:
+    def _authenticate(self, header: str | None, client: str, generation: int | None) -> Caller | None:
         credentials = parse_basic(header)
         if credentials is None:
             return None
         username, password = credentials
         key = self._cache.key(username, password)
-        cached_hash = self._cache.get(key)
-        if cached_hash is not None:
+        login = self._cache.get(key)
+        if login is not None:
+            if generation is not None and login.generation == generation:
+                return login.caller
+            # Read after ``generation``: an entry stored with it is never newer than what it holds.
             user = self._accounts.get_user(username)
             account = self._accounts.get_account(user.account) if user is not None else None
             if (
                 user is not None
                 and account is not None
-                and user.password_hash == cached_hash
+                and user.password_hash == login.password_hash
                 and account.state == "enabled"
             ):
-                return Caller(user.username, account.name, account.type.value)
+                caller = Caller(user.username, account.name, account.type.value)
+                self._cache.put(key, user.password_hash, caller, generation)
+                return caller
         found = authenticate(self._accounts, username, password)
         if found is None:
             delay = self._throttle.record_failure(client)
@@ -216,8 +372,9 @@ class WsgiHost:
             return None
         self._throttle.reset(client)
         user, account = found
-        self._cache.put(key, user.password_hash)
-        return Caller(user.username, account.name, account.type.value)
+        caller = Caller(user.username, account.name, account.type.value)
+        self._cache.put(key, user.password_hash, caller, generation)
+        return caller
 
 
 def caller_name(caller: Caller | None) -> str | None:

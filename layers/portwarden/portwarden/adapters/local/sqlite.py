@@ -342,6 +342,66 @@ _MIGRATIONS += (
         ),
     ),
 )
+# The tables whose rows the API's cached reads are made of (``portwarden serve`` caches the answers of
+# a few GET routes against the store generation below). Every other table is written in the
+# background (the queue, events, imports, registries, subscriptions) and read by none of them: a
+# write there leaves the cached answers valid. A new table must be added to one side or the other
+# (a test checks that every table is).
+GENERATION_TABLES = (
+    "accounts",
+    "active_bundle",
+    "analyses",
+    "bundles",
+    "db_pointer",
+    "evaluations",
+    "images",
+    "matches",
+    "tags",
+    "users",
+    "vex_documents",
+    "vex_revisions",
+)
+UNTRACKED_TABLES = (
+    "analysis_queue",
+    "catalog_version",
+    "events",
+    "import_contents",
+    "import_operations",
+    "registries",
+    "schema_version",
+    "store_generation",
+    "subscriptions",
+)
+
+
+def _generation_trigger(table: str, event: str) -> str:
+    # Names from the constant tuples above, never from input.
+    return (
+        f"CREATE TRIGGER {table}_{event.lower()}_generation AFTER {event} ON {table} BEGIN "  # noqa: S608
+        "UPDATE store_generation SET generation = generation + 1 WHERE singleton = 1; END"
+    )
+
+
+_MIGRATIONS += (
+    (
+        7,
+        (
+            # One counter moved by every write to the tables above, in the writer's own transaction
+            # and whoever the writer is (a server thread, a worker, `portwarden feeds sync` from cron):
+            # an answer computed while it did not move is still the answer.
+            """CREATE TABLE store_generation (
+                singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+                generation INTEGER NOT NULL
+            )""",
+            "INSERT INTO store_generation (singleton, generation) VALUES (1, 0)",
+            *(
+                _generation_trigger(table, event)
+                for table in GENERATION_TABLES
+                for event in ("INSERT", "UPDATE", "DELETE")
+            ),
+        ),
+    ),
+)
 SCHEMA_VERSION = _MIGRATIONS[-1][0]
 
 
@@ -1565,6 +1625,13 @@ class LocalStore:
     @property
     def schema_version(self) -> int:
         return self._db.schema_version()
+
+    def generation(self) -> int:
+        """The store generation: moves with every committed write to ``GENERATION_TABLES``."""
+        row = self._db.fetch_one(
+            "read the store generation", "SELECT generation FROM store_generation WHERE singleton = 1"
+        )
+        return int(row[0]) if row is not None else 0
 
     def close(self) -> None:
         if self._owns_db:

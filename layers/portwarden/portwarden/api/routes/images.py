@@ -194,13 +194,21 @@ def _image(current: Scope, digest: str) -> ImageRecord:
 
 def _analyzed(current: Scope, digest: str) -> tuple[ImageRecord, ImageAnalysis]:
     """The image and its analysis; Anchore's 404 text for an image not analyzed yet (clients read it)."""
+    return _analyzed_record(current, digest), _stored_analysis(current, digest)
+
+
+def _analyzed_record(current: Scope, digest: str) -> ImageRecord:
     record = _image(current, digest)
     if record.analysis_status is not AnalysisStatus.ANALYZED:
         raise NotFoundError(f"image is not analyzed - analysis_status: {record.analysis_status.value}")
+    return record
+
+
+def _stored_analysis(current: Scope, digest: str) -> ImageAnalysis:
     analysis = current.deps.analyses.get_analysis(digest)
     if analysis is None:
         raise NotFoundError(f"image {digest} has no stored analysis")
-    return record, analysis
+    return analysis
 
 
 def _by_image_id(current: Scope, image_id: str) -> ImageRecord:
@@ -808,12 +816,13 @@ def get_vulnerabilities(
 
 
 def _evaluation(
-    current: Scope, record: ImageRecord, analysis: ImageAnalysis, tag: str, policy_id: str | None
+    current: Scope, record: ImageRecord, tag: str, policy_id: str | None
 ) -> tuple[EvaluationRecord, PolicyEvaluation, dict[str, Any]]:
     """The evaluation of the image for ``tag`` with the bundle asked for (the active one by default).
 
     A stored evaluation is reused while it is newer than the bundle and the analysis; otherwise the
-    engine runs again and the new evaluation is stored.
+    engine runs again and the new evaluation is stored. The analysis (the largest document an image
+    has) is read only then.
     """
     policies = current.deps.policies
     stored_bundle = None
@@ -842,6 +851,7 @@ def _evaluation(
             evaluation = PolicyEvaluation.model_validate(previous.document)
             return previous, evaluation, bundle.document()
         break  # only the newest one can be current
+    analysis = _stored_analysis(current, record.image_digest)
     matches = current.deps.analyses.get_matches(record.image_digest)
     # The vulnerabilities gate counts only what the account's VEX statements leave reported.
     reported = _triaged(current, record, matches or [], inputs, repo_tag=tag, analysis=analysis).matches
@@ -871,7 +881,7 @@ def get_check(
     interactive: bool = False,
 ) -> list[dict[str, dict[str, list[dict[str, Any]]]]]:
     current = scope()
-    record, analysis = _analyzed(current, digest)
+    record = _analyzed_record(current, digest)
     if tag is None:
         if not record.repo_tags:
             raise InvalidRequestError("tag is required: this image has no tag to evaluate it as")
@@ -880,7 +890,7 @@ def get_check(
     if wanted not in record.repo_tags:
         raise NotFoundError(f"image {digest} is not tagged {wanted}")
     account = current.caller.account
-    stored, evaluation, bundle_document = _evaluation(current, record, analysis, wanted, policyId)
+    stored, evaluation, bundle_document = _evaluation(current, record, wanted, policyId)
     checks = [_check_entry(stored, evaluation, bundle_document, account, detail)]
     if history:
         for previous in current.deps.evaluations.list_evaluations(digest):
