@@ -38,8 +38,9 @@ from portwarden.core.model.records import (
 )
 from portwarden.core.ports import AnalysisStore, BlobStore, CatalogStore, EventStore
 from portwarden.core.services.acquire import DEFAULT_PLATFORM, ImageAccess
-from portwarden.core.services.analyze import AnalysisPlan, assemble, plan_analysis
+from portwarden.core.services.analyze import assemble
 from portwarden.core.services.claims import mark_failed_phase
+from portwarden.core.services.plan import AnalysisPlan, plan_analysis
 
 logger = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
