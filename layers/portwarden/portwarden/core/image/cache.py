@@ -339,7 +339,7 @@ class RenderingRecorder:
         self._size = 0
         self._hasher = hashlib.sha256()
         self._out: io.BytesIO | None = io.BytesIO()
-        self._writer = zstandard.ZstdCompressor(level=3, write_checksum=True).compressobj()
+        self._writer = zstandard.ZstdCompressor(level=1, write_checksum=True).compressobj()
 
     def write(self, data: bytes) -> int:
         if self._out is not None:
