@@ -273,3 +273,30 @@ def test_errors_are_the_full_command_lines(tmp_path: Path) -> None:
     assert missing.stderr.startswith(full.stderr.strip())
     bad = _cli(["sbom", f"oci-dir:{tmp_path}", "-o", "json", "--secret", "no-equals"], env, entry=True)
     assert bad.returncode == 2 and "NAME=REGEX" in bad.stderr
+
+
+def test_answering_from_a_stored_document_loads_no_reader_encoder_or_command_line(
+    image_dir: Path, tmp_path: Path
+) -> None:
+    # What the early answer saves is what it does not load: keep it that way.
+    env = {**os.environ, "PORTWARDEN_HOME": str(tmp_path / "home")}
+    args = ["sbom", f"oci-dir:{image_dir}", "-o", "json"]
+    assert _cli(args, env, entry=True).returncode == 0
+    heavy = (
+        "typer",
+        "rich",
+        "portwarden.core.image.reader",
+        "portwarden.core.services.analyze",
+        "portwarden.core.sbom.native",
+        "packageurl",
+        "sqlite3",
+    )
+    code = (
+        "import sys\nfrom portwarden.cli.stored_sbom import print_stored_sbom\n"
+        f"assert print_stored_sbom({args!r})\n"
+        f"sys.stderr.write(repr([m for m in {heavy!r} if m in sys.modules]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, check=True
+    )
+    assert result.stderr == "[]"

@@ -12,8 +12,6 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from packageurl import PackageURL
-
 from portwarden.core.ecosystems import ECOSYSTEMS
 from portwarden.core.image import paths
 from portwarden.core.image.capture import GlobPrefilter
@@ -80,6 +78,10 @@ def purl(
     """A package URL (its type from the ecosystem descriptor), or None when the name is empty."""
     if not name:
         return None
+    # Imported on first use: a rescan answered from a stored document loads the analyzers only for
+    # their names and versions.
+    from packageurl import PackageURL
+
     try:
         return str(
             PackageURL(
