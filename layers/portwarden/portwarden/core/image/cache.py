@@ -182,6 +182,13 @@ class AnalysisCache:
         algorithm, hexdigest = split_digest(manifest_digest)
         return f"analyses/{algorithm}/{hexdigest}/{self.key}.json.zst"
 
+    def has(self, manifest_digest: str) -> bool:
+        """Whether an entry exists (it is verified when it is looked up)."""
+        try:
+            return self._blobs.exists(self._blob_key(manifest_digest))
+        except StoreError:
+            return False
+
     def lookup(self, manifest_digest: str) -> ResultLookup:
         try:
             raw = self._blobs.get(self._blob_key(manifest_digest))

@@ -225,20 +225,28 @@ def _finish(
         analysis = assemble(image, plan.options, plan.analyzers, clock)
     finally:
         image.close()
-    kept = False
-    worked_around = any(w.startswith(CACHE_WARNING_PREFIX) for w in analysis.warnings)
-    if not worked_around and not any(run.error for run in analysis.analyzers):
-        # Not stored: an analysis that worked around a damaged layer cache (sound, but its warning
-        # would be repeated by every rescan; the next one, with the layer cache repaired, is stored),
-        # and one where an analyzer failed (the next scan tries that analyzer again).
-        try:
-            kept = results.save(analysis)
-        except StoreError as exc:  # a cache that cannot be written costs the next rescan, not this one
-            logger.warning("could not store the analysis of %s: %s", analysis.source.manifest_digest, exc)
+    kept = store_result(results, analysis)
     if lookup.warning is not None:
         analysis = analysis.model_copy(update={"warnings": (*analysis.warnings, lookup.warning)})
         kept = False
     return analysis, kept
+
+
+def store_result(results: AnalysisCache, analysis: ImageAnalysis) -> bool:
+    """Store a new analysis in the result cache; whether it was stored.
+
+    Not stored: an analysis that worked around a damaged layer cache (sound, but its warning would be
+    repeated by every rescan; the next one, with the layer cache repaired, is stored), one where an
+    analyzer failed (the next scan tries that analyzer again), one too large to read back cheaply.
+    """
+    worked_around = any(w.startswith(CACHE_WARNING_PREFIX) for w in analysis.warnings)
+    if worked_around or any(run.error for run in analysis.analyzers):
+        return False
+    try:
+        return results.save(analysis)
+    except StoreError as exc:  # a cache that cannot be written costs the next rescan, not this one
+        logger.warning("could not store the analysis of %s: %s", analysis.source.manifest_digest, exc)
+        return False
 
 
 def assemble(
