@@ -300,3 +300,18 @@ def test_answering_from_a_stored_document_loads_no_reader_encoder_or_command_lin
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, check=True
     )
     assert result.stderr == "[]"
+
+
+def test_a_closed_pipe_is_an_error_exit_like_the_command_lines(image_dir: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "PORTWARDEN_HOME": str(tmp_path / "home")}
+    args = ["sbom", f"oci-dir:{image_dir}", "-o", "json"]
+    assert _cli(args, env, entry=True).returncode == 0  # stored now
+    code = "import sys; from portwarden.cli.entry import run; sys.argv[0] = 'portwarden'; run()"
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # nobody reads: the write fails with EPIPE
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 2
+    assert stderr.startswith("error: BrokenPipeError")

@@ -135,10 +135,14 @@ def print_stored_sbom(args: Sequence[str]) -> bool:
         return False
     if document is None:
         return False
-    out = sys.stdout.buffer
-    out.write(document)
-    out.write(b"\n")
-    out.flush()
+    try:
+        out = sys.stdout.buffer
+        out.write(document)
+        out.write(b"\n")
+        out.flush()
+    except OSError as exc:  # a closed pipe: reported as the command line reports it (exit code 2)
+        sys.stderr.write(f"error: {type(exc).__name__}: {exc}\n")
+        sys.exit(2)
     return True
 
 
