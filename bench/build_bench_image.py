@@ -1,4 +1,5 @@
-"""Build the benchmark image: Debian bookworm packages, a pip layer and an npm layer, as an OCI layout.
+"""Build the benchmark images as OCI layouts: Debian bookworm packages, a pip layer and an npm layer
+(OUT_DIR/image); the same Debian root filesystem and a layer holding an rpm database (OUT_DIR/image-rpm).
 
 Usage: python bench/build_bench_image.py OUT_DIR
 
@@ -8,7 +9,12 @@ the control fields, and info/<package>.list and .md5sums files. The Python layer
 into /usr/local, the npm layer ``npm install`` into /app. The three trees become gzip layers of an
 OCI image layout at OUT_DIR/image (read by both tools from local disk).
 
-Every step is cached under OUT_DIR: downloads are kept, and the layout is rebuilt only when missing.
+The rpm image's second layer is ``/var/lib/rpm/rpmdb.sqlite`` (RPM_PACKAGES packages of
+RPM_FILES_PER_PACKAGE files each, written by ``tests/support/rpmdb.py`` the way rpm lays it out) with a
+Rocky Linux ``/etc/os-release``: both tools then read both package databases (Trivy reports the dpkg
+packages as rpm ones under the detected OS; Portwarden reports each with its own type).
+
+Every step is cached under OUT_DIR: downloads are kept, and a layout is rebuilt only when missing.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from tests.support.ocibuild import (  # noqa: E402
     layer_from_directory,
     write_oci_layout,
 )
+from tests.support.rpmdb import build_sqlite, package_header  # noqa: E402
 
 # Top-level Debian packages; their Depends/Pre-Depends closure is what gets installed.
 DEBIAN_ROOTS = (
@@ -54,6 +61,12 @@ PYPI_PACKAGES = (
     "numpy==1.26.4",
     "PyYAML==6.0.2",
     "python-dateutil==2.9.0",
+)
+RPM_PACKAGES = 300
+RPM_FILES_PER_PACKAGE = 100
+ROCKY_OS_RELEASE = (
+    'NAME="Rocky Linux"\nVERSION="9.3 (Blue Onyx)"\nID="rocky"\nID_LIKE="rhel centos fedora"\n'
+    'VERSION_ID="9.3"\nPRETTY_NAME="Rocky Linux 9.3 (Blue Onyx)"\n'
 )
 NPM_PACKAGES = ("express@4.21.1", "lodash@4.17.21", "axios@1.7.7", "commander@12.1.0", "uuid@10.0.0")
 
@@ -209,25 +222,53 @@ def build_npm_tree(out: Path, tree: Path) -> None:
     )
 
 
-def main() -> None:
-    out = Path(sys.argv[1]).resolve()
-    layout = out / "image"
-    if (layout / "index.json").exists():
-        print(f"image already built: {layout}", file=sys.stderr)
-        return
-    work = out / "work"
-    shutil.rmtree(work, ignore_errors=True)
-    trees = {name: work / name for name in ("debian", "python", "npm")}
-    count = build_debian_rootfs(out, trees["debian"])
-    print(f"debian layer: {count} packages", file=sys.stderr)
-    build_python_tree(out, trees["python"])
-    build_npm_tree(out, trees["npm"])
-    layers = [layer_from_directory(tree) for tree in trees.values()]
-    image = build_image(layers, ConfigSpec(cmd=("python3",)))
+def build_rpm_tree(tree: Path, work: Path) -> None:
+    """``/var/lib/rpm/rpmdb.sqlite`` with RPM_PACKAGES packages, and a Rocky Linux os-release."""
+    rpm_dir = tree / "var/lib/rpm"
+    rpm_dir.mkdir(parents=True, exist_ok=True)
+    headers = [
+        package_header(
+            f"bench-{i}",
+            f"1.{i}.0",
+            "1.el9",
+            license_name="MIT",
+            vendor="Rocky Enterprise Software Foundation",
+            files=[f"/usr/share/bench-{i}/file-{j}" for j in range(RPM_FILES_PER_PACKAGE)],
+        )
+        for i in range(RPM_PACKAGES)
+    ]
+    (rpm_dir / "rpmdb.sqlite").write_bytes(build_sqlite(work, headers))
+    (tree / "etc").mkdir(parents=True, exist_ok=True)
+    (tree / "etc/os-release").write_text(ROCKY_OS_RELEASE)
+
+
+def write_layout(layout: Path, trees: list[Path], cmd: str) -> None:
+    layers = [layer_from_directory(tree) for tree in trees]
+    image = build_image(layers, ConfigSpec(cmd=(cmd,)))
     shutil.rmtree(layout, ignore_errors=True)
     write_oci_layout(layout, image, tag="bench")
     sizes = ", ".join(f"{layer.size / 1e6:.1f} MB" for layer in layers)
     print(f"wrote {layout} ({sizes} compressed)", file=sys.stderr)
+
+
+def main() -> None:
+    out = Path(sys.argv[1]).resolve()
+    layout, rpm_layout = out / "image", out / "image-rpm"
+    if (layout / "index.json").exists() and (rpm_layout / "index.json").exists():
+        print(f"images already built: {layout}, {rpm_layout}", file=sys.stderr)
+        return
+    work = out / "work"
+    shutil.rmtree(work, ignore_errors=True)
+    trees = {name: work / name for name in ("debian", "python", "npm", "rpm")}
+    count = build_debian_rootfs(out, trees["debian"])
+    print(f"debian layer: {count} packages", file=sys.stderr)
+    if not (layout / "index.json").exists():
+        build_python_tree(out, trees["python"])
+        build_npm_tree(out, trees["npm"])
+        write_layout(layout, [trees["debian"], trees["python"], trees["npm"]], "python3")
+    if not (rpm_layout / "index.json").exists():
+        build_rpm_tree(trees["rpm"], work)
+        write_layout(rpm_layout, [trees["debian"], trees["rpm"]], "bash")
     shutil.rmtree(work, ignore_errors=True)
 
 

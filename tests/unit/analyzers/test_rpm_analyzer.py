@@ -17,6 +17,7 @@ import json
 import sqlite3
 import struct
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -458,3 +459,14 @@ def test_sqlite_corruptions(tmp_path: Path) -> None:
     assert len(warnings) == 2
     assert any("not bytes" in warning for warning in warnings)
     assert any("rpm header #1 skipped" in warning for warning in warnings)
+
+
+def test_paths_only_decoding_gives_the_same_paths_as_the_full_one() -> None:
+    # The cataloger decodes paths only; the file details are decoded on request and agree with them.
+    files = [f"/usr/share/doc/p/file-{i}" for i in range(50)] + ["/etc/p.conf", "/usr/bin/p"]
+    blob = package_header("p", "1.0", "1.el9", files=files)
+    full = parse_header_blob(blob)
+    light = parse_header_blob(blob, file_details=False)
+    assert light.files == () and light.file_paths == full.file_paths == tuple(f.path for f in full.files)
+    assert sorted(light.file_paths) == sorted(files)
+    assert light == replace(full, files=())

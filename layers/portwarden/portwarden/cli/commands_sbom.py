@@ -11,6 +11,7 @@ import typer
 from portwarden.cli.commands_image import PlatformOpt, SourceArg
 from portwarden.cli.context import state
 from portwarden.cli.output import Column, message, print_table, stdout
+from portwarden.cli.stored_sbom import named_patterns, sbom_options
 from portwarden.cli.wiring import image_access
 
 # Analyzers and SBOM encoders load inside the command: module-level imports are paid by
@@ -24,16 +25,6 @@ class SbomFormat(StrEnum):
     JSON = "json"
     CYCLONEDX_JSON = "cyclonedx-json"
     SPDX_JSON = "spdx-json"
-
-
-def _named_patterns(values: list[str], option: str) -> dict[str, str]:
-    patterns: dict[str, str] = {}
-    for value in values:
-        name, sep, regex = value.partition("=")
-        if not sep or not name or not regex:
-            raise typer.BadParameter(f"expected NAME=REGEX, got {value!r}", param_hint=option)
-        patterns[name] = regex
-    return patterns
 
 
 def sbom(
@@ -64,30 +55,39 @@ def sbom(
     """Catalog an image's packages, files and secrets into an SBOM."""
     from portwarden.adapters.local.blobs import FilesystemBlobStore
     from portwarden.cli.settings import LocalSettings
-    from portwarden.core.analyzers.base import AnalyzerOptions, merge_retrieve_files
-    from portwarden.core.services.analyze import analyze_image
+    from portwarden.core.services.analyze import analyze_image, sbom_document
 
     settings = LocalSettings()
-    options = AnalyzerOptions(
-        include_declared=include_declared,
-        secret_patterns=_named_patterns(secret, "--secret"),
-        content_patterns=_named_patterns(content, "--content"),
-        retrieve_files=merge_retrieve_files(settings.retrieve_files, retrieve),
+    for values, option in ((secret, "--secret"), (content, "--content")):
+        try:
+            named_patterns(values)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint=option) from exc
+    options = sbom_options(
+        settings, include_declared=include_declared, secret=secret, content=content, retrieve=retrieve
     )
     blobs = None if no_cache else FilesystemBlobStore(settings.home / "cache")
     with image_access(state(ctx), settings) as access:
-        analysis = analyze_image(source, access, options=options, blobs=blobs, platform=platform)
-    warn_about_cache(analysis)
+        if output == SbomFormat.TABLE:
+            analysis = analyze_image(source, access, options=options, blobs=blobs, platform=platform)
+        else:
+            document = sbom_document(
+                source, access, output.value, options=options, blobs=blobs, platform=platform
+            )
     if output == SbomFormat.TABLE:
+        warn_about_cache(analysis)
         print_package_table(analysis)
     else:
-        from portwarden.core.sbom import write_document
-
+        if document.analysis is not None:
+            warn_about_cache(document.analysis)
         # Bytes straight to stdout: a large document is never held whole as text.
         sys.stdout.flush()
-        write_document(analysis, output.value, sys.stdout.buffer)
+        document.write(sys.stdout.buffer)
         sys.stdout.buffer.write(b"\n")
         sys.stdout.buffer.flush()
+        if document.analysis is None:  # a stored document: its analysis had no failed analyzer
+            return
+        analysis = document.analysis
     failed = [run for run in analysis.analyzers if run.error]
     for run in failed:
         message(f"warning: analyzer {run.name} failed: {run.error}")

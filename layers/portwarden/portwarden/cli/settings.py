@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from portwarden.core.analyzers.base import DEFAULT_RETRIEVE_FILES
+
+if TYPE_CHECKING:
+    from portwarden.core.image.limits import SafetyLimits
 
 ENV_PREFIX = "PORTWARDEN_"
 
@@ -54,6 +57,12 @@ class LocalSettings(BaseModel):
         if isinstance(value, str):
             return tuple(item for item in value.replace(",", " ").split() if item)
         return value
+
+    def safety_limits(self) -> SafetyLimits:
+        """The limits every image read of the command line runs under (part of the result cache key)."""
+        from portwarden.core.image.limits import SafetyLimits
+
+        return SafetyLimits(max_image_read_seconds=self.image_read_deadline)
 
     @property
     def work_dir(self) -> Path:

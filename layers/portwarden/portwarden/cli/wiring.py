@@ -44,7 +44,6 @@ def registry_client_factory(settings: LocalSettings) -> HttpRegistryClient:
 @contextmanager
 def image_access(cli: CliState, settings: LocalSettings | None = None) -> Iterator[ImageAccess]:
     from portwarden.cli.settings import LocalSettings
-    from portwarden.core.image.limits import SafetyLimits
     from portwarden.core.services.acquire import ImageAccess
 
     settings = settings or LocalSettings()
@@ -71,7 +70,9 @@ def image_access(cli: CliState, settings: LocalSettings | None = None) -> Iterat
                     tasks[digest] = task
             progress.advance(task, count)
 
-        limits = SafetyLimits(max_image_read_seconds=settings.image_read_deadline)
         yield ImageAccess(
-            limits=limits, work_dir=settings.work_dir, registry_client=factory, on_progress=on_progress
+            limits=settings.safety_limits(),
+            work_dir=settings.work_dir,
+            registry_client=factory,
+            on_progress=on_progress,
         )

@@ -3,7 +3,7 @@
 Every language analyzer builds its packages through ``language_package`` so that purls come from one
 place (packageurl-python, which applies each ecosystem's canonical form: lower-case PyPI names,
 ``%40`` for npm scopes, …) and locations carry the layer that provided the evidence file. Evidence
-files are found with one compiled regex per analyzer and a single pass over the file records.
+files are found with one compiled regex per analyzer, behind a prefilter, over the sorted paths.
 """
 
 from __future__ import annotations
@@ -12,10 +12,9 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from packageurl import PackageURL
-
 from portwarden.core.ecosystems import ECOSYSTEMS
 from portwarden.core.image import paths
+from portwarden.core.image.capture import GlobPrefilter
 from portwarden.core.image.resolver import FileResolver
 from portwarden.core.model.files import FileRecord, FileType
 from portwarden.core.model.package import Location, Package, PackageType
@@ -23,20 +22,50 @@ from portwarden.core.model.package import Location, Package, PackageType
 CONTENT_TYPES = (FileType.FILE, FileType.HARDLINK)
 
 
-def compile_globs(patterns: Iterable[str]) -> re.Pattern[str]:
-    """One regex matching any of ``patterns`` (glob syntax of ``core.image.paths``)."""
-    return re.compile("|".join(f"(?:{paths.glob_to_regex(p).pattern})" for p in patterns))
+class GlobSet:
+    """Globs (syntax of ``core.image.paths``) as one regex, behind a cheap necessary condition.
+
+    Each language analyzer looks through every path of the image for its evidence files, most of
+    which match none. The prefilter (``capture.GlobPrefilter``: literal names, suffixes, heads)
+    rejects those with a set lookup or a ``str.endswith`` before the regex is tried; when it only
+    looks at the last component (``**/.../NAME`` globs, the usual shape), it is asked once per
+    distinct file name of the image rather than once per path.
+    """
+
+    def __init__(self, patterns: Iterable[str]) -> None:
+        self.patterns = tuple(patterns)
+        self.regex = re.compile("|".join(f"(?:{paths.glob_to_regex(p).pattern})" for p in self.patterns))
+        self._prefilter = GlobPrefilter(self.patterns)
+
+    def match(self, path: str) -> re.Match[str] | None:
+        return self.regex.match(path) if self._prefilter.may_match(path) else None
+
+    def candidates(self, resolver: FileResolver) -> Iterable[str]:
+        """The paths of ``resolver`` that may match, in path order (a superset of the matches)."""
+        if not self._prefilter.judges_last_component:
+            return [p for p in resolver.sorted_paths() if self._prefilter.may_match(p)]
+        may_match_name = self._prefilter.may_match_name
+        by_name = resolver.paths_by_name()
+        return sorted(path for name in by_name if may_match_name(name) for path in by_name[name])
 
 
-def evidence_records(resolver: FileResolver, pattern: re.Pattern[str]) -> Iterator[FileRecord]:
-    """Regular files whose path matches ``pattern``, in path order (content not checked)."""
-    for record in resolver.records():
-        if record.type in CONTENT_TYPES and pattern.match(record.path):
-            yield record
+def compile_globs(patterns: Iterable[str]) -> GlobSet:
+    """Matches any of ``patterns`` (glob syntax of ``core.image.paths``)."""
+    return GlobSet(patterns)
 
 
-def has_evidence(resolver: FileResolver, pattern: re.Pattern[str]) -> bool:
-    return next(evidence_records(resolver, pattern), None) is not None
+def evidence_records(resolver: FileResolver, globs: GlobSet) -> Iterator[FileRecord]:
+    """Regular files whose path matches ``globs``, in path order (content not checked)."""
+    match = globs.regex.match
+    for path in globs.candidates(resolver):
+        if match(path):
+            record = resolver.record(path)
+            if record is not None and record.type in CONTENT_TYPES:
+                yield record
+
+
+def has_evidence(resolver: FileResolver, globs: GlobSet) -> bool:
+    return next(evidence_records(resolver, globs), None) is not None
 
 
 def purl(
@@ -49,6 +78,10 @@ def purl(
     """A package URL (its type from the ecosystem descriptor), or None when the name is empty."""
     if not name:
         return None
+    # Imported on first use: a rescan answered from a stored document loads the analyzers only for
+    # their names and versions.
+    from packageurl import PackageURL
+
     try:
         return str(
             PackageURL(

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from packageurl import PackageURL
-
 from portwarden.core.ecosystems import ECOSYSTEMS
 from portwarden.core.errors import CorruptPackageDatabaseError
 from portwarden.core.image.resolver import FileResolver
@@ -39,6 +37,8 @@ def os_package_purl(
     if qualifier:
         kept["distro"] = qualifier
     namespace = distro.id.lower() if distro is not None and distro.id else None
+    from packageurl import PackageURL  # on first use (see _purl_lang.purl)
+
     return str(
         PackageURL(
             type=ECOSYSTEMS[package_type].purl_type,

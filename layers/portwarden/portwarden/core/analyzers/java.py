@@ -20,7 +20,6 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, ClassVar
-from xml.etree import ElementTree
 
 from portwarden.core.analyzers._purl_lang import (
     compile_globs,
@@ -150,6 +149,8 @@ def parse_pom_xml(data: bytes) -> dict[str, Any]:
     lowered = data[:65536].lower()
     if b"<!doctype" in lowered or b"<!entity" in lowered:
         raise ValueError("pom.xml with a document type declaration")
+    from xml.etree import ElementTree  # on first use: most images hold no Java archive
+
     root = ElementTree.fromstring(data)  # noqa: S314 - DTDs are rejected above
     children = {_local(child.tag): child for child in root}
     parent = {_local(child.tag): (child.text or "").strip() for child in children.get("parent", [])}
@@ -479,9 +480,11 @@ class JavaArchiveAnalyzer:
                 chosen = info
         if chosen is None:
             return None
+        from xml.etree.ElementTree import ParseError
+
         try:
             project = parse_pom_xml(_read_member(archive, chosen, MAX_METADATA_MEMBER, scan.budget))
-        except ElementTree.ParseError as exc:
+        except ParseError as exc:
             scan.warnings.append(f"{virtual_path}:{chosen.filename}: malformed pom.xml: {exc}")
             return None
         except ValueError as exc:

@@ -110,7 +110,7 @@ class RpmAnalyzer:
         for blob in reader(data, problems):
             records += 1
             try:
-                info = parse_header_blob(blob)
+                info = parse_header_blob(blob, file_details=False)
             except CorruptPackageDatabaseError as exc:
                 problems.append(f"rpm header #{records} skipped: {exc}")
                 continue
@@ -159,7 +159,7 @@ class RpmAnalyzer:
             locations=(location,),
             found_by=self.name,
             metadata=metadata,
-            owned_files=tuple(file.path for file in info.files),
+            owned_files=info.file_paths,
         )
 
     @staticmethod

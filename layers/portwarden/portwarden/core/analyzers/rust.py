@@ -14,7 +14,6 @@ Files whose content was not kept are skipped silently.
 from __future__ import annotations
 
 import json
-import tomllib
 import zlib
 from typing import Any, BinaryIO, ClassVar
 
@@ -84,6 +83,8 @@ def decode_audit_data(compressed: bytes) -> list[dict[str, Any]]:
 
 def parse_cargo_lock(text: str) -> list[dict[str, Any]]:
     """The ``[[package]]`` tables of a Cargo.lock."""
+    import tomllib  # on first use: few images hold a Cargo.lock
+
     document = tomllib.loads(text)
     packages = document.get("package", [])
     return [entry for entry in packages if isinstance(entry, dict)] if isinstance(packages, list) else []

@@ -76,7 +76,7 @@ _WILDCARDS = frozenset("*?[")
 _CLASS_WITH_SLASH = re.compile(r"\[[^\]]*/")
 
 
-class _Prefilter:
+class GlobPrefilter:
     """A necessary condition for a path to match any of the globs, checked at C speed.
 
     An absolute glob can only match paths that start with its literal head (``/usr/share/doc/`` for
@@ -124,6 +124,18 @@ class _Prefilter:
         self._suffixes = tuple(suffixes)
         self._tails = re.compile("|".join(f"(?:{t})" for t in tails)) if tails else None
 
+    @property
+    def judges_last_component(self) -> bool:
+        """Whether ``may_match_name`` of a path's last component alone is the whole condition (every
+        glob is a ``**/.../LAST`` one)."""
+        return not self.disabled and not self._prefixes and not self._by_depth
+
+    def may_match_name(self, base: str) -> bool:
+        """The condition on a path's last component (all of it when ``judges_last_component``)."""
+        if base in self._names or base.endswith(self._suffixes):
+            return True
+        return self._tails is not None and self._tails.match(base) is not None
+
     def may_match(self, path: str) -> bool:
         if self.disabled or path.startswith(self._prefixes):
             return True
@@ -145,7 +157,7 @@ class CapturePolicy:
     def __init__(self, patterns: tuple[str, ...] = (), max_file_bytes: int = 256 * 1024 * 1024) -> None:
         self.patterns = tuple(sorted(set(patterns)))
         self.max_file_bytes = max_file_bytes
-        self._prefilter = _Prefilter(self.patterns)
+        self._prefilter = GlobPrefilter(self.patterns)
         self._conditions: dict[str, ContentCondition] = {}
         for pattern in self.patterns:
             if isinstance(pattern, ConditionalGlob):

@@ -12,7 +12,7 @@ import hashlib
 import io
 import os
 import stat
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -38,6 +38,7 @@ class FileResolver:
         self._records = dict(records)
         self._contents = contents
         self._sorted_paths: list[str] | None = None
+        self._by_name: dict[str, list[str]] | None = None
 
     # -- lookups ----------------------------------------------------------------------------
     def lstat(self, path: str) -> FileRecord | None:
@@ -107,6 +108,23 @@ class FileResolver:
 
     def records(self) -> Iterable[FileRecord]:
         return (self._records[p] for p in self._paths())
+
+    def sorted_paths(self) -> Sequence[str]:
+        """Every path, in order (without building a record view per path; the list is shared)."""
+        return self._paths()
+
+    def paths_by_name(self) -> Mapping[str, list[str]]:
+        """Every path by its last component (made once, shared: do not change it)."""
+        if self._by_name is None:
+            by_name: dict[str, list[str]] = {}
+            for path in self._records:
+                by_name.setdefault(path[path.rfind("/") + 1 :], []).append(path)
+            self._by_name = by_name
+        return self._by_name
+
+    def record(self, path: str) -> FileRecord | None:
+        """The record at exactly ``path`` as listed by ``sorted_paths`` (no symlink followed)."""
+        return self._records.get(path)
 
     def __len__(self) -> int:
         return len(self._records)

@@ -40,6 +40,10 @@ class ResolvedPointer(ValueObject):
     resolved_key: str
     layers: tuple[LayerTask, ...]
     skip: bool = False
+    # The result cache holds an analysis of this image made with the same analyzers, options and
+    # limits: no layer is read (every one is passed over as cached) and Assemble uses that analysis,
+    # verified, or reads what it lacks if it turns out unusable.
+    stored_analysis: bool = False
 
 
 class AssembledPointer(ValueObject):

@@ -8,9 +8,12 @@ an output format name as the command line spells it.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import IO
+from typing import TYPE_CHECKING
 
 from portwarden.core.model.analysis import ImageAnalysis
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 
 class DocumentFormat(StrEnum):
@@ -38,7 +41,9 @@ def encode(analysis: ImageAnalysis, document_format: DocumentFormat | str) -> st
     return to_native_json(analysis)
 
 
-def write_document(analysis: ImageAnalysis, document_format: DocumentFormat | str, out: IO[bytes]) -> None:
+def write_document(
+    analysis: ImageAnalysis, document_format: DocumentFormat | str, out: SupportsWrite[bytes]
+) -> None:
     """Write the analysis in ``document_format`` to ``out`` as UTF-8 (no trailing newline).
 
     The native document is streamed in bounded pieces (its ``files`` list alone can be 100+ MB); the other

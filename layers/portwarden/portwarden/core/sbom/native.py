@@ -14,12 +14,15 @@ serialized by pydantic with the document's own settings and indented to its plac
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import IO, Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter
 
 from portwarden.core.model.analysis import AnalyzedFile, ImageAnalysis
 from portwarden.core.model.package import Package
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 # ``owned_files`` lists every path an OS package installs; assembly uses it to drop language packages an
 # OS package already accounts for. It is large (tens of thousands of paths for a typical distro image),
@@ -42,7 +45,11 @@ def to_native_json(analysis: ImageAnalysis, *, include_owned_files: bool = False
 
 
 def write_native_json(
-    analysis: ImageAnalysis, out: IO[bytes], *, include_owned_files: bool = False, indent: int | None = 2
+    analysis: ImageAnalysis,
+    out: SupportsWrite[bytes],
+    *,
+    include_owned_files: bool = False,
+    indent: int | None = 2,
 ) -> None:
     """Write the native JSON for ``analysis`` to ``out`` (UTF-8) without holding the whole document."""
     for piece in iter_native_json(analysis, include_owned_files=include_owned_files, indent=indent):

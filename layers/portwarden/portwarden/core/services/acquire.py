@@ -14,12 +14,12 @@ from portwarden.core.image.cache import LayerCache
 from portwarden.core.image.capture import CapturePolicy, ContentScanner
 from portwarden.core.image.limits import SafetyLimits
 from portwarden.core.image.manifest import ImageConfig, Platform, parse_platform
-from portwarden.core.image.reader import ProgressCallback, SquashedImage, read_image
 from portwarden.core.image.reference import ImageReference, SourceSpec
 from portwarden.core.image.sources import ImageSource, ResolvedImage, open_source
 from portwarden.core.model.analysis import FileEntry
 
 if TYPE_CHECKING:  # the port is a type here; importing ports loads every model
+    from portwarden.core.image.reader import ProgressCallback, SquashedImage
     from portwarden.core.ports import RegistryClient
 
 DEFAULT_PLATFORM = "linux/amd64"
@@ -150,6 +150,9 @@ def read_resolved(
     cache: LayerCache | None = None,
 ) -> SquashedImage:
     """Read every layer of a resolved image once (or take its fragment from ``cache``) and squash."""
+    # Imported here: resolving an image (and answering from a stored document) needs no layer reader.
+    from portwarden.core.image.reader import read_image
+
     return read_image(
         source,
         resolved,

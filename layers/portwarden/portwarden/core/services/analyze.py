@@ -7,8 +7,6 @@ squashed filesystem. One analyzer failing is recorded on the analysis and never 
 from __future__ import annotations
 
 import base64
-import hashlib
-import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -16,28 +14,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import portwarden
 from portwarden.core.analyzers.base import Analyzer, AnalyzerContext, AnalyzerOptions
 from portwarden.core.analyzers.ownership import drop_owned_language_packages
-from portwarden.core.analyzers.registry import (
-    ANALYZERS,
-    STREAM_ANALYZER_VERSIONS,
-    analyzer_set_version,
-)
-from portwarden.core.analyzers.secrets import content_search_scanner, secret_scanner
+from portwarden.core.analyzers.registry import ANALYZERS, STREAM_ANALYZER_VERSIONS
 from portwarden.core.errors import StoreError
 from portwarden.core.image import paths
-from portwarden.core.image.cache import CACHE_WARNING_PREFIX, AnalysisCache, LayerCache
-from portwarden.core.image.capture import CapturePolicy, ContentScanner
+from portwarden.core.image.cache import (
+    CACHE_WARNING_PREFIX,
+    AnalysisCache,
+    RenderingRecorder,
+    ResultLookup,
+)
 from portwarden.core.image.fragment import LayerIndex, ScanFinding
-from portwarden.core.image.limits import SafetyLimits
 from portwarden.core.image.manifest import ImageConfig
 from portwarden.core.image.reader import SquashedImage
 from portwarden.core.image.reference import SourceKind, SourceSpec
 from portwarden.core.image.resolver import FileResolver
-from portwarden.core.image.sources import ResolvedImage
+from portwarden.core.image.sources import ImageSource, ResolvedImage
 from portwarden.core.model.analysis import (
-    AnalysisSource,
     AnalyzedFile,
     AnalyzerRun,
     ContentMatch,
@@ -51,8 +45,11 @@ from portwarden.core.model.files import FileRecord
 from portwarden.core.model.package import Package
 from portwarden.core.sbom.cpe import cpe_candidates
 from portwarden.core.services.acquire import ImageAccess, acquire_image, opened_image, read_resolved
+from portwarden.core.services.plan import AnalysisPlan, analysis_source, document_rendering, plan_analysis
 
 if TYPE_CHECKING:  # the port is a type here; importing ports loads every model
+    from _typeshed import SupportsWrite
+
     from portwarden.core.ports import BlobStore
 
 logger = logging.getLogger(__name__)
@@ -61,53 +58,6 @@ Clock = Callable[[], datetime]
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class AnalysisPlan:
-    """What reading layers needs to know about the analyzers: captures, scanners, the cache key."""
-
-    analyzers: tuple[Analyzer, ...]
-    options: AnalyzerOptions
-    capture: CapturePolicy
-    scanners: tuple[ContentScanner, ...]
-    fingerprint: str
-
-    def layer_cache(self, blobs: BlobStore) -> LayerCache:
-        return LayerCache(blobs, self.fingerprint)
-
-    def result_cache(self, blobs: BlobStore, limits: SafetyLimits) -> AnalysisCache:
-        """The image-level cache for analyses made with these analyzers, options and limits."""
-        shape = {
-            "fingerprint": self.fingerprint,
-            "options": self.options.model_dump(mode="json"),
-            "limits": limits.model_dump(mode="json"),
-            "schema_version": ImageAnalysis.model_fields["schema_version"].default,
-            "release": portwarden.__version__,
-        }
-        key = hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:32]
-        return AnalysisCache(blobs, key)
-
-
-def plan_analysis(
-    options: AnalyzerOptions | None = None,
-    analyzers: tuple[Analyzer, ...] = ANALYZERS,
-    limits: SafetyLimits | None = None,
-) -> AnalysisPlan:
-    options = options or AnalyzerOptions()
-    limits = limits or SafetyLimits()
-    scanners: list[ContentScanner] = [secret_scanner(options.secret_patterns)]
-    content_scanner = content_search_scanner(options.content_patterns)
-    if content_scanner is not None:
-        scanners.append(content_scanner)
-    patterns = {p for a in analyzers for p in a.capture_patterns} | {
-        paths.normalize(p) for p in options.retrieve_files
-    }
-    capture = CapturePolicy(tuple(patterns), max_file_bytes=limits.max_captured_file_bytes)
-    fingerprint = "-".join(
-        [analyzer_set_version(analyzers), capture.fingerprint, *(s.fingerprint for s in scanners)]
-    )
-    return AnalysisPlan(analyzers, options, capture, tuple(scanners), fingerprint)
 
 
 def analyze_image(
@@ -134,38 +84,169 @@ def analyze_image(
         return read_sbom(Path(spec.location))
     plan = plan_analysis(options, analyzers, access.limits)
     if blobs is None:
-        image = acquire_image(source_text, access, plan.capture, platform, scanners=plan.scanners)
+        read = acquire_image(source_text, access, plan.capture, platform, scanners=plan.scanners)
         try:
-            return assemble(image, plan.options, plan.analyzers, clock)
+            return assemble(read, plan.options, plan.analyzers, clock)
         finally:
-            image.close()
+            read.close()
 
     results = plan.result_cache(blobs, access.limits)
     with opened_image(source_text, access, platform) as (source, resolved):
-        lookup = results.lookup(resolved.manifest_digest)
-        if lookup.analysis is not None:
-            # The same image, perhaps under another name or source kind: the facts stay, the source
-            # is the one asked for now.
-            return lookup.analysis.model_copy(update={"source": analysis_source(resolved)})
-        image = read_resolved(
-            source, resolved, access, plan.capture, scanners=plan.scanners, cache=plan.layer_cache(blobs)
+        lookup, image = _stored_or_read(source, resolved, access, plan, results, blobs)
+    return _finish(lookup, image, plan, results, clock)[0]
+
+
+@dataclass(frozen=True)
+class SbomDocument:
+    """An image's SBOM document, ready to write: a stored one (``stored``), or ``analysis`` to encode.
+
+    ``write`` encodes the analysis and, when ``record`` is set, stores the document for the next
+    identical request.
+    """
+
+    document_format: str
+    stored: bytes | None = None
+    analysis: ImageAnalysis | None = None
+    record: RenderingRecorder | None = None
+
+    def write(self, out: SupportsWrite[bytes]) -> None:
+        from portwarden.core.sbom import write_document
+
+        if self.stored is not None:
+            out.write(self.stored)
+            return
+        if self.analysis is None:  # pragma: no cover - sbom_document gives one or the other
+            raise AssertionError("neither a stored document nor an analysis")
+        if self.record is None:
+            write_document(self.analysis, self.document_format, out)
+            return
+        write_document(self.analysis, self.document_format, _Tee(out, self.record))
+        try:
+            self.record.commit()
+        except StoreError as exc:  # the next identical request encodes the document again
+            logger.warning("could not store the %s document: %s", self.document_format, exc)
+
+
+def sbom_document(
+    source_text: str,
+    access: ImageAccess,
+    document_format: str,
+    *,
+    options: AnalyzerOptions | None = None,
+    blobs: BlobStore | None = None,
+    platform: str | None = None,
+    analyzers: tuple[Analyzer, ...] = ANALYZERS,
+    clock: Clock = _now,
+) -> SbomDocument:
+    """The image's SBOM document in ``document_format`` (a ``DocumentFormat`` name).
+
+    With ``blobs``, a request identical to an earlier one is answered with the document stored then:
+    the same image (manifest digest), analyzers, options and limits (the result cache's key), the same
+    format and the same source. It is printed as stored, verified, without building the analysis's
+    models or encoding them again. Otherwise the analysis comes from the result cache or is made, and
+    the document written from an analysis the result cache holds is stored with it.
+    """
+    from portwarden.core.sbom import DocumentFormat
+
+    chosen = DocumentFormat(document_format).value
+    if blobs is None or SourceSpec.parse(source_text).kind is SourceKind.SBOM:
+        analysis = analyze_image(
+            source_text,
+            access,
+            options=options,
+            blobs=blobs,
+            platform=platform,
+            analyzers=analyzers,
+            clock=clock,
         )
+        return SbomDocument(chosen, analysis=analysis)
+    plan = plan_analysis(options, analyzers, access.limits)
+    results = plan.result_cache(blobs, access.limits)
+    with opened_image(source_text, access, platform) as (source, resolved):
+        rendering = document_rendering(chosen, resolved)
+        stored = results.rendering(resolved.manifest_digest, rendering)
+        if stored.document is not None:
+            return SbomDocument(chosen, stored=stored.document)
+        if stored.problem is not None:  # made again, and the damaged document replaced
+            logger.warning("%s%s; the document was made again", CACHE_WARNING_PREFIX, stored.problem)
+        lookup, image = _stored_or_read(source, resolved, access, plan, results, blobs)
+    analysis, kept = _finish(lookup, image, plan, results, clock)
+    record = results.record_rendering(resolved.manifest_digest, rendering) if kept else None
+    return SbomDocument(chosen, analysis=analysis, record=record)
+
+
+class _Tee:
+    """Writes to ``out`` and keeps a copy."""
+
+    def __init__(self, out: SupportsWrite[bytes], copy: SupportsWrite[bytes]) -> None:
+        self._out = out
+        self._copy = copy
+
+    def write(self, data: bytes) -> int:
+        self._out.write(data)
+        self._copy.write(data)
+        return len(data)
+
+
+def _stored_or_read(
+    source: ImageSource,
+    resolved: ResolvedImage,
+    access: ImageAccess,
+    plan: AnalysisPlan,
+    results: AnalysisCache,
+    blobs: BlobStore,
+) -> tuple[ResultLookup, SquashedImage | None]:
+    """The stored analysis of the resolved image, or (on a miss) the image read through the layer cache."""
+    lookup = results.lookup(resolved.manifest_digest)
+    if lookup.analysis is not None:
+        # The same image, perhaps under another name or source kind: the facts stay, the source is
+        # the one asked for now.
+        answer = lookup.analysis.model_copy(update={"source": analysis_source(resolved)})
+        return ResultLookup(answer), None
+    image = read_resolved(
+        source, resolved, access, plan.capture, scanners=plan.scanners, cache=plan.layer_cache(blobs)
+    )
+    return lookup, image
+
+
+def _finish(
+    lookup: ResultLookup,
+    image: SquashedImage | None,
+    plan: AnalysisPlan,
+    results: AnalysisCache,
+    clock: Clock,
+) -> tuple[ImageAnalysis, bool]:
+    """The analysis, and whether it is the one stored in ``results`` (found there or stored now)."""
+    if image is None:
+        if lookup.analysis is None:  # pragma: no cover - _stored_or_read gives one or the other
+            raise AssertionError("neither a stored analysis nor an image")
+        return lookup.analysis, True
     try:
         analysis = assemble(image, plan.options, plan.analyzers, clock)
     finally:
         image.close()
-    worked_around = any(w.startswith(CACHE_WARNING_PREFIX) for w in analysis.warnings)
-    if not worked_around and not any(run.error for run in analysis.analyzers):
-        # Not stored: an analysis that worked around a damaged layer cache (sound, but its warning
-        # would be repeated by every rescan; the next one, with the layer cache repaired, is stored),
-        # and one where an analyzer failed (the next scan tries that analyzer again).
-        try:
-            results.save(analysis)
-        except StoreError as exc:  # a cache that cannot be written costs the next rescan, not this one
-            logger.warning("could not store the analysis of %s: %s", analysis.source.manifest_digest, exc)
+    kept = store_result(results, analysis)
     if lookup.warning is not None:
         analysis = analysis.model_copy(update={"warnings": (*analysis.warnings, lookup.warning)})
-    return analysis
+        kept = False
+    return analysis, kept
+
+
+def store_result(results: AnalysisCache, analysis: ImageAnalysis) -> bool:
+    """Store a new analysis in the result cache; whether it was stored.
+
+    Not stored: an analysis that worked around a damaged layer cache (sound, but its warning would be
+    repeated by every rescan; the next one, with the layer cache repaired, is stored), one where an
+    analyzer failed (the next scan tries that analyzer again), one too large to read back cheaply.
+    """
+    worked_around = any(w.startswith(CACHE_WARNING_PREFIX) for w in analysis.warnings)
+    if worked_around or any(run.error for run in analysis.analyzers):
+        return False
+    try:
+        return results.save(analysis)
+    except StoreError as exc:  # a cache that cannot be written costs the next rescan, not this one
+        logger.warning("could not store the analysis of %s: %s", analysis.source.manifest_digest, exc)
+        return False
 
 
 def assemble(
@@ -212,18 +293,6 @@ def assemble(
         analyzers=tuple(runs),
         warnings=tuple(warnings),
         analyzed_at=clock().isoformat(timespec="seconds"),
-    )
-
-
-def analysis_source(resolved: ResolvedImage) -> AnalysisSource:
-    return AnalysisSource(
-        type=resolved.source_kind.value,
-        reference=str(resolved.reference) if resolved.reference else None,
-        location=resolved.location,
-        manifest_digest=resolved.manifest_digest,
-        config_digest=resolved.config_digest,
-        index_digest=resolved.index_digest,
-        platform=resolved.platform,
     )
 
 

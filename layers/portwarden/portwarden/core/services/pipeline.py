@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from portwarden.core.analyzers.base import Analyzer, AnalyzerOptions
 from portwarden.core.analyzers.registry import ANALYZERS
 from portwarden.core.errors import NotFoundError
-from portwarden.core.image.cache import LayerCache
+from portwarden.core.image.cache import AnalysisCache, LayerCache
 from portwarden.core.image.content import ContentStore
 from portwarden.core.image.digest import split_digest
 from portwarden.core.image.fragment import LayerIndex
@@ -38,8 +38,9 @@ from portwarden.core.model.records import (
 )
 from portwarden.core.ports import AnalysisStore, BlobStore, CatalogStore, EventStore
 from portwarden.core.services.acquire import DEFAULT_PLATFORM, ImageAccess
-from portwarden.core.services.analyze import AnalysisPlan, assemble, plan_analysis
+from portwarden.core.services.analyze import assemble, store_result
 from portwarden.core.services.claims import mark_failed_phase
+from portwarden.core.services.plan import AnalysisPlan, analysis_source, plan_analysis
 
 logger = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -92,13 +93,16 @@ def resolve_phase(
     skip = not _claim_analysis(catalog, image_digest, resolved, request, claim, clock)
     plan = plan_analysis(options, analyzers, access.limits)
     cache = plan.layer_cache(blobs)
+    # An analysis stored under this very key answers without reading a layer (``force`` asks for a
+    # new one). The same digest analyzed for another account, or before a failed phase, is found here.
+    stored = not request.force and plan.result_cache(blobs, access.limits).has(image_digest)
     layers = tuple(
         LayerTask(
             digest=layer.digest,
             size=layer.size,
             media_type=layer.media_type,
             diff_id=diff_id,
-            cached=cache.has(layer.digest),
+            cached=stored or cache.has(layer.digest),
         )
         for layer, diff_id in zip(resolved.layers, resolved.config_document.rootfs.diff_ids, strict=True)
     )
@@ -111,6 +115,7 @@ def resolve_phase(
         resolved_key=_resolved_key(image_digest),
         layers=layers,
         skip=skip,
+        stored_analysis=stored,
     )
 
 
@@ -223,6 +228,54 @@ def assemble_phase(
         raise NotFoundError(f"resolved image {pointer.resolved_key} is missing (Resolve did not run?)")
     resolved = ResolvedImage.model_validate_json(raw)
     plan = plan_analysis(options, analyzers, access.limits)
+    results = plan.result_cache(blobs, access.limits)
+    analysis = _stored_analysis(pointer, resolved, results) if pointer.stored_analysis else None
+    if analysis is None:
+        analysis = _assemble_from_fragments(pointer, resolved, access, plan, blobs, clock)
+        store_result(results, analysis)
+    analyses.put_analysis(pointer.image_digest, analysis)
+    _record_analyzed(pointer, analysis, catalog, clock)
+    if events is not None:
+        events.put_event(
+            EventRecord(
+                event_id=str(uuid.uuid4()),
+                type="user.image.analysis.completed",
+                resource_type="image",
+                resource_id=pointer.image_digest,
+                message=f"analysis of {pointer.repo_tag or pointer.source} completed",
+                details={"package_count": len(analysis.packages)},
+                timestamp=clock(),
+            )
+        )
+    return AssembledPointer(
+        image_digest=pointer.image_digest,
+        repo_tag=pointer.repo_tag,
+        package_count=len(analysis.packages),
+        analyzer_errors=tuple(f"{run.name}: {run.error}" for run in analysis.analyzers if run.error),
+    )
+
+
+def _stored_analysis(
+    pointer: ResolvedPointer, resolved: ResolvedImage, results: AnalysisCache
+) -> ImageAnalysis | None:
+    """The analysis Resolve found in the result cache, verified; None (logged) when unusable."""
+    lookup = results.lookup(pointer.image_digest)
+    if lookup.analysis is None:
+        # Gone or damaged since Resolve looked: the layers it passed over are read below.
+        logger.warning("%s", lookup.warning or f"image {pointer.image_digest}: the stored analysis is gone")
+        return None
+    return lookup.analysis.model_copy(update={"source": analysis_source(resolved)})
+
+
+def _assemble_from_fragments(
+    pointer: ResolvedPointer,
+    resolved: ResolvedImage,
+    access: ImageAccess,
+    plan: AnalysisPlan,
+    blobs: BlobStore,
+    clock: Clock,
+) -> ImageAnalysis:
+    """Squash the layers' cached fragments (reading any layer that has none usable) and catalog."""
     cache = plan.layer_cache(blobs)
     contents = ContentStore(access.work_dir)
     try:
@@ -250,29 +303,9 @@ def assemble_phase(
             contents=contents,
             warnings=[w for layer in layers for w in layer.warnings] + warnings,
         )
-        analysis = assemble(image, plan.options, plan.analyzers, clock)
+        return assemble(image, plan.options, plan.analyzers, clock)
     finally:
         contents.close()
-    analyses.put_analysis(pointer.image_digest, analysis)
-    _record_analyzed(pointer, analysis, catalog, clock)
-    if events is not None:
-        events.put_event(
-            EventRecord(
-                event_id=str(uuid.uuid4()),
-                type="user.image.analysis.completed",
-                resource_type="image",
-                resource_id=pointer.image_digest,
-                message=f"analysis of {pointer.repo_tag or pointer.source} completed",
-                details={"package_count": len(analysis.packages)},
-                timestamp=clock(),
-            )
-        )
-    return AssembledPointer(
-        image_digest=pointer.image_digest,
-        repo_tag=pointer.repo_tag,
-        package_count=len(analysis.packages),
-        analyzer_errors=tuple(f"{run.name}: {run.error}" for run in analysis.analyzers if run.error),
-    )
 
 
 def _record_analyzed(

@@ -205,6 +205,8 @@ class RpmPackageInfo:
     provides: tuple[str, ...] = ()
     requires: tuple[str, ...] = ()
     files: tuple[RpmFile, ...] = field(default_factory=tuple)
+    # Every installed path, in header order (``files`` holds the same paths with their details).
+    file_paths: tuple[str, ...] = ()
 
     @property
     def evr(self) -> str:
@@ -238,8 +240,12 @@ def _per_file(values: list[int] | list[str], count: int) -> list[int | str | Non
     return [None] * count
 
 
-def parse_header_blob(blob: bytes) -> RpmPackageInfo:
-    """Decode the package fields of one header blob; raises CorruptPackageDatabaseError when corrupt."""
+def parse_header_blob(blob: bytes, *, file_details: bool = True) -> RpmPackageInfo:
+    """Decode the package fields of one header blob; raises CorruptPackageDatabaseError when corrupt.
+
+    ``file_details=False`` decodes the file paths only (``file_paths``; ``files`` is then empty): a
+    distro's database lists tens of thousands of files, and the cataloger needs only their paths.
+    """
     header = RpmHeader(blob)
     name = header.string(TAG_NAME)
     if not name:
@@ -252,29 +258,7 @@ def parse_header_blob(blob: bytes) -> RpmPackageInfo:
     algorithm_name = DIGEST_ALGORITHMS.get(algorithm)
 
     paths = _file_paths(header)
-    count = len(paths)
-    modes = _per_file(header.integers(TAG_FILEMODES), count)
-    sizes = header.integers(TAG_LONGFILESIZES) or header.integers(TAG_FILESIZES)
-    file_sizes = _per_file(sizes, count)
-    digests = _per_file(header.strings(TAG_FILEDIGESTS), count)
-    flags = _per_file(header.integers(TAG_FILEFLAGS), count)
-    users = _per_file(header.strings(TAG_FILEUSERNAME), count)
-    groups = _per_file(header.strings(TAG_FILEGROUPNAME), count)
-    files = tuple(
-        RpmFile(
-            path=path,
-            mode=mode if isinstance(mode, int) else None,
-            size=file_size if isinstance(file_size, int) else None,
-            digest=digest if isinstance(digest, str) and digest else None,
-            digest_algorithm=algorithm_name if isinstance(digest, str) and digest else None,
-            username=user if isinstance(user, str) and user else None,
-            groupname=group if isinstance(group, str) and group else None,
-            is_config=isinstance(flag, int) and bool(flag & _FILE_FLAG_CONFIG),
-        )
-        for path, mode, file_size, digest, flag, user, group in zip(
-            paths, modes, file_sizes, digests, flags, users, groups, strict=True
-        )
-    )
+    files = _file_details(header, paths, algorithm_name) if file_details else ()
     return RpmPackageInfo(
         name=name,
         version=header.string(TAG_VERSION) or "",
@@ -292,4 +276,31 @@ def parse_header_blob(blob: bytes) -> RpmPackageInfo:
         provides=tuple(header.strings(TAG_PROVIDENAME)),
         requires=tuple(header.strings(TAG_REQUIRENAME)),
         files=files,
+        file_paths=tuple(paths),
+    )
+
+
+def _file_details(header: RpmHeader, paths: list[str], algorithm_name: str | None) -> tuple[RpmFile, ...]:
+    count = len(paths)
+    modes = _per_file(header.integers(TAG_FILEMODES), count)
+    sizes = header.integers(TAG_LONGFILESIZES) or header.integers(TAG_FILESIZES)
+    file_sizes = _per_file(sizes, count)
+    digests = _per_file(header.strings(TAG_FILEDIGESTS), count)
+    flags = _per_file(header.integers(TAG_FILEFLAGS), count)
+    users = _per_file(header.strings(TAG_FILEUSERNAME), count)
+    groups = _per_file(header.strings(TAG_FILEGROUPNAME), count)
+    return tuple(
+        RpmFile(
+            path=path,
+            mode=mode if isinstance(mode, int) else None,
+            size=file_size if isinstance(file_size, int) else None,
+            digest=digest if isinstance(digest, str) and digest else None,
+            digest_algorithm=algorithm_name if isinstance(digest, str) and digest else None,
+            username=user if isinstance(user, str) and user else None,
+            groupname=group if isinstance(group, str) and group else None,
+            is_config=isinstance(flag, int) and bool(flag & _FILE_FLAG_CONFIG),
+        )
+        for path, mode, file_size, digest, flag, user, group in zip(
+            paths, modes, file_sizes, digests, flags, users, groups, strict=True
+        )
     )

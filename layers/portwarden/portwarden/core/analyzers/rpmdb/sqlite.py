@@ -9,7 +9,6 @@ read (rpm checkpoints it when a transaction ends, so an image normally has none)
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Iterator
 
@@ -27,6 +26,8 @@ _PROGRESS_INSTRUCTIONS = 10_000
 
 def read_sqlite_blobs(data: bytes, warnings: list[str]) -> Iterator[bytes]:
     """Every header blob of ``rpmdb.sqlite``, in ``hnum`` (install) order."""
+    import sqlite3  # on first use: few images hold an rpmdb.sqlite
+
     if len(data) < SQLITE_HEADER_SIZE or not data.startswith(SQLITE_MAGIC):
         raise CorruptPackageDatabaseError("not an SQLite database (bad header)")
     image = bytearray(data)

@@ -1,0 +1,317 @@
+"""Stored SBOM documents: a rescan asking for the same document prints the one stored, verified, and
+never one made for another image, source, format, option or analyzer set, nor a damaged one.
+
+The command line answers such a rescan before building itself (``cli.stored_sbom``); anything it does
+not answer falls through to the full command line, which prints the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from portwarden.adapters.local.blobs import FilesystemBlobStore
+from portwarden.cli.stored_sbom import StoredRequest, parse_plain_sbom
+from portwarden.core.analyzers.base import AnalyzerOptions
+from portwarden.core.analyzers.registry import ANALYZERS
+from portwarden.core.image.cache import CACHE_WARNING_PREFIX
+from portwarden.core.services.acquire import ImageAccess, resolve_image
+from portwarden.core.services.analyze import sbom_document
+from portwarden.core.services.stored import stored_sbom_document
+from tests.support.ocibuild import build_image, build_layer, file, write_oci_archive, write_oci_layout
+from tests.unit.test_result_cache import FailingAnalyzer, layer_blobs
+
+STATUS = "".join(
+    f"Package: pkg-{i}\nStatus: install ok installed\nArchitecture: all\nVersion: 1.{i}-1\n\n"
+    for i in range(30)
+)
+
+
+@pytest.fixture
+def image_dir(tmp_path: Path) -> Path:
+    base = build_layer(
+        [file("etc/os-release", 'ID=debian\nVERSION_ID="12"\n'), file("var/lib/dpkg/status", STATUS)]
+    )
+    app = build_layer([file("app/.env", "aws_access_key_id = AKIAABCDEFGHIJKLMNOP\n")])
+    image = build_image([base, app])
+    write_oci_archive(tmp_path / "image.tar", image)
+    return write_oci_layout(tmp_path / "layout", image)
+
+
+def renderings(cache_root: Path) -> list[Path]:
+    return sorted(p for p in (cache_root / "analyses").rglob("*.zst") if not p.name.endswith(".json.zst"))
+
+
+def document(source: str, blobs: FilesystemBlobStore, fmt: str = "json", **kwargs: object) -> bytes:
+    out = io.BytesIO()
+    sbom_document(source, ImageAccess(), fmt, blobs=blobs, **kwargs).write(out)  # type: ignore[arg-type]
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["json", "cyclonedx-json", "spdx-json"])
+def test_the_stored_document_is_the_one_printed_first_and_needs_no_layer(
+    image_dir: Path, tmp_path: Path, fmt: str
+) -> None:
+    blobs = FilesystemBlobStore(tmp_path / "cache")
+    source = f"oci-dir:{image_dir}"
+    assert stored_sbom_document(source, ImageAccess(), fmt, blobs) is None
+    first = document(source, blobs, fmt)
+    assert b"pkg-29" in first
+    assert len(renderings(tmp_path / "cache")) == 1
+    for blob in layer_blobs(image_dir):
+        blob.unlink()
+    assert stored_sbom_document(source, ImageAccess(), fmt, blobs) == first
+    again = sbom_document(source, ImageAccess(), fmt, blobs=blobs)
+    assert again.stored == first and again.analysis is None
+
+
+def test_another_format_source_options_or_analyzer_set_is_not_answered(
+    image_dir: Path, tmp_path: Path
+) -> None:
+    blobs = FilesystemBlobStore(tmp_path / "cache")
+    source = f"oci-dir:{image_dir}"
+    document(source, blobs, "json")
+    access = ImageAccess()
+    assert stored_sbom_document(source, access, "spdx-json", blobs) is None
+    archive = f"oci-archive:{tmp_path / 'image.tar'}"
+    assert stored_sbom_document(archive, access, "json", blobs) is None
+    declared = AnalyzerOptions(include_declared=True)
+    assert stored_sbom_document(source, access, "json", blobs, options=declared) is None
+    other_set = (*ANALYZERS, FailingAnalyzer())
+    assert stored_sbom_document(source, access, "json", blobs, analyzers=other_set) is None
+    # The same image from the archive: its own document, naming the archive.
+    from_archive = document(archive, blobs, "json")
+    assert b'"type": "oci-archive"' in from_archive
+    assert stored_sbom_document(archive, access, "json", blobs) == from_archive
+    assert len(renderings(tmp_path / "cache")) == 2
+
+
+def test_a_document_of_a_failed_analysis_is_not_stored(image_dir: Path, tmp_path: Path) -> None:
+    blobs = FilesystemBlobStore(tmp_path / "cache")
+    analyzers = (*ANALYZERS, FailingAnalyzer())
+    printed = document(f"oci-dir:{image_dir}", blobs, "json", analyzers=analyzers)
+    assert b"always-fails" in printed
+    assert renderings(tmp_path / "cache") == []
+
+
+def _rewrite(path: Path, change: Callable[[bytes], bytes]) -> None:
+    data = zstandard.ZstdDecompressor().decompressobj().decompress(path.read_bytes())
+    path.write_bytes(zstandard.ZstdCompressor(write_checksum=True).compress(change(data)))
+
+
+def _flip_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda p: p.write_bytes(b""), "no matching trailer"),
+        (_flip_byte, "unreadable stored"),
+        (lambda p: _rewrite(p, lambda d: d.replace(b'"pkg-7"', b'"pkg-X"')), "does not match its digest"),
+        (lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]), "no matching trailer"),
+    ],
+    ids=["emptied", "bit-flip", "edited", "truncated"],
+)
+def test_a_damaged_document_is_never_printed_and_gets_replaced(
+    image_dir: Path,
+    tmp_path: Path,
+    damage: Callable[[Path], None],
+    reason: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    blobs = FilesystemBlobStore(tmp_path / "cache")
+    source = f"oci-dir:{image_dir}"
+    first = document(source, blobs)
+    (stored,) = renderings(tmp_path / "cache")
+    damage(stored)
+    assert stored_sbom_document(source, ImageAccess(), "json", blobs) is None
+    with caplog.at_level(logging.WARNING):
+        second = document(source, blobs)
+    assert second == first  # made again from the stored analysis
+    assert any(CACHE_WARNING_PREFIX in r.message and reason in r.message for r in caplog.records)
+    assert stored_sbom_document(source, ImageAccess(), "json", blobs) == first
+
+
+def test_a_document_stored_under_another_images_key_is_refused(image_dir: Path, tmp_path: Path) -> None:
+    blobs = FilesystemBlobStore(tmp_path / "cache")
+    source = f"oci-dir:{image_dir}"
+    document(source, blobs)
+    other = write_oci_layout(
+        tmp_path / "other", build_image([build_layer([file("etc/os-release", "ID=alpine\n")])])
+    )
+    document(f"oci-dir:{other}", blobs)
+    digest = resolve_image(source, ImageAccess()).manifest_digest
+    (mine,) = [p for p in renderings(tmp_path / "cache") if digest.split(":")[1] in str(p)]
+    (theirs,) = [p for p in renderings(tmp_path / "cache") if p != mine]
+    # A complete, self-consistent document (trailer and all) copied to this image's place, under this
+    # image's name (the source digest in the name differs only by the location).
+    shutil.copyfile(theirs, mine)
+    assert stored_sbom_document(source, ImageAccess(), "json", blobs) is None
+
+
+def test_a_document_too_large_to_keep_is_not_stored(image_dir: Path, tmp_path: Path) -> None:
+    from portwarden.core.image.cache import AnalysisCache, rendering_id
+
+    blobs = FilesystemBlobStore(tmp_path / "cache")
+    cache = AnalysisCache(blobs, "test-key", max_document_bytes=100)
+    recorder = cache.record_rendering("sha256:" + "a" * 64, rendering_id("json", b"{}"))
+    recorder.write(b"x" * 60)
+    recorder.write(b"x" * 60)
+    assert recorder.commit() is False
+    assert cache.rendering("sha256:" + "a" * 64, rendering_id("json", b"{}")).document is None
+    fits = cache.record_rendering("sha256:" + "a" * 64, rendering_id("json", b"{}"))
+    fits.write(b"y" * 100)
+    assert fits.commit() is True
+    assert cache.rendering("sha256:" + "a" * 64, rendering_id("json", b"{}")).document == b"y" * 100
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["sbom", "oci-dir:/i", "-o", "json"], StoredRequest("oci-dir:/i", "json")),
+        (
+            ["-q", "sbom", "--output=spdx-json", "oci-archive:/i.tar"],
+            StoredRequest("oci-archive:/i.tar", "spdx-json"),
+        ),
+        (
+            [
+                "sbom",
+                "docker-archive:/d.tar",
+                "-o",
+                "cyclonedx-json",
+                "--platform",
+                "linux/arm64",
+                "--include-declared",
+                "--secret",
+                "A=b+",
+                "--secret=C=d",
+                "--content",
+                "E=f",
+                "--retrieve",
+                "/etc/hosts",
+            ],
+            StoredRequest(
+                "docker-archive:/d.tar",
+                "cyclonedx-json",
+                "linux/arm64",
+                True,
+                ["A=b+", "C=d"],
+                ["E=f"],
+                ["/etc/hosts"],
+            ),
+        ),
+        (["sbom", "oci-dir:/i"], None),  # the table
+        (["sbom", "oci-dir:/i", "-o", "table"], None),
+        (["sbom", "registry:alpine", "-o", "json"], None),
+        (["sbom", "alpine:3.20", "-o", "json"], None),
+        (["sbom", "oci-dir:/i", "-o", "json", "--no-cache"], None),
+        (["--debug", "sbom", "oci-dir:/i", "-o", "json"], None),
+        (["sbom", "oci-dir:/i", "-o", "json", "--help"], None),
+        (["sbom", "oci-dir:/i", "oci-dir:/j", "-o", "json"], None),
+        (["sbom", "oci-dir:/i", "-ojson"], None),
+        (["sbom", "oci-dir:/i", "-o"], None),
+        (["sbom", "--", "oci-dir:/i", "-o", "json"], None),
+        (["scan", "oci-dir:/i", "-o", "json"], None),
+    ],
+)
+def test_only_plain_sbom_command_lines_are_answered_early(
+    argv: list[str], expected: StoredRequest | None
+) -> None:
+    assert parse_plain_sbom(argv) == expected
+
+
+def _cli(args: list[str], env: dict[str, str], entry: bool) -> subprocess.CompletedProcess[str]:
+    # The console script (entry) tries the stored document first; `-m portwarden.cli.main` never does.
+    code = (
+        "import sys\nfrom portwarden.cli.entry import run\nsys.argv[0] = 'portwarden'\ntry:\n    run()\n"
+        "finally:\n    sys.stderr.write('typer loaded: %s' % ('typer' in sys.modules))"
+        if entry
+        else "import sys; from portwarden.cli.main import run; sys.argv[0] = 'portwarden'; run()"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, timeout=120, check=False
+    )
+
+
+@pytest.mark.parametrize("fmt", ["json", "cyclonedx-json"])
+def test_the_console_script_prints_what_the_full_command_line_prints(
+    image_dir: Path, tmp_path: Path, fmt: str
+) -> None:
+    env = {**os.environ, "PORTWARDEN_HOME": str(tmp_path / "home")}
+    args = ["sbom", f"oci-dir:{image_dir}", "-o", fmt, "--secret", "TOKEN=tok_[a-z]+"]
+    first = _cli(args, env, entry=True)
+    assert first.returncode == 0 and "typer loaded: True" in first.stderr  # nothing stored yet
+    for blob in layer_blobs(image_dir):
+        blob.unlink()
+    early = _cli(args, env, entry=True)
+    assert early.returncode == 0 and "typer loaded: False" in early.stderr
+    full = _cli(args, env, entry=False)
+    assert full.returncode == 0
+    assert early.stdout == full.stdout == first.stdout
+    # Other options: not the stored document (an analysis from the layer fragments).
+    declared = _cli([*args, "--include-declared"], env, entry=True)
+    assert declared.returncode == 0 and "typer loaded: True" in declared.stderr
+
+
+def test_errors_are_the_full_command_lines(tmp_path: Path) -> None:
+    env = {**os.environ, "PORTWARDEN_HOME": str(tmp_path / "home")}
+    missing = _cli(["sbom", f"oci-dir:{tmp_path / 'nothing'}", "-o", "json"], env, entry=True)
+    full = _cli(["sbom", f"oci-dir:{tmp_path / 'nothing'}", "-o", "json"], env, entry=False)
+    assert missing.returncode == full.returncode == 2
+    assert missing.stderr.startswith(full.stderr.strip())
+    bad = _cli(["sbom", f"oci-dir:{tmp_path}", "-o", "json", "--secret", "no-equals"], env, entry=True)
+    assert bad.returncode == 2 and "NAME=REGEX" in bad.stderr
+
+
+def test_answering_from_a_stored_document_loads_no_reader_encoder_or_command_line(
+    image_dir: Path, tmp_path: Path
+) -> None:
+    # What the early answer saves is what it does not load: keep it that way.
+    env = {**os.environ, "PORTWARDEN_HOME": str(tmp_path / "home")}
+    args = ["sbom", f"oci-dir:{image_dir}", "-o", "json"]
+    assert _cli(args, env, entry=True).returncode == 0
+    heavy = (
+        "typer",
+        "rich",
+        "portwarden.core.image.reader",
+        "portwarden.core.services.analyze",
+        "portwarden.core.sbom.native",
+        "packageurl",
+        "sqlite3",
+    )
+    code = (
+        "import sys\nfrom portwarden.cli.stored_sbom import print_stored_sbom\n"
+        f"assert print_stored_sbom({args!r})\n"
+        f"sys.stderr.write(repr([m for m in {heavy!r} if m in sys.modules]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120, check=True
+    )
+    assert result.stderr == "[]"
+
+
+def test_a_closed_pipe_is_an_error_exit_like_the_command_lines(image_dir: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "PORTWARDEN_HOME": str(tmp_path / "home")}
+    args = ["sbom", f"oci-dir:{image_dir}", "-o", "json"]
+    assert _cli(args, env, entry=True).returncode == 0  # stored now
+    code = "import sys; from portwarden.cli.entry import run; sys.argv[0] = 'portwarden'; run()"
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # nobody reads: the write fails with EPIPE
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 2
+    assert stderr.startswith("error: BrokenPipeError")
