@@ -25,7 +25,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     outcome = match_phase(
         image.image_digest,
         image.repo_tag,
-        analyses=wiring.stores().analyses,
+        analyses=wiring.stores().for_account(image.account).analyses,
         database=wiring.vulnerability_db().current,
     )
     metrics.add_metric(name="VulnerabilitiesMatched", unit=MetricUnit.Count, value=outcome.match_count)

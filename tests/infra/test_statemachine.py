@@ -234,11 +234,14 @@ def test_states_pass_pointers_and_keep_the_request(asl: dict[str, Any]) -> None:
     # Results go beside the request, so MarkFailed always has the source and, after Resolve, the digest.
     assert states["Resolve"]["ResultPath"] == "$.resolved"
     assert states["Assemble"]["InputPath"] == "$.resolved"
+    # Every phase after Resolve acts for the account Resolve's pointer names (the request's).
     for name in ("Match", "Evaluate"):
         assert states[name]["Parameters"] == {
             "image_digest.$": "$.resolved.image_digest",
             "repo_tag.$": "$.resolved.repo_tag",
+            "account.$": "$.resolved.account",
         }
+    assert states["AnalyzeLayers"]["ItemSelector"]["account.$"] == "$.resolved.account"
     for name, state, _ in walk_states(states):
         assert state.get("ResultPath", "$.x") != "$", f"{name} would replace the whole state"
 

@@ -189,30 +189,28 @@ def seed_admin(accounts: DynamoAccountStore, admin_principal_arn: str | None) ->
 def account_dependencies(account: str) -> ApiDependencies:
     """The dependencies opened for ``account`` (cached per account for the life of the container).
 
-    Images, analyses, evaluations and policies live in tables without an account key: they are
-    account ``admin``'s, and any other account is refused (403) rather than shown them.
+    Every store is the account's own (its key is part of every item's key: docs/dynamodb.md), and
+    the analyses it starts are recorded under it.
     """
     from portwarden.adapters.aws.sfn import StepFunctionsStarter
-    from portwarden.api.auth import ForbiddenError
     from portwarden.api.dependencies import ApiDependencies
 
-    if account != ADMIN_ACCOUNT:
-        raise ForbiddenError(
-            f"account {account} cannot be served here: this deployment keeps images, evaluations and "
-            f"policies for account {ADMIN_ACCOUNT} only; map the principal to {ADMIN_ACCOUNT}"
-        )
     settings = api_settings()
-    stores_ = stores()
+    stores_ = stores().for_account(account)
     arn = settings.state_machine_arn
     common = ApiDependencies(
         catalog=stores_.catalog,
         analyses=stores_.analyses,
         evaluations=stores_.evaluations,
-        starter=StepFunctionsStarter(arn, endpoint_url=settings.aws_endpoint_url) if arn else None,
+        starter=(
+            StepFunctionsStarter(arn, endpoint_url=settings.aws_endpoint_url, account=account)
+            if arn
+            else None
+        ),
         # Checks evaluate with the same active bundle and database pointer as the pipeline.
         policies=stores_.policies,
         feeds=stores_.feeds,
-        events=stores_.for_account(account).events,
+        events=stores_.events,
     )
     if settings.accounts_table is None:
         return common

@@ -27,7 +27,14 @@ ACCOUNT_SEPARATOR = "|"
 
 
 def account_key(account: str, value: str) -> str:
-    """``value`` as a key of ``account``'s records (see ``ACCOUNT_SEPARATOR``)."""
+    """``value`` as a key of ``account``'s records (see ``ACCOUNT_SEPARATOR``).
+
+    A value holding the separator has no key (it could name another account's record): the answer is
+    then ``""``, under which nothing is ever stored (DynamoDB refuses empty keys, so a write fails and
+    a read finds nothing).
+    """
+    if not value or ACCOUNT_SEPARATOR in value:
+        return ""
     return value if account == ADMIN_ACCOUNT else f"{account}{ACCOUNT_SEPARATOR}{value}"
 
 

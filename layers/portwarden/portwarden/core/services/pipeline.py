@@ -111,6 +111,7 @@ def resolve_phase(
         resolved_key=_resolved_key(image_digest),
         layers=layers,
         skip=skip,
+        account=request.account,
     )
 
 
@@ -270,6 +271,7 @@ def assemble_phase(
     return AssembledPointer(
         image_digest=pointer.image_digest,
         repo_tag=pointer.repo_tag,
+        account=pointer.account,
         package_count=len(analysis.packages),
         analyzer_errors=tuple(f"{run.name}: {run.error}" for run in analysis.analyzers if run.error),
     )
