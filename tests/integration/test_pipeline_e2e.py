@@ -338,3 +338,61 @@ def test_an_accounts_analysis_through_the_api_is_its_own(
     assert stack.api("GET", f"/v1/images/{image.digest}/vuln/all")["statusCode"] == 404
     assert stack.api("GET", "/v1/images")["json"] == []
     assert stack.stores.events.list_events() == []
+
+
+def test_system_feeds_on_aws_list_start_the_workflow_and_honour_disabled_feeds_and_groups(
+    stack: MotoStack, anonymous_registry: RunningRegistry
+) -> None:
+    # Before any sync: the feed, no groups, never synced
+    (empty,) = stack.api("GET", "/v1/system/feeds")["json"]
+    assert empty["name"] == "vulnerabilities" and empty["groups"] == [] and empty["last_full_sync"] is None
+
+    # POST starts the FeedSync workflow and answers at once
+    started = stack.api("POST", "/v1/system/feeds")
+    assert started["statusCode"] == 200, started
+    (result,) = started["json"]
+    assert result["status"] == "started" and result["feed"] == "vulnerabilities"
+    execution = stack.wait(result["execution_arn"])
+    assert execution["status"] == "SUCCEEDED" and execution["stateMachineArn"] == stack.feed_sync_arn
+    (feed,) = stack.api("GET", "/v1/system/feeds")["json"]
+    assert feed["enabled"] is True and feed["last_full_sync"]
+    groups = {group["name"]: group for group in feed["groups"]}
+    assert groups["npm"]["record_count"] >= 1 and groups["npm"]["enabled"] is True
+    assert_flush = stack.api("POST", "/v1/system/feeds", query={"flush": "true"})
+    assert assert_flush["statusCode"] == 400
+
+    # A disabled group's matches are left out of the next analysis
+    disabled = stack.api("PUT", "/v1/system/feeds/vulnerabilities/npm", query={"enabled": "false"})
+    assert disabled["statusCode"] == 200 and disabled["json"]["enabled"] is False
+    assert (
+        stack.api("PUT", "/v1/system/feeds/vulnerabilities/nosuch", query={"enabled": "false"})["statusCode"]
+        == 404
+    )
+    image = app_image()
+    push_image(image, anonymous_registry, "team/app", "1.0")
+    analysis = stack.wait(stack.start_push(ecr_push_event(image.digest))["execution_arn"])
+    assert analysis["status"] == "SUCCEEDED"
+    assert stack.stores.analyses.get_matches(image.digest) == []
+    enabled = stack.api("PUT", "/v1/system/feeds/vulnerabilities/npm", query={"enabled": "true"})
+    assert enabled["json"]["enabled"] is True
+
+    # A disabled feed is not synced: the API starts nothing, the scheduled run does nothing
+    assert stack.api("DELETE", "/v1/system/feeds/vulnerabilities")["json"]["enabled"] is False
+    runs_before = len(stack.executions(stack.feed_sync_arn))
+    (skipped,) = stack.api("POST", "/v1/system/feeds")["json"]
+    assert skipped["status"] == "success" and "execution_arn" not in skipped
+    assert len(stack.executions(stack.feed_sync_arn)) == runs_before
+    scheduled = stack.sync_feeds()
+    assert scheduled["status"] == "SUCCEEDED" and scheduled["parsed_output"]["plan"]["disabled"] is True
+
+    # Only admin drives the feeds
+    from portwarden.adapters.aws.account_stores import DynamoAccountStore
+    from portwarden.adapters.aws.dynamo_models import TableBinding
+    from portwarden.core.model.accounts import AccountType
+    from portwarden.core.services.accounts import new_account
+
+    team_principal = f"arn:aws:iam::{ACCOUNT}:user/team-member"
+    accounts = DynamoAccountStore(TableBinding(os.environ["PORTWARDEN_ACCOUNTS_TABLE"], REGION))
+    accounts.add_account(new_account("team", type=AccountType.USER))
+    accounts.put_principal(team_principal, "team")
+    assert stack.api("POST", "/v1/system/feeds", principal=team_principal)["statusCode"] == 403

@@ -169,6 +169,10 @@ class ApiSettings(ObservabilitySettings, StorageSettings):
     state_machine_arn: str | None = Field(
         default=None, min_length=1, validation_alias="PORTWARDEN_STATE_MACHINE_ARN"
     )
+    # The FeedSync workflow ``POST /system/feeds`` starts. Unset: /system/feeds answers 500.
+    feed_sync_state_machine_arn: str | None = Field(
+        default=None, min_length=1, validation_alias="PORTWARDEN_FEED_SYNC_STATE_MACHINE_ARN"
+    )
     # Accounts, users, IAM principals, registries, subscriptions and VEX documents. Unset: the API
     # acts for account admin alone, whoever API Gateway let in.
     accounts_table: str | None = Field(

@@ -30,6 +30,7 @@ from portwarden.runtime.settings import (
 if TYPE_CHECKING:
     from portwarden.adapters.aws.account_stores import DynamoAccountStore
     from portwarden.adapters.aws.dynamo_models import TableBinding
+    from portwarden.adapters.aws.feed_service import StepFunctionsFeedService
     from portwarden.adapters.aws.s3 import S3SnapshotFiles
     from portwarden.adapters.aws.sfn import StepFunctionsStarter
     from portwarden.adapters.aws.stores import AwsStores
@@ -211,6 +212,7 @@ def account_dependencies(account: str) -> ApiDependencies:
         policies=stores_.policies,
         feeds=stores_.feeds,
         events=stores_.events,
+        feed_service=feed_service(),
     )
     if settings.accounts_table is None:
         return common
@@ -228,6 +230,18 @@ def account_dependencies(account: str) -> ApiDependencies:
         principals=accounts,
         for_account=account_dependencies,
     )
+
+
+@cache
+def feed_service() -> StepFunctionsFeedService | None:
+    """``/system/feeds``: the feeds table and the FeedSync state machine (None without its ARN)."""
+    from portwarden.adapters.aws.feed_service import StepFunctionsFeedService
+
+    settings = api_settings()
+    arn = settings.feed_sync_state_machine_arn
+    if arn is None:
+        return None
+    return StepFunctionsFeedService(stores().feeds, arn, endpoint_url=settings.aws_endpoint_url)
 
 
 def snapshot_files() -> S3SnapshotFiles:
@@ -279,6 +293,7 @@ def reset() -> None:
             api_dependencies,
             account_store,
             account_dependencies,
+            feed_service,
             vulnerability_db,
             feed_sync_settings,
         ):

@@ -37,6 +37,7 @@ from portwarden.adapters.aws.dynamo_models import (
     BY_STATUS_INDEX,
     DAY_INDEX_PARTITION,
     EVENT_ID_PARTITION,
+    FEED_SETTINGS_NAME,
     FEED_SYNC_LEASE_NAME,
     FEED_SYNC_STATE_NAME,
     IMAGE_LISTING,
@@ -72,7 +73,7 @@ from portwarden.core.errors import NotFoundError, StoreError
 from portwarden.core.model.accounts import ADMIN_ACCOUNT, EventPage, EventQuery
 from portwarden.core.model.analysis import ImageAnalysis
 from portwarden.core.model.base import ValueObject
-from portwarden.core.model.feedsync import WorkingDatabase
+from portwarden.core.model.feedsync import FeedSettings, WorkingDatabase
 from portwarden.core.model.match import Match, MatchCounts
 from portwarden.core.model.records import (
     REPO_TAGS_KEPT,
@@ -1072,6 +1073,21 @@ class AwsFeedMetadataStore:
             self._state(
                 FEED_SYNC_STATE_NAME,
                 working=working.model_dump_json(),
+                updated_at=to_timestamp(datetime.now(UTC)),
+            ).save()
+
+    def get_feed_settings(self) -> FeedSettings:
+        with _dynamodb_errors("read the feed settings"):
+            item = _get(self._state, FEED_SETTINGS_NAME)
+        if item is None or not item.settings:
+            return FeedSettings()
+        return FeedSettings.model_validate_json(item.settings)
+
+    def put_feed_settings(self, settings: FeedSettings) -> None:
+        with _dynamodb_errors("store the feed settings"):
+            self._state(
+                FEED_SETTINGS_NAME,
+                settings=settings.model_dump_json(),
                 updated_at=to_timestamp(datetime.now(UTC)),
             ).save()
 
