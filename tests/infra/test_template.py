@@ -275,6 +275,12 @@ def test_the_api_function_may_use_the_accounts_table_and_no_more_than_it_needs(
     assert by_sid["FeedSettings"]["Condition"] == {
         "ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [FEED_SETTINGS_NAME]}
     }
+    # Responses over Lambda's 6 MB: their S3 copies, under a prefix the bucket expires
+    assert by_sid["LargeResponses"]["Resource"] == {"Fn::Sub": "${DataBucket.Arn}/responses/*"}
+    assert sorted(by_sid["LargeResponses"]["Action"]) == ["s3:GetObject", "s3:PutObject"]
+    rules = template["Resources"]["DataBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    (expiry,) = [rule for rule in rules if rule.get("Prefix") == "responses/"]
+    assert expiry["Status"] == "Enabled" and expiry["ExpirationInDays"] == 1
     # The event log is read, written and deleted from; nothing deletes images or feeds.
     assert by_sid["Events"]["Resource"] == {"Fn::GetAtt": ["EventsTable", "Arn"]}
     assert sorted(by_sid["Events"]["Action"]) == [

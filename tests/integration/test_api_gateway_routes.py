@@ -4,6 +4,7 @@ under moto: the caller's principal maps to an account through the accounts table
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -235,3 +236,41 @@ def test_the_templates_empty_admin_principal_maps_none(monkeypatch: pytest.Monke
     monkeypatch.setenv("PORTWARDEN_ADMIN_PRINCIPAL_ARN", "not-an-arn")
     with pytest.raises(ValueError, match=r"PORTWARDEN_ADMIN_PRINCIPAL_ARN"):
         ApiSettings()
+
+
+def test_a_response_over_lambdas_6_mb_is_a_redirect_to_a_short_lived_s3_copy(stack: MotoStack) -> None:
+    import boto3  # type: ignore[import-untyped]
+
+    from tests.support.stores import analysis_document
+
+    # Given an analyzed image whose file listing is larger than a Lambda response may be
+    analysis = analysis_document(file_count=40_000, package_count=3)
+    stack.stores.catalog.put_image(
+        ImageRecord(
+            image_digest=DIGEST,
+            analysis_status=AnalysisStatus.ANALYZED,
+            repo_tags=("registry.example/big:1",),
+            created_at=datetime(2026, 1, 1, tzinfo=UTC),
+        )
+    )
+    stack.stores.analyses.put_analysis(DIGEST, analysis)
+
+    # When the files are asked for through the Api function
+    redirected = stack.api("GET", f"/v1/images/{DIGEST}/content/files")
+
+    # Then the answer is a redirect to a presigned GET of the document under responses/
+    assert redirected["statusCode"] == 307, redirected["statusCode"]
+    (location,) = redirected["multiValueHeaders"]["Location"]
+    assert location == redirected["json"]["location"]
+    assert "X-Amz-Signature=" in location and "X-Amz-Expires=300" in location
+    key = location.split("?", 1)[0].split(f"{stack.settings.bucket}/", 1)[-1].split(".amazonaws.com/", 1)[-1]
+    assert key.startswith("responses/")
+    stored = boto3.client("s3", region_name=REGION).get_object(Bucket=stack.settings.bucket, Key=key)
+    assert stored["ContentType"] == "application/json"
+    document = json.loads(stored["Body"].read())
+    assert redirected["json"]["bytes"] > 6 * 1024 * 1024
+    assert document["imageDigest"] == DIGEST and document["content_type"] == "files"
+    assert len(document["content"]) == 40_000
+    # A small response is answered as it is
+    small = stack.api("GET", f"/v1/images/{DIGEST}/content/os")
+    assert small["statusCode"] == 200 and "Location" not in small.get("multiValueHeaders", {})

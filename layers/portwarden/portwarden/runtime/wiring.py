@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from portwarden.core.analyzers.base import AnalyzerOptions
     from portwarden.core.services.acquire import ImageAccess
     from portwarden.core.services.sync_feeds import FeedSource
+    from portwarden.runtime.large_responses import LargeResponses
     from portwarden.runtime.snapshots import VulnerabilityDbCache
 
 
@@ -233,6 +234,32 @@ def account_dependencies(account: str) -> ApiDependencies:
 
 
 @cache
+def large_responses() -> LargeResponses:
+    """What the Api host passes every response through (a redirect to S3 for those over the limit)."""
+    import boto3  # type: ignore[import-untyped]
+    from botocore.config import Config  # type: ignore[import-untyped]
+
+    from portwarden.runtime.large_responses import LargeResponses
+
+    settings = api_settings()
+    stores_ = stores()
+    # Presigned URLs signed with SigV4 (S3 refuses SigV2 in newer regions, and it is deprecated).
+    client = boto3.session.Session().client(
+        "s3",
+        region_name=stores_.region,
+        endpoint_url=stores_.settings.s3_endpoint_url,
+        config=Config(signature_version="s3v4"),
+    )
+    return LargeResponses(
+        client,
+        stores_.documents.bucket,
+        settings.large_response_prefix,
+        limit=settings.response_limit_bytes,
+        url_seconds=settings.large_response_url_seconds,
+    )
+
+
+@cache
 def feed_service() -> StepFunctionsFeedService | None:
     """``/system/feeds``: the feeds table and the FeedSync state machine (None without its ARN)."""
     from portwarden.adapters.aws.feed_service import StepFunctionsFeedService
@@ -294,6 +321,7 @@ def reset() -> None:
             account_store,
             account_dependencies,
             feed_service,
+            large_responses,
             vulnerability_db,
             feed_sync_settings,
         ):
