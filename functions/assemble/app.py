@@ -24,7 +24,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     stores = wiring.stores().for_account(pointer.account)
     assembled = assemble_phase(
         pointer,
-        wiring.image_access(),
+        wiring.image_access(pointer.account),
         blobs=stores.blobs,
         catalog=stores.catalog,
         analyses=stores.analyses,

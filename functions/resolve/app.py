@@ -30,7 +30,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     claim_ttl = timedelta(seconds=wiring.pipeline_settings().analysis_timeout_seconds + 300)
     resolved = resolve_phase(
         request,
-        wiring.image_access(),
+        wiring.image_access(request.account),
         blobs=stores.blobs,
         catalog=stores.catalog,
         owner=task.attempt.owner if task.attempt else None,

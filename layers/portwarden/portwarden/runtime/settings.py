@@ -148,6 +148,15 @@ class RegistrySettings(WorkSettings):
     image_read_deadline: float = Field(
         default=3600.0, gt=0, validation_alias="PORTWARDEN_IMAGE_READ_DEADLINE"
     )
+    # The accounts table: each account's registry entries (added through the API) are used first.
+    accounts_table: str | None = Field(
+        default=None, min_length=3, validation_alias="PORTWARDEN_ACCOUNTS_TABLE"
+    )
+
+    @field_validator("accounts_table", mode="before")
+    @classmethod
+    def _no_accounts_table(cls, value: Any) -> Any:
+        return None if value == "" else value
 
     @field_validator("insecure_registries", mode="before")
     @classmethod
