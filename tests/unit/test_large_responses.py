@@ -29,14 +29,26 @@ def test_a_response_that_fits_is_returned_as_it_is() -> None:
     s3 = RecordingS3()
     small = response("x" * 100, multiValueHeaders={"Content-Type": ["application/json"]})
     limit = response_size(small)
-    assert LargeResponses(s3, "b", "responses/", limit=limit).fit(small) is small
+    assert LargeResponses(lambda: (s3, "b"), "responses/", limit=limit).fit(small) is small
     assert s3.objects == {}
+
+
+def test_answers_that_fit_never_open_the_bucket() -> None:
+    # /health is served without the stores' settings: only a response too large needs S3
+    def unavailable() -> tuple[object, str]:
+        raise AssertionError("the bucket was opened for a response that fits")
+
+    offload = LargeResponses(unavailable, "responses/", limit=10_000)
+    for _ in range(3):
+        assert offload.fit(response("ok"))["statusCode"] == 200
 
 
 def test_one_byte_over_the_limit_is_moved_to_s3_behind_a_redirect() -> None:
     s3 = RecordingS3()
     big = response("y" * 2000, multiValueHeaders={"Content-Type": ["application/spdx+json"]})
-    fitted = LargeResponses(s3, "b", "responses/", limit=response_size(big) - 1, url_seconds=120).fit(big)
+    fitted = LargeResponses(
+        lambda: (s3, "b"), "responses/", limit=response_size(big) - 1, url_seconds=120
+    ).fit(big)
     assert fitted["statusCode"] == 307
     ((stored_key, (body, content_type)),) = s3.objects.items()
     assert stored_key.startswith("b/responses/") and body == b"y" * 2000
@@ -57,14 +69,14 @@ def test_a_binary_body_is_stored_decoded() -> None:
     big = response(
         base64.b64encode(raw).decode(), isBase64Encoded=True, headers={"content-type": "application/gzip"}
     )
-    LargeResponses(s3, "b", "r/", limit=1024).fit(big)
+    LargeResponses(lambda: (s3, "b"), "r/", limit=1024).fit(big)
     ((body, content_type),) = s3.objects.values()
     assert body == raw and content_type == "application/gzip"
 
 
 def test_every_stored_response_gets_its_own_key() -> None:
     s3 = RecordingS3()
-    offload = LargeResponses(s3, "b", "r/", limit=1024)
+    offload = LargeResponses(lambda: (s3, "b"), "r/", limit=1024)
     for _ in range(50):
         offload.fit(response("z" * 4096))
     assert len(s3.objects) == 50

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from portwarden.core.errors import StoreError
@@ -39,22 +40,32 @@ def response_size(response: Mapping[str, Any]) -> int:
 
 
 class LargeResponses:
-    """Moves a response body larger than ``limit`` to ``s3://bucket/prefix…`` behind a redirect."""
+    """Moves a response body larger than ``limit`` to ``s3://bucket/prefix…`` behind a redirect.
+
+    ``open_bucket`` answers the S3 client and the bucket; it is called on the first response too
+    large, so the many that fit (``/health`` among them) never need the stores' settings or a client.
+    """
 
     def __init__(
         self,
-        client: Any,
-        bucket: str,
+        open_bucket: Callable[[], tuple[Any, str]],
         prefix: str,
         *,
         limit: int = LAMBDA_RESPONSE_LIMIT,
         url_seconds: int = 300,
     ) -> None:
-        self._client = client
-        self._bucket = bucket
+        self._open_bucket = open_bucket
+        self._opened: tuple[Any, str] | None = None
+        self._lock = threading.Lock()
         self._prefix = prefix
         self._limit = limit
         self._url_seconds = url_seconds
+
+    def _bucket(self) -> tuple[Any, str]:
+        with self._lock:
+            if self._opened is None:
+                self._opened = self._open_bucket()
+            return self._opened
 
     def fit(self, response: dict[str, Any]) -> dict[str, Any]:
         """``response`` itself when Lambda can return it, else the redirect to its S3 copy."""
@@ -64,13 +75,14 @@ class LargeResponses:
         data = base64.b64decode(body) if response.get("isBase64Encoded") else str(body).encode()
         key = f"{self._prefix}{uuid.uuid4().hex}"
         content_type = _content_type(response)
+        client, bucket = self._bucket()
         from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 
         try:
-            self._client.put_object(Bucket=self._bucket, Key=key, Body=data, ContentType=content_type)
-            url = self._client.generate_presigned_url(
+            client.put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type)
+            url = client.generate_presigned_url(
                 "get_object",
-                Params={"Bucket": self._bucket, "Key": key, "ResponseContentType": content_type},
+                Params={"Bucket": bucket, "Key": key, "ResponseContentType": content_type},
                 ExpiresIn=self._url_seconds,
             )
         except (BotoCoreError, ClientError) as exc:

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from functools import cache
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from portwarden.core.errors import ConfigurationError
 from portwarden.core.image.reference import ImageReference
@@ -298,23 +298,25 @@ def account_dependencies(account: str) -> ApiDependencies:
 @cache
 def large_responses() -> LargeResponses:
     """What the Api host passes every response through (a redirect to S3 for those over the limit)."""
-    import boto3  # type: ignore[import-untyped]
-    from botocore.config import Config  # type: ignore[import-untyped]
-
     from portwarden.runtime.large_responses import LargeResponses
 
+    def open_bucket() -> tuple[Any, str]:
+        import boto3  # type: ignore[import-untyped]
+        from botocore.config import Config  # type: ignore[import-untyped]
+
+        stores_ = stores()
+        # Presigned URLs signed with SigV4 (S3 refuses SigV2 in newer regions, and it is deprecated).
+        client = boto3.session.Session().client(
+            "s3",
+            region_name=stores_.region,
+            endpoint_url=stores_.settings.s3_endpoint_url,
+            config=Config(signature_version="s3v4"),
+        )
+        return client, stores_.documents.bucket
+
     settings = api_settings()
-    stores_ = stores()
-    # Presigned URLs signed with SigV4 (S3 refuses SigV2 in newer regions, and it is deprecated).
-    client = boto3.session.Session().client(
-        "s3",
-        region_name=stores_.region,
-        endpoint_url=stores_.settings.s3_endpoint_url,
-        config=Config(signature_version="s3v4"),
-    )
     return LargeResponses(
-        client,
-        stores_.documents.bucket,
+        open_bucket,
         settings.large_response_prefix,
         limit=settings.response_limit_bytes,
         url_seconds=settings.large_response_url_seconds,
