@@ -181,6 +181,20 @@ class _ListedRegistries:
         raise NotImplementedError("read-only")
 
 
+def account_names() -> list[str]:
+    """Every account whose records the pipeline keeps: ``admin``, and those of the accounts table."""
+    settings = pipeline_settings()
+    if settings.accounts_table is None:
+        return [ADMIN_ACCOUNT]
+    from portwarden.adapters.aws.account_stores import DynamoAccountStore
+    from portwarden.adapters.aws.dynamo_models import TableBinding
+
+    stores_ = stores()
+    binding = TableBinding(settings.accounts_table, stores_.region, stores_.settings.dynamodb_endpoint_url)
+    names = {account.name for account in DynamoAccountStore(binding).list_accounts()}
+    return sorted(names | {ADMIN_ACCOUNT})
+
+
 def analyzer_options() -> AnalyzerOptions:
     """The analyzer options every image phase uses (the same everywhere: they key the layer cache)."""
     from portwarden.core.analyzers.base import AnalyzerOptions
