@@ -6,7 +6,7 @@ import base64
 import json
 from typing import Any
 
-from portwarden.runtime.large_responses import LargeResponses, response_size
+from portwarden.adapters.aws.large_responses import LargeResponses, response_size
 
 
 class RecordingS3:

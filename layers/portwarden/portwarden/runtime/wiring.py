@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from portwarden.adapters.aws.account_stores import DynamoAccountStore
     from portwarden.adapters.aws.dynamo_models import TableBinding
     from portwarden.adapters.aws.feed_service import StepFunctionsFeedService
+    from portwarden.adapters.aws.large_responses import LargeResponses
     from portwarden.adapters.aws.s3 import S3SnapshotFiles
     from portwarden.adapters.aws.sfn import StepFunctionsStarter
     from portwarden.adapters.aws.stores import AwsStores
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
     from portwarden.core.analyzers.base import AnalyzerOptions
     from portwarden.core.services.acquire import ImageAccess
     from portwarden.core.services.sync_feeds import FeedSource
-    from portwarden.runtime.large_responses import LargeResponses
     from portwarden.runtime.snapshots import VulnerabilityDbCache
 
 
@@ -312,20 +312,11 @@ def account_dependencies(account: str) -> ApiDependencies:
 @cache
 def large_responses() -> LargeResponses:
     """What the Api host passes every response through (a redirect to S3 for those over the limit)."""
-    from portwarden.runtime.large_responses import LargeResponses
+    from portwarden.adapters.aws.large_responses import LargeResponses, presigning_s3_client
 
     def open_bucket() -> tuple[Any, str]:
-        import boto3  # type: ignore[import-untyped]
-        from botocore.config import Config  # type: ignore[import-untyped]
-
         stores_ = stores()
-        # Presigned URLs signed with SigV4 (S3 refuses SigV2 in newer regions, and it is deprecated).
-        client = boto3.session.Session().client(
-            "s3",
-            region_name=stores_.region,
-            endpoint_url=stores_.settings.s3_endpoint_url,
-            config=Config(signature_version="s3v4"),
-        )
+        client = presigning_s3_client(stores_.region, stores_.settings.s3_endpoint_url)
         return client, stores_.documents.bucket
 
     settings = api_settings()

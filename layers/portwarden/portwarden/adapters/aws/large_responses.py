@@ -25,6 +25,16 @@ from portwarden.core.errors import StoreError
 LAMBDA_RESPONSE_LIMIT = 6 * 1024 * 1024
 
 
+def presigning_s3_client(region: str | None, endpoint_url: str | None = None) -> Any:
+    """An S3 client whose presigned URLs are SigV4 (S3 refuses SigV2 in newer regions)."""
+    import boto3  # type: ignore[import-untyped]
+    from botocore.config import Config  # type: ignore[import-untyped]
+
+    return boto3.session.Session().client(
+        "s3", region_name=region, endpoint_url=endpoint_url, config=Config(signature_version="s3v4")
+    )
+
+
 def _content_type(response: Mapping[str, Any]) -> str:
     for key in ("multiValueHeaders", "headers"):
         headers = response.get(key) or {}
