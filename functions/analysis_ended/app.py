@@ -25,7 +25,7 @@ from portwarden.runtime.observability import logger, metrics, tracer
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     ended = ExecutionEndedEvent.model_validate(event)
-    stores = wiring.stores()
+    stores = wiring.stores().for_account(ended.account_of_request)
     outcome = abandoned_analysis(
         ended.detail.execution_arn,
         ended.source_of_request,

@@ -25,7 +25,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     layer = analyze_layer_phase(
         job.source,
         job.layer,
-        wiring.image_access(),
+        wiring.image_access(job.account),
         blobs=wiring.stores().blobs,
         options=wiring.analyzer_options(),
     )

@@ -23,4 +23,5 @@ app = create_app(wiring.api_dependencies)
 @tracer.capture_lambda_handler
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    # Every route's answer: one over Lambda's 6 MB becomes a redirect to its S3 copy.
+    return wiring.large_responses().fit(app.resolve(event, context))

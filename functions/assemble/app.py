@@ -21,10 +21,10 @@ from portwarden.runtime.observability import logger, metrics, tracer
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     pointer = ResolvedPointer.model_validate(event)
-    stores = wiring.stores()
+    stores = wiring.stores().for_account(pointer.account)
     assembled = assemble_phase(
         pointer,
-        wiring.image_access(),
+        wiring.image_access(pointer.account),
         blobs=stores.blobs,
         catalog=stores.catalog,
         analyses=stores.analyses,

@@ -11,7 +11,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from portwarden.core.services.claims import sweep_expired_claims
+from portwarden.core.services.claims import sweep_accounts
 from portwarden.runtime import wiring
 from portwarden.runtime.events import ScheduledEvent
 from portwarden.runtime.observability import logger, metrics, tracer
@@ -23,6 +23,6 @@ from portwarden.runtime.observability import logger, metrics, tracer
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     ScheduledEvent.model_validate(event)
     stores = wiring.stores()
-    outcome = sweep_expired_claims(catalog=stores.catalog, events=stores.events)
+    outcome = sweep_accounts(wiring.account_names(), stores.for_account)
     metrics.add_metric(name="ClaimsExpired", unit=MetricUnit.Count, value=len(outcome.failed))
     return outcome.model_dump(mode="json")

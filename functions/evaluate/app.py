@@ -22,7 +22,7 @@ from portwarden.runtime.observability import logger, metrics, tracer
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     image = ImagePointer.model_validate(event)
-    stores = wiring.stores()
+    stores = wiring.stores().for_account(image.account)
     outcome = evaluate_phase(
         image.image_digest,
         image.repo_tag,

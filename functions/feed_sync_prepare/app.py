@@ -22,10 +22,12 @@ from portwarden.runtime.observability import logger, metrics, tracer
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     run = FeedSyncRun.model_validate(event)
+    feeds = wiring.stores().feeds
     plan = prepare_feed_sync(
         run.run_id,
         wiring.feed_sources(),
-        state=wiring.stores().feeds,
+        state=feeds,
+        settings=feeds.get_feed_settings(),
         lease=timedelta(seconds=wiring.feed_sync_settings().feed_sync_lease_seconds),
     )
     return plan.model_dump(mode="json")

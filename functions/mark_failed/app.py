@@ -22,7 +22,7 @@ from portwarden.runtime.observability import logger, metrics, tracer
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     failed = FailedAnalysis.model_validate(event)
-    stores = wiring.stores()
+    stores = wiring.stores().for_account(failed.account)
     outcome = record_failure(
         failed.source,
         failed.image_digest,

@@ -25,8 +25,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     outcome = match_phase(
         image.image_digest,
         image.repo_tag,
-        analyses=wiring.stores().analyses,
+        analyses=wiring.stores().for_account(image.account).analyses,
         database=wiring.vulnerability_db().current,
+        disabled_groups=wiring.stores().feeds.get_feed_settings().disabled_groups,
     )
     metrics.add_metric(name="VulnerabilitiesMatched", unit=MetricUnit.Count, value=outcome.match_count)
     return outcome.model_dump(mode="json")

@@ -24,12 +24,13 @@ from portwarden.runtime.observability import logger, metrics, tracer
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     task = ResolveInput.model_validate(event)
-    stores = wiring.stores()
+    request = task.request()
+    stores = wiring.stores().for_account(request.account)
     # The claim outlives the execution's own timeout by a margin: no live attempt loses it.
     claim_ttl = timedelta(seconds=wiring.pipeline_settings().analysis_timeout_seconds + 300)
     resolved = resolve_phase(
-        task.request(),
-        wiring.image_access(),
+        request,
+        wiring.image_access(request.account),
         blobs=stores.blobs,
         catalog=stores.catalog,
         owner=task.attempt.owner if task.attempt else None,

@@ -234,11 +234,14 @@ def test_states_pass_pointers_and_keep_the_request(asl: dict[str, Any]) -> None:
     # Results go beside the request, so MarkFailed always has the source and, after Resolve, the digest.
     assert states["Resolve"]["ResultPath"] == "$.resolved"
     assert states["Assemble"]["InputPath"] == "$.resolved"
+    # Every phase after Resolve acts for the account Resolve's pointer names (the request's).
     for name in ("Match", "Evaluate"):
         assert states[name]["Parameters"] == {
             "image_digest.$": "$.resolved.image_digest",
             "repo_tag.$": "$.resolved.repo_tag",
+            "account.$": "$.resolved.account",
         }
+    assert states["AnalyzeLayers"]["ItemSelector"]["account.$"] == "$.resolved.account"
     for name, state, _ in walk_states(states):
         assert state.get("ResultPath", "$.x") != "$", f"{name} would replace the whole state"
 
@@ -294,8 +297,10 @@ def test_the_bucket_is_private_encrypted_and_expires_regenerable_data(template: 
     }
     # Fragments (cache/) can be rebuilt; analyses (documents/) never expire; a snapshot expires only
     # once feed sync has tagged it retired (the pointer moved on), never while the pointer names it.
+    # Api responses too large for Lambda are handed out for minutes and go after a day.
     assert expiring == {
         "cache/": ({"Ref": "FragmentRetentionDays"}, None),
+        "responses/": (1, None),
         "vulndb/": ({"Ref": "SnapshotRetentionDays"}, [{"Key": RETIRED_TAG, "Value": "true"}]),
     }
     # Versioned for the snapshots: replaced versions are dropped, soon except under vulndb/.
@@ -305,7 +310,12 @@ def test_the_bucket_is_private_encrypted_and_expires_regenerable_data(template: 
         for rule in rules
         if "NoncurrentVersionExpiration" in rule
     }
-    assert noncurrent == {"cache/": 1, "documents/": 1, "vulndb/": {"Ref": "SnapshotRetentionDays"}}
+    assert noncurrent == {
+        "cache/": 1,
+        "documents/": 1,
+        "responses/": 1,
+        "vulndb/": {"Ref": "SnapshotRetentionDays"},
+    }
 
 
 def test_tables_and_bucket_survive_stack_deletion_and_mistakes(template: dict[str, Any]) -> None:

@@ -20,6 +20,8 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from portwarden.adapters.aws.dynamo_models import FEED_SETTINGS_NAME
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO_ROOT / "template.yaml"
 PACKAGE_DIR = REPO_ROOT / "layers" / "portwarden" / "portwarden"
@@ -259,6 +261,26 @@ def test_the_api_function_may_use_the_accounts_table_and_no_more_than_it_needs(
     (statements,) = [policy["Statement"] for policy in api["Policies"] if "Statement" in policy]
     by_sid = {statement["Sid"]: statement for statement in statements}
     assert by_sid["Accounts"]["Resource"] == {"Fn::GetAtt": ["AccountsTable", "Arn"]}
+    # /system/feeds: the FeedSync workflow started, the settings item written and nothing else.
+    assert api["Environment"]["Variables"]["PORTWARDEN_FEED_SYNC_STATE_MACHINE_ARN"] == {
+        "Ref": "FeedSyncStateMachine"
+    }
+    started = [
+        p["StepFunctionsExecutionPolicy"]["StateMachineName"]
+        for p in api["Policies"]
+        if "StepFunctionsExecutionPolicy" in p
+    ]
+    assert {"Fn::GetAtt": ["FeedSyncStateMachine", "Name"]} in started
+    assert by_sid["FeedSettings"]["Action"] == ["dynamodb:PutItem"]
+    assert by_sid["FeedSettings"]["Condition"] == {
+        "ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [FEED_SETTINGS_NAME]}
+    }
+    # Responses over Lambda's 6 MB: their S3 copies, under a prefix the bucket expires
+    assert by_sid["LargeResponses"]["Resource"] == {"Fn::Sub": "${DataBucket.Arn}/responses/*"}
+    assert sorted(by_sid["LargeResponses"]["Action"]) == ["s3:GetObject", "s3:PutObject"]
+    rules = template["Resources"]["DataBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    (expiry,) = [rule for rule in rules if rule.get("Prefix") == "responses/"]
+    assert expiry["Status"] == "Enabled" and expiry["ExpirationInDays"] == 1
     # The event log is read, written and deleted from; nothing deletes images or feeds.
     assert by_sid["Events"]["Resource"] == {"Fn::GetAtt": ["EventsTable", "Arn"]}
     assert sorted(by_sid["Events"]["Action"]) == [

@@ -17,7 +17,7 @@ import pytest
 import zstandard
 
 from portwarden.adapters.local.sqlite import _MIGRATIONS, SCHEMA_VERSION, LocalStore
-from portwarden.core.errors import NotFoundError
+from portwarden.core.errors import ConflictError, NotFoundError
 from portwarden.core.model.accounts import (
     AccountState,
     EventQuery,
@@ -486,6 +486,12 @@ def test_dynamo_accounts_users_and_principals(dynamo_table: Any) -> None:
     assert store.principal_account("arn:aws:iam::123456789012:role/other") is None
     assert store.delete_account("team")
     assert store.get_user("dev") is None and store.get_account("team") is None
+    assert not store.delete_account("team")
+    # The deleted account's images and events stay under its key: its name is never given out again
+    with pytest.raises(ConflictError, match="belonged to a deleted account"):
+        store.add_account(new_account("team"))
+    assert store.get_account("team") is None
+    assert store.add_account(new_account("team-2"))
 
 
 def test_dynamo_registries_and_subscriptions_per_account(dynamo_table: Any) -> None:

@@ -4,6 +4,7 @@ under moto: the caller's principal maps to an account through the accounts table
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -162,13 +163,44 @@ def test_mapped_principals_see_only_their_accounts_data(stack: MotoStack) -> Non
     shared = stack.api("GET", "/v1/subscriptions", principal=OTHER_ADMIN_PRINCIPAL)["json"]
     assert [s["subscription_key"] for s in shared] == ["registry.example/app:1"]
 
-    # The team's principal is authenticated as account team and never sees admin's records: the
-    # tables without an account key refuse it outright, the account-keyed ones would be its own.
-    assert stack.api("GET", "/v1/account", principal=TEAM_PRINCIPAL)["statusCode"] == 403
-    for path in ("/v1/subscriptions", "/v1/policies", "/v1/images", f"/v1/images/{DIGEST}"):
-        refused = stack.api("GET", path, principal=TEAM_PRINCIPAL)
-        assert_anchore_error(refused, 403)
-        assert "admins-only" not in str(refused["json"]) and "registry.example" not in str(refused["json"])
+    stack.stores.catalog.put_image(
+        ImageRecord(
+            image_digest=DIGEST,
+            analysis_status=AnalysisStatus.NOT_ANALYZED,
+            repo_tags=("registry.example/app:1",),
+            created_at=datetime(2026, 1, 1, tzinfo=UTC),
+        )
+    )
+
+    # The team's principal is served as account team and never sees admin's records: another
+    # account's image is a 404, its lists are empty
+    assert stack.api("GET", "/v1/account", principal=TEAM_PRINCIPAL)["json"]["name"] == "team"
+    for path in ("/v1/subscriptions", "/v1/policies", "/v1/images", "/v1/events"):
+        served = stack.api("GET", path, principal=TEAM_PRINCIPAL)
+        assert served["statusCode"] == 200, (path, served)
+        assert "admins-only" not in str(served["json"]) and "registry.example" not in str(served["json"])
+    assert_anchore_error(stack.api("GET", f"/v1/images/{DIGEST}", principal=TEAM_PRINCIPAL), 404)
+    assert_anchore_error(stack.api("GET", "/v1/policies/admins-only", principal=TEAM_PRINCIPAL), 404)
+
+    # The team's own records: a bundle with admin's id, then another activated in its account only
+    for bundle_id in ("admins-only", "team-2"):
+        added = stack.api("POST", "/v1/policies", bundle(bundle_id), principal=TEAM_PRINCIPAL)
+        assert added["statusCode"] == 200, added
+    activated = stack.api(
+        "PUT", "/v1/policies/team-2", {**bundle("team-2"), "active": True}, principal=TEAM_PRINCIPAL
+    )
+    assert activated["statusCode"] == 200, activated
+    team_view = stack.api("GET", "/v1/policies", principal=TEAM_PRINCIPAL)["json"]
+    assert sorted((p["policyId"], p["active"]) for p in team_view) == [
+        ("admins-only", False),
+        ("team-2", True),
+    ]
+    admin_view = stack.api("GET", "/v1/policies")["json"]
+    assert [(p["policyId"], p["active"]) for p in admin_view] == [("admins-only", True)]
+    team_events = stack.api("GET", "/v1/events", principal=TEAM_PRINCIPAL)["json"]["results"]
+    admin_events = stack.api("GET", "/v1/events")["json"]["results"]
+    assert {e["generated_uuid"] for e in team_events}.isdisjoint({e["generated_uuid"] for e in admin_events})
+    assert team_events and all(e["event"]["resource"]["user_id"] == "team" for e in team_events)
 
     # Nor may a non-admin act for admin with x-anchore-account
     acting = stack.api(
@@ -179,6 +211,7 @@ def test_mapped_principals_see_only_their_accounts_data(stack: MotoStack) -> Non
     # Removing the mapping keeps the principal out
     store.delete_principal(TEAM_PRINCIPAL)
     assert_anchore_error(stack.api("GET", "/v1/images", principal=TEAM_PRINCIPAL), 403)
+    assert_anchore_error(stack.api("GET", "/v1/events", principal=TEAM_PRINCIPAL), 403)
 
 
 def test_seeding_never_remaps_a_principal_an_operator_mapped(stack: MotoStack) -> None:
@@ -188,7 +221,7 @@ def test_seeding_never_remaps_a_principal_an_operator_mapped(stack: MotoStack) -
     store.add_account(new_account("team", type=AccountType.USER))
     store.put_principal(ADMIN_PRINCIPAL_ARN, "team")
     wiring.reset()  # a cold start: the first request seeds again
-    assert_anchore_error(stack.api("GET", "/v1/images"), 403)
+    assert stack.api("GET", "/v1/account")["json"]["name"] == "team"
     assert store.principal_account(ADMIN_PRINCIPAL_ARN) == "team"
     assert store.get_account(ADMIN_ACCOUNT) is not None
 
@@ -203,3 +236,41 @@ def test_the_templates_empty_admin_principal_maps_none(monkeypatch: pytest.Monke
     monkeypatch.setenv("PORTWARDEN_ADMIN_PRINCIPAL_ARN", "not-an-arn")
     with pytest.raises(ValueError, match=r"PORTWARDEN_ADMIN_PRINCIPAL_ARN"):
         ApiSettings()
+
+
+def test_a_response_over_lambdas_6_mb_is_a_redirect_to_a_short_lived_s3_copy(stack: MotoStack) -> None:
+    import boto3  # type: ignore[import-untyped]
+
+    from tests.support.stores import analysis_document
+
+    # Given an analyzed image whose file listing is larger than a Lambda response may be
+    analysis = analysis_document(file_count=40_000, package_count=3)
+    stack.stores.catalog.put_image(
+        ImageRecord(
+            image_digest=DIGEST,
+            analysis_status=AnalysisStatus.ANALYZED,
+            repo_tags=("registry.example/big:1",),
+            created_at=datetime(2026, 1, 1, tzinfo=UTC),
+        )
+    )
+    stack.stores.analyses.put_analysis(DIGEST, analysis)
+
+    # When the files are asked for through the Api function
+    redirected = stack.api("GET", f"/v1/images/{DIGEST}/content/files")
+
+    # Then the answer is a redirect to a presigned GET of the document under responses/
+    assert redirected["statusCode"] == 307, redirected["statusCode"]
+    (location,) = redirected["multiValueHeaders"]["Location"]
+    assert location == redirected["json"]["location"]
+    assert "X-Amz-Signature=" in location and "X-Amz-Expires=300" in location
+    key = location.split("?", 1)[0].split(f"{stack.settings.bucket}/", 1)[-1].split(".amazonaws.com/", 1)[-1]
+    assert key.startswith("responses/")
+    stored = boto3.client("s3", region_name=REGION).get_object(Bucket=stack.settings.bucket, Key=key)
+    assert stored["ContentType"] == "application/json"
+    document = json.loads(stored["Body"].read())
+    assert redirected["json"]["bytes"] > 6 * 1024 * 1024
+    assert document["imageDigest"] == DIGEST and document["content_type"] == "files"
+    assert len(document["content"]) == 40_000
+    # A small response is answered as it is
+    small = stack.api("GET", f"/v1/images/{DIGEST}/content/os")
+    assert small["statusCode"] == 200 and "Location" not in small.get("multiValueHeaders", {})

@@ -322,6 +322,31 @@ def test_the_sweeper_fails_expired_claims_only(stack: MotoStack) -> None:
     assert stack.invoke("ClaimSweeperFunction", load_event("schedule/claim-sweep.json"))["failed"] == []
 
 
+def test_the_sweeper_fails_expired_claims_of_every_account(stack: MotoStack) -> None:
+    import os
+
+    from portwarden.adapters.aws.account_stores import DynamoAccountStore
+    from portwarden.adapters.aws.dynamo_models import TableBinding
+    from portwarden.core.model.accounts import AccountType
+    from portwarden.core.services.accounts import new_account
+    from tests.support.aws import REGION
+
+    accounts = DynamoAccountStore(TableBinding(os.environ["PORTWARDEN_ACCOUNTS_TABLE"], REGION))
+    accounts.add_account(new_account("team", type=AccountType.USER))
+    team = stack.stores.for_account("team")
+    past = BASE_TIME - timedelta(days=1)
+    for stores in (stack.stores, team):
+        stores.catalog.put_image(image_record(1))
+        stores.catalog.claim_analysis(digest(1), AnalysisClaim(owner="dead", deadline=past), now=past - HOUR)
+
+    swept = stack.invoke("ClaimSweeperFunction", load_event("schedule/claim-sweep.json"))
+
+    assert swept["failed"] == [digest(1), digest(1)] and swept["examined"] == 2
+    for stores in (stack.stores, team):
+        assert stored(stores.catalog, 1).analysis_status is AnalysisStatus.ANALYSIS_FAILED
+        assert [e.type for e in stores.events.list_events()] == ["user.image.analysis.failed"]
+
+
 def test_a_push_takes_over_an_expired_claim_and_waits_for_a_live_one(
     stack: MotoStack, anonymous_registry: RunningRegistry
 ) -> None:

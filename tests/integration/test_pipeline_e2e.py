@@ -11,6 +11,7 @@ vulnerabilities and policy check are served by the Api handler to API Gateway pr
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,10 @@ import pytest
 from portwarden.adapters.aws.stores import AwsAnalysisStore
 from portwarden.core.model.records import AnalysisStatus
 from tests.support.aws import (
+    ACCOUNT,
     ECR_REGISTRY,
     MINIMIST_ADVISORY,
+    REGION,
     MotoStack,
     ecr_push_event,
     load_event,
@@ -117,6 +120,8 @@ def test_ecr_push_is_analyzed_matched_evaluated_and_served_by_the_api(
     execution = stack.wait(started["execution_arn"])
 
     assert started["started"] is True
+    # An ECR push is account admin's
+    assert json.loads(execution["input"])["account"] == "admin"
     assert execution["status"] == "SUCCEEDED", stack.history(started["execution_arn"])[-3:]
     output = json.loads(execution["output"])
     # States carry pointers, never documents.
@@ -125,6 +130,7 @@ def test_ecr_push_is_analyzed_matched_evaluated_and_served_by_the_api(
         "platform",
         "repo_tag",
         "force",
+        "account",
         "attempt",
         "resolved",
         "assembled",
@@ -288,3 +294,105 @@ def test_match_keeps_the_database_across_warm_invocations_until_the_pointer_move
     assert moved is not first and moved.pointer.location == pointer.location
     assert moved.matcher.db.path.is_file()
     assert not first_file.exists()  # the previous build's copy is removed from /tmp
+
+
+def test_an_accounts_analysis_through_the_api_is_its_own(
+    stack: MotoStack, anonymous_registry: RunningRegistry
+) -> None:
+    # Given account team, mapped from its own principal, besides admin
+    from portwarden.adapters.aws.account_stores import DynamoAccountStore
+    from portwarden.adapters.aws.dynamo_models import TableBinding
+    from portwarden.core.model.accounts import AccountType
+    from portwarden.core.services.accounts import new_account
+
+    team_principal = f"arn:aws:iam::{ACCOUNT}:user/team-member"
+    stack.api("GET", "/v1/account")  # the first request seeds admin
+    accounts = DynamoAccountStore(TableBinding(os.environ["PORTWARDEN_ACCOUNTS_TABLE"], REGION))
+    accounts.add_account(new_account("team", type=AccountType.USER))
+    accounts.put_principal(team_principal, "team")
+    image = app_image()
+    push_image(image, anonymous_registry, "team/app", "1.0")
+    publish_database(stack)
+
+    # When team adds the image through the API
+    accepted = stack.api("POST", "/v1/images", {"tag": REPO_TAG}, principal=team_principal)
+    assert accepted["statusCode"] == 202, accepted
+    execution = stack.wait(accepted["json"]["execution_arn"])
+    assert execution["status"] == "SUCCEEDED", execution
+
+    # Then every phase recorded under team: analyzed, matched, evaluated, its completion event
+    team = stack.stores.for_account("team")
+    record = team.catalog.get_image(image.digest)
+    assert record is not None and record.analysis_status is AnalysisStatus.ANALYZED
+    assert team.analyses.get_matches(image.digest)
+    assert team.evaluations.latest_evaluation(image.digest) is not None
+    assert [e.type for e in team.events.list_events()] == ["user.image.analysis.completed"]
+    vulns = stack.api("GET", f"/v1/images/{image.digest}/vuln/all", principal=team_principal)
+    assert [v["vuln"] for v in vulns["json"]["vulnerabilities"]] == ["GHSA-xvch-5gv4-984h"]
+    check = stack.api("GET", f"/v1/images/{image.digest}/check", principal=team_principal)
+    assert check["statusCode"] == 200, check
+    # And admin has none of it: the image is a 404, lists and the event log are empty
+    assert stack.stores.catalog.get_image(image.digest) is None
+    assert stack.stores.analyses.get_analysis(image.digest) is None
+    assert stack.api("GET", f"/v1/images/{image.digest}")["statusCode"] == 404
+    assert stack.api("GET", f"/v1/images/{image.digest}/vuln/all")["statusCode"] == 404
+    assert stack.api("GET", "/v1/images")["json"] == []
+    assert stack.stores.events.list_events() == []
+
+
+def test_system_feeds_on_aws_list_start_the_workflow_and_honour_disabled_feeds_and_groups(
+    stack: MotoStack, anonymous_registry: RunningRegistry
+) -> None:
+    # Before any sync: the feed, no groups, never synced
+    (empty,) = stack.api("GET", "/v1/system/feeds")["json"]
+    assert empty["name"] == "vulnerabilities" and empty["groups"] == [] and empty["last_full_sync"] is None
+
+    # POST starts the FeedSync workflow and answers at once
+    started = stack.api("POST", "/v1/system/feeds")
+    assert started["statusCode"] == 200, started
+    (result,) = started["json"]
+    assert result["status"] == "started" and result["feed"] == "vulnerabilities"
+    execution = stack.wait(result["execution_arn"])
+    assert execution["status"] == "SUCCEEDED" and execution["stateMachineArn"] == stack.feed_sync_arn
+    (feed,) = stack.api("GET", "/v1/system/feeds")["json"]
+    assert feed["enabled"] is True and feed["last_full_sync"]
+    groups = {group["name"]: group for group in feed["groups"]}
+    assert groups["npm"]["record_count"] >= 1 and groups["npm"]["enabled"] is True
+    assert_flush = stack.api("POST", "/v1/system/feeds", query={"flush": "true"})
+    assert assert_flush["statusCode"] == 400
+
+    # A disabled group's matches are left out of the next analysis
+    disabled = stack.api("PUT", "/v1/system/feeds/vulnerabilities/npm", query={"enabled": "false"})
+    assert disabled["statusCode"] == 200 and disabled["json"]["enabled"] is False
+    assert (
+        stack.api("PUT", "/v1/system/feeds/vulnerabilities/nosuch", query={"enabled": "false"})["statusCode"]
+        == 404
+    )
+    image = app_image()
+    push_image(image, anonymous_registry, "team/app", "1.0")
+    analysis = stack.wait(stack.start_push(ecr_push_event(image.digest))["execution_arn"])
+    assert analysis["status"] == "SUCCEEDED"
+    assert stack.stores.analyses.get_matches(image.digest) == []
+    enabled = stack.api("PUT", "/v1/system/feeds/vulnerabilities/npm", query={"enabled": "true"})
+    assert enabled["json"]["enabled"] is True
+
+    # A disabled feed is not synced: the API starts nothing, the scheduled run does nothing
+    assert stack.api("DELETE", "/v1/system/feeds/vulnerabilities")["json"]["enabled"] is False
+    runs_before = len(stack.executions(stack.feed_sync_arn))
+    (skipped,) = stack.api("POST", "/v1/system/feeds")["json"]
+    assert skipped["status"] == "success" and "execution_arn" not in skipped
+    assert len(stack.executions(stack.feed_sync_arn)) == runs_before
+    scheduled = stack.sync_feeds()
+    assert scheduled["status"] == "SUCCEEDED" and scheduled["parsed_output"]["plan"]["disabled"] is True
+
+    # Only admin drives the feeds
+    from portwarden.adapters.aws.account_stores import DynamoAccountStore
+    from portwarden.adapters.aws.dynamo_models import TableBinding
+    from portwarden.core.model.accounts import AccountType
+    from portwarden.core.services.accounts import new_account
+
+    team_principal = f"arn:aws:iam::{ACCOUNT}:user/team-member"
+    accounts = DynamoAccountStore(TableBinding(os.environ["PORTWARDEN_ACCOUNTS_TABLE"], REGION))
+    accounts.add_account(new_account("team", type=AccountType.USER))
+    accounts.put_principal(team_principal, "team")
+    assert stack.api("POST", "/v1/system/feeds", principal=team_principal)["statusCode"] == 403

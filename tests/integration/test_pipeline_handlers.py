@@ -225,6 +225,8 @@ def test_post_images_with_a_digest_reference_records_no_tag(
         "platform": "linux/amd64",
         "repo_tag": None,
         "force": True,
+        # The caller's account (the test principal is admin's): every phase records under it.
+        "account": "admin",
     }
 
 

@@ -135,3 +135,79 @@ def test_an_image_in_a_private_registry_is_analyzed_with_the_credentials_of_its_
     assert stack.wait(accepted["json"]["execution_arn"])["status"] == "SUCCEEDED"
     record = stack.stores.catalog.get_image(image.digest)
     assert record is not None and record.analysis_status is AnalysisStatus.ANALYZED
+
+
+@pytest.fixture
+def plain_stack(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[MotoStack]:
+    # No insecure registries configured on the functions: only an account's entries may allow HTTP.
+    with moto_stack(monkeypatch, PORTWARDEN_WORK_DIR=str(tmp_path / "work")) as running:
+        yield running
+
+
+def test_a_registry_added_through_the_api_is_used_by_the_accounts_pulls_and_no_one_elses(
+    plain_stack: MotoStack, basic_auth_registry: RunningRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+    import os
+
+    from portwarden.adapters.aws.account_stores import DynamoAccountStore
+    from portwarden.adapters.aws.dynamo_models import TableBinding
+    from portwarden.core.model.accounts import AccountType
+    from portwarden.core.services.accounts import new_account
+    from tests.support.aws import ACCOUNT
+
+    stack = plain_stack
+    # Everything Portwarden logs, at its most verbose (the AWS libraries' own DEBUG output echoes
+    # request bodies, as it does for any secret they carry: it is never enabled on Lambda).
+    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.DEBUG, logger="portwarden")
+    ((user, password),) = DEFAULT_USERS.items()
+    image = build_image(
+        [build_layer([file("etc/os-release", "ID=alpine\nVERSION_ID=3.20.1\n")])], ConfigSpec()
+    )
+    push_image(image, basic_auth_registry, "team/private", "1.0", creds=RegistryCredential(user, password))
+    source = f"registry:{basic_auth_registry.host}/team/private@{image.digest}"
+    team_principal = f"arn:aws:iam::{ACCOUNT}:user/team-member"
+    stack.api("GET", "/v1/account")  # the first request seeds admin
+    accounts = DynamoAccountStore(TableBinding(os.environ["PORTWARDEN_ACCOUNTS_TABLE"], REGION))
+    accounts.add_account(new_account("team", type=AccountType.USER))
+    accounts.put_principal(team_principal, "team")
+
+    # Given account team's registry entry, validated by logging in (plain HTTP: registry_verify false)
+    entry = {
+        "registry": basic_auth_registry.host,
+        "registry_user": user,
+        "registry_pass": password,
+        "registry_verify": False,
+    }
+    wrong = stack.api("POST", "/v1/registries", {**entry, "registry_pass": "wrong"}, principal=team_principal)
+    assert wrong["statusCode"] >= 400 and password not in json.dumps(wrong["json"])
+    added = stack.api("POST", "/v1/registries", entry, principal=team_principal)
+    assert added["statusCode"] == 200, added
+    assert password not in json.dumps(added["json"])
+
+    # When team and admin each add the image
+    team_start = stack.api("POST", "/v1/images", {"source": source}, principal=team_principal)
+    admin_start = stack.api("POST", "/v1/images", {"source": source})
+
+    # Then team's analysis pulls with its entry; admin has no credentials (nor insecure HTTP) there
+    assert stack.wait(team_start["json"]["execution_arn"])["status"] == "SUCCEEDED"
+    assert stack.wait(admin_start["json"]["execution_arn"])["status"] == "FAILED"
+    record = stack.stores.for_account("team").catalog.get_image(image.digest)
+    assert record is not None and record.analysis_status is AnalysisStatus.ANALYZED
+    failed = stack.stores.catalog.get_image(image.digest)
+    assert failed is not None and failed.analysis_status is AnalysisStatus.ANALYSIS_FAILED
+    # The password never reaches a log record or an execution's history
+    assert password not in caplog.text
+    for start in (team_start, admin_start):
+        assert password not in json.dumps(stack.history(start["json"]["execution_arn"]), default=str)
+
+    # An entry deleted through the API is no longer used (a warm container reads entries per image)
+    assert (
+        stack.api("DELETE", f"/v1/registries/{basic_auth_registry.host}", principal=team_principal)[
+            "statusCode"
+        ]
+        == 200
+    )
+    again = stack.api("POST", "/v1/images", {"source": source, "force": True}, principal=team_principal)
+    assert stack.wait(again["json"]["execution_arn"])["status"] == "FAILED"

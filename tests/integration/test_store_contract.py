@@ -664,6 +664,70 @@ def test_event_logs_of_two_accounts_are_apart(stores: StoreSet) -> None:
     assert stores.for_account("bob").events.list_events() == []
 
 
+# ---- accounts: every account-owned store keeps each account's records apart ------------------------
+
+
+def test_account_owned_records_are_invisible_to_another_account(stores: StoreSet) -> None:
+    # Given the same digest, tag and bundle id in accounts admin and alice, with different data
+    admin, alice, bob = stores, stores.for_account("alice"), stores.for_account("bob")
+    admin.catalog.put_image(image_record(1, tags=("r/admin:1",)))
+    alice.catalog.put_image(image_record(1, tags=("r/alice:1",), status=AnalysisStatus.ANALYZED))
+    alice.catalog.put_image(image_record(2))
+    admin.catalog.put_tag(TagRecord(repo_tag="r/app:1", image_digest=digest(1), updated_at=BASE_TIME))
+    alice.catalog.put_tag(TagRecord(repo_tag="r/app:1", image_digest=digest(2), updated_at=BASE_TIME))
+    alice.analyses.put_analysis(digest(1), analysis_document(file_count=3))
+    alice.analyses.put_matches(digest(1), [vulnerability_match(1)], None)
+    alice.evaluations.put_evaluation(evaluation("ev-alice", 1, BASE_TIME))
+    admin.policies.put_bundle(bundle("p1", active=True, document={"owner": "admin"}))
+    alice.policies.put_bundle(bundle("p1", document={"owner": "alice"}))
+    alice.policies.put_bundle(bundle("p2", active=True))
+
+    # Then each account reads its own image under the shared digest
+    assert admin.catalog.get_image(digest(1)).repo_tags == ("r/admin:1",)  # type: ignore[union-attr]
+    assert alice.catalog.get_image(digest(1)).analysis_status is AnalysisStatus.ANALYZED  # type: ignore[union-attr]
+    assert admin.catalog.get_image(digest(2)) is None and bob.catalog.get_image(digest(1)) is None
+    assert [i.image_digest for i in admin.catalog.list_images()] == [digest(1)]
+    assert [i.image_digest for i in alice.catalog.list_images()] == [digest(2), digest(1)]
+    assert [i.image_digest for i in alice.catalog.list_images_by_status(AnalysisStatus.ANALYZED)] == [
+        digest(1)
+    ]
+    assert admin.catalog.list_images_by_status(AnalysisStatus.ANALYZED) == []
+    assert bob.catalog.list_images() == []
+    # Tags
+    assert admin.catalog.get_tag("r/app:1").image_digest == digest(1)  # type: ignore[union-attr]
+    assert alice.catalog.get_tag("r/app:1").image_digest == digest(2)  # type: ignore[union-attr]
+    assert [t.repo_tag for t in alice.catalog.list_tags()] == ["r/app:1"]
+    assert [t.image_digest for t in admin.catalog.list_tags()] == [digest(1)]
+    assert bob.catalog.list_tags() == [] and bob.catalog.get_tag("r/app:1") is None
+    # Analyses, matches and evaluations
+    assert alice.analyses.get_analysis(digest(1)) is not None
+    assert admin.analyses.get_analysis(digest(1)) is None
+    assert (
+        admin.analyses.get_matches(digest(1)) is None and admin.analyses.get_match_counts(digest(1)) is None
+    )
+    assert alice.evaluations.latest_evaluation(digest(1)).evaluation_id == "ev-alice"  # type: ignore[union-attr]
+    assert admin.evaluations.latest_evaluation(digest(1)) is None
+    assert admin.evaluations.list_evaluations(digest(1)) == []
+    # Bundles: one active per account, each its own
+    assert admin.policies.active_bundle().document == {"owner": "admin"}  # type: ignore[union-attr]
+    assert alice.policies.active_bundle().bundle_id == "p2"  # type: ignore[union-attr]
+    assert alice.policies.get_bundle("p1").document == {"owner": "alice"}  # type: ignore[union-attr]
+    assert [(b.bundle_id, b.active) for b in alice.policies.list_bundles()] == [("p1", False), ("p2", True)]
+    assert [(b.bundle_id, b.active) for b in admin.policies.list_bundles()] == [("p1", True)]
+    alice.policies.activate("p1")
+    assert admin.policies.active_bundle().document == {"owner": "admin"}  # type: ignore[union-attr]
+    with pytest.raises(NotFoundError):
+        admin.policies.activate("p2")
+    assert bob.policies.list_bundles() == [] and bob.policies.active_bundle() is None
+    assert not bob.policies.delete_bundle("p1")
+    assert alice.policies.delete_bundle("p1") and admin.policies.get_bundle("p1") is not None
+    # Status changes reach only the account's own image
+    with pytest.raises(NotFoundError):
+        bob.catalog.set_status(digest(1), AnalysisStatus.ANALYZING)
+    assert admin.catalog.set_status(digest(1), AnalysisStatus.ANALYSIS_FAILED, error="x")
+    assert alice.catalog.get_image(digest(1)).analysis_status is AnalysisStatus.ANALYZED  # type: ignore[union-attr]
+
+
 # ---- feed metadata --------------------------------------------------------------------------------------
 
 

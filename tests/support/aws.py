@@ -383,6 +383,7 @@ def moto_stack(monkeypatch: pytest.MonkeyPatch, **environment: str) -> Iterator[
             "PORTWARDEN_FEEDS_TABLE": settings.feeds_table,
             "PORTWARDEN_BUCKET_NAME": settings.bucket,
             "PORTWARDEN_STATE_MACHINE_ARN": state_machine_arn,
+            "PORTWARDEN_FEED_SYNC_STATE_MACHINE_ARN": machines["FeedSyncStateMachine"],
             "PORTWARDEN_ACCOUNTS_TABLE": accounts_table,
             "PORTWARDEN_ADMIN_PRINCIPAL_ARN": ADMIN_PRINCIPAL_ARN,
             "LOG_LEVEL": "WARNING",

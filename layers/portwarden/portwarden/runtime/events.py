@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from portwarden.core.model.accounts import ADMIN_ACCOUNT, valid_name
 from portwarden.core.model.base import ValueObject
 from portwarden.core.model.feedsync import SourceRef
 from portwarden.core.model.pipeline import AnalysisRequest, LayerTask
@@ -87,17 +88,25 @@ class FeedSourceTask(_Event):
 
 
 class LayerJob(ValueObject):
-    """One item of the AnalyzeLayers Map: the image source and one layer to read."""
+    """One item of the AnalyzeLayers Map: the image source, one layer to read, and the account whose
+    registry credentials pull it."""
 
     source: str
     layer: LayerTask
+    account: str = ADMIN_ACCOUNT
+
+    _account = field_validator("account")(valid_name)
 
 
 class ImagePointer(ValueObject):
-    """The Match and Evaluate input: which image, and the tag an evaluation is made for."""
+    """The Match and Evaluate input: which image of which account, and the tag an evaluation is made
+    for."""
 
     image_digest: str = Field(pattern=r"^sha256:[a-f0-9]{64}$")
     repo_tag: str | None = None
+    account: str = ADMIN_ACCOUNT
+
+    _account = field_validator("account")(valid_name)
 
 
 class _ResolvedDigest(_Event):
@@ -148,9 +157,12 @@ class FailedAnalysis(_Event):
 
     source: str
     repo_tag: str | None = None
+    account: str = ADMIN_ACCOUNT
     attempt: Attempt | None = None
     resolved: _ResolvedDigest | None = None
     error: CaughtError
+
+    _account = field_validator("account")(valid_name)
 
     @property
     def image_digest(self) -> str | None:
@@ -190,6 +202,19 @@ class ExecutionEndedEvent(_Event):
             return None
         source = document.get("source") if isinstance(document, dict) else None
         return source if isinstance(source, str) else None
+
+    @property
+    def account_of_request(self) -> str:
+        """The account of the execution input (``admin`` when the event does not carry it)."""
+        try:
+            document: Any = json.loads(self.detail.input or "null")
+        except ValueError:
+            return ADMIN_ACCOUNT
+        account = document.get("account") if isinstance(document, dict) else None
+        try:
+            return valid_name(account) if isinstance(account, str) else ADMIN_ACCOUNT
+        except ValueError:
+            return ADMIN_ACCOUNT
 
     def reason(self) -> str:
         details = ": ".join(part for part in (self.detail.error, self.detail.cause) if part)

@@ -148,6 +148,15 @@ class RegistrySettings(WorkSettings):
     image_read_deadline: float = Field(
         default=3600.0, gt=0, validation_alias="PORTWARDEN_IMAGE_READ_DEADLINE"
     )
+    # The accounts table: each account's registry entries (added through the API) are used first.
+    accounts_table: str | None = Field(
+        default=None, min_length=3, validation_alias="PORTWARDEN_ACCOUNTS_TABLE"
+    )
+
+    @field_validator("accounts_table", mode="before")
+    @classmethod
+    def _no_accounts_table(cls, value: Any) -> Any:
+        return None if value == "" else value
 
     @field_validator("insecure_registries", mode="before")
     @classmethod
@@ -168,6 +177,24 @@ class ApiSettings(ObservabilitySettings, StorageSettings):
     stage: str = Field(default="dev", pattern=r"^[a-z][a-z0-9-]{0,15}$", validation_alias="PORTWARDEN_STAGE")
     state_machine_arn: str | None = Field(
         default=None, min_length=1, validation_alias="PORTWARDEN_STATE_MACHINE_ARN"
+    )
+    # Responses larger than this (serialized, bytes) go to S3 under ``large_response_prefix`` behind
+    # a redirect to a presigned URL valid ``large_response_url_seconds`` (Lambda returns 6 MB at most).
+    response_limit_bytes: int = Field(
+        default=6 * 1024 * 1024,
+        ge=1024,
+        le=6 * 1024 * 1024,
+        validation_alias="PORTWARDEN_RESPONSE_LIMIT_BYTES",
+    )
+    large_response_prefix: str = Field(
+        default="responses/", pattern=r"^[a-z0-9-]+/$", validation_alias="PORTWARDEN_LARGE_RESPONSE_PREFIX"
+    )
+    large_response_url_seconds: int = Field(
+        default=300, ge=30, le=3600, validation_alias="PORTWARDEN_LARGE_RESPONSE_URL_SECONDS"
+    )
+    # The FeedSync workflow ``POST /system/feeds`` starts. Unset: /system/feeds answers 500.
+    feed_sync_state_machine_arn: str | None = Field(
+        default=None, min_length=1, validation_alias="PORTWARDEN_FEED_SYNC_STATE_MACHINE_ARN"
     )
     # Accounts, users, IAM principals, registries, subscriptions and VEX documents. Unset: the API
     # acts for account admin alone, whoever API Gateway let in.

@@ -12,12 +12,12 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from functools import cache
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from portwarden.core.errors import ConfigurationError
 from portwarden.core.image.reference import ImageReference
-from portwarden.core.model.accounts import ADMIN_ACCOUNT, AccountType
-from portwarden.core.ports import FetchedManifest, RegistryClient
+from portwarden.core.model.accounts import ADMIN_ACCOUNT, AccountType, RegistryRecord
+from portwarden.core.ports import CredentialSource, FetchedManifest, RegistryClient
 from portwarden.runtime.settings import (
     ApiSettings,
     FeedSyncSettings,
@@ -30,6 +30,8 @@ from portwarden.runtime.settings import (
 if TYPE_CHECKING:
     from portwarden.adapters.aws.account_stores import DynamoAccountStore
     from portwarden.adapters.aws.dynamo_models import TableBinding
+    from portwarden.adapters.aws.feed_service import StepFunctionsFeedService
+    from portwarden.adapters.aws.large_responses import LargeResponses
     from portwarden.adapters.aws.s3 import S3SnapshotFiles
     from portwarden.adapters.aws.sfn import StepFunctionsStarter
     from portwarden.adapters.aws.stores import AwsStores
@@ -67,21 +69,24 @@ class MirroredRegistryClient:
         return self._inner.list_tags(self._routed(ref))
 
 
-def build_registry_client(settings: RegistrySettings) -> RegistryClient:
-    """The HTTP client with the ECR credential chain (the function's role); others are anonymous."""
-    from portwarden.adapters.aws.ecr_auth import EcrCredentialProvider
-    from portwarden.adapters.aws.registry_secrets import FirstCredential, SecretsManagerRegistryCredentials
-    from portwarden.adapters.aws.secrets import SecretsManagerSecrets
+def build_registry_client(
+    settings: RegistrySettings,
+    *,
+    account_credentials: CredentialSource | None = None,
+    insecure: Sequence[str] = (),
+) -> RegistryClient:
+    """The HTTP client with the credential chain: the account's own registry entries (added through
+    the API) when given, then Secrets Manager, then ECR (the function's role); else anonymous.
+    ``insecure`` adds hosts spoken to over plain HTTP (entries with ``registry_verify: false``)."""
+    from portwarden.adapters.aws.registry_secrets import FirstCredential
     from portwarden.adapters.http.credentials import CredentialResolver
     from portwarden.adapters.http.registry import HttpRegistryClient, RetryPolicy
 
-    # Secrets Manager (one secret per registry host) where the CLI has its own store, then ECR.
-    secrets = SecretsManagerSecrets(endpoint_url=StorageSettings().aws_endpoint_url)
-    registry_secrets = SecretsManagerRegistryCredentials(secrets, settings.registry_secret_prefix)
-    credentials = CredentialResolver(ecr=FirstCredential(registry_secrets, EcrCredentialProvider()))
+    shared = _shared_registry_credentials(settings.registry_secret_prefix)
+    chain = FirstCredential(account_credentials, shared) if account_credentials is not None else shared
     client: RegistryClient = HttpRegistryClient(
-        credentials,
-        insecure_registries=settings.insecure_registries,
+        CredentialResolver(ecr=chain),
+        insecure_registries=sorted({*settings.insecure_registries, *insecure}),
         retry=RetryPolicy(max_attempts=settings.registry_max_attempts),
         request_deadline=settings.registry_request_deadline,
     )
@@ -93,6 +98,18 @@ def build_registry_client(settings: RegistrySettings) -> RegistryClient:
 # ---- cached per container --------------------------------------------------------------------------
 
 _lock = threading.Lock()
+
+
+@cache
+def _shared_registry_credentials(secret_prefix: str) -> CredentialSource:
+    """Secrets Manager (one secret per registry host) where the CLI has its own store, then ECR:
+    built once per container, so a missing secret is asked once and ECR tokens are reused."""
+    from portwarden.adapters.aws.ecr_auth import EcrCredentialProvider
+    from portwarden.adapters.aws.registry_secrets import FirstCredential, SecretsManagerRegistryCredentials
+    from portwarden.adapters.aws.secrets import SecretsManagerSecrets
+
+    secrets = SecretsManagerSecrets(endpoint_url=StorageSettings().aws_endpoint_url)
+    return FirstCredential(SecretsManagerRegistryCredentials(secrets, secret_prefix), EcrCredentialProvider())
 
 
 @cache
@@ -108,16 +125,74 @@ def pipeline_settings() -> PipelineSettings:
 
 
 @cache
-def image_access() -> ImageAccess:
+def image_access(account: str = ADMIN_ACCOUNT) -> ImageAccess:
+    """How the image phases pull for ``account``.
+
+    With the accounts table, the account's registry entries (``/registries``) come first in the
+    credential chain, and an entry with ``registry_verify: false`` allows plain HTTP for its host.
+    They are read when an image is opened (one Query), so an entry added or changed through the API
+    applies to the next pull, in a warm container too.
+    """
     from portwarden.core.image.limits import SafetyLimits
     from portwarden.core.services.acquire import ImageAccess
 
     settings = pipeline_settings()
-    client = build_registry_client(settings)
     work_dir = settings.work_dir / "image"
     work_dir.mkdir(parents=True, exist_ok=True)
     limits = SafetyLimits(max_image_read_seconds=settings.image_read_deadline)
-    return ImageAccess(limits=limits, registry_client=lambda _ref: client, work_dir=work_dir)
+    if settings.accounts_table is None:
+        client = build_registry_client(settings)
+        return ImageAccess(limits=limits, registry_client=lambda _ref: client, work_dir=work_dir)
+    from portwarden.adapters.aws.account_stores import DynamoRegistryStore
+    from portwarden.adapters.aws.dynamo_models import TableBinding
+    from portwarden.serve.registry_access import AccountCredentials, insecure_hosts
+
+    stores_ = stores()
+    binding = TableBinding(settings.accounts_table, stores_.region, stores_.settings.dynamodb_endpoint_url)
+    registries = DynamoRegistryStore(binding, account)
+
+    def account_client(_ref: ImageReference) -> RegistryClient:
+        entries = registries.list_registries()
+        return build_registry_client(
+            settings,
+            account_credentials=AccountCredentials(_ListedRegistries(entries)),
+            insecure=insecure_hosts(entries),
+        )
+
+    return ImageAccess(limits=limits, registry_client=account_client, work_dir=work_dir)
+
+
+class _ListedRegistries:
+    """An account's registry entries as read once for one image (a ``RegistryStore`` to read)."""
+
+    def __init__(self, entries: list[RegistryRecord]) -> None:
+        self._entries = entries
+
+    def list_registries(self) -> list[RegistryRecord]:
+        return list(self._entries)
+
+    def get_registry(self, registry: str) -> RegistryRecord | None:
+        return next((entry for entry in self._entries if entry.registry == registry), None)
+
+    def put_registry(self, registry: RegistryRecord) -> None:
+        raise NotImplementedError("read-only")
+
+    def delete_registry(self, registry: str) -> bool:
+        raise NotImplementedError("read-only")
+
+
+def account_names() -> list[str]:
+    """Every account whose records the pipeline keeps: ``admin``, and those of the accounts table."""
+    settings = pipeline_settings()
+    if settings.accounts_table is None:
+        return [ADMIN_ACCOUNT]
+    from portwarden.adapters.aws.account_stores import DynamoAccountStore
+    from portwarden.adapters.aws.dynamo_models import TableBinding
+
+    stores_ = stores()
+    binding = TableBinding(settings.accounts_table, stores_.region, stores_.settings.dynamodb_endpoint_url)
+    names = {account.name for account in DynamoAccountStore(binding).list_accounts()}
+    return sorted(names | {ADMIN_ACCOUNT})
 
 
 def analyzer_options() -> AnalyzerOptions:
@@ -189,35 +264,35 @@ def seed_admin(accounts: DynamoAccountStore, admin_principal_arn: str | None) ->
 def account_dependencies(account: str) -> ApiDependencies:
     """The dependencies opened for ``account`` (cached per account for the life of the container).
 
-    Images, analyses, evaluations and policies live in tables without an account key: they are
-    account ``admin``'s, and any other account is refused (403) rather than shown them.
+    Every store is the account's own (its key is part of every item's key: docs/dynamodb.md), and
+    the analyses it starts are recorded under it.
     """
     from portwarden.adapters.aws.sfn import StepFunctionsStarter
-    from portwarden.api.auth import ForbiddenError
     from portwarden.api.dependencies import ApiDependencies
 
-    if account != ADMIN_ACCOUNT:
-        raise ForbiddenError(
-            f"account {account} cannot be served here: this deployment keeps images, evaluations and "
-            f"policies for account {ADMIN_ACCOUNT} only; map the principal to {ADMIN_ACCOUNT}"
-        )
     settings = api_settings()
-    stores_ = stores()
+    stores_ = stores().for_account(account)
     arn = settings.state_machine_arn
     common = ApiDependencies(
         catalog=stores_.catalog,
         analyses=stores_.analyses,
         evaluations=stores_.evaluations,
-        starter=StepFunctionsStarter(arn, endpoint_url=settings.aws_endpoint_url) if arn else None,
+        starter=(
+            StepFunctionsStarter(arn, endpoint_url=settings.aws_endpoint_url, account=account)
+            if arn
+            else None
+        ),
         # Checks evaluate with the same active bundle and database pointer as the pipeline.
         policies=stores_.policies,
         feeds=stores_.feeds,
-        events=stores_.for_account(account).events,
+        events=stores_.events,
+        feed_service=feed_service(),
     )
     if settings.accounts_table is None:
         return common
     from portwarden.adapters.aws.account_stores import DynamoRegistryStore, DynamoSubscriptionStore
     from portwarden.adapters.aws.vex_store import DynamoVexStore
+    from portwarden.serve.registry_access import probe_registry
 
     binding = _accounts_binding()
     accounts = account_store()
@@ -226,10 +301,43 @@ def account_dependencies(account: str) -> ApiDependencies:
         registries=DynamoRegistryStore(binding, account),
         subscriptions=DynamoSubscriptionStore(binding, account),
         vex=DynamoVexStore(binding, account),
+        # POST /registries?validate=true logs in with the entry's credentials (bounded, seconds).
+        registry_probe=probe_registry,
         accounts=accounts,
         principals=accounts,
         for_account=account_dependencies,
     )
+
+
+@cache
+def large_responses() -> LargeResponses:
+    """What the Api host passes every response through (a redirect to S3 for those over the limit)."""
+    from portwarden.adapters.aws.large_responses import LargeResponses, presigning_s3_client
+
+    def open_bucket() -> tuple[Any, str]:
+        stores_ = stores()
+        client = presigning_s3_client(stores_.region, stores_.settings.s3_endpoint_url)
+        return client, stores_.documents.bucket
+
+    settings = api_settings()
+    return LargeResponses(
+        open_bucket,
+        settings.large_response_prefix,
+        limit=settings.response_limit_bytes,
+        url_seconds=settings.large_response_url_seconds,
+    )
+
+
+@cache
+def feed_service() -> StepFunctionsFeedService | None:
+    """``/system/feeds``: the feeds table and the FeedSync state machine (None without its ARN)."""
+    from portwarden.adapters.aws.feed_service import StepFunctionsFeedService
+
+    settings = api_settings()
+    arn = settings.feed_sync_state_machine_arn
+    if arn is None:
+        return None
+    return StepFunctionsFeedService(stores().feeds, arn, endpoint_url=settings.aws_endpoint_url)
 
 
 def snapshot_files() -> S3SnapshotFiles:
@@ -276,11 +384,14 @@ def reset() -> None:
             stores,
             pipeline_settings,
             image_access,
+            _shared_registry_credentials,
             starter,
             api_settings,
             api_dependencies,
             account_store,
             account_dependencies,
+            feed_service,
+            large_responses,
             vulnerability_db,
             feed_sync_settings,
         ):

@@ -7,12 +7,17 @@ an item belongs to, so no query crosses accounts:
 item                       pk                          sk
 =========================  ==========================  =================================
 account                    ``ACCOUNT``                 account name
+deleted account's name     ``RETIRED``                 account name (never reused, below)
 user                       ``USER``                    username (unique across accounts)
 IAM principal → account    ``PRINCIPAL``               principal ARN
 registry                   ``REGISTRY#<account>``      registry
 subscription               ``SUBSCRIPTION#<account>``  subscription id
 subscription (key, type)   ``SUBKEY#<account>``        ``<type>#<key>`` (uniqueness guard)
 =========================  ==========================  =================================
+
+A deleted account's name is retired: its images, evaluations, policies and events stay in their
+own tables under its key (docs/dynamodb.md), so an account created later under the same name would
+see them; ``add_account`` refuses a retired name instead.
 
 Each item keeps its record as JSON in ``record``. Inserts that must not overwrite are conditional
 puts (``attribute_not_exists``), so two racing writers cannot both win.
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -30,7 +36,7 @@ from pynamodb.exceptions import PynamoDBException
 from pynamodb.models import Model
 
 from portwarden.adapters.aws.dynamo_models import TableBinding
-from portwarden.core.errors import StoreError
+from portwarden.core.errors import ConflictError, StoreError
 from portwarden.core.model.accounts import AccountRecord, RegistryRecord, SubscriptionRecord, UserRecord
 
 ACCOUNTS_PURPOSE = "accounts"
@@ -136,6 +142,11 @@ class DynamoAccountStore:
         self._table = _Table(binding)
 
     def add_account(self, account: AccountRecord) -> bool:
+        if self._table.get("RETIRED", account.name) is not None:
+            raise ConflictError(
+                f"the name {account.name} belonged to a deleted account, whose records are kept; "
+                "choose another name"
+            )
         return self._table.put("ACCOUNT", account.name, account.model_dump_json(), new=True)
 
     def get_account(self, name: str) -> AccountRecord | None:
@@ -149,9 +160,13 @@ class DynamoAccountStore:
         self._table.put("ACCOUNT", account.name, account.model_dump_json())
 
     def delete_account(self, name: str) -> bool:
-        """The account, its users, registries, subscriptions and VEX documents (images live in their
-        own tables)."""
+        """The account, its users, registries, subscriptions and VEX documents; its name is retired
+        first (images, evaluations, policies and events live in their own tables and stay)."""
         from portwarden.adapters.aws.vex_store import DynamoVexStore
+
+        if self.get_account(name) is None:
+            return False
+        self._table.put("RETIRED", name, datetime.now(UTC).isoformat())
 
         DynamoVexStore(self._binding, name).delete_all()
         for user in self.list_users(name):

@@ -27,7 +27,14 @@ ACCOUNT_SEPARATOR = "|"
 
 
 def account_key(account: str, value: str) -> str:
-    """``value`` as a key of ``account``'s records (see ``ACCOUNT_SEPARATOR``)."""
+    """``value`` as a key of ``account``'s records (see ``ACCOUNT_SEPARATOR``).
+
+    A value holding the separator has no key (it could name another account's record): the answer is
+    then ``""``, under which nothing is ever stored (DynamoDB refuses empty keys, so a write fails and
+    a read finds nothing).
+    """
+    if not value or ACCOUNT_SEPARATOR in value:
+        return ""
     return value if account == ADMIN_ACCOUNT else f"{account}{ACCOUNT_SEPARATOR}{value}"
 
 
@@ -52,6 +59,8 @@ EVENT_ID_PARTITION = "#ids"
 VULNDB_POINTER_NAME = "vulndb"
 FEED_SYNC_STATE_NAME = "#feed-sync"
 FEED_SYNC_LEASE_NAME = "#feed-sync-lease"
+# Feeds and groups disabled through the API (read by the feed sync and the match phase).
+FEED_SETTINGS_NAME = "#feed-settings"
 
 BY_CREATED_INDEX = "by_created"
 BY_STATUS_INDEX = "by_status"
@@ -185,6 +194,8 @@ class FeedSyncStateItem(Model):
     working = UnicodeAttribute(null=True)
     lease_owner = UnicodeAttribute(null=True)
     lease_until = UnicodeAttribute(null=True)
+    # ``FEED_SETTINGS_NAME`` only: the ``FeedSettings`` as JSON.
+    settings = UnicodeAttribute(null=True)
     updated_at = UnicodeAttribute(null=True)
 
 

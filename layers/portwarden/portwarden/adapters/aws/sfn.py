@@ -44,7 +44,9 @@ class StepFunctionsStarter:
     with the same ARN.
 
     ``client`` is used as given (tests pass one); otherwise one is built on first use from
-    ``session`` (or the default boto3 session) and kept for the life of the process.
+    ``session`` (or the default boto3 session) and kept for the life of the process. A starter opened
+    for an ``account`` (the API's, per caller) starts every analysis for that account, whatever the
+    request said.
     """
 
     def __init__(
@@ -54,8 +56,10 @@ class StepFunctionsStarter:
         *,
         session: Any | None = None,
         endpoint_url: str | None = None,
+        account: str | None = None,
     ) -> None:
         self.state_machine_arn = state_machine_arn
+        self._account = account
         self._client = client
         self._session = session
         self._endpoint_url = endpoint_url
@@ -78,6 +82,8 @@ class StepFunctionsStarter:
 
         if name is not None and not _NAME_RE.match(name):
             raise ValueError(f"invalid execution name {name!r}")
+        if self._account is not None:
+            request = request.model_copy(update={"account": self._account})
         arguments: dict[str, Any] = {
             "stateMachineArn": self.state_machine_arn,
             "input": request.model_dump_json(),

@@ -31,11 +31,13 @@ from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
 from portwarden.adapters.aws.dynamo_models import (
+    ACCOUNT_SEPARATOR,
     ACTIVE_POINTER_ID,
     BY_CREATED_INDEX,
     BY_STATUS_INDEX,
     DAY_INDEX_PARTITION,
     EVENT_ID_PARTITION,
+    FEED_SETTINGS_NAME,
     FEED_SYNC_LEASE_NAME,
     FEED_SYNC_STATE_NAME,
     IMAGE_LISTING,
@@ -54,6 +56,7 @@ from portwarden.adapters.aws.dynamo_models import (
     feed_sync_state_model,
     image_model,
     tag_model,
+    unscoped,
 )
 from portwarden.adapters.aws.s3 import (
     S3BlobStore,
@@ -70,7 +73,7 @@ from portwarden.core.errors import NotFoundError, StoreError
 from portwarden.core.model.accounts import ADMIN_ACCOUNT, EventPage, EventQuery
 from portwarden.core.model.analysis import ImageAnalysis
 from portwarden.core.model.base import ValueObject
-from portwarden.core.model.feedsync import WorkingDatabase
+from portwarden.core.model.feedsync import FeedSettings, WorkingDatabase
 from portwarden.core.model.match import Match, MatchCounts
 from portwarden.core.model.records import (
     REPO_TAGS_KEPT,
@@ -222,6 +225,14 @@ def _get_item(model: type[_ModelT], hash_key: str, range_key: str) -> _ModelT | 
         return None
 
 
+def _document_name(account: str, name: str) -> str:
+    """``name`` in an S3 key of ``account``'s documents (the bare name for admin, as in tables)."""
+    scoped = account_key(account, name)
+    if not scoped:
+        raise StoreError(f"{name!r} cannot name a stored document")
+    return scoped
+
+
 class _DocumentSpill:
     """Compressed JSON documents: inline in the item when small enough, else an S3 object."""
 
@@ -260,16 +271,25 @@ def _created_key(image: ImageRecord) -> str:
 class AwsCatalogStore:
     """Images (table ``images``, GSIs ``by_created`` and ``by_status``) and tags (table ``tags``)."""
 
-    def __init__(self, images: TableBinding, tags: TableBinding) -> None:
+    def __init__(self, images: TableBinding, tags: TableBinding, account: str = ADMIN_ACCOUNT) -> None:
         self._images = image_model(images)
         self._tags = tag_model(tags)
+        self._account = account
+        self._listing = account_key(account, IMAGE_LISTING)
+
+    def _key(self, image_digest: str) -> str:
+        return account_key(self._account, image_digest)
+
+    def _status(self, status: AnalysisStatus) -> str:
+        """The ``analysis_status`` value, scoped: it is the partition of the ``by_status`` index."""
+        return account_key(self._account, status.value)
 
     def _item(self, image: ImageRecord) -> ImageItem:
         return self._images(
-            image.image_digest,
-            listing=IMAGE_LISTING,
+            self._key(image.image_digest),
+            listing=self._listing,
             created_key=_created_key(image),
-            analysis_status=image.analysis_status.value,
+            analysis_status=self._status(image.analysis_status),
             image_id=image.image_id,
             repo_tags=list(image.repo_tags),
             source=image.source,
@@ -283,12 +303,11 @@ class AwsCatalogStore:
             claim_deadline=to_timestamp(image.claim_deadline) if image.claim_deadline is not None else None,
         )
 
-    @staticmethod
-    def _record(item: ImageItem) -> ImageRecord:
+    def _record(self, item: ImageItem) -> ImageRecord:
         return ImageRecord(
-            image_digest=item.image_digest,
+            image_digest=unscoped(self._account, item.image_digest),
             image_id=item.image_id,
-            analysis_status=AnalysisStatus(item.analysis_status),
+            analysis_status=AnalysisStatus(unscoped(self._account, item.analysis_status)),
             repo_tags=tuple(item.repo_tags or ()),
             source=item.source,
             platform=item.platform,
@@ -318,14 +337,14 @@ class AwsCatalogStore:
 
     def get_image(self, image_digest: str) -> ImageRecord | None:
         with _dynamodb_errors("read an image"):
-            item = _get(self._images, image_digest)
+            item = _get(self._images, self._key(image_digest))
         return self._record(item) if item is not None else None
 
     def list_images(self, limit: int = 1000) -> list[ImageRecord]:
         if limit <= 0:
             return []
         with _dynamodb_errors("list images"):
-            items = list(self._images.by_created.query(IMAGE_LISTING, scan_index_forward=False, limit=limit))
+            items = list(self._images.by_created.query(self._listing, scan_index_forward=False, limit=limit))
         return [self._record(item) for item in items]
 
     def list_images_by_status(self, status: AnalysisStatus, limit: int = 1000) -> list[ImageRecord]:
@@ -333,7 +352,9 @@ class AwsCatalogStore:
         if limit <= 0:
             return []
         with _dynamodb_errors("list images by status"):
-            items = list(self._images.by_status.query(status.value, scan_index_forward=False, limit=limit))
+            items = list(
+                self._images.by_status.query(self._status(status), scan_index_forward=False, limit=limit)
+            )
         return [self._record(item) for item in items]
 
     def add_repo_tag(self, image_digest: str, repo_tag: str) -> None:
@@ -347,7 +368,7 @@ class AwsCatalogStore:
         condition = model.image_digest.exists() & ~model.repo_tags.contains(repo_tag) & room
         with _dynamodb_errors("add a tag to an image"):
             try:
-                model(image_digest).update(
+                model(self._key(image_digest)).update(
                     actions=[model.repo_tags.set(model.repo_tags.append([repo_tag]))], condition=condition
                 )
                 return
@@ -355,14 +376,14 @@ class AwsCatalogStore:
                 if not _condition_failed(exc):
                     raise
             for _ in range(_TAG_LIST_ATTEMPTS):
-                item = _get(model, image_digest, attributes_to_get=["image_digest", "repo_tags"])
+                item = _get(model, self._key(image_digest), attributes_to_get=["image_digest", "repo_tags"])
                 if item is None:
                     raise NotFoundError(f"no image {image_digest}")
                 tags = list(item.repo_tags or ())
                 if repo_tag in tags:
                     return
                 try:
-                    model(image_digest).update(
+                    model(self._key(image_digest)).update(
                         actions=[model.repo_tags.set([*tags, repo_tag][-REPO_TAGS_KEPT:])],
                         condition=model.image_digest.exists() & (model.repo_tags == tags),
                     )
@@ -387,9 +408,9 @@ class AwsCatalogStore:
         model = self._images
         condition = model.image_digest.exists()
         if expected is not None:
-            condition = condition & (model.analysis_status == expected.value)
+            condition = condition & (model.analysis_status == self._status(expected))
         actions: list[Action] = [
-            model.analysis_status.set(status.value),
+            model.analysis_status.set(self._status(status)),
             model.last_error.set(error) if error is not None else model.last_error.remove(),
         ]
         if status is not AnalysisStatus.ANALYZING:
@@ -397,13 +418,13 @@ class AwsCatalogStore:
             actions += [model.claim_owner.remove(), model.claim_deadline.remove()]
         with _dynamodb_errors("update an image's status"):
             try:
-                model(image_digest).update(actions=actions, condition=condition)
+                model(self._key(image_digest)).update(actions=actions, condition=condition)
             except PynamoDBException as exc:
                 if not _condition_failed(exc):
                     raise
             else:
                 return True
-            exists = _get(model, image_digest, attributes_to_get=["image_digest"])
+            exists = _get(model, self._key(image_digest), attributes_to_get=["image_digest"])
         if exists is None:
             raise NotFoundError(f"no image {image_digest}")
         return False
@@ -414,15 +435,15 @@ class AwsCatalogStore:
         """One conditional UpdateItem: the status and the current claim's deadline are checked and the
         new claim written atomically, so of two callers racing for an image exactly one wins."""
         model = self._images
-        startable = [AnalysisStatus.NOT_ANALYZED.value, AnalysisStatus.ANALYSIS_FAILED.value]
+        startable = [self._status(AnalysisStatus.NOT_ANALYZED), self._status(AnalysisStatus.ANALYSIS_FAILED)]
         if force:
-            startable.append(AnalysisStatus.ANALYZED.value)
-        expired = (model.analysis_status == AnalysisStatus.ANALYZING.value) & (
+            startable.append(self._status(AnalysisStatus.ANALYZED))
+        expired = (model.analysis_status == self._status(AnalysisStatus.ANALYZING)) & (
             model.claim_deadline.does_not_exist() | (model.claim_deadline < to_timestamp(now))
         )
         condition = model.image_digest.exists() & (model.analysis_status.is_in(*startable) | expired)
         actions: list[Action] = [
-            model.analysis_status.set(AnalysisStatus.ANALYZING.value),
+            model.analysis_status.set(self._status(AnalysisStatus.ANALYZING)),
             model.claim_owner.set(claim.owner),
             model.claim_deadline.set(to_timestamp(claim.deadline)),
             model.last_error.remove(),
@@ -432,16 +453,16 @@ class AwsCatalogStore:
     def release_claim(self, image_digest: str, owner: str | None, error: str) -> bool:
         model = self._images
         held = model.claim_owner == owner if owner is not None else model.claim_owner.does_not_exist()
-        condition = (model.analysis_status == AnalysisStatus.ANALYZING.value) & held
+        condition = (model.analysis_status == self._status(AnalysisStatus.ANALYZING)) & held
         actions: list[Action] = [
-            model.analysis_status.set(AnalysisStatus.ANALYSIS_FAILED.value),
+            model.analysis_status.set(self._status(AnalysisStatus.ANALYSIS_FAILED)),
             model.last_error.set(error),
             model.claim_owner.remove(),
             model.claim_deadline.remove(),
         ]
         with _dynamodb_errors("release an analysis claim"):
             try:
-                model(image_digest).update(actions=actions, condition=condition)
+                model(self._key(image_digest)).update(actions=actions, condition=condition)
             except PynamoDBException as exc:
                 if _condition_failed(exc):
                     return False
@@ -452,7 +473,7 @@ class AwsCatalogStore:
         """An UpdateItem of the analysis attributes only: a tag added meanwhile survives."""
         model = self._images
         actions: list[Action] = [
-            model.analysis_status.set(AnalysisStatus.ANALYZED.value),
+            model.analysis_status.set(self._status(AnalysisStatus.ANALYZED)),
             model.analyzed_at.set(to_timestamp(summary.analyzed_at)),
             model.package_count.set(summary.package_count),
             model.distro.set(summary.distro) if summary.distro is not None else model.distro.remove(),
@@ -472,13 +493,13 @@ class AwsCatalogStore:
         model = self._images
         with _dynamodb_errors(action):
             try:
-                model(image_digest).update(actions=actions, condition=condition)
+                model(self._key(image_digest)).update(actions=actions, condition=condition)
             except PynamoDBException as exc:
                 if not _condition_failed(exc):
                     raise
             else:
                 return True
-            exists = _get(model, image_digest, attributes_to_get=["image_digest"])
+            exists = _get(model, self._key(image_digest), attributes_to_get=["image_digest"])
         if exists is None:
             raise NotFoundError(f"no image {image_digest}")
         return False
@@ -486,24 +507,33 @@ class AwsCatalogStore:
     def put_tag(self, tag: TagRecord) -> None:
         with _dynamodb_errors("store a tag"):
             self._tags(
-                tag.repo_tag, image_digest=tag.image_digest, updated_at=to_timestamp(tag.updated_at)
+                account_key(self._account, tag.repo_tag),
+                image_digest=tag.image_digest,
+                updated_at=to_timestamp(tag.updated_at),
             ).save()
 
     def get_tag(self, repo_tag: str) -> TagRecord | None:
         with _dynamodb_errors("read a tag"):
-            item = _get(self._tags, repo_tag)
+            item = _get(self._tags, account_key(self._account, repo_tag))
         return self._tag(item) if item is not None else None
 
     def list_tags(self) -> list[TagRecord]:
         """Every tag, sorted by name (a scan: the tag count is small, watch polls read them all anyway)."""
         with _dynamodb_errors("list tags"):
-            items = list(self._tags.scan(consistent_read=True))
+            items = list(self._tags.scan(self._own_tags(), consistent_read=True))
         return sorted((self._tag(item) for item in items), key=lambda tag: tag.repo_tag)
 
-    @staticmethod
-    def _tag(item: TagItem) -> TagRecord:
+    def _own_tags(self) -> Any:
+        """The scan filter that keeps this account's tags (admin's have no account prefix)."""
+        if self._account == ADMIN_ACCOUNT:
+            return ~self._tags.repo_tag.contains(ACCOUNT_SEPARATOR)
+        return self._tags.repo_tag.startswith(f"{self._account}{ACCOUNT_SEPARATOR}")
+
+    def _tag(self, item: TagItem) -> TagRecord:
         return TagRecord(
-            repo_tag=item.repo_tag, image_digest=item.image_digest, updated_at=from_timestamp(item.updated_at)
+            repo_tag=unscoped(self._account, item.repo_tag),
+            image_digest=item.image_digest,
+            updated_at=from_timestamp(item.updated_at),
         )
 
 
@@ -525,26 +555,29 @@ class AwsAnalysisStore:
     before its counts were is counted when first read.
     """
 
-    def __init__(self, documents: S3BlobStore) -> None:
+    def __init__(self, documents: S3BlobStore, account: str = ADMIN_ACCOUNT) -> None:
         self._documents = documents
+        self._account = account
+
+    # The keys are scoped by account as table keys are (admin's are the bare digest): two accounts
+    # with one image each keep their own analysis, whose source names the account's own registry.
+    @staticmethod
+    def analysis_key(image_digest: str, account: str = ADMIN_ACCOUNT) -> str:
+        return f"analyses/{_document_name(account, image_digest)}.json.zst"
 
     @staticmethod
-    def analysis_key(image_digest: str) -> str:
-        return f"analyses/{image_digest}.json.zst"
+    def matches_key(image_digest: str, account: str = ADMIN_ACCOUNT) -> str:
+        return f"matches/{_document_name(account, image_digest)}.json.zst"
 
     @staticmethod
-    def matches_key(image_digest: str) -> str:
-        return f"matches/{image_digest}.json.zst"
-
-    @staticmethod
-    def match_counts_key(image_digest: str) -> str:
-        return f"matches/{image_digest}.counts.json"
+    def match_counts_key(image_digest: str, account: str = ADMIN_ACCOUNT) -> str:
+        return f"matches/{_document_name(account, image_digest)}.counts.json"
 
     def put_analysis(self, image_digest: str, analysis: ImageAnalysis) -> None:
-        self._documents.put(self.analysis_key(image_digest), compress_document(analysis))
+        self._documents.put(self.analysis_key(image_digest, self._account), compress_document(analysis))
 
     def get_analysis(self, image_digest: str) -> ImageAnalysis | None:
-        data = self._documents.get(self.analysis_key(image_digest))
+        data = self._documents.get(self.analysis_key(image_digest, self._account))
         return ImageAnalysis.model_validate_json(decompress_document(data)) if data is not None else None
 
     def put_matches(self, image_digest: str, matches: Sequence[Match], db_built_at: datetime | None) -> None:
@@ -552,17 +585,17 @@ class AwsAnalysisStore:
         counts = MatchCounts.of(matches).model_dump_json().encode()
         # Counts after the matches: never counts for a list that was not stored. A failure between
         # the two raises, and the match phase is retried, writing both again.
-        self._documents.put(self.matches_key(image_digest), compress_document(stored))
-        self._documents.put(self.match_counts_key(image_digest), counts)
+        self._documents.put(self.matches_key(image_digest, self._account), compress_document(stored))
+        self._documents.put(self.match_counts_key(image_digest, self._account), counts)
 
     def get_matches(self, image_digest: str) -> list[Match] | None:
-        data = self._documents.get(self.matches_key(image_digest))
+        data = self._documents.get(self.matches_key(image_digest, self._account))
         if data is None:
             return None
         return list(_StoredMatches.model_validate_json(decompress_document(data)).matches)
 
     def get_match_counts(self, image_digest: str) -> MatchCounts | None:
-        stored = self._documents.get(self.match_counts_key(image_digest))
+        stored = self._documents.get(self.match_counts_key(image_digest, self._account))
         if stored is not None:
             return MatchCounts.model_validate_json(stored)
         matches = self.get_matches(image_digest)
@@ -572,7 +605,9 @@ class AwsAnalysisStore:
         # Writing them is only a saving for the next read (a read-only caller, such as the API, may
         # not write documents): the counts are right either way.
         with contextlib.suppress(StoreError):
-            self._documents.put(self.match_counts_key(image_digest), counts.model_dump_json().encode())
+            self._documents.put(
+                self.match_counts_key(image_digest, self._account), counts.model_dump_json().encode()
+            )
         return counts
 
 
@@ -594,21 +629,27 @@ class AwsEvaluationStore:
     """
 
     def __init__(
-        self, binding: TableBinding, spill: _DocumentSpill, superseded_days: int | None = None
+        self,
+        binding: TableBinding,
+        spill: _DocumentSpill,
+        superseded_days: int | None = None,
+        account: str = ADMIN_ACCOUNT,
     ) -> None:
         self._model = evaluation_model(binding)
+        self._account = account
         self._spill = spill
         self._superseded_days = superseded_days
 
     def put_evaluation(self, evaluation: EvaluationRecord) -> None:
         evaluated_at = to_timestamp(evaluation.evaluated_at)
         inline, key = self._spill.store(
-            f"evaluations/{evaluation.image_digest}/{evaluation.evaluation_id}.json.zst",
+            f"evaluations/{_document_name(self._account, evaluation.image_digest)}/"
+            f"{evaluation.evaluation_id}.json.zst",
             evaluation.model_dump(mode="json")["document"],
         )
         with _dynamodb_errors("store an evaluation"):
             self._model(
-                evaluation.image_digest,
+                account_key(self._account, evaluation.image_digest),
                 f"{evaluated_at}#{evaluation.evaluation_id}",
                 evaluation_id=evaluation.evaluation_id,
                 repo_tag=evaluation.repo_tag,
@@ -633,7 +674,7 @@ class AwsEvaluationStore:
         expires_at = _epoch_seconds(datetime.now(UTC) + timedelta(days=self._superseded_days or 0))
         with _dynamodb_errors("expire superseded evaluations"):
             earlier = model.query(
-                evaluation.image_digest,
+                account_key(self._account, evaluation.image_digest),
                 range_key_condition=model.evaluated_key < newest_key,
                 filter_condition=same_tag & model.expires_at.does_not_exist(),
                 attributes_to_get=["image_digest", "evaluated_key"],
@@ -645,10 +686,12 @@ class AwsEvaluationStore:
 
     def latest_evaluation(self, image_digest: str, repo_tag: str | None = None) -> EvaluationRecord | None:
         """The newest evaluation of the image; with ``repo_tag``, the newest made for that tag."""
+        if not account_key(self._account, image_digest):
+            return None
         condition = (self._model.repo_tag == repo_tag) if repo_tag is not None else None
         with _dynamodb_errors("read the latest evaluation"):
             results = self._model.query(
-                image_digest,
+                account_key(self._account, image_digest),
                 filter_condition=condition,
                 scan_index_forward=False,
                 consistent_read=True,
@@ -658,14 +701,20 @@ class AwsEvaluationStore:
         return self._record(item) if item is not None else None
 
     def list_evaluations(self, image_digest: str) -> list[EvaluationRecord]:
+        if not account_key(self._account, image_digest):
+            return []
         with _dynamodb_errors("list evaluations"):
-            items = list(self._model.query(image_digest, scan_index_forward=False, consistent_read=True))
+            items = list(
+                self._model.query(
+                    account_key(self._account, image_digest), scan_index_forward=False, consistent_read=True
+                )
+            )
         return [self._record(item) for item in items]
 
     def _record(self, item: EvaluationItem) -> EvaluationRecord:
         return EvaluationRecord(
             evaluation_id=item.evaluation_id,
-            image_digest=item.image_digest,
+            image_digest=unscoped(self._account, item.image_digest),
             repo_tag=item.repo_tag,
             bundle_id=item.bundle_id,
             final_action=item.final_action,
@@ -687,19 +736,29 @@ class AwsPolicyStore:
     pointer; a pointer left dangling by a concurrent delete reads as "no active bundle".
     """
 
-    def __init__(self, binding: TableBinding, spill: _DocumentSpill) -> None:
+    def __init__(self, binding: TableBinding, spill: _DocumentSpill, account: str = ADMIN_ACCOUNT) -> None:
         self._model = bundle_model(binding)
         self._spill = spill
+        self._account = account
+        self._pointer = account_key(account, ACTIVE_POINTER_ID)
+
+    def _key(self, bundle_id: str) -> str:
+        """The item key of a bundle ("" for the reserved pointer id: no bundle is stored there)."""
+        return "" if bundle_id == ACTIVE_POINTER_ID else account_key(self._account, bundle_id)
 
     def put_bundle(self, bundle: StoredBundle) -> None:
-        if bundle.bundle_id == ACTIVE_POINTER_ID:
-            raise StoreError(f"{ACTIVE_POINTER_ID!r} is reserved and cannot name a policy bundle")
+        item_key = self._key(bundle.bundle_id)
+        if not item_key:
+            raise StoreError(
+                f"{bundle.bundle_id!r} cannot name a policy bundle ({ACTIVE_POINTER_ID!r} is reserved, "
+                f"{ACCOUNT_SEPARATOR!r} is not allowed)"
+            )
         inline, key = self._spill.store(
-            f"bundles/{bundle.bundle_id}.json.zst", bundle.model_dump(mode="json")["document"]
+            f"bundles/{item_key}.json.zst", bundle.model_dump(mode="json")["document"]
         )
         with _dynamodb_errors("store a policy bundle"):
             self._model(
-                bundle.bundle_id,
+                item_key,
                 name=bundle.name,
                 created_at=to_timestamp(bundle.created_at),
                 updated_at=to_timestamp(bundle.updated_at),
@@ -710,10 +769,8 @@ class AwsPolicyStore:
             self.activate(bundle.bundle_id)
 
     def get_bundle(self, bundle_id: str) -> StoredBundle | None:
-        if not bundle_id or bundle_id == ACTIVE_POINTER_ID:
-            return None
         with _dynamodb_errors("read a policy bundle"):
-            item = _get(self._model, bundle_id)
+            item = _get(self._model, self._key(bundle_id))
         if item is None:
             return None
         return self._bundle(item, self._active_id())
@@ -721,38 +778,44 @@ class AwsPolicyStore:
     def list_bundles(self) -> list[StoredBundle]:
         """Every bundle, sorted by id."""
         with _dynamodb_errors("list policy bundles"):
-            items = [i for i in self._model.scan(consistent_read=True) if i.bundle_id != ACTIVE_POINTER_ID]
+            items = [
+                i
+                for i in self._model.scan(self._own_items(), consistent_read=True)
+                if i.bundle_id != self._pointer
+            ]
         active = self._active_id()
-        return [self._bundle(item, active) for item in sorted(items, key=lambda i: i.bundle_id)]
+        bundles = [self._bundle(item, active) for item in items]
+        return sorted(bundles, key=lambda bundle: bundle.bundle_id)
 
     def activate(self, bundle_id: str) -> None:
         if self.get_bundle(bundle_id) is None:
             raise NotFoundError(f"no policy bundle {bundle_id}")
         with _dynamodb_errors("activate a policy bundle"):
-            self._model(ACTIVE_POINTER_ID, active_bundle_id=bundle_id).save()
+            self._model(self._pointer, active_bundle_id=bundle_id).save()
 
     def active_bundle(self) -> StoredBundle | None:
         active = self._active_id()
         if active is None:
             return None
         with _dynamodb_errors("read the active policy bundle"):
-            item = _get(self._model, active)
+            item = _get(self._model, self._key(active))
         return self._bundle(item, active) if item is not None else None
 
     def delete_bundle(self, bundle_id: str) -> bool:
-        if not bundle_id or bundle_id == ACTIVE_POINTER_ID:
+        item_key = self._key(bundle_id)
+        if not item_key:
             return False
         model = self._model
         with _dynamodb_errors("delete a policy bundle"):
             try:
-                model(bundle_id).delete(condition=model.bundle_id.exists())
+                model(item_key).delete(condition=model.bundle_id.exists())
             except PynamoDBException as exc:
                 if _condition_failed(exc):
                     return False
                 raise
             try:
                 # Only if it still points at this bundle: a concurrent activate of another one wins.
-                model(ACTIVE_POINTER_ID).delete(condition=model.active_bundle_id == bundle_id)
+                model(self._pointer).delete(condition=model.active_bundle_id == bundle_id)
             except PynamoDBException as exc:
                 if not _condition_failed(exc):
                     raise
@@ -760,14 +823,21 @@ class AwsPolicyStore:
 
     def _active_id(self) -> str | None:
         with _dynamodb_errors("read the active policy pointer"):
-            pointer = _get(self._model, ACTIVE_POINTER_ID)
+            pointer = _get(self._model, self._pointer)
         return pointer.active_bundle_id if pointer is not None else None
 
+    def _own_items(self) -> Any:
+        """The scan filter that keeps this account's items (admin's have no account prefix)."""
+        if self._account == ADMIN_ACCOUNT:
+            return ~self._model.bundle_id.contains(ACCOUNT_SEPARATOR)
+        return self._model.bundle_id.startswith(f"{self._account}{ACCOUNT_SEPARATOR}")
+
     def _bundle(self, item: BundleItem, active_id: str | None) -> StoredBundle:
+        bundle_id = unscoped(self._account, item.bundle_id)
         return StoredBundle(
-            bundle_id=item.bundle_id,
+            bundle_id=bundle_id,
             name=item.name,
-            active=item.bundle_id == active_id,
+            active=bundle_id == active_id,
             document=self._spill.load(item.document, item.document_key),
             created_at=from_timestamp(item.created_at or ""),
             updated_at=from_timestamp(item.updated_at or ""),
@@ -804,11 +874,6 @@ class AwsEventStore:
         self._indexed_days: set[str] = set()
         self._lock = threading.Lock()
         self._retention = timedelta(days=retention_days) if retention_days is not None else None
-        self._binding = binding
-        self._retention_days = retention_days
-
-    def for_account(self, account: str) -> AwsEventStore:
-        return AwsEventStore(self._binding, self._retention_days, account)
 
     # ---- writing ------------------------------------------------------------------------------------
 
@@ -1011,6 +1076,21 @@ class AwsFeedMetadataStore:
                 updated_at=to_timestamp(datetime.now(UTC)),
             ).save()
 
+    def get_feed_settings(self) -> FeedSettings:
+        with _dynamodb_errors("read the feed settings"):
+            item = _get(self._state, FEED_SETTINGS_NAME)
+        if item is None or not item.settings:
+            return FeedSettings()
+        return FeedSettings.model_validate_json(item.settings)
+
+    def put_feed_settings(self, settings: FeedSettings) -> None:
+        with _dynamodb_errors("store the feed settings"):
+            self._state(
+                FEED_SETTINGS_NAME,
+                settings=settings.model_dump_json(),
+                updated_at=to_timestamp(datetime.now(UTC)),
+            ).save()
+
     def acquire_lease(self, owner: str, until: datetime, now: datetime) -> bool:
         """One conditional put: free, expired, or already ours."""
         model = self._state
@@ -1109,22 +1189,27 @@ class AwsStores:
             region=region,
             endpoint_url=settings.s3_endpoint_url,
         )
-        spill = _DocumentSpill(self.documents, settings.inline_document_limit)
-        self.catalog = AwsCatalogStore(binding("images"), binding("tags"))
-        self.analyses = AwsAnalysisStore(self.documents)
-        self.evaluations = AwsEvaluationStore(
-            binding("evaluations"), spill, settings.superseded_evaluation_days
-        )
-        self.policies = AwsPolicyStore(binding("policies"), spill)
-        self.events = AwsEventStore(binding("events"), settings.event_retention_days, account)
+        self._binding = binding
+        self._spill = _DocumentSpill(self.documents, settings.inline_document_limit)
         self.feeds = AwsFeedMetadataStore(binding("feeds"))
+        self._open_account_stores(account)
+
+    def _open_account_stores(self, account: str) -> None:
+        settings, binding, spill = self.settings, self._binding, self._spill
+        self.account = account
+        self.catalog = AwsCatalogStore(binding("images"), binding("tags"), account)
+        self.analyses = AwsAnalysisStore(self.documents, account)
+        self.evaluations = AwsEvaluationStore(
+            binding("evaluations"), spill, settings.superseded_evaluation_days, account
+        )
+        self.policies = AwsPolicyStore(binding("policies"), spill, account)
+        self.events = AwsEventStore(binding("events"), settings.event_retention_days, account)
 
     def for_account(self, account: str) -> AwsStores:
         """The same tables and bucket (and clients), with the account-owned stores opened for
         ``account``."""
         scoped = copy.copy(self)
-        scoped.account = account
-        scoped.events = self.events.for_account(account)
+        scoped._open_account_stores(account)
         return scoped
 
     def boto3_client(self, service: str, endpoint_url: str | None = None) -> Any:

@@ -18,6 +18,36 @@ class NvdCheckpoint(ValueObject):
     pages: int = Field(default=0, ge=0)
 
 
+# The one feed Anchore's /system/feeds shows; its groups are the database's namespaces.
+VULNERABILITIES_FEED = "vulnerabilities"
+
+
+class FeedGroupSummary(ValueObject):
+    """One group (namespace) of a database build, as ``/system/feeds`` lists it."""
+
+    name: str
+    record_count: int = 0
+    last_sync: datetime | None = None
+
+
+class FeedSettings(ValueObject):
+    """Feeds and groups an administrator disabled: a disabled feed is not synced, a disabled group's
+    records match nothing (they stay in the database, so enabling it again needs no sync)."""
+
+    disabled_feeds: tuple[str, ...] = ()
+    disabled_groups: tuple[str, ...] = ()
+
+    def with_enabled(self, feed: str, group: str | None, enabled: bool) -> FeedSettings:
+        field = "disabled_groups" if group is not None else "disabled_feeds"
+        names = set(getattr(self, field))
+        name = group if group is not None else feed
+        if enabled:
+            names.discard(name)
+        else:
+            names.add(name)
+        return self.model_copy(update={field: tuple(sorted(names))})
+
+
 class WorkingDatabase(ValueObject):
     """The newest build (not necessarily published) and where unfinished NVD walks resume."""
 
@@ -26,6 +56,8 @@ class WorkingDatabase(ValueObject):
     built_at: datetime | None = None
     record_count: int = 0
     checkpoints: dict[str, NvdCheckpoint] = Field(default_factory=dict)
+    # The build's groups (read by the API's feed list without downloading the database).
+    groups: tuple[FeedGroupSummary, ...] = ()
 
 
 class SourceRef(ValueObject):

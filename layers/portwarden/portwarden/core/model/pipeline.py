@@ -6,6 +6,9 @@ the analyzers and the image reader that the phases themselves need.
 
 from __future__ import annotations
 
+from pydantic import field_validator
+
+from portwarden.core.model.accounts import ADMIN_ACCOUNT, valid_name
 from portwarden.core.model.base import ValueObject
 
 # The platform analysed when a request names none (as ``portwarden.core.services.acquire``).
@@ -13,12 +16,19 @@ DEFAULT_PLATFORM = "linux/amd64"
 
 
 class AnalysisRequest(ValueObject):
-    """What starts an analysis: an image source (a registry reference on AWS) and where it came from."""
+    """What starts an analysis: an image source (a registry reference on AWS) and where it came from.
+
+    ``account`` owns the image and everything the analysis records (every phase opens its stores for
+    it); requests without one (ECR pushes, executions started before accounts) are ``admin``'s.
+    """
 
     source: str
     platform: str = DEFAULT_PLATFORM
     repo_tag: str | None = None
     force: bool = False
+    account: str = ADMIN_ACCOUNT
+
+    _account = field_validator("account")(valid_name)
 
 
 class LayerTask(ValueObject):
@@ -44,6 +54,9 @@ class ResolvedPointer(ValueObject):
     # limits: no layer is read (every one is passed over as cached) and Assemble uses that analysis,
     # verified, or reads what it lacks if it turns out unusable.
     stored_analysis: bool = False
+    account: str = ADMIN_ACCOUNT
+
+    _account = field_validator("account")(valid_name)
 
 
 class AssembledPointer(ValueObject):
@@ -51,3 +64,4 @@ class AssembledPointer(ValueObject):
     repo_tag: str | None = None
     package_count: int
     analyzer_errors: tuple[str, ...] = ()
+    account: str = ADMIN_ACCOUNT

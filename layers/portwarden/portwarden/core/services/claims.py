@@ -8,8 +8,9 @@ start fast. ``pipeline`` and ``phases`` re-export what they used to define here.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from typing import Protocol
 
 from portwarden.core.errors import InvalidReferenceError
 from portwarden.core.image.reference import SourceKind, SourceSpec
@@ -176,6 +177,30 @@ def sweep_expired_claims(
             _failure_event(image.image_digest, reason, events, clock)
             failed.append(image.image_digest)
     return SweepOutcome(examined=len(analyzing), failed=tuple(failed))
+
+
+class AccountStores(Protocol):
+    """What the sweep needs of one account's stores."""
+
+    @property
+    def catalog(self) -> CatalogStore: ...
+
+    @property
+    def events(self) -> EventStore: ...
+
+
+def sweep_accounts(
+    accounts: Iterable[str], stores_of: Callable[[str], AccountStores], *, clock: Clock = _now
+) -> SweepOutcome:
+    """``sweep_expired_claims`` in every account (each keeps its images and events apart)."""
+    examined = 0
+    failed: list[str] = []
+    for account in accounts:
+        stores = stores_of(account)
+        outcome = sweep_expired_claims(catalog=stores.catalog, events=stores.events, clock=clock)
+        examined += outcome.examined
+        failed.extend(outcome.failed)
+    return SweepOutcome(examined=examined, failed=tuple(failed))
 
 
 def _failure_event(image_digest: str | None, reason: str, events: EventStore, clock: Clock) -> None:

@@ -25,7 +25,13 @@ from typing import Protocol
 
 from portwarden.core.errors import StoreError, VulnerabilityDatabaseError
 from portwarden.core.model.base import ValueObject
-from portwarden.core.model.feedsync import SourceRef, WorkingDatabase
+from portwarden.core.model.feedsync import (
+    VULNERABILITIES_FEED,
+    FeedGroupSummary,
+    FeedSettings,
+    SourceRef,
+    WorkingDatabase,
+)
 from portwarden.core.model.records import DbPointer
 from portwarden.core.ports import FeedFetcher, FeedMetadataStore
 from portwarden.core.services.phases import SnapshotFiles, file_sha256
@@ -61,9 +67,10 @@ class FeedSyncStateStore(Protocol):
 
 class FeedSyncPlan(ValueObject):
     run_id: str
-    # False when another run holds the lease: this run does nothing.
+    # False when another run holds the lease, or the feed is disabled: this run does nothing.
     acquired: bool
     sources: tuple[SourceRef, ...] = ()
+    disabled: bool = False
 
 
 def prepare_feed_sync(
@@ -72,10 +79,14 @@ def prepare_feed_sync(
     *,
     state: FeedSyncStateStore,
     lease: timedelta,
+    settings: FeedSettings | None = None,
     clock: Clock = _now,
 ) -> FeedSyncPlan:
     """Take the lease (one run at a time: two would both write the working database) and list the
-    sources in the order they are synced."""
+    sources in the order they are synced. A feed the administrator disabled is not synced."""
+    if settings is not None and VULNERABILITIES_FEED in settings.disabled_feeds:
+        logger.info("the %s feed is disabled; %s does nothing", VULNERABILITIES_FEED, run_id)
+        return FeedSyncPlan(run_id=run_id, acquired=False, disabled=True)
     now = clock()
     if not state.acquire_lease(run_id, now + lease, now):
         logger.info("another feed sync holds the lease; %s does nothing", run_id)
@@ -154,6 +165,10 @@ def sync_one_source(
             built_at=built_at,
             record_count=step.metadata.vulnerability_count,
             checkpoints=checkpoints,
+            groups=tuple(
+                FeedGroupSummary(name=group.name, record_count=group.record_count, last_sync=group.last_sync)
+                for group in step.metadata.groups
+            ),
         )
     )
     pointer = feeds.get_db_pointer()

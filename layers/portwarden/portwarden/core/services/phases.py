@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple, Protocol
@@ -84,8 +84,11 @@ def match_phase(
     *,
     analyses: AnalysisStore,
     database: Callable[[], OpenDatabase | None],
+    disabled_groups: Collection[str] = (),
 ) -> MatchOutcome:
     """Match the stored analysis against the current database and store the matches.
+
+    Matches in a feed group (namespace) the administrator disabled are left out.
 
     Before the first feed sync there is no database: no matches are stored, so the evaluation sees
     "vulnerability data unavailable" (Anchore's trigger for it) instead of a falsely clean image.
@@ -100,6 +103,8 @@ def match_phase(
             image_digest=image_digest, repo_tag=repo_tag, match_count=0, vulnerability_data_available=False
         )
     matches = match_image(analysis, opened.matcher)
+    if disabled_groups:
+        matches = [match for match in matches if match.namespace not in disabled_groups]
     analyses.put_matches(image_digest, matches, opened.pointer.built_at)
     return MatchOutcome(
         image_digest=image_digest,

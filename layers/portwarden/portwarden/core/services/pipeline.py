@@ -116,6 +116,7 @@ def resolve_phase(
         layers=layers,
         skip=skip,
         stored_analysis=stored,
+        account=request.account,
     )
 
 
@@ -250,6 +251,7 @@ def assemble_phase(
     return AssembledPointer(
         image_digest=pointer.image_digest,
         repo_tag=pointer.repo_tag,
+        account=pointer.account,
         package_count=len(analysis.packages),
         analyzer_errors=tuple(f"{run.name}: {run.error}" for run in analysis.analyzers if run.error),
     )

@@ -1,0 +1,211 @@
+"""The route families answer alike on both hosts: ``portwarden serve`` (SQLite, HTTP Basic) and the
+Api function behind API Gateway (DynamoDB and S3 under moto, IAM principal).
+
+Each family is a script of requests run against both hosts seeded with the same records; every
+answer's status and shape (the keys of an object, the keys of a list's items) must be the same.
+Values that differ by nature (ids, timestamps) are not compared; the family tests of each host
+compare those.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+
+from portwarden.core.model.records import AnalysisStatus, ImageRecord
+from tests.support.aws import MotoStack, moto_stack
+from tests.support.stores import analysis_document
+from tests.unit.api.support import ServeHarness, serve_harness
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning"),
+]
+
+DIGEST = "sha256:" + "cd" * 32
+UNKNOWN = "sha256:" + "ef" * 32
+TAG = "registry.example/app:1"
+
+
+def shape(body: Any) -> Any:
+    """What is compared: an object's keys, a list's length and its first item's shape."""
+    if isinstance(body, dict):
+        return ("object", tuple(sorted(body)))
+    if isinstance(body, list):
+        return ("list", len(body), shape(body[0]) if body else None)
+    return ("value", type(body).__name__)
+
+
+Call = Callable[[str, str, Any, dict[str, str] | None], tuple[int, Any]]
+
+
+@dataclass
+class Step:
+    method: str
+    path: str
+    body: Any = None
+    query: dict[str, str] | None = None
+    status: int = 200
+
+
+def bundle(bundle_id: str) -> dict[str, Any]:
+    return {
+        "id": bundle_id,
+        "name": bundle_id,
+        "version": "1_0",
+        "policies": [{"id": "p", "name": "p", "version": "1_0", "rules": []}],
+        "whitelists": [],
+        "mappings": [
+            {
+                "id": "m",
+                "name": "all",
+                "registry": "*",
+                "repository": "*",
+                "image": {"type": "tag", "value": "*"},
+                "policy_ids": ["p"],
+                "whitelist_ids": [],
+            }
+        ],
+    }
+
+
+REGISTRY_ENTRY = {"registry": "registry.example:5000", "registry_user": "ci", "registry_pass": "pa55"}
+SUBSCRIPTION = {"subscription_key": TAG, "subscription_type": "tag_update"}
+
+FAMILIES: dict[str, list[Step]] = {
+    "images": [
+        Step("GET", "/v1/images"),
+        Step("GET", f"/v1/images/{DIGEST}"),
+        Step("GET", f"/v1/images/{UNKNOWN}", status=404),
+        Step("GET", "/v1/images", query={"fulltag": TAG}),
+        Step("GET", "/v1/summaries/imagetags"),
+        Step("GET", f"/v1/images/{DIGEST}/content"),
+        Step("GET", f"/v1/images/{DIGEST}/content/os"),
+        Step("GET", f"/v1/images/{DIGEST}/content/files"),
+        Step("GET", f"/v1/images/{DIGEST}/content/nosuch", status=404),
+        Step("GET", f"/v1/images/{DIGEST}/metadata"),
+        Step("GET", f"/v1/images/{DIGEST}/vuln"),
+        Step("GET", f"/v1/images/{DIGEST}/sboms/spdx-json"),
+        Step("GET", f"/v1/images/{DIGEST}/sboms/cyclonedx-json"),
+        Step("GET", f"/v1/images/{DIGEST}/vuln/all", status=404),
+        Step("GET", f"/v1/images/{UNKNOWN}/content/os", status=404),
+    ],
+    "policies": [
+        Step("GET", "/v1/policies"),
+        Step("POST", "/v1/policies", bundle("first")),
+        Step("POST", "/v1/policies", bundle("second")),
+        Step("POST", "/v1/policies", {"id": "broken", "version": "9"}, status=400),
+        Step("GET", "/v1/policies"),
+        Step("GET", "/v1/policies/second"),
+        Step("PUT", "/v1/policies/second", {**bundle("second"), "active": True}),
+        Step("DELETE", "/v1/policies/second", status=409),
+        Step("DELETE", "/v1/policies/first"),
+        Step("GET", "/v1/policies/first", status=404),
+    ],
+    "events": [
+        Step("POST", "/v1/policies", bundle("evented")),
+        Step("GET", "/v1/event_types"),
+        Step("GET", "/v1/events"),
+        Step("GET", "/v1/events", query={"event_type": "user.policy", "limit": "1"}),
+        Step("GET", "/v1/events", query={"event_type": "system"}),
+        Step("GET", "/v1/events/no-such-event", status=404),
+        Step("DELETE", "/v1/events/no-such-event", status=404),
+        Step("DELETE", "/v1/events", query={"level": "error"}),
+    ],
+    "feeds": [
+        Step("GET", "/v1/system/feeds"),
+        Step("PUT", "/v1/system/feeds/nosuch", query={"enabled": "false"}, status=404),
+    ],
+    "registries": [
+        Step("GET", "/v1/registries"),
+        Step("POST", "/v1/registries", REGISTRY_ENTRY, query={"validate": "false"}),
+        Step("POST", "/v1/registries", REGISTRY_ENTRY, query={"validate": "false"}, status=409),
+        Step("GET", "/v1/registries"),
+        Step("GET", "/v1/registries/registry.example:5000"),
+        Step(
+            "PUT",
+            "/v1/registries/registry.example:5000",
+            {**REGISTRY_ENTRY, "registry_verify": False},
+            query={"validate": "false"},
+        ),
+        Step("DELETE", "/v1/registries/registry.example:5000"),
+        Step("GET", "/v1/registries/registry.example:5000", status=404),
+    ],
+    "subscriptions": [
+        Step("GET", "/v1/subscriptions"),
+        Step("POST", "/v1/subscriptions", SUBSCRIPTION),
+        Step("POST", "/v1/subscriptions", SUBSCRIPTION),
+        Step("GET", "/v1/subscriptions", query={"subscription_type": "tag_update"}),
+        Step("GET", "/v1/subscriptions", query={"subscription_type": "vuln_update"}),
+        Step("GET", "/v1/subscriptions/no-such-subscription", status=404),
+    ],
+}
+
+
+def _seed(catalog: Any, analyses: Any) -> None:
+    catalog.put_image(
+        ImageRecord(
+            image_digest=DIGEST,
+            image_id="sha256:" + "12" * 32,
+            analysis_status=AnalysisStatus.ANALYZED,
+            repo_tags=(TAG,),
+            source=f"registry:{TAG}",
+            distro="debian:12",
+            package_count=3,
+            created_at=datetime(2026, 1, 1, tzinfo=UTC),
+            analyzed_at=datetime(2026, 1, 1, 0, 5, tzinfo=UTC),
+        )
+    )
+    analyses.put_analysis(DIGEST, analysis_document(file_count=5, package_count=3))
+
+
+@pytest.fixture
+def local_host(tmp_path: Path) -> Iterator[Call]:
+    with serve_harness(tmp_path / "home") as harness:
+        _seed(harness.host.store.catalog, harness.host.store.analyses)
+        yield _local_call(harness)
+
+
+def _local_call(harness: ServeHarness) -> Call:
+    def call(method: str, path: str, body: Any, query: dict[str, str] | None) -> tuple[int, Any]:
+        url = path + (f"?{urlencode(query)}" if query else "")
+        answer = harness.admin.call(method, url, body)
+        return answer.status, answer.body
+
+    return call
+
+
+@pytest.fixture
+def gateway_host(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Call]:
+    with moto_stack(monkeypatch, PORTWARDEN_WORK_DIR=str(tmp_path / "work")) as stack:
+        _seed(stack.stores.catalog, stack.stores.analyses)
+        yield _gateway_call(stack)
+
+
+def _gateway_call(stack: MotoStack) -> Call:
+    def call(method: str, path: str, body: Any, query: dict[str, str] | None) -> tuple[int, Any]:
+        response = stack.api(method, path, body, query)
+        return response["statusCode"], response["json"]
+
+    return call
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_a_route_family_answers_alike_on_serve_and_on_api_gateway(
+    family: str, local_host: Call, gateway_host: Call
+) -> None:
+    for step in FAMILIES[family]:
+        local_status, local_body = local_host(step.method, step.path, step.body, step.query)
+        gateway_status, gateway_body = gateway_host(step.method, step.path, step.body, step.query)
+        where = f"{step.method} {step.path} {step.query or ''}"
+        assert local_status == step.status, (where, local_body)
+        assert gateway_status == step.status, (where, gateway_body)
+        assert shape(gateway_body) == shape(local_body), where
+        if step.status >= 400:
+            assert gateway_body["httpcode"] == local_body["httpcode"] == step.status, where
