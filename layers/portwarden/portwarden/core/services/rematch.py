@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import UTC, datetime
 from typing import Any
 
@@ -170,16 +171,24 @@ def rematch_image(
     pointers: TagPointers,
     bundle: CompiledBundle | None,
     vex: TriageInputs | None = None,
+    emit: Callable[[Sequence[Notification]], None] | None = None,
     clock: Clock = _now,
 ) -> None:
     """Re-match one image from its stored analysis (never its layers), index it, and re-evaluate it
-    when its matches changed; notifications and counts go into ``report``. A failure of this image is
-    recorded in ``report.errors`` and never raised: one damaged document does not stop the others.
+    when its matches changed; notifications and counts go into ``report``. A failure to read or write
+    this image is recorded in ``report.errors`` and not raised: one damaged document does not stop
+    the others.
+
+    ``emit`` (a host that hands notifications to a queue) receives the image's notifications *before*
+    its new matches and evaluations are stored; when it raises, nothing was stored, so a retry sees the
+    same change and makes the same notifications (same ids: delivered once).
 
     This is the unit of work of both hosts: the local rematch loops over the affected images, the
     AWS Rematch state machine runs it once per image (one Distributed Map item)."""
     digest = image.image_digest
     vuln_keys = _active_keys(subscriptions, SubscriptionType.VULN_UPDATE)
+    writes: list[Callable[[], None]] = []
+    notifications: list[Notification] = []
     try:
         analysis = stores.analyses.get_analysis(digest)
         if analysis is None:
@@ -187,16 +196,16 @@ def rematch_image(
             return
         previous = stores.analyses.get_matches(digest) or []
         current = matcher.match(analysis.packages, analysis.distro)
-        stores.analyses.put_matches(digest, current, db_built_at)
         namespaces = image_namespaces(analysis)
-        index.set_image_namespaces(stores.account, digest, namespaces, has_matches=bool(current))
-        report.rematched += 1
+        writes.append(lambda: stores.analyses.put_matches(digest, current, db_built_at))
+        writes.append(
+            lambda: index.set_image_namespaces(stores.account, digest, namespaces, has_matches=bool(current))
+        )
         diff = diff_vulnerabilities(previous, current)
         if diff.changed:
-            report.changed += 1
             for tag in image.repo_tags:
                 if tag in vuln_keys and pointers.current(tag) == digest:
-                    report.notifications.append(
+                    notifications.append(
                         make_notification(
                             NotificationType.VULN_UPDATE,
                             account=stores.account,
@@ -213,8 +222,9 @@ def rematch_image(
                         )
                     )
         # Unchanged matches leave the evaluation as it was (time-based triggers have their schedule).
-        if bundle is not None and current != previous:
-            report.notifications.extend(
+        reevaluated = bundle is not None and current != previous
+        if bundle is not None and reevaluated:
+            notifications.extend(
                 reevaluate_image(
                     image,
                     analysis,
@@ -225,13 +235,27 @@ def rematch_image(
                     pointers,
                     db_built_at=db_built_at,
                     vex=vex,
+                    deferred=writes,
                     clock=clock,
                 )
             )
-            report.reevaluated += 1
     except PortwardenError as exc:
         logger.warning("rematch of %s failed: %s", digest, exc)
         report.errors.append(f"{digest}: {exc}")
+        return
+    if emit is not None and notifications:
+        emit(notifications)
+    try:
+        for write in writes:
+            write()
+    except PortwardenError as exc:
+        logger.warning("storing the rematch of %s failed: %s", digest, exc)
+        report.errors.append(f"{digest}: {exc}")
+        return
+    report.rematched += 1
+    report.changed += int(diff.changed)
+    report.reevaluated += int(reevaluated)
+    report.notifications.extend(notifications)
 
 
 def _compiled(bundle: PolicyBundle) -> CompiledBundle:
@@ -257,12 +281,15 @@ def reevaluate_image(
     *,
     db_built_at: datetime | None,
     vex: TriageInputs | None = None,
+    deferred: list[Callable[[], None]] | None = None,
     clock: Clock = _now,
 ) -> list[Notification]:
     """Evaluate the bundle for each tag of the image; store changed results; ``policy_eval`` changes.
 
     ``vex``: the account's VEX statements, applied to the matches before the gates see them (as the
-    API's policy check does), per tag, since a statement may name one tag's product only."""
+    API's policy check does), per tag, since a statement may name one tag's product only.
+    ``deferred``: the new evaluations are appended there as writes for the caller to run, instead of
+    being stored at once."""
     policy_keys = _active_keys(subscriptions, SubscriptionType.POLICY_EVAL)
     notifications: list[Notification] = []
     digest = image.image_digest
@@ -286,7 +313,10 @@ def reevaluate_image(
         record = evaluation_record(result)
         if previous is not None and _comparable(previous.document) == _comparable(record.document):
             continue
-        stores.evaluations.put_evaluation(record)
+        if deferred is not None:
+            deferred.append(partial(stores.evaluations.put_evaluation, record))
+        else:
+            stores.evaluations.put_evaluation(record)
         if previous is None or tag is None or tag not in policy_keys or pointers.current(tag) != digest:
             continue
         change = policy_change(
