@@ -375,7 +375,11 @@ def moto_stack(monkeypatch: pytest.MonkeyPatch, **environment: str) -> Iterator[
         }
         machines = {
             logical_id: _create_state_machine(
-                template, logical_id, f"{prefix}-{logical_id}", role, function_arns
+                template,
+                logical_id,
+                f"{prefix}-{logical_id}",
+                role,
+                {**function_arns, "DataBucket": settings.bucket},
             )
             for logical_id, resource in template["Resources"].items()
             if resource["Type"] == "AWS::Serverless::StateMachine"
@@ -464,12 +468,15 @@ def _create_state_machine(
 
 
 def _resolve_substitution(value: Any, template: dict[str, Any], function_arns: dict[str, str]) -> str:
-    """A DefinitionSubstitutions value: a function's ``!GetAtt X.Arn`` or a parameter's default."""
+    """A DefinitionSubstitutions value: a function's ``!GetAtt X.Arn``, a resource's ``!Ref`` (the bucket)
+    or a parameter's default."""
     if isinstance(value, dict) and "Fn::GetAtt" in value:
         resource, attribute = value["Fn::GetAtt"]
         assert attribute == "Arn", value
         return function_arns[resource]
     if isinstance(value, dict) and "Ref" in value:
+        if value["Ref"] in function_arns:  # a resource of the stack (the bucket's name)
+            return function_arns[value["Ref"]]
         return str(template["Parameters"][value["Ref"]]["Default"])
     return str(value)
 

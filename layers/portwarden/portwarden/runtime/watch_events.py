@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from portwarden.core.model.records import DbPointer
 from portwarden.core.services.watch_workflow import RematchRunPlan
@@ -58,3 +58,11 @@ class RematchFinishInput(_Event):
     """The Finish input: the plan Plan made (the database the run re-matched against)."""
 
     plan: RematchRunPlan
+
+    @field_validator("plan", mode="before")
+    @classmethod
+    def _without_bucket(cls, value: Any) -> Any:
+        # Plan's output names the bucket for the ItemReader beside the plan itself.
+        if isinstance(value, dict):
+            return {key: item for key, item in value.items() if key != "bucket"}
+        return value
