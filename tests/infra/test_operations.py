@@ -94,7 +94,8 @@ def test_alarms_cover_errors_failures_dead_letters_a_stale_database_and_api_5xx(
     assert dead_letters["Dimensions"] == [
         {"Name": "QueueName", "Value": {"Fn::GetAtt": ["NotificationDeadLetterQueue", "QueueName"]}}
     ]
-    assert (dead_letters["MetricName"], dead_letters["Threshold"]) == ("ApproximateNumberOfMessagesVisible", 1)
+    assert dead_letters["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert dead_letters["Threshold"] == 1
     assert alarms["RematchExecutionsFailedAlarm"]["Dimensions"] == [
         {"Name": "StateMachineArn", "Value": {"Ref": "RematchStateMachine"}}
     ]
