@@ -158,7 +158,8 @@ def test_moto_s_interpreter_accepts_the_definition(machine: dict[str, Any]) -> N
         if key.endswith("FunctionArn")
     }
     values["DataBucketName"] = "portwarden-data"
-    with mock_aws():
+    # With execution enabled moto parses the definition with its ASL grammar at creation.
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         client = boto3.client("stepfunctions", region_name="us-east-1")
         created = client.create_state_machine(
             name="rematch",
@@ -166,6 +167,15 @@ def test_moto_s_interpreter_accepts_the_definition(machine: dict[str, Any]) -> N
             roleArn="arn:aws:iam::123456789012:role/rematch",
         )
         assert created["stateMachineArn"].endswith(":rematch")
+        # What its grammar rejects is left out of the definition (docs/architecture.md).
+        with_batcher = json.loads(substitute(ASL_PATH.read_text(), values))
+        with_batcher["States"]["RematchImages"]["ItemBatcher"] = {"MaxItemsPerBatch": 10}
+        with pytest.raises(client.exceptions.ClientError, match="ItemBatcher"):
+            client.create_state_machine(
+                name="batched",
+                definition=json.dumps(with_batcher),
+                roleArn="arn:aws:iam::123456789012:role/r",
+            )
 
 
 # ---- the notification queue and Notify -------------------------------------------------------------
