@@ -84,11 +84,14 @@ def test_a_watched_tag_moved_to_a_new_digest_is_added_analyzed_and_notified(
 ) -> None:
     first, second = release("1"), release("2")
     push_image(first, anonymous_registry, "team/app", "1.0")
+    # On AWS the API starts the analysis without resolving the tag (and creates no subscriptions):
+    # the subscriptions are added as a client adds them.
     added = stack.invoke("ApiFunction", load_event("api/images/post-images.json"))
     assert added["statusCode"] == 202, added["body"]
     assert stack.wait(json.loads(added["body"])["execution_arn"])["status"] == "SUCCEEDED"
     for kind in ("tag_update", "analysis_update"):
-        created = stack.api("POST", "/subscriptions", {"subscription_type": kind, "subscription_key": APP_TAG})
+        body = {"subscription_type": kind, "subscription_key": APP_TAG}
+        created = stack.api("POST", "/subscriptions", body)
         assert created["statusCode"] == 200, created
     # The first report only takes its baseline; an unchanged round tells nothing.
     schedule = load_event("schedule/watch.json")
