@@ -207,9 +207,16 @@ def test_feed_change_rematches_only_affected_images_and_vuln_update_reaches_a_fi
         "subscription_key"
     ] == APP_TAG
 
-    # Each notification is an event too (what /events lists).
-    types = {event.type for event in stack.stores.events.list_events(limit=100)}
-    assert {"user.checks.tag.vulnerabilities.update", "user.checks.tag.policy_evaluation.update"} <= types
+    # Each notification is an event too, listed by GET /events.
+    listed_events = stack.api("GET", "/events", query={"resource_id": APP_TAG})
+    assert listed_events["statusCode"] == 200, listed_events
+    by_type = {row["event"]["type"]: row["event"] for row in listed_events["json"]["results"]}
+    assert {"user.checks.tag.vulnerabilities.update", "user.checks.tag.policy_evaluation.update"} <= set(
+        by_type
+    )
+    vulnerabilities = by_type["user.checks.tag.vulnerabilities.update"]
+    assert vulnerabilities["resource"] == {"user_id": "admin", "id": APP_TAG, "type": "image_tag"}
+    assert vulnerabilities["details"]["notification_id"] == envelope["dataId"]
 
     # The database was recorded as re-matched: a rematch started again for it re-matches nothing.
     again = stack.sfn.start_execution(stateMachineArn=stack.rematch_arn, name="by-hand", input="{}")

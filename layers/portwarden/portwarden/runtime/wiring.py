@@ -332,13 +332,11 @@ def notification_channels() -> tuple[NotificationChannel, ...]:
 
 
 def notification_event_log(account: str) -> EventStore:
-    """Where a notification of ``account`` is recorded as an event (``/events``).
-
-    The account's ``EventLog`` when the account's dependencies carry one; until then the stack's one
-    event table (which serves account admin only: other accounts are refused before this is reached).
-    """
+    """The account's ``EventLog``, where its notifications are recorded as events (``/events``)."""
     events = account_dependencies(account).events
-    return events if events is not None else stores().events
+    if events is None:
+        raise ConfigurationError(f"no event log for account {account}")
+    return events
 
 
 @cache
