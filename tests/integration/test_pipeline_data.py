@@ -183,7 +183,7 @@ def test_events_expire_and_superseded_evaluations_expire_but_never_the_current_o
         assert expiry[BASE_TIME.strftime("%Y-%m-%dT%H:%M:%S.%fZ")] == int(
             (BASE_TIME + timedelta(days=30)).timestamp()
         )
-        assert len(expiry) == 2  # the event and its day's index entry, both expiring
+        assert len(expiry) == 3  # the event, its day's index entry and its id entry, all expiring
         evaluations = dynamodb.scan(TableName=stores.settings.evaluations_table)["Items"]
         expiring = {item["evaluation_id"]["S"]: "expires_at" in item for item in evaluations}
         # ev-1 and ev-2 (r/app:1) were superseded by ev-4; ev-3 is r/app:2's current evaluation.
