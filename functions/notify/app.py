@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from portwarden.core.services.notify import notify_batch
 from portwarden.core.watch.notifications import Notification
-from portwarden.runtime import notify_wiring
+from portwarden.runtime import wiring
 from portwarden.runtime.observability import logger, metrics, tracer
 
 
@@ -32,14 +32,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         except (ValidationError, KeyError) as exc:
             logger.error("not a notification, left for the dead-letter queue: %s", exc)
             failures.append(str(record.get("messageId", "")))
-    settings = notify_wiring.settings()
     pending = set(
         notify_batch(
             list(notifications.values()),
-            channels=notify_wiring.channels(),
-            outbox=notify_wiring.outbox(),
-            retry=settings.retry,
-            events_for=notify_wiring.events_for,
+            channels=wiring.notification_channels(),
+            outbox=wiring.outbox(),
+            retry=wiring.notify_settings().retry,
+            events_for=wiring.notification_event_log,
         )
     )
     failures += [message_id for message_id, n in notifications.items() if n.notification_id in pending]

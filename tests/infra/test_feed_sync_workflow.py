@@ -48,7 +48,8 @@ def test_placeholders_are_the_substitutions_and_tasks_are_the_invocable_function
 ) -> None:
     assert machine["DefinitionUri"] == "statemachine/feed-sync.asl.json"
     assert set(re.findall(r"\$\{(\w+)\}", ASL_PATH.read_text())) == set(machine["DefinitionSubstitutions"])
-    assert "arn:aws" not in ASL_PATH.read_text()
+    # No ARN of its own: only service integrations (``arn:aws:states:::service:action``).
+    assert re.findall(r"arn:aws[^\"]*", ASL_PATH.read_text()) == ["arn:aws:states:::events:putEvents"]
     invocable = {
         policy["LambdaInvokePolicy"]["FunctionName"]["Ref"]
         for policy in machine["Policies"]
@@ -82,7 +83,40 @@ def test_prepare_then_one_source_at_a_time_then_publish(asl: dict[str, Any]) -> 
     assert sources["ResultPath"] is None and sources["Next"] == "Publish"
     assert "Catch" not in sources  # a source's failure is caught inside its item
     assert states["Publish"]["Parameters"] == {"run_id.$": "$.plan.run_id"}
-    assert states["Publish"].get("End") is True
+    assert states["Publish"]["Next"] == "Published?"
+
+
+def test_a_published_database_is_announced_on_the_default_bus_for_the_rematch(
+    asl: dict[str, Any], machine: dict[str, Any]
+) -> None:
+    states = asl["States"]
+    (published,) = states["Published?"]["Choices"]
+    assert (published["Variable"], published["BooleanEquals"]) == ("$.published.published", True)
+    assert states[states["Published?"]["Default"]]["Type"] == "Succeed"
+    announce = states[published["Next"]]
+    assert announce["Resource"] == "arn:aws:states:::events:putEvents" and announce.get("End") is True
+    (entry,) = announce["Parameters"]["Entries"]
+    assert "EventBusName" not in entry  # the default bus, which the policy below names
+    assert (entry["Source"], entry["DetailType"]) == ("portwarden.feeds", "Vulnerability Database Published")
+    assert entry["Detail"] == {"run_id.$": "$.plan.run_id", "database.$": "$.published.pointer"}
+    assert announce["Retry"][0]["JitterStrategy"] == "FULL"
+    (statement,) = [
+        statement
+        for policy in machine["Policies"]
+        if "Statement" in policy
+        for statement in policy["Statement"]
+        if statement["Sid"] == "AnnounceDatabase"
+    ]
+    assert statement["Action"] == ["events:PutEvents"]
+    assert statement["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"
+    }
+    # The rematch state machine's rule matches exactly this event.
+    rule = load_template()["Resources"]["RematchStateMachine"]["Properties"]["Events"]["DatabasePublished"]
+    assert rule["Properties"]["Pattern"] == {
+        "source": [entry["Source"]],
+        "detail-type": [entry["DetailType"]],
+    }
 
 
 def test_a_source_step_loops_while_it_checkpoints_and_a_dead_step_ends_only_its_item(

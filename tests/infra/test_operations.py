@@ -48,10 +48,13 @@ def test_every_asynchronous_target_has_a_dead_letter_queue(template: dict[str, A
         "AnalysisEndedFunction",
         "ClaimSweeperFunction",
         "FeedSyncStateMachine",
+        "WatchFunction",
+        "AnalysisUpdatesFunction",
+        "RematchStateMachine",
     }
     for name, event in events:
         assert event["Properties"]["DeadLetterConfig"] == dead_letters, name
-    for name in ("AnalysisEndedFunction", "ClaimSweeperFunction"):
+    for name in ("AnalysisEndedFunction", "ClaimSweeperFunction", "WatchFunction", "AnalysisUpdatesFunction"):
         destination = resources[name]["Properties"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
         assert destination == {"Type": "SQS", "Destination": {"Fn::GetAtt": ["AsyncDeadLetterQueue", "Arn"]}}
     (statement,) = resources["AsyncDeadLetterQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
@@ -72,16 +75,30 @@ def test_alarms_cover_errors_failures_dead_letters_a_stale_database_and_api_5xx(
         "AsyncDeadLettersAlarm",
         "DatabaseStaleAlarm",
         "Api5xxAlarm",
+        "WatchFunctionErrorsAlarm",
+        "RematchExecutionsFailedAlarm",
+        "NotificationDeadLettersAlarm",
     }
     for name, alarm in alarms.items():
         assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}], name
-    # Every function's errors are summed.
-    summed = {
+    # Every function's errors are summed (in one of two sums: an alarm's metric math is bounded).
+    summed = [
         metric["MetricStat"]["Metric"]["Dimensions"][0]["Value"]["Ref"]
-        for metric in alarms["FunctionErrorsAlarm"]["Metrics"]
+        for alarm in ("FunctionErrorsAlarm", "WatchFunctionErrorsAlarm")
+        for metric in alarms[alarm]["Metrics"]
         if "MetricStat" in metric
-    }
-    assert summed == set(serverless_functions(template))
+    ]
+    assert sorted(summed) == sorted(serverless_functions(template))
+    # The notification dead-letter queue, the rematch's failures.
+    dead_letters = alarms["NotificationDeadLettersAlarm"]
+    assert dead_letters["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["NotificationDeadLetterQueue", "QueueName"]}}
+    ]
+    assert dead_letters["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert dead_letters["Threshold"] == 1
+    assert alarms["RematchExecutionsFailedAlarm"]["Dimensions"] == [
+        {"Name": "StateMachineArn", "Value": {"Ref": "RematchStateMachine"}}
+    ]
     stale = alarms["DatabaseStaleAlarm"]
     assert (stale["MetricName"], stale["ComparisonOperator"], stale["TreatMissingData"]) == (
         "DatabasesPublished",
@@ -116,7 +133,7 @@ def test_every_log_group_has_a_retention(template: dict[str, Any]) -> None:
     assert logging["LogGroup"] == {"Ref": "FunctionsLogGroup"}
     for name, function in serverless_functions(template).items():
         assert "LoggingConfig" not in function["Properties"], name
-    for name in ("AnalysisStateMachine", "FeedSyncStateMachine"):
+    for name in ("AnalysisStateMachine", "FeedSyncStateMachine", "RematchStateMachine"):
         (destination,) = resources[name]["Properties"]["Logging"]["Destinations"]
         assert destination["CloudWatchLogsLogGroup"]["LogGroupArn"] == {
             "Fn::GetAtt": ["StateMachinesLogGroup", "Arn"]

@@ -418,9 +418,10 @@ def test_only_the_starters_may_start_executions_and_only_the_pipeline_reaches_ec
         if "ecr:" in text:
             pullers.add(name)
 
-    assert starters == {"ApiFunction", "StartAnalysisFunction"}
+    # The tag watcher adds new digests and tags as POST /images does (resolved, then analyzed).
+    assert starters == {"ApiFunction", "StartAnalysisFunction", "WatchFunction"}
     # Assemble reads a layer again when its cached fragment lost some of its contents.
-    assert pullers == {"ResolveFunction", "AnalyzeLayerFunction", "AssembleFunction"}
+    assert pullers == {"ResolveFunction", "AnalyzeLayerFunction", "AssembleFunction", "WatchFunction"}
 
 
 def test_a_notifications_topic_is_encrypted_and_exported(template: dict[str, Any]) -> None:

@@ -38,7 +38,9 @@ from moto.awslambda.models import LambdaFunction
 from moto.s3.responses import S3Response
 
 from portwarden.adapters.aws.account_stores import accounts_table_definition
+from portwarden.adapters.aws.outbox import table_definition as outbox_table_definition
 from portwarden.adapters.aws.stores import AwsStores, AwsStoreSettings, create_tables
+from portwarden.adapters.aws.watch_index import table_definition as watch_table_definition
 from portwarden.runtime import feedsync, wiring
 from tests.conftest import FIXTURES_DIR
 from tests.support.stores import atomic_moto_item_writes
@@ -174,8 +176,11 @@ class MotoStack:
     stores: AwsStores
     state_machine_arn: str
     feed_sync_arn: str
+    rematch_arn: str
     topic_arn: str
     handlers: dict[str, Handler]
+    notification_queue_url: str = ""
+    notification_dead_letter_url: str = ""
     invocations: list[Invocation] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -347,7 +352,12 @@ def moto_stack(monkeypatch: pytest.MonkeyPatch, **environment: str) -> Iterator[
         stores = AwsStores(settings)
         create_tables(stores)
         accounts_table = f"{prefix}-accounts"
-        boto3.client("dynamodb", region_name=REGION).create_table(**accounts_table_definition(accounts_table))
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        dynamodb.create_table(**accounts_table_definition(accounts_table))
+        notifications_table, watch_table = f"{prefix}-notifications", f"{prefix}-watch"
+        dynamodb.create_table(**outbox_table_definition(notifications_table))
+        dynamodb.create_table(**watch_table_definition(watch_table))
+        queue_url, dead_letter_url = _notification_queues(template, prefix)
         role = boto3.client("iam", region_name=REGION).create_role(
             RoleName=f"{prefix}-role",
             AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
@@ -365,7 +375,11 @@ def moto_stack(monkeypatch: pytest.MonkeyPatch, **environment: str) -> Iterator[
         }
         machines = {
             logical_id: _create_state_machine(
-                template, logical_id, f"{prefix}-{logical_id}", role, function_arns
+                template,
+                logical_id,
+                f"{prefix}-{logical_id}",
+                role,
+                {**function_arns, "DataBucket": settings.bucket},
             )
             for logical_id, resource in template["Resources"].items()
             if resource["Type"] == "AWS::Serverless::StateMachine"
@@ -386,6 +400,11 @@ def moto_stack(monkeypatch: pytest.MonkeyPatch, **environment: str) -> Iterator[
             "PORTWARDEN_FEED_SYNC_STATE_MACHINE_ARN": machines["FeedSyncStateMachine"],
             "PORTWARDEN_ACCOUNTS_TABLE": accounts_table,
             "PORTWARDEN_ADMIN_PRINCIPAL_ARN": ADMIN_PRINCIPAL_ARN,
+            "PORTWARDEN_NOTIFICATIONS_TABLE": notifications_table,
+            "PORTWARDEN_NOTIFICATIONS_TOPIC_ARN": topic_arn,
+            "PORTWARDEN_WATCH_TABLE": watch_table,
+            "PORTWARDEN_NOTIFICATION_QUEUE_URL": queue_url,
+            "AWS_REGION": REGION,
             "LOG_LEVEL": "WARNING",
             **environment,
         }
@@ -398,8 +417,11 @@ def moto_stack(monkeypatch: pytest.MonkeyPatch, **environment: str) -> Iterator[
             stores=stores,
             state_machine_arn=state_machine_arn,
             feed_sync_arn=machines["FeedSyncStateMachine"],
+            rematch_arn=machines["RematchStateMachine"],
             topic_arn=topic_arn,
             handlers=handlers_from_template(template),
+            notification_queue_url=queue_url,
+            notification_dead_letter_url=dead_letter_url,
         )
         stack_ref.append(stack)
         try:
@@ -407,6 +429,27 @@ def moto_stack(monkeypatch: pytest.MonkeyPatch, **environment: str) -> Iterator[
         finally:
             _drain(stack)
             wiring.reset()
+
+
+def _notification_queues(template: dict[str, Any], prefix: str) -> tuple[str, str]:
+    """The template's NotificationQueue and its dead-letter queue (redrive as the template says; the
+    visibility timeout 0, so a message handed back is delivered again at once)."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    dead_letter_url = sqs.create_queue(QueueName=f"{prefix}-notifications-dlq")["QueueUrl"]
+    dead_letter_arn = sqs.get_queue_attributes(QueueUrl=dead_letter_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    redrive = template["Resources"]["NotificationQueue"]["Properties"]["RedrivePolicy"]
+    queue_url = sqs.create_queue(
+        QueueName=f"{prefix}-notifications",
+        Attributes={
+            "VisibilityTimeout": "0",
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": str(redrive["maxReceiveCount"])}
+            ),
+        },
+    )["QueueUrl"]
+    return queue_url, dead_letter_url
 
 
 def _create_state_machine(
@@ -426,12 +469,15 @@ def _create_state_machine(
 
 
 def _resolve_substitution(value: Any, template: dict[str, Any], function_arns: dict[str, str]) -> str:
-    """A DefinitionSubstitutions value: a function's ``!GetAtt X.Arn`` or a parameter's default."""
+    """A DefinitionSubstitutions value: a function's ``!GetAtt X.Arn``, a resource's ``!Ref`` (the bucket)
+    or a parameter's default."""
     if isinstance(value, dict) and "Fn::GetAtt" in value:
         resource, attribute = value["Fn::GetAtt"]
         assert attribute == "Arn", value
         return function_arns[resource]
     if isinstance(value, dict) and "Ref" in value:
+        if value["Ref"] in function_arns:  # a resource of the stack (the bucket's name)
+            return function_arns[value["Ref"]]
         return str(template["Parameters"][value["Ref"]]["Default"])
     return str(value)
 
@@ -442,7 +488,7 @@ def _drain(stack: MotoStack, timeout: float = 60.0) -> None:
     while time.monotonic() < deadline:
         running = [
             e
-            for machine in (stack.state_machine_arn, stack.feed_sync_arn)
+            for machine in (stack.state_machine_arn, stack.feed_sync_arn, stack.rematch_arn)
             for e in stack.executions(machine)
             if e["status"] == "RUNNING"
         ]
@@ -706,3 +752,106 @@ def _with_account(body: str) -> str:
     event = json.loads(body)
     event.setdefault("account", ACCOUNT)
     return json.dumps(event)
+
+
+# ---- watch mode: the rematch rule and the notification queue, as the template defines them -------------
+
+
+@dataclass
+class RematchRule:
+    """The RematchStateMachine's DatabasePublished rule on the default bus (where the feed-sync workflow
+    puts its event), with an SQS target: moto's EventBridge cannot start an execution, so
+    ``start_executions`` starts the rematch with each delivered event as its input, as EventBridge does."""
+
+    stack: MotoStack
+    queue_url: str
+
+    @classmethod
+    def create(cls, stack: MotoStack) -> RematchRule:
+        template = load_template()
+        pattern = rule_pattern(template, "RematchStateMachine", "DatabasePublished", {})
+        suffix = uuid.uuid4().hex[:8]
+        sqs = boto3.client("sqs", region_name=REGION)
+        bridge = boto3.client("events", region_name=REGION)
+        queue_url = sqs.create_queue(QueueName=f"rematch-rule-{suffix}")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        bridge.put_rule(Name=f"rematch-{suffix}", EventPattern=json.dumps(pattern))
+        bridge.put_targets(Rule=f"rematch-{suffix}", Targets=[{"Id": "queue", "Arn": queue_arn}])
+        return cls(stack, queue_url)
+
+    def delivered(self) -> list[dict[str, Any]]:
+        sqs = boto3.client("sqs", region_name=REGION)
+        events: list[dict[str, Any]] = []
+        while messages := sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get(
+            "Messages"
+        ):
+            for message in messages:
+                events.append(json.loads(_with_account(message["Body"])))
+                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return events
+
+    def run_rematches(self, timeout: float = 120.0) -> list[dict[str, Any]]:
+        """Start the rematch for every event the rule delivered and wait for each: the executions."""
+        finished = []
+        for event in self.delivered():
+            started = self.stack.sfn.start_execution(
+                stateMachineArn=self.stack.rematch_arn,
+                name=f"rematch-{uuid.uuid4().hex}",
+                input=json.dumps(event),
+            )
+            finished.append(self.stack.wait(started["executionArn"], timeout))
+        return finished
+
+
+def _take_all(queue_url: str) -> list[str]:
+    """Every message body on the queue, each deleted once read."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    bodies: list[str] = []
+    while messages := sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages"):
+        for message in messages:
+            bodies.append(message["Body"])
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return bodies
+
+
+def queued_notifications(stack: MotoStack) -> list[dict[str, Any]]:
+    """Take every message off the notification queue: the notifications, as the Notify function reads them."""
+    return [json.loads(body) for body in _take_all(stack.notification_queue_url)]
+
+
+def consume_notifications(stack: MotoStack, *, max_batches: int = 1000) -> int:
+    """Feed the notification queue to the Notify function as Lambda's SQS event source does (batches of
+    up to ten; what it acknowledges is deleted, what it hands back is delivered again, until the redrive
+    policy moves it to the dead-letter queue); how many batches were invoked."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue_url = stack.notification_queue_url
+    for batches in range(max_batches):
+        messages = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"]
+        ).get("Messages", [])
+        if not messages:
+            return batches
+        records = [
+            {
+                "messageId": message["MessageId"],
+                "receiptHandle": message["ReceiptHandle"],
+                "body": message["Body"],
+                "attributes": message.get("Attributes", {}),
+                "eventSource": "aws:sqs",
+            }
+            for message in messages
+        ]
+        response = stack.invoke("NotifyFunction", {"Records": records})
+        failed = {item["itemIdentifier"] for item in response["batchItemFailures"]}
+        for message in messages:
+            if message["MessageId"] not in failed:
+                sqs.delete_message(
+                    QueueUrl=stack.notification_queue_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+    raise TimeoutError("the notification queue did not drain")
+
+
+def dead_lettered_notifications(stack: MotoStack) -> list[str]:
+    return _take_all(stack.notification_dead_letter_url)

@@ -26,7 +26,7 @@ from portwarden.core.watch.notifications import (
     NotificationType,
     make_notification,
 )
-from portwarden.runtime import notify_wiring, wiring
+from portwarden.runtime import wiring
 from tests.conftest import REPO_ROOT
 from tests.support.aws import FakeLambdaContext
 from tests.support.registry import free_port
@@ -106,10 +106,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
             },
         )
         monkeypatch.setenv("PORTWARDEN_NOTIFICATIONS_TOPIC_ARN", topic)
-        notify_wiring.reset()
         wiring.reset()
         yield {"sqs": sqs, "queue": queue, "stores": stores}
-        notify_wiring.reset()
         wiring.reset()
 
 
@@ -119,7 +117,7 @@ def test_sns_attributes_reach_a_filtered_subscriber_and_webhooks_are_retried_thr
     port = free_port()
     monkeypatch.setenv("PORTWARDEN_WEBHOOKS", json.dumps({"general": {"url": f"http://127.0.0.1:{port}/in"}}))
     monkeypatch.setenv("PORTWARDEN_NOTIFICATION_RETRY_TIMEOUT", "600")
-    notify_wiring.reset()
+    wiring.reset()
     handler = load_notify().handler
     wanted, other = policy_failure("registry.example/team/app:1"), policy_failure("registry.example/other:1")
     event = sqs_event(wanted.model_dump_json(), other.model_dump_json(), "not a notification")
@@ -168,7 +166,7 @@ def test_past_the_window_the_failure_is_an_error_event_and_the_message_is_acknow
     port = free_port()
     monkeypatch.setenv("PORTWARDEN_WEBHOOKS", json.dumps({"general": {"url": f"http://127.0.0.1:{port}/in"}}))
     monkeypatch.setenv("PORTWARDEN_NOTIFICATION_RETRY_TIMEOUT", "0")
-    notify_wiring.reset()
+    wiring.reset()
     handler = load_notify().handler
     notification = policy_failure("registry.example/team/app:2")
     result = handler(sqs_event(notification.model_dump_json()), FakeLambdaContext("NotifyFunction"))

@@ -535,3 +535,11 @@ class ImageNamespaceIndex(Protocol):
     def get_state(self, key: str) -> Any: ...
 
     def put_state(self, key: str, value: Any) -> None: ...
+
+
+class NotificationQueue(Protocol):
+    """Where a host that does not deliver itself hands its notifications (AWS: the SQS queue the Notify
+    function reads). ``send`` returns once every notification is durably queued, or raises
+    ``StoreError``: a caller that gets no error may forget them."""
+
+    def send(self, notifications: Sequence[Notification]) -> None: ...

@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from portwarden.adapters.aws.settings import AwsStoreSettings
 from portwarden.core.analyzers.base import DEFAULT_RETRIEVE_FILES
 from portwarden.core.errors import ConfigurationError
+from portwarden.core.watch.config import RetrySettings, WebhookSettings
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
@@ -285,3 +286,65 @@ class FeedSyncSettings(ObservabilitySettings, StorageSettings, WorkSettings):
     @classmethod
     def _split_sources(cls, value: Any) -> Any:
         return _split_list(value)
+
+
+# ---- watch mode: the Notify, Watch and Rematch functions ---------------------------------------------
+
+
+class NotifySettings(_EnvSettings):
+    """Environment of the Notify function. ``PORTWARDEN_NOTIFICATIONS_TABLE`` (the outbox),
+    ``PORTWARDEN_NOTIFICATIONS_TOPIC_ARN`` (every notification is published there),
+    ``PORTWARDEN_WEBHOOKS`` (JSON: ``{"general": {"url": ...}, "<type>": {...}}``) and
+    ``PORTWARDEN_NOTIFICATION_RETRY_TIMEOUT`` (seconds a failing delivery is retried, through the
+    queue)."""
+
+    model_config = SettingsConfigDict(
+        frozen=True, extra="ignore", case_sensitive=False, env_prefix="PORTWARDEN_"
+    )
+
+    notifications_table: str = Field(min_length=1)
+    notifications_topic_arn: str | None = None
+    webhooks: Annotated[WebhookSettings, NoDecode] = Field(default_factory=WebhookSettings)
+    notification_retry_timeout: float = Field(default=3600.0, ge=0)
+    aws_endpoint_url: str | None = None
+    aws_region: str | None = Field(default=None, validation_alias="AWS_REGION")
+
+    @field_validator("notifications_topic_arn", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # The template passes its empty parameter default through as "".
+        return None if value == "" else value
+
+    @field_validator("webhooks", mode="before")
+    @classmethod
+    def _endpoints(cls, value: object) -> object:
+        # The variable holds the endpoints by type, as config.yaml does; empty configures none.
+        if isinstance(value, str):
+            value = json.loads(value) if value.strip() else None
+        if value is None:
+            return WebhookSettings()
+        if isinstance(value, dict) and "endpoints" not in value:
+            return {"endpoints": value}
+        return value
+
+    @property
+    def retry(self) -> RetrySettings:
+        return RetrySettings(window_seconds=self.notification_retry_timeout)
+
+
+class WatchSettings(ObservabilitySettings):
+    """Environment of the Watch, AnalysisUpdates and Rematch functions: the notification queue they send
+    to, the watch table (image namespace index, watcher state), and how a watch round uses its time.
+
+    ``watch_stop_margin_seconds``: a round stops looking up tags this long before the function would be
+    killed (the tags left are looked at next round); ``watch_parallel_registries``: how many registries
+    are polled side by side."""
+
+    notification_queue_url: str = Field(min_length=1, validation_alias="PORTWARDEN_NOTIFICATION_QUEUE_URL")
+    watch_table: str = Field(min_length=3, validation_alias="PORTWARDEN_WATCH_TABLE")
+    watch_stop_margin_seconds: int = Field(
+        default=60, ge=5, le=600, validation_alias="PORTWARDEN_WATCH_STOP_MARGIN_SECONDS"
+    )
+    watch_parallel_registries: int = Field(
+        default=8, ge=1, le=64, validation_alias="PORTWARDEN_WATCH_PARALLEL_REGISTRIES"
+    )

@@ -32,14 +32,22 @@ if TYPE_CHECKING:
     from portwarden.adapters.aws.dynamo_models import TableBinding
     from portwarden.adapters.aws.feed_service import StepFunctionsFeedService
     from portwarden.adapters.aws.large_responses import LargeResponses
-    from portwarden.adapters.aws.s3 import S3SnapshotFiles
+    from portwarden.adapters.aws.notification_queue import SqsNotificationQueue
+    from portwarden.adapters.aws.outbox import DynamoOutbox
+    from portwarden.adapters.aws.s3 import S3BlobStore, S3SnapshotFiles
     from portwarden.adapters.aws.sfn import StepFunctionsStarter
     from portwarden.adapters.aws.stores import AwsStores
+    from portwarden.adapters.aws.watch_index import DynamoImageNamespaceIndex
     from portwarden.adapters.http.feeds import HttpFeedFetcher
     from portwarden.api.dependencies import ApiDependencies
     from portwarden.core.analyzers.base import AnalyzerOptions
+    from portwarden.core.ports import EventStore, NotificationChannel, TagDigestSource
     from portwarden.core.services.acquire import ImageAccess
+    from portwarden.core.services.rematch import AccountStores
     from portwarden.core.services.sync_feeds import FeedSource
+    from portwarden.core.services.watch import ImageAdder, WatchStores
+    from portwarden.core.triage.model import TriageInputs
+    from portwarden.runtime.settings import NotifySettings, WatchSettings
     from portwarden.runtime.snapshots import VulnerabilityDbCache
 
 
@@ -396,3 +404,179 @@ def reset() -> None:
             feed_sync_settings,
         ):
             builder.cache_clear()
+        _reset_watch()
+
+
+# ---- watch mode: notifications (Notify), the watchers (Watch, AnalysisUpdates) and the rematch ---------
+
+
+@cache
+def notify_settings() -> NotifySettings:
+    from portwarden.runtime.settings import NotifySettings
+
+    return NotifySettings()  # type: ignore[call-arg]  # read from the environment
+
+
+@cache
+def outbox() -> DynamoOutbox:
+    from portwarden.adapters.aws.outbox import DynamoOutbox
+
+    configured = notify_settings()
+    return DynamoOutbox(
+        configured.notifications_table, region=configured.aws_region, host=configured.aws_endpoint_url
+    )
+
+
+@cache
+def notification_channels() -> tuple[NotificationChannel, ...]:
+    """SNS (the stack's topic) and the configured webhooks."""
+    from portwarden.adapters.aws.sns import SnsChannel
+    from portwarden.adapters.http.webhooks import WebhookChannel
+
+    configured = notify_settings()
+    found: list[NotificationChannel] = []
+    if configured.notifications_topic_arn:
+        found.append(SnsChannel(configured.notifications_topic_arn, endpoint_url=configured.aws_endpoint_url))
+    if configured.webhooks.endpoints:
+        found.append(WebhookChannel(configured.webhooks, timeout=configured.retry.timeout))
+    return tuple(found)
+
+
+def notification_event_log(account: str) -> EventStore:
+    """The account's ``EventLog``, where its notifications are recorded as events (``/events``)."""
+    events = account_dependencies(account).events
+    if events is None:
+        raise ConfigurationError(f"no event log for account {account}")
+    return events
+
+
+@cache
+def watch_settings() -> WatchSettings:
+    from portwarden.runtime.settings import WatchSettings
+
+    return WatchSettings()  # type: ignore[call-arg]  # read from the environment
+
+
+@cache
+def namespace_index() -> DynamoImageNamespaceIndex:
+    from portwarden.adapters.aws.watch_index import DynamoImageNamespaceIndex
+
+    store_settings = stores().settings
+    return DynamoImageNamespaceIndex(
+        watch_settings().watch_table, region=store_settings.region, host=store_settings.dynamodb_endpoint_url
+    )
+
+
+@cache
+def notification_queue() -> SqsNotificationQueue:
+    from portwarden.adapters.aws.notification_queue import SqsNotificationQueue
+
+    return SqsNotificationQueue(
+        watch_settings().notification_queue_url,
+        region=stores().settings.region,
+        endpoint_url=StorageSettings().aws_endpoint_url,
+    )
+
+
+def watched_accounts() -> list[str]:
+    """The accounts the watchers and the rematch serve: every account this stack keeps images for.
+
+    The account table lists the accounts; those whose images this deployment cannot serve (the image
+    tables are account admin's until they carry the account in their keys) are left out.
+    """
+    from portwarden.api.auth import ForbiddenError
+
+    names = {ADMIN_ACCOUNT}
+    if api_settings().accounts_table is not None:
+        names |= {account.name for account in account_store().list_accounts()}
+    served = []
+    for name in sorted(names):
+        try:
+            account_dependencies(name)
+        except ForbiddenError:
+            continue
+        served.append(name)
+    return served
+
+
+def account_stores(account: str) -> AccountStores:
+    """The stores a rematch and a re-evaluation of ``account`` use."""
+    from portwarden.core.services.rematch import AccountStores
+
+    deps = account_dependencies(account)
+    if deps.policies is None or deps.subscriptions is None:
+        raise ConfigurationError("the rematch needs the policies and the accounts table (subscriptions)")
+    return AccountStores(
+        account, deps.catalog, deps.analyses, deps.evaluations, deps.policies, deps.subscriptions
+    )
+
+
+def watch_stores(account: str) -> WatchStores:
+    from portwarden.core.services.watch import WatchStores
+
+    deps = account_dependencies(account)
+    if deps.subscriptions is None:
+        raise ConfigurationError("the watchers need the accounts table (subscriptions)")
+    return WatchStores(account, deps.catalog, deps.subscriptions, notification_event_log(account))
+
+
+def vex_inputs(account: str) -> TriageInputs:
+    """The account's VEX statements, applied in re-evaluation as the API's policy check applies them."""
+    from portwarden.core.triage.model import TriageInputs
+    from portwarden.core.triage.stored import stored_triage_inputs
+
+    vex = account_dependencies(account).vex
+    return stored_triage_inputs(vex.list_documents()) if vex is not None else TriageInputs()
+
+
+def tag_digests() -> TagDigestSource:
+    """Tag look-ups with the analysis pipeline's registry access (credentials, mirrors, deadlines)."""
+    from portwarden.core.services.watch import RegistryTagDigests
+
+    client_for = image_access().registry_client
+    if client_for is None:
+        raise ConfigurationError("the watchers need registry access")
+    return RegistryTagDigests(client_for)
+
+
+def image_adder(account: str) -> ImageAdder:
+    """Adds an image as ``POST /images`` does, the analysis started through the analysis state machine."""
+    from portwarden.core.services.images import ImageSubmission, full_tag, submit_image
+    from portwarden.core.watch.subscriptions import add_missing_tag_subscriptions
+
+    def add(tag: str, digest: str | None, *, autosubscribe: bool | None) -> None:
+        deps = account_dependencies(account)
+        submit_image(
+            ImageSubmission(tag=tag, digest=digest, autosubscribe=bool(autosubscribe)),
+            account=account,
+            access=image_access(),
+            catalog=deps.catalog,
+            subscriptions=deps.subscriptions if autosubscribe is not None else None,
+            starter=starter(),
+        )
+        if autosubscribe is None and deps.subscriptions is not None:
+            from datetime import UTC, datetime
+
+            add_missing_tag_subscriptions(deps.subscriptions, full_tag(tag), datetime.now(UTC))
+
+    return add
+
+
+def rematch_lists() -> S3BlobStore:
+    """The item lists the Rematch state machine's Distributed Map reads, under ``rematch/`` in the bucket."""
+    from portwarden.adapters.aws.s3 import S3BlobStore
+
+    blobs = stores().blobs
+    return S3BlobStore(blobs.bucket, "", blobs.client)
+
+
+def _reset_watch() -> None:
+    for builder in (
+        notify_settings,
+        outbox,
+        notification_channels,
+        watch_settings,
+        namespace_index,
+        notification_queue,
+    ):
+        builder.cache_clear()

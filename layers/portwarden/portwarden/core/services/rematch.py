@@ -15,14 +15,16 @@ subscription. Only the image a tag points at now is reported for that tag.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from portwarden.core.errors import PortwardenError
 from portwarden.core.model.accounts import SubscriptionRecord, SubscriptionType
 from portwarden.core.model.analysis import ImageAnalysis
+from portwarden.core.model.base import ValueObject
 from portwarden.core.model.match import Match
 from portwarden.core.model.policy import PolicyBundle
 from portwarden.core.model.records import AnalysisStatus, EvaluationRecord, ImageRecord
@@ -36,7 +38,9 @@ from portwarden.core.ports import (
     SubscriptionStore,
 )
 from portwarden.core.services.evaluate import active_bundle, evaluate, evaluation_input, evaluation_record
-from portwarden.core.vulns.db.fingerprints import FeedChange
+from portwarden.core.triage.apply import apply_triage
+from portwarden.core.triage.model import TriageInputs
+from portwarden.core.vulns.db.fingerprints import FeedChange, feed_change
 from portwarden.core.vulns.matcher import Matcher
 from portwarden.core.vulns.matching.lookups import plan_lookups
 from portwarden.core.watch.diffs import diff_vulnerabilities, policy_change
@@ -137,65 +141,121 @@ def rematch_account(
         return report
     images, report.considered = affected_images(stores, index, change)
     subscriptions = stores.subscriptions.list_subscriptions()
-    vuln_keys = _active_keys(subscriptions, SubscriptionType.VULN_UPDATE)
     pointers = TagPointers(stores.catalog)
     bundle = _compiled(active_bundle(stores.policies)) if reevaluate else None
     for image in images:
-        digest = image.image_digest
-        try:
-            analysis = stores.analyses.get_analysis(digest)
-            if analysis is None:
-                report.errors.append(f"{digest}: no stored analysis")
-                continue
-            previous = stores.analyses.get_matches(digest) or []
-            current = matcher.match(analysis.packages, analysis.distro)
-            stores.analyses.put_matches(digest, current, db_built_at)
-            index.set_image_namespaces(
-                stores.account, digest, image_namespaces(analysis), has_matches=bool(current)
-            )
-            report.rematched += 1
-            diff = diff_vulnerabilities(previous, current)
-            if diff.changed:
-                report.changed += 1
-                for tag in image.repo_tags:
-                    if tag in vuln_keys and pointers.current(tag) == digest:
-                        report.notifications.append(
-                            make_notification(
-                                NotificationType.VULN_UPDATE,
-                                account=stores.account,
-                                subscription_key=tag,
-                                payload={"imageDigest": digest, "diff_vulnerability_result": diff.document()},
-                                identity={
-                                    "digest": digest,
-                                    "db": db_built_at.isoformat() if db_built_at else None,
-                                    "diff": diff.document(),
-                                },
-                                now=clock(),
-                                severity_max=diff.severity_max,
-                                annotations=image.annotations,
-                            )
-                        )
-            # Unchanged matches leave the evaluation as it was (time-based triggers have their schedule).
-            if bundle is not None and current != previous:
-                report.notifications.extend(
-                    reevaluate_image(
-                        image,
-                        analysis,
-                        current,
-                        stores,
-                        bundle,
-                        subscriptions,
-                        pointers,
-                        db_built_at=db_built_at,
-                        clock=clock,
-                    )
-                )
-                report.reevaluated += 1
-        except PortwardenError as exc:
-            # One image that cannot be re-matched (a damaged document) never stops the others.
-            logger.warning("rematch of %s failed: %s", digest, exc)
-            report.errors.append(f"{digest}: {exc}")
+        rematch_image(
+            image,
+            stores,
+            index,
+            matcher,
+            report,
+            db_built_at=db_built_at,
+            subscriptions=subscriptions,
+            pointers=pointers,
+            bundle=bundle,
+            clock=clock,
+        )
     return report
+
+
+def rematch_image(
+    image: ImageRecord,
+    stores: AccountStores,
+    index: ImageNamespaceIndex,
+    matcher: Matcher,
+    report: RematchReport,
+    *,
+    db_built_at: datetime | None,
+    subscriptions: Sequence[SubscriptionRecord],
+    pointers: TagPointers,
+    bundle: CompiledBundle | None,
+    vex: TriageInputs | None = None,
+    emit: Callable[[Sequence[Notification]], None] | None = None,
+    clock: Clock = _now,
+) -> None:
+    """Re-match one image from its stored analysis (never its layers), index it, and re-evaluate it
+    when its matches changed; notifications and counts go into ``report``. A failure to read or write
+    this image is recorded in ``report.errors`` and not raised: one damaged document does not stop
+    the others.
+
+    ``emit`` (a host that hands notifications to a queue) receives the image's notifications *before*
+    its new matches and evaluations are stored; when it raises, nothing was stored, so a retry sees the
+    same change and makes the same notifications (same ids: delivered once).
+
+    This is the unit of work of both hosts: the local rematch loops over the affected images, the
+    AWS Rematch state machine runs it once per image (one Distributed Map item)."""
+    digest = image.image_digest
+    vuln_keys = _active_keys(subscriptions, SubscriptionType.VULN_UPDATE)
+    writes: list[Callable[[], None]] = []
+    notifications: list[Notification] = []
+    try:
+        analysis = stores.analyses.get_analysis(digest)
+        if analysis is None:
+            report.errors.append(f"{digest}: no stored analysis")
+            return
+        previous = stores.analyses.get_matches(digest) or []
+        current = matcher.match(analysis.packages, analysis.distro)
+        namespaces = image_namespaces(analysis)
+        writes.append(lambda: stores.analyses.put_matches(digest, current, db_built_at))
+        writes.append(
+            lambda: index.set_image_namespaces(stores.account, digest, namespaces, has_matches=bool(current))
+        )
+        diff = diff_vulnerabilities(previous, current)
+        if diff.changed:
+            for tag in image.repo_tags:
+                if tag in vuln_keys and pointers.current(tag) == digest:
+                    notifications.append(
+                        make_notification(
+                            NotificationType.VULN_UPDATE,
+                            account=stores.account,
+                            subscription_key=tag,
+                            payload={"imageDigest": digest, "diff_vulnerability_result": diff.document()},
+                            identity={
+                                "digest": digest,
+                                "db": db_built_at.isoformat() if db_built_at else None,
+                                "diff": diff.document(),
+                            },
+                            now=clock(),
+                            severity_max=diff.severity_max,
+                            annotations=image.annotations,
+                        )
+                    )
+        # Unchanged matches leave the evaluation as it was (time-based triggers have their schedule).
+        reevaluated = bundle is not None and current != previous
+        if bundle is not None and reevaluated:
+            notifications.extend(
+                reevaluate_image(
+                    image,
+                    analysis,
+                    current,
+                    stores,
+                    bundle,
+                    subscriptions,
+                    pointers,
+                    db_built_at=db_built_at,
+                    vex=vex,
+                    deferred=writes,
+                    clock=clock,
+                )
+            )
+    except PortwardenError as exc:
+        logger.warning("rematch of %s failed: %s", digest, exc)
+        report.errors.append(f"{digest}: {exc}")
+        return
+    if emit is not None and notifications:
+        emit(notifications)
+    try:
+        for write in writes:
+            write()
+    except PortwardenError as exc:
+        logger.warning("storing the rematch of %s failed: %s", digest, exc)
+        report.errors.append(f"{digest}: {exc}")
+        return
+    report.rematched += 1
+    report.changed += int(diff.changed)
+    report.reevaluated += int(reevaluated)
+    report.notifications.extend(notifications)
 
 
 def _compiled(bundle: PolicyBundle) -> CompiledBundle:
@@ -220,19 +280,29 @@ def reevaluate_image(
     pointers: TagPointers,
     *,
     db_built_at: datetime | None,
+    vex: TriageInputs | None = None,
+    deferred: list[Callable[[], None]] | None = None,
     clock: Clock = _now,
 ) -> list[Notification]:
-    """Evaluate the bundle for each tag of the image; store changed results; ``policy_eval`` changes."""
+    """Evaluate the bundle for each tag of the image; store changed results; ``policy_eval`` changes.
+
+    ``vex``: the account's VEX statements, applied to the matches before the gates see them (as the
+    API's policy check does), per tag, since a statement may name one tag's product only.
+    ``deferred``: the new evaluations are appended there as writes for the caller to run, instead of
+    being stored at once."""
     policy_keys = _active_keys(subscriptions, SubscriptionType.POLICY_EVAL)
     notifications: list[Notification] = []
     digest = image.image_digest
     for tag in image.repo_tags or (None,):
         previous: EvaluationRecord | None = stores.evaluations.latest_evaluation(digest, tag)
+        reported: Sequence[Match] = matches or ()
+        if vex is not None and not vex.empty and matches:
+            reported = apply_triage(analysis, matches, vex, today=clock().date(), repo_tag=tag).matches
         result = evaluate(
             bundle,
             evaluation_input(
                 analysis,
-                matches or (),
+                reported,
                 now=clock(),
                 repo_tag=tag,
                 db_built_at=db_built_at,
@@ -243,7 +313,10 @@ def reevaluate_image(
         record = evaluation_record(result)
         if previous is not None and _comparable(previous.document) == _comparable(record.document):
             continue
-        stores.evaluations.put_evaluation(record)
+        if deferred is not None:
+            deferred.append(partial(stores.evaluations.put_evaluation, record))
+        else:
+            stores.evaluations.put_evaluation(record)
         if previous is None or tag is None or tag not in policy_keys or pointers.current(tag) != digest:
             continue
         change = policy_change(
@@ -313,3 +386,84 @@ def reevaluate_account(
             logger.warning("re-evaluation of %s failed: %s", image.image_digest, exc)
             report.errors.append(f"{image.image_digest}: {exc}")
     return report
+
+
+# ---- the rematch as a workflow (the AWS Rematch state machine) ------------------------------------
+
+# The state key under which the fingerprints of the database the last complete rematch ran against are
+# kept (``ImageNamespaceIndex.get_state``): the next rematch re-matches what changed since then.
+REMATCHED_DATABASE_STATE = "rematch/database"
+
+
+class RematchPlan(ValueObject):
+    """What one rematch run re-matches: the images a change can touch, and the database it is for."""
+
+    account: str
+    change: FeedChange
+    image_digests: tuple[str, ...]
+    considered: int
+    db_sha256: str | None = None
+    db_built_at: datetime | None = None
+
+
+def change_since(rematched: Mapping[str, Any] | None, fingerprints: Mapping[str, str] | None) -> FeedChange:
+    """The change between the database last re-matched against (its recorded state) and the one now
+    published. Without a record, or a database without fingerprints, everything may have changed."""
+    if rematched is None or fingerprints is None:
+        return FeedChange(everything=True)
+    return feed_change(rematched.get("fingerprints"), fingerprints)
+
+
+def plan_rematch(
+    stores: AccountStores,
+    index: ImageNamespaceIndex,
+    *,
+    fingerprints: Mapping[str, str] | None,
+    db_sha256: str | None,
+    db_built_at: datetime | None,
+) -> RematchPlan:
+    """The images to re-match against the published database (none when it is the one last re-matched
+    against, or its data did not change since)."""
+    rematched = index.get_state(REMATCHED_DATABASE_STATE)
+    if isinstance(rematched, dict) and db_sha256 is not None and rematched.get("sha256") == db_sha256:
+        change = FeedChange()
+    else:
+        change = change_since(rematched if isinstance(rematched, dict) else None, fingerprints)
+    if not change.changed:
+        return RematchPlan(
+            account=stores.account,
+            change=change,
+            image_digests=(),
+            considered=0,
+            db_sha256=db_sha256,
+            db_built_at=db_built_at,
+        )
+    images, considered = affected_images(stores, index, change)
+    return RematchPlan(
+        account=stores.account,
+        change=change,
+        image_digests=tuple(image.image_digest for image in images),
+        considered=considered,
+        db_sha256=db_sha256,
+        db_built_at=db_built_at,
+    )
+
+
+def record_rematched(
+    index: ImageNamespaceIndex,
+    *,
+    fingerprints: Mapping[str, str] | None,
+    db_sha256: str | None,
+    db_built_at: datetime | None,
+) -> None:
+    """Remember the database a complete rematch ran against (only once every image was re-matched: a run
+    that fails half-way is planned again, whole, by the next one; notification ids repeat, so nobody is
+    told twice)."""
+    index.put_state(
+        REMATCHED_DATABASE_STATE,
+        {
+            "sha256": db_sha256,
+            "built_at": db_built_at.isoformat() if db_built_at else None,
+            "fingerprints": dict(fingerprints) if fingerprints is not None else None,
+        },
+    )

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -95,10 +95,17 @@ def poll_tags(
     *,
     clock: Clock = _now,
     parallel_registries: int = 4,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_registry_done: Callable[[WatchReport], None] | None = None,
 ) -> WatchReport:
     """Every active ``tag_update`` subscription, fanned out by registry: each registry's tags are
     looked up one after the other (kind to its rate limits), registries side by side, so one slow
-    registry (timeouts, a long ``Retry-After``) does not delay the others."""
+    registry (timeouts, a long ``Retry-After``) does not delay the others.
+
+    ``should_stop`` is asked before each tag (a host with a time limit, a Lambda function, stops
+    looking up tags before it is killed: the tags left are looked at next round, unchanged).
+    ``on_registry_done`` receives each registry's report as soon as that registry is done, on the
+    calling thread, so its notifications go out even when a slower registry later runs out of time."""
     by_registry: dict[str, list[str]] = {}
     for subscription in active(stores.subscriptions.list_subscriptions(), SubscriptionType.TAG_UPDATE):
         tag = subscription.subscription_key
@@ -109,19 +116,32 @@ def poll_tags(
     workers = max(1, min(parallel_registries, len(by_registry)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="portwarden-tag-watch") as pool:
         # Each registry's round has its own report and tag pointers; they are merged afterwards.
-        for partial in pool.map(
-            lambda tags: _poll_tag_list(tags, stores, registry, add_image, clock), list(by_registry.values())
-        ):
+        futures = [
+            pool.submit(_poll_tag_list, tags, stores, registry, add_image, clock, should_stop)
+            for tags in by_registry.values()
+        ]
+        for future in as_completed(futures):
+            partial = future.result()
+            if on_registry_done is not None:
+                on_registry_done(partial)
             report.merge(partial)
     return report
 
 
 def _poll_tag_list(
-    tags: list[str], stores: WatchStores, registry: TagDigestSource, add_image: ImageAdder, clock: Clock
+    tags: list[str],
+    stores: WatchStores,
+    registry: TagDigestSource,
+    add_image: ImageAdder,
+    clock: Clock,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> WatchReport:
     report = WatchReport()
     pointers = TagPointers(stores.catalog)
-    for tag in tags:
+    for position, tag in enumerate(tags):
+        if should_stop():
+            report.errors.append(f"out of time: {len(tags) - position} tags left for the next round")
+            break
         report.checked += 1
         try:
             digest = registry.tag_digest(ImageReference.parse(tag))
