@@ -126,7 +126,12 @@ def test_template_is_a_sam_template_with_python311_x86_globals(template: dict[st
     function_globals = template["Globals"]["Function"]
     assert function_globals["Runtime"] == RUNTIME
     assert function_globals["Architectures"] == ["x86_64"]
-    assert function_globals["Tracing"] == "Active"
+    # Tracing is a parameter: off, the functions neither trace nor import the X-Ray SDK.
+    assert function_globals["Tracing"] == {"Fn::If": ["TracingOn", "Active", "PassThrough"]}
+    assert template["Conditions"]["TracingOn"] == {"Fn::Equals": [{"Ref": "Tracing"}, "Enabled"]}
+    assert function_globals["Environment"]["Variables"]["POWERTOOLS_TRACE_DISABLED"] == {
+        "Fn::If": ["TracingOn", "false", "true"]
+    }
     assert function_globals["Layers"] == [{"Ref": LAYER_ID}]
     variables = function_globals["Environment"]["Variables"]
     assert variables["POWERTOOLS_SERVICE_NAME"] == "portwarden"

@@ -25,6 +25,7 @@ from portwarden.runtime.settings import ObservabilitySettings
 
 PACKAGE_LOGGER_NAME = "portwarden"
 
+
 class HandlerTracer(Protocol):
     """What handlers use of a tracer: the decorator that opens a segment per invocation."""
 

@@ -15,9 +15,7 @@ from functools import cache
 from typing import TYPE_CHECKING, BinaryIO
 
 from portwarden.core.errors import ConfigurationError
-from portwarden.core.image.reference import ImageReference
 from portwarden.core.model.accounts import ADMIN_ACCOUNT, AccountType
-from portwarden.core.ports import FetchedManifest, RegistryClient
 from portwarden.runtime.settings import (
     ApiSettings,
     FeedSyncSettings,
@@ -36,6 +34,8 @@ if TYPE_CHECKING:
     from portwarden.adapters.http.feeds import HttpFeedFetcher
     from portwarden.api.dependencies import ApiDependencies
     from portwarden.core.analyzers.base import AnalyzerOptions
+    from portwarden.core.image.reference import ImageReference
+    from portwarden.core.ports import FetchedManifest, RegistryClient
     from portwarden.core.services.acquire import ImageAccess
     from portwarden.core.services.sync_feeds import FeedSource
     from portwarden.runtime.snapshots import VulnerabilityDbCache
