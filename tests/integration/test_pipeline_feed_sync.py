@@ -163,8 +163,9 @@ def test_an_nvd_walk_killed_halfway_is_published_so_far_and_resumed_by_the_next_
             "CVE-2026-1001",
         }
         assert db.affected("npm", ["minimist"])  # the other source is in
-    working = stack.stores.feeds.get_working()
-    assert working is not None and next(iter(working.checkpoints.values())).start_index == PAGE_SIZE
+    nvd_database = stack.stores.feeds.get_source_database(f"nvd|{nvd_server.url}{NVD_PATH}")
+    assert nvd_database is not None and nvd_database.checkpoint is not None
+    assert nvd_database.checkpoint.start_index == PAGE_SIZE
 
     monkeypatch.setitem(stack.handlers, "FeedSyncSourceFunction", stack.handlers["FeedSyncSourceFunction"])
     kill_nvd_step(stack, monkeypatch, nth=0)  # no failure this time
