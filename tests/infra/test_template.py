@@ -170,10 +170,15 @@ def test_every_function_uses_the_shared_layer(template: dict[str, Any]) -> None:
 def test_layer_is_built_by_sam_from_the_package_directory(template: dict[str, Any]) -> None:
     layer = template["Resources"][LAYER_ID]
     assert layer["Type"] == "AWS::Serverless::LayerVersion"
-    assert layer["Metadata"]["BuildMethod"] == RUNTIME
     assert RUNTIME in layer["Properties"]["CompatibleRuntimes"]
     content = REPO_ROOT / layer["Properties"]["ContentUri"]
-    # SAM adds python/ itself with BuildMethod: the package must sit directly in ContentUri.
+    # The layer's Makefile installs the requirements and the package under python/ and compiles
+    # their bytecode, for the functions' runtime (Lambda cannot cache bytecode under /opt).
+    assert layer["Metadata"]["BuildMethod"] == "makefile"
+    makefile = (content / "Makefile").read_text()
+    assert f"build-{LAYER_ID}:" in makefile
+    assert "PYTHON ?= " + RUNTIME in makefile and "--python-version 3.11" in makefile
+    assert "-r requirements.txt" in makefile and "--invalidation-mode unchecked-hash" in makefile
     assert (content / "portwarden" / "__init__.py").is_file()
     assert (content / "requirements.txt").is_file()
     assert not (content / "python").exists()
