@@ -210,3 +210,55 @@ def test_a_source_whose_step_died_on_its_first_run_is_carried_over_from_the_prev
     with VulnerabilityDb.open(workflow.snapshots.root / own.location) as db:
         assert [source.key for source in db.metadata().sources] == [sources[0].key]
     assert "vulndb/legacy.db" in workflow.snapshots.retired
+
+
+def test_a_lost_source_database_is_carried_over_by_publish_and_rebuilt_by_the_next_step(
+    tmp_path: Path, feeds: tuple[Path, Path]
+) -> None:
+    npm, maven = feeds
+    sources = [FeedSource.parse(f"osv={npm.as_uri()}"), FeedSource.parse(f"osv={maven.as_uri()}")]
+    workflow = Workflow(tmp_path, sources)
+    assert workflow.run()["published"] is True
+    lost = workflow.state.get_source_database(sources[1].key)
+    assert lost is not None
+    (workflow.snapshots.root / lost.location).unlink()  # deleted by hand, or by a lifecycle rule
+
+    plan_sources = tuple(SourceRef(kind=source.kind.value, url=source.url) for source in sources)
+    # The first source changes (a new database); the second one's is gone: its rows come from the
+    # previous build instead of failing the publish.
+    sync_one_source(
+        "run",
+        plan_sources[0],
+        HttpFeedFetcher(tmp_path / "downloads"),
+        state=workflow.state,
+        feeds=workflow.state,
+        snapshots=workflow.snapshots,
+        work_dir=tmp_path / "work",
+    )
+    outcome = publish_working_database(
+        "run",
+        plan_sources,
+        state=workflow.state,
+        feeds=workflow.state,
+        snapshots=workflow.snapshots,
+        work_dir=tmp_path / "publish",
+    )
+    assert outcome.published is True and outcome.carried_over == (sources[1].key,)
+    with VulnerabilityDb.open(workflow.published()) as db:
+        assert db.affected("npm", ["minimist"]) and db.records("GHSA-jfh8-c2jp-5v3q")
+
+    # The second source's next step starts over from the published build and writes a new database.
+    sync_one_source(
+        "run",
+        plan_sources[1],
+        HttpFeedFetcher(tmp_path / "downloads"),
+        state=workflow.state,
+        feeds=workflow.state,
+        snapshots=workflow.snapshots,
+        work_dir=tmp_path / "work",
+    )
+    rebuilt = workflow.state.get_source_database(sources[1].key)
+    assert rebuilt is not None and rebuilt.location != lost.location
+    with VulnerabilityDb.open(workflow.snapshots.root / rebuilt.location) as db:
+        assert db.records("GHSA-jfh8-c2jp-5v3q")
+        assert [source.key for source in db.metadata().sources] == [sources[1].key]

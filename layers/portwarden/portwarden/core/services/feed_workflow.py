@@ -134,10 +134,14 @@ def sync_one_source(
     database = work_dir / "source.db"
     database.unlink(missing_ok=True)
     try:
-        if own is not None:
-            _download_checked(snapshots, own.location, own.sha256, database)
-            checkpoint = own.checkpoint
-        else:
+        checkpoint = own.checkpoint if own is not None else None
+        start_over = own is None
+        if own is not None and not _download_usable(snapshots, own.location, own.sha256, database):
+            logger.warning(
+                "%s: its database %s is missing or damaged; starting over", source.url, own.location
+            )
+            start_over = True
+        if start_over:
             full = state.get_working() or _from_published(feeds)
             if full.location is not None:
                 _download_checked(snapshots, full.location, full.sha256, database)
@@ -202,6 +206,16 @@ def _download_checked(snapshots: SnapshotFiles, location: str, sha256: str | Non
         raise VulnerabilityDatabaseError(f"the database {location} is missing")
     if sha256 is not None and file_sha256(path) != sha256:
         raise VulnerabilityDatabaseError(f"the database {location} is corrupt")
+
+
+def _download_usable(snapshots: SnapshotFiles, location: str, sha256: str, path: Path) -> bool:
+    """Download a source's database; False (nothing left at ``path``) when it is missing or corrupt."""
+    try:
+        _download_checked(snapshots, location, sha256, path)
+    except VulnerabilityDatabaseError:
+        path.unlink(missing_ok=True)
+        return False
+    return True
 
 
 def _from_published(feeds: FeedMetadataStore) -> WorkingDatabase:
@@ -270,11 +284,11 @@ def publish_working_database(
         # The previous build is needed for what is not merged: sources without a database of their
         # own, and the sources it holds beyond this run's (unknown unless it is the last merge).
         beyond_this_run = last_merge is None or not set(last_merge.sources) <= set(keys)
-        needs_previous = previous is not None and (len(own) < len(keys) or beyond_this_run)
-        pointer, carried = _merge_and_upload(
+        pointer, merged_keys, carried = _merge_and_upload(
             keys,
             own,
-            previous if needs_previous else None,
+            previous,
+            needs_previous=len(own) < len(keys) or beyond_this_run,
             snapshots=snapshots,
             work_dir=work_dir,
             clock=clock,
@@ -286,24 +300,21 @@ def publish_working_database(
                 sha256=pointer.sha256,
                 built_at=pointer.built_at,
                 record_count=pointer.record_count,
-                merged=merged,
-                sources=tuple(sorted({*own, *carried})),
+                merged={key: merged[key] for key in merged_keys},
+                sources=tuple(sorted({*merged_keys, *carried})),
             )
         )
         if previous is not None:
             _retire(snapshots, previous.location)
-        if (
-            last is not None
-            and last.location is not None
-            and last.location != (previous and previous.location)
-        ):
+        replaced = previous.location if previous is not None else None
+        if last is not None and last.location is not None and last.location != replaced:
             _retire(snapshots, last.location)  # the working database a sequential sync left
         return PublishOutcome(
             run_id=run_id,
             pointer=pointer,
             published=True,
             resuming=resuming,
-            merged=tuple(sorted(own)),
+            merged=tuple(sorted(merged_keys)),
             carried_over=tuple(sorted(carried)),
         )
     finally:
@@ -315,28 +326,38 @@ def _merge_and_upload(
     own: dict[str, SourceDatabase],
     previous: DbPointer | None,
     *,
+    needs_previous: bool,
     snapshots: SnapshotFiles,
     work_dir: Path,
     clock: Clock,
-) -> tuple[DbPointer, list[str]]:
+) -> tuple[DbPointer, list[str], list[str]]:
     """The new build from the sources' databases (in the run's order) and, for the others, the rows
-    of the previous build; uploaded. Returns its pointer and the sources carried over."""
+    of the previous build; uploaded. A source whose database is missing or corrupt is carried over
+    too. Returns the build's pointer, the sources merged and the sources carried over."""
     work_dir.mkdir(parents=True, exist_ok=True)
+    for leftover in work_dir.glob("*.db"):
+        leftover.unlink()
     target = work_dir / "merged.db"
     base = work_dir / "previous.db"
-    part = work_dir / "source.db"
-    for path in (target, base, part):
-        path.unlink(missing_ok=True)
+    usable: dict[str, Path] = {}
     carried: list[str] = []
     try:
-        if previous is not None:
+        for index, key in enumerate(key for key in keys if key in own):
+            path = work_dir / f"source-{index}.db"
+            if _download_usable(snapshots, own[key].location, own[key].sha256, path):
+                usable[key] = path
+            else:
+                logger.warning(
+                    "%s: its database %s is missing or damaged; carried over", key, own[key].location
+                )
+        with_previous = previous is not None and (needs_previous or len(usable) < len(own))
+        if with_previous and previous is not None:
             _download_checked(snapshots, previous.location, previous.sha256, base)
-        with DbBuilder(target, previous=base if previous is not None else None, clock=clock) as builder:
+        with DbBuilder(target, previous=base if with_previous else None, clock=clock) as builder:
             for key in keys:
-                if key in own:
-                    _download_checked(snapshots, own[key].location, own[key].sha256, part)
-                    builder.merge(part)
-                    part.unlink()
+                if key in usable:
+                    builder.merge(usable[key])
+                    usable[key].unlink()
                 elif key in builder.previous_states:
                     _carry_over(builder, builder.previous_states[key], kept=False)
                     carried.append(key)
@@ -349,8 +370,8 @@ def _merge_and_upload(
         location = snapshot_key(metadata.built_at, checksum)
         snapshots.upload(location, target)
     finally:
-        for path in (target, base, part):
-            path.unlink(missing_ok=True)
+        for leftover in work_dir.glob("*.db"):
+            leftover.unlink()
     pointer = DbPointer(
         location=location,
         sha256=checksum,
@@ -358,7 +379,7 @@ def _merge_and_upload(
         schema_version=SCHEMA_VERSION,
         record_count=metadata.vulnerability_count,
     )
-    return pointer, carried
+    return pointer, list(usable), carried
 
 
 def _carry_over(builder: DbBuilder, source_state: SourceState, *, kept: bool) -> None:
