@@ -55,6 +55,11 @@ layer_dir="${build_dir}/PortwardenLayer/python"
 [[ -d "${layer_dir}/pydantic" ]] \
     || fail "the built layer lacks its requirements (python/pydantic is missing)"
 [[ -f "${build_dir}/ApiFunction/app.py" ]] || fail "the built ApiFunction has no app.py"
+# Lambda cannot write bytecode under /opt: the layer ships it (layers/portwarden/Makefile).
+for module in portwarden/runtime/wiring pydantic/main aws_lambda_powertools/logging/logger; do
+    compgen -G "${layer_dir}/$(dirname "${module}")/__pycache__/$(basename "${module}").cpython-311.pyc" >/dev/null \
+        || fail "the built layer has no bytecode for ${module}.py"
+done
 
 # Serve one sample event from the built artifacts alone (-I -S: no site-packages, no repo on the
 # path), as Lambda would with the layer under /opt/python: a dependency missing from the layer's

@@ -1,8 +1,9 @@
-"""Feed-sync workflow task SyncSource: one step of one source on the working database.
+"""Feed-sync workflow task SyncSource: one step of one source on that source's own database.
 
 Input: a ``FeedSourceTask`` (the run and the source). Output: a ``SourceTaskOutcome``; ``done`` is
 False when an NVD walk checkpointed before its end (the workflow runs the step again, and a run
-that ends first leaves the checkpoint to the next run).
+that ends first leaves the checkpoint to the next run). Sources run in parallel: each step works
+in a directory of its source's own.
 """
 
 from __future__ import annotations
@@ -27,14 +28,15 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     task = FeedSourceTask.model_validate(event)
     stop_at = feedsync.step_deadline(context)
     stores = wiring.stores()
+    directory = feedsync.source_directory(task.source)
     outcome = sync_one_source(
         task.run_id,
         task.source,
-        wiring.feed_fetcher(),
+        wiring.feed_fetcher(directory),
         state=stores.feeds,
         feeds=stores.feeds,
         snapshots=wiring.snapshot_files(),
-        work_dir=wiring.feed_sync_settings().work_dir / "feeds",
+        work_dir=wiring.feed_sync_settings().work_dir / "feeds" / directory,
         options=feedsync.sync_options(),
         should_stop=lambda: time.monotonic() >= stop_at,
     )

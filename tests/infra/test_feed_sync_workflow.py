@@ -1,7 +1,8 @@
 """The feed-sync workflow's definition (``statemachine/feed-sync.asl.json``) and its resources.
 
-Prepare -> a Map over the sources, one at a time, whose item loops while a step reports
-``done: false`` and catches a dead step -> Publish. Scheduled; the NVD key from a secret.
+Prepare -> a Map over the sources, in parallel, whose item loops while a step reports
+``done: false`` and catches a dead step -> Publish (given the sources to merge). Scheduled; the NVD
+key from a secret.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def test_placeholders_are_the_substitutions_and_tasks_are_the_invocable_function
     assert asl["TimeoutSeconds"] == 7
 
 
-def test_prepare_then_one_source_at_a_time_then_publish(asl: dict[str, Any]) -> None:
+def test_prepare_then_every_source_in_parallel_then_publish(asl: dict[str, Any]) -> None:
     states = asl["States"]
     assert asl["StartAt"] == "Prepare"
     assert states["Prepare"]["Parameters"] == {"run_id.$": "$$.Execution.Id"}
@@ -78,11 +79,11 @@ def test_prepare_then_one_source_at_a_time_then_publish(asl: dict[str, Any]) -> 
     )
     sources = states[states["Leased?"]["Default"]]
     assert sources["Type"] == "Map" and sources["ItemsPath"] == "$.plan.sources"
-    # One at a time: every step builds on the working database the previous one wrote.
-    assert sources["MaxConcurrency"] == 1
+    # In parallel: each source's steps build on that source's own database alone.
+    assert sources["MaxConcurrency"] >= 10
     assert sources["ResultPath"] is None and sources["Next"] == "Publish"
     assert "Catch" not in sources  # a source's failure is caught inside its item
-    assert states["Publish"]["Parameters"] == {"run_id.$": "$.plan.run_id"}
+    assert states["Publish"]["Parameters"] == {"run_id.$": "$.plan.run_id", "sources.$": "$.plan.sources"}
     assert states["Publish"]["Next"] == "Published?"
 
 
@@ -168,3 +169,19 @@ def test_the_workflow_runs_on_the_schedule_and_the_nvd_key_comes_from_a_secret(
     assert statement["Resource"] == {"Ref": "NvdApiKeySecretArn"}
     prepare = functions["FeedSyncPrepareFunction"]["Properties"]["Environment"]["Variables"]
     assert prepare["PORTWARDEN_FEED_SOURCES"] == {"Ref": "FeedSources"}
+
+
+def test_publish_may_read_the_sources_databases_and_write_the_merged_one(template: dict[str, Any]) -> None:
+    publish = serverless_functions(template)["FeedSyncPublishFunction"]["Properties"]
+    statements = [statement for policy in publish["Policies"] for statement in policy["Statement"]]
+    on_snapshots = {
+        action
+        for statement in statements
+        if statement["Resource"] == {"Fn::Sub": "${DataBucket.Arn}/vulndb/*"}
+        for action in statement["Action"]
+    }
+    assert {"s3:GetObject", "s3:PutObject", "s3:PutObjectTagging"} <= on_snapshots
+    # Merging downloads the sources' databases and uploads a full one: the budget of a source step.
+    source = serverless_functions(template)["FeedSyncSourceFunction"]["Properties"]
+    assert publish["Timeout"] == source["Timeout"] == 900
+    assert publish["EphemeralStorage"] == source["EphemeralStorage"]

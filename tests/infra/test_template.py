@@ -128,7 +128,12 @@ def test_template_is_a_sam_template_with_python311_x86_globals(template: dict[st
     function_globals = template["Globals"]["Function"]
     assert function_globals["Runtime"] == RUNTIME
     assert function_globals["Architectures"] == ["x86_64"]
-    assert function_globals["Tracing"] == "Active"
+    # Tracing is a parameter: off, the functions neither trace nor import the X-Ray SDK.
+    assert function_globals["Tracing"] == {"Fn::If": ["TracingOn", "Active", "PassThrough"]}
+    assert template["Conditions"]["TracingOn"] == {"Fn::Equals": [{"Ref": "Tracing"}, "Enabled"]}
+    assert function_globals["Environment"]["Variables"]["POWERTOOLS_TRACE_DISABLED"] == {
+        "Fn::If": ["TracingOn", "false", "true"]
+    }
     assert function_globals["Layers"] == [{"Ref": LAYER_ID}]
     variables = function_globals["Environment"]["Variables"]
     assert variables["POWERTOOLS_SERVICE_NAME"] == "portwarden"
@@ -167,10 +172,15 @@ def test_every_function_uses_the_shared_layer(template: dict[str, Any]) -> None:
 def test_layer_is_built_by_sam_from_the_package_directory(template: dict[str, Any]) -> None:
     layer = template["Resources"][LAYER_ID]
     assert layer["Type"] == "AWS::Serverless::LayerVersion"
-    assert layer["Metadata"]["BuildMethod"] == RUNTIME
     assert RUNTIME in layer["Properties"]["CompatibleRuntimes"]
     content = REPO_ROOT / layer["Properties"]["ContentUri"]
-    # SAM adds python/ itself with BuildMethod: the package must sit directly in ContentUri.
+    # The layer's Makefile installs the requirements and the package under python/ and compiles
+    # their bytecode, for the functions' runtime (Lambda cannot cache bytecode under /opt).
+    assert layer["Metadata"]["BuildMethod"] == "makefile"
+    makefile = (content / "Makefile").read_text()
+    assert f"build-{LAYER_ID}:" in makefile
+    assert "PYTHON ?= " + RUNTIME in makefile and "--python-version 3.11" in makefile
+    assert "-r requirements.txt" in makefile and "--invalidation-mode unchecked-hash" in makefile
     assert (content / "portwarden" / "__init__.py").is_file()
     assert (content / "requirements.txt").is_file()
     assert not (content / "python").exists()

@@ -4,7 +4,10 @@
   got, and the next run resumes from its checkpoint (no page is asked twice) and publishes it all;
 * the NVD API key comes from Secrets Manager and is sent, never logged;
 * failing sources, and a step that dies, leave the published database as it was;
-* a run that finds the sync lease taken does nothing.
+* a run that finds the sync lease taken does nothing;
+* sources sync at the same time, each into a database of its own, and Publish merges them into the
+  database a sequential sync of the same sources builds; a source that fails keeps its previous
+  rows while another source updates.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +25,10 @@ from urllib.parse import parse_qs
 import boto3  # type: ignore[import-untyped]
 import pytest
 
+from portwarden.adapters.http.feeds import HttpFeedFetcher
+from portwarden.core.services.sync_feeds import FeedSource, SyncOptions, sync_feeds
 from portwarden.core.vulns.db import VulnerabilityDb
+from portwarden.core.vulns.db.schema import FEED_TABLES
 from tests.conftest import FIXTURES_DIR
 from tests.support.aws import MINIMIST_ADVISORY, REGION, MotoStack, moto_stack, osv_feed_zip
 from tests.support.scripted_server import (
@@ -36,6 +44,11 @@ pytestmark = [
 ]
 
 NVD_PATH = "/rest/json/cves/2.0"
+LOG4J_ADVISORY = (
+    FIXTURES_DIR
+    / "feeds-sample/osv/github-advisory-database/advisories/github-reviewed/2021/12"
+    / "GHSA-jfh8-c2jp-5v3q/GHSA-jfh8-c2jp-5v3q.json"
+)
 NVD_SAMPLE = FIXTURES_DIR / "feeds-sample/nvd/api2-pages/vulnerablecode-nvd_test.json"
 CVE_COUNT = 8
 PAGE_SIZE = 2  # the server's page size: four pages
@@ -163,8 +176,9 @@ def test_an_nvd_walk_killed_halfway_is_published_so_far_and_resumed_by_the_next_
             "CVE-2026-1001",
         }
         assert db.affected("npm", ["minimist"])  # the other source is in
-    working = stack.stores.feeds.get_working()
-    assert working is not None and next(iter(working.checkpoints.values())).start_index == PAGE_SIZE
+    nvd_database = stack.stores.feeds.get_source_database(f"nvd|{nvd_server.url}{NVD_PATH}")
+    assert nvd_database is not None and nvd_database.checkpoint is not None
+    assert nvd_database.checkpoint.start_index == PAGE_SIZE
 
     monkeypatch.setitem(stack.handlers, "FeedSyncSourceFunction", stack.handlers["FeedSyncSourceFunction"])
     kill_nvd_step(stack, monkeypatch, nth=0)  # no failure this time
@@ -231,3 +245,90 @@ def test_a_run_that_finds_the_lease_taken_does_nothing(stack: MotoStack) -> None
     assert stack.calls("FeedSyncSourceFunction") == [] and stack.stores.feeds.get_db_pointer() is None
     stack.stores.feeds.release_lease("another-run")
     assert stack.sync_feeds()["parsed_output"]["published"]["published"] is True
+
+
+def table_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every feed table, in a stable order."""
+    with sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True) as connection:
+        return {
+            table: sorted(connection.execute(f"SELECT * FROM {table}").fetchall(), key=repr)  # noqa: S608
+            for table in FEED_TABLES
+        }
+
+
+def test_sources_sync_at_once_and_publish_merges_what_a_sequential_sync_builds(
+    stack: MotoStack,
+    nvd_server: ScriptedHttpServer,
+    osv_zip: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    # Each source's first step waits for the other's: with one source at a time the wait times out.
+    both_running = threading.Barrier(2, timeout=30)
+    first_steps: dict[str, str] = {}
+    original = stack.handlers["FeedSyncSourceFunction"]
+
+    def handler(event: dict[str, Any], context: Any) -> Any:
+        kind = event["source"]["kind"]
+        if kind not in first_steps:
+            first_steps[kind] = threading.current_thread().name
+            try:
+                both_running.wait()
+            except threading.BrokenBarrierError:
+                first_steps[kind] = "waited alone"
+        return original(event, context)
+
+    monkeypatch.setitem(stack.handlers, "FeedSyncSourceFunction", handler)
+
+    execution = stack.sync_feeds()
+
+    assert execution["status"] == "SUCCEEDED", execution
+    assert "waited alone" not in first_steps.values() and len(set(first_steps.values())) == 2
+    published = execution["parsed_output"]["published"]
+    assert published["published"] is True and published["resuming"] == []
+    nvd_key, osv_key = f"nvd|{nvd_server.url}{NVD_PATH}", f"osv|{osv_zip.as_uri()}"
+    assert published["merged"] == sorted([nvd_key, osv_key]) and published["carried_over"] == []
+    # Each source's database holds that source alone.
+    for key in (nvd_key, osv_key):
+        own = stack.stores.feeds.get_source_database(key)
+        assert own is not None and own.checkpoint is None
+        path = tmp_path / f"{own.sha256[:12]}.db"
+        boto3.client("s3", region_name=REGION).download_file(stack.settings.bucket, own.location, str(path))
+        with VulnerabilityDb.open(path) as db:
+            assert [source.key for source in db.metadata().sources] == [key]
+
+    # The same sources synced one after another into one database, locally.
+    sequential = tmp_path / "sequential" / "vulnerabilities.db"
+    sources = [
+        FeedSource.parse(f"osv={osv_zip.as_uri()}"),
+        FeedSource.parse(f"nvd={nvd_server.url}{NVD_PATH}"),
+    ]
+    sync_feeds(
+        sources, HttpFeedFetcher(tmp_path / "downloads"), sequential, options=SyncOptions(nvd_page_delay=0)
+    )
+    with published_database(stack, tmp_path) as merged, VulnerabilityDb.open(sequential) as local:
+        merged_path, merged_metadata, local_metadata = merged.path, merged.metadata(), local.metadata()
+    assert table_rows(merged_path) == table_rows(sequential)
+    assert merged_metadata.record_counts == local_metadata.record_counts
+    assert merged_metadata.namespace_fingerprints == local_metadata.namespace_fingerprints
+    assert {(state.key, state.status, state.record_count) for state in merged_metadata.sources} == {
+        (state.key, state.status, state.record_count) for state in local_metadata.sources
+    }
+
+
+def test_a_failing_source_keeps_its_rows_while_another_updates(
+    stack: MotoStack, nvd_api: NvdApi, osv_zip: Path, tmp_path: Path
+) -> None:
+    assert stack.sync_feeds()["status"] == "SUCCEEDED"
+
+    nvd_api.failing = True
+    osv_feed_zip(osv_zip.parent, MINIMIST_ADVISORY, LOG4J_ADVISORY)  # a new advisory upstream
+    execution = stack.sync_feeds()
+
+    assert execution["status"] == "SUCCEEDED", execution
+    assert execution["parsed_output"]["published"]["published"] is True
+    with published_database(stack, tmp_path) as db:
+        statuses = {source.kind.value: source.status.value for source in db.metadata().sources}
+        assert statuses == {"osv": "updated", "nvd": "failed"}
+        assert db.records("GHSA-jfh8-c2jp-5v3q") and db.affected("npm", ["minimist"])
+        assert len(db.nvd([f"CVE-2026-{1000 + n}" for n in range(CVE_COUNT)])) == CVE_COUNT

@@ -17,9 +17,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from portwarden.core.model.accounts import RegistryRecord
 from portwarden.core.ports import (
     AccountStore,
     AnalysisStarter,
@@ -36,9 +35,13 @@ from portwarden.core.ports import (
     SubscriptionStore,
     VexStore,
 )
-from portwarden.core.services.acquire import ImageAccess
-from portwarden.core.services.phases import OpenDatabase
-from portwarden.core.watch.notifications import DeliveryAttempt
+
+# Types of fields and signatures only: the services behind them load when a route uses them.
+if TYPE_CHECKING:
+    from portwarden.core.model.accounts import RegistryRecord
+    from portwarden.core.services.acquire import ImageAccess
+    from portwarden.core.services.phases import OpenDatabase
+    from portwarden.core.watch.notifications import DeliveryAttempt
 
 
 class ImageCatalog(CatalogStore, ImageRemoval, Protocol):

@@ -14,7 +14,7 @@ from portwarden.cli.output import OutputFormat, message, stdout
 from portwarden.cli.triage_options import ConfigOpt, VexOpt
 
 if TYPE_CHECKING:
-    from portwarden.core.services.explain import Explanation, MatchExplanation, PolicyRowExplanation
+    from portwarden.core.model.explanation import Explanation, MatchExplanation, PolicyRowExplanation
 
 
 def explain(

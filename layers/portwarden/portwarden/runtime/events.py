@@ -75,9 +75,11 @@ class ScheduledEvent(_Event):
 
 
 class FeedSyncRun(_Event):
-    """The Prepare and Publish input: the run (the feed-sync execution's ARN)."""
+    """The Prepare and Publish input: the run (the feed-sync execution's ARN) and, for Publish, the
+    sources Prepare listed (None: an execution started before Publish was given them)."""
 
     run_id: str = Field(min_length=1)
+    sources: tuple[SourceRef, ...] | None = None
 
 
 class FeedSourceTask(_Event):

@@ -6,11 +6,13 @@ The state store is the feeds table; snapshots and the working database are S3 ob
 
 from __future__ import annotations
 
+import hashlib
 import time
 from functools import cache
 from typing import Protocol
 
 from portwarden.adapters.aws.secrets import SecretsManagerSecrets, nvd_api_key
+from portwarden.core.model.feedsync import SourceRef
 from portwarden.core.services.sync_feeds import SyncOptions
 from portwarden.runtime import wiring
 from portwarden.runtime.settings import StorageSettings
@@ -42,6 +44,11 @@ def step_deadline(context: _Context) -> float:
     budget = wiring.feed_sync_settings().feed_step_seconds
     remaining = context.get_remaining_time_in_millis() / 1000 - UPLOAD_MARGIN_SECONDS
     return time.monotonic() + max(0.0, min(budget, remaining))
+
+
+def source_directory(source: SourceRef) -> str:
+    """A directory name of the source's own (its downloads and database), from its kind and URL."""
+    return f"{source.kind}-{hashlib.sha256(source.url.encode()).hexdigest()[:16]}"
 
 
 def reset() -> None:

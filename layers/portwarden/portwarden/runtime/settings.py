@@ -29,7 +29,7 @@ DEFAULT_WORK_DIR = Path("/tmp/portwarden")  # noqa: S108 - the Lambda scratch di
 class _EnvSettings(BaseSettings):
     """Frozen, case-insensitive, and tolerant of the many unrelated variables Lambda sets."""
 
-    model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=False)
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=False, defer_build=True)
 
 
 def _split_list(value: Any) -> Any:

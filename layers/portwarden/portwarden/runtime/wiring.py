@@ -375,10 +375,14 @@ def feed_sources() -> list[FeedSource]:
     return [FeedSource.parse(text) for text in configured] if configured else default_sources()
 
 
-def feed_fetcher() -> HttpFeedFetcher:
+def feed_fetcher(subdirectory: str | None = None) -> HttpFeedFetcher:
+    """A fetcher downloading under the work directory (in ``subdirectory`` of it: a fetcher clears
+    its directory's leftovers, so fetchers that may run side by side get one each)."""
     from portwarden.adapters.http.feeds import HttpFeedFetcher
 
     work_dir = feed_sync_settings().work_dir / "downloads"
+    if subdirectory is not None:
+        work_dir = work_dir / subdirectory
     work_dir.mkdir(parents=True, exist_ok=True)
     return HttpFeedFetcher(work_dir)
 

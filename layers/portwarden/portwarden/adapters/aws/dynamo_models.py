@@ -55,12 +55,13 @@ ACTIVE_POINTER_ID = "#active"
 DAY_INDEX_PARTITION = "#days"
 EVENT_ID_PARTITION = "#ids"
 # Feed metadata table: the vulnerability database pointer item, and the feed-sync workflow's state
-# (the working database and NVD checkpoints) and lease.
+# (the last merge, each source's own database and NVD checkpoint: one item per source) and lease.
 VULNDB_POINTER_NAME = "vulndb"
 FEED_SYNC_STATE_NAME = "#feed-sync"
 FEED_SYNC_LEASE_NAME = "#feed-sync-lease"
 # Feeds and groups disabled through the API (read by the feed sync and the match phase).
 FEED_SETTINGS_NAME = "#feed-settings"
+FEED_SYNC_SOURCE_PREFIX = "#feed-sync-source|"
 
 BY_CREATED_INDEX = "by_created"
 BY_STATUS_INDEX = "by_status"
@@ -188,7 +189,8 @@ class FeedItem(Model):
 
 
 class FeedSyncStateItem(Model):
-    """The workflow's working state (``working``: JSON) or its lease (``lease_owner``/``lease_until``)."""
+    """The workflow's last merge or a source's database (``working``: JSON), or its lease
+    (``lease_owner``/``lease_until``)."""
 
     name = UnicodeAttribute(hash_key=True)
     working = UnicodeAttribute(null=True)

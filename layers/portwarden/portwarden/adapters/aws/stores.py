@@ -39,6 +39,7 @@ from portwarden.adapters.aws.dynamo_models import (
     EVENT_ID_PARTITION,
     FEED_SETTINGS_NAME,
     FEED_SYNC_LEASE_NAME,
+    FEED_SYNC_SOURCE_PREFIX,
     FEED_SYNC_STATE_NAME,
     IMAGE_LISTING,
     VULNDB_POINTER_NAME,
@@ -73,7 +74,7 @@ from portwarden.core.errors import NotFoundError, StoreError
 from portwarden.core.model.accounts import ADMIN_ACCOUNT, EventPage, EventQuery
 from portwarden.core.model.analysis import ImageAnalysis
 from portwarden.core.model.base import ValueObject
-from portwarden.core.model.feedsync import FeedSettings, WorkingDatabase
+from portwarden.core.model.feedsync import FeedSettings, SourceDatabase, WorkingDatabase
 from portwarden.core.model.match import Match, MatchCounts
 from portwarden.core.model.records import (
     REPO_TAGS_KEPT,
@@ -1054,8 +1055,9 @@ class AwsEventStore:
 
 class AwsFeedMetadataStore:
     """Table ``feeds``: the item ``vulndb`` points at the current vulnerability database snapshot;
-    ``#feed-sync`` holds the feed-sync workflow's working database and checkpoints, and
-    ``#feed-sync-lease`` the run that may write them."""
+    ``#feed-sync`` holds the feed-sync workflow's last merge, ``#feed-sync-source|<source key>``
+    each source's own database and checkpoint, and ``#feed-sync-lease`` the run that may write
+    them."""
 
     def __init__(self, binding: TableBinding) -> None:
         self._model = feed_model(binding)
@@ -1088,6 +1090,21 @@ class AwsFeedMetadataStore:
             self._state(
                 FEED_SETTINGS_NAME,
                 settings=settings.model_dump_json(),
+                updated_at=to_timestamp(datetime.now(UTC)),
+            ).save()
+
+    def get_source_database(self, key: str) -> SourceDatabase | None:
+        with _dynamodb_errors("read a feed source's state"):
+            item = _get(self._state, f"{FEED_SYNC_SOURCE_PREFIX}{key}")
+        if item is None or not item.working:
+            return None
+        return SourceDatabase.model_validate_json(item.working)
+
+    def put_source_database(self, database: SourceDatabase) -> None:
+        with _dynamodb_errors("store a feed source's state"):
+            self._state(
+                f"{FEED_SYNC_SOURCE_PREFIX}{database.key}",
+                working=database.model_dump_json(),
                 updated_at=to_timestamp(datetime.now(UTC)),
             ).save()
 

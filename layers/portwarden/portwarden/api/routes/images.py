@@ -52,19 +52,14 @@ from portwarden.core.image.platforms import parse_known_platform
 from portwarden.core.image.reference import SourceKind, SourceSpec
 from portwarden.core.model.analysis import ImageAnalysis
 from portwarden.core.model.base import ValueObject
+from portwarden.core.model.explanation import Explanation
 from portwarden.core.model.match import Match
-from portwarden.core.model.pipeline import AnalysisRequest
+from portwarden.core.model.pipeline import DEFAULT_PLATFORM, AnalysisRequest
 from portwarden.core.model.policy import PolicyBundle, PolicyEvaluation
 from portwarden.core.model.records import AnalysisStatus, EvaluationRecord, ImageRecord
 from portwarden.core.model.vulnerability import FixState
-from portwarden.core.policy.default import default_bundle
-from portwarden.core.services.acquire import DEFAULT_PLATFORM
-from portwarden.core.services.evaluate import evaluate, evaluation_input, evaluation_record, parse_bundle
-from portwarden.core.services.explain import Explanation, explain_vulnerability
 from portwarden.core.services.images import ImageSubmission, full_tag, submit_image
-from portwarden.core.triage.apply import apply_triage
 from portwarden.core.triage.model import TriageInputs, TriageOutcome
-from portwarden.core.triage.stored import stored_triage_inputs
 
 router = APIGatewayRouter()  # type: ignore[no-untyped-call]  # Powertools leaves __init__ unannotated
 
@@ -673,6 +668,8 @@ def _matches(current: Scope, digest: str) -> tuple[ImageRecord, list[Match]]:
 
 def triage_inputs(current: Scope) -> TriageInputs:
     """The account's stored VEX statements (none on a host without a VEX store)."""
+    from portwarden.core.triage.stored import stored_triage_inputs
+
     store = current.deps.vex
     return stored_triage_inputs(store.list_documents()) if store is not None else TriageInputs()
 
@@ -690,6 +687,8 @@ def _triaged(
     the analysis is needed to know which products name this image)."""
     if inputs.empty:
         return TriageOutcome(matches=tuple(matches))
+    from portwarden.core.triage.apply import apply_triage
+
     if analysis is None:
         analysis = current.deps.analyses.get_analysis(record.image_digest)
         if analysis is None:
@@ -726,6 +725,8 @@ def explain_image_vulnerability(
     repo_tag = full_tag(tag) if tag else (record.repo_tags[0] if record.repo_tags else None)
     if tag and repo_tag not in record.repo_tags:
         raise NotFoundError(f"image {digest} is not tagged {repo_tag}")
+    from portwarden.core.services.explain import explain_vulnerability
+
     explanation = explain_vulnerability(
         analysis,
         opened.matcher.db,
@@ -742,6 +743,9 @@ def explain_image_vulnerability(
 
 def _bundle(current: Scope, policy_id: str | None) -> PolicyBundle:
     """The bundle asked for, else the account's active one, else the default bundle."""
+    from portwarden.core.policy.default import default_bundle
+    from portwarden.core.services.evaluate import parse_bundle
+
     policies = current.deps.policies
     if policy_id is not None:
         stored = policies.get_bundle(policy_id) if policies is not None else None
@@ -824,6 +828,10 @@ def _evaluation(
     engine runs again and the new evaluation is stored. The analysis (the largest document an image
     has) is read only then.
     """
+    # The policy engine loads with the first check, not with the API.
+    from portwarden.core.policy.default import default_bundle
+    from portwarden.core.services.evaluate import evaluate, evaluation_input, evaluation_record, parse_bundle
+
     policies = current.deps.policies
     stored_bundle = None
     if policy_id is not None:

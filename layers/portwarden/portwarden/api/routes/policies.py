@@ -12,7 +12,6 @@ from portwarden.api.context import Scope, scope
 from portwarden.api.shapes import PolicyRecord
 from portwarden.core.errors import ConflictError, InvalidRequestError, NotFoundError
 from portwarden.core.ports import PolicyStore
-from portwarden.core.services.evaluate import load_bundle_bytes, store_bundle
 from portwarden.core.services.events import record_event
 
 router = APIGatewayRouter()  # type: ignore[no-untyped-call]  # Powertools leaves __init__ unannotated
@@ -51,6 +50,9 @@ def add_policy(
 ) -> PolicyRecord:
     current = scope()
     policies = _policies(current)
+    # The policy engine loads with the first bundle, not with the API.
+    from portwarden.core.services.evaluate import load_bundle_bytes, store_bundle
+
     parsed = load_bundle_bytes(bundle)  # PolicyBundleError → 400 with every problem
     first = not policies.list_bundles()
     stored = store_bundle(policies, parsed, datetime.now(UTC), activate=first)
@@ -79,6 +81,8 @@ def update_policy(
     if existing is None:
         raise NotFoundError(f"policy bundle {policy_id} not found")
     document = record.get("policybundle") or existing.document
+    from portwarden.core.services.evaluate import load_bundle_bytes, store_bundle
+
     parsed = load_bundle_bytes(document)
     if parsed.id != policy_id:
         raise InvalidRequestError(f"the bundle's id {parsed.id!r} does not match {policy_id!r}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
@@ -17,8 +17,9 @@ from portwarden.core.errors import InvalidRequestError, NotFoundError
 from portwarden.core.model.records import ImageRecord
 from portwarden.core.model.vulnerability import CvssScore, FixState
 from portwarden.core.services.queries import images_by_package, images_by_vulnerability
-from portwarden.core.vulns.db import AffectedRow, VulnerabilityDb
-from portwarden.core.vulns.matching.ranges import evaluate
+
+if TYPE_CHECKING:
+    from portwarden.core.vulns.db import AffectedRow, VulnerabilityDb
 
 router = APIGatewayRouter()  # type: ignore[no-untyped-call]  # Powertools leaves __init__ unannotated
 
@@ -176,6 +177,8 @@ def vulnerability_records(
     """Anchore's vulnerability records of ``ids``: one per (id, namespace) the database states, with the
     packages it affects there (only those named ``affected_package``, and affected at
     ``affected_package_version``, when given; a record left with no package is then left out)."""
+    from portwarden.core.vulns.matching.ranges import evaluate
+
     for vuln_id in ids:
         rows_by_key: dict[tuple[str, str], list[AffectedRow]] = {}
         for row in db.affected_of(vuln_id):

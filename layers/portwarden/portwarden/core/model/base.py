@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 class ValueObject(BaseModel):
     """Immutable, strict about unknown fields: a typo in a document is an error, not silently dropped."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 _Model = TypeVar("_Model", bound=BaseModel)

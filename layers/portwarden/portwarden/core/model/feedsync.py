@@ -49,7 +49,13 @@ class FeedSettings(ValueObject):
 
 
 class WorkingDatabase(ValueObject):
-    """The newest build (not necessarily published) and where unfinished NVD walks resume."""
+    """The newest full build: the last merge of the sources' databases, which Publish published.
+
+    ``merged`` names the source databases it was merged from (source key → their checksum) and
+    ``sources`` every source it holds, so that a run whose sources all left their databases as they
+    were publishes nothing new. ``checkpoints`` is read only from the state a sequential sync left
+    (every source in one working database): a source's first step starts from there.
+    """
 
     location: str | None = None
     sha256: str | None = None
@@ -58,6 +64,24 @@ class WorkingDatabase(ValueObject):
     checkpoints: dict[str, NvdCheckpoint] = Field(default_factory=dict)
     # The build's groups (read by the API's feed list without downloading the database).
     groups: tuple[FeedGroupSummary, ...] = ()
+    merged: dict[str, str] = Field(default_factory=dict)
+    sources: tuple[str, ...] = ()
+
+
+class SourceDatabase(ValueObject):
+    """One source's own database as its last step left it: that source's rows and state alone.
+
+    The steps of a source build on it (and on nothing another source writes, so sources sync in
+    parallel); Publish merges every source's database into the published one. ``checkpoint`` is
+    where an unfinished NVD walk resumes.
+    """
+
+    key: str = Field(min_length=1)
+    location: str = Field(min_length=1)
+    sha256: str = Field(min_length=64, max_length=64)
+    built_at: datetime
+    record_count: int = Field(default=0, ge=0)
+    checkpoint: NvdCheckpoint | None = None
 
 
 class SourceRef(ValueObject):

@@ -14,137 +14,40 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
-from typing import Any, Literal
+from typing import Any
 
 from portwarden.core.model.analysis import ImageAnalysis
-from portwarden.core.model.base import ValueObject
+from portwarden.core.model.explanation import (
+    EpssExplanation,
+    Explanation,
+    FeedRecord,
+    FixExplanation,
+    FoundIn,
+    KevExplanation,
+    MatchExplanation,
+    PackageEvidence,
+    PolicyRowExplanation,
+    SeverityExplanation,
+    TriageEffect,
+    VersionRule,
+)
 from portwarden.core.model.match import Match
 from portwarden.core.model.package import Package
 from portwarden.core.model.policy import (
-    AllowlistItem,
-    MappingRule,
     PolicyBundle,
     PolicyEvaluation,
     PolicyResultRow,
-    PolicyRule,
 )
-from portwarden.core.model.vulnerability import FixState, KevEntry, Severity
+from portwarden.core.model.vulnerability import FixState, Severity
 from portwarden.core.services.evaluate import evaluate, evaluation_input
 from portwarden.core.services.match import match_image
 from portwarden.core.triage.apply import TriageContext, apply_triage, rule_selects
-from portwarden.core.triage.model import IgnoreRule, TriageInputs, VexStatement
+from portwarden.core.triage.model import IgnoreRule, TriageInputs
 from portwarden.core.vulns.db import AffectedRow, VulnerabilityDb, decode_ranges
 from portwarden.core.vulns.matcher import evaluate as evaluate_row
 from portwarden.core.vulns.namespaces import lookup_name
 from portwarden.core.vulns.versions import get_comparator
 from portwarden.core.vulns.versions.range_plans import range_constraint
-
-
-class FoundIn(ValueObject):
-    """A file the package was found in, and the layer that put it there."""
-
-    path: str
-    layer_digest: str | None = None
-    layer_index: int | None = None  # position in the image's layers, from 0
-    layer_created_by: str | None = None
-
-
-class PackageEvidence(ValueObject):
-    name: str
-    version: str
-    type: str
-    purl: str | None = None
-    found_by: str | None = None
-    source_package: str | None = None
-    source_version: str | None = None
-    found_in: tuple[FoundIn, ...] = ()
-
-
-class FeedRecord(ValueObject):
-    id: str
-    namespace: str
-    source: str
-    feed: str
-    feed_url: str | None = None
-    feed_synced_at: datetime | None = None
-    published: datetime | None = None
-    modified: datetime | None = None
-    urls: tuple[str, ...] = ()
-
-
-class VersionRule(ValueObject):
-    namespace: str
-    searched_by: str
-    package_name: str
-    installed_version: str
-    version_format: str
-    comparator: str
-    constraint: str
-    ranges: tuple[str, ...] = ()
-    explicit_versions: int = 0
-    fallback_ordering: bool = False
-
-
-class FixExplanation(ValueObject):
-    state: FixState
-    versions: tuple[str, ...] = ()
-    reason: str
-
-
-class SeverityExplanation(ValueObject):
-    severity: Severity
-    reason: str
-
-
-class KevExplanation(ValueObject):
-    listed: bool
-    entries: tuple[KevEntry, ...] = ()
-
-
-class EpssExplanation(ValueObject):
-    score: float | None = None
-    percentile: float | None = None
-
-
-class TriageEffect(ValueObject):
-    kind: Literal["vex", "ignore-rule"]
-    effect: Literal["suppresses", "annotates", "overridden", "does-not-apply", "expired"]
-    reason: str
-    statement: VexStatement | None = None
-    rule: IgnoreRule | None = None
-
-
-class MatchExplanation(ValueObject):
-    vulnerability_id: str
-    aliases: tuple[str, ...] = ()
-    suppressed: bool = False
-    package: PackageEvidence
-    record: FeedRecord | None = None
-    version_rule: VersionRule
-    fix: FixExplanation
-    severity: SeverityExplanation
-    kev: KevExplanation
-    epss: EpssExplanation
-    triage: tuple[TriageEffect, ...] = ()
-
-
-class PolicyRowExplanation(ValueObject):
-    row: PolicyResultRow
-    mapping: MappingRule | None = None
-    rule: PolicyRule | None = None
-    allowlist_item: AllowlistItem | None = None
-    counted: bool
-
-
-class Explanation(ValueObject):
-    vulnerability_id: str
-    image_digest: str
-    image: str
-    database_built_at: datetime | None = None
-    known_to_database: bool
-    matches: tuple[MatchExplanation, ...] = ()
-    policy_rows: tuple[PolicyRowExplanation, ...] = ()
-    notes: tuple[str, ...] = ()
 
 
 def explain_vulnerability(

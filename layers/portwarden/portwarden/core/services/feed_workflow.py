@@ -5,18 +5,22 @@ One database sync does not fit in one function invocation: NVD alone asks for a 
 
 * :func:`prepare_feed_sync` takes the sync lease (one run at a time) and lists the sources;
 * :func:`sync_one_source`, once per source (and again while it reports ``done=False``), syncs that
-  source into the *working database*: the newest build, kept as an immutable S3 object per write
-  and named by the sync-state item, with the NVD walk's checkpoint beside it;
-* :func:`publish_working_database` points the database pointer at the working database.
+  source into *its own database*: that source's rows and state alone, kept as an immutable S3 object
+  per write and named by the source's state item, with its NVD walk's checkpoint beside it. No two
+  sources write the same thing, so the workflow runs them in parallel;
+* :func:`publish_working_database` merges the sources' databases into a new full build, uploads it
+  and points the database pointer at it.
 
-A step that fails or is killed leaves the working database and its checkpoints as the last
-successful step wrote them: the next step (or the next scheduled run) carries on from there, and
-the published database is never touched by anything but a complete publish. Snapshots the pointer
-or the working state no longer name are retired (the bucket expires only retired snapshots).
+A step that fails or is killed leaves its source's database and checkpoint as the last successful
+step wrote them: Publish merges that (the source keeps its previous data), the next step (or the
+next scheduled run) carries on from there, and the published database is never touched by anything
+but a complete publish. Snapshots nothing names any more are retired (the bucket expires only
+retired snapshots).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -29,19 +33,22 @@ from portwarden.core.model.feedsync import (
     VULNERABILITIES_FEED,
     FeedGroupSummary,
     FeedSettings,
+    NvdCheckpoint,
+    SourceDatabase,
     SourceRef,
     WorkingDatabase,
 )
 from portwarden.core.model.records import DbPointer
 from portwarden.core.ports import FeedFetcher, FeedMetadataStore
-from portwarden.core.services.phases import SnapshotFiles, file_sha256
+from portwarden.core.services.phases import SnapshotFiles, file_sha256, snapshot_key
 from portwarden.core.services.sync_feeds import FeedSource, SyncOptions, sync_source_step
-from portwarden.core.vulns.db import SCHEMA_VERSION, SourceStatus
+from portwarden.core.vulns.db import SCHEMA_VERSION, DbBuilder, SourceState, SourceStatus
 
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-WORKING_PREFIX = "vulndb/working/"
+# Each source's database: vulndb/sources/<a digest of the source's key>/<built>-<checksum>.db
+SOURCES_PREFIX = "vulndb/sources/"
 
 
 def _now() -> datetime:
@@ -54,6 +61,12 @@ class FeedSyncStateStore(Protocol):
     def get_working(self) -> WorkingDatabase | None: ...
 
     def put_working(self, working: WorkingDatabase) -> None: ...
+
+    def get_source_database(self, key: str) -> SourceDatabase | None: ...
+
+    def put_source_database(self, database: SourceDatabase) -> None:
+        """Record a source's new database (one item per source: parallel steps never share one)."""
+        ...
 
     def acquire_lease(self, owner: str, until: datetime, now: datetime) -> bool:
         """Take the sync lease for ``owner`` unless another owner holds an unexpired one."""
@@ -82,8 +95,9 @@ def prepare_feed_sync(
     settings: FeedSettings | None = None,
     clock: Clock = _now,
 ) -> FeedSyncPlan:
-    """Take the lease (one run at a time: two would both write the working database) and list the
-    sources in the order they are synced. A feed the administrator disabled is not synced."""
+    """Take the lease (one run at a time: two would both write the sources' databases) and list the
+    sources (their order is the order Publish merges them in). A feed the administrator disabled is
+    not synced."""
     if settings is not None and VULNERABILITIES_FEED in settings.disabled_feeds:
         logger.info("the %s feed is disabled; %s does nothing", VULNERABILITIES_FEED, run_id)
         return FeedSyncPlan(run_id=run_id, acquired=False, disabled=True)
@@ -122,58 +136,62 @@ def sync_one_source(
     should_stop: Callable[[], bool] = lambda: False,
     clock: Clock = _now,
 ) -> SourceTaskOutcome:
-    """One step of one source on the working database; the new build becomes the working database.
+    """One step of one source on the source's own database; the new build becomes that database.
 
-    The first step ever starts from the published database (or from nothing). Only a completed
-    upload moves the working state, so a step killed halfway costs only its own progress.
+    A source's first step starts from its rows in the newest full build (the last merge, or the
+    published database), or from nothing. Only a completed upload moves the source's state, so a
+    step killed halfway costs only its own progress. ``work_dir`` is this source's alone.
     """
     source = FeedSource.parse(f"{ref.kind}={ref.url}")
-    working = state.get_working() or _from_published(feeds)
+    own = state.get_source_database(source.key)
     work_dir.mkdir(parents=True, exist_ok=True)
-    database = work_dir / "working.db"
+    database = work_dir / "source.db"
     database.unlink(missing_ok=True)
     try:
-        if working.location is not None:
-            if not snapshots.download(working.location, database):
-                raise VulnerabilityDatabaseError(f"the working database {working.location} is missing")
-            if working.sha256 is not None and file_sha256(database) != working.sha256:
-                raise VulnerabilityDatabaseError(f"the working database {working.location} is corrupt")
+        checkpoint = own.checkpoint if own is not None else None
+        start_over = own is None
+        if own is not None and not _download_usable(snapshots, own.location, own.sha256, database):
+            logger.warning(
+                "%s: its database %s is missing or damaged; starting over", source.url, own.location
+            )
+            start_over = True
+        if start_over:
+            full = state.get_working() or _from_published(feeds)
+            if full.location is not None:
+                _download_checked(snapshots, full.location, full.sha256, database)
+            checkpoint = full.checkpoints.get(source.key)
         step = sync_source_step(
             source,
             fetcher,
             database,
-            checkpoint=working.checkpoints.get(source.key),
+            checkpoint=checkpoint,
             options=options,
             should_stop=should_stop,
             clock=clock,
+            keep_other_sources=False,
         )
         checksum = file_sha256(database)
         built_at = step.metadata.built_at
-        location = f"{WORKING_PREFIX}{built_at.astimezone(UTC):%Y%m%dT%H%M%S%fZ}-{checksum[:16]}.db"
+        location = source_database_key(source.key, built_at, checksum)
         snapshots.upload(location, database)
     finally:
         database.unlink(missing_ok=True)
-    checkpoints = dict(working.checkpoints)
-    if step.checkpoint is not None:
-        checkpoints[source.key] = step.checkpoint
-    elif step.outcome.status is not SourceStatus.FAILED:
-        checkpoints.pop(source.key, None)
-    state.put_working(
-        WorkingDatabase(
+    # A walk that stopped resumes where it stopped; a failed step keeps the checkpoint it started from.
+    next_checkpoint: NvdCheckpoint | None = step.checkpoint
+    if next_checkpoint is None and step.outcome.status is SourceStatus.FAILED:
+        next_checkpoint = checkpoint
+    state.put_source_database(
+        SourceDatabase(
+            key=source.key,
             location=location,
             sha256=checksum,
             built_at=built_at,
-            record_count=step.metadata.vulnerability_count,
-            checkpoints=checkpoints,
-            groups=tuple(
-                FeedGroupSummary(name=group.name, record_count=group.record_count, last_sync=group.last_sync)
-                for group in step.metadata.groups
-            ),
+            record_count=step.outcome.record_count,
+            checkpoint=next_checkpoint,
         )
     )
-    pointer = feeds.get_db_pointer()
-    if working.location is not None and working.location != (pointer.location if pointer else None):
-        _retire(snapshots, working.location)
+    if own is not None:
+        _retire(snapshots, own.location)
     logger.info(
         "%s: %s, %d records%s",
         source.url,
@@ -189,6 +207,29 @@ def sync_one_source(
         record_count=step.outcome.record_count,
         error=step.outcome.error,
     )
+
+
+def source_database_key(key: str, built_at: datetime, sha256: str) -> str:
+    """Where a source's database is uploaded: under a prefix of its own (keys hold URLs)."""
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return f"{SOURCES_PREFIX}{digest}/{built_at.astimezone(UTC):%Y%m%dT%H%M%S%fZ}-{sha256[:16]}.db"
+
+
+def _download_checked(snapshots: SnapshotFiles, location: str, sha256: str | None, path: Path) -> None:
+    if not snapshots.download(location, path):
+        raise VulnerabilityDatabaseError(f"the database {location} is missing")
+    if sha256 is not None and file_sha256(path) != sha256:
+        raise VulnerabilityDatabaseError(f"the database {location} is corrupt")
+
+
+def _download_usable(snapshots: SnapshotFiles, location: str, sha256: str, path: Path) -> bool:
+    """Download a source's database; False (nothing left at ``path``) when it is missing or corrupt."""
+    try:
+        _download_checked(snapshots, location, sha256, path)
+    except VulnerabilityDatabaseError:
+        path.unlink(missing_ok=True)
+        return False
+    return True
 
 
 def _from_published(feeds: FeedMetadataStore) -> WorkingDatabase:
@@ -212,38 +253,161 @@ class PublishOutcome(ValueObject):
     published: bool
     # Sources whose NVD walk is unfinished: the next run resumes them.
     resuming: tuple[str, ...] = ()
+    # Sources merged from their own databases, and those carried over from the previous database
+    # (no database of their own yet, or no longer configured).
+    merged: tuple[str, ...] = ()
+    carried_over: tuple[str, ...] = ()
 
 
 def publish_working_database(
     run_id: str,
+    sources: Sequence[SourceRef],
     *,
     state: FeedSyncStateStore,
     feeds: FeedMetadataStore,
     snapshots: SnapshotFiles,
+    work_dir: Path,
+    clock: Clock = _now,
 ) -> PublishOutcome:
-    """Move the pointer to the working database (its upload came first), retire the snapshot it
-    named before, and release the lease. Nothing to publish (no source ever synced) is no error."""
-    working = state.get_working()
+    """Merge the sources' databases into a new build, upload it, move the pointer to it, retire the
+    snapshot it named before, and release the lease.
+
+    Sources without a database of their own, and those the previous build holds but the run does
+    not sync, are carried over from the previous build, as a local sync carries them. When no
+    source's database changed since the last merge, nothing is published. Nothing to publish (no
+    source ever synced) is no error either.
+    """
+    keys = list(dict.fromkeys(FeedSource.parse(f"{ref.kind}={ref.url}").key for ref in sources))
     previous = feeds.get_db_pointer()
     try:
-        if working is None or working.location is None or working.sha256 is None or working.built_at is None:
+        own = {key: found for key in keys if (found := state.get_source_database(key)) is not None}
+        resuming = tuple(sorted(key for key, found in own.items() if found.checkpoint is not None))
+        if not own:
             return PublishOutcome(run_id=run_id, pointer=previous, published=False)
-        resuming = tuple(sorted(working.checkpoints))
-        if previous is not None and previous.location == working.location:
-            return PublishOutcome(run_id=run_id, pointer=previous, published=False, resuming=resuming)
-        pointer = DbPointer(
-            location=working.location,
-            sha256=working.sha256,
-            built_at=working.built_at,
-            schema_version=SCHEMA_VERSION,
-            record_count=working.record_count,
+        last = state.get_working()
+        merged = {key: found.sha256 for key, found in own.items()}
+        # The last merge, when it is what the pointer names: the sources it holds are known.
+        last_merge = last if last is not None and last.merged and previous is not None else None
+        if last_merge is not None and previous is not None and last_merge.location != previous.location:
+            last_merge = None
+        if last_merge is not None and last_merge.merged == merged and set(last_merge.sources) <= set(keys):
+            unchanged = tuple(sorted(merged))
+            return PublishOutcome(
+                run_id=run_id, pointer=previous, published=False, resuming=resuming, merged=unchanged
+            )
+        # The previous build is needed for what is not merged: sources without a database of their
+        # own, and the sources it holds beyond this run's (unknown unless it is the last merge).
+        beyond_this_run = last_merge is None or not set(last_merge.sources) <= set(keys)
+        pointer, groups, merged_keys, carried = _merge_and_upload(
+            keys,
+            own,
+            previous,
+            needs_previous=len(own) < len(keys) or beyond_this_run,
+            snapshots=snapshots,
+            work_dir=work_dir,
+            clock=clock,
         )
         feeds.put_db_pointer(pointer)
+        state.put_working(
+            WorkingDatabase(
+                location=pointer.location,
+                sha256=pointer.sha256,
+                built_at=pointer.built_at,
+                record_count=pointer.record_count,
+                merged={key: merged[key] for key in merged_keys},
+                sources=tuple(sorted({*merged_keys, *carried})),
+                groups=groups,
+            )
+        )
         if previous is not None:
             _retire(snapshots, previous.location)
-        return PublishOutcome(run_id=run_id, pointer=pointer, published=True, resuming=resuming)
+        replaced = previous.location if previous is not None else None
+        if last is not None and last.location is not None and last.location != replaced:
+            _retire(snapshots, last.location)  # the working database a sequential sync left
+        return PublishOutcome(
+            run_id=run_id,
+            pointer=pointer,
+            published=True,
+            resuming=resuming,
+            merged=tuple(sorted(merged_keys)),
+            carried_over=tuple(sorted(carried)),
+        )
     finally:
         state.release_lease(run_id)
+
+
+def _merge_and_upload(
+    keys: Sequence[str],
+    own: dict[str, SourceDatabase],
+    previous: DbPointer | None,
+    *,
+    needs_previous: bool,
+    snapshots: SnapshotFiles,
+    work_dir: Path,
+    clock: Clock,
+) -> tuple[DbPointer, tuple[FeedGroupSummary, ...], list[str], list[str]]:
+    """The new build from the sources' databases (in the run's order) and, for the others, the rows
+    of the previous build; uploaded. A source whose database is missing or corrupt is carried over
+    too. Returns the build's pointer, its groups (as ``/system/feeds`` lists them), the sources
+    merged and the sources carried over."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    for leftover in work_dir.glob("*.db"):
+        leftover.unlink()
+    target = work_dir / "merged.db"
+    base = work_dir / "previous.db"
+    usable: dict[str, Path] = {}
+    carried: list[str] = []
+    try:
+        for index, key in enumerate(key for key in keys if key in own):
+            path = work_dir / f"source-{index}.db"
+            if _download_usable(snapshots, own[key].location, own[key].sha256, path):
+                usable[key] = path
+            else:
+                logger.warning(
+                    "%s: its database %s is missing or damaged; carried over", key, own[key].location
+                )
+        with_previous = previous is not None and (needs_previous or len(usable) < len(own))
+        if with_previous and previous is not None:
+            _download_checked(snapshots, previous.location, previous.sha256, base)
+        with DbBuilder(target, previous=base if with_previous else None, clock=clock) as builder:
+            for key in keys:
+                if key in usable:
+                    builder.merge(usable[key])
+                    usable[key].unlink()
+                elif key in builder.previous_states:
+                    _carry_over(builder, builder.previous_states[key], kept=False)
+                    carried.append(key)
+            for key, source_state in builder.previous_states.items():
+                if key not in keys:
+                    _carry_over(builder, source_state, kept=True)
+                    carried.append(key)
+            metadata = builder.publish()
+        checksum = file_sha256(target)
+        location = snapshot_key(metadata.built_at, checksum)
+        snapshots.upload(location, target)
+    finally:
+        for leftover in work_dir.glob("*.db"):
+            leftover.unlink()
+    pointer = DbPointer(
+        location=location,
+        sha256=checksum,
+        built_at=metadata.built_at,
+        schema_version=SCHEMA_VERSION,
+        record_count=metadata.vulnerability_count,
+    )
+    groups = tuple(
+        FeedGroupSummary(name=group.name, record_count=group.record_count, last_sync=group.last_sync)
+        for group in metadata.groups
+    )
+    return pointer, groups, list(usable), carried
+
+
+def _carry_over(builder: DbBuilder, source_state: SourceState, *, kept: bool) -> None:
+    """A source's rows and state from the previous build; ``kept``: not part of this run (as locally)."""
+    builder.carry_over(source_state.key)
+    builder.set_source_state(
+        source_state.model_copy(update={"status": SourceStatus.KEPT}) if kept else source_state
+    )
 
 
 def _retire(snapshots: SnapshotFiles, location: str) -> None:

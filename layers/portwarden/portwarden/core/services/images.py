@@ -12,16 +12,18 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from portwarden.core.errors import InvalidReferenceError, NotFoundError
 from portwarden.core.image.manifest import parse_platform
 from portwarden.core.image.reference import ImageReference, SourceKind, SourceSpec
-from portwarden.core.image.sources import open_source
 from portwarden.core.model.accounts import TAG_SUBSCRIPTION_TYPES, SubscriptionRecord, SubscriptionType
+from portwarden.core.model.pipeline import DEFAULT_PLATFORM, AnalysisRequest
 from portwarden.core.model.records import AnalysisStatus, ImageRecord
 from portwarden.core.ports import AnalysisStarter, CatalogStore, SubscriptionStore
-from portwarden.core.services.acquire import DEFAULT_PLATFORM, ImageAccess
-from portwarden.core.services.pipeline import AnalysisRequest
+
+if TYPE_CHECKING:
+    from portwarden.core.services.acquire import ImageAccess
 
 Clock = Callable[[], datetime]
 
@@ -76,6 +78,9 @@ def submit_image(
     repo_tag = tag_reference.repo_tag if tag_reference.tag else None
     pull = tag_reference.with_digest(submission.digest) if submission.digest else tag_reference
     spec = SourceSpec(kind=SourceKind.REGISTRY, location=str(pull), reference=pull)
+    # Here rather than at the top: the image readers are not needed to import the API's routes.
+    from portwarden.core.image.sources import open_source
+
     source = open_source(spec, access.limits, access.registry_client)
     try:
         resolved = source.resolve(parse_platform(submission.platform))

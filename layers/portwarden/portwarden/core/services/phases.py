@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable, Collection, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from portwarden.core.errors import NotFoundError, StoreError
 from portwarden.core.model.base import ValueObject
@@ -34,11 +34,13 @@ from portwarden.core.services.claims import (  # noqa: F401 - the failure phases
     record_failure,
     sweep_expired_claims,
 )
-from portwarden.core.services.evaluate import active_bundle, evaluate, evaluation_input, evaluation_record
-from portwarden.core.services.match import match_image
-from portwarden.core.services.sync_feeds import FeedSource, SyncOptions, sync_feeds
 from portwarden.core.vulns.db import SCHEMA_VERSION, SourceStatus
-from portwarden.core.vulns.matcher import Matcher
+
+# Each phase imports its own engine in its body (matcher, policy engine, feed sync): a function
+# running one phase does not load the others' at cold start.
+if TYPE_CHECKING:
+    from portwarden.core.services.sync_feeds import FeedSource, SyncOptions
+    from portwarden.core.vulns.matcher import Matcher
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +104,8 @@ def match_phase(
         return MatchOutcome(
             image_digest=image_digest, repo_tag=repo_tag, match_count=0, vulnerability_data_available=False
         )
+    from portwarden.core.services.match import match_image
+
     matches = match_image(analysis, opened.matcher)
     if disabled_groups:
         matches = [match for match in matches if match.namespace not in disabled_groups]
@@ -141,6 +145,8 @@ def evaluate_phase(
     analysis = analyses.get_analysis(image_digest)
     if analysis is None:
         raise NotFoundError(f"image {image_digest} has no stored analysis")
+    from portwarden.core.services.evaluate import active_bundle, evaluate, evaluation_input, evaluation_record
+
     matches = analyses.get_matches(image_digest)
     pointer = feeds.get_db_pointer()
     data = evaluation_input(
@@ -220,6 +226,8 @@ def sync_and_publish(
     carry-over of sources that fail). The upload comes before the pointer, so a reader following
     the pointer always finds its object, and checks it against the pointer's checksum.
     """
+    from portwarden.core.services.sync_feeds import sync_feeds
+
     work_dir.mkdir(parents=True, exist_ok=True)
     database = work_dir / "vulnerabilities.db"
     database.unlink(missing_ok=True)

@@ -869,9 +869,11 @@ def sync_source_step(
     should_stop: Callable[[], bool] = lambda: False,
     clock: Clock = _now,
     sleep: Callable[[float], None] = time.sleep,
+    keep_other_sources: bool = True,
 ) -> SourceStep:
     """Sync one source into a new build of ``database``, every other source's rows and state kept as
-    they were; publish it.
+    they were (or, without ``keep_other_sources``, left out: the build holds this source alone);
+    publish it.
 
     NVD is walked page by page from ``checkpoint`` (or from its cursor) and stops at a page boundary
     once ``should_stop()`` says so: the pages read so far are in the published build, and the returned
@@ -885,7 +887,7 @@ def sync_source_step(
         fetcher.discard_leftovers()
         with DbBuilder(database, previous=database, clock=clock) as builder:
             for key, state in builder.previous_states.items():
-                if key != source.key:
+                if key != source.key and keep_other_sources:
                     builder.carry_over(key)
                     builder.set_source_state(state)
             next_checkpoint: NvdCheckpoint | None = None

@@ -142,6 +142,38 @@ class DbBuilder:
         row = self._db.execute("SELECT count(*) FROM main.vulnerabilities WHERE feed = ?", (feed,)).fetchone()
         return int(row[0])
 
+    def merge(self, other: Path) -> tuple[SourceState, ...]:
+        """Copy every source of another build into this one: its rows and its state, as they are.
+
+        The feed-sync workflow builds each source into a database of its own and merges them; a
+        source's rows are keyed by the source, so merging sources one after another writes the same
+        rows a build syncing them one after another does. Raises if ``other`` is unreadable or damaged.
+        """
+        with VulnerabilityDb.open(other) as source_db:
+            states = source_db.metadata().sources
+            stale = not source_db.plans_usable
+        problem = integrity_problem(other)
+        if problem is not None:
+            raise DamagedDatabaseError(other, problem)
+        self._db.execute("COMMIT")  # ATTACH is not allowed inside a transaction
+        self._db.execute("ATTACH DATABASE ? AS merged", (f"{other.resolve().as_uri()}?mode=ro",))
+        self._db.execute("BEGIN")
+        try:
+            for state in states:
+                for table in FEED_TABLES:
+                    self._db.execute(
+                        f"INSERT OR REPLACE INTO main.{table} SELECT * FROM merged.{table} WHERE feed = ?",  # noqa: S608
+                        (state.key,),
+                    )
+                if stale:
+                    self._replan(state.key)
+                self.set_source_state(state)
+        finally:
+            self._db.execute("COMMIT")
+            self._db.execute("DETACH DATABASE merged")
+            self._db.execute("BEGIN")
+        return states
+
     def _replan(self, feed: str) -> None:
         plans = [
             (plan_of_stored(version_format, ranges), rowid)
