@@ -207,6 +207,7 @@ _ItemT = TypeVar("_ItemT", bound=Model)
 
 
 def _bind(base: type[_ItemT], binding: TableBinding) -> type[_ItemT]:
+    """``base`` bound to one table (its name, region and endpoint): a new model class."""
     meta = type(
         "Meta",
         (),
@@ -220,6 +221,13 @@ def _bind(base: type[_ItemT], binding: TableBinding) -> type[_ItemT]:
     # type() runs pynamodb's metaclass: indexes are copied onto the new class and point at it.
     bound: type[_ItemT] = type(f"{base.__name__}_{binding.table_name}", (base,), {"Meta": meta})
     return bound
+
+
+@lru_cache(maxsize=64)
+def bind_model(base: type[_ItemT], binding: TableBinding) -> type[_ItemT]:
+    """``base`` bound to one table, once per table for the life of the process (thread-safe: a
+    race builds two equal classes and keeps one)."""
+    return _bind(base, binding)
 
 
 @lru_cache(maxsize=64)

@@ -10,7 +10,6 @@ two Notify invocations never send one delivery twice.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ from pynamodb.exceptions import PynamoDBException
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from portwarden.adapters.aws.dynamo_models import TableBinding, bind_model
 from portwarden.core.errors import StoreError
 from portwarden.core.ports import OutboxItem
 from portwarden.core.watch.notifications import DeliveryAttempt, DeliveryOutcome, Notification
@@ -86,19 +86,8 @@ class _OutboxItem(Model):
     by_due = _ByDue()
 
 
-_bind_lock = threading.Lock()
-_bound: dict[tuple[str, str | None, str | None], type[_OutboxItem]] = {}
-
-
 def _model(table_name: str, region: str | None, host: str | None) -> type[_OutboxItem]:
-    key = (table_name, region, host)
-    with _bind_lock:
-        found = _bound.get(key)
-        if found is None:
-            meta = type("Meta", (), {"table_name": table_name, "region": region, "host": host})
-            found = type(f"OutboxItem_{len(_bound)}", (_OutboxItem,), {"Meta": meta})
-            _bound[key] = found
-        return found
+    return bind_model(_OutboxItem, TableBinding(table_name, region, host))
 
 
 @contextmanager

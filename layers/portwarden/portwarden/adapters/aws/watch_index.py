@@ -17,7 +17,6 @@ leaves an image under a namespace it no longer has, which costs one needless rem
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -26,6 +25,7 @@ from pynamodb.attributes import BooleanAttribute, UnicodeAttribute, UnicodeSetAt
 from pynamodb.exceptions import PynamoDBException
 from pynamodb.models import Model
 
+from portwarden.adapters.aws.dynamo_models import TableBinding, bind_model
 from portwarden.core.errors import StoreError
 
 _STATE = "state"
@@ -55,19 +55,8 @@ class _WatchItem(Model):
     value = UnicodeAttribute(null=True)
 
 
-_bind_lock = threading.Lock()
-_bound: dict[tuple[str, str | None, str | None], type[_WatchItem]] = {}
-
-
 def _model(table_name: str, region: str | None, host: str | None) -> type[_WatchItem]:
-    key = (table_name, region, host)
-    with _bind_lock:
-        found = _bound.get(key)
-        if found is None:
-            meta = type("Meta", (), {"table_name": table_name, "region": region, "host": host})
-            found = type(f"WatchItem_{len(_bound)}", (_WatchItem,), {"Meta": meta})
-            _bound[key] = found
-        return found
+    return bind_model(_WatchItem, TableBinding(table_name, region, host))
 
 
 @contextmanager
