@@ -11,13 +11,17 @@ for the SAM template and the test fixtures; a test checks that the two agree.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import NamedTuple, TypeVar
 
 from pynamodb.attributes import BinaryAttribute, ListAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.exceptions import PynamoDBException
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from portwarden.core.errors import StoreError
 from portwarden.core.model.accounts import ADMIN_ACCOUNT
 
 # Keys of per-account records: account ``admin`` keeps the bare values (items written before tables
@@ -199,6 +203,24 @@ class FeedSyncStateItem(Model):
     # ``FEED_SETTINGS_NAME`` only: the ``FeedSettings`` as JSON.
     settings = UnicodeAttribute(null=True)
     updated_at = UnicodeAttribute(null=True)
+
+
+# ---- errors ------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def dynamodb_errors(action: str) -> Iterator[None]:
+    """DynamoDB and connection failures as the stores' ``StoreError``, naming what was being done
+    and the service's error code (never the item, which may hold credentials)."""
+    from botocore.exceptions import BotoCoreError  # type: ignore[import-untyped]
+
+    try:
+        yield
+    except PynamoDBException as exc:
+        code = exc.cause_response_code or type(exc).__name__
+        raise StoreError(f"cannot {action} ({code})") from exc
+    except BotoCoreError as exc:
+        raise StoreError(f"cannot {action} ({type(exc).__name__})") from exc
 
 
 # ---- the factory ---------------------------------------------------------------------------------------

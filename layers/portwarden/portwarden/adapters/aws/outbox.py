@@ -10,8 +10,6 @@ two Notify invocations never send one delivery twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +18,7 @@ from pynamodb.exceptions import PynamoDBException
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from portwarden.adapters.aws.dynamo_models import TableBinding, bind_model
+from portwarden.adapters.aws.dynamo_models import TableBinding, bind_model, dynamodb_errors
 from portwarden.core.errors import StoreError
 from portwarden.core.ports import OutboxItem
 from portwarden.core.watch.notifications import DeliveryAttempt, DeliveryOutcome, Notification
@@ -90,14 +88,6 @@ def _model(table_name: str, region: str | None, host: str | None) -> type[_Outbo
     return bind_model(_OutboxItem, TableBinding(table_name, region, host))
 
 
-@contextmanager
-def _errors(action: str) -> Iterator[None]:
-    try:
-        yield
-    except PynamoDBException as exc:
-        raise StoreError(f"cannot {action}: {exc}") from exc
-
-
 def _condition_failed(exc: PynamoDBException) -> bool:
     cause = getattr(exc, "cause_response_code", None)
     return cause == "ConditionalCheckFailedException"
@@ -149,7 +139,7 @@ class DynamoOutbox:
 
     def claim_due(self, now: datetime, limit: int = 100) -> list[OutboxItem]:
         claimed: list[OutboxItem] = []
-        with _errors("list due deliveries"):
+        with dynamodb_errors("list due deliveries"):
             candidates = list(
                 self._model.by_due.query(_DUE, self._model.next_attempt_at <= _ts(now), limit=limit)
             )
@@ -189,7 +179,7 @@ class DynamoOutbox:
             document=attempt.model_dump_json(),
         )
         key = self._model(notification_id, _delivery_key(item.channel, item.target))
-        with _errors("record a delivery attempt"):
+        with dynamodb_errors("record a delivery attempt"):
             log.save()
             if attempt.outcome is DeliveryOutcome.RETRYING:
                 next_at = _ts(attempt.next_attempt_at or attempt.attempted_at)
@@ -213,7 +203,7 @@ class DynamoOutbox:
 
     def release_claims(self, claimed_before: datetime) -> int:
         released = 0
-        with _errors("release stale claims"):
+        with dynamodb_errors("release stale claims"):
             for item in self._model.scan(
                 (self._model.state == "claimed") & (self._model.claimed_at < _ts(claimed_before))
             ):
@@ -235,7 +225,7 @@ class DynamoOutbox:
     def attempts(
         self, *, notification_id: str | None = None, account: str | None = None, limit: int = 100
     ) -> list[DeliveryAttempt]:
-        with _errors("read the delivery log"):
+        with dynamodb_errors("read the delivery log"):
             if notification_id is not None:
                 items = list(self._model.query(notification_id, self._model.sk.startswith("attempt#")))
             else:
@@ -247,13 +237,13 @@ class DynamoOutbox:
         return found[:limit]
 
     def pending(self) -> int:
-        with _errors("count pending deliveries"):
+        with dynamodb_errors("count pending deliveries"):
             due = sum(1 for _ in self._model.by_due.query(_DUE))
             claimed = sum(1 for _ in self._model.scan(self._model.state == "claimed"))
         return due + claimed
 
     def undelivered(self, notification_id: str) -> int:
         """Deliveries of one notification still due or claimed."""
-        with _errors("read deliveries"):
+        with dynamodb_errors("read deliveries"):
             items = self._model.query(notification_id, self._model.sk.startswith("delivery#"))
             return sum(1 for item in items if item.state in (_DUE, "claimed"))

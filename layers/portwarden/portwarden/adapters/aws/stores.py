@@ -20,7 +20,6 @@ import copy
 import json
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from typing import Any, TypeVar
@@ -51,6 +50,7 @@ from portwarden.adapters.aws.dynamo_models import (
     TagItem,
     account_key,
     bundle_model,
+    dynamodb_errors,
     evaluation_model,
     event_model,
     feed_model,
@@ -186,19 +186,6 @@ def create_tables(
 # ---- shared helpers ------------------------------------------------------------------------------------
 
 
-@contextmanager
-def _dynamodb_errors(action: str) -> Iterator[None]:
-    from botocore.exceptions import BotoCoreError  # type: ignore[import-untyped]
-
-    try:
-        yield
-    except PynamoDBException as exc:
-        code = exc.cause_response_code or type(exc).__name__
-        raise StoreError(f"cannot {action} ({code})") from exc
-    except BotoCoreError as exc:
-        raise StoreError(f"cannot {action} ({type(exc).__name__})") from exc
-
-
 def _condition_failed(exc: PynamoDBException) -> bool:
     return exc.cause_response_code == _CONDITION_FAILED
 
@@ -322,12 +309,12 @@ class AwsCatalogStore:
         )
 
     def put_image(self, image: ImageRecord) -> None:
-        with _dynamodb_errors("store an image"):
+        with dynamodb_errors("store an image"):
             self._item(image).save()
 
     def add_image(self, image: ImageRecord) -> bool:
         """Insert ``image`` only if its digest is unknown (a conditional put); False otherwise."""
-        with _dynamodb_errors("add an image"):
+        with dynamodb_errors("add an image"):
             try:
                 self._item(image).save(condition=self._images.image_digest.does_not_exist())
             except PynamoDBException as exc:
@@ -337,14 +324,14 @@ class AwsCatalogStore:
         return True
 
     def get_image(self, image_digest: str) -> ImageRecord | None:
-        with _dynamodb_errors("read an image"):
+        with dynamodb_errors("read an image"):
             item = _get(self._images, self._key(image_digest))
         return self._record(item) if item is not None else None
 
     def list_images(self, limit: int = 1000) -> list[ImageRecord]:
         if limit <= 0:
             return []
-        with _dynamodb_errors("list images"):
+        with dynamodb_errors("list images"):
             items = list(self._images.by_created.query(self._listing, scan_index_forward=False, limit=limit))
         return [self._record(item) for item in items]
 
@@ -352,7 +339,7 @@ class AwsCatalogStore:
         """Images in one analysis status, newest first (the ``by_status`` GSI)."""
         if limit <= 0:
             return []
-        with _dynamodb_errors("list images by status"):
+        with dynamodb_errors("list images by status"):
             items = list(
                 self._images.by_status.query(self._status(status), scan_index_forward=False, limit=limit)
             )
@@ -367,7 +354,7 @@ class AwsCatalogStore:
         model = self._images
         room = size(model.repo_tags) < REPO_TAGS_KEPT  # type: ignore[no-untyped-call]
         condition = model.image_digest.exists() & ~model.repo_tags.contains(repo_tag) & room
-        with _dynamodb_errors("add a tag to an image"):
+        with dynamodb_errors("add a tag to an image"):
             try:
                 model(self._key(image_digest)).update(
                     actions=[model.repo_tags.set(model.repo_tags.append([repo_tag]))], condition=condition
@@ -417,7 +404,7 @@ class AwsCatalogStore:
         if status is not AnalysisStatus.ANALYZING:
             # A claim only means something while the image is analyzing.
             actions += [model.claim_owner.remove(), model.claim_deadline.remove()]
-        with _dynamodb_errors("update an image's status"):
+        with dynamodb_errors("update an image's status"):
             try:
                 model(self._key(image_digest)).update(actions=actions, condition=condition)
             except PynamoDBException as exc:
@@ -461,7 +448,7 @@ class AwsCatalogStore:
             model.claim_owner.remove(),
             model.claim_deadline.remove(),
         ]
-        with _dynamodb_errors("release an analysis claim"):
+        with dynamodb_errors("release an analysis claim"):
             try:
                 model(self._key(image_digest)).update(actions=actions, condition=condition)
             except PynamoDBException as exc:
@@ -492,7 +479,7 @@ class AwsCatalogStore:
     ) -> bool:
         """True when applied; False when the condition failed on an existing item; NotFoundError else."""
         model = self._images
-        with _dynamodb_errors(action):
+        with dynamodb_errors(action):
             try:
                 model(self._key(image_digest)).update(actions=actions, condition=condition)
             except PynamoDBException as exc:
@@ -506,7 +493,7 @@ class AwsCatalogStore:
         return False
 
     def put_tag(self, tag: TagRecord) -> None:
-        with _dynamodb_errors("store a tag"):
+        with dynamodb_errors("store a tag"):
             self._tags(
                 account_key(self._account, tag.repo_tag),
                 image_digest=tag.image_digest,
@@ -514,13 +501,13 @@ class AwsCatalogStore:
             ).save()
 
     def get_tag(self, repo_tag: str) -> TagRecord | None:
-        with _dynamodb_errors("read a tag"):
+        with dynamodb_errors("read a tag"):
             item = _get(self._tags, account_key(self._account, repo_tag))
         return self._tag(item) if item is not None else None
 
     def list_tags(self) -> list[TagRecord]:
         """Every tag, sorted by name (a scan: the tag count is small, watch polls read them all anyway)."""
-        with _dynamodb_errors("list tags"):
+        with dynamodb_errors("list tags"):
             items = list(self._tags.scan(self._own_tags(), consistent_read=True))
         return sorted((self._tag(item) for item in items), key=lambda tag: tag.repo_tag)
 
@@ -648,7 +635,7 @@ class AwsEvaluationStore:
             f"{evaluation.evaluation_id}.json.zst",
             evaluation.model_dump(mode="json")["document"],
         )
-        with _dynamodb_errors("store an evaluation"):
+        with dynamodb_errors("store an evaluation"):
             self._model(
                 account_key(self._account, evaluation.image_digest),
                 f"{evaluated_at}#{evaluation.evaluation_id}",
@@ -673,7 +660,7 @@ class AwsEvaluationStore:
             else model.repo_tag.does_not_exist()
         )
         expires_at = _epoch_seconds(datetime.now(UTC) + timedelta(days=self._superseded_days or 0))
-        with _dynamodb_errors("expire superseded evaluations"):
+        with dynamodb_errors("expire superseded evaluations"):
             earlier = model.query(
                 account_key(self._account, evaluation.image_digest),
                 range_key_condition=model.evaluated_key < newest_key,
@@ -690,7 +677,7 @@ class AwsEvaluationStore:
         if not account_key(self._account, image_digest):
             return None
         condition = (self._model.repo_tag == repo_tag) if repo_tag is not None else None
-        with _dynamodb_errors("read the latest evaluation"):
+        with dynamodb_errors("read the latest evaluation"):
             results = self._model.query(
                 account_key(self._account, image_digest),
                 filter_condition=condition,
@@ -704,7 +691,7 @@ class AwsEvaluationStore:
     def list_evaluations(self, image_digest: str) -> list[EvaluationRecord]:
         if not account_key(self._account, image_digest):
             return []
-        with _dynamodb_errors("list evaluations"):
+        with dynamodb_errors("list evaluations"):
             items = list(
                 self._model.query(
                     account_key(self._account, image_digest), scan_index_forward=False, consistent_read=True
@@ -757,7 +744,7 @@ class AwsPolicyStore:
         inline, key = self._spill.store(
             f"bundles/{item_key}.json.zst", bundle.model_dump(mode="json")["document"]
         )
-        with _dynamodb_errors("store a policy bundle"):
+        with dynamodb_errors("store a policy bundle"):
             self._model(
                 item_key,
                 name=bundle.name,
@@ -770,7 +757,7 @@ class AwsPolicyStore:
             self.activate(bundle.bundle_id)
 
     def get_bundle(self, bundle_id: str) -> StoredBundle | None:
-        with _dynamodb_errors("read a policy bundle"):
+        with dynamodb_errors("read a policy bundle"):
             item = _get(self._model, self._key(bundle_id))
         if item is None:
             return None
@@ -778,7 +765,7 @@ class AwsPolicyStore:
 
     def list_bundles(self) -> list[StoredBundle]:
         """Every bundle, sorted by id."""
-        with _dynamodb_errors("list policy bundles"):
+        with dynamodb_errors("list policy bundles"):
             items = [
                 i
                 for i in self._model.scan(self._own_items(), consistent_read=True)
@@ -791,14 +778,14 @@ class AwsPolicyStore:
     def activate(self, bundle_id: str) -> None:
         if self.get_bundle(bundle_id) is None:
             raise NotFoundError(f"no policy bundle {bundle_id}")
-        with _dynamodb_errors("activate a policy bundle"):
+        with dynamodb_errors("activate a policy bundle"):
             self._model(self._pointer, active_bundle_id=bundle_id).save()
 
     def active_bundle(self) -> StoredBundle | None:
         active = self._active_id()
         if active is None:
             return None
-        with _dynamodb_errors("read the active policy bundle"):
+        with dynamodb_errors("read the active policy bundle"):
             item = _get(self._model, self._key(active))
         return self._bundle(item, active) if item is not None else None
 
@@ -807,7 +794,7 @@ class AwsPolicyStore:
         if not item_key:
             return False
         model = self._model
-        with _dynamodb_errors("delete a policy bundle"):
+        with dynamodb_errors("delete a policy bundle"):
             try:
                 model(item_key).delete(condition=model.bundle_id.exists())
             except PynamoDBException as exc:
@@ -823,7 +810,7 @@ class AwsPolicyStore:
         return True
 
     def _active_id(self) -> str | None:
-        with _dynamodb_errors("read the active policy pointer"):
+        with dynamodb_errors("read the active policy pointer"):
             pointer = _get(self._model, self._pointer)
         return pointer.active_bundle_id if pointer is not None else None
 
@@ -889,7 +876,7 @@ class AwsEventStore:
             day_start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC)
             day_expires_at = _epoch_seconds(day_start + timedelta(days=1) + self._retention)
         model = self._model
-        with _dynamodb_errors("store an event"):
+        with dynamodb_errors("store an event"):
             # The day entry first, then the event, then its id: an entry without an event is
             # harmless (reads skip it), the reverse would hide the event.
             with self._lock:
@@ -925,7 +912,7 @@ class AwsEventStore:
 
     def delete_event(self, event_id: str) -> bool:
         """Delete one event by id; False when the account has none with that id."""
-        with _dynamodb_errors("delete an event"):
+        with dynamodb_errors("delete an event"):
             timestamp = self._timestamp_of(event_id)
             if timestamp is None:
                 return False
@@ -936,7 +923,7 @@ class AwsEventStore:
     def delete_events(self, query: EventQuery) -> list[str]:
         """Delete every event matching the filters (paging ignored); the deleted ids."""
         deleted: list[str] = []
-        with _dynamodb_errors("delete events"):
+        with dynamodb_errors("delete events"):
             for item in list(self._matching_items(query)):
                 if self._delete_item(item.timestamp or "", item.event_id or ""):
                     deleted.append(item.event_id or "")
@@ -962,7 +949,7 @@ class AwsEventStore:
     # ---- reading ------------------------------------------------------------------------------------
 
     def get_event(self, event_id: str) -> EventRecord | None:
-        with _dynamodb_errors("read an event"):
+        with dynamodb_errors("read an event"):
             timestamp = self._timestamp_of(event_id)
             if timestamp is None:
                 return None
@@ -974,13 +961,13 @@ class AwsEventStore:
     def list_events(self, since: datetime | None = None, limit: int = 100) -> list[EventRecord]:
         if limit <= 0:
             return []
-        with _dynamodb_errors("list events"):
+        with dynamodb_errors("list events"):
             items = list(islice(self._matching_items(EventQuery(since=since)), limit))
         return [self._record(item) for item in items]
 
     def query_events(self, query: EventQuery) -> EventPage:
         offset = (query.page - 1) * query.limit
-        with _dynamodb_errors("list events"):
+        with dynamodb_errors("list events"):
             # One event more than the page shows whether there is a next page.
             items = list(islice(self._matching_items(query), offset, offset + query.limit + 1))
         records = [self._record(item) for item in items]
@@ -1064,14 +1051,14 @@ class AwsFeedMetadataStore:
         self._state = feed_sync_state_model(binding)
 
     def get_working(self) -> WorkingDatabase | None:
-        with _dynamodb_errors("read the feed sync state"):
+        with dynamodb_errors("read the feed sync state"):
             item = _get(self._state, FEED_SYNC_STATE_NAME)
         if item is None or not item.working:
             return None
         return WorkingDatabase.model_validate_json(item.working)
 
     def put_working(self, working: WorkingDatabase) -> None:
-        with _dynamodb_errors("store the feed sync state"):
+        with dynamodb_errors("store the feed sync state"):
             self._state(
                 FEED_SYNC_STATE_NAME,
                 working=working.model_dump_json(),
@@ -1079,14 +1066,14 @@ class AwsFeedMetadataStore:
             ).save()
 
     def get_feed_settings(self) -> FeedSettings:
-        with _dynamodb_errors("read the feed settings"):
+        with dynamodb_errors("read the feed settings"):
             item = _get(self._state, FEED_SETTINGS_NAME)
         if item is None or not item.settings:
             return FeedSettings()
         return FeedSettings.model_validate_json(item.settings)
 
     def put_feed_settings(self, settings: FeedSettings) -> None:
-        with _dynamodb_errors("store the feed settings"):
+        with dynamodb_errors("store the feed settings"):
             self._state(
                 FEED_SETTINGS_NAME,
                 settings=settings.model_dump_json(),
@@ -1094,14 +1081,14 @@ class AwsFeedMetadataStore:
             ).save()
 
     def get_source_database(self, key: str) -> SourceDatabase | None:
-        with _dynamodb_errors("read a feed source's state"):
+        with dynamodb_errors("read a feed source's state"):
             item = _get(self._state, f"{FEED_SYNC_SOURCE_PREFIX}{key}")
         if item is None or not item.working:
             return None
         return SourceDatabase.model_validate_json(item.working)
 
     def put_source_database(self, database: SourceDatabase) -> None:
-        with _dynamodb_errors("store a feed source's state"):
+        with dynamodb_errors("store a feed source's state"):
             self._state(
                 f"{FEED_SYNC_SOURCE_PREFIX}{database.key}",
                 working=database.model_dump_json(),
@@ -1116,7 +1103,7 @@ class AwsFeedMetadataStore:
             | (model.lease_until < to_timestamp(now))
             | (model.lease_owner == owner)
         )
-        with _dynamodb_errors("take the feed sync lease"):
+        with dynamodb_errors("take the feed sync lease"):
             try:
                 model(FEED_SYNC_LEASE_NAME, lease_owner=owner, lease_until=to_timestamp(until)).save(
                     condition=condition
@@ -1129,7 +1116,7 @@ class AwsFeedMetadataStore:
 
     def release_lease(self, owner: str) -> None:
         model = self._state
-        with _dynamodb_errors("release the feed sync lease"):
+        with dynamodb_errors("release the feed sync lease"):
             try:
                 model(FEED_SYNC_LEASE_NAME).delete(condition=model.lease_owner == owner)
             except PynamoDBException as exc:
@@ -1137,7 +1124,7 @@ class AwsFeedMetadataStore:
                     raise
 
     def get_db_pointer(self) -> DbPointer | None:
-        with _dynamodb_errors("read the database pointer"):
+        with dynamodb_errors("read the database pointer"):
             item = _get(self._model, VULNDB_POINTER_NAME)
         if item is None:
             return None
@@ -1150,7 +1137,7 @@ class AwsFeedMetadataStore:
         )
 
     def put_db_pointer(self, pointer: DbPointer) -> None:
-        with _dynamodb_errors("store the database pointer"):
+        with dynamodb_errors("store the database pointer"):
             self._model(
                 VULNDB_POINTER_NAME,
                 location=pointer.location,

@@ -17,16 +17,13 @@ leaves an image under a namespace it no longer has, which costs one needless rem
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from typing import Any
 
 from pynamodb.attributes import BooleanAttribute, UnicodeAttribute, UnicodeSetAttribute
-from pynamodb.exceptions import PynamoDBException
 from pynamodb.models import Model
 
-from portwarden.adapters.aws.dynamo_models import TableBinding, bind_model
-from portwarden.core.errors import StoreError
+from portwarden.adapters.aws.dynamo_models import TableBinding, bind_model, dynamodb_errors
 
 _STATE = "state"
 
@@ -59,14 +56,6 @@ def _model(table_name: str, region: str | None, host: str | None) -> type[_Watch
     return bind_model(_WatchItem, TableBinding(table_name, region, host))
 
 
-@contextmanager
-def _errors(action: str) -> Iterator[None]:
-    try:
-        yield
-    except PynamoDBException as exc:
-        raise StoreError(f"cannot {action}: {exc}") from exc
-
-
 def _namespace_key(account: str, namespace: str) -> str:
     return f"ns#{account}#{namespace}"
 
@@ -83,7 +72,7 @@ class DynamoImageNamespaceIndex:
         self, account: str, image_digest: str, namespaces: Iterable[str], *, has_matches: bool
     ) -> None:
         wanted = set(namespaces)
-        with _errors(f"index the namespaces of {image_digest}"):
+        with dynamodb_errors(f"index the namespaces of {image_digest}"):
             previous = self._get(_image_key(account), image_digest)
             before = set(previous.namespaces or ()) if previous is not None else set()
             with self._model.batch_write() as batch:
@@ -97,29 +86,29 @@ class DynamoImageNamespaceIndex:
                     batch.delete(self._model(_namespace_key(account, namespace), image_digest))
 
     def indexed_images(self, account: str) -> set[str]:
-        with _errors("list the indexed images"):
+        with dynamodb_errors("list the indexed images"):
             return {item.sk for item in self._model.query(_image_key(account))}
 
     def images_in_namespaces(self, account: str, namespaces: Iterable[str]) -> set[str]:
         found: set[str] = set()
-        with _errors("list the images of changed namespaces"):
+        with dynamodb_errors("list the images of changed namespaces"):
             for namespace in set(namespaces):
                 found.update(item.sk for item in self._model.query(_namespace_key(account, namespace)))
         return found
 
     def images_with_matches(self, account: str) -> set[str]:
-        with _errors("list the images with matches"):
+        with dynamodb_errors("list the images with matches"):
             return {item.sk for item in self._model.query(_image_key(account)) if item.has_matches}
 
     def get_state(self, key: str) -> Any:
-        with _errors(f"read the watch state {key}"):
+        with dynamodb_errors(f"read the watch state {key}"):
             item = self._get(_STATE, key)
         if item is None or item.value is None:
             return None
         return json.loads(item.value)
 
     def put_state(self, key: str, value: Any) -> None:
-        with _errors(f"write the watch state {key}"):
+        with dynamodb_errors(f"write the watch state {key}"):
             self._model(_STATE, key, value=json.dumps(value, sort_keys=True)).save()
 
     def _get(self, pk: str, sk: str) -> _WatchItem | None:
