@@ -291,7 +291,8 @@ def test_the_api_function_may_use_the_accounts_table_and_no_more_than_it_needs(
     rules = template["Resources"]["DataBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
     (expiry,) = [rule for rule in rules if rule.get("Prefix") == "responses/"]
     assert expiry["Status"] == "Enabled" and expiry["ExpirationInDays"] == 1
-    # The event log is read, written and deleted from; nothing deletes images or feeds.
+    # The event log is read, written and deleted from; nothing deletes feeds. DELETE /images
+    # deletes items of the image tables and the image's own documents, never shared data.
     assert by_sid["Events"]["Resource"] == {"Fn::GetAtt": ["EventsTable", "Arn"]}
     assert sorted(by_sid["Events"]["Action"]) == [
         "dynamodb:DeleteItem",
@@ -300,6 +301,15 @@ def test_the_api_function_may_use_the_accounts_table_and_no_more_than_it_needs(
         "dynamodb:Query",
     ]
     assert "dynamodb:DeleteItem" not in json.dumps([by_sid["Catalog"], by_sid["Tags"], by_sid["ReadFeeds"]])
+    assert by_sid["DeleteImages"]["Action"] == ["dynamodb:DeleteItem"]
+    assert by_sid["DeleteImages"]["Resource"] == [
+        {"Fn::GetAtt": [table, "Arn"]} for table in ("ImagesTable", "TagsTable", "EvaluationsTable")
+    ]
+    assert by_sid["DeleteImageDocuments"]["Action"] == ["s3:DeleteObject"]
+    assert by_sid["DeleteImageDocuments"]["Resource"] == [
+        {"Fn::Sub": f"${{DataBucket.Arn}}/documents/{kind}/*"}
+        for kind in ("analyses", "matches", "evaluations")
+    ]
     table = template["Resources"]["AccountsTable"]
     assert table["DeletionPolicy"] == "Retain" and table["UpdateReplacePolicy"] == "Retain"
     assert table["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"]

@@ -5,6 +5,7 @@ under moto: the caller's principal maps to an account through the accounts table
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,9 +16,10 @@ import pytest
 from portwarden.adapters.aws.account_stores import DynamoAccountStore
 from portwarden.adapters.aws.dynamo_models import TableBinding
 from portwarden.core.model.accounts import ADMIN_ACCOUNT, AccountType
-from portwarden.core.model.records import AnalysisStatus, ImageRecord
+from portwarden.core.model.records import AnalysisStatus, EvaluationRecord, ImageRecord, TagRecord
 from portwarden.core.services.accounts import new_account
 from tests.support.aws import ACCOUNT, ADMIN_PRINCIPAL_ARN, REGION, MotoStack, moto_stack
+from tests.support.stores import analysis_document, vulnerability_match
 
 pytestmark = [
     pytest.mark.integration,
@@ -274,3 +276,142 @@ def test_a_response_over_lambdas_6_mb_is_a_redirect_to_a_short_lived_s3_copy(sta
     # A small response is answered as it is
     small = stack.api("GET", f"/v1/images/{DIGEST}/content/os")
     assert small["statusCode"] == 200 and "Location" not in small.get("multiValueHeaders", {})
+
+
+# ---- deleting images and the subscriptions of an added tag -------------------------------------------
+
+
+def _seed_image(stores: Any, status: AnalysisStatus, tag: str, evaluation_id: str) -> None:
+    """An image with a tag, an analysis, matches and an evaluation whose document spills to S3."""
+    stores.catalog.put_image(
+        ImageRecord(
+            image_digest=DIGEST,
+            analysis_status=status,
+            repo_tags=(tag,),
+            created_at=datetime(2026, 1, 1, tzinfo=UTC),
+        )
+    )
+    stores.catalog.put_tag(
+        TagRecord(repo_tag=tag, image_digest=DIGEST, updated_at=datetime(2026, 1, 1, tzinfo=UTC))
+    )
+    stores.analyses.put_analysis(DIGEST, analysis_document(file_count=3, package_count=2))
+    stores.analyses.put_matches(DIGEST, [vulnerability_match(1)], None)
+    stores.evaluations.put_evaluation(
+        EvaluationRecord(
+            evaluation_id=evaluation_id,
+            image_digest=DIGEST,
+            repo_tag=tag,
+            bundle_id="b",
+            final_action="stop",
+            status="fail",
+            evaluated_at=datetime(2026, 1, 1, 0, 10, tzinfo=UTC),
+            # Random text does not compress: the document is stored in S3, not in the item.
+            document={"noise": secrets.token_hex(400_000)},
+        )
+    )
+
+
+def _bucket_keys(stack: MotoStack) -> set[str]:
+    documents = stack.stores.documents
+    pages = documents.client.get_paginator("list_objects_v2").paginate(Bucket=documents.bucket)
+    return {item["Key"] for page in pages for item in page.get("Contents", [])}
+
+
+def test_deleting_an_image_removes_its_records_in_the_callers_account_only(stack: MotoStack) -> None:
+    stack.api("GET", "/v1/account")  # the first request seeds admin
+    store = accounts(stack)
+    store.add_account(new_account("team", type=AccountType.USER))
+    store.put_principal(TEAM_PRINCIPAL, "team")
+    admin, team = stack.stores, stack.stores.for_account("team")
+    _seed_image(admin, AnalysisStatus.ANALYZED, "registry.example/app:1", "admin-eval")
+    _seed_image(team, AnalysisStatus.ANALYZED, "registry.example/app:1", "team-eval")
+    shared_fragment = "fragments/sha256-" + "9" * 64
+    admin.blobs.put(shared_fragment, b"layer fragment")
+    before = _bucket_keys(stack)
+    assert any("admin-eval" in key for key in before) and any("team-eval" in key for key in before)
+
+    assert_anchore_error(stack.api("DELETE", f"/v1/images/sha256:{'0' * 64}"), 404)
+    deleted = stack.api("DELETE", f"/v1/images/{DIGEST}")
+    assert deleted["statusCode"] == 200, deleted
+    assert deleted["json"]["status"] == "deleting" and deleted["json"]["digest"] == DIGEST
+
+    # Admin's image and everything hanging off it are gone
+    assert_anchore_error(stack.api("GET", f"/v1/images/{DIGEST}"), 404)
+    assert admin.catalog.get_image(DIGEST) is None
+    assert admin.catalog.get_tag("registry.example/app:1") is None
+    assert admin.analyses.get_analysis(DIGEST) is None
+    assert admin.analyses.get_matches(DIGEST) is None and admin.analyses.get_match_counts(DIGEST) is None
+    assert admin.evaluations.list_evaluations(DIGEST) == []
+    after = _bucket_keys(stack)
+    assert not any("admin-eval" in key for key in after)
+    assert f"{admin.blobs.prefix}{shared_fragment}" in after  # shared data stays
+    # The team's image with the same digest is untouched
+    assert team.catalog.get_image(DIGEST) is not None
+    assert team.catalog.get_tag("registry.example/app:1") is not None
+    assert team.analyses.get_analysis(DIGEST) is not None and team.analyses.get_matches(DIGEST)
+    (team_evaluation,) = team.evaluations.list_evaluations(DIGEST)
+    assert len(team_evaluation.document["noise"]) == 800_000
+    assert stack.api("GET", f"/v1/images/{DIGEST}", principal=TEAM_PRINCIPAL)["statusCode"] == 200
+    # Deleting again is a 404; the bulk delete answers per digest
+    assert_anchore_error(stack.api("DELETE", f"/v1/images/{DIGEST}"), 404)
+    bulk = stack.api(
+        "DELETE",
+        "/v1/images",
+        query={"imageDigests": f"{DIGEST},sha256:{'0' * 64}"},
+        principal=TEAM_PRINCIPAL,
+    )
+    assert bulk["statusCode"] == 200, bulk
+    assert [(d["digest"], d["status"]) for d in bulk["json"]] == [
+        (DIGEST, "deleting"),
+        (f"sha256:{'0' * 64}", "not_found"),
+    ]
+    assert team.catalog.get_image(DIGEST) is None and team.catalog.get_tag("registry.example/app:1") is None
+    assert team.evaluations.list_evaluations(DIGEST) == []
+    assert not any("team-eval" in key or "analyses/" in key for key in _bucket_keys(stack))
+
+
+def test_an_image_being_analyzed_is_deleted_only_with_force(stack: MotoStack) -> None:
+    _seed_image(stack.stores, AnalysisStatus.ANALYZING, "registry.example/app:2", "busy-eval")
+    refused = stack.api("DELETE", f"/v1/images/{DIGEST}")
+    assert_anchore_error(refused, 409)
+    assert stack.stores.catalog.get_image(DIGEST) is not None
+    assert stack.stores.analyses.get_analysis(DIGEST) is not None
+    bulk = stack.api("DELETE", "/v1/images", query={"imageDigests": DIGEST})
+    assert [d["status"] for d in bulk["json"]] == ["delete_failed"]
+    forced = stack.api("DELETE", f"/v1/images/{DIGEST}", query={"force": "true"})
+    assert forced["statusCode"] == 200, forced
+    assert stack.stores.catalog.get_image(DIGEST) is None
+    assert stack.stores.analyses.get_analysis(DIGEST) is None
+
+
+def test_adding_an_image_creates_its_tag_subscriptions_on_the_gateway(stack: MotoStack) -> None:
+    tag = "registry.example/app:3"
+    kept = stack.api(
+        "POST", "/v1/subscriptions", {"subscription_key": tag, "subscription_type": "vuln_update"}
+    )
+    assert kept["statusCode"] == 200, kept
+    kept_id = kept["json"][0]["subscription_id"]
+    accepted = stack.api("POST", "/v1/images", {"tag": tag}, query={"autosubscribe": "false"})
+    assert accepted["statusCode"] == 202, accepted
+    listed = stack.api("GET", "/v1/subscriptions", query={"subscription_key": tag})["json"]
+    assert {(s["subscription_type"], s["active"]) for s in listed} == {
+        ("analysis_update", True),
+        ("tag_update", False),
+        ("vuln_update", True),  # the one that existed is left as its owner set it
+        ("policy_eval", False),
+    }
+    assert kept_id in {s["subscription_id"] for s in listed}
+    # Added again with autosubscribe (the default): tag_update is activated, nothing duplicated
+    assert stack.api("POST", "/v1/images", {"tag": tag})["statusCode"] == 202
+    again = stack.api("GET", "/v1/subscriptions", query={"subscription_key": tag})["json"]
+    assert len(again) == 4
+    assert {s["subscription_type"] for s in again if s["active"]} == {
+        "analysis_update",
+        "tag_update",
+        "vuln_update",
+    }
+    # A digest reference has no tag: no subscriptions
+    untagged = stack.api("POST", "/v1/images", {"tag": f"registry.example/other@sha256:{'1' * 64}"})
+    assert untagged["statusCode"] == 202, untagged
+    keys = {s["subscription_key"] for s in stack.api("GET", "/v1/subscriptions")["json"]}
+    assert keys == {tag}

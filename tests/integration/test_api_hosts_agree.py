@@ -9,6 +9,7 @@ compare those.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,10 +19,14 @@ from urllib.parse import urlencode
 
 import pytest
 
+from portwarden.adapters.aws.account_stores import DynamoAccountStore
+from portwarden.adapters.aws.dynamo_models import TableBinding
+from portwarden.core.model.accounts import AccountType
 from portwarden.core.model.records import AnalysisStatus, ImageRecord
-from tests.support.aws import MotoStack, moto_stack
+from portwarden.core.services.accounts import new_account
+from tests.support.aws import ACCOUNT, REGION, MotoStack, moto_stack
 from tests.support.stores import analysis_document
-from tests.unit.api.support import ServeHarness, serve_harness
+from tests.unit.api.support import REGISTRY, ServeHarness, serve_harness
 
 pytestmark = [
     pytest.mark.integration,
@@ -209,3 +214,162 @@ def test_a_route_family_answers_alike_on_serve_and_on_api_gateway(
         assert shape(gateway_body) == shape(local_body), where
         if step.status >= 400:
             assert gateway_body["httpcode"] == local_body["httpcode"] == step.status, where
+
+
+# ---- deleting images, in two accounts, and the subscriptions of an added tag --------------------------
+
+SECOND = "sha256:" + "d1" * 32
+SECOND_TAG = "registry.example/app:2"
+TEAM_PRINCIPAL = f"arn:aws:iam::{ACCOUNT}:user/team-member"
+
+
+@dataclass
+class TwoAccounts:
+    """A host with accounts ``admin`` and ``team``: the same image digest seeded in both."""
+
+    admin: Call
+    team: Call
+
+
+def _seed_accounts(admin: Any, team: Any) -> None:
+    _seed(admin.catalog, admin.analyses)
+    _seed(team.catalog, team.analyses)
+    admin.catalog.put_image(
+        ImageRecord(
+            image_digest=SECOND,
+            analysis_status=AnalysisStatus.ANALYSIS_FAILED,
+            repo_tags=(SECOND_TAG,),
+            created_at=datetime(2026, 1, 2, tzinfo=UTC),
+        )
+    )
+
+
+@pytest.fixture
+def local_accounts(tmp_path: Path) -> Iterator[TwoAccounts]:
+    with serve_harness(tmp_path / "home") as harness:
+        team_client = harness.new_account("team", "dev")
+        _seed_accounts(harness.host.store, harness.host.store.for_account("team"))
+
+        def team(method: str, path: str, body: Any, query: dict[str, str] | None) -> tuple[int, Any]:
+            answer = team_client.call(method, path + (f"?{urlencode(query)}" if query else ""), body)
+            return answer.status, answer.body
+
+        yield TwoAccounts(_local_call(harness), team)
+
+
+@pytest.fixture
+def gateway_accounts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[TwoAccounts]:
+    with moto_stack(monkeypatch, PORTWARDEN_WORK_DIR=str(tmp_path / "work")) as stack:
+        stack.api("GET", "/v1/account")  # the first request seeds admin
+        accounts = DynamoAccountStore(TableBinding(os.environ["PORTWARDEN_ACCOUNTS_TABLE"], REGION))
+        accounts.add_account(new_account("team", type=AccountType.USER))
+        accounts.put_principal(TEAM_PRINCIPAL, "team")
+        _seed_accounts(stack.stores, stack.stores.for_account("team"))
+
+        def team(method: str, path: str, body: Any, query: dict[str, str] | None) -> tuple[int, Any]:
+            response = stack.api(method, path, body, query, principal=TEAM_PRINCIPAL)
+            return response["statusCode"], response["json"]
+
+        yield TwoAccounts(_gateway_call(stack), team)
+
+
+@dataclass
+class AccountStep:
+    step: Step
+    team: bool = False
+    # For a deletion's answer: the statuses (one per digest) both hosts must give.
+    statuses: tuple[str, ...] | None = None
+
+
+DELETIONS: list[AccountStep] = [
+    AccountStep(Step("DELETE", f"/v1/images/{UNKNOWN}", status=404)),
+    AccountStep(Step("DELETE", f"/v1/images/{DIGEST}"), statuses=("deleting",)),
+    AccountStep(Step("GET", f"/v1/images/{DIGEST}", status=404)),
+    AccountStep(Step("GET", f"/v1/images/{DIGEST}/content/os", status=404)),
+    AccountStep(Step("DELETE", f"/v1/images/{DIGEST}", status=404)),
+    AccountStep(Step("GET", "/v1/images", query={"fulltag": TAG})),
+    # The other account's image with the same digest is untouched, analysis included
+    AccountStep(Step("GET", f"/v1/images/{DIGEST}"), team=True),
+    AccountStep(Step("GET", f"/v1/images/{DIGEST}/content/os"), team=True),
+    AccountStep(Step("DELETE", f"/v1/images/{SECOND}", status=404), team=True),
+    # Bulk: one answer per digest, in order
+    AccountStep(
+        Step("DELETE", "/v1/images", query={"imageDigests": f"{SECOND},{UNKNOWN}"}),
+        statuses=("deleting", "not_found"),
+    ),
+    AccountStep(Step("GET", "/v1/images")),
+    AccountStep(Step("GET", f"/v1/images/{SECOND}", status=404)),
+    AccountStep(
+        Step("DELETE", "/v1/images", query={"imageDigests": DIGEST}), team=True, statuses=("deleting",)
+    ),
+    AccountStep(Step("GET", "/v1/images"), team=True),
+]
+
+
+def test_deleting_images_answers_alike_and_touches_only_the_callers_account(
+    local_accounts: TwoAccounts, gateway_accounts: TwoAccounts
+) -> None:
+    for item in DELETIONS:
+        step = item.step
+        answers = [
+            (host.team if item.team else host.admin)(step.method, step.path, step.body, step.query)
+            for host in (local_accounts, gateway_accounts)
+        ]
+        where = f"{'team' if item.team else 'admin'} {step.method} {step.path} {step.query or ''}"
+        for status, body in answers:
+            assert status == step.status, (where, body)
+            if item.statuses is not None:
+                bodies = body if isinstance(body, list) else [body]
+                assert tuple(b["status"] for b in bodies) == item.statuses, (where, body)
+        (_, local_body), (_, gateway_body) = answers
+        assert shape(gateway_body) == shape(local_body), where
+        if step.method == "GET" and step.path == "/v1/images":
+            assert local_body == gateway_body == [], where
+
+
+def test_adding_an_image_creates_the_same_tag_subscriptions_on_both_hosts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``serve`` resolves the tag first (200), the Api function leaves that to the state machine
+    (202): both create the tag's four subscriptions by one rule."""
+    tag = f"{REGISTRY}/acme/app:1.0"
+
+    def subscriptions(host: Call) -> set[tuple[str, str, bool]]:
+        status, body = host("GET", "/v1/subscriptions", None, {"subscription_key": tag})
+        assert status == 200, body
+        return {(s["subscription_key"], s["subscription_type"], s["active"]) for s in body}
+
+    with (
+        serve_harness(tmp_path / "home") as harness,
+        moto_stack(monkeypatch, PORTWARDEN_WORK_DIR=str(tmp_path / "work")) as stack,
+    ):
+        harness.push("acme/app", "1.0")
+        hosts = {200: _local_call(harness), 202: _gateway_call(stack)}
+        for expected, host in hosts.items():
+            status, body = host("POST", "/v1/images", {"tag": tag}, {"autosubscribe": "false"})
+            assert status == expected, body
+        first = [subscriptions(host) for host in hosts.values()]
+        assert (
+            first[0]
+            == first[1]
+            == {
+                (tag, "analysis_update", True),
+                (tag, "tag_update", False),
+                (tag, "vuln_update", False),
+                (tag, "policy_eval", False),
+            }
+        )
+        for expected, host in hosts.items():
+            status, body = host("POST", "/v1/images", {"tag": tag}, None)
+            assert status == expected, body
+        second = [subscriptions(host) for host in hosts.values()]
+        assert (
+            second[0]
+            == second[1]
+            == {
+                (tag, "analysis_update", True),
+                (tag, "tag_update", True),
+                (tag, "vuln_update", False),
+                (tag, "policy_eval", False),
+            }
+        )

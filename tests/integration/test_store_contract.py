@@ -47,6 +47,7 @@ from portwarden.core.ports import (
     EventLog,
     EventStore,
     FeedMetadataStore,
+    ImageRemoval,
     PolicyStore,
 )
 from tests.support.stores import (
@@ -726,6 +727,45 @@ def test_account_owned_records_are_invisible_to_another_account(stores: StoreSet
         bob.catalog.set_status(digest(1), AnalysisStatus.ANALYZING)
     assert admin.catalog.set_status(digest(1), AnalysisStatus.ANALYSIS_FAILED, error="x")
     assert alice.catalog.get_image(digest(1)).analysis_status is AnalysisStatus.ANALYZED  # type: ignore[union-attr]
+
+
+def test_deleting_an_image_removes_what_hangs_off_it_in_its_account_only(stores: StoreSet) -> None:
+    # Given the same digest in accounts admin and alice, each with a tag, analysis, matches and
+    # evaluations; and admin's tag r/moved:1 that now points at another image
+    admin, alice = stores, stores.for_account("alice")
+    for account in (admin, alice):
+        account.catalog.put_image(image_record(1, tags=("r/app:1",)))
+        account.catalog.put_tag(TagRecord(repo_tag="r/app:1", image_digest=digest(1), updated_at=BASE_TIME))
+        account.analyses.put_analysis(digest(1), analysis_document(file_count=3))
+        account.analyses.put_matches(digest(1), [vulnerability_match(1)], None)
+        account.evaluations.put_evaluation(evaluation("ev-1", 1, BASE_TIME))
+        account.evaluations.put_evaluation(evaluation("ev-2", 1, BASE_TIME + timedelta(minutes=1)))
+    admin.catalog.put_image(image_record(2))
+    admin.catalog.put_tag(TagRecord(repo_tag="r/moved:1", image_digest=digest(2), updated_at=BASE_TIME))
+    stores.blobs.put("shared/fragment", b"content-addressed")
+    removal: ImageRemoval = admin.catalog  # type: ignore[assignment]
+
+    # When admin deletes the image (twice), and a digest it never had
+    assert removal.delete_image(digest(1)) is True
+    assert removal.delete_image(digest(1)) is False
+    assert removal.delete_image(digest(9)) is False
+
+    # Then admin's image and its records are gone; its other image and that image's tag stay
+    assert admin.catalog.get_image(digest(1)) is None
+    assert admin.catalog.get_tag("r/app:1") is None
+    assert admin.analyses.get_analysis(digest(1)) is None
+    assert (
+        admin.analyses.get_matches(digest(1)) is None and admin.analyses.get_match_counts(digest(1)) is None
+    )
+    assert admin.evaluations.list_evaluations(digest(1)) == []
+    assert [i.image_digest for i in admin.catalog.list_images()] == [digest(2)]
+    assert [t.repo_tag for t in admin.catalog.list_tags()] == ["r/moved:1"]
+    assert stores.blobs.get("shared/fragment") == b"content-addressed"
+    # And alice's image with the same digest keeps everything
+    assert alice.catalog.get_image(digest(1)) is not None
+    assert alice.catalog.get_tag("r/app:1") is not None
+    assert alice.analyses.get_analysis(digest(1)) is not None and alice.analyses.get_matches(digest(1))
+    assert [e.evaluation_id for e in alice.evaluations.list_evaluations(digest(1))] == ["ev-2", "ev-1"]
 
 
 # ---- feed metadata --------------------------------------------------------------------------------------

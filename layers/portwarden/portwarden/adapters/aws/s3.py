@@ -134,6 +134,20 @@ class S3BlobStore:
             raise StoreError(f"cannot check s3://{self.bucket}/{object_key} ({type(exc).__name__})") from exc
         return True
 
+    def delete(self, key: str) -> None:
+        """Remove the object (S3 answers success for a key that is already gone)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        object_key = self.object_key(key)
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=object_key)
+        except ClientError as exc:
+            raise StoreError(
+                f"cannot delete s3://{self.bucket}/{object_key} ({client_error_code(exc)})"
+            ) from exc
+        except BotoCoreError as exc:
+            raise StoreError(f"cannot delete s3://{self.bucket}/{object_key} ({type(exc).__name__})") from exc
+
 
 class S3SnapshotFiles:
     """``SnapshotFiles`` in the bucket (and under the prefix) of an S3BlobStore.

@@ -235,6 +235,9 @@ class _DocumentSpill:
         self._blobs.put(key, compressed)
         return None, key
 
+    def delete(self, key: str) -> None:
+        self._blobs.delete(key)
+
     def load(self, inline: bytes | None, key: str | None) -> dict[str, Any]:
         if inline is not None:
             data: bytes = inline
@@ -598,6 +601,15 @@ class AwsAnalysisStore:
             )
         return counts
 
+    def delete_documents(self, image_digest: str) -> None:
+        """The image's analysis, match list and counts (counts first: never counts without matches)."""
+        for key in (
+            self.match_counts_key(image_digest, self._account),
+            self.matches_key(image_digest, self._account),
+            self.analysis_key(image_digest, self._account),
+        ):
+            self._documents.delete(key)
+
 
 # ---- evaluations ----------------------------------------------------------------------------------------
 
@@ -699,6 +711,24 @@ class AwsEvaluationStore:
             )
         return [self._record(item) for item in items]
 
+    def delete_evaluations(self, image_digest: str) -> None:
+        """Every evaluation of the image, each spilled document before its item."""
+        if not account_key(self._account, image_digest):
+            return
+        model = self._model
+        with dynamodb_errors("delete evaluations"):
+            items = list(
+                model.query(
+                    account_key(self._account, image_digest),
+                    consistent_read=True,
+                    attributes_to_get=["image_digest", "evaluated_key", "document_key"],
+                )
+            )
+            for item in items:
+                if item.document_key is not None:
+                    self._spill.delete(item.document_key)
+                model(item.image_digest, item.evaluated_key).delete()
+
     def _record(self, item: EvaluationItem) -> EvaluationRecord:
         return EvaluationRecord(
             evaluation_id=item.evaluation_id,
@@ -710,6 +740,64 @@ class AwsEvaluationStore:
             evaluated_at=from_timestamp(item.evaluated_at),
             document=self._spill.load(item.document, item.document_key),
         )
+
+
+class AwsImageCatalog(AwsCatalogStore):
+    """The catalog of one account with ``ImageRemoval``: deleting an image also deletes what hangs off
+    it in that account (tags, evaluations, and the analysis and matches in S3). Content-addressed
+    shared data (layer fragments, the result cache) is kept: other images and accounts may use it.
+    """
+
+    def __init__(
+        self,
+        images: TableBinding,
+        tags: TableBinding,
+        analyses: AwsAnalysisStore,
+        evaluations: AwsEvaluationStore,
+        account: str = ADMIN_ACCOUNT,
+    ) -> None:
+        super().__init__(images, tags, account)
+        self._analyses = analyses
+        self._evaluations = evaluations
+
+    def delete_image(self, image_digest: str) -> bool:
+        """Remove the image and its records; False if the account has no such image.
+
+        DynamoDB has no transaction over an unbounded number of items, so the image item goes last:
+        a failure midway leaves the image listed, and deleting it again finishes the job.
+        """
+        image_key = self._key(image_digest)
+        if not image_key:
+            return False
+        with dynamodb_errors("read an image"):
+            if _get(self._images, image_key, attributes_to_get=["image_digest"]) is None:
+                return False
+        self._delete_tags(image_digest)
+        self._evaluations.delete_evaluations(image_digest)
+        self._analyses.delete_documents(image_digest)
+        model = self._images
+        with dynamodb_errors("delete an image"):
+            try:
+                model(image_key).delete(condition=model.image_digest.exists())
+            except PynamoDBException as exc:
+                if _condition_failed(exc):
+                    return False  # deleted meanwhile by another request
+                raise
+        return True
+
+    def _delete_tags(self, image_digest: str) -> None:
+        """The account's tags that point at the image (a tag moved to another image stays)."""
+        model = self._tags
+        with dynamodb_errors("delete an image's tags"):
+            pointing = list(
+                model.scan(self._own_tags() & (model.image_digest == image_digest), consistent_read=True)
+            )
+            for item in pointing:
+                try:
+                    model(item.repo_tag).delete(condition=model.image_digest == image_digest)
+                except PynamoDBException as exc:
+                    if not _condition_failed(exc):  # re-pointed meanwhile: no longer this image's
+                        raise
 
 
 # ---- policy bundles -------------------------------------------------------------------------------------
@@ -1201,10 +1289,12 @@ class AwsStores:
     def _open_account_stores(self, account: str) -> None:
         settings, binding, spill = self.settings, self._binding, self._spill
         self.account = account
-        self.catalog = AwsCatalogStore(binding("images"), binding("tags"), account)
         self.analyses = AwsAnalysisStore(self.documents, account)
         self.evaluations = AwsEvaluationStore(
             binding("evaluations"), spill, settings.superseded_evaluation_days, account
+        )
+        self.catalog = AwsImageCatalog(
+            binding("images"), binding("tags"), self.analyses, self.evaluations, account
         )
         self.policies = AwsPolicyStore(binding("policies"), spill, account)
         self.events = AwsEventStore(binding("events"), settings.event_retention_days, account)
@@ -1230,6 +1320,7 @@ __all__ = [
     "AwsEvaluationStore",
     "AwsEventStore",
     "AwsFeedMetadataStore",
+    "AwsImageCatalog",
     "AwsPolicyStore",
     "AwsStoreSettings",
     "AwsStores",

@@ -58,7 +58,7 @@ from portwarden.core.model.pipeline import DEFAULT_PLATFORM, AnalysisRequest
 from portwarden.core.model.policy import PolicyBundle, PolicyEvaluation
 from portwarden.core.model.records import AnalysisStatus, EvaluationRecord, ImageRecord
 from portwarden.core.model.vulnerability import FixState
-from portwarden.core.services.images import ImageSubmission, full_tag, submit_image
+from portwarden.core.services.images import ImageSubmission, ensure_tag_subscriptions, full_tag, submit_image
 from portwarden.core.triage.model import TriageInputs, TriageOutcome
 
 router = APIGatewayRouter()  # type: ignore[no-untyped-call]  # Powertools leaves __init__ unannotated
@@ -258,9 +258,12 @@ def _registry_location(text: str, field: str) -> str:
     return spec.location
 
 
-def _start_without_resolving(current: Scope, body: ImageAnalysisRequest, force: bool) -> Response[str]:
+def _start_without_resolving(
+    current: Scope, body: ImageAnalysisRequest, force: bool, *, autosubscribe: bool
+) -> Response[str]:
     """A host without registry access here (the AWS API function today) starts the state machine,
-    which resolves the tag itself, and answers 202 with the execution."""
+    which resolves the tag itself, and answers 202 with the execution. Subscriptions are keyed by
+    the tag, not the digest: the tag's four are created here, by the same rule as on other hosts."""
     field, text = ("source", body.source) if isinstance(body.source, str) else ("tag", body.tag)
     if text is None:
         raise InvalidRequestError("this service takes a source string or a tag")
@@ -274,6 +277,9 @@ def _start_without_resolving(current: Scope, body: ImageAnalysisRequest, force: 
         force=force,
     )
     start = current.need(current.deps.starter, "analysis starts").start(request)
+    subscriptions = current.deps.subscriptions
+    if request.repo_tag is not None and subscriptions is not None:
+        ensure_tag_subscriptions(subscriptions, request.repo_tag, autosubscribe=autosubscribe)
     accepted = AnalysisAccepted(
         source=request.source,
         repo_tag=request.repo_tag,
@@ -315,7 +321,7 @@ def post_images(
         text = "[" + AnchoreImage.of(record, current.caller.account).model_dump_json(by_alias=True) + "]"
         return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=text)
     if deps.image_access is None:
-        return _start_without_resolving(current, body, force)
+        return _start_without_resolving(current, body, force, autosubscribe=autosubscribe)
     submission = _submission(body, force=force, autosubscribe=autosubscribe)
     record = submit_image(
         submission,
@@ -346,7 +352,6 @@ def _finish_import(current: Scope, raw: dict[str, Any], *, force: bool, autosubs
     """An imported SBOM becomes an analyzed image: analysis stored, matched and evaluated at once."""
     from portwarden.api.routes.imports import imports_of, pending_operation
     from portwarden.core.model.accounts import ImportStatus
-    from portwarden.core.services.images import ensure_tag_subscriptions
     from portwarden.core.services.imports import analysis_from_import
     from portwarden.core.services.phases import evaluate_phase, match_phase
 
