@@ -483,24 +483,12 @@ def notification_queue() -> SqsNotificationQueue:
 
 
 def watched_accounts() -> list[str]:
-    """The accounts the watchers and the rematch serve: every account this stack keeps images for.
-
-    The account table lists the accounts; those whose images this deployment cannot serve (the image
-    tables are account admin's until they carry the account in their keys) are left out.
-    """
-    from portwarden.api.auth import ForbiddenError
-
+    """The accounts the watchers and the rematch serve: ``admin`` and every account of the accounts
+    table (each has its own images, subscriptions and evaluations: docs/dynamodb.md)."""
     names = {ADMIN_ACCOUNT}
     if api_settings().accounts_table is not None:
         names |= {account.name for account in account_store().list_accounts()}
-    served = []
-    for name in sorted(names):
-        try:
-            account_dependencies(name)
-        except ForbiddenError:
-            continue
-        served.append(name)
-    return served
+    return sorted(names)
 
 
 def account_stores(account: str) -> AccountStores:
