@@ -20,6 +20,7 @@ from portwarden.core.model.records import AnalysisStatus, EvaluationRecord, Imag
 from portwarden.core.services.accounts import new_account
 from tests.support.aws import ACCOUNT, ADMIN_PRINCIPAL_ARN, REGION, MotoStack, moto_stack
 from tests.support.stores import analysis_document, vulnerability_match
+from tests.support.stores import empty_bundle_document as bundle
 
 pytestmark = [
     pytest.mark.integration,
@@ -42,27 +43,6 @@ def accounts(stack: MotoStack) -> DynamoAccountStore:
     import os
 
     return DynamoAccountStore(TableBinding(os.environ["PORTWARDEN_ACCOUNTS_TABLE"], REGION))
-
-
-def bundle(bundle_id: str) -> dict[str, Any]:
-    return {
-        "id": bundle_id,
-        "name": bundle_id,
-        "version": "1_0",
-        "policies": [{"id": "p", "name": "p", "version": "1_0", "rules": []}],
-        "whitelists": [],
-        "mappings": [
-            {
-                "id": "m",
-                "name": "all",
-                "registry": "*",
-                "repository": "*",
-                "image": {"type": "tag", "value": "*"},
-                "policy_ids": ["p"],
-                "whitelist_ids": [],
-            }
-        ],
-    }
 
 
 def assert_anchore_error(response: dict[str, Any], status: int) -> None:

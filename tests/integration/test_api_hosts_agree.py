@@ -26,6 +26,7 @@ from portwarden.core.model.records import AnalysisStatus, ImageRecord
 from portwarden.core.services.accounts import new_account
 from tests.support.aws import ACCOUNT, REGION, MotoStack, moto_stack
 from tests.support.stores import analysis_document
+from tests.support.stores import empty_bundle_document as bundle
 from tests.unit.api.support import REGISTRY, ServeHarness, serve_harness
 
 pytestmark = [
@@ -57,27 +58,6 @@ class Step:
     body: Any = None
     query: dict[str, str] | None = None
     status: int = 200
-
-
-def bundle(bundle_id: str) -> dict[str, Any]:
-    return {
-        "id": bundle_id,
-        "name": bundle_id,
-        "version": "1_0",
-        "policies": [{"id": "p", "name": "p", "version": "1_0", "rules": []}],
-        "whitelists": [],
-        "mappings": [
-            {
-                "id": "m",
-                "name": "all",
-                "registry": "*",
-                "repository": "*",
-                "image": {"type": "tag", "value": "*"},
-                "policy_ids": ["p"],
-                "whitelist_ids": [],
-            }
-        ],
-    }
 
 
 REGISTRY_ENTRY = {"registry": "registry.example:5000", "registry_user": "ci", "registry_pass": "pa55"}

@@ -31,6 +31,7 @@ from portwarden.runtime.settings import FeedSyncSettings, PipelineSettings, Stor
 from portwarden.runtime.wiring import MirroredRegistryClient
 from tests.support.aws import ECR_REGISTRY, MotoStack, load_event, moto_stack
 from tests.support.scripted_server import ScriptedHttpServer, scripted_server
+from tests.support.stores import empty_bundle_document
 
 pytestmark = [
     pytest.mark.integration,
@@ -328,24 +329,7 @@ def test_the_api_function_answers_under_v1_with_anchores_shapes(stack: MotoStack
     # The single-account host acts for account admin; the caller is the IAM principal API Gateway let in
     assert stack.api("GET", "/v1/account")["json"]["name"] == "admin"
     # Policies live in the AWS policy store: add, list, fetch as Anchore answers them
-    bundle = {
-        "id": "aws-bundle",
-        "name": "aws-bundle",
-        "version": "1_0",
-        "policies": [{"id": "p", "name": "p", "version": "1_0", "rules": []}],
-        "whitelists": [],
-        "mappings": [
-            {
-                "id": "m",
-                "name": "all",
-                "registry": "*",
-                "repository": "*",
-                "image": {"type": "tag", "value": "*"},
-                "policy_ids": ["p"],
-                "whitelist_ids": [],
-            }
-        ],
-    }
+    bundle = empty_bundle_document("aws-bundle")
     added = stack.api("POST", "/v1/policies", bundle)
     assert added["statusCode"] == 200 and added["json"]["policyId"] == "aws-bundle"
     assert [p["policyId"] for p in stack.api("GET", "/v1/policies")["json"]] == ["aws-bundle"]

@@ -214,6 +214,28 @@ def bundle(bundle_id: str, *, active: bool = False, document: dict[str, Any] | N
     )
 
 
+def empty_bundle_document(bundle_id: str) -> dict[str, Any]:
+    """A valid Anchore bundle with one rule-free policy mapped to every image: it passes everything."""
+    return {
+        "id": bundle_id,
+        "name": bundle_id,
+        "version": "1_0",
+        "policies": [{"id": "p", "name": "p", "version": "1_0", "rules": []}],
+        "whitelists": [],
+        "mappings": [
+            {
+                "id": "m",
+                "name": "all",
+                "registry": "*",
+                "repository": "*",
+                "image": {"type": "tag", "value": "*"},
+                "policy_ids": ["p"],
+                "whitelist_ids": [],
+            }
+        ],
+    }
+
+
 def event(event_id: str, timestamp: datetime) -> EventRecord:
     return EventRecord(
         event_id=event_id,
