@@ -11,11 +11,11 @@ disables it; the published database is shared by every account and stays until t
 
 from __future__ import annotations
 
-import threading
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from portwarden.adapters.aws.clients import LazyClient
 from portwarden.adapters.aws.stores import AwsFeedMetadataStore
 from portwarden.core.errors import InvalidRequestError, NotFoundError, StoreError
 from portwarden.core.model.feedsync import VULNERABILITIES_FEED, FeedSettings
@@ -38,21 +38,11 @@ class StepFunctionsFeedService:
     ) -> None:
         self._feeds = feeds
         self._arn = state_machine_arn
-        self._client = client
-        self._endpoint_url = endpoint_url
-        self._lock = threading.Lock()
+        self._client = LazyClient("stepfunctions", client, endpoint_url=endpoint_url)
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    import boto3  # type: ignore[import-untyped]
-
-                    self._client = boto3.session.Session().client(
-                        "stepfunctions", endpoint_url=self._endpoint_url
-                    )
-        return self._client
+        return self._client.get()
 
     def list_feeds(self) -> list[dict[str, Any]]:
         return [self._feed(self._feeds.get_feed_settings())]

@@ -9,10 +9,10 @@ notification id at most once per target.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from typing import Any
 
+from portwarden.adapters.aws.clients import LazyClient
 from portwarden.adapters.aws.s3 import client_error_code
 from portwarden.core.errors import StoreError
 from portwarden.core.watch.notifications import Notification
@@ -32,21 +32,10 @@ class SqsNotificationQueue:
         endpoint_url: str | None = None,
     ) -> None:
         self.queue_url = queue_url
-        self._client = client
-        self._region = region
-        self._endpoint_url = endpoint_url
-        self._lock = threading.Lock()
+        self._client = LazyClient("sqs", client, region=region, endpoint_url=endpoint_url)
 
     def _sqs(self) -> Any:
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    import boto3  # type: ignore[import-untyped]
-
-                    self._client = boto3.session.Session().client(
-                        "sqs", region_name=self._region, endpoint_url=self._endpoint_url
-                    )
-        return self._client
+        return self._client.get()
 
     def send(self, notifications: Sequence[Notification]) -> None:
         for start in range(0, len(notifications), _BATCH):

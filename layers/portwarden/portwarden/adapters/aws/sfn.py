@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-import threading
 import uuid
 from typing import Any
 
+from portwarden.adapters.aws.clients import LazyClient
 from portwarden.core.errors import StoreError
 from portwarden.core.image.digest import split_digest
 from portwarden.core.model.pipeline import AnalysisRequest
@@ -60,21 +60,11 @@ class StepFunctionsStarter:
     ) -> None:
         self.state_machine_arn = state_machine_arn
         self._account = account
-        self._client = client
-        self._session = session
-        self._endpoint_url = endpoint_url
-        self._lock = threading.Lock()
+        self._client = LazyClient("stepfunctions", client, session=session, endpoint_url=endpoint_url)
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    import boto3  # type: ignore[import-untyped]
-
-                    session = self._session or boto3.session.Session()
-                    self._client = session.client("stepfunctions", endpoint_url=self._endpoint_url)
-        return self._client
+        return self._client.get()
 
     def start(self, request: AnalysisRequest, *, name: str | None = None) -> AnalysisStart:
         """Start an execution with ``request`` as its input (``name``: see the module docstring)."""
