@@ -22,8 +22,10 @@ pytestmark = pytest.mark.infra
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ASL_PATH = REPO_ROOT / "statemachine" / "rematch.asl.json"
 TASK_FUNCTIONS = {"RematchPlanFunction", "RematchImageFunction", "RematchFinishFunction"}
-# Who may hand notifications to the queue, and who may publish them.
-SENDERS = {"WatchFunction", "AnalysisUpdatesFunction", "RematchImageFunction"}
+# Who may hand notifications to the queue (the Api: a test send whose webhook is down), and who may
+# publish them (the Api: test sends, through the same outbox).
+SENDERS = {"WatchFunction", "AnalysisUpdatesFunction", "RematchImageFunction", "ApiFunction"}
+PUBLISHERS = {"NotifyFunction", "ApiFunction"}
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +97,7 @@ def test_plan_then_a_distributed_map_over_the_s3_item_list_then_finish(
 ) -> None:
     states = asl["States"]
     assert asl["StartAt"] == "Plan" and asl["TimeoutSeconds"] == 7
-    assert states["Plan"]["Parameters"] == {"run_name.$": "$$.Execution.Name", "published.$": "$"}
+    assert states["Plan"]["Parameters"] == {"run_name.$": "$$.Execution.Name", "trigger.$": "$"}
     (anything,) = states[states["Plan"]["Next"]]["Choices"]
     assert (anything["Variable"], anything["NumericGreaterThan"]) == ("$.plan.count", 0)
     assert states[states["Plan"]["Next"]]["Default"] == "Finish"
@@ -220,7 +222,7 @@ def test_the_outbox_and_watch_tables_are_the_adapters_tables(template: dict[str,
         assert template["Resources"][logical_id]["DeletionPolicy"] == "Retain"
 
 
-def test_only_notify_publishes_and_only_the_watchers_and_rematch_queue_notifications(
+def test_only_notify_and_test_sends_publish_and_only_the_watchers_rematch_and_tests_queue(
     template: dict[str, Any],
 ) -> None:
     publishers, senders = set(), set()
@@ -232,7 +234,7 @@ def test_only_notify_publishes_and_only_the_watchers_and_rematch_queue_notificat
             if "sqs:SendMessage" in actions(statement):
                 senders.add(name)
                 assert statement["Resource"] == {"Fn::GetAtt": ["NotificationQueue", "Arn"]}
-    assert publishers == {"NotifyFunction"}
+    assert publishers == PUBLISHERS
     assert senders == SENDERS
     # The queue URL reaches exactly the functions that send (and Finish, whose settings model shares it).
     for name in SENDERS:
@@ -279,3 +281,41 @@ def test_watch_mode_functions_touch_only_the_tables_and_prefixes_they_use(templa
     # The watch round stops before the function is killed, by the margin its settings default to.
     watch = functions["WatchFunction"]["Properties"]
     assert watch["Timeout"] == 900 and watch["EventInvokeConfig"]["MaximumRetryAttempts"] == 0
+
+
+# ---- policy re-evaluation: a bundle change (the Api's event) and the schedule ------------------------
+
+
+def test_bundle_changes_and_a_schedule_start_the_rematch_machine_in_re_evaluation_mode(
+    machine: dict[str, Any], template: dict[str, Any]
+) -> None:
+    events = machine["Events"]
+    requested = events["ReevaluationRequested"]
+    assert requested["Type"] == "EventBridgeRule"
+    assert requested["Properties"]["Pattern"] == {
+        "source": ["portwarden.policy"],
+        "detail-type": ["Policy Re-evaluation Requested"],
+    }
+    assert requested["Properties"]["DeadLetterConfig"] == {
+        "Arn": {"Fn::GetAtt": ["AsyncDeadLetterQueue", "Arn"]}
+    }
+    schedule = events["ReevaluationSchedule"]
+    # The schedule's own event is the input (no constant Input): Plan knows it by its detail-type.
+    assert schedule["Type"] == "Schedule" and "Input" not in schedule["Properties"]
+    assert schedule["Properties"]["Schedule"] == {"Ref": "PolicyEvaluationSchedule"}
+    parameter = template["Parameters"]["PolicyEvaluationSchedule"]
+    assert parameter["Type"] == "String" and parameter["Default"] == "rate(12 hours)"
+
+
+def test_the_api_may_put_only_the_re_evaluation_event_on_the_default_bus(template: dict[str, Any]) -> None:
+    api = template["Resources"]["ApiFunction"]["Properties"]
+    found = {statement["Sid"]: statement for statement in statements({"Properties": api})}
+    request = found["RequestReevaluation"]
+    assert actions(request) == ["events:PutEvents"]
+    assert request["Resource"]["Fn::Sub"].endswith(":event-bus/default")
+    assert request["Condition"] == {"StringEquals": {"events:source": "portwarden.policy"}}
+    assert api["Environment"]["Variables"]["PORTWARDEN_REEVALUATION_BUS"] == "default"
+    # The delivery log through the per-account index, never a scan of the outbox.
+    outbox = found["Outbox"]
+    assert "dynamodb:Scan" not in actions(outbox)
+    assert {"Fn::Sub": "${NotificationsTable.Arn}/index/by_account"} in outbox["Resource"]

@@ -80,6 +80,14 @@ class NotificationCenter(Protocol):
     ) -> list[DeliveryAttempt]: ...
 
 
+class PolicyReevaluation(Protocol):
+    """Where a change of the active bundle asks for the re-evaluation of the account's images (on AWS:
+    an event that starts the Rematch state machine in re-evaluation mode; the work can outlast any
+    request). ``portwarden serve`` notices bundle changes itself and needs none."""
+
+    def request(self, account: str, *, reason: str, bundle_id: str) -> None: ...
+
+
 @dataclass(frozen=True)
 class ApiDependencies:
     """The ports the routes use. New route groups add the ports they need here.
@@ -114,8 +122,10 @@ class ApiDependencies:
     vulnerability_database: Callable[[], OpenDatabase | None] | None = None
     # The account's VEX documents, applied to its vulnerability reports and checks.
     vex: VexStore | None = None
-    # Watch-mode notifications (``portwarden serve``): test sends and the delivery log.
+    # Watch-mode notifications: test sends and the delivery log.
     notifications: NotificationCenter | None = None
+    # Asked to re-evaluate the account's images when its active bundle changed (AWS).
+    reevaluation: PolicyReevaluation | None = None
 
 
 DependencyProvider = Callable[[], ApiDependencies]

@@ -209,7 +209,31 @@ class ApiSettings(ObservabilitySettings, StorageSettings):
         validation_alias="PORTWARDEN_ADMIN_PRINCIPAL_ARN",
     )
 
-    @field_validator("accounts_table", "admin_principal_arn", mode="before")
+    # The event bus where a change of an account's active bundle asks for the re-evaluation of its
+    # images (the Rematch state machine's rule). Unset: nothing is asked; the schedule catches up.
+    reevaluation_bus: str | None = Field(
+        default=None, min_length=1, validation_alias="PORTWARDEN_REEVALUATION_BUS"
+    )
+    # The notification outbox: set, ``POST /system/webhooks/{type}/test`` sends through the Notify
+    # function's channels (PORTWARDEN_NOTIFICATIONS_TOPIC_ARN, PORTWARDEN_WEBHOOKS: NotifySettings) and
+    # ``GET /system/notifications/deliveries`` reads the delivery log. Unset: both answer 500.
+    notifications_table: str | None = Field(
+        default=None, min_length=1, validation_alias="PORTWARDEN_NOTIFICATIONS_TABLE"
+    )
+
+    # Where a test send whose webhook delivery is still due is handed for the Notify function's retries.
+    notification_queue_url: str | None = Field(
+        default=None, min_length=1, validation_alias="PORTWARDEN_NOTIFICATION_QUEUE_URL"
+    )
+
+    @field_validator(
+        "accounts_table",
+        "admin_principal_arn",
+        "reevaluation_bus",
+        "notifications_table",
+        "notification_queue_url",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         # The template passes its empty parameter default through as "".

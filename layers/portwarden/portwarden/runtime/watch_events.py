@@ -39,19 +39,59 @@ class DatabasePublishedEvent(_Event):
     detail: DatabasePublishedDetail
 
 
+# The event the Api function puts on the default bus when an account's active bundle changed.
+REEVALUATION_SOURCE = "portwarden.policy"
+REEVALUATION_REQUESTED = "Policy Re-evaluation Requested"
+
+
+class ReevaluationRequestedDetail(_Event):
+    account: str = Field(min_length=1)
+    reason: Literal["bundle_activated", "bundle_updated"]
+    bundle_id: str | None = None
+
+
+class ReevaluationRequestedEvent(_Event):
+    """An account's active bundle changed (the Api function): its tagged images are re-evaluated."""
+
+    source: Literal["portwarden.policy"]
+    detail_type: Literal["Policy Re-evaluation Requested"] = Field(alias="detail-type")
+    detail: ReevaluationRequestedDetail
+
+
+class ReevaluationScheduledEvent(_Event):
+    """The policy re-evaluation schedule (time-based triggers): every account is re-evaluated."""
+
+    source: Literal["aws.events", "aws.scheduler"]
+    detail_type: Literal["Scheduled Event"] = Field(alias="detail-type")
+
+
+RematchTrigger = DatabasePublishedEvent | ReevaluationRequestedEvent | ReevaluationScheduledEvent
+
+
 class RematchPlanInput(_Event):
     """The Rematch state machine's Plan input: the execution's name (names the item list) and the event
-    that started it (None when an operator started a rematch by hand with ``{}``)."""
+    that started it: a published database (a rematch), an active bundle change or the re-evaluation
+    schedule (a re-evaluation); None when an operator started a rematch by hand with ``{}``."""
 
     run_name: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.-]+$")
-    published: DatabasePublishedEvent | None = None
+    trigger: RematchTrigger | None = None
 
     @classmethod
     def from_execution_input(cls, event: dict[str, Any]) -> RematchPlanInput:
-        published = event.get("published")
-        if isinstance(published, dict) and "detail" not in published:
-            published = None
-        return cls.model_validate({**event, "published": published})
+        trigger = event.get("trigger")
+        if isinstance(trigger, dict) and "source" not in trigger:
+            trigger = None
+        return cls.model_validate({**event, "trigger": trigger})
+
+    @property
+    def reevaluation_accounts(self) -> list[str] | None:
+        """The accounts a re-evaluation run is for (None: the run is a rematch; ``[]``: every account,
+        as the caller lists them)."""
+        if isinstance(self.trigger, ReevaluationRequestedEvent):
+            return [self.trigger.detail.account]
+        if isinstance(self.trigger, ReevaluationScheduledEvent):
+            return []
+        return None
 
 
 class RematchFinishInput(_Event):

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from portwarden.adapters.aws.large_responses import LargeResponses
     from portwarden.adapters.aws.notification_queue import SqsNotificationQueue
     from portwarden.adapters.aws.outbox import DynamoOutbox
+    from portwarden.adapters.aws.reevaluation import EventBridgeReevaluationRequests
     from portwarden.adapters.aws.s3 import S3BlobStore, S3SnapshotFiles
     from portwarden.adapters.aws.sfn import StepFunctionsStarter
     from portwarden.adapters.aws.stores import AwsStores
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from portwarden.core.services.sync_feeds import FeedSource
     from portwarden.core.services.watch import ImageAdder, WatchStores
     from portwarden.core.triage.model import TriageInputs
+    from portwarden.runtime.notification_center import QueuedNotificationCenter
     from portwarden.runtime.settings import NotifySettings, WatchSettings
     from portwarden.runtime.snapshots import VulnerabilityDbCache
 
@@ -295,6 +297,8 @@ def account_dependencies(account: str) -> ApiDependencies:
         feeds=stores_.feeds,
         events=stores_.events,
         feed_service=feed_service(),
+        notifications=notification_center(),
+        reevaluation=reevaluation_requests(),
     )
     if settings.accounts_table is None:
         return common
@@ -314,6 +318,42 @@ def account_dependencies(account: str) -> ApiDependencies:
         accounts=accounts,
         principals=accounts,
         for_account=account_dependencies,
+    )
+
+
+@cache
+def reevaluation_requests() -> EventBridgeReevaluationRequests | None:
+    """Where the API asks for a re-evaluation when an account's active bundle changed (None: no bus)."""
+    settings = api_settings()
+    if settings.reevaluation_bus is None:
+        return None
+    from portwarden.adapters.aws.reevaluation import EventBridgeReevaluationRequests
+
+    return EventBridgeReevaluationRequests(
+        settings.reevaluation_bus, region=stores().settings.region, endpoint_url=settings.aws_endpoint_url
+    )
+
+
+@cache
+def notification_center() -> QueuedNotificationCenter | None:
+    """Test sends and the delivery log through the Notify function's channels and outbox (None without
+    the outbox table and the notification queue: those routes then answer 500)."""
+    settings = api_settings()
+    if settings.notifications_table is None or settings.notification_queue_url is None:
+        return None
+    from portwarden.adapters.aws.notification_queue import SqsNotificationQueue
+    from portwarden.runtime.notification_center import QueuedNotificationCenter
+
+    return QueuedNotificationCenter(
+        channels=notification_channels(),
+        outbox=outbox(),
+        retry=notify_settings().retry,
+        events_for=notification_event_log,
+        queue=SqsNotificationQueue(
+            settings.notification_queue_url,
+            region=stores().settings.region,
+            endpoint_url=settings.aws_endpoint_url,
+        ),
     )
 
 
@@ -403,6 +443,8 @@ def reset() -> None:
             account_store,
             account_dependencies,
             feed_service,
+            reevaluation_requests,
+            notification_center,
             large_responses,
             vulnerability_db,
             feed_sync_settings,

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from portwarden.adapters.local.sqlite import LocalStore
 from portwarden.adapters.local.watch_store import WatchStore
@@ -47,7 +47,7 @@ from portwarden.core.watch.notifications import (
     DeliveryAttempt,
     Notification,
     NotificationType,
-    make_notification,
+    synthetic_notification,
 )
 from portwarden.core.watch.subscriptions import add_missing_tag_subscriptions
 from portwarden.serve.workers import QueueStarter
@@ -298,34 +298,8 @@ class LocalWatch:
 
     def send_test(self, account: str, notification_type: str) -> list[DeliveryAttempt]:
         """A synthetic notification of the type (marked ``"test": true``), delivered now."""
-        kind = NotificationType(notification_type)
-        sample_digest = "sha256:" + "0" * 64
-        payloads: dict[NotificationType, dict[str, Any]] = {
-            NotificationType.TAG_UPDATE: {"last_eval": [sample_digest], "curr_eval": ["sha256:" + "1" * 64]},
-            NotificationType.ANALYSIS_UPDATE: {
-                "last_eval": {
-                    "imageDigest": sample_digest,
-                    "analysis_status": "analyzing",
-                    "annotations": {},
-                },
-                "curr_eval": {"imageDigest": sample_digest, "analysis_status": "analyzed", "annotations": {}},
-            },
-            NotificationType.VULN_UPDATE: {
-                "imageDigest": sample_digest,
-                "diff_vulnerability_result": {"added": [], "removed": [], "updated": []},
-            },
-            NotificationType.POLICY_EVAL: {
-                "last_eval": {"image_digest": sample_digest, "status": "pass", "final_action": "go"},
-                "curr_eval": {"image_digest": sample_digest, "status": "fail", "final_action": "stop"},
-            },
-        }
-        notification = make_notification(
-            kind,
-            account=account,
-            subscription_key="docker.io/portwarden/test:latest",
-            payload={**payloads[kind], "test": True},
-            identity={"test": uuid.uuid4().hex},
-            now=self._clock(),
+        notification = synthetic_notification(
+            NotificationType(notification_type), account=account, nonce=uuid.uuid4().hex, now=self._clock()
         )
         self.publish([notification])
         self.deliver()

@@ -5,7 +5,9 @@ put makes a redelivered notification a duplicate), ``delivery#<channel>#<target>
 written once: at most once per target), ``attempt#<time>#<channel>#<target>#<n>`` (the delivery log).
 A delivery still due carries ``due = "due"`` and its ``next_attempt_at``: the sparse ``by_due`` index
 lists exactly the due deliveries, oldest first. A claim is a conditional update (``state = due``), so
-two Notify invocations never send one delivery twice.
+two Notify invocations never send one delivery twice. Attempt items carry ``log_account``: the sparse
+``by_account`` index (``log_account``, ``sk``) lists an account's delivery log, newest first, without
+reading other accounts' items.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from portwarden.core.ports import OutboxItem
 from portwarden.core.watch.notifications import DeliveryAttempt, DeliveryOutcome, Notification
 
 BY_DUE_INDEX = "by_due"
+BY_ACCOUNT_INDEX = "by_account"
 _DUE = "due"
 _NOTIFICATION = "notification"
 
@@ -34,7 +37,8 @@ def table_definition(table_name: str) -> dict[str, Any]:
         "TableName": table_name,
         "BillingMode": "PAY_PER_REQUEST",
         "AttributeDefinitions": [
-            {"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "due", "next_attempt_at")
+            {"AttributeName": name, "AttributeType": "S"}
+            for name in ("pk", "sk", "due", "next_attempt_at", "log_account")
         ],
         "KeySchema": [
             {"AttributeName": "pk", "KeyType": "HASH"},
@@ -48,7 +52,15 @@ def table_definition(table_name: str) -> dict[str, Any]:
                     {"AttributeName": "next_attempt_at", "KeyType": "RANGE"},
                 ],
                 "Projection": {"ProjectionType": "ALL"},
-            }
+            },
+            {
+                "IndexName": BY_ACCOUNT_INDEX,
+                "KeySchema": [
+                    {"AttributeName": "log_account", "KeyType": "HASH"},
+                    {"AttributeName": "sk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            },
         ],
     }
 
@@ -70,6 +82,15 @@ class _ByDue(GlobalSecondaryIndex["_OutboxItem"]):  # type: ignore[no-untyped-ca
     next_attempt_at = UnicodeAttribute(range_key=True)
 
 
+class _ByAccount(GlobalSecondaryIndex["_OutboxItem"]):  # type: ignore[no-untyped-call]
+    class Meta:
+        index_name = BY_ACCOUNT_INDEX
+        projection = AllProjection()
+
+    log_account = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
 class _OutboxItem(Model):
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
@@ -81,7 +102,9 @@ class _OutboxItem(Model):
     next_attempt_at = UnicodeAttribute(null=True)
     claimed_at = UnicodeAttribute(null=True)
     due = UnicodeAttribute(null=True)
+    log_account = UnicodeAttribute(null=True)
     by_due = _ByDue()
+    by_account = _ByAccount()
 
 
 def _model(table_name: str, region: str | None, host: str | None) -> type[_OutboxItem]:
@@ -138,11 +161,24 @@ class DynamoOutbox:
         return True
 
     def claim_due(self, now: datetime, limit: int = 100) -> list[OutboxItem]:
-        claimed: list[OutboxItem] = []
         with dynamodb_errors("list due deliveries"):
             candidates = list(
                 self._model.by_due.query(_DUE, self._model.next_attempt_at <= _ts(now), limit=limit)
             )
+        return self._claim(candidates, now)
+
+    def claim_due_of(self, notification_id: str, now: datetime) -> list[OutboxItem]:
+        """The due deliveries of one notification only (a test send delivers its own, nobody else's)."""
+        with dynamodb_errors("list a notification's deliveries"):
+            candidates = [
+                item
+                for item in self._model.query(notification_id, self._model.sk.startswith("delivery#"))
+                if item.state == _DUE and (item.next_attempt_at or "") <= _ts(now)
+            ]
+        return self._claim(candidates, now)
+
+    def _claim(self, candidates: list[_OutboxItem], now: datetime) -> list[OutboxItem]:
+        claimed: list[OutboxItem] = []
         for candidate in candidates:
             try:
                 candidate.update(
@@ -176,6 +212,7 @@ class DynamoOutbox:
             notification_id,
             f"attempt#{_ts(attempt.attempted_at)}#{item.channel}#{item.target}#{attempt.attempt}",
             account=attempt.account,
+            log_account=attempt.account,
             document=attempt.model_dump_json(),
         )
         key = self._model(notification_id, _delivery_key(item.channel, item.target))
@@ -225,9 +262,20 @@ class DynamoOutbox:
     def attempts(
         self, *, notification_id: str | None = None, account: str | None = None, limit: int = 100
     ) -> list[DeliveryAttempt]:
+        """The delivery log, newest first: of one notification (its items), of one account (the
+        ``by_account`` index, read only as far as ``limit``), or of everyone (a scan)."""
         with dynamodb_errors("read the delivery log"):
             if notification_id is not None:
                 items = list(self._model.query(notification_id, self._model.sk.startswith("attempt#")))
+            elif account is not None:
+                items = list(
+                    self._model.by_account.query(
+                        account,
+                        self._model.sk.startswith("attempt#"),
+                        scan_index_forward=False,
+                        limit=limit,
+                    )
+                )
             else:
                 items = list(self._model.scan(self._model.sk.startswith("attempt#")))
         found = [DeliveryAttempt.model_validate_json(item.document or "{}") for item in items]

@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from portwarden.api.context import Scope, scope
 from portwarden.api.shapes import PolicyRecord
-from portwarden.core.errors import ConflictError, InvalidRequestError, NotFoundError
+from portwarden.core.errors import ConflictError, InvalidRequestError, NotFoundError, PortwardenError
 from portwarden.core.ports import PolicyStore
 from portwarden.core.services.events import record_event
 
@@ -30,6 +30,27 @@ def _record_change(current: Scope, event_type: str, bundle_id: str, message: str
             resource_type="policy_bundle",
             resource_id=bundle_id,
         )
+
+
+def _reevaluate(current: Scope, reason: str, bundle_id: str) -> None:
+    """The active bundle changed: ask the host to re-evaluate the account's images (asynchronously).
+    A request that cannot be made is an ERROR event; the scheduled re-evaluation catches up."""
+    reevaluation = current.deps.reevaluation
+    if reevaluation is None:
+        return
+    try:
+        reevaluation.request(current.caller.account, reason=reason, bundle_id=bundle_id)
+    except PortwardenError as exc:
+        if current.deps.events is not None:
+            record_event(
+                current.deps.events,
+                "system.policy.reevaluation.request_failed",
+                message=f"the re-evaluation after the change of policy bundle {bundle_id} was not started "
+                f"(the scheduled re-evaluation will run it): {exc}",
+                resource_type="policy_bundle",
+                resource_id=bundle_id,
+                level="ERROR",
+            )
 
 
 @router.get("/policies", summary="Policy bundles of the account", tags=["policies"])
@@ -57,6 +78,8 @@ def add_policy(
     first = not policies.list_bundles()
     stored = store_bundle(policies, parsed, datetime.now(UTC), activate=first)
     _record_change(current, "user.policy.added", stored.bundle_id, f"policy bundle {stored.bundle_id} added")
+    if first:
+        _reevaluate(current, "bundle_activated", stored.bundle_id)
     return PolicyRecord.of(stored, current.caller.account, detail=detail)
 
 
@@ -93,6 +116,7 @@ def update_policy(
         _record_change(
             current, "user.policy.active.updated", policy_id, f"policy bundle {policy_id} activated"
         )
+        _reevaluate(current, "bundle_activated", policy_id)
     elif content_changed and existing.active:
         _record_change(
             current,
@@ -100,6 +124,7 @@ def update_policy(
             policy_id,
             f"active policy bundle {policy_id} changed",
         )
+        _reevaluate(current, "bundle_updated", policy_id)
     return [PolicyRecord.of(stored, current.caller.account, detail=True)]
 
 

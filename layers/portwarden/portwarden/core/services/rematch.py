@@ -344,6 +344,65 @@ def reevaluate_image(
     return notifications
 
 
+def reevaluate_stored_image(
+    image: ImageRecord,
+    stores: AccountStores,
+    bundle: CompiledBundle | PolicyBundle,
+    report: RematchReport,
+    *,
+    subscriptions: Sequence[SubscriptionRecord],
+    pointers: TagPointers,
+    db_built_at: datetime | None,
+    vex: TriageInputs | None = None,
+    emit: Callable[[Sequence[Notification]], None] | None = None,
+    clock: Clock = _now,
+) -> None:
+    """Re-evaluate one analyzed image from its stored analysis and stored matches (never its layers,
+    never a new match): the unit of a re-evaluation after the active bundle changed, or on the schedule
+    for time-based triggers. Notifications and counts go into ``report``; a failure is recorded in
+    ``report.errors``, not raised.
+
+    ``emit`` (a host that hands notifications to a queue) receives the notifications *before* the new
+    evaluations are stored, so a retry after a failed send sees the same change (same ids)."""
+    digest = image.image_digest
+    writes: list[Callable[[], None]] = []
+    try:
+        analysis = stores.analyses.get_analysis(digest)
+        if analysis is None:
+            report.errors.append(f"{digest}: no stored analysis")
+            return
+        matches = stores.analyses.get_matches(digest)
+        notifications = reevaluate_image(
+            image,
+            analysis,
+            matches,
+            stores,
+            bundle,
+            subscriptions,
+            pointers,
+            db_built_at=db_built_at,
+            vex=vex,
+            deferred=writes,
+            clock=clock,
+        )
+    except PortwardenError as exc:
+        logger.warning("re-evaluation of %s failed: %s", digest, exc)
+        report.errors.append(f"{digest}: {exc}")
+        return
+    # Raised, not recorded: the queue refusing is worth a retry of the whole image.
+    if emit is not None and notifications:
+        emit(notifications)
+    try:
+        for write in writes:
+            write()
+    except PortwardenError as exc:
+        logger.warning("storing the re-evaluation of %s failed: %s", digest, exc)
+        report.errors.append(f"{digest}: {exc}")
+        return
+    report.reevaluated += 1
+    report.notifications.extend(notifications)
+
+
 def reevaluate_account(
     stores: AccountStores,
     *,
@@ -362,29 +421,16 @@ def reevaluate_account(
     pointers = TagPointers(stores.catalog)
     bundle = _compiled(active_bundle(stores.policies))
     for image in images:
-        try:
-            analysis = stores.analyses.get_analysis(image.image_digest)
-            if analysis is None:
-                report.errors.append(f"{image.image_digest}: no stored analysis")
-                continue
-            matches = stores.analyses.get_matches(image.image_digest)
-            report.notifications.extend(
-                reevaluate_image(
-                    image,
-                    analysis,
-                    matches,
-                    stores,
-                    bundle,
-                    subscriptions,
-                    pointers,
-                    db_built_at=db_built_at,
-                    clock=clock,
-                )
-            )
-            report.reevaluated += 1
-        except PortwardenError as exc:
-            logger.warning("re-evaluation of %s failed: %s", image.image_digest, exc)
-            report.errors.append(f"{image.image_digest}: {exc}")
+        reevaluate_stored_image(
+            image,
+            stores,
+            bundle,
+            report,
+            subscriptions=subscriptions,
+            pointers=pointers,
+            db_built_at=db_built_at,
+            clock=clock,
+        )
     return report
 
 

@@ -17,6 +17,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from portwarden.core.errors import VulnerabilityDatabaseError
 from portwarden.core.model.base import ValueObject
@@ -31,6 +32,7 @@ from portwarden.core.services.rematch import (
     TagPointers,
     plan_rematch,
     record_rematched,
+    reevaluate_stored_image,
     rematch_image,
 )
 from portwarden.core.services.watch import (
@@ -47,6 +49,8 @@ from portwarden.core.watch.notifications import Notification
 logger = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 REMATCH_LISTS_PREFIX = "rematch/"
+# Every analyzed image of an account (the catalog's listing takes a limit).
+_ALL = 10_000_000
 
 
 def _now() -> datetime:
@@ -142,11 +146,23 @@ def report_analysis_updates(
 # ---- the rematch as a workflow -----------------------------------------------------------------------
 
 
+class RematchMode(StrEnum):
+    """What a run of the Rematch state machine does to each image of its item list."""
+
+    # A published database changed: re-match from the stored analysis, re-evaluate what changed.
+    REMATCH = "rematch"
+    # The active bundle changed, or the schedule for time-based triggers: re-evaluate from the stored
+    # analysis and the stored matches, no new match.
+    REEVALUATE = "reevaluate"
+
+
 class RematchItem(ValueObject):
-    """One Distributed Map item: an analyzed image of an account."""
+    """One Distributed Map item: an analyzed image of an account (``mode`` left out of the item list
+    when it is the rematch)."""
 
     account: str
     image_digest: str
+    mode: RematchMode = RematchMode.REMATCH
 
 
 class RematchRunPlan(ValueObject):
@@ -156,6 +172,7 @@ class RematchRunPlan(ValueObject):
     items_key: str | None
     count: int
     considered: int
+    mode: RematchMode = RematchMode.REMATCH
     everything: bool = False
     enrichment: bool = False
     namespaces: tuple[str, ...] = ()
@@ -200,7 +217,7 @@ def plan_rematch_run(
     key = None
     if items:
         key = f"{REMATCH_LISTS_PREFIX}{run_name}/images.json"
-        lists.put(key, json.dumps([item.model_dump() for item in items]).encode())
+        _write_items(lists, key, items)
     logger.info(
         "rematch %s: %d of %d analyzed images touched (namespaces %s%s%s)",
         run_name,
@@ -221,6 +238,46 @@ def plan_rematch_run(
         db_built_at=pointer.built_at,
         fingerprints=fingerprints,
     )
+
+
+def _write_items(lists: BlobStore, key: str, items: Sequence[RematchItem]) -> None:
+    lists.put(
+        key, json.dumps([item.model_dump(mode="json", exclude_defaults=True) for item in items]).encode()
+    )
+
+
+def plan_reevaluation_run(
+    run_name: str,
+    accounts: Sequence[str],
+    *,
+    stores_for: Callable[[str], AccountStores],
+    lists: BlobStore,
+) -> RematchRunPlan:
+    """Every analyzed image with tags of ``accounts``, written to ``rematch/<run>/images.json`` as
+    re-evaluation items (the active bundle changed, or the schedule for time-based triggers). An image
+    without tags has no subscription to tell and no tag to evaluate for: it is left out."""
+    items: list[RematchItem] = []
+    considered = 0
+    for account in accounts:
+        analyzed = stores_for(account).catalog.list_images_by_status(AnalysisStatus.ANALYZED, limit=_ALL)
+        considered += len(analyzed)
+        items.extend(
+            RematchItem(account=account, image_digest=image.image_digest, mode=RematchMode.REEVALUATE)
+            for image in analyzed
+            if image.repo_tags
+        )
+    key = None
+    if items:
+        key = f"{REMATCH_LISTS_PREFIX}{run_name}/images.json"
+        _write_items(lists, key, items)
+    logger.info(
+        "re-evaluation %s: %d tagged of %d analyzed images in %d accounts",
+        run_name,
+        len(items),
+        considered,
+        len(accounts),
+    )
+    return RematchRunPlan(items_key=key, count=len(items), considered=considered, mode=RematchMode.REEVALUATE)
 
 
 class RematchItemOutcome(ValueObject):
@@ -280,9 +337,48 @@ def rematch_item(
     )
 
 
+def reevaluate_item(
+    item: RematchItem,
+    *,
+    stores: AccountStores,
+    db_built_at: datetime | None,
+    vex: TriageInputs,
+    queue: NotificationQueue,
+    clock: Clock | None = None,
+) -> RematchItemOutcome:
+    """Re-evaluate one image with the account's active bundle (its VEX statements applied) from its
+    stored analysis and matches; queue ``policy_eval`` for its subscribed tags whose final action
+    changed, before the new evaluations are stored (a retried item notifies again, same ids)."""
+    image = stores.catalog.get_image(item.image_digest)
+    if image is None or image.analysis_status is not AnalysisStatus.ANALYZED:
+        return RematchItemOutcome(account=item.account, image_digest=item.image_digest, rematched=False)
+    report = RematchReport()
+    reevaluate_stored_image(
+        image,
+        stores,
+        compile_bundle(active_bundle(stores.policies)),
+        report,
+        subscriptions=stores.subscriptions.list_subscriptions(),
+        pointers=TagPointers(stores.catalog),
+        db_built_at=db_built_at,
+        vex=vex,
+        emit=queue.send,
+        clock=clock or _now,
+    )
+    return RematchItemOutcome(
+        account=item.account,
+        image_digest=item.image_digest,
+        rematched=False,
+        reevaluated=bool(report.reevaluated),
+        notifications=len(report.notifications),
+        errors=tuple(report.errors),
+    )
+
+
 def finish_rematch_run(plan: RematchRunPlan, *, index: ImageNamespaceIndex) -> None:
-    """Every item is done: the next rematch compares against this database."""
-    if plan.db_sha256 is None:
+    """Every item is done: the next rematch compares against this database (a re-evaluation run
+    records nothing: it matched against no new database)."""
+    if plan.mode is not RematchMode.REMATCH or plan.db_sha256 is None:
         return
     record_rematched(
         index, fingerprints=plan.fingerprints, db_sha256=plan.db_sha256, db_built_at=plan.db_built_at

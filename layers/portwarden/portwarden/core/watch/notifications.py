@@ -170,6 +170,41 @@ def make_notification(
     )
 
 
+# The tag a synthetic (test) notification names; nothing is ever analyzed under it.
+SYNTHETIC_SUBSCRIPTION_KEY = "docker.io/portwarden/test:latest"
+
+
+def synthetic_notification(
+    kind: NotificationType, *, account: str, nonce: str, now: datetime
+) -> Notification:
+    """A notification of ``kind`` in the shape a real one has, marked ``"test": true`` (``POST
+    /system/webhooks/{type}/test``); ``nonce`` makes each test send a notification of its own."""
+    before, after = "sha256:" + "0" * 64, "sha256:" + "1" * 64
+    payloads: dict[NotificationType, dict[str, Any]] = {
+        NotificationType.TAG_UPDATE: {"last_eval": [before], "curr_eval": [after]},
+        NotificationType.ANALYSIS_UPDATE: {
+            "last_eval": {"imageDigest": before, "analysis_status": "analyzing", "annotations": {}},
+            "curr_eval": {"imageDigest": before, "analysis_status": "analyzed", "annotations": {}},
+        },
+        NotificationType.VULN_UPDATE: {
+            "imageDigest": before,
+            "diff_vulnerability_result": {"added": [], "removed": [], "updated": []},
+        },
+        NotificationType.POLICY_EVAL: {
+            "last_eval": {"image_digest": before, "status": "pass", "final_action": "go"},
+            "curr_eval": {"image_digest": before, "status": "fail", "final_action": "stop"},
+        },
+    }
+    return make_notification(
+        kind,
+        account=account,
+        subscription_key=SYNTHETIC_SUBSCRIPTION_KEY,
+        payload={**payloads.get(kind, {}), "test": True},
+        identity={"test": nonce},
+        now=now,
+    )
+
+
 class DeliveryOutcome(StrEnum):
     DELIVERED = "delivered"
     RETRYING = "retrying"  # this attempt failed; another one is due
