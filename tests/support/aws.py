@@ -404,6 +404,7 @@ def moto_stack(monkeypatch: pytest.MonkeyPatch, **environment: str) -> Iterator[
             "PORTWARDEN_NOTIFICATIONS_TOPIC_ARN": topic_arn,
             "PORTWARDEN_WATCH_TABLE": watch_table,
             "PORTWARDEN_NOTIFICATION_QUEUE_URL": queue_url,
+            "PORTWARDEN_REEVALUATION_BUS": "default",
             "AWS_REGION": REGION,
             "LOG_LEVEL": "WARNING",
             **environment,
@@ -767,9 +768,10 @@ class RematchRule:
     queue_url: str
 
     @classmethod
-    def create(cls, stack: MotoStack) -> RematchRule:
+    def create(cls, stack: MotoStack, event: str = "DatabasePublished") -> RematchRule:
+        """The rule ``event`` of the RematchStateMachine (``ReevaluationRequested``: bundle changes)."""
         template = load_template()
-        pattern = rule_pattern(template, "RematchStateMachine", "DatabasePublished", {})
+        pattern = rule_pattern(template, "RematchStateMachine", event, {})
         suffix = uuid.uuid4().hex[:8]
         sqs = boto3.client("sqs", region_name=REGION)
         bridge = boto3.client("events", region_name=REGION)
