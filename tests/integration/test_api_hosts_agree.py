@@ -9,6 +9,7 @@ compare those.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -353,3 +354,66 @@ def test_adding_an_image_creates_the_same_tag_subscriptions_on_both_hosts(
                 (tag, "policy_eval", False),
             }
         )
+
+
+# ---- notification delivery: the webhook test and the delivery log -------------------------------------
+
+NOTIFICATIONS: list[Step] = [
+    Step("GET", "/v1/system/notifications/deliveries"),
+    Step("POST", "/v1/system/webhooks/policy_eval/test"),
+    Step("POST", "/v1/system/webhooks/tag_update/test"),
+    Step("POST", "/v1/system/webhooks/nonsense/test", status=400),
+    Step("GET", "/v1/system/notifications/deliveries"),
+    Step("GET", "/v1/system/notifications/deliveries", query={"limit": "1"}),
+    Step("GET", "/v1/system/notifications/deliveries", query={"notification_id": "no-such-notification"}),
+]
+
+
+def test_webhook_tests_and_the_delivery_log_answer_alike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both hosts with the same general webhook (and no SNS topic, which only the Api function has by
+    default): the same attempts, the same log, and the same envelopes at the receivers."""
+    from portwarden.core.watch.config import NotificationSettings, WebhookEndpoint, WebhookSettings
+    from portwarden.serve.watch_config import channels_for
+    from portwarden.serve.watching import for_host
+    from tests.support.registry import free_port
+    from tests.support.webhook_receiver import WebhookReceiver
+
+    receivers = [WebhookReceiver(free_port()).start() for _ in range(2)]
+    hook = "/hook/<userId>/<notification_type>"
+    try:
+        settings = NotificationSettings(
+            webhooks=WebhookSettings(endpoints={"general": WebhookEndpoint(url=receivers[0].url + hook)})
+        )
+        with (
+            serve_harness(tmp_path / "home") as harness,
+            moto_stack(
+                monkeypatch,
+                PORTWARDEN_WORK_DIR=str(tmp_path / "work"),
+                PORTWARDEN_NOTIFICATIONS_TOPIC_ARN="",
+                PORTWARDEN_WEBHOOKS=json.dumps({"general": {"url": receivers[1].url + hook}}),
+            ) as stack,
+        ):
+            # As `portwarden serve` does when it starts watching.
+            harness.host.notification_center = for_host(harness.host, settings, channels_for(settings))
+            hosts = (_local_call(harness), _gateway_call(stack))
+            for step in NOTIFICATIONS:
+                (local_status, local_body), (gateway_status, gateway_body) = (
+                    host(step.method, step.path, step.body, step.query) for host in hosts
+                )
+                where = f"{step.method} {step.path} {step.query or ''}"
+                assert local_status == gateway_status == step.status, (where, local_body, gateway_body)
+                assert shape(gateway_body) == shape(local_body), where
+                if step.status == 200 and step.method == "POST":
+                    assert [a["outcome"] for a in local_body] == [a["outcome"] for a in gateway_body]
+        posted = [[post.json() for post in receiver.received] for receiver in receivers]
+        assert [[post.path for post in receiver.received] for receiver in receivers] == [
+            ["/hook/admin/policy_eval", "/hook/admin/tag_update"]
+        ] * 2
+        assert [shape(document["data"]) for document in posted[0]] == [
+            shape(document["data"]) for document in posted[1]
+        ]
+    finally:
+        for receiver in receivers:
+            receiver.stop()
