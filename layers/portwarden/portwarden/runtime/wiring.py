@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from portwarden.core.services.sync_feeds import FeedSource
     from portwarden.core.services.watch import ImageAdder, WatchStores
     from portwarden.core.triage.model import TriageInputs
+    from portwarden.core.watch.notifications import DeliveryAttempt
     from portwarden.runtime.notification_center import QueuedNotificationCenter
     from portwarden.runtime.settings import NotifySettings, WatchSettings
     from portwarden.runtime.snapshots import VulnerabilityDbCache
@@ -297,7 +298,7 @@ def account_dependencies(account: str) -> ApiDependencies:
         feeds=stores_.feeds,
         events=stores_.events,
         feed_service=feed_service(),
-        notifications=notification_center(),
+        notifications=_LazyNotificationCenter() if _has_notification_center(settings) else None,
         reevaluation=reevaluation_requests(),
     )
     if settings.accounts_table is None:
@@ -334,13 +335,30 @@ def reevaluation_requests() -> EventBridgeReevaluationRequests | None:
     )
 
 
+def _has_notification_center(settings: ApiSettings) -> bool:
+    return settings.notifications_table is not None and settings.notification_queue_url is not None
+
+
+class _LazyNotificationCenter:
+    """The API's ``NotificationCenter``, built on the first test send or delivery-log read: the outbox,
+    SNS and webhook adapters stay out of the Api function's cold start."""
+
+    def send_test(self, account: str, notification_type: str) -> list[DeliveryAttempt]:
+        return notification_center().send_test(account, notification_type)
+
+    def deliveries(
+        self, account: str, *, notification_id: str | None = None, limit: int = 100
+    ) -> list[DeliveryAttempt]:
+        return notification_center().deliveries(account, notification_id=notification_id, limit=limit)
+
+
 @cache
-def notification_center() -> QueuedNotificationCenter | None:
-    """Test sends and the delivery log through the Notify function's channels and outbox (None without
-    the outbox table and the notification queue: those routes then answer 500)."""
+def notification_center() -> QueuedNotificationCenter:
+    """Test sends and the delivery log through the Notify function's channels and outbox (the Api
+    function has the outbox table and the notification queue; without them those routes answer 500)."""
     settings = api_settings()
     if settings.notifications_table is None or settings.notification_queue_url is None:
-        return None
+        raise ConfigurationError("test sends need PORTWARDEN_NOTIFICATIONS_TABLE and the notification queue")
     from portwarden.adapters.aws.notification_queue import SqsNotificationQueue
     from portwarden.runtime.notification_center import QueuedNotificationCenter
 
