@@ -49,5 +49,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if outcome.errors:
         logger.error("rematch of %s: %s", item.image_digest, "; ".join(outcome.errors))
     metrics.add_metric(name="ImagesRematched", unit=MetricUnit.Count, value=int(outcome.rematched))
+    metrics.add_metric(name="ImagesReevaluated", unit=MetricUnit.Count, value=int(outcome.reevaluated))
     metrics.add_metric(name="RematchErrors", unit=MetricUnit.Count, value=len(outcome.errors))
     return outcome.model_dump(mode="json")
