@@ -36,11 +36,7 @@ PUBLISHED = {
         },
     },
 }
-REQUESTED = {
-    "source": "portwarden.policy",
-    "detail-type": "Policy Re-evaluation Requested",
-    "detail": {"account": "team", "reason": "bundle_updated", "bundle_id": "b"},
-}
+REQUESTED = load_event("policy/reevaluation-requested.json")
 
 
 class Lists:
