@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import rematch as local_bench  # noqa: E402  (bench/rematch.py: the same data)
 from portwarden.core.model.accounts import SubscriptionRecord, SubscriptionType  # noqa: E402
-from portwarden.core.model.records import DbPointer  # noqa: E402
+from portwarden.core.model.records import DbPointer, TagRecord  # noqa: E402
 from portwarden.core.services.phases import file_sha256  # noqa: E402
 from portwarden.core.services.rematch import image_namespaces, record_rematched  # noqa: E402
 from portwarden.core.vulns.db import SCHEMA_VERSION, VulnerabilityDb  # noqa: E402
@@ -90,6 +90,10 @@ def populate(stack: MotoStack, home: Path, images: int, share: float) -> None:
             stores.analyses.put_analysis(image.image_digest, analysis)
             stores.analyses.put_matches(image.image_digest, matches, pointer.built_at)
             stores.catalog.put_image(image)
+            for tag in image.repo_tags:
+                stores.catalog.put_tag(
+                    TagRecord(repo_tag=tag, image_digest=image.image_digest, updated_at=now)
+                )
             index.set_image_namespaces(
                 "admin", image.image_digest, image_namespaces(analysis), has_matches=bool(matches)
             )

@@ -9,6 +9,9 @@ state machine): each step is short, stateless between calls, and hands its notif
 * :func:`plan_rematch_run`: which images the published database's change touches, written as one JSON
   list (the Distributed Map's item source); :func:`rematch_item` re-matches and re-evaluates one of
   them; :func:`finish_rematch_run` records the database once every item is done.
+* :func:`plan_reevaluation_run` and :func:`reevaluate_item`: the same state machine in re-evaluation
+  mode (the active bundle changed, or the schedule for time-based triggers): every analyzed tagged
+  image evaluated again from its stored analysis and matches, ``policy_eval`` queued for changes.
 """
 
 from __future__ import annotations
