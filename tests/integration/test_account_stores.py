@@ -528,3 +528,38 @@ def test_the_database_file_is_readable_by_its_owner_only(tmp_path: Path) -> None
         path = home / name
         if path.exists():
             assert path.stat().st_mode & 0o777 == 0o600, name
+
+
+def test_dynamo_subscriptions_of_one_key_are_read_without_the_whole_account(
+    dynamo_table: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rematch item asks for its image's tags only: those reads never query the account's whole
+    subscription list (thousands of items, read by each of thousands of items)."""
+    from portwarden.adapters.aws import account_stores
+    from portwarden.adapters.aws.account_stores import DynamoSubscriptionStore
+
+    alice = DynamoSubscriptionStore(dynamo_table, "alice")
+    for n in range(30):
+        for kind in (SubscriptionType.VULN_UPDATE, SubscriptionType.POLICY_EVAL):
+            alice.add_subscription(subscription(f"{kind.value}-{n}", f"r/a:{n}", kind))
+    alice.add_subscription(subscription("bob-s", "r/a:7", SubscriptionType.TAG_UPDATE))
+    DynamoSubscriptionStore(dynamo_table, "bob").add_subscription(subscription("other", "r/a:7"))
+    whole = alice.list_subscriptions()
+    assert len(whole) == 61
+    alice.delete_subscription("policy_eval-3")
+
+    def no_query(*_args: Any, **_kwargs: Any) -> Any:
+        raise AssertionError("the whole partition was queried")
+
+    monkeypatch.setattr(account_stores._Table, "query", no_query)
+    assert [(s.subscription_type.value, s.subscription_id) for s in alice.list_subscriptions("r/a:7")] == [
+        ("policy_eval", "policy_eval-7"),
+        ("tag_update", "bob-s"),
+        ("vuln_update", "vuln_update-7"),
+    ]
+    assert [s.subscription_id for s in alice.list_subscriptions("r/a:3")] == ["vuln_update-3"]
+    assert [s.subscription_id for s in alice.list_subscriptions("r/a:7", "vuln_update")] == ["vuln_update-7"]
+    assert alice.list_subscriptions("r/a:99") == []
+    # Keyed results are the whole list's, filtered.
+    monkeypatch.undo()
+    assert [s for s in whole if s.subscription_key == "r/a:7"] == alice.list_subscriptions("r/a:7")

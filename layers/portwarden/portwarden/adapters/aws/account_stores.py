@@ -37,7 +37,13 @@ from pynamodb.models import Model
 
 from portwarden.adapters.aws.dynamo_models import TableBinding
 from portwarden.core.errors import ConflictError, StoreError
-from portwarden.core.model.accounts import AccountRecord, RegistryRecord, SubscriptionRecord, UserRecord
+from portwarden.core.model.accounts import (
+    AccountRecord,
+    RegistryRecord,
+    SubscriptionRecord,
+    SubscriptionType,
+    UserRecord,
+)
 
 ACCOUNTS_PURPOSE = "accounts"
 _CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -257,9 +263,12 @@ class DynamoSubscriptionStore:
     def list_subscriptions(
         self, subscription_key: str | None = None, subscription_type: str | None = None
     ) -> list[SubscriptionRecord]:
-        records = [
-            SubscriptionRecord.model_validate_json(item.record) for item in self._table.query(self._pk)
-        ]
+        if subscription_key is not None:
+            records = self._of_key(subscription_key, subscription_type)
+        else:
+            records = [
+                SubscriptionRecord.model_validate_json(item.record) for item in self._table.query(self._pk)
+            ]
         return sorted(
             (
                 r
@@ -269,6 +278,18 @@ class DynamoSubscriptionStore:
             ),
             key=lambda r: (r.subscription_key, r.subscription_type.value),
         )
+
+    def _of_key(self, subscription_key: str, subscription_type: str | None) -> list[SubscriptionRecord]:
+        """One key's subscriptions through their guard items (one per type): a few reads whatever the
+        account holds, where the rematch of one image would otherwise read every subscription."""
+        kinds = [subscription_type] if subscription_type is not None else [k.value for k in SubscriptionType]
+        found = []
+        for kind in kinds:
+            subscription_id = self._table.get(self._guard, f"{kind}#{subscription_key}")
+            record = self.get_subscription(subscription_id) if subscription_id else None
+            if record is not None:
+                found.append(record)
+        return found
 
     def delete_subscription(self, subscription_id: str) -> bool:
         existing = self.get_subscription(subscription_id)

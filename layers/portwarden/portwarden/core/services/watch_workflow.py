@@ -23,8 +23,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from portwarden.core.errors import VulnerabilityDatabaseError
+from portwarden.core.model.accounts import SubscriptionRecord
 from portwarden.core.model.base import ValueObject
-from portwarden.core.model.records import AnalysisStatus
+from portwarden.core.model.records import AnalysisStatus, ImageRecord
 from portwarden.core.policy.bundle import compile_bundle
 from portwarden.core.ports import BlobStore, ImageNamespaceIndex, NotificationQueue, TagDigestSource
 from portwarden.core.services.evaluate import active_bundle
@@ -283,6 +284,12 @@ def plan_reevaluation_run(
     return RematchRunPlan(items_key=key, count=len(items), considered=considered, mode=RematchMode.REEVALUATE)
 
 
+def _subscriptions_of(stores: AccountStores, image: ImageRecord) -> list[SubscriptionRecord]:
+    """The subscriptions of the image's tags: all one item can notify (an account's whole list, read
+    by each of thousands of items, would make a run quadratic in the account's subscriptions)."""
+    return [record for tag in image.repo_tags for record in stores.subscriptions.list_subscriptions(tag)]
+
+
 class RematchItemOutcome(ValueObject):
     account: str
     image_digest: str
@@ -322,7 +329,7 @@ def rematch_item(
         database.matcher,
         report,
         db_built_at=database.pointer.built_at,
-        subscriptions=stores.subscriptions.list_subscriptions(),
+        subscriptions=_subscriptions_of(stores, image),
         pointers=TagPointers(stores.catalog),
         bundle=compile_bundle(active_bundle(stores.policies)),
         vex=vex,
@@ -361,7 +368,7 @@ def reevaluate_item(
         stores,
         compile_bundle(active_bundle(stores.policies)),
         report,
-        subscriptions=stores.subscriptions.list_subscriptions(),
+        subscriptions=_subscriptions_of(stores, image),
         pointers=TagPointers(stores.catalog),
         db_built_at=db_built_at,
         vex=vex,
