@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import tempfile
@@ -34,6 +35,8 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# Before the handlers load: their metrics would print one EMF document per invocation.
+os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
@@ -139,8 +142,6 @@ def main() -> None:
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_SESSION_TOKEN": "testing",
             "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-            # The handlers' metrics would print one EMF document per invocation.
-            "POWERTOOLS_METRICS_DISABLED": "true",
         }.items():
             patch.setenv(name, value)
         with moto_stack(patch, PORTWARDEN_WORK_DIR=str(work / "lambda-tmp")) as stack:
