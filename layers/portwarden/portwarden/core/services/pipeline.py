@@ -320,11 +320,15 @@ def _assemble_from_fragments(
 
 
 def _check_claim(pointer: ResolvedPointer, catalog: CatalogStore) -> None:
+    """ClaimLostError unless the image is analyzing under this attempt's claim, or already analyzed
+    (this phase retried after it recorded the analysis: the document is the same image's)."""
     if pointer.owner is None:
         return
     record = catalog.get_image(pointer.image_digest)
     if record is None:
         raise ClaimLostError(f"image {pointer.image_digest} was deleted during its analysis")
+    if record.analysis_status is AnalysisStatus.ANALYZED:
+        return
     if record.analysis_status is not AnalysisStatus.ANALYZING or record.claim_owner != pointer.owner:
         raise ClaimLostError(f"the analysis of {pointer.image_digest} is no longer this attempt's")
 
@@ -349,8 +353,7 @@ def _record_analyzed(
             raise
         recorded = False
     if not recorded:
-        # Deleted or taken over between the check and this write (a window of one store call).
-        raise ClaimLostError(f"the analysis of {pointer.image_digest} is no longer this attempt's")
+        _check_claim(pointer, catalog)  # analyzed already (a retry) passes; deleted or taken over not
 
 
 __all__ = [
