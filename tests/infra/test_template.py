@@ -408,3 +408,19 @@ def test_requirements_parser_ignores_comments_and_keeps_specifiers() -> None:
         "pyyaml": ">=6.0",
         "boto3": "==1.44.5",
     }
+
+
+def test_the_api_function_may_stop_analysis_executions_and_nothing_else(template: dict[str, Any]) -> None:
+    """A forced DELETE /images stops the image's analysis execution: StopExecution on the analysis
+    state machine's executions only (not its other machines', not the machine itself)."""
+    api = template["Resources"]["ApiFunction"]["Properties"]
+    statements = [s for policy in api["Policies"] if "Statement" in policy for s in policy["Statement"]]
+    stopping = [s for s in statements if "states:StopExecution" in s["Action"]]
+    assert [s["Sid"] for s in stopping] == ["StopAnalyses"]
+    (stop,) = stopping
+    assert stop["Action"] == ["states:StopExecution"]
+    assert stop["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:"
+        "${AnalysisStateMachine.Name}:*"
+    }
+    assert not any(s["Action"] == "*" or "states:*" in s["Action"] for s in statements)

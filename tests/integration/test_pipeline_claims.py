@@ -402,3 +402,20 @@ def json_output(stack: MotoStack, execution_arn: str) -> dict[str, Any]:
 
 
 __all__ = ["StoreSet"]
+
+
+def test_an_analysis_is_recorded_only_under_its_own_claim(catalog: CatalogStore) -> None:
+    summary = AnalyzedSummary(analyzed_at=BASE_TIME, package_count=2)
+    catalog.put_image(image_record(1))
+    catalog.claim_analysis(digest(1), claim("attempt-a"), now=BASE_TIME)
+    # Another attempt's result (a claim taken over, an execution stopped by a forced delete): refused.
+    assert not catalog.mark_analyzed(digest(1), summary, owner="attempt-b")
+    record = stored(catalog, 1)
+    assert (record.analysis_status, record.claim_owner) == (AnalysisStatus.ANALYZING, "attempt-a")
+    assert catalog.mark_analyzed(digest(1), summary, owner="attempt-a")
+    assert stored(catalog, 1).analysis_status is AnalysisStatus.ANALYZED
+    # Recorded once: the claim is gone with it.
+    assert not catalog.mark_analyzed(digest(1), summary, owner="attempt-a")
+    with pytest.raises(NotFoundError):  # deleted: nothing is written back
+        catalog.mark_analyzed(digest(9), summary, owner="attempt-a")
+    assert catalog.get_image(digest(9)) is None

@@ -355,3 +355,38 @@ def record_time(n: int) -> Any:
     from datetime import UTC, datetime, timedelta
 
     return datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=n)
+
+
+def test_an_image_deleted_with_force_while_analyzed_is_not_written_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``portwarden serve``: a forced delete while a worker reads the image's layers; the worker's
+    Assemble then finds the claim gone and records nothing (the run ends as a failure event)."""
+    from portwarden.core.errors import ClaimLostError
+    from portwarden.serve import workers as serve_workers
+    from tests.unit.api.support import encoded, serve_harness
+    from tests.unit.api.test_api_contract import add_image
+
+    with serve_harness(tmp_path / "home") as harness:
+        harness.push("acme/app", "1.0")
+        digest: str = add_image(harness)["imageDigest"]
+        original = serve_workers.assemble_phase
+        raised: list[str] = []
+
+        def deleted_first(*args: Any, **kwargs: Any) -> Any:
+            record = harness.host.store.catalog.get_image(digest)
+            assert record is not None and record.analysis_status.value == "analyzing"
+            assert harness.admin.delete(f"/v1/images/{encoded(digest)}").status == 409
+            assert harness.admin.delete(f"/v1/images/{encoded(digest)}?force=true").status == 200
+            try:
+                return original(*args, **kwargs)
+            except ClaimLostError as exc:
+                raised.append(type(exc).__name__)
+                raise
+
+        monkeypatch.setattr(serve_workers, "assemble_phase", deleted_first)
+        assert harness.run_queued() == 1
+        assert raised == ["ClaimLostError"]
+        assert harness.host.store.catalog.get_image(digest) is None
+        assert harness.host.store.analyses.get_analysis(digest) is None
+        assert harness.admin.get(f"/v1/images/{encoded(digest)}").status == 404

@@ -174,6 +174,11 @@ class ConflictError(PortwardenError):
     """The request conflicts with the current state (a name taken, deleting what is in use)."""
 
 
+class ClaimLostError(ConflictError):
+    """An analysis no longer holds its image's claim (the image was deleted, or the claim was taken
+    over after its deadline): what it made is not recorded."""
+
+
 class DeliveryError(PortwardenError):
     """A notification could not be delivered to a target; ``retryable`` says whether trying again may help."""
 

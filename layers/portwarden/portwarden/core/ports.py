@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, runtime_checkable
 
 from portwarden.core.credentials import RegistryCredential
 from portwarden.core.image.reference import ImageReference
@@ -145,9 +145,10 @@ class CatalogStore(Protocol):
         ``error``, the claim cleared. False when the image is not analyzing under that owner."""
         ...
 
-    def mark_analyzed(self, image_digest: str, summary: AnalyzedSummary) -> None:
+    def mark_analyzed(self, image_digest: str, summary: AnalyzedSummary, *, owner: str | None = None) -> bool:
         """Status analyzed with ``summary``, last error and claim cleared; every other attribute (the
-        tags above all) untouched. NotFoundError for an unknown digest."""
+        tags above all) untouched. NotFoundError for an unknown digest. With ``owner``, only while
+        the image is analyzing under that owner's claim: False (nothing written) otherwise."""
         ...
 
     def put_tag(self, tag: TagRecord) -> None: ...
@@ -391,6 +392,16 @@ class AnalysisStarter(Protocol):
     """
 
     def start(self, request: AnalysisRequest, *, name: str | None = None) -> AnalysisStart: ...
+
+
+@runtime_checkable
+class AnalysisCancellation(Protocol):
+    """Stops a running analysis (a starter that can: the Step Functions one), for a forced delete."""
+
+    def stop(self, execution_id: str, reason: str) -> bool:
+        """Stop the analysis ``execution_id`` names (an image's claim owner); False when it is not
+        one this starter runs or it no longer runs. Failures to stop are ``StoreError``."""
+        ...
 
 
 # ---- vulnerability feeds -----------------------------------------------------------------------------

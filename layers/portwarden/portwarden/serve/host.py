@@ -28,6 +28,11 @@ from portwarden.core.services.acquire import ImageAccess
 from portwarden.core.services.sync_feeds import FeedSource, default_sources
 from portwarden.core.watch.config import NotificationSettings
 from portwarden.serve.feeds import LocalFeeds
+from portwarden.serve.process import (
+    freeze_startup_objects,
+    limit_queue_depth_warnings,
+    log_off_request_threads,
+)
 from portwarden.serve.registry_access import image_access, probe_registry
 from portwarden.serve.workers import AnalysisWorkers, QueueStarter
 from portwarden.serve.wsgi import WsgiHost
@@ -189,6 +194,11 @@ def serve(
         channel_timeout=120,
         clear_untrusted_proxy_headers=True,
     )
+    limit_queue_depth_warnings()
+    # Everything start-up made (modules, the app, the server) lives as long as the process: exempt
+    # from the collector's full collections, which then only scan what serving makes (see
+    # serve.process). Before the watchers start, so that their first round is not frozen with it.
+    freeze_startup_objects()
     stop = threading.Event()
     syncer = _feed_sync_loop(local, feed_sync_interval, stop) if feed_sync_interval else None
     watchers = _start_watching(local, stop, *notification_settings) if notification_settings else []
@@ -205,7 +215,8 @@ def serve(
     if on_ready is not None:
         on_ready(address)
     try:
-        server.run()
+        with log_off_request_threads():
+            server.run()
     except (OSError, ValueError):
         # asyncore's loop ends with an error once the socket is closed under it by the signal.
         if not stop.is_set():

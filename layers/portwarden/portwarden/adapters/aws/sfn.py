@@ -25,6 +25,10 @@ from portwarden.core.ports import AnalysisStart
 # Step Functions execution names: 1-80 characters from this set.
 _NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 _ALREADY_EXISTS = "ExecutionAlreadyExists"
+_NO_SUCH_EXECUTION = "ExecutionDoesNotExist"
+# Step Functions' limits on StopExecution's error and cause.
+_STOP_ERROR = "ImageDeleted"
+_MAX_CAUSE = 32_768
 
 
 def execution_name(image_digest: str, repo_tag: str | None, attempt: str) -> str:
@@ -90,6 +94,30 @@ class StepFunctionsStarter:
         except BotoCoreError as exc:
             raise StoreError(f"cannot start an analysis ({type(exc).__name__})") from exc
         return AnalysisStart(execution_id=response["executionArn"], started=True)
+
+    def stop(self, execution_id: str, reason: str) -> bool:
+        """Stop the execution ``execution_id`` (an image's claim owner) if it is one of this state
+        machine's; False when it is not (a claim some other attempt took) or no longer exists.
+
+        Stopping an execution that has already ended changes nothing. A task already running when
+        the execution stops still finishes: the phases check the image's claim before they write.
+        """
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if not execution_id.startswith(self._execution_arn("")):
+            return False
+        try:
+            self.client.stop_execution(
+                executionArn=execution_id, error=_STOP_ERROR, cause=reason[:_MAX_CAUSE]
+            )
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code == _NO_SUCH_EXECUTION:
+                return False
+            raise StoreError(f"cannot stop the analysis {execution_id} ({code or 'ClientError'})") from exc
+        except BotoCoreError as exc:
+            raise StoreError(f"cannot stop the analysis {execution_id} ({type(exc).__name__})") from exc
+        return True
 
     def _execution_arn(self, name: str) -> str:
         # arn:aws:states:<region>:<account>:stateMachine:<machine> → …:execution:<machine>:<name>

@@ -460,8 +460,9 @@ class AwsCatalogStore:
                 raise
         return True
 
-    def mark_analyzed(self, image_digest: str, summary: AnalyzedSummary) -> None:
-        """An UpdateItem of the analysis attributes only: a tag added meanwhile survives."""
+    def mark_analyzed(self, image_digest: str, summary: AnalyzedSummary, *, owner: str | None = None) -> bool:
+        """An UpdateItem of the analysis attributes only: a tag added meanwhile survives; with
+        ``owner``, conditional on the image analyzing under that owner's claim."""
         model = self._images
         actions: list[Action] = [
             model.analysis_status.set(self._status(AnalysisStatus.ANALYZED)),
@@ -472,10 +473,17 @@ class AwsCatalogStore:
             model.claim_owner.remove(),
             model.claim_deadline.remove(),
         ]
-        if not self._conditional_update(
-            image_digest, actions, model.image_digest.exists(), "record an analysis"
-        ):
+        condition = model.image_digest.exists()
+        if owner is not None:
+            condition = (
+                condition
+                & (model.analysis_status == self._status(AnalysisStatus.ANALYZING))
+                & (model.claim_owner == owner)
+            )
+        recorded = self._conditional_update(image_digest, actions, condition, "record an analysis")
+        if not recorded and owner is None:
             raise NotFoundError(f"no image {image_digest}")
+        return recorded
 
     def _conditional_update(
         self, image_digest: str, actions: list[Action], condition: Any, action: str

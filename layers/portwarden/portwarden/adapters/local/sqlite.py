@@ -805,22 +805,28 @@ class SqliteCatalogStore(_AccountBound):
             )
         return cursor.rowcount == 1
 
-    def mark_analyzed(self, image_digest: str, summary: AnalyzedSummary) -> None:
+    def mark_analyzed(self, image_digest: str, summary: AnalyzedSummary, *, owner: str | None = None) -> bool:
+        statement = _MARK_ANALYZED if owner is None else _MARK_ANALYZED + _UNDER_CLAIM
         with self._db.transaction("record an analyzed image") as connection:
             cursor = connection.execute(
-                "UPDATE images SET analysis_status = 'analyzed', analyzed_at = ?, package_count = ?, "
-                "distro = ?, last_error = NULL, claim_owner = NULL, claim_deadline = NULL "
-                "WHERE account = ? AND image_digest = ?",
+                statement,
                 (
                     to_timestamp(summary.analyzed_at),
                     summary.package_count,
                     summary.distro,
                     self._account,
                     image_digest,
+                    *((owner,) if owner is not None else ()),
                 ),
             )
-        if cursor.rowcount != 1:
+            if cursor.rowcount == 1:
+                return True
+            known = connection.execute(
+                "SELECT 1 FROM images WHERE account = ? AND image_digest = ?", (self._account, image_digest)
+            ).fetchone()
+        if known is None:
             raise NotFoundError(f"no image {image_digest}")
+        return False
 
     def put_tag(self, tag: TagRecord) -> None:
         with self._db.errors("store a tag"):
@@ -1586,6 +1592,14 @@ class SqliteAnalysisQueue:
         with self._db.errors("count queued analyses"):
             row = self._db.connection().execute("SELECT COUNT(*) FROM analysis_queue").fetchone()
         return int(row[0])
+
+
+_MARK_ANALYZED = (
+    "UPDATE images SET analysis_status = 'analyzed', analyzed_at = ?, package_count = ?, "
+    "distro = ?, last_error = NULL, claim_owner = NULL, claim_deadline = NULL "
+    "WHERE account = ? AND image_digest = ?"
+)
+_UNDER_CLAIM = " AND analysis_status = 'analyzing' AND claim_owner = ?"
 
 
 class LocalStore:

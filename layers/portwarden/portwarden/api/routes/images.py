@@ -58,6 +58,7 @@ from portwarden.core.model.pipeline import DEFAULT_PLATFORM, AnalysisRequest
 from portwarden.core.model.policy import PolicyBundle, PolicyEvaluation
 from portwarden.core.model.records import AnalysisStatus, EvaluationRecord, ImageRecord
 from portwarden.core.model.vulnerability import FixState
+from portwarden.core.ports import AnalysisCancellation
 from portwarden.core.services.images import ImageSubmission, ensure_tag_subscriptions, full_tag, submit_image
 from portwarden.core.triage.model import TriageInputs, TriageOutcome
 
@@ -534,6 +535,12 @@ def _delete(current: Scope, digest: str, force: bool) -> DeleteImageResponse:
     removal = getattr(current.deps.catalog, "delete_image", None)
     if removal is None:
         return DeleteImageResponse(digest=digest, status="delete_failed", detail="deletion is not supported")
+    if record.analysis_status is AnalysisStatus.ANALYZING and record.claim_owner:
+        # Forced: the analysis under way is stopped first, so that it neither keeps running for an
+        # image nobody wants nor (its phases check the claim before writing) records it again.
+        starter = current.deps.starter
+        if isinstance(starter, AnalysisCancellation):
+            starter.stop(record.claim_owner, f"image {digest} deleted with force")
     removal(digest)
     return DeleteImageResponse(digest=digest, status="deleting")
 

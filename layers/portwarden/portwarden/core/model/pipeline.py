@@ -55,6 +55,9 @@ class ResolvedPointer(ValueObject):
     # verified, or reads what it lacks if it turns out unusable.
     stored_analysis: bool = False
     account: str = ADMIN_ACCOUNT
+    # The owner of the claim Resolve took (the execution): Assemble records the analysis only while
+    # that claim holds. None in pointers made before claims were carried (recorded unconditionally).
+    owner: str | None = None
 
     _account = field_validator("account")(valid_name)
 

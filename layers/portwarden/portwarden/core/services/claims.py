@@ -101,10 +101,12 @@ def record_failure(
 
     When Resolve itself failed, the digest is known only if the source names one (an ECR push
     does); the image is then put in the catalog so that its failure can be looked up by digest.
+    An ``image_digest`` given is an image the attempt knew recorded: if it is gone, it was deleted
+    (a forced delete during the analysis) and stays deleted.
     ``owner`` is the failed attempt: its claim is released, another attempt's claim is left alone.
     """
     digest = image_digest or _digest_in_source(source)
-    if digest is not None and catalog.get_image(digest) is None:
+    if image_digest is None and digest is not None and catalog.get_image(digest) is None:
         # Insert-if-absent: a trigger that recorded the image meanwhile keeps what it wrote.
         catalog.add_image(
             ImageRecord(

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from portwarden.core.analyzers.base import Analyzer, AnalyzerOptions
 from portwarden.core.analyzers.registry import ANALYZERS
-from portwarden.core.errors import NotFoundError
+from portwarden.core.errors import ClaimLostError, NotFoundError
 from portwarden.core.image.cache import AnalysisCache, LayerCache
 from portwarden.core.image.content import ContentStore
 from portwarden.core.image.digest import split_digest
@@ -117,6 +117,7 @@ def resolve_phase(
         skip=skip,
         stored_analysis=stored,
         account=request.account,
+        owner=claim.owner,
     )
 
 
@@ -223,7 +224,13 @@ def assemble_phase(
     analyzers: tuple[Analyzer, ...] = ANALYZERS,
     clock: Clock = _now,
 ) -> AssembledPointer:
-    """Squash the cached fragments, run the analyzers, store the analysis, mark the image analyzed."""
+    """Squash the cached fragments, run the analyzers, store the analysis, mark the image analyzed.
+
+    Only while the image is still this attempt's (``pointer.owner``'s claim): an image deleted
+    meanwhile (a forced delete stops the execution, but a phase already running finishes) is neither
+    written back nor given an analysis document; ``ClaimLostError`` then.
+    """
+    _check_claim(pointer, catalog)
     raw = blobs.get(pointer.resolved_key)
     if raw is None:
         raise NotFoundError(f"resolved image {pointer.resolved_key} is missing (Resolve did not run?)")
@@ -234,6 +241,8 @@ def assemble_phase(
     if analysis is None:
         analysis = _assemble_from_fragments(pointer, resolved, access, plan, blobs, clock)
         store_result(results, analysis)
+    # Checked again just before writing: the analysis may have taken minutes.
+    _check_claim(pointer, catalog)
     analyses.put_analysis(pointer.image_digest, analysis)
     _record_analyzed(pointer, analysis, catalog, clock)
     if events is not None:
@@ -310,19 +319,41 @@ def _assemble_from_fragments(
         contents.close()
 
 
+def _check_claim(pointer: ResolvedPointer, catalog: CatalogStore) -> None:
+    """ClaimLostError unless the image is analyzing under this attempt's claim, or already analyzed
+    (this phase retried after it recorded the analysis: the document is the same image's)."""
+    if pointer.owner is None:
+        return
+    record = catalog.get_image(pointer.image_digest)
+    if record is None:
+        raise ClaimLostError(f"image {pointer.image_digest} was deleted during its analysis")
+    if record.analysis_status is AnalysisStatus.ANALYZED:
+        return
+    if record.analysis_status is not AnalysisStatus.ANALYZING or record.claim_owner != pointer.owner:
+        raise ClaimLostError(f"the analysis of {pointer.image_digest} is no longer this attempt's")
+
+
 def _record_analyzed(
     pointer: ResolvedPointer, analysis: ImageAnalysis, catalog: CatalogStore, clock: Clock
 ) -> None:
     """Only the analysis attributes are written: a tag recorded meanwhile by another trigger stays."""
     distro = analysis.distro
-    catalog.mark_analyzed(
-        pointer.image_digest,
-        AnalyzedSummary(
-            analyzed_at=clock(),
-            package_count=len(analysis.packages),
-            distro=f"{distro.id}:{distro.version_id}" if distro else None,
-        ),
-    )
+    try:
+        recorded = catalog.mark_analyzed(
+            pointer.image_digest,
+            AnalyzedSummary(
+                analyzed_at=clock(),
+                package_count=len(analysis.packages),
+                distro=f"{distro.id}:{distro.version_id}" if distro else None,
+            ),
+            owner=pointer.owner,
+        )
+    except NotFoundError:
+        if pointer.owner is None:
+            raise
+        recorded = False
+    if not recorded:
+        _check_claim(pointer, catalog)  # analyzed already (a retry) passes; deleted or taken over not
 
 
 __all__ = [
