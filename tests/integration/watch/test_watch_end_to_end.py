@@ -33,6 +33,7 @@ from portwarden.core.services.evaluate import load_bundle_bytes, store_bundle
 from portwarden.core.services.images import ImageSubmission, submit_image
 from portwarden.core.services.sync_feeds import FeedSource, sync_feeds
 from portwarden.core.services.watch import RegistryTagDigests
+from portwarden.core.triage.stored import accept_vex_document
 from portwarden.core.vulns.db import FeedKind
 from portwarden.core.watch.config import NotificationSettings, RetrySettings, WebhookEndpoint, WebhookSettings
 from portwarden.core.watch.subscriptions import RepoWatch, add_missing_tag_subscriptions
@@ -372,3 +373,89 @@ def test_concurrent_rematch_checks_rematch_once_and_notify_once(harness: Harness
     time.sleep(0.3)
     harness.watch.deliver()
     assert len(harness.receiver.of_type("vuln_update")) == 1
+
+
+def _stop_on_any_vulnerability_bundle() -> Any:
+    rule = {
+        "id": "stop-any-rule",
+        "gate": "vulnerabilities",
+        "trigger": "package",
+        "action": "STOP",
+        "params": [
+            {"name": "package_type", "value": "all"},
+            {"name": "severity_comparison", "value": ">="},
+            {"name": "severity", "value": "unknown"},
+        ],
+    }
+    mapping = {
+        "id": "m",
+        "registry": "*",
+        "repository": "*",
+        "image": {"type": "tag", "value": "*"},
+        "policy_ids": ["p"],
+        "whitelist_ids": [],
+    }
+    return load_bundle_bytes(
+        json.dumps(
+            {
+                "id": "stop-any",
+                "version": "1_0",
+                "policies": [{"id": "p", "version": "1_0", "rules": [rule]}],
+                "mappings": [mapping],
+            }
+        )
+    )
+
+
+def test_reevaluation_applies_the_accounts_vex_statements(harness: Harness) -> None:
+    # The re-evaluation must judge an image as the API's check does: a match the account's VEX says is
+    # not_affected does not stop it; without the statement, the same re-evaluation stops it.
+    advisory = osv_advisory("GHSA-req-0001", "PyPI", "requests", "2.1.0", modified="2025-02-01T00:00:00Z")
+    harness.sync([advisory])
+    host = harness.registry.host
+    push_image(python_image("requests", "2.0.0", "vex"), harness.registry, "app", "1")
+    harness.add(f"{host}/app:1")
+    digest = harness.wait_analyzed(f"{host}/app:1")
+    harness.activate(SubscriptionType.POLICY_EVAL, f"{host}/app:1")
+    harness.watch.run_once()
+    vex_store = harness.local.store.for_account(ACCOUNT).vex
+    statement = {
+        "vulnerability": {"name": "GHSA-req-0001"},
+        "products": [{"@id": "pkg:pypi/requests@2.0.0"}],
+        "status": "not_affected",
+        "justification": "vulnerable_code_not_in_execute_path",
+    }
+    vex_document = {
+        "@context": "https://openvex.dev/ns/v0.2.0",
+        "@id": "https://example.test/vex/requests",
+        "author": "security@example.test",
+        "timestamp": "2026-11-01T00:00:00Z",
+        "version": 1,
+        "statements": [statement],
+    }
+    stored = accept_vex_document(
+        json.dumps(vex_document).encode(), now=datetime.now(UTC), document_id="vex-1"
+    )
+    vex_store.put_document(stored)
+    evaluations = harness.local.store.for_account(ACCOUNT).evaluations
+
+    store_bundle(
+        harness.local.store.for_account(ACCOUNT).policies,
+        _stop_on_any_vulnerability_bundle(),
+        datetime.now(UTC),
+        activate=True,
+    )
+    report = harness.watch.reevaluate_if_due()
+    assert report is not None and report.reevaluated == 1 and not report.errors
+    # Whatever the default bundle said before, the stopping bundle with the statement applied passes.
+    assert all(n.payload["curr_eval"]["status"] == "pass" for n in report.notifications)
+    latest = evaluations.latest_evaluation(digest, f"{host}/app:1")
+    assert latest is not None and latest.final_action == "go"
+
+    assert vex_store.delete_document("vex-1")
+    forced = harness.watch.reevaluate_if_due(force=True)
+    assert forced is not None and len(forced.notifications) == 1
+    latest = evaluations.latest_evaluation(digest, f"{host}/app:1")
+    assert latest is not None and latest.final_action == "stop"
+    payload = forced.notifications[0].payload
+    assert payload["last_eval"]["status"] == "pass" and payload["curr_eval"]["status"] == "fail"

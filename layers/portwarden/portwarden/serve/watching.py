@@ -39,6 +39,8 @@ from portwarden.core.services.watch import (
     poll_repositories,
     poll_tags,
 )
+from portwarden.core.triage.model import TriageInputs
+from portwarden.core.triage.stored import stored_triage_inputs
 from portwarden.core.vulns.db import VulnerabilityDb
 from portwarden.core.vulns.db.fingerprints import FeedChange, feed_change
 from portwarden.core.vulns.matcher import Matcher
@@ -125,6 +127,10 @@ class LocalWatch:
             stores.policies,
             stores.subscriptions,
         )
+
+    def _vex(self, account: str) -> TriageInputs:
+        # The same statements the API's policy check applies, so a re-evaluation never contradicts it.
+        return stored_triage_inputs(self.store.for_account(account).vex.list_documents())
 
     def _events_for(self, account: str) -> EventStore:
         return self.store.for_account(account).events
@@ -213,6 +219,7 @@ class LocalWatch:
                 matcher,
                 change,
                 db_built_at=built_at,
+                vex=self._vex(account),
                 clock=self._clock,
             )
             total.considered += report.considered
@@ -246,7 +253,10 @@ class LocalWatch:
         total = RematchReport()
         for account in accounts:
             report = reevaluate_account(
-                self._account_stores(account), db_built_at=built_at, clock=self._clock
+                self._account_stores(account),
+                db_built_at=built_at,
+                vex=self._vex(account),
+                clock=self._clock,
             )
             total.considered += report.considered
             total.reevaluated += report.reevaluated

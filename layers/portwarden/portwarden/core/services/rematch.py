@@ -133,9 +133,11 @@ def rematch_account(
     *,
     db_built_at: datetime | None,
     reevaluate: bool = True,
+    vex: TriageInputs | None = None,
     clock: Clock = _now,
 ) -> RematchReport:
-    """Re-match the images ``change`` can touch; notifications for changed results (see module doc)."""
+    """Re-match the images ``change`` can touch; notifications for changed results (see module doc).
+    ``vex``: the account's VEX statements, applied before the re-evaluation as the API's check does."""
     report = RematchReport()
     if not change.changed:
         return report
@@ -154,6 +156,7 @@ def rematch_account(
             subscriptions=subscriptions,
             pointers=pointers,
             bundle=bundle,
+            vex=vex,
             clock=clock,
         )
     return report
@@ -408,9 +411,11 @@ def reevaluate_account(
     *,
     db_built_at: datetime | None,
     digests: Iterable[str] | None = None,
+    vex: TriageInputs | None = None,
     clock: Clock = _now,
 ) -> RematchReport:
-    """Re-evaluate every analyzed image (the bundle changed, or the schedule for time-based triggers)."""
+    """Re-evaluate every analyzed image (the bundle changed, or the schedule for time-based triggers),
+    the account's VEX statements (``vex``) applied as the API's check applies them."""
     report = RematchReport()
     images = stores.catalog.list_images_by_status(AnalysisStatus.ANALYZED, limit=_ALL)
     if digests is not None:
@@ -429,6 +434,7 @@ def reevaluate_account(
             subscriptions=subscriptions,
             pointers=pointers,
             db_built_at=db_built_at,
+            vex=vex,
             clock=clock,
         )
     return report
