@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from portwarden.core.triage.model import TriageInputs
     from portwarden.runtime.settings import (
         ApiSettings,
+        EcrTriggerSettings,
         FeedSyncSettings,
         NotifySettings,
         PipelineSettings,
@@ -240,6 +241,14 @@ def starter() -> StepFunctionsStarter:
 
 
 @cache
+def ecr_trigger_settings() -> EcrTriggerSettings:
+    """Which pushed repositories StartAnalysis analyzes (read once per container)."""
+    from portwarden.runtime.settings import EcrTriggerSettings
+
+    return EcrTriggerSettings()
+
+
+@cache
 def api_settings() -> ApiSettings:
     from portwarden.runtime.settings import ApiSettings
 
@@ -426,6 +435,7 @@ def reset() -> None:
             _image_access,
             _shared_registry_credentials,
             starter,
+            ecr_trigger_settings,
             api_settings,
             api_dependencies,
             account_store,
