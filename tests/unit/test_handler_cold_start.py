@@ -83,8 +83,11 @@ NOT_AT_IMPORT = (
 )
 
 
-@pytest.mark.parametrize("function", ["api", "start_analysis"])
-def test_the_api_and_start_analysis_import_neither_sdk_nor_settings_library(function: str) -> None:
+FUNCTIONS = sorted(path.parent.name for path in (REPO_ROOT / "functions").glob("*/app.py"))
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_no_handler_imports_the_sdk_or_the_settings_library(function: str) -> None:
     assert loaded_by(function, list(NOT_AT_IMPORT), POWERTOOLS_TRACE_DISABLED="true") == set()
 
 
