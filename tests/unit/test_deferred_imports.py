@@ -47,9 +47,9 @@ def package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 def test_the_reexported_names_are_read_from_the_init_source() -> None:
     source = (
         "from a.b import C, D as E\nfrom . import relative\nimport os\nfrom a.f import *\n"
-        "from a import runs\nfrom other.module import F\n"
+        "from a import runs\nfrom other.module import F\nfrom .g import H\nfrom ..up import I\n"
     )
-    assert reexported_names(source, "a") == {"C": ("a.b", "C"), "E": ("a.b", "D")}
+    assert reexported_names(source, "a") == {"C": ("a.b", "C"), "E": ("a.b", "D"), "H": ("a.g", "H")}
 
 
 def test_a_reexported_name_comes_from_its_submodule_without_running_the_init(package: str) -> None:
@@ -142,6 +142,11 @@ def test_powertools_event_handler_names_are_the_resolvers_own() -> None:
         from aws_lambda_powertools.event_handler import AppSyncResolver, __all__ as names
         from aws_lambda_powertools.event_handler.appsync import AppSyncResolver as own
         assert AppSyncResolver is own and "VPCLatticeResolver" in names
+        events = "aws_lambda_powertools.utilities.data_classes."
+        assert not {events + "s3_event", events + "kafka_event", events + "sqs_event"} & set(sys.modules)
+        from aws_lambda_powertools.utilities.data_classes import SQSEvent
+        from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSEvent as sqs
+        assert SQSEvent is sqs
         print("ok")
         """
     )
