@@ -18,7 +18,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from portwarden.runtime import wiring
 from portwarden.runtime.ecr_push import SqsEvent, start_pushed_analyses
 from portwarden.runtime.observability import logger, metrics, tracer
-from portwarden.runtime.settings import EcrTriggerSettings
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -26,7 +25,7 @@ from portwarden.runtime.settings import EcrTriggerSettings
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     batch = SqsEvent.model_validate(event)
-    prefixes = EcrTriggerSettings().ecr_repository_prefixes
+    prefixes = wiring.ecr_trigger_settings().ecr_repository_prefixes
     outcome = start_pushed_analyses(batch, wiring.starter(), prefixes)
     metrics.add_metric(name="AnalysesStarted", unit=MetricUnit.Count, value=outcome.started)
     metrics.add_metric(name="DuplicatePushes", unit=MetricUnit.Count, value=outcome.duplicates)

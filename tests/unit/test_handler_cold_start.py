@@ -68,6 +68,29 @@ def test_with_tracing_off_no_handler_imports_the_xray_sdk(function: str) -> None
     assert loaded_by(function, list(TRACING_MODULES), POWERTOOLS_TRACE_DISABLED="true") == set()
 
 
+# What no handler imports before its first invocation: the SDK (clients are built on first use), the
+# settings library with the asyncio it imports (each function reads its settings on first use; the
+# logger's three variables are read without it), and Powertools' other resolvers.
+NOT_AT_IMPORT = (
+    "boto3",
+    "botocore.client",
+    "pydantic_settings",
+    "asyncio",
+    "portwarden.runtime.settings",
+    "aws_lambda_powertools.event_handler.appsync",
+    "aws_lambda_powertools.event_handler.bedrock_agent",
+    "aws_lambda_powertools.event_handler.vpc_lattice",
+)
+
+
+FUNCTIONS = sorted(path.parent.name for path in (REPO_ROOT / "functions").glob("*/app.py"))
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_no_handler_imports_the_sdk_or_the_settings_library(function: str) -> None:
+    assert loaded_by(function, list(NOT_AT_IMPORT), POWERTOOLS_TRACE_DISABLED="true") == set()
+
+
 def test_the_api_loads_no_engine_until_a_route_needs_it() -> None:
     assert loaded_by("api", list(ENGINES.values())) == set()
 

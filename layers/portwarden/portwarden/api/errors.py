@@ -21,7 +21,8 @@ from contextvars import ContextVar
 from http import HTTPStatus
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler import content_types
+from aws_lambda_powertools.event_handler.api_gateway import APIGatewayRestResolver, Response
 
 from portwarden.api.auth import ForbiddenError, UnauthenticatedError
 from portwarden.api.models import ErrorDetail, ErrorResponse

@@ -26,14 +26,14 @@ logger = logging.getLogger(__name__)
 
 
 class SqsRecord(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     message_id: str = Field(alias="messageId", min_length=1)
     body: str
 
 
 class SqsEvent(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     records: tuple[SqsRecord, ...] = Field(alias="Records")
 

@@ -23,7 +23,7 @@ _ECR_HOST = "{account}.dkr.ecr.{region}.{suffix}"
 class _Event(BaseModel):
     """Events carry more than we read; unknown fields are ignored, not rejected."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True, defer_build=True)
 
 
 # ---- EventBridge: ECR "ECR Image Action" -----------------------------------------------------------

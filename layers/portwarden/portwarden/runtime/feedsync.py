@@ -15,7 +15,6 @@ from portwarden.adapters.aws.secrets import SecretsManagerSecrets, nvd_api_key
 from portwarden.core.model.feedsync import SourceRef
 from portwarden.core.services.sync_feeds import SyncOptions
 from portwarden.runtime import wiring
-from portwarden.runtime.settings import StorageSettings
 
 # A step stops this long before the function would be killed: time to upload its database.
 UPLOAD_MARGIN_SECONDS = 120
@@ -27,6 +26,8 @@ class _Context(Protocol):
 
 @cache
 def secrets() -> SecretsManagerSecrets:
+    from portwarden.runtime.settings import StorageSettings  # read when the secret is, not at import
+
     return SecretsManagerSecrets(endpoint_url=StorageSettings().aws_endpoint_url)
 
 

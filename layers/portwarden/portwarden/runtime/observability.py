@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 
-from portwarden.runtime.settings import ObservabilitySettings
+from portwarden.runtime.observability_settings import ObservabilityFields
 
 PACKAGE_LOGGER_NAME = "portwarden"
 
@@ -62,7 +62,7 @@ def build_tracer(service: str, *, enabled: bool) -> HandlerTracer:
     return tracer
 
 
-settings = ObservabilitySettings()
+settings = ObservabilityFields.from_environment()
 
 logger = Logger(service=settings.service_name, level=settings.log_level)
 tracer = build_tracer(settings.service_name, enabled=tracing_enabled())

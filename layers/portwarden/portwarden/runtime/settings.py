@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -19,8 +19,7 @@ from portwarden.adapters.aws.settings import AwsStoreSettings
 from portwarden.core.analyzers.base import DEFAULT_RETRIEVE_FILES
 from portwarden.core.errors import ConfigurationError
 from portwarden.core.watch.config import RetrySettings, WebhookSettings
-
-LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+from portwarden.runtime.observability_settings import ObservabilityFields
 
 # Lambda gives every function a writable /tmp (ephemeral storage) and nothing else.
 DEFAULT_WORK_DIR = Path("/tmp/portwarden")  # noqa: S108 - the Lambda scratch directory
@@ -39,18 +38,12 @@ def _split_list(value: Any) -> Any:
     return value
 
 
-class ObservabilitySettings(_EnvSettings):
-    """What the Powertools logger, tracer and metrics are configured with.
+class ObservabilitySettings(_EnvSettings, ObservabilityFields):
+    """What the Powertools logger, tracer and metrics are configured with (the fields of
+    ``ObservabilityFields``), read as every other setting is."""
 
-    The variable names are Powertools' own, so the same template values drive both this model and
-    any Powertools utility that reads the environment directly.
-    """
-
-    service_name: str = Field(default="portwarden", min_length=1, validation_alias="POWERTOOLS_SERVICE_NAME")
-    metrics_namespace: str = Field(
-        default="Portwarden", min_length=1, validation_alias="POWERTOOLS_METRICS_NAMESPACE"
-    )
-    log_level: LogLevel = Field(default="INFO", validation_alias="LOG_LEVEL")
+    # The settings' own configuration (environment sources) over the plain model's.
+    model_config = _EnvSettings.model_config
 
 
 class StorageSettings(_EnvSettings):

@@ -15,19 +15,10 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from portwarden.core.errors import ConfigurationError
-from portwarden.core.image.reference import ImageReference
-from portwarden.core.model.accounts import ADMIN_ACCOUNT, AccountType, RegistryRecord
-from portwarden.core.ports import CredentialSource, FetchedManifest, RegistryClient
-from portwarden.runtime.settings import (
-    ApiSettings,
-    FeedSyncSettings,
-    PipelineSettings,
-    RegistrySettings,
-    StarterSettings,
-    StorageSettings,
-)
 
 if TYPE_CHECKING:
+    # Annotations only: the settings models (pydantic-settings) and the ports load with the first
+    # builder that reads them, so a function imports only what its own builders use.
     from portwarden.adapters.aws.account_stores import DynamoAccountStore
     from portwarden.adapters.aws.dynamo_models import TableBinding
     from portwarden.adapters.aws.feed_service import StepFunctionsFeedService
@@ -42,7 +33,16 @@ if TYPE_CHECKING:
     from portwarden.adapters.http.feeds import HttpFeedFetcher
     from portwarden.api.dependencies import ApiDependencies
     from portwarden.core.analyzers.base import AnalyzerOptions
-    from portwarden.core.ports import EventStore, NotificationChannel, TagDigestSource
+    from portwarden.core.image.reference import ImageReference
+    from portwarden.core.model.accounts import RegistryRecord
+    from portwarden.core.ports import (
+        CredentialSource,
+        EventStore,
+        FetchedManifest,
+        NotificationChannel,
+        RegistryClient,
+        TagDigestSource,
+    )
     from portwarden.core.services.acquire import ImageAccess
     from portwarden.core.services.rematch import AccountStores
     from portwarden.core.services.sync_feeds import FeedSource
@@ -50,7 +50,15 @@ if TYPE_CHECKING:
     from portwarden.core.triage.model import TriageInputs
     from portwarden.core.watch.notifications import DeliveryAttempt
     from portwarden.runtime.notification_center import QueuedNotificationCenter
-    from portwarden.runtime.settings import NotifySettings, WatchSettings
+    from portwarden.runtime.settings import (
+        ApiSettings,
+        EcrTriggerSettings,
+        FeedSyncSettings,
+        NotifySettings,
+        PipelineSettings,
+        RegistrySettings,
+        WatchSettings,
+    )
     from portwarden.runtime.snapshots import VulnerabilityDbCache
 
 
@@ -118,6 +126,7 @@ def _shared_registry_credentials(secret_prefix: str) -> CredentialSource:
     from portwarden.adapters.aws.ecr_auth import EcrCredentialProvider
     from portwarden.adapters.aws.registry_secrets import FirstCredential, SecretsManagerRegistryCredentials
     from portwarden.adapters.aws.secrets import SecretsManagerSecrets
+    from portwarden.runtime.settings import StorageSettings
 
     secrets = SecretsManagerSecrets(endpoint_url=StorageSettings().aws_endpoint_url)
     return FirstCredential(SecretsManagerRegistryCredentials(secrets, secret_prefix), EcrCredentialProvider())
@@ -126,18 +135,28 @@ def _shared_registry_credentials(secret_prefix: str) -> CredentialSource:
 @cache
 def stores() -> AwsStores:
     from portwarden.adapters.aws.stores import AwsStores
+    from portwarden.runtime.settings import StorageSettings
 
     return AwsStores(StorageSettings().store_settings())
 
 
 @cache
 def pipeline_settings() -> PipelineSettings:
+    from portwarden.runtime.settings import PipelineSettings
+
     return PipelineSettings()
 
 
+def image_access(account: str | None = None) -> ImageAccess:
+    """How the image phases pull for ``account`` (account ``admin`` when None)."""
+    from portwarden.core.model.accounts import ADMIN_ACCOUNT
+
+    return _image_access(account or ADMIN_ACCOUNT)
+
+
 @cache
-def image_access(account: str = ADMIN_ACCOUNT) -> ImageAccess:
-    """How the image phases pull for ``account``.
+def _image_access(account: str) -> ImageAccess:
+    """How the image phases pull for ``account``: built once per account and container.
 
     With the accounts table, the account's registry entries (``/registries``) come first in the
     credential chain, and an entry with ``registry_verify: false`` allows plain HTTP for its host.
@@ -194,6 +213,8 @@ class _ListedRegistries:
 
 def account_names() -> list[str]:
     """Every account whose records the pipeline keeps: ``admin``, and those of the accounts table."""
+    from portwarden.core.model.accounts import ADMIN_ACCOUNT
+
     settings = pipeline_settings()
     if settings.accounts_table is None:
         return [ADMIN_ACCOUNT]
@@ -216,13 +237,24 @@ def analyzer_options() -> AnalyzerOptions:
 @cache
 def starter() -> StepFunctionsStarter:
     from portwarden.adapters.aws.sfn import StepFunctionsStarter
+    from portwarden.runtime.settings import StarterSettings, StorageSettings
 
     settings = StarterSettings()
     return StepFunctionsStarter(settings.state_machine_arn, endpoint_url=StorageSettings().aws_endpoint_url)
 
 
 @cache
+def ecr_trigger_settings() -> EcrTriggerSettings:
+    """Which pushed repositories StartAnalysis analyzes (read once per container)."""
+    from portwarden.runtime.settings import EcrTriggerSettings
+
+    return EcrTriggerSettings()
+
+
+@cache
 def api_settings() -> ApiSettings:
+    from portwarden.runtime.settings import ApiSettings
+
     return ApiSettings()
 
 
@@ -235,6 +267,8 @@ def api_dependencies() -> ApiDependencies:
     API acts for account ``admin`` alone. Without a state machine configured the API is read-only
     (submitting answers 500).
     """
+    from portwarden.core.model.accounts import ADMIN_ACCOUNT
+
     settings = api_settings()
     if settings.accounts_table is not None:
         seed_admin(account_store(), settings.admin_principal_arn)
@@ -264,6 +298,7 @@ def seed_admin(accounts: DynamoAccountStore, admin_principal_arn: str | None) ->
     Both writes are conditional or idempotent, so concurrent cold starts agree; a principal already
     mapped (by an operator, to another account) is left alone.
     """
+    from portwarden.core.model.accounts import ADMIN_ACCOUNT, AccountType
     from portwarden.core.services.accounts import new_account
 
     accounts.add_account(new_account(ADMIN_ACCOUNT, type=AccountType.ADMIN))
@@ -423,6 +458,8 @@ def vulnerability_db() -> VulnerabilityDbCache:
 
 @cache
 def feed_sync_settings() -> FeedSyncSettings:
+    from portwarden.runtime.settings import FeedSyncSettings
+
     return FeedSyncSettings()
 
 
@@ -453,9 +490,10 @@ def reset() -> None:
         for builder in (
             stores,
             pipeline_settings,
-            image_access,
+            _image_access,
             _shared_registry_credentials,
             starter,
+            ecr_trigger_settings,
             api_settings,
             api_dependencies,
             account_store,
@@ -534,6 +572,7 @@ def namespace_index() -> DynamoImageNamespaceIndex:
 @cache
 def notification_queue() -> SqsNotificationQueue:
     from portwarden.adapters.aws.notification_queue import SqsNotificationQueue
+    from portwarden.runtime.settings import StorageSettings
 
     return SqsNotificationQueue(
         watch_settings().notification_queue_url,
@@ -545,6 +584,8 @@ def notification_queue() -> SqsNotificationQueue:
 def watched_accounts() -> list[str]:
     """The accounts the watchers and the rematch serve: ``admin`` and every account of the accounts
     table (each has its own images, subscriptions and evaluations: docs/dynamodb.md)."""
+    from portwarden.core.model.accounts import ADMIN_ACCOUNT
+
     names = {ADMIN_ACCOUNT}
     if api_settings().accounts_table is not None:
         names |= {account.name for account in account_store().list_accounts()}

@@ -10,6 +10,7 @@ never call the service.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -22,12 +23,15 @@ class LazyClient:
         session: Any | None = None,
         region: str | None = None,
         endpoint_url: str | None = None,
+        config: Mapping[str, Any] | None = None,
     ) -> None:
         self._service = service
         self._client = client
         self._session = session
         self._region = region
         self._endpoint_url = endpoint_url
+        # botocore ``Config`` options (e.g. the signature version of presigned URLs).
+        self._config = dict(config) if config is not None else None
         self._lock = threading.Lock()
 
     def get(self) -> Any:
@@ -36,8 +40,13 @@ class LazyClient:
                 if self._client is None:
                     import boto3  # type: ignore[import-untyped]
 
+                    options: dict[str, Any] = {}
+                    if self._config is not None:
+                        from botocore.config import Config  # type: ignore[import-untyped]
+
+                        options["config"] = Config(**self._config)
                     session = self._session or boto3.session.Session()
                     self._client = session.client(
-                        self._service, region_name=self._region, endpoint_url=self._endpoint_url
+                        self._service, region_name=self._region, endpoint_url=self._endpoint_url, **options
                     )
         return self._client

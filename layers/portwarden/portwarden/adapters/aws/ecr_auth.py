@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from portwarden.adapters.aws.clients import LazyClient
 from portwarden.core.credentials import RegistryCredential, normalize_registry_host
 from portwarden.core.errors import RegistryAuthError
 
@@ -70,7 +71,9 @@ class EcrCredentialProvider:
     ) -> None:
         self._client = client
         self._session = session
-        self._clients: dict[str, Any] = {}
+        # One client per region, each built once on first use.
+        self._clients: dict[str, LazyClient] = {}
+        self._clients_lock = threading.Lock()
         self._clock = clock
         self._margin = refresh_margin
         self._tokens: dict[str, _CachedToken] = {}
@@ -92,12 +95,11 @@ class EcrCredentialProvider:
     def _client_for(self, region: str) -> Any:
         if self._client is not None:
             return self._client
-        if region not in self._clients:
-            import boto3  # type: ignore[import-untyped]
-
-            session = self._session or boto3.session.Session()
-            self._clients[region] = session.client("ecr", region_name=region)
-        return self._clients[region]
+        with self._clients_lock:
+            lazy = self._clients.get(region)
+            if lazy is None:
+                lazy = self._clients[region] = LazyClient("ecr", session=self._session, region=region)
+        return lazy.get()
 
     def _fetch(self, target: EcrRegistry, host: str) -> _CachedToken:
         from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from portwarden.adapters.aws.clients import LazyClient
 from portwarden.core.errors import StoreError
 
 # Lambda's cap on a synchronous response, in bytes of the serialized payload.
@@ -26,13 +27,14 @@ LAMBDA_RESPONSE_LIMIT = 6 * 1024 * 1024
 
 
 def presigning_s3_client(region: str | None, endpoint_url: str | None = None) -> Any:
-    """An S3 client whose presigned URLs are SigV4 (S3 refuses SigV2 in newer regions)."""
-    import boto3  # type: ignore[import-untyped]
-    from botocore.config import Config  # type: ignore[import-untyped]
+    """An S3 client whose presigned URLs are SigV4 (S3 refuses SigV2 in newer regions).
 
-    return boto3.session.Session().client(
-        "s3", region_name=region, endpoint_url=endpoint_url, config=Config(signature_version="s3v4")
-    )
+    Built when called: ``LargeResponses`` calls its ``open_bucket`` once, under its lock, on the
+    first response too large.
+    """
+    return LazyClient(
+        "s3", region=region, endpoint_url=endpoint_url, config={"signature_version": "s3v4"}
+    ).get()
 
 
 def _content_type(response: Mapping[str, Any]) -> str:

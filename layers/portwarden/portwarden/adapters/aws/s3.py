@@ -7,12 +7,12 @@ BlobStore contract; nothing else is needed.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
 import zstandard
 
+from portwarden.adapters.aws.clients import LazyClient
 from portwarden.core.errors import StoreError
 from portwarden.core.model.base import ValueObject
 
@@ -64,24 +64,11 @@ class S3BlobStore:
             prefix += "/"
         self.bucket = bucket
         self.prefix = prefix
-        self._client = client
-        self._session = session
-        self._region = region
-        self._endpoint_url = endpoint_url
-        self._lock = threading.Lock()
+        self._client = LazyClient("s3", client, session=session, region=region, endpoint_url=endpoint_url)
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    import boto3  # type: ignore[import-untyped]
-
-                    session = self._session or boto3.session.Session()
-                    self._client = session.client(
-                        "s3", region_name=self._region, endpoint_url=self._endpoint_url
-                    )
-        return self._client
+        return self._client.get()
 
     def object_key(self, key: str) -> str:
         if not key or key.startswith("/") or ".." in key.split("/"):

@@ -10,6 +10,7 @@ import json
 import threading
 from typing import Any
 
+from portwarden.adapters.aws.clients import LazyClient
 from portwarden.core.errors import ConfigurationError, StoreError
 
 _MISSING = frozenset({"ResourceNotFoundException"})
@@ -27,22 +28,13 @@ class SecretsManagerSecrets:
     def __init__(
         self, client: Any | None = None, *, session: Any | None = None, endpoint_url: str | None = None
     ):
-        self._client = client
-        self._session = session
-        self._endpoint_url = endpoint_url
+        self._client = LazyClient("secretsmanager", client, session=session, endpoint_url=endpoint_url)
         self._lock = threading.Lock()
         self._values: dict[str, str] = {}
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    import boto3  # type: ignore[import-untyped]
-
-                    session = self._session or boto3.session.Session()
-                    self._client = session.client("secretsmanager", endpoint_url=self._endpoint_url)
-        return self._client
+        return self._client.get()
 
     def get_string(self, secret_id: str) -> str:
         """The secret's current string value. ConfigurationError when it does not exist or may not

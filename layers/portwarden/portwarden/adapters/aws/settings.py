@@ -19,7 +19,7 @@ DEFAULT_INLINE_DOCUMENT_LIMIT = 350_000
 class AwsStoreSettings(BaseModel):
     """Where the stores live. Built at the edge (Lambda environment, CLI options, tests)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     bucket: str = Field(min_length=3)
     region: str | None = None

@@ -11,9 +11,9 @@ says so).
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any
 
+from portwarden.adapters.aws.clients import LazyClient
 from portwarden.adapters.aws.s3 import client_error_code
 from portwarden.core.errors import DeliveryError
 from portwarden.core.watch.notifications import Notification, NotificationType
@@ -84,23 +84,10 @@ class SnsChannel:
         endpoint_url: str | None = None,
     ) -> None:
         self._topic_arn = topic_arn
-        self._client = client
-        self._session = session
-        self._region = region
-        self._endpoint_url = endpoint_url
-        self._lock = threading.Lock()
+        self._client = LazyClient("sns", client, session=session, region=region, endpoint_url=endpoint_url)
 
     def _sns(self) -> Any:
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    import boto3  # type: ignore[import-untyped]
-
-                    session = self._session or boto3.session.Session()
-                    self._client = session.client(
-                        "sns", region_name=self._region, endpoint_url=self._endpoint_url
-                    )
-        return self._client
+        return self._client.get()
 
     def target_for(self, notification: Notification) -> str | None:
         return self._topic_arn

@@ -21,7 +21,7 @@ from portwarden.core.model.package import Package
 class Secret(BaseModel):
     """A secret found in a file: where and which pattern — never the matched value."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     path: str
     line: int
@@ -41,7 +41,7 @@ def merge_retrieve_files(defaults: Iterable[str], extra: Iterable[str]) -> tuple
 class AnalyzerOptions(BaseModel):
     """User-tunable analyzer behaviour."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     # Declared-dependency files (package-lock.json, yarn.lock, Gemfile.lock, Cargo.lock) are evidence
     # of what *would* be installed, not of what is; like Syft we leave them out of image scans unless asked.
@@ -57,7 +57,7 @@ class AnalyzerOptions(BaseModel):
 class AnalyzerContext(BaseModel):
     """What an analyzer gets: the resolver, the options and, for image-level analyzers, the distro."""
 
-    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True, defer_build=True)
 
     resolver: FileResolver
     options: AnalyzerOptions = Field(default_factory=AnalyzerOptions)
@@ -67,7 +67,7 @@ class AnalyzerContext(BaseModel):
 class AnalyzerOutput(BaseModel):
     """What one analyzer found. ``data`` holds analyzer-specific sections (files, image metadata…)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     packages: tuple[Package, ...] = ()
     distro: Distro | None = None

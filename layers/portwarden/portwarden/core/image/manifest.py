@@ -54,7 +54,7 @@ LAYER_COMPRESSION: dict[str, str] = {
 class _Lenient(BaseModel):
     """Registry documents carry fields we do not model (annotations, urls…): ignore, don't fail."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True, defer_build=True)
 
 
 class Platform(_Lenient):
