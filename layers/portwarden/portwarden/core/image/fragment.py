@@ -70,6 +70,7 @@ class LayerEntry:
 
     def to_record(self) -> FileRecord:
         # Not validated again: every field was checked by the tar parser and the layer reader.
+        digest = self.digest_bytes
         return construct_complete(
             FileRecord,
             {
@@ -79,7 +80,7 @@ class LayerEntry:
                 "uid": self.uid,
                 "gid": self.gid,
                 "size": self.size,
-                "sha256": self.sha256,
+                "sha256": None if digest is None else digest.hex(),
                 "link_target": self.link_target,
                 "layer_digest": self.layer_digest,
             },
