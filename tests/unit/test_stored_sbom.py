@@ -386,3 +386,25 @@ def test_a_closed_pipe_is_an_error_exit_like_the_command_lines(image_dir: Path, 
     stderr = process.stderr.read().decode()
     assert process.wait(timeout=120) == 2
     assert stderr.startswith("error: BrokenPipeError")
+
+
+def test_an_interrupted_analysis_ends_as_the_command_lines(
+    image_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C during an analysis the console script makes: no traceback, exit code 130 (typer's)."""
+    import portwarden.core.services.analyze as analyze_module
+    from portwarden.cli.stored_sbom import answer_plain_sbom
+
+    def interrupted(*_args: object, **_kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setenv("PORTWARDEN_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(analyze_module, "sbom_document", interrupted)
+    try:
+        answer_plain_sbom(["-q", "sbom", f"oci-dir:{image_dir}", "-o", "json"])
+    except BaseException as exc:  # an escaping KeyboardInterrupt must fail this test, not stop the run
+        ended: BaseException | None = exc
+    else:
+        ended = None
+    assert isinstance(ended, SystemExit) and ended.code == 130, repr(ended)
+    assert capsys.readouterr().out == ""

@@ -271,6 +271,8 @@ def _analyze_and_print(wiring: _Wiring) -> None:
         document.write(sys.stdout.buffer)
         sys.stdout.buffer.write(b"\n")
         sys.stdout.buffer.flush()
+    except KeyboardInterrupt:
+        sys.exit(130)  # as the command line ends on an interrupt: no traceback, exit code 130
     except Exception as exc:
         from portwarden.cli.context import fail_for
 
