@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -98,3 +99,56 @@ def test_a_missing_field_is_refused() -> None:
     del values["layer_digest"]
     with pytest.raises(ValueError, match="every field"):
         construct_complete(FileRecord, values, set(FileRecord.model_fields))
+
+
+def _expected_inventory_entry(record: FileRecord) -> AnalyzedFile:
+    """What the inventory shows for ``record``, worked out from the record alone and validated."""
+    special = record.type != FileType.DIRECTORY
+    return AnalyzedFile(
+        path=record.path,
+        type=record.type.value,
+        mode=format(record.mode, "04o"),
+        uid=record.uid,
+        gid=record.gid,
+        size=record.size,
+        sha256=record.sha256,
+        link_target=record.link_target,
+        layer_digest=record.layer_digest,
+        setuid=special and bool(record.mode & 0o4000),
+        setgid=special and bool(record.mode & 0o2000),
+        world_writable=record.type in (FileType.FILE, FileType.DIRECTORY) and bool(record.mode & 0o002),
+    )
+
+
+def test_inventory_entries_of_every_type_and_mode_from_many_threads() -> None:
+    """``from_record`` works out each (type, mode) pair once and shares it: every pair, asked for by
+    eight threads at once in different orders, gives what validation gives, for each record's own
+    path, owner, size and digest."""
+    records = [
+        FileRecord(
+            path=f"/f/{kind.value}/{mode:o}",
+            type=kind,
+            mode=mode,
+            uid=mode % 7,
+            gid=mode % 5,
+            size=mode,
+            sha256=f"{mode:064x}" if kind == FileType.FILE else None,
+            link_target="/t" if kind in (FileType.SYMLINK, FileType.HARDLINK) else None,
+            layer_digest=f"sha256:{mode:064x}",
+        )
+        for kind in FileType
+        for mode in range(0, 0o10000, 7)
+    ]
+    expected = [_expected_inventory_entry(record) for record in records]
+
+    def build(offset: int) -> list[tuple[int, AnalyzedFile]]:
+        order = list(range(offset, len(records))) + list(range(offset))
+        return [(i, AnalyzedFile.from_record(records[i])) for i in order]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(build, range(0, len(records), len(records) // 8 + 1)))
+    for built in results:
+        assert len(built) == len(records)
+        for i, entry in built:
+            assert entry == expected[i], records[i]
+            assert entry.model_dump_json() == expected[i].model_dump_json()

@@ -8,6 +8,7 @@ not answer falls through to the full command line, which prints the same bytes.
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 import shutil
@@ -236,7 +237,8 @@ def _cli(args: list[str], env: dict[str, str], entry: bool) -> subprocess.Comple
     # The console script (entry) tries the stored document first; `-m portwarden.cli.main` never does.
     code = (
         "import sys\nfrom portwarden.cli.entry import run\nsys.argv[0] = 'portwarden'\ntry:\n    run()\n"
-        "finally:\n    sys.stderr.write('typer loaded: %s' % ('typer' in sys.modules))"
+        "finally:\n    sys.stderr.write('typer loaded: %s, command line built: %s'"
+        " % ('typer' in sys.modules, 'portwarden.cli.main' in sys.modules))"
         if entry
         else "import sys; from portwarden.cli.main import run; sys.argv[0] = 'portwarden'; run()"
     )
@@ -252,7 +254,8 @@ def test_the_console_script_prints_what_the_full_command_line_prints(
     env = {**os.environ, "PORTWARDEN_HOME": str(tmp_path / "home")}
     args = ["sbom", f"oci-dir:{image_dir}", "-o", fmt, "--secret", "TOKEN=tok_[a-z]+"]
     first = _cli(args, env, entry=True)
-    assert first.returncode == 0 and "typer loaded: True" in first.stderr  # nothing stored yet
+    # Nothing stored yet: analyzed, still without the command line.
+    assert first.returncode == 0 and "typer loaded: False" in first.stderr
     for blob in layer_blobs(image_dir):
         blob.unlink()
     early = _cli(args, env, entry=True)
@@ -260,9 +263,77 @@ def test_the_console_script_prints_what_the_full_command_line_prints(
     full = _cli(args, env, entry=False)
     assert full.returncode == 0
     assert early.stdout == full.stdout == first.stdout
-    # Other options: not the stored document (an analysis from the layer fragments).
-    declared = _cli([*args, "--include-declared"], env, entry=True)
-    assert declared.returncode == 0 and "typer loaded: True" in declared.stderr
+    # Another option: the full command line (an analysis from the layer fragments).
+    uncached = _cli([*args, "--no-cache"], env, entry=True)
+    assert "typer loaded: True" in uncached.stderr
+
+
+def _timeless(fmt: str, text: str) -> object:
+    """The document without what derives from the time of the analysis."""
+    document = json.loads(text)
+    if fmt == "json":
+        del document["analyzed_at"]
+    else:
+        del document["serialNumber"], document["metadata"]["timestamp"]
+    return document
+
+
+@pytest.mark.parametrize("fmt", ["json", "cyclonedx-json"])
+def test_an_analysis_made_before_the_command_line_is_the_command_lines(
+    image_dir: Path, tmp_path: Path, fmt: str
+) -> None:
+    """A plain request with nothing stored is analyzed by the console script itself: the same
+    document, warnings and exit code as the full command line's, damaged layer cache included."""
+    args = ["sbom", f"oci-dir:{image_dir}", "-o", fmt, "--retrieve", "/etc/os-release"]
+    runs = {}
+    for entry in (True, False):
+        env = {**os.environ, "PORTWARDEN_HOME": str(tmp_path / f"home-{entry}")}
+        for variable in ("FORCE_TERMINAL", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "FORCE_COLOR"):
+            env.pop(variable, None)
+        assert _cli(args, env, entry=entry).returncode == 0  # fragments cached, the document stored
+        shutil.rmtree(tmp_path / f"home-{entry}" / "cache" / "analyses")
+        for fragment in (tmp_path / f"home-{entry}" / "cache" / "fragments").rglob("*.json.zst"):
+            fragment.write_bytes(b"not a fragment")
+        runs[entry] = _cli(args, env, entry=entry)
+    early, full = runs[True], runs[False]
+    assert "typer loaded: False" in early.stderr
+    assert early.returncode == full.returncode == 0
+    assert _timeless(fmt, early.stdout) == _timeless(fmt, full.stdout)
+    warnings, _, _ = early.stderr.partition("typer loaded: ")
+    assert warnings == full.stderr
+    assert warnings.count("warning: layer cache: ") == 2 and "unreadable fragment" in warnings
+
+
+def test_an_analysis_error_before_the_command_line_is_the_command_lines(
+    image_dir: Path, tmp_path: Path
+) -> None:
+    """A layer that does not match its digest fails the analysis: one line, exit code 2, as the
+    command line says it (the source resolves, so the console script analyzes it itself)."""
+    [blob, *_] = [p for p in (image_dir / "blobs" / "sha256").iterdir() if p.read_bytes()[:2] == b"\x1f\x8b"]
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    blob.write_bytes(bytes(data))
+    args = ["sbom", f"oci-dir:{image_dir}", "-o", "json"]
+    env = {**os.environ, "PORTWARDEN_HOME": str(tmp_path / "home")}
+    early = _cli(args, env, entry=True)
+    full = _cli(args, env, entry=False)
+    assert early.returncode == full.returncode == 2
+    assert early.stdout == full.stdout == ""
+    said, _, loaded = early.stderr.partition("typer loaded: ")
+    assert loaded.endswith("command line built: False")  # the error line's format loads typer only
+    assert said == full.stderr
+    assert full.stderr.startswith("error: ") and full.stderr.count("\n") == 1
+
+
+def test_a_terminal_gets_the_command_lines_progress(image_dir: Path, tmp_path: Path) -> None:
+    """Where the command line would draw the layers' progress, it runs the analysis itself."""
+    env = {**os.environ, "PORTWARDEN_HOME": str(tmp_path / "home"), "FORCE_TERMINAL": "1"}
+    args = ["sbom", f"oci-dir:{image_dir}", "-o", "json"]
+    assert "typer loaded: True" in _cli(args, env, entry=True).stderr
+    # Stored now: printed without the command line, terminal or not.
+    assert "typer loaded: False" in _cli(args, env, entry=True).stderr
+    quiet = {**env, "PORTWARDEN_HOME": str(tmp_path / "quiet-home")}
+    assert "typer loaded: False" in _cli(["-q", *args], quiet, entry=True).stderr
 
 
 def test_errors_are_the_full_command_lines(tmp_path: Path) -> None:
@@ -315,3 +386,25 @@ def test_a_closed_pipe_is_an_error_exit_like_the_command_lines(image_dir: Path, 
     stderr = process.stderr.read().decode()
     assert process.wait(timeout=120) == 2
     assert stderr.startswith("error: BrokenPipeError")
+
+
+def test_an_interrupted_analysis_ends_as_the_command_lines(
+    image_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C during an analysis the console script makes: no traceback, exit code 130 (typer's)."""
+    import portwarden.core.services.analyze as analyze_module
+    from portwarden.cli.stored_sbom import answer_plain_sbom
+
+    def interrupted(*_args: object, **_kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setenv("PORTWARDEN_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(analyze_module, "sbom_document", interrupted)
+    try:
+        answer_plain_sbom(["-q", "sbom", f"oci-dir:{image_dir}", "-o", "json"])
+    except BaseException as exc:  # an escaping KeyboardInterrupt must fail this test, not stop the run
+        ended: BaseException | None = exc
+    else:
+        ended = None
+    assert isinstance(ended, SystemExit) and ended.code == 130, repr(ended)
+    assert capsys.readouterr().out == ""

@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import struct
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from portwarden.core.analyzers import rust as rust_module
 from portwarden.core.analyzers.base import AnalyzerContext
+from portwarden.core.analyzers.binary import candidates as candidates_module
 from portwarden.core.analyzers.golang import (
     BUILDINFO_MAGIC,
     MODINFO_END,
@@ -24,6 +26,7 @@ from portwarden.core.analyzers.golang import (
 )
 from portwarden.core.analyzers.rust import RustCrateAnalyzer
 from portwarden.core.image.resolver import FileResolver
+from portwarden.core.model.files import FileRecord
 from portwarden.core.model.package import Package, PackageType
 from tests.support.binaries import ELF_BASE, build_elf, elf_layout, go_inline_buildinfo, uvarint
 
@@ -311,3 +314,33 @@ def test_cargo_auditable_corrupt_payloads() -> None:
     packages, warnings = rust_output(files)
     assert packages == {}
     assert len(warnings) == 3
+
+
+def test_go_and_rust_share_one_scan_for_candidate_binaries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The records are scanned for candidate binaries once per image; each analyzer still finds its
+    own binaries in that shared selection, and another image gets its own."""
+    scans: list[FileResolver] = []
+    scan = candidates_module._scan_candidates
+
+    def counted(resolver: FileResolver) -> Iterator[FileRecord]:
+        scans.append(resolver)
+        return scan(resolver)
+
+    monkeypatch.setattr(candidates_module, "_scan_candidates", counted)
+    go_binary = build_elf({".text": b"\x90" * 64, ".go.buildinfo": inline_buildinfo()})
+    rust_binary = build_elf({".text": b"\x90" * 64, ".dep-v0": zlib.compress(json.dumps(AUDIT).encode())})
+    resolver = FileResolver.from_files(
+        {"/usr/local/bin/tool": go_binary, "/usr/local/bin/myapp": rust_binary}
+    )
+    go = GoModuleAnalyzer().analyze(AnalyzerContext(resolver=resolver))
+    rust = RustCrateAnalyzer().analyze(AnalyzerContext(resolver=resolver))
+    assert_tool_modules({p.name: p for p in go.packages}, "go1.21.5", "pkg:golang/stdlib@1.21.5")
+    assert {p.name for p in rust.packages} == {"myapp", "serde", "cc"}
+    assert scans == [resolver]
+    other = FileResolver.from_files({"/usr/local/bin/myapp": rust_binary})
+    assert {p.name for p in RustCrateAnalyzer().analyze(AnalyzerContext(resolver=other)).packages} == {
+        "myapp",
+        "serde",
+        "cc",
+    }
+    assert scans == [resolver, other]

@@ -93,14 +93,29 @@ def _rewrite(path: Path, change: object) -> None:
     path.write_bytes(zstandard.ZstdCompressor().compress(json.dumps(document).encode()))
 
 
+def _column(name: str, position: int, value: object) -> object:
+    return lambda d: d["index"]["records"][name].__setitem__(position, value)
+
+
 TAMPERS = [
-    lambda d: d["index"]["records"][0].__setitem__(2, 0o100644),  # file-type bits in the mode
-    lambda d: d["index"]["records"][0].__setitem__(6, "zz" * 32),  # not a digest
-    lambda d: d["index"]["records"][0].__setitem__(0, "relative/path"),
-    lambda d: d["index"]["records"][0].__setitem__(3, -1),
-    lambda d: d["index"]["records"][0].pop(),
-    lambda d: d["index"].__setitem__("records", {}),
-    lambda d: d.__setitem__("format", 1),
+    _column("modes", 0, 0o40755),  # file-type bits in the mode
+    _column("modes", 0, True),  # JSON's true is not a number
+    _column("modes", 0, 1.5),
+    _column("uids", 0, -1),
+    _column("sizes", 0, "7"),
+    _column("paths", 0, "relative/path"),
+    _column("paths", 0, None),
+    _column("types", 0, "socket"),
+    lambda d: d["index"]["records"]["gids"].pop(),  # a column shorter than the others
+    lambda d: d["index"]["records"].__setitem__("digested", d["index"]["records"]["digested"][:-1]),
+    lambda d: d["index"]["records"].__setitem__("digested", "2" * len(d["index"]["records"]["digested"])),
+    # one digest 3 bytes short
+    lambda d: d["index"]["records"].__setitem__("digests", d["index"]["records"]["digests"][:-4]),
+    lambda d: d["index"]["records"].__setitem__("digests", "!" + d["index"]["records"]["digests"][1:]),
+    lambda d: d["index"]["records"].__setitem__("links", [[999, "/x"]]),  # a link of no entry
+    lambda d: d["index"]["records"].__setitem__("links", [[0, 7]]),
+    lambda d: d["index"].__setitem__("records", []),
+    lambda d: d.__setitem__("format", 3),
 ]
 
 
@@ -116,3 +131,31 @@ def test_a_tampered_fragment_is_a_miss(tmp_path: Path, tamper: object) -> None:
     assert lookup.index is None
     if tamper is not TAMPERS[-1]:  # another format is an ordinary miss; the rest are damage, reported
         assert lookup.problem is not None and "unreadable fragment" in lookup.problem
+
+
+def test_each_column_is_decoded_in_place(tmp_path: Path) -> None:
+    """Every attribute lands on its own entry: a digest, a link target or an owner shifted by one entry
+    would still decode, so the round trip is checked entry by entry on a layer of many kinds."""
+    cache = LayerCache(FilesystemBlobStore(tmp_path / "cache"), "fp")
+    index = read_sample(ContentStore())
+    cache.save(index, CAPTURE, ContentStore())
+    loaded = cache.lookup(index.digest, ContentStore()).index
+    assert loaded is not None
+    assert list(loaded.records) == list(index.records)
+    for path, record in index.records.items():
+        assert entry_tuple(loaded.records[path]) == entry_tuple(record), path
+    assert loaded.records["/bin"].link_target == "usr/bin" and loaded.records["/bin"].sha256 is None
+    assert loaded.records["/usr/bin/su2"].link_target == "/usr/bin/su"
+    assert loaded.records["/etc/empty"].sha256 == hashlib.sha256(b"").hexdigest()
+
+
+def test_a_fragment_of_another_diff_id_is_a_miss(tmp_path: Path) -> None:
+    """The image config names the diff_id of every layer; a fragment that states another one is not
+    used (the layer read again verifies the diff_id for real)."""
+    cache = LayerCache(FilesystemBlobStore(tmp_path / "cache"), "fp")
+    index = read_sample(ContentStore())
+    cache.save(index, CAPTURE, ContentStore())
+    assert cache.lookup(index.digest, ContentStore(), index.diff_id).index is not None
+    lookup = cache.lookup(index.digest, ContentStore(), "sha256:" + "0" * 64)
+    assert lookup.index is None
+    assert lookup.problem is not None and "is not the image config's" in lookup.problem

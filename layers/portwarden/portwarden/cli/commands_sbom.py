@@ -11,7 +11,7 @@ import typer
 from portwarden.cli.commands_image import PlatformOpt, SourceArg
 from portwarden.cli.context import state
 from portwarden.cli.output import Column, message, print_table, stdout
-from portwarden.cli.stored_sbom import named_patterns, sbom_options
+from portwarden.cli.stored_sbom import cache_warning_lines, failure_lines, named_patterns, sbom_options
 from portwarden.cli.wiring import image_access
 
 # Analyzers and SBOM encoders load inside the command: module-level imports are paid by
@@ -88,9 +88,8 @@ def sbom(
         if document.analysis is None:  # a stored document: its analysis had no failed analyzer
             return
         analysis = document.analysis
-    failed = [run for run in analysis.analyzers if run.error]
-    for run in failed:
-        message(f"warning: analyzer {run.name} failed: {run.error}")
+    for line in failure_lines(analysis):
+        message(line)
 
 
 PACKAGE_COLUMNS = (
@@ -103,11 +102,8 @@ PACKAGE_COLUMNS = (
 
 def warn_about_cache(analysis: ImageAnalysis) -> None:
     """Say when the layer cache was damaged (the affected layers were read again)."""
-    from portwarden.core.image.cache import CACHE_WARNING_PREFIX
-
-    for warning in analysis.warnings:
-        if warning.startswith(CACHE_WARNING_PREFIX):
-            message(f"warning: {warning}")
+    for line in cache_warning_lines(analysis):
+        message(line)
 
 
 def print_package_table(analysis: ImageAnalysis) -> None:

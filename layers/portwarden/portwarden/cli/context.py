@@ -34,6 +34,18 @@ def fail(text: str, debug: bool, exc: BaseException | None) -> NoReturn:
     sys.exit(EXIT_ERROR)
 
 
+def fail_for(exc: Exception, debug: bool) -> NoReturn:
+    """The one line and exit code an error that reached the command line gets (typer's own aside)."""
+    from portwarden.core.errors import PortwardenError
+
+    if isinstance(exc, PortwardenError):
+        fail(str(exc), debug, exc)
+    if isinstance(exc, (OSError, ValueError)):
+        fail(f"{type(exc).__name__}: {exc}", debug, exc)
+    # A bug: still one line, still exit 2, the traceback with --debug.
+    fail(f"unexpected error: {type(exc).__name__}: {exc}", debug, exc)
+
+
 def usage_error(exc: typer.TyperException, debug: bool) -> NoReturn:
     """A command line typer rejected: which option, what it accepts, where the help is; exit code 2."""
     if debug:

@@ -24,7 +24,7 @@ from portwarden.cli import (
     commands_serve,
     commands_watch,
 )
-from portwarden.cli.context import CliState, fail, usage_error
+from portwarden.cli.context import CliState, fail, fail_for, usage_error
 from portwarden.core.errors import PortwardenError
 
 app = typer.Typer(
@@ -83,17 +83,15 @@ def run() -> None:
         # Outside standalone mode click returns a command's exit code (typer.Exit) instead of exiting.
         code = app(standalone_mode=False, prog_name="portwarden")
     except PortwardenError as exc:
-        fail(str(exc), debug, exc)
+        fail_for(exc, debug)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.Abort:
         fail("aborted", debug, None)
     except typer.TyperException as exc:  # usage errors (typer's own click): name the option, exit 2
         usage_error(exc, debug)
-    except (OSError, ValueError) as exc:
-        fail(f"{type(exc).__name__}: {exc}", debug, exc)
-    except Exception as exc:  # a bug: still one line, still exit 2, the traceback with --debug
-        fail(f"unexpected error: {type(exc).__name__}: {exc}", debug, exc)
+    except Exception as exc:  # OSError, ValueError, a bug: one line, exit 2 (cli.context.fail_for)
+        fail_for(exc, debug)
     sys.exit(code if isinstance(code, int) else 0)
 
 

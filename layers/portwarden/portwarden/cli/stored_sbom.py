@@ -1,22 +1,25 @@
-"""``portwarden sbom`` answered from a stored document, before the command line is built.
+"""``portwarden sbom`` for its plain forms, answered before the command line is built.
 
 A rescan of an image already analyzed prints the document stored by the identical earlier request
 (``core.services.stored``). Building the command line (typer, click, rich, every command's options)
-costs more than that answer, so the console script tries it first, for the plain forms of the
-command only:
+costs more than that answer, and a good part of an analysis whose layers are all cached, so the
+console script handles the plain forms of the command itself:
 
     portwarden [-q|--quiet] sbom SOURCE [-o|--output FORMAT] [--platform P] [--include-declared]
                [--secret NAME=REGEX]... [--content NAME=REGEX]... [--retrieve PATH]...
 
 with FORMAT one of the documents (not the table) and a local source (oci-dir, oci-archive,
-docker-archive). Anything else (another option, ``--help``, ``--no-cache``, ``--debug``, a registry
-source, no stored document, any error) answers nothing here and the full command line runs, so
-every message, error and exit code is the command line's. The options are turned into analyzer
-options by the same function the command uses, so both look up the same entry.
+docker-archive): the stored document when there is one, else the analysis, through the very service
+function the command calls, with the command's warnings, error lines and exit codes
+(``cli.context.fail_for``). Anything else (another option, ``--help``, ``--no-cache``, ``--debug``, a
+registry source, a malformed pattern, a terminal that would show the progress bar) answers nothing
+here and the full command line runs. The options are turned into analyzer options by the same
+function the command uses, so both look up the same entry.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,6 +28,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from portwarden.cli.settings import LocalSettings
     from portwarden.core.analyzers.base import AnalyzerOptions
+    from portwarden.core.model.analysis import ImageAnalysis
+    from portwarden.core.ports import BlobStore
+    from portwarden.core.services.acquire import ImageAccess
 
 DOCUMENT_FORMATS = frozenset({"json", "cyclonedx-json", "spdx-json"})
 _LOCAL_SOURCES = ("oci-dir:", "oci-archive:", "docker-archive:")
@@ -130,11 +136,46 @@ def print_stored_sbom(args: Sequence[str]) -> bool:
     if request is None:
         return False
     try:
-        document = _stored_document(request)
+        document = _stored_document(_Wiring.of(request))
     except Exception:  # any problem is the full command line's to report
         return False
     if document is None:
         return False
+    _write_stored(document)
+    return True
+
+
+def answer_plain_sbom(args: Sequence[str]) -> bool:
+    """Answer a plain ``sbom`` command line (the stored document, else the analysis) and return True;
+    False, having written nothing, when the full command line is to run it."""
+    request = parse_plain_sbom(args)
+    if request is None:
+        return False
+    try:
+        wiring = _Wiring.of(request)
+        document = _stored_document(wiring)
+    except Exception:  # a malformed pattern, a bad setting: the full command line's to report
+        return False
+    if document is not None:
+        _write_stored(document)
+        return True
+    if not _quiet(args) and _progress_may_show():
+        return False  # the command line draws the layers' progress on a terminal
+    _analyze_and_print(wiring)
+    return True
+
+
+def _quiet(args: Sequence[str]) -> bool:
+    return bool(args) and args[0] in ("-q", "--quiet")
+
+
+def _progress_may_show() -> bool:
+    """Whether the command line could draw a progress bar (rich's terminal detection, or more)."""
+    forced = ("FORCE_TERMINAL", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "FORCE_COLOR")
+    return sys.stderr.isatty() or any(name in os.environ for name in forced)
+
+
+def _write_stored(document: bytes) -> None:
     try:
         out = sys.stdout.buffer
         out.write(document)
@@ -143,25 +184,98 @@ def print_stored_sbom(args: Sequence[str]) -> bool:
     except OSError as exc:  # a closed pipe: reported as the command line reports it (exit code 2)
         sys.stderr.write(f"error: {type(exc).__name__}: {exc}\n")
         sys.exit(2)
-    return True
 
 
-def _stored_document(request: StoredRequest) -> bytes | None:
-    from portwarden.adapters.local.blobs import FilesystemBlobStore
-    from portwarden.cli.settings import LocalSettings
-    from portwarden.core.services.acquire import ImageAccess
+@dataclass
+class _Wiring:
+    """What both answers need: the request, its analyzer options, the image access and the cache."""
+
+    request: StoredRequest
+    options: AnalyzerOptions
+    access: ImageAccess
+    blobs: BlobStore
+
+    @classmethod
+    def of(cls, request: StoredRequest) -> _Wiring:
+        from portwarden.adapters.local.blobs import FilesystemBlobStore
+        from portwarden.cli.settings import LocalSettings
+        from portwarden.core.services.acquire import ImageAccess
+
+        settings = LocalSettings()
+        options = sbom_options(
+            settings,
+            include_declared=request.include_declared,
+            secret=request.secret,
+            content=request.content,
+            retrieve=request.retrieve,
+        )
+        access = ImageAccess(limits=settings.safety_limits(), work_dir=settings.work_dir)
+        return cls(request, options, access, FilesystemBlobStore(settings.home / "cache"))
+
+
+def _stored_document(wiring: _Wiring) -> bytes | None:
     from portwarden.core.services.stored import stored_sbom_document
 
-    settings = LocalSettings()
-    options = sbom_options(
-        settings,
-        include_declared=request.include_declared,
-        secret=request.secret,
-        content=request.content,
-        retrieve=request.retrieve,
-    )
-    access = ImageAccess(limits=settings.safety_limits(), work_dir=settings.work_dir)
-    blobs = FilesystemBlobStore(settings.home / "cache")
+    request = wiring.request
     return stored_sbom_document(
-        request.source, access, request.output, blobs, options=options, platform=request.platform
+        request.source,
+        wiring.access,
+        request.output,
+        wiring.blobs,
+        options=wiring.options,
+        platform=request.platform,
     )
+
+
+def cache_warning_lines(analysis: ImageAnalysis) -> list[str]:
+    """What the command says before the document when the layer cache was damaged (the affected
+    layers were read again)."""
+    from portwarden.core.image.cache import CACHE_WARNING_PREFIX
+
+    return [f"warning: {w}" for w in analysis.warnings if w.startswith(CACHE_WARNING_PREFIX)]
+
+
+def failure_lines(analysis: ImageAnalysis) -> list[str]:
+    """What the command says after the document about analyzers that failed."""
+    return [f"warning: analyzer {run.name} failed: {run.error}" for run in analysis.analyzers if run.error]
+
+
+def _say(lines: list[str]) -> None:
+    if lines:  # rich is loaded for the command line's own message format only when there is one
+        from portwarden.cli.output import message
+
+        for line in lines:
+            message(line)
+
+
+def _analyze_and_print(wiring: _Wiring) -> None:
+    """``sbom_document`` and its printing, as ``commands_sbom.sbom`` does them; an error is reported
+    as the command line reports it (one line, exit code 2)."""
+    from portwarden.core.services.analyze import sbom_document
+
+    request = wiring.request
+    try:
+        document = sbom_document(
+            request.source,
+            wiring.access,
+            request.output,
+            options=wiring.options,
+            blobs=wiring.blobs,
+            platform=request.platform,
+        )
+        analysis = document.analysis
+        if analysis is not None:
+            _say(cache_warning_lines(analysis))
+        # Bytes straight to stdout: a large document is never held whole as text.
+        sys.stdout.flush()
+        document.write(sys.stdout.buffer)
+        sys.stdout.buffer.write(b"\n")
+        sys.stdout.buffer.flush()
+    except KeyboardInterrupt:
+        sys.exit(130)  # as the command line ends on an interrupt: no traceback, exit code 130
+    except Exception as exc:
+        from portwarden.cli.context import fail_for
+
+        fail_for(exc, debug=False)
+    if analysis is not None:
+        _say(failure_lines(analysis))

@@ -36,7 +36,8 @@ if TYPE_CHECKING:  # the port is a type here; importing ports loads every model
 
 # 2: the frame carries a zstd content checksum (format 1 fragments are read again, once).
 # 3: entries as compact arrays (fragment.encode_index) instead of one object per entry.
-FRAGMENT_FORMAT = 3
+# 4: entries as columns, digests as one base64 string (fragment.encode_index).
+FRAGMENT_FORMAT = 4
 # Analysis warnings about the cache start with this, so a front end can single them out.
 CACHE_WARNING_PREFIX = "layer cache: "
 
@@ -77,12 +78,14 @@ class LayerCache:
         except StoreError:
             return False
 
-    def lookup(self, digest: str, contents: ContentStore) -> FragmentLookup:
+    def lookup(self, digest: str, contents: ContentStore, diff_id: str | None = None) -> FragmentLookup:
         """The cached fragment with its verified contents put into ``contents``, or why not.
 
         A fragment whose contents cannot all be loaded (expired on their own, or altered) is a miss
         with a reason: the caller reads the layer again and ``save`` replaces the fragment and
-        restores the contents."""
+        restores the contents. So is one whose diff_id is not ``diff_id`` (the image config's): the
+        layer read again verifies it for real (a config that is wrong then fails as on a first read,
+        a fragment that is wrong is replaced)."""
         try:
             raw = self._blobs.get(self._key(digest))
             if raw is None:
@@ -91,6 +94,10 @@ class LayerCache:
             if document.get("format") != FRAGMENT_FORMAT:
                 return FragmentLookup(None)  # written by another release: an ordinary miss
             index = decode_index(document["index"])
+            if diff_id is not None and index.diff_id != diff_id:
+                return self._broken(
+                    digest, f"the fragment's diff_id {index.diff_id} is not the image config's {diff_id}"
+                )
             for sha in document["captured"]:
                 data = self._blobs.get(self._content_key(sha))
                 if data is None:

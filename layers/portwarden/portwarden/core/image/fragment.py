@@ -9,8 +9,12 @@ final filesystem. File digests are kept as 32 raw bytes and shown as hex when as
 
 from __future__ import annotations
 
+import base64
+import binascii
 import stat
 from dataclasses import dataclass, field, replace
+from itertools import repeat
+from typing import cast
 
 from portwarden.core.model.base import ValueObject, construct_complete
 from portwarden.core.model.files import FileRecord, FileType
@@ -66,6 +70,7 @@ class LayerEntry:
 
     def to_record(self) -> FileRecord:
         # Not validated again: every field was checked by the tar parser and the layer reader.
+        digest = self.digest_bytes
         return construct_complete(
             FileRecord,
             {
@@ -75,7 +80,7 @@ class LayerEntry:
                 "uid": self.uid,
                 "gid": self.gid,
                 "size": self.size,
-                "sha256": self.sha256,
+                "sha256": None if digest is None else digest.hex(),
                 "link_target": self.link_target,
                 "layer_digest": self.layer_digest,
             },
@@ -129,13 +134,21 @@ def as_record(record: LayerRecord) -> FileRecord:
 
 
 # ---- the fragment cache's encoding --------------------------------------------------------------
-# Entries travel as JSON arrays (path, type, mode, uid, gid, size, sha256, link target): a
-# ``model_dump`` of a large layer would build a dict per entry, and a pydantic validation of it on
-# the way back would cost what the compact entries save. The cache is an edge, so every value is
-# checked here as strictly as the tar parser checks it.
+# Entries travel as columns, one JSON array per attribute (paths, types, modes, uids, gids, sizes),
+# the file digests as one base64 string of raw 32-byte digests with a mask saying which entries have
+# one, and the few link targets as (position, target) pairs. A row per entry would cost a list object
+# each way and a check per cell; columns are checked whole, at C speed where Python allows (the type
+# of every cell of a column, its bounds), and a pydantic validation per entry would cost what the
+# compact entries save. The cache is an edge, so every value is checked here as strictly as the tar
+# parser checks it.
+
+_DIGEST_SIZE = 32
+_FILE_TYPES = {kind.value: kind for kind in FileType}
 
 
 def encode_index(index: LayerIndex) -> dict[str, object]:
+    records = list(index.records.values())
+    digests = [r.digest_bytes if isinstance(r, LayerEntry) else _raw_digest(r.sha256) for r in records]
     return {
         "digest": index.digest,
         "diff_id": index.diff_id,
@@ -148,11 +161,22 @@ def encode_index(index: LayerIndex) -> dict[str, object]:
         "findings": {
             name: [[hit.path, hit.line, hit.name] for hit in hits] for name, hits in index.findings.items()
         },
-        "records": [
-            [r.path, r.type.value, r.mode, r.uid, r.gid, r.size, r.sha256, r.link_target]
-            for r in index.records.values()
-        ],
+        "records": {
+            "paths": [r.path for r in records],
+            "types": [r.type.value for r in records],
+            "modes": [r.mode for r in records],
+            "uids": [r.uid for r in records],
+            "gids": [r.gid for r in records],
+            "sizes": [r.size for r in records],
+            "digested": "".join("0" if d is None else "1" for d in digests),
+            "digests": base64.b64encode(b"".join(d for d in digests if d is not None)).decode("ascii"),
+            "links": [[i, r.link_target] for i, r in enumerate(records) if r.link_target is not None],
+        },
     }
+
+
+def _raw_digest(sha256: str | None) -> bytes | None:
+    return None if sha256 is None else bytes.fromhex(sha256)
 
 
 def _string(value: object, what: str) -> str:
@@ -173,32 +197,61 @@ def _strings(value: object, what: str) -> tuple[str, ...]:
     return tuple(_string(item, what) for item in value)
 
 
-def _entry(row: object, layer_digest: str) -> LayerEntry:
-    if not isinstance(row, list) or len(row) != 8:
-        raise ValueError("a cached entry is not an 8-item array")
-    path, kind, mode, uid, gid, size, sha, link = row
-    path = _string(path, "an entry path")
-    if not path.startswith("/"):
-        raise ValueError("a cached entry path is not absolute")
-    mode = _count(mode, "an entry mode")
-    if mode > 0o7777:
-        raise ValueError("a cached entry mode has file-type bits")
-    digest = None
-    if sha is not None:
-        text = _string(sha, "an entry sha256")
-        if len(text) != 64 or text != text.lower():
-            raise ValueError("a cached entry sha256 is not 64 lowercase hex digits")
-        digest = bytes.fromhex(text)
-    return LayerEntry(
-        path,
-        FileType(_string(kind, "an entry type")),
-        mode,
-        _count(uid, "an entry uid"),
-        _count(gid, "an entry gid"),
-        _count(size, "an entry size"),
-        digest,
-        None if link is None else _string(link, "an entry link target"),
-        layer_digest,
+def _column(columns: dict[str, object], name: str, length: int | None) -> list[object]:
+    column = columns.get(name)
+    if not isinstance(column, list) or (length is not None and len(column) != length):
+        raise ValueError(f"cached entry {name} are not a list of one item per entry")
+    return column
+
+
+def _counts(columns: dict[str, object], name: str, length: int, maximum: int | None = None) -> list[int]:
+    """A column of non-negative integers (``bool`` excluded: JSON's true is not a number)."""
+    column = _column(columns, name, length)
+    if column and set(map(type, column)) != {int}:
+        raise ValueError(f"cached entry {name} are not all integers")
+    numbers = cast(list[int], column)
+    if numbers and (min(numbers) < 0 or (maximum is not None and max(numbers) > maximum)):
+        raise ValueError(f"cached entry {name} are not all in range")
+    return numbers
+
+
+def _entries(columns: object, layer_digest: str) -> list[LayerEntry]:
+    if not isinstance(columns, dict):
+        raise ValueError("cached records are not an object of columns")
+    paths = _column(columns, "paths", None)
+    length = len(paths)
+    if paths and (set(map(type, paths)) != {str} or not all(p.startswith("/") for p in paths)):  # type: ignore[attr-defined]
+        raise ValueError("a cached entry path is not an absolute path")
+    try:
+        types = [_FILE_TYPES[kind] for kind in _column(columns, "types", length)]  # type: ignore[index]
+    except (KeyError, TypeError):
+        raise ValueError("a cached entry type is not a file type") from None
+    # No file-type bits in a mode: the type column says what an entry is.
+    modes = _counts(columns, "modes", length, maximum=0o7777)
+    uids = _counts(columns, "uids", length)
+    gids = _counts(columns, "gids", length)
+    sizes = _counts(columns, "sizes", length)
+    mask = _string(columns.get("digested"), "the digest mask")
+    if len(mask) != length or mask.strip("01"):
+        raise ValueError("the cached digest mask is not one 0 or 1 per entry")
+    try:
+        raw = base64.b64decode(_string(columns.get("digests"), "the digests"), validate=True)
+    except binascii.Error:
+        raise ValueError("the cached digests are not base64") from None
+    if len(raw) != _DIGEST_SIZE * mask.count("1"):
+        raise ValueError("the cached digests are not one 32-byte sha256 per entry that has one")
+    pieces = iter([raw[i : i + _DIGEST_SIZE] for i in range(0, len(raw), _DIGEST_SIZE)])
+    digests = [None if flag == "0" else next(pieces) for flag in mask]
+    links: list[str | None] = [None] * length
+    for pair in _column(columns, "links", None):
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise ValueError("a cached link target is not a (position, target) pair")
+        position = _count(pair[0], "a link target's position")
+        if position >= length:
+            raise ValueError("a cached link target belongs to no entry")
+        links[position] = _string(pair[1], "an entry link target")
+    return list(
+        map(LayerEntry, paths, types, modes, uids, gids, sizes, digests, links, repeat(layer_digest, length))  # type: ignore[arg-type]
     )
 
 
@@ -221,12 +274,7 @@ def decode_index(document: object) -> LayerIndex:
             for hit in hits
         )
     rows = document.get("records")
-    if not isinstance(rows, list):
-        raise ValueError("cached records are not a list")
-    records: dict[str, LayerRecord] = {}
-    for row in rows:
-        entry = _entry(row, digest)
-        records[entry.path] = entry
+    records: dict[str, LayerRecord] = {entry.path: entry for entry in _entries(rows, digest)}
     return LayerIndex(
         digest=digest,
         diff_id=_string(document.get("diff_id"), "the diff_id"),

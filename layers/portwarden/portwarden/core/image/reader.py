@@ -66,7 +66,7 @@ def read_one_layer(
 ) -> LayerIndex:
     cache_warning = None
     if cache is not None:
-        lookup = cache.lookup(descriptor.digest, contents)
+        lookup = cache.lookup(descriptor.digest, contents, diff_id)
         if lookup.index is not None:
             return lookup.index
         cache_warning = lookup.warning

@@ -12,7 +12,7 @@ import hashlib
 import io
 import os
 import stat
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -39,6 +39,7 @@ class FileResolver:
         self._contents = contents
         self._sorted_paths: list[str] | None = None
         self._by_name: dict[str, list[str]] | None = None
+        self._selections: dict[str, tuple[FileRecord, ...]] = {}
 
     # -- lookups ----------------------------------------------------------------------------
     def lstat(self, path: str) -> FileRecord | None:
@@ -121,6 +122,16 @@ class FileResolver:
                 by_name.setdefault(path[path.rfind("/") + 1 :], []).append(path)
             self._by_name = by_name
         return self._by_name
+
+    def selection(
+        self, name: str, select: Callable[[FileResolver], Iterable[FileRecord]]
+    ) -> tuple[FileRecord, ...]:
+        """The records ``select`` picks, worked out on the first call for ``name`` and shared by the
+        analyzers that ask for the same selection (the view never changes)."""
+        chosen = self._selections.get(name)
+        if chosen is None:
+            chosen = self._selections[name] = tuple(select(self))
+        return chosen
 
     def record(self, path: str) -> FileRecord | None:
         """The record at exactly ``path`` as listed by ``sorted_paths`` (no symlink followed)."""

@@ -25,13 +25,9 @@ def squash(layers: Sequence[LayerIndex]) -> tuple[dict[str, FileRecord], list[st
     warnings: list[str] = []
     for layer in layers:
         removed_subtrees = set(layer.whiteouts)
-        for path, record in layer.records.items():
-            existing = tree.get(path)
-            if (
-                existing is not None
-                and existing.type == FileType.DIRECTORY
-                and record.type != FileType.DIRECTORY
-            ):
+        # Only paths the tree already has can replace a directory (the first layer has none to check).
+        for path in tree.keys() & layer.records.keys() if tree else ():
+            if tree[path].type == FileType.DIRECTORY and layer.records[path].type != FileType.DIRECTORY:
                 removed_subtrees.add(path)
         emptied_dirs = set(layer.opaque_dirs)
         if removed_subtrees or emptied_dirs:

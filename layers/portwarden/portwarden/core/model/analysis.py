@@ -81,12 +81,50 @@ class AnalyzedFile(FileEntry):
 
     @classmethod
     def from_record(cls, record: FileRecord) -> AnalyzedFile:
-        is_dir = record.type == FileType.DIRECTORY
-        fields = cls.record_fields(record)
-        fields["setuid"] = record.is_setuid and not is_dir
-        fields["setgid"] = record.is_setgid and not is_dir
-        fields["world_writable"] = record.is_world_writable
-        return _construct(cls, fields)
+        # An image has hundreds of thousands of files but few distinct (type, mode) pairs: what they
+        # imply (the type's name, the octal mode, the three flags) is worked out once per pair.
+        kind = record.type
+        mode = record.mode
+        implied = _IMPLIED.get((kind, mode))
+        if implied is None:
+            implied = _IMPLIED[(kind, mode)] = _implied_by(record)
+        type_name, mode_octal, setuid, setgid, world_writable = implied
+        fields_set = _FIELD_SETS.get(cls)
+        if fields_set is None:
+            fields_set = _FIELD_SETS[cls] = set(cls.model_fields)
+        return construct_complete(
+            cls,
+            {
+                "path": record.path,
+                "type": type_name,
+                "mode": mode_octal,
+                "uid": record.uid,
+                "gid": record.gid,
+                "size": record.size,
+                "sha256": record.sha256,
+                "link_target": record.link_target,
+                "layer_digest": record.layer_digest,
+                "setuid": setuid,
+                "setgid": setgid,
+                "world_writable": world_writable,
+            },
+            fields_set,
+        )
+
+
+# (type, mode) -> (type name, octal mode, setuid, setgid, world-writable), as AnalyzedFile shows them.
+_IMPLIED: dict[tuple[FileType, int], tuple[str, str, bool, bool, bool]] = {}
+
+
+def _implied_by(record: FileRecord) -> tuple[str, str, bool, bool, bool]:
+    is_dir = record.type == FileType.DIRECTORY
+    return (
+        record.type.value,
+        sys.intern(record.mode_octal),
+        record.is_setuid and not is_dir,
+        record.is_setgid and not is_dir,
+        record.is_world_writable,
+    )
 
 
 class SecretFinding(ValueObject):

@@ -292,7 +292,7 @@ def _assemble_from_fragments(
     try:
         layers = []
         for task in pointer.layers:
-            lookup = cache.lookup(task.digest, contents)
+            lookup = cache.lookup(task.digest, contents, task.diff_id)
             if lookup.index is not None:
                 layers.append(lookup.index)
                 continue

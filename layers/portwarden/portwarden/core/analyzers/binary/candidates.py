@@ -74,8 +74,13 @@ EXECUTE_BITS = 0o111
 _LOCATIONS = compile_globs(BINARY_CAPTURE_PATTERNS)
 
 
-def candidate_binaries(resolver: FileResolver) -> Iterator[FileRecord]:
-    """Regular files with captured content that sit where binaries live or are executable."""
+def candidate_binaries(resolver: FileResolver) -> tuple[FileRecord, ...]:
+    """Regular files with captured content that sit where binaries live or are executable (one scan
+    of the records, shared by the Go and Rust analyzers)."""
+    return resolver.selection("candidate-binaries", _scan_candidates)
+
+
+def _scan_candidates(resolver: FileResolver) -> Iterator[FileRecord]:
     for record in resolver.records():
         if record.type not in CONTENT_TYPES or record.size < MIN_BINARY_SIZE or record.sha256 is None:
             continue
