@@ -246,14 +246,7 @@ def rematch_image(
         logger.warning("rematch of %s failed: %s", digest, exc)
         report.errors.append(f"{digest}: {exc}")
         return
-    if emit is not None and notifications:
-        emit(notifications)
-    try:
-        for write in writes:
-            write()
-    except PortwardenError as exc:
-        logger.warning("storing the rematch of %s failed: %s", digest, exc)
-        report.errors.append(f"{digest}: {exc}")
+    if not _notify_then_store(digest, notifications, writes, emit, report, "rematch"):
         return
     report.rematched += 1
     report.changed += int(diff.changed)
@@ -392,18 +385,33 @@ def reevaluate_stored_image(
         logger.warning("re-evaluation of %s failed: %s", digest, exc)
         report.errors.append(f"{digest}: {exc}")
         return
-    # Raised, not recorded: the queue refusing is worth a retry of the whole image.
+    if not _notify_then_store(digest, notifications, writes, emit, report, "re-evaluation"):
+        return
+    report.reevaluated += 1
+    report.notifications.extend(notifications)
+
+
+def _notify_then_store(
+    digest: str,
+    notifications: Sequence[Notification],
+    writes: Sequence[Callable[[], None]],
+    emit: Callable[[Sequence[Notification]], None] | None,
+    report: RematchReport,
+    what: str,
+) -> bool:
+    """Hand the image's notifications to ``emit``, then run its deferred writes; False (the failure in
+    ``report.errors``) when a write failed. ``emit`` raising is not caught: the queue refusing is worth
+    a retry of the whole image, which nothing stored yet makes repeat the same notifications."""
     if emit is not None and notifications:
         emit(notifications)
     try:
         for write in writes:
             write()
     except PortwardenError as exc:
-        logger.warning("storing the re-evaluation of %s failed: %s", digest, exc)
+        logger.warning("storing the %s of %s failed: %s", what, digest, exc)
         report.errors.append(f"{digest}: {exc}")
-        return
-    report.reevaluated += 1
-    report.notifications.extend(notifications)
+        return False
+    return True
 
 
 def reevaluate_account(
