@@ -857,3 +857,24 @@ def consume_notifications(stack: MotoStack, *, max_batches: int = 1000) -> int:
 
 def dead_lettered_notifications(stack: MotoStack) -> list[str]:
     return _take_all(stack.notification_dead_letter_url)
+
+
+def filtered_subscriber(stack: MotoStack, name: str, policy: dict[str, Any]) -> str:
+    """An SQS queue subscribed to the stack's topic with ``policy`` as its filter (raw delivery)."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    boto3.client("sns", region_name=REGION).subscribe(
+        TopicArn=stack.topic_arn,
+        Protocol="sqs",
+        Endpoint=arn,
+        Attributes={"FilterPolicy": json.dumps(policy), "RawMessageDelivery": "true"},
+    )
+    return str(queue)
+
+
+def received(queue: str) -> list[dict[str, Any]]:
+    """What the queue holds now (up to ten messages, with their attributes)."""
+    sqs = boto3.client("sqs", region_name=REGION)
+    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, MessageAttributeNames=["All"])
+    return messages.get("Messages", [])

@@ -31,10 +31,12 @@ from tests.support.aws import (
     RematchRule,
     consume_notifications,
     ecr_push_event,
+    filtered_subscriber,
     load_event,
     moto_stack,
     osv_feed_zip,
     queued_notifications,
+    received,
     registry_environment,
 )
 from tests.support.ocibuild import ConfigSpec, Image, build_image, build_layer, file
@@ -94,25 +96,6 @@ def analyze(stack: MotoStack, image: Image, repository: str) -> None:
 def subscribe(stack: MotoStack, kind: str, tag: str) -> None:
     created = stack.api("POST", "/subscriptions", {"subscription_type": kind, "subscription_key": tag})
     assert created["statusCode"] == 200, created
-
-
-def filtered_subscriber(stack: MotoStack, name: str, policy: dict[str, Any]) -> str:
-    sqs = boto3.client("sqs", region_name=REGION)
-    queue = sqs.create_queue(QueueName=name)["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    boto3.client("sns", region_name=REGION).subscribe(
-        TopicArn=stack.topic_arn,
-        Protocol="sqs",
-        Endpoint=arn,
-        Attributes={"FilterPolicy": json.dumps(policy), "RawMessageDelivery": "true"},
-    )
-    return str(queue)
-
-
-def received(queue: str) -> list[dict[str, Any]]:
-    sqs = boto3.client("sqs", region_name=REGION)
-    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, MessageAttributeNames=["All"])
-    return messages.get("Messages", [])
 
 
 def attributes_of(message: dict[str, Any]) -> dict[str, str]:

@@ -27,9 +27,11 @@ from tests.support.aws import (
     RematchRule,
     consume_notifications,
     ecr_push_event,
+    filtered_subscriber,
     moto_stack,
     osv_feed_zip,
     queued_notifications,
+    received,
     registry_environment,
 )
 from tests.support.ocibuild import ConfigSpec, Image, build_image, build_layer, file
@@ -101,25 +103,6 @@ def analyze(stack: MotoStack, image: Image, repository: str) -> None:
     assert stack.wait(started["execution_arn"])["status"] == "SUCCEEDED"
     record = stack.stores.catalog.get_image(image.digest)
     assert record is not None and record.analysis_status is AnalysisStatus.ANALYZED
-
-
-def filtered_subscriber(stack: MotoStack, name: str, policy: dict[str, Any]) -> str:
-    sqs = boto3.client("sqs", region_name=REGION)
-    queue = sqs.create_queue(QueueName=name)["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    boto3.client("sns", region_name=REGION).subscribe(
-        TopicArn=stack.topic_arn,
-        Protocol="sqs",
-        Endpoint=arn,
-        Attributes={"FilterPolicy": json.dumps(policy), "RawMessageDelivery": "true"},
-    )
-    return str(queue)
-
-
-def received(queue: str) -> list[dict[str, Any]]:
-    sqs = boto3.client("sqs", region_name=REGION)
-    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, MessageAttributeNames=["All"])
-    return messages.get("Messages", [])
 
 
 def test_feed_change_rematches_only_affected_images_and_vuln_update_reaches_a_filtered_sns_subscriber(

@@ -10,12 +10,16 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import boto3  # type: ignore[import-untyped]
 import pytest
 
-from tests.support.aws import REGION, MotoStack, consume_notifications, moto_stack
+from tests.support.aws import (
+    MotoStack,
+    consume_notifications,
+    filtered_subscriber,
+    moto_stack,
+    received,
+)
 from tests.support.registry import free_port
 from tests.support.webhook_receiver import WebhookReceiver
 
@@ -41,29 +45,12 @@ def stack(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, receiver: WebhookRece
         yield running
 
 
-def filtered_subscriber(stack: MotoStack, policy: dict[str, Any]) -> str:
-    sqs = boto3.client("sqs", region_name=REGION)
-    queue = sqs.create_queue(QueueName="test-sends")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    boto3.client("sns", region_name=REGION).subscribe(
-        TopicArn=stack.topic_arn,
-        Protocol="sqs",
-        Endpoint=arn,
-        Attributes={"FilterPolicy": json.dumps(policy), "RawMessageDelivery": "true"},
-    )
-    return str(queue)
-
-
-def received(queue: str) -> list[dict[str, Any]]:
-    sqs = boto3.client("sqs", region_name=REGION)
-    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, MessageAttributeNames=["All"])
-    return messages.get("Messages", [])
-
-
 def test_a_test_send_goes_to_sns_with_attributes_and_to_the_webhook_and_is_in_the_delivery_log(
     stack: MotoStack, receiver: WebhookReceiver
 ) -> None:
-    subscriber = filtered_subscriber(stack, {"notification_type": ["policy_eval"], "policy_status": ["fail"]})
+    subscriber = filtered_subscriber(
+        stack, "test-sends", {"notification_type": ["policy_eval"], "policy_status": ["fail"]}
+    )
     answer = stack.api("POST", "/v1/system/webhooks/policy_eval/test")
     assert answer["statusCode"] == 200, answer
     attempts = answer["json"]
