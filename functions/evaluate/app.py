@@ -30,6 +30,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         policies=stores.policies,
         evaluations=stores.evaluations,
         feeds=stores.feeds,
+        vex=wiring.vex_inputs(image.account),
     )
     metrics.add_metric(name=f"Evaluations{outcome.final_action.title()}", unit=MetricUnit.Count, value=1)
     return outcome.model_dump(mode="json")

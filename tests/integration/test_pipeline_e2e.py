@@ -396,3 +396,40 @@ def test_system_feeds_on_aws_list_start_the_workflow_and_honour_disabled_feeds_a
     accounts.add_account(new_account("team", type=AccountType.USER))
     accounts.put_principal(team_principal, "team")
     assert stack.api("POST", "/v1/system/feeds", principal=team_principal)["statusCode"] == 403
+
+
+def test_the_pipelines_evaluation_applies_the_accounts_vex_statements(
+    stack: MotoStack, anonymous_registry: RunningRegistry
+) -> None:
+    # The same image stops without a statement (the test above); a not_affected statement stored
+    # through the API keeps the Evaluate phase from stopping it, as it keeps GET /check from doing so.
+    image = app_image()
+    push_image(image, anonymous_registry, "team/app", "1.0")
+    publish_database(stack)
+    statement = {
+        "vulnerability": {"name": "GHSA-xvch-5gv4-984h"},
+        "products": [{"@id": "pkg:npm/minimist@1.2.5"}],
+        "status": "not_affected",
+        "justification": "vulnerable_code_not_in_execute_path",
+    }
+    document = {
+        "@context": "https://openvex.dev/ns/v0.2.0",
+        "@id": "https://example.test/vex/minimist",
+        "author": "security@example.test",
+        "timestamp": "2026-11-01T00:00:00Z",
+        "version": 1,
+        "statements": [statement],
+    }
+    stored = stack.api("POST", "/vex", document)
+    assert stored["statusCode"] == 200, stored
+
+    started = stack.start_push(ecr_push_event(image.digest))
+    execution = stack.wait(started["execution_arn"])
+    assert execution["status"] == "SUCCEEDED", stack.history(started["execution_arn"])[-3:]
+    output = json.loads(execution["output"])
+    assert output["matched"]["match_count"] == 1
+    # The stop came from the critical minimist match; the default bundle's other rules only warn.
+    assert output["evaluation"]["final_action"] == "warn"
+    latest = stack.stores.evaluations.latest_evaluation(image.digest, REPO_TAG)
+    assert latest is not None and latest.final_action == "warn"
+    assert "GHSA-xvch-5gv4-984h" not in json.dumps(stack.api("GET", f"/images/{image.digest}/check")["json"])

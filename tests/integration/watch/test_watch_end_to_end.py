@@ -33,6 +33,7 @@ from portwarden.core.services.evaluate import load_bundle_bytes, store_bundle
 from portwarden.core.services.images import ImageSubmission, submit_image
 from portwarden.core.services.sync_feeds import FeedSource, sync_feeds
 from portwarden.core.services.watch import RegistryTagDigests
+from portwarden.core.triage.model import StoredVexDocument
 from portwarden.core.triage.stored import accept_vex_document
 from portwarden.core.vulns.db import FeedKind
 from portwarden.core.watch.config import NotificationSettings, RetrySettings, WebhookEndpoint, WebhookSettings
@@ -419,24 +420,7 @@ def test_reevaluation_applies_the_accounts_vex_statements(harness: Harness) -> N
     harness.activate(SubscriptionType.POLICY_EVAL, f"{host}/app:1")
     harness.watch.run_once()
     vex_store = harness.local.store.for_account(ACCOUNT).vex
-    statement = {
-        "vulnerability": {"name": "GHSA-req-0001"},
-        "products": [{"@id": "pkg:pypi/requests@2.0.0"}],
-        "status": "not_affected",
-        "justification": "vulnerable_code_not_in_execute_path",
-    }
-    vex_document = {
-        "@context": "https://openvex.dev/ns/v0.2.0",
-        "@id": "https://example.test/vex/requests",
-        "author": "security@example.test",
-        "timestamp": "2026-11-01T00:00:00Z",
-        "version": 1,
-        "statements": [statement],
-    }
-    stored = accept_vex_document(
-        json.dumps(vex_document).encode(), now=datetime.now(UTC), document_id="vex-1"
-    )
-    vex_store.put_document(stored)
+    vex_store.put_document(requests_not_affected())
     evaluations = harness.local.store.for_account(ACCOUNT).evaluations
 
     store_bundle(
@@ -459,3 +443,45 @@ def test_reevaluation_applies_the_accounts_vex_statements(harness: Harness) -> N
     assert latest is not None and latest.final_action == "stop"
     payload = forced.notifications[0].payload
     assert payload["last_eval"]["status"] == "pass" and payload["curr_eval"]["status"] == "fail"
+
+
+def requests_not_affected() -> StoredVexDocument:
+    """An OpenVEX statement: GHSA-req-0001 does not affect requests 2.0.0 (stored as ``vex-1``)."""
+    statement = {
+        "vulnerability": {"name": "GHSA-req-0001"},
+        "products": [{"@id": "pkg:pypi/requests@2.0.0"}],
+        "status": "not_affected",
+        "justification": "vulnerable_code_not_in_execute_path",
+    }
+    document = {
+        "@context": "https://openvex.dev/ns/v0.2.0",
+        "@id": "https://example.test/vex/requests",
+        "author": "security@example.test",
+        "timestamp": "2026-11-01T00:00:00Z",
+        "version": 1,
+        "statements": [statement],
+    }
+    return accept_vex_document(json.dumps(document).encode(), now=datetime.now(UTC), document_id="vex-1")
+
+
+def test_the_analysis_time_evaluation_applies_the_accounts_vex_statements(harness: Harness) -> None:
+    # The first evaluation (the serve workers' Evaluate phase) judges as GET /check and the
+    # re-evaluations do: with the statement stored first, the stopping bundle does not stop the image.
+    harness.sync(
+        [osv_advisory("GHSA-req-0001", "PyPI", "requests", "2.1.0", modified="2025-02-01T00:00:00Z")]
+    )
+    stores = harness.local.store.for_account(ACCOUNT)
+    stores.vex.put_document(requests_not_affected())
+    store_bundle(stores.policies, _stop_on_any_vulnerability_bundle(), datetime.now(UTC), activate=True)
+    host = harness.registry.host
+    push_image(python_image("requests", "2.0.0", "first"), harness.registry, "app", "1")
+    harness.add(f"{host}/app:1")
+    digest = harness.wait_analyzed(f"{host}/app:1")
+    # The worker matches and evaluates after it records the analysis: wait for the evaluation.
+    deadline = time.monotonic() + 30
+    while (latest := stores.evaluations.latest_evaluation(digest, f"{host}/app:1")) is None:
+        assert time.monotonic() < deadline, "no evaluation was stored"
+        time.sleep(0.05)
+    matches = stores.analyses.get_matches(digest)
+    assert matches is not None and [match.id for match in matches] == ["GHSA-req-0001"]
+    assert latest.final_action == "go"

@@ -618,8 +618,12 @@ def vex_inputs(account: str) -> TriageInputs:
     from portwarden.core.triage.model import TriageInputs
     from portwarden.core.triage.stored import stored_triage_inputs
 
-    vex = account_dependencies(account).vex
-    return stored_triage_inputs(vex.list_documents()) if vex is not None else TriageInputs()
+    if api_settings().accounts_table is None:
+        return TriageInputs()
+    from portwarden.adapters.aws.vex_store import DynamoVexStore
+
+    # Only the VEX store: the analysis phases need none of the API's other dependencies.
+    return stored_triage_inputs(DynamoVexStore(_accounts_binding(), account).list_documents())
 
 
 def tag_digests() -> TagDigestSource:

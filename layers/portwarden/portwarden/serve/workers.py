@@ -40,6 +40,7 @@ from portwarden.core.services.pipeline import (
     assemble_phase,
     resolve_phase,
 )
+from portwarden.core.triage.stored import stored_triage_inputs
 
 logger = logging.getLogger(__name__)
 
@@ -231,6 +232,7 @@ class AnalysisWorkers:
                 policies=stores.policies,
                 evaluations=stores.evaluations,
                 feeds=stores.feeds,
+                vex=stored_triage_inputs(stores.vex.list_documents()),
             )
             logger.info("analysis of %s (%s) completed", digest, item.repo_tag or item.source)
         except Exception as exc:

@@ -415,6 +415,9 @@ def _finish_import(current: Scope, raw: dict[str, Any], *, force: bool, autosubs
             database=deps.vulnerability_database,
         )
     if deps.policies is not None and deps.feeds is not None:
+        from portwarden.core.triage.stored import stored_triage_inputs
+
+        vex = stored_triage_inputs(deps.vex.list_documents()) if deps.vex is not None else None
         for tag in tags:
             evaluate_phase(
                 request.digest,
@@ -423,6 +426,7 @@ def _finish_import(current: Scope, raw: dict[str, Any], *, force: bool, autosubs
                 policies=deps.policies,
                 evaluations=deps.evaluations,
                 feeds=deps.feeds,
+                vex=vex,
             )
     if deps.subscriptions is not None:
         for tag in tags:

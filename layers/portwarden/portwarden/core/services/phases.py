@@ -39,7 +39,9 @@ from portwarden.core.vulns.db import SCHEMA_VERSION, SourceStatus
 # Each phase imports its own engine in its body (matcher, policy engine, feed sync): a function
 # running one phase does not load the others' at cold start.
 if TYPE_CHECKING:
+    from portwarden.core.model.match import Match
     from portwarden.core.services.sync_feeds import FeedSource, SyncOptions
+    from portwarden.core.triage.model import TriageInputs
     from portwarden.core.vulns.matcher import Matcher
 
 logger = logging.getLogger(__name__)
@@ -139,19 +141,28 @@ def evaluate_phase(
     policies: PolicyStore,
     evaluations: EvaluationStore,
     feeds: FeedMetadataStore,
+    vex: TriageInputs | None = None,
     clock: Clock = _now,
 ) -> EvaluationOutcome:
-    """Evaluate the active bundle (the shipped default when none is active) and store the result."""
+    """Evaluate the active bundle (the shipped default when none is active) and store the result.
+
+    ``vex``: the account's VEX statements, applied to the matches before the gates see them, as the
+    API's check and the re-evaluations apply them (so the first evaluation and a later one agree)."""
     analysis = analyses.get_analysis(image_digest)
     if analysis is None:
         raise NotFoundError(f"image {image_digest} has no stored analysis")
     from portwarden.core.services.evaluate import active_bundle, evaluate, evaluation_input, evaluation_record
 
     matches = analyses.get_matches(image_digest)
+    reported: Sequence[Match] = matches or ()
+    if vex is not None and not vex.empty and matches:
+        from portwarden.core.triage.apply import apply_triage
+
+        reported = apply_triage(analysis, matches, vex, today=clock().date(), repo_tag=repo_tag).matches
     pointer = feeds.get_db_pointer()
     data = evaluation_input(
         analysis,
-        matches or (),
+        reported,
         now=clock(),
         repo_tag=repo_tag,
         db_built_at=pointer.built_at if pointer else None,
