@@ -20,6 +20,7 @@ Choices, and why:
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import sqlite3
 import threading
@@ -434,6 +435,71 @@ class _StoredMatches(ValueObject):
     matches: tuple[Match, ...] = ()
 
 
+# SQLite's wal-index header, at the start of the database's ``-shm`` file while it is in WAL mode:
+# two copies of a 48-byte record (version, padding, a change counter every commit increments, an
+# initialised flag, page size, last frame, database size, checksums and salts), written copy 1 first
+# then copy 0 by each commit; readers take it when both copies agree (sqlite.org/walformat.html). The
+# format is shared by every process and SQLite version that opens the database at the same time, so
+# it cannot change under a running server.
+_WAL_HEADER_BYTES = 48
+_WAL_HEADER_INIT_OFFSET = 12
+
+
+class _WalHeaderWatch:
+    """Whether the database may have changed since a token was read, without a query.
+
+    ``token()`` is the wal-index header (both copies equal and initialised), or None when it cannot be
+    read that way (no ``-shm`` file, a torn read while a commit writes it, a closed store): the caller
+    then asks SQLite. Any commit by any process changes the header, so an unchanged token means
+    nothing was committed since. Reading it is a copy of 96 bytes from a shared mapping: no system
+    call, no lock, and the interpreter lock kept (a query gives it up and takes it back twice).
+
+    The mapping is opened only while the store holds a connection: SQLite truncates the ``-shm`` file
+    only when no connection has it open, so the mapping never outlives the file's contents.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = Path(f"{path}-shm")
+        self._lock = threading.Lock()
+        self._mapping: mmap.mmap | None = None
+        self._unavailable = False
+
+    def token(self) -> bytes | None:
+        mapping = self._mapping or self._open()
+        if mapping is None:
+            return None
+        try:
+            both = mapping[: 2 * _WAL_HEADER_BYTES]
+        except ValueError:  # closed meanwhile
+            return None
+        first = both[:_WAL_HEADER_BYTES]
+        if first != both[_WAL_HEADER_BYTES:] or first[_WAL_HEADER_INIT_OFFSET] != 1:
+            return None
+        return first
+
+    def _open(self) -> mmap.mmap | None:
+        with self._lock:
+            if self._mapping is not None or self._unavailable:
+                return self._mapping
+            try:
+                with open(self._path, "rb") as shm:
+                    if os.fstat(shm.fileno()).st_size < 2 * _WAL_HEADER_BYTES:
+                        return None  # not initialised yet: try again next time
+                    self._mapping = mmap.mmap(shm.fileno(), 2 * _WAL_HEADER_BYTES, access=mmap.ACCESS_READ)
+            except (OSError, ValueError):
+                # No -shm file at all (not in WAL mode, or a VFS without shared memory): queries only.
+                self._unavailable = True
+                return None
+            return self._mapping
+
+    def close(self) -> None:
+        with self._lock:
+            mapping, self._mapping = self._mapping, None
+            self._unavailable = True
+        if mapping is not None:
+            mapping.close()
+
+
 class _Database:
     """Per-thread connections to one SQLite file, migrations on open, errors as StoreError."""
 
@@ -454,6 +520,9 @@ class _Database:
             raise StoreError(f"cannot create {path}: {exc}") from exc
         with self.errors("open the database"):
             self._migrate(self.connection())
+        self._wal_header = _WalHeaderWatch(path)
+        # (wal-index header, store generation read after it): see generation().
+        self._generation_seen: tuple[bytes, int] | None = None
 
     def connection(self) -> sqlite3.Connection:
         existing: sqlite3.Connection | None = getattr(self._local, "connection", None)
@@ -534,7 +603,28 @@ class _Database:
             row = self.connection().execute("SELECT MAX(version) FROM schema_version").fetchone()
         return int(row[0]) if row and row[0] is not None else 0
 
+    def generation(self) -> int:
+        """The store generation (see ``GENERATION_TABLES``), queried only when the wal-index header
+        moved since the last query: a request that finds nothing committed since reuses that answer.
+
+        The header is read before the query, so the generation kept with it is at least the one of
+        that header: a commit between the two makes the pair conservative (the next call sees another
+        header and queries again), never stale."""
+        token = self._wal_header.token()
+        seen = self._generation_seen
+        if token is not None and seen is not None and seen[0] == token:
+            return seen[1]
+        row = self.fetch_one(
+            "read the store generation", "SELECT generation FROM store_generation WHERE singleton = 1"
+        )
+        value = int(row[0]) if row is not None else 0
+        if token is not None:
+            self._generation_seen = (token, value)
+        return value
+
     def close(self) -> None:
+        # The mapping first: it must not outlive the connections that keep the -shm file intact.
+        self._wal_header.close()
         with self._lock:
             self._closed = True
             connections, self._connections = self._connections, []
@@ -1641,11 +1731,9 @@ class LocalStore:
         return self._db.schema_version()
 
     def generation(self) -> int:
-        """The store generation: moves with every committed write to ``GENERATION_TABLES``."""
-        row = self._db.fetch_one(
-            "read the store generation", "SELECT generation FROM store_generation WHERE singleton = 1"
-        )
-        return int(row[0]) if row is not None else 0
+        """The store generation: moves with every committed write to ``GENERATION_TABLES``, whichever
+        process writes."""
+        return self._db.generation()
 
     def close(self) -> None:
         if self._owns_db:
