@@ -163,7 +163,8 @@ def test_a_document_stored_under_another_images_key_is_refused(image_dir: Path, 
 
 
 def test_a_document_too_large_to_keep_is_not_stored(image_dir: Path, tmp_path: Path) -> None:
-    from portwarden.core.image.cache import AnalysisCache, rendering_id
+    from portwarden.core.image.cache import AnalysisCache
+    from portwarden.core.image.rendering import rendering_id
 
     blobs = FilesystemBlobStore(tmp_path / "cache")
     cache = AnalysisCache(blobs, "test-key", max_document_bytes=100)

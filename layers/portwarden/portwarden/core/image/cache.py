@@ -29,6 +29,13 @@ from portwarden.core.image.capture import CapturePolicy
 from portwarden.core.image.content import ContentStore
 from portwarden.core.image.digest import split_digest
 from portwarden.core.image.fragment import LayerIndex, decode_index, encode_index
+from portwarden.core.image.rendering import (
+    RenderingLookup,
+    RenderingRecorder,
+    read_rendering,
+    rendering_key,
+    rendering_trailer,
+)
 from portwarden.core.model.analysis import ImageAnalysis
 
 if TYPE_CHECKING:  # the port is a type here; importing ports loads every model
@@ -230,57 +237,17 @@ class AnalysisCache:
         except (StoreError, ValidationError, ValueError, zstandard.ZstdError) as exc:
             return self._broken(manifest_digest, f"unreadable stored analysis: {exc}")
 
-    def _rendering_key(self, manifest_digest: str, rendering: str) -> str:
-        algorithm, hexdigest = split_digest(manifest_digest)
-        return f"analyses/{algorithm}/{hexdigest}/{self.key}.{rendering}.zst"
-
-    def _rendering_trailer(self, manifest_digest: str, rendering: str) -> bytes:
-        return b"%s %d %s %s" % (
-            _RENDERING_MAGIC,
-            RENDERING_FORMAT,
-            manifest_digest.encode(),
-            rendering.encode(),
-        )
-
     def rendering(self, manifest_digest: str, rendering: str) -> RenderingLookup:
-        """The stored document ``rendering`` (see ``rendering_id``) of this image's analysis, verified.
-
-        Refused (a miss with a reason) unless the zstd frame checksum, the sha256 in the trailer, the
-        manifest digest and the rendering id all agree.
-        """
-        try:
-            raw = self._blobs.get(self._rendering_key(manifest_digest, rendering))
-            if raw is None:
-                return RenderingLookup(None)
-            data = bytearray()
-            with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(raw)) as reader:
-                while chunk := reader.read(_READ_CHUNK):
-                    data += chunk
-                    if len(data) > self.max_document_bytes + 4096:
-                        return RenderingLookup(None, f"image {manifest_digest}: stored {rendering} too large")
-            end = data.rfind(b"\n")
-            head, _, stated = bytes(data[end + 1 :]).rpartition(b" ")
-            if end < 0 or head != self._rendering_trailer(manifest_digest, rendering):
-                return RenderingLookup(
-                    None, f"image {manifest_digest}: stored {rendering} has no matching trailer"
-                )
-            del data[end:]
-            actual = hashlib.sha256(data).hexdigest()
-            if actual != stated.decode("ascii", "replace"):
-                return RenderingLookup(
-                    None,
-                    f"image {manifest_digest}: stored {rendering} does not match its digest (got {actual})",
-                )
-            return RenderingLookup(bytes(data))
-        except (StoreError, ValueError, zstandard.ZstdError) as exc:
-            return RenderingLookup(None, f"image {manifest_digest}: unreadable stored {rendering}: {exc}")
+        """The stored document ``rendering`` (see ``rendering_id``) of this image's analysis, verified
+        (``rendering.read_rendering``)."""
+        return read_rendering(self._blobs, self.key, manifest_digest, rendering, self.max_document_bytes)
 
     def record_rendering(self, manifest_digest: str, rendering: str) -> RenderingRecorder:
         """A recorder of the document ``rendering`` of this image's analysis (``commit`` stores it)."""
         return RenderingRecorder(
             self._blobs,
-            self._rendering_key(manifest_digest, rendering),
-            self._rendering_trailer(manifest_digest, rendering),
+            rendering_key(self.key, manifest_digest, rendering),
+            rendering_trailer(manifest_digest, rendering),
             self.max_document_bytes,
         )
 
@@ -308,70 +275,4 @@ class AnalysisCache:
                 writer.write(piece)
             writer.write(b"\n%s %d %s" % (_RESULT_MAGIC, RESULT_FORMAT, hasher.hexdigest().encode()))
         self._blobs.put(self._blob_key(analysis.source.manifest_digest), out.getvalue())
-        return True
-
-
-# -- printed documents --------------------------------------------------------------------------------
-
-# A rendering is one output document (native JSON, CycloneDX, SPDX) of a stored analysis, as printed:
-# the bytes, then a line "portwarden-rendering 1 <manifest digest> <rendering id> <sha256 of the bytes>",
-# in a checksummed zstd frame. A rescan asking for the same format from the same source prints it
-# without building the analysis's models or encoding them again.
-RENDERING_FORMAT = 1
-_RENDERING_MAGIC = b"portwarden-rendering"
-
-
-@dataclass(frozen=True)
-class RenderingLookup:
-    """A stored document, verified (``document``), or None; ``problem`` says why a stored one was refused."""
-
-    document: bytes | None
-    problem: str | None = None
-
-
-def rendering_id(document_format: str, source: bytes) -> str:
-    """Names one rendering of an analysis: the format and the source the document names (the same
-    image read from another place is another document)."""
-    if not document_format.replace("-", "").isalnum():
-        raise ValueError(f"invalid document format {document_format!r}")
-    source_digest = hashlib.sha256(source).hexdigest()[:32]
-    return f"{document_format}-{RENDERING_FORMAT}-{source_digest}"
-
-
-class RenderingRecorder:
-    """Keeps a copy of a document as it is written, compressed; ``commit`` stores it.
-
-    Past ``max_bytes`` the copy is dropped (``commit`` then stores nothing): reading back a document
-    holds it whole.
-    """
-
-    def __init__(self, blobs: BlobStore, key: str, trailer_head: bytes, max_bytes: int) -> None:
-        self._blobs = blobs
-        self._key = key
-        self._trailer_head = trailer_head
-        self._max_bytes = max_bytes
-        self._size = 0
-        self._hasher = hashlib.sha256()
-        self._out: io.BytesIO | None = io.BytesIO()
-        self._writer = zstandard.ZstdCompressor(level=1, write_checksum=True).compressobj()
-
-    def write(self, data: bytes) -> int:
-        if self._out is not None:
-            self._size += len(data)
-            if self._size > self._max_bytes:
-                self._out = None
-            else:
-                self._hasher.update(data)
-                self._out.write(self._writer.compress(data))
-        return len(data)
-
-    def commit(self) -> bool:
-        """Store the document; False when it was too large to keep."""
-        if self._out is None:
-            return False
-        trailer = b"\n%s %s" % (self._trailer_head, self._hasher.hexdigest().encode())
-        self._out.write(self._writer.compress(trailer))
-        self._out.write(self._writer.flush())
-        self._blobs.put(self._key, self._out.getvalue())
-        self._out = None
         return True
