@@ -7,18 +7,16 @@ pydantic-settings costs about 0.1 s of CPU (it loads asyncio), which every comma
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from portwarden.cli.environment import ENV_PREFIX, default_home, settings_environment
 from portwarden.core.analyzers.base import DEFAULT_RETRIEVE_FILES
 
 if TYPE_CHECKING:
     from portwarden.core.image.limits import SafetyLimits
-
-ENV_PREFIX = "PORTWARDEN_"
 
 
 class LocalSettings(BaseModel):
@@ -30,7 +28,7 @@ class LocalSettings(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    home: Path = Field(default_factory=lambda: Path.home() / ".portwarden")
+    home: Path = Field(default_factory=default_home)
     docker_config: Path | None = Field(default=None, validation_alias="DOCKER_CONFIG")
     # Wall-clock bounds for registry reads (docs/image-reading.md): one HTTP request, one image.
     registry_request_deadline: float = Field(default=120.0, gt=0)
@@ -42,7 +40,7 @@ class LocalSettings(BaseModel):
     def _from_environment(cls, data: Any) -> Any:
         """Fields not given to the constructor come from the environment (the constructor wins)."""
         values = dict(data) if isinstance(data, dict) else {}
-        environment = {name.upper(): value for name, value in os.environ.items()}
+        environment = settings_environment()
         for name, field in cls.model_fields.items():
             alias = field.validation_alias if isinstance(field.validation_alias, str) else None
             key = alias or name

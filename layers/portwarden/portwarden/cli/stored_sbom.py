@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from portwarden.cli.settings import LocalSettings
     from portwarden.core.analyzers.base import AnalyzerOptions
+    from portwarden.core.image.replay import StoredAnswer
     from portwarden.core.model.analysis import ImageAnalysis
     from portwarden.core.ports import BlobStore
     from portwarden.core.services.acquire import ImageAccess
@@ -135,13 +136,18 @@ def print_stored_sbom(args: Sequence[str]) -> bool:
     request = parse_plain_sbom(args)
     if request is None:
         return False
+    document = _remembered(request)
+    if document is not None:
+        _write_stored(document)
+        return True
     try:
-        document = _stored_document(_Wiring.of(request))
+        found = _stored_answer(_Wiring.of(request))
     except Exception:  # any problem is the full command line's to report
         return False
-    if document is None:
+    if found is None:
         return False
-    _write_stored(document)
+    _write_stored(found[0])
+    _remember(request, found[1])
     return True
 
 
@@ -151,18 +157,42 @@ def answer_plain_sbom(args: Sequence[str]) -> bool:
     request = parse_plain_sbom(args)
     if request is None:
         return False
-    try:
-        wiring = _Wiring.of(request)
-        document = _stored_document(wiring)
-    except Exception:  # a malformed pattern, a bad setting: the full command line's to report
-        return False
+    document = _remembered(request)
     if document is not None:
         _write_stored(document)
+        return True
+    try:
+        wiring = _Wiring.of(request)
+        found = _stored_answer(wiring)
+    except Exception:  # a malformed pattern, a bad setting: the full command line's to report
+        return False
+    if found is not None:
+        _write_stored(found[0])
+        _remember(request, found[1])
         return True
     if not _quiet(args) and _progress_may_show():
         return False  # the command line draws the layers' progress on a terminal
     _analyze_and_print(wiring)
     return True
+
+
+def _remembered(request: StoredRequest) -> bytes | None:
+    """The document the memo of this request names (``cli.request_memo``), or None."""
+    from portwarden.cli.request_memo import remembered_document
+
+    try:
+        return remembered_document(request)
+    except Exception:  # a memo that cannot be read is a miss: the request goes the full way
+        return None
+
+
+def _remember(request: StoredRequest, answer: StoredAnswer | None) -> None:
+    from portwarden.cli.request_memo import remember
+
+    try:
+        remember(request, answer)
+    except Exception:  # best effort: without a memo the next request goes the full way
+        return
 
 
 def _quiet(args: Sequence[str]) -> bool:
@@ -213,11 +243,11 @@ class _Wiring:
         return cls(request, options, access, FilesystemBlobStore(settings.home / "cache"))
 
 
-def _stored_document(wiring: _Wiring) -> bytes | None:
-    from portwarden.core.services.stored import stored_sbom_document
+def _stored_answer(wiring: _Wiring) -> tuple[bytes, StoredAnswer | None] | None:
+    from portwarden.core.services.stored import stored_sbom_answer
 
     request = wiring.request
-    return stored_sbom_document(
+    return stored_sbom_answer(
         request.source,
         wiring.access,
         request.output,
@@ -268,7 +298,7 @@ def _analyze_and_print(wiring: _Wiring) -> None:
             _say(cache_warning_lines(analysis))
         # Bytes straight to stdout: a large document is never held whole as text.
         sys.stdout.flush()
-        document.write(sys.stdout.buffer)
+        stored = document.write(sys.stdout.buffer)
         sys.stdout.buffer.write(b"\n")
         sys.stdout.buffer.flush()
     except KeyboardInterrupt:
@@ -279,3 +309,5 @@ def _analyze_and_print(wiring: _Wiring) -> None:
         fail_for(exc, debug=False)
     if analysis is not None:
         _say(failure_lines(analysis))
+    if stored:
+        _remember(request, document.answer)

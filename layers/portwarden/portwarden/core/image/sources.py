@@ -31,6 +31,7 @@ from portwarden.core.image import manifest as mf
 from portwarden.core.image.digest import digest_bytes, split_digest, verify_bytes
 from portwarden.core.image.limits import SafetyLimits
 from portwarden.core.image.reference import ImageReference, SourceKind, SourceSpec
+from portwarden.core.image.replay import LayoutRead
 from portwarden.core.model.base import ValueObject
 
 if TYPE_CHECKING:  # the port is a type here; importing ports loads every model
@@ -70,6 +71,11 @@ class ImageSource(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def layout_reads(source: ImageSource) -> tuple[LayoutRead, ...] | None:
+    """What resolving ``source`` read, when it is a layout directory (``replay``); else None."""
+    return source.layout_reads() if isinstance(source, OciLayoutSource) else None
 
 
 def _read_capped(stream: BinaryIO, cap: int, what: str) -> bytes:
@@ -276,6 +282,9 @@ class _LayoutReader(Protocol):
 class _DirectoryLayout:
     def __init__(self, root: Path) -> None:
         self.root = root
+        # What resolving learned from the directory, in order: the same answers mean the same image
+        # (``replay``). Blob streams opened for layers are not resolution and are not recorded.
+        self.reads: list[LayoutRead] = []
 
     def _path(self, relative: str) -> Path:
         # Names come from our own digest validation or fixed names; still refuse anything odd.
@@ -284,14 +293,18 @@ class _DirectoryLayout:
         return self.root / relative
 
     def exists(self, relative: str) -> bool:
-        return self._path(relative).is_file()
+        present = self._path(relative).is_file()
+        self.reads.append(LayoutRead(relative, present))
+        return present
 
     def read_file(self, relative: str, cap: int) -> bytes:
         path = self._path(relative)
         if not path.is_file():
             raise ImageNotFoundError(f"{relative} is missing from the OCI layout {self.root}")
         with path.open("rb") as handle:
-            return _read_capped(handle, cap, relative)  # type: ignore[arg-type]
+            data = _read_capped(handle, cap, relative)  # type: ignore[arg-type]
+        self.reads.append(LayoutRead.of_bytes(relative, data))
+        return data
 
     def open_file(self, relative: str) -> BinaryIO:
         path = self._path(relative)
@@ -497,6 +510,13 @@ class OciLayoutSource:
 
     def open_blob(self, descriptor: mf.Descriptor) -> BinaryIO:
         return self._layout.open_file(_blob_path(descriptor.digest))
+
+    def layout_reads(self) -> tuple[LayoutRead, ...] | None:
+        """What resolving read from a layout directory (``replay``); None for an archive, whose
+        members are found through its tar index."""
+        if isinstance(self._layout, _DirectoryLayout):
+            return tuple(self._layout.reads)
+        return None
 
     def close(self) -> None:
         if isinstance(self._layout, _TarLayout):

@@ -19,18 +19,15 @@ from portwarden.core.analyzers.ownership import drop_owned_language_packages
 from portwarden.core.analyzers.registry import ANALYZERS, STREAM_ANALYZER_VERSIONS
 from portwarden.core.errors import StoreError
 from portwarden.core.image import paths
-from portwarden.core.image.cache import (
-    CACHE_WARNING_PREFIX,
-    AnalysisCache,
-    RenderingRecorder,
-    ResultLookup,
-)
+from portwarden.core.image.cache import CACHE_WARNING_PREFIX, AnalysisCache, ResultLookup
 from portwarden.core.image.fragment import LayerIndex, ScanFinding
 from portwarden.core.image.manifest import ImageConfig
 from portwarden.core.image.reader import SquashedImage
 from portwarden.core.image.reference import SourceKind, SourceSpec
+from portwarden.core.image.rendering import RenderingRecorder
+from portwarden.core.image.replay import StoredAnswer
 from portwarden.core.image.resolver import FileResolver
-from portwarden.core.image.sources import ImageSource, ResolvedImage
+from portwarden.core.image.sources import ImageSource, ResolvedImage, layout_reads
 from portwarden.core.model.analysis import (
     AnalyzedFile,
     AnalyzerRun,
@@ -46,6 +43,7 @@ from portwarden.core.model.package import Package
 from portwarden.core.sbom.cpe import cpe_candidates
 from portwarden.core.services.acquire import ImageAccess, acquire_image, opened_image, read_resolved
 from portwarden.core.services.plan import AnalysisPlan, analysis_source, document_rendering, plan_analysis
+from portwarden.core.services.stored import stored_answer
 
 if TYPE_CHECKING:  # the port is a type here; importing ports loads every model
     from _typeshed import SupportsWrite
@@ -108,23 +106,29 @@ class SbomDocument:
     stored: bytes | None = None
     analysis: ImageAnalysis | None = None
     record: RenderingRecorder | None = None
+    # Where the document is (or will be, once ``write`` stores it) and what named it, for a source
+    # that can be checked again cheaply (a layout directory: ``replay``).
+    answer: StoredAnswer | None = None
 
-    def write(self, out: SupportsWrite[bytes]) -> None:
+    def write(self, out: SupportsWrite[bytes]) -> bool:
+        """Write the document; whether it is stored for the next identical request (found there or
+        stored now)."""
         from portwarden.core.sbom import write_document
 
         if self.stored is not None:
             out.write(self.stored)
-            return
+            return True
         if self.analysis is None:  # pragma: no cover - sbom_document gives one or the other
             raise AssertionError("neither a stored document nor an analysis")
         if self.record is None:
             write_document(self.analysis, self.document_format, out)
-            return
+            return False
         write_document(self.analysis, self.document_format, _Tee(out, self.record))
         try:
-            self.record.commit()
+            return self.record.commit()
         except StoreError as exc:  # the next identical request encodes the document again
             logger.warning("could not store the %s document: %s", self.document_format, exc)
+            return False
 
 
 def sbom_document(
@@ -164,15 +168,18 @@ def sbom_document(
     results = plan.result_cache(blobs, access.limits)
     with opened_image(source_text, access, platform) as (source, resolved):
         rendering = document_rendering(chosen, resolved)
+        answer = stored_answer(layout_reads(source), results, resolved.manifest_digest, rendering)
         stored = results.rendering(resolved.manifest_digest, rendering)
         if stored.document is not None:
-            return SbomDocument(chosen, stored=stored.document)
+            return SbomDocument(chosen, stored=stored.document, answer=answer)
         if stored.problem is not None:  # made again, and the damaged document replaced
             logger.warning("%s%s; the document was made again", CACHE_WARNING_PREFIX, stored.problem)
         lookup, image = _stored_or_read(source, resolved, access, plan, results, blobs)
     analysis, kept = _finish(lookup, image, plan, results, clock)
-    record = results.record_rendering(resolved.manifest_digest, rendering) if kept else None
-    return SbomDocument(chosen, analysis=analysis, record=record)
+    if not kept:
+        return SbomDocument(chosen, analysis=analysis)
+    record = results.record_rendering(resolved.manifest_digest, rendering)
+    return SbomDocument(chosen, analysis=analysis, record=record, answer=answer)
 
 
 class _Tee:

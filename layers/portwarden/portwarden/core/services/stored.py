@@ -13,10 +13,12 @@ from portwarden.core.analyzers.base import Analyzer, AnalyzerOptions
 from portwarden.core.analyzers.registry import ANALYZERS
 from portwarden.core.image.manifest import parse_platform
 from portwarden.core.image.reference import SourceKind, SourceSpec
-from portwarden.core.image.sources import open_source
+from portwarden.core.image.replay import LayoutRead, StoredAnswer
+from portwarden.core.image.sources import layout_reads, open_source
 from portwarden.core.services.plan import document_rendering, plan_analysis
 
 if TYPE_CHECKING:
+    from portwarden.core.image.cache import AnalysisCache
     from portwarden.core.ports import BlobStore
     from portwarden.core.services.acquire import ImageAccess
 
@@ -37,6 +39,24 @@ def stored_sbom_document(
     the entry is looked up under the manifest digest read now, never under a name. None for anything
     but a stored, intact document (a damaged one is left for ``sbom_document`` to report and replace).
     """
+    found = stored_sbom_answer(
+        source_text, access, document_format, blobs, options=options, platform=platform, analyzers=analyzers
+    )
+    return None if found is None else found[0]
+
+
+def stored_sbom_answer(
+    source_text: str,
+    access: ImageAccess,
+    document_format: str,
+    blobs: BlobStore,
+    *,
+    options: AnalyzerOptions | None = None,
+    platform: str | None = None,
+    analyzers: tuple[Analyzer, ...] = ANALYZERS,
+) -> tuple[bytes, StoredAnswer | None] | None:
+    """``stored_sbom_document``, with where the document is and what resolving the source read
+    (``replay.StoredAnswer``; None for a source that is not a layout directory)."""
     spec = SourceSpec.parse(source_text)
     if spec.kind is SourceKind.SBOM:
         return None
@@ -45,6 +65,21 @@ def stored_sbom_document(
     source = open_source(spec, access.limits, access.registry_client)
     try:
         resolved = source.resolve(parse_platform(platform) if platform else None)
+        reads = layout_reads(source)
     finally:
         source.close()
-    return results.rendering(resolved.manifest_digest, document_rendering(document_format, resolved)).document
+    rendering = document_rendering(document_format, resolved)
+    document = results.rendering(resolved.manifest_digest, rendering).document
+    if document is None:
+        return None
+    return document, stored_answer(reads, results, resolved.manifest_digest, rendering)
+
+
+def stored_answer(
+    reads: tuple[LayoutRead, ...] | None, results: AnalysisCache, manifest_digest: str, rendering: str
+) -> StoredAnswer | None:
+    """Where the stored ``rendering`` is and what named it; None when the source cannot be checked
+    without resolving it again (not a layout directory)."""
+    if not reads:
+        return None
+    return StoredAnswer(reads, results.key, manifest_digest, rendering, results.max_document_bytes)
