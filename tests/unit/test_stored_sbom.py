@@ -216,8 +216,9 @@ def test_a_document_too_large_to_keep_is_not_stored(image_dir: Path, tmp_path: P
         ),
         (["sbom", "oci-dir:/i"], None),  # the table
         (["sbom", "oci-dir:/i", "-o", "table"], None),
-        (["sbom", "registry:alpine", "-o", "json"], None),
-        (["sbom", "alpine:3.20", "-o", "json"], None),
+        (["sbom", "registry:alpine", "-o", "json"], StoredRequest("registry:alpine", "json")),
+        (["sbom", "alpine:3.20", "-o", "json"], StoredRequest("alpine:3.20", "json")),
+        (["sbom", "sbom:/s.json", "-o", "json"], None),  # scanned, not analyzed
         (["sbom", "oci-dir:/i", "-o", "json", "--no-cache"], None),
         (["--debug", "sbom", "oci-dir:/i", "-o", "json"], None),
         (["sbom", "oci-dir:/i", "-o", "json", "--help"], None),

@@ -8,13 +8,16 @@ console script handles the plain forms of the command itself:
     portwarden [-q|--quiet] sbom SOURCE [-o|--output FORMAT] [--platform P] [--include-declared]
                [--secret NAME=REGEX]... [--content NAME=REGEX]... [--retrieve PATH]...
 
-with FORMAT one of the documents (not the table) and a local source (oci-dir, oci-archive,
-docker-archive): the stored document when there is one, else the analysis, through the very service
-function the command calls, with the command's warnings, error lines and exit codes
-(``cli.context.fail_for``). Anything else (another option, ``--help``, ``--no-cache``, ``--debug``, a
-registry source, a malformed pattern, a terminal that would show the progress bar) answers nothing
-here and the full command line runs. The options are turned into analyzer options by the same
-function the command uses, so both look up the same entry.
+with FORMAT one of the documents (not the table) and an image source (a layout, an archive or a
+registry): the stored document when there is one, else the analysis, through the very service function
+the command calls, with the command's warnings, error lines and exit codes (``cli.context.fail_for``).
+A repeated request for a layout directory is first looked up in its memo (``cli.request_memo``).
+Anything else (another option, ``--help``, ``--no-cache``, ``--debug``, an ``sbom:`` source, a
+malformed pattern, a terminal that would show the progress bar) answers nothing here and the full
+command line runs. A registry's error (refused credentials, a missing tag, a timeout) is reported
+here, as the command line reports it, rather than by asking the registry a second time. The options
+are turned into analyzer options by the same function the command uses, so both look up the same
+entry.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ if TYPE_CHECKING:
 
 DOCUMENT_FORMATS = frozenset({"json", "cyclonedx-json", "spdx-json"})
 _LOCAL_SOURCES = ("oci-dir:", "oci-archive:", "docker-archive:")
+# An SBOM given as the source is scanned, not analyzed: the full command line says so.
+_NOT_ANSWERED = ("sbom:",)
 _REPEATABLE = {"--secret": "secret", "--content": "content", "--retrieve": "retrieve"}
 
 
@@ -80,6 +85,11 @@ class StoredRequest:
     content: list[str] = field(default_factory=list)
     retrieve: list[str] = field(default_factory=list)
 
+    @property
+    def from_registry(self) -> bool:
+        """Whether the source is an image in a registry (``SourceSpec.parse``'s reading, without it)."""
+        return not self.source.startswith(_LOCAL_SOURCES)
+
 
 def parse_plain_sbom(args: Sequence[str]) -> StoredRequest | None:
     """The request, when ``args`` is a plain ``sbom`` command line asking for a document; else None."""
@@ -117,7 +127,7 @@ def parse_plain_sbom(args: Sequence[str]) -> StoredRequest | None:
         if argument.startswith("-") or source is not None:
             return None  # an option of the full command line, or a second argument
         source = argument
-    if source is None or output not in DOCUMENT_FORMATS or not source.startswith(_LOCAL_SOURCES):
+    if source is None or output not in DOCUMENT_FORMATS or source.startswith(_NOT_ANSWERED):
         return None
     return StoredRequest(
         source=source,
@@ -161,11 +171,23 @@ def answer_plain_sbom(args: Sequence[str]) -> bool:
     if document is not None:
         _write_stored(document)
         return True
+    from_registry = request.from_registry
+    if from_registry and not _quiet(args) and _progress_may_show():
+        return False  # the command line draws the downloads' progress on a terminal
     try:
         wiring = _Wiring.of(request)
-        found = _stored_answer(wiring)
     except Exception:  # a malformed pattern, a bad setting: the full command line's to report
         return False
+    try:
+        found = _stored_answer(wiring)
+    except Exception as exc:
+        if not from_registry:
+            return False  # the full command line reports it (a local source costs nothing to read again)
+        # A registry's answer (refused credentials, a missing tag, a timeout) is reported as the
+        # command line reports it, rather than asking the registry a second time.
+        from portwarden.cli.context import fail_for
+
+        fail_for(exc, debug=False)
     if found is not None:
         _write_stored(found[0])
         _remember(request, found[1])
@@ -229,6 +251,7 @@ class _Wiring:
     def of(cls, request: StoredRequest) -> _Wiring:
         from portwarden.adapters.local.blobs import FilesystemBlobStore
         from portwarden.cli.settings import LocalSettings
+        from portwarden.cli.wiring import registry_clients
         from portwarden.core.services.acquire import ImageAccess
 
         settings = LocalSettings()
@@ -239,7 +262,11 @@ class _Wiring:
             content=request.content,
             retrieve=request.retrieve,
         )
-        access = ImageAccess(limits=settings.safety_limits(), work_dir=settings.work_dir)
+        access = ImageAccess(
+            limits=settings.safety_limits(),
+            work_dir=settings.work_dir,
+            registry_client=registry_clients(settings) if request.from_registry else None,
+        )
         return cls(request, options, access, FilesystemBlobStore(settings.home / "cache"))
 
 

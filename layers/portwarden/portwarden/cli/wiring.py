@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
-
-from portwarden.cli.output import download_progress
 
 # Adapters and core services are imported where they are used: every command, even `--help`, pays
 # for module-level imports, and requests or pydantic models take longer to load than typer itself.
@@ -41,12 +39,8 @@ def registry_client_factory(settings: LocalSettings) -> HttpRegistryClient:
     )
 
 
-@contextmanager
-def image_access(cli: CliState, settings: LocalSettings | None = None) -> Iterator[ImageAccess]:
-    from portwarden.cli.settings import LocalSettings
-    from portwarden.core.services.acquire import ImageAccess
-
-    settings = settings or LocalSettings()
+def registry_clients(settings: LocalSettings) -> Callable[[ImageReference], RegistryClient]:
+    """The registry client factory of an image access: one client, made on first use."""
     client: HttpRegistryClient | None = None
     lock = threading.Lock()
 
@@ -56,6 +50,19 @@ def image_access(cli: CliState, settings: LocalSettings | None = None) -> Iterat
             if client is None:
                 client = registry_client_factory(settings)
             return client
+
+    return factory
+
+
+@contextmanager
+def image_access(cli: CliState, settings: LocalSettings | None = None) -> Iterator[ImageAccess]:
+    from portwarden.cli.output import download_progress
+    from portwarden.cli.settings import LocalSettings
+    from portwarden.core.services.acquire import ImageAccess
+
+    settings = settings or LocalSettings()
+    lock = threading.Lock()
+    factory = registry_clients(settings)
 
     with download_progress(not cli.quiet) as progress:
         tasks: dict[str, TaskID] = {}
