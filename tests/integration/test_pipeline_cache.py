@@ -1,10 +1,10 @@
-"""The layer-fragment cache stays coherent: a fragment whose captured contents expired is a miss.
+"""The layer-fragment cache stays coherent on S3: one object a layer, and a damaged one is a miss.
 
-Captured file contents are shared between fragments (by SHA-256), so a content object written for
-one image may expire while a newer fragment still references it. Given two images sharing a base
-layer, the first analyzed, and one shared content object then deleted from the bucket (as its
-lifecycle expiry would), the second image's analysis still succeeds: Assemble reads the layer again,
-the fragment is replaced and the content object restored, and the packages it holds are found.
+A fragment carries the contents its layer captured (no object per content: each would cost AnalyzeLayer
+a PUT and Assemble a GET). Given two images sharing a base layer, the first analyzed, and the base
+fragment's captured contents then altered in the bucket (its zstd frame still valid), the second
+image's analysis still succeeds: Resolve finds the fragment, Assemble finds it damaged, reads the
+layer again and replaces the fragment, and the packages it holds are found.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import pytest
 from portwarden.adapters.aws.stores import AwsAnalysisStore
 from portwarden.core.model.records import AnalysisStatus
 from tests.support.aws import REGION, MotoStack, ecr_push_event, moto_stack, registry_environment
+from tests.support.fragments import rewrite_fragment, split_fragment
 from tests.support.ocibuild import ConfigSpec, build_image, build_layer, file
 from tests.support.registry import RunningRegistry, push_image
 
@@ -55,7 +56,7 @@ def analyze(stack: MotoStack, digest: str, repository: str) -> dict[str, object]
     return execution
 
 
-def test_an_expired_shared_content_object_costs_a_re_read_not_the_analysis(
+def test_a_damaged_shared_fragment_costs_a_re_read_not_the_analysis(
     stack: MotoStack, anonymous_registry: RunningRegistry
 ) -> None:
     first = build_image([base_layer(), build_layer([file("srv/a.txt", "a")])], ConfigSpec(cmd=("/bin/sh",)))
@@ -66,19 +67,19 @@ def test_an_expired_shared_content_object_costs_a_re_read_not_the_analysis(
 
     s3 = boto3.client("s3", region_name=REGION)
     bucket = stack.settings.bucket
-    content_key = f"{stack.settings.cache_prefix}contents/"
+    cache_prefix = stack.settings.cache_prefix
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=cache_prefix)["Contents"]
+    # One object a layer (and the image-level entries: the analysis, the resolution), no content objects.
+    keys = [item["Key"] for item in listed if item["Key"].startswith(f"{cache_prefix}fragments/")]
+    assert len(keys) == 2 and len(listed) == 4
+    base_fragment = next(key for key in keys if first.layers[0].digest.split(":")[1] in key)
+    stored = s3.get_object(Bucket=bucket, Key=base_fragment)["Body"].read()
+    document, contents = split_fragment(stored)
     sha = hashlib.sha256(APK_DATABASE.encode()).hexdigest()
-    shared = f"{content_key}{sha[:2]}/{sha}"
-    s3.head_object(Bucket=bucket, Key=shared)  # the base layer captured the apk database
-    fragments = [
-        item["Key"]
-        for item in s3.list_objects_v2(Bucket=bucket, Prefix=f"{stack.settings.cache_prefix}fragments/")[
-            "Contents"
-        ]
-    ]
-    base_fragment = next(key for key in fragments if first.layers[0].digest.split(":")[1] in key)
-    written_before = s3.head_object(Bucket=bucket, Key=base_fragment)["LastModified"]
-    s3.delete_object(Bucket=bucket, Key=shared)
+    assert [sha, len(APK_DATABASE)] in document["captured"]  # the base layer captured the apk database
+    damaged = rewrite_fragment(stored, body=lambda body: body.replace(b"musl", b"MUSL"))
+    assert damaged != stored
+    s3.put_object(Bucket=bucket, Key=base_fragment, Body=damaged)
 
     execution = analyze(stack, second.digest, "team/second")
 
@@ -91,9 +92,9 @@ def test_an_expired_shared_content_object_costs_a_re_read_not_the_analysis(
     assert record is not None and record.analysis_status is AnalysisStatus.ANALYZED
     analysis = AwsAnalysisStore(stack.stores.documents).get_analysis(second.digest)
     assert analysis is not None and [p.name for p in analysis.packages] == ["musl"]
-    # The broken fragment was replaced and the content restored: the next analysis is a plain hit.
-    s3.head_object(Bucket=bucket, Key=shared)
-    assert s3.head_object(Bucket=bucket, Key=base_fragment)["LastModified"] >= written_before
+    assert any("does not match its digest" in warning for warning in analysis.warnings)
+    # The broken fragment was replaced: the next analysis is a plain hit.
+    assert split_fragment(s3.get_object(Bucket=bucket, Key=base_fragment)["Body"].read())[1] == contents
     third = build_image([base_layer(), build_layer([file("srv/c.txt", "c")])], ConfigSpec(cmd=("/bin/sh",)))
     push_image(third, anonymous_registry, "team/third", "1.0")
     assert analyze(stack, third.digest, "team/third")["status"] == "SUCCEEDED"

@@ -1,6 +1,6 @@
 """The layer-fragment cache never trusts what it reads back.
 
-A cached content object that is emptied, altered or deleted, or a damaged fragment, is a miss: the
+A fragment whose captured contents are cut short or altered, or a damaged fragment, is a miss: the
 layer is read again, the cache is repaired, the analysis is what a clean run gives, and a warning
 says what happened (on the analysis, printed by the CLI).
 """
@@ -30,6 +30,7 @@ from portwarden.core.services.pipeline import (
     assemble_phase,
     resolve_phase,
 )
+from tests.support.fragments import rewrite_fragment, split_fragment
 from tests.support.ocibuild import build_image, build_layer, file, write_oci_layout
 
 
@@ -64,9 +65,9 @@ def layout(tmp_path: Path) -> Path:
     return write_oci_layout(tmp_path / "layout", build_image([base, top]))
 
 
-def content_objects(cache_root: Path) -> list[Path]:
-    found = sorted(p for p in (cache_root / "contents").rglob("*") if p.is_file())
-    assert found, "the first analysis cached no content objects"
+def fragments_with_contents(cache_root: Path) -> list[Path]:
+    found = [p for p in fragments(cache_root) if split_fragment(p.read_bytes())[0]["captured"]]
+    assert found, "the first analysis captured no contents"
     return found
 
 
@@ -90,22 +91,30 @@ def cache_warnings(analysis: ImageAnalysis) -> list[str]:
     return [w for w in analysis.warnings if w.startswith(CACHE_WARNING_PREFIX)]
 
 
-def empty(path: Path) -> None:
-    path.write_bytes(b"")
-
-
 def alter(path: Path) -> None:
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x20
     path.write_bytes(bytes(data))
 
 
-def delete(path: Path) -> None:
-    path.unlink()
+def cut_contents(path: Path) -> None:
+    """The captured contents emptied, the fragment otherwise intact."""
+    path.write_bytes(rewrite_fragment(path.read_bytes(), body=lambda _: b""))
 
 
-@pytest.mark.parametrize("damage", [empty, alter, delete], ids=lambda f: f.__name__)
-def test_damaged_content_objects_are_a_miss_and_get_repaired(
+def alter_contents(path: Path) -> None:
+    """One byte of the captured contents changed, the fragment otherwise intact."""
+
+    def flip(body: bytes) -> bytes:
+        data = bytearray(body)
+        data[len(data) // 2] ^= 0x20
+        return bytes(data)
+
+    path.write_bytes(rewrite_fragment(path.read_bytes(), body=flip))
+
+
+@pytest.mark.parametrize("damage", [cut_contents, alter_contents], ids=lambda f: f.__name__)
+def test_damaged_captured_contents_are_a_miss_and_get_repaired(
     layout: Path, tmp_path: Path, damage: Callable[[Path], None]
 ) -> None:
     cache_root = tmp_path / "cache"
@@ -114,21 +123,27 @@ def test_damaged_content_objects_are_a_miss_and_get_repaired(
     first = analyze_image(source, ImageAccess(), blobs=blobs)
     assert len(first.packages) == 66 and cache_warnings(first) == []
 
-    for path in content_objects(cache_root):
+    for path in fragments_with_contents(cache_root):
         damage(path)
     forget_analyses(cache_root)
     second = analyze_image(source, ImageAccess(), blobs=blobs)
     assert package_keys(second) == package_keys(first)
     warnings = cache_warnings(second)
     assert warnings and all("the layer was read again" in w for w in warnings)
-    assert any(("missing" if damage is delete else "does not match its digest") in w for w in warnings)
+    assert any(
+        ("truncated" if damage is cut_contents else "does not match its digest") in w for w in warnings
+    )
 
     # The cache was repaired: the next run uses it, without a warning, with the same result.
     forget_analyses(cache_root)
     third = analyze_image(source, ImageAccess(), blobs=blobs)
     assert package_keys(third) == package_keys(first) and cache_warnings(third) == []
-    for path in content_objects(cache_root):
-        assert path.name == hashlib.sha256(path.read_bytes()).hexdigest()
+    for path in fragments_with_contents(cache_root):
+        document, body = split_fragment(path.read_bytes())
+        offset = 0
+        for sha, size in document["captured"]:
+            assert hashlib.sha256(body[offset : offset + size]).hexdigest() == sha
+            offset += size
 
 
 def test_a_damaged_fragment_is_a_miss(layout: Path, tmp_path: Path) -> None:
@@ -157,8 +172,8 @@ def test_assemble_phase_reads_a_layer_again_when_its_fragment_is_damaged(
         pointer = resolve_phase(request, access, blobs=store.blobs, catalog=store.catalog)
         for task in pointer.layers:
             analyze_layer_phase(request.source, task, access, blobs=store.blobs)
-        for path in content_objects(tmp_path / "home" / "cache"):
-            empty(path)
+        for path in fragments_with_contents(tmp_path / "home" / "cache"):
+            alter_contents(path)
         with caplog.at_level("WARNING", logger="portwarden.core.services.pipeline"):
             assembled = assemble_phase(
                 pointer, access, blobs=store.blobs, catalog=store.catalog, analyses=store.analyses
@@ -186,8 +201,8 @@ def test_cli_warns_and_reports_the_same_packages(layout: Path, tmp_path: Path) -
 
     first = sbom()
     assert first.returncode == 0, first.stderr
-    for path in content_objects(tmp_path / "home" / "cache"):
-        empty(path)
+    for path in fragments_with_contents(tmp_path / "home" / "cache"):
+        alter_contents(path)
     forget_analyses(tmp_path / "home" / "cache")
     second = sbom()
     assert second.returncode == 0, second.stderr

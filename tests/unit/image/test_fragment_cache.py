@@ -5,11 +5,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import json
 from pathlib import Path
 
 import pytest
-import zstandard
 
 from portwarden.adapters.local.blobs import FilesystemBlobStore
 from portwarden.core.analyzers.secrets import secret_scanner
@@ -19,6 +17,7 @@ from portwarden.core.image.content import ContentStore
 from portwarden.core.image.fragment import LayerEntry, LayerIndex
 from portwarden.core.image.layer import read_layer
 from portwarden.core.image.limits import SafetyLimits
+from tests.support.fragments import rewrite_fragment, split_fragment
 from tests.support.ocibuild import directory, file, hardlink, symlink, tar_bytes, whiteout
 
 CAPTURE = CapturePolicy(("/etc/os-release",))
@@ -88,9 +87,7 @@ def test_a_fragment_round_trips_exactly(tmp_path: Path) -> None:
 
 
 def _rewrite(path: Path, change: object) -> None:
-    document = json.loads(zstandard.ZstdDecompressor().decompress(path.read_bytes()))
-    change(document)  # type: ignore[operator]
-    path.write_bytes(zstandard.ZstdCompressor().compress(json.dumps(document).encode()))
+    path.write_bytes(rewrite_fragment(path.read_bytes(), header=change))  # type: ignore[arg-type]
 
 
 def _column(name: str, position: int, value: object) -> object:
@@ -159,3 +156,54 @@ def test_a_fragment_of_another_diff_id_is_a_miss(tmp_path: Path) -> None:
     lookup = cache.lookup(index.digest, ContentStore(), "sha256:" + "0" * 64)
     assert lookup.index is None
     assert lookup.problem is not None and "is not the image config's" in lookup.problem
+
+
+def _captured_fragment(tmp_path: Path) -> tuple[LayerCache, LayerIndex, Path]:
+    cache = LayerCache(FilesystemBlobStore(tmp_path / "cache"), "fp")
+    contents = ContentStore()
+    index = read_sample(contents)
+    cache.save(index, CAPTURE, contents)
+    [fragment] = (tmp_path / "cache").rglob("fp.json.zst")
+    return cache, index, fragment
+
+
+def test_the_captured_contents_travel_in_the_fragments_own_object(tmp_path: Path) -> None:
+    _cache, _index, fragment = _captured_fragment(tmp_path)
+    assert [p for p in (tmp_path / "cache").rglob("*") if p.is_file()] == [fragment]
+    document, body = split_fragment(fragment.read_bytes())
+    assert document["captured"] == [[hashlib.sha256(b"ID=debian\n").hexdigest(), 10]]
+    assert body == b"ID=debian\n"
+
+
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        (lambda body: body[:-1], "truncated"),
+        (lambda body: b"", "truncated"),
+        (lambda body: body.replace(b"debian", b"ubuntu"), "does not match its digest"),
+        (lambda body: body + b"x", "more than the contents it lists"),
+    ],
+    ids=["shortened", "emptied", "altered", "lengthened"],
+)
+def test_damaged_captured_contents_are_a_miss_and_never_loaded(
+    tmp_path: Path, damage: object, problem: str
+) -> None:
+    cache, index, fragment = _captured_fragment(tmp_path)
+    fragment.write_bytes(rewrite_fragment(fragment.read_bytes(), body=damage))  # type: ignore[arg-type]
+    restored = ContentStore()
+    lookup = cache.lookup(index.digest, restored)
+    assert lookup.index is None and lookup.problem is not None and problem in lookup.problem
+    if problem == "does not match its digest":
+        assert restored.digests() == []
+
+
+def test_a_fragment_listing_a_content_of_a_bad_size_is_a_miss(tmp_path: Path) -> None:
+    cache, index, fragment = _captured_fragment(tmp_path)
+    for size in (-1, "10", 10.0, None):
+        fragment.write_bytes(
+            rewrite_fragment(
+                fragment.read_bytes(), header=lambda d, s=size: d["captured"][0].__setitem__(1, s)
+            )
+        )
+        lookup = cache.lookup(index.digest, ContentStore())
+        assert lookup.index is None and lookup.problem is not None

@@ -7,10 +7,9 @@ analyzer's version (or its capture patterns) changes the fingerprint, so stale f
 used. Fragments live in a BlobStore: files locally, S3 on AWS.
 
 Nothing read back is trusted: the fragment is a zstd frame with a content checksum, and every
-captured content object must hash to the sha256 it is stored under. A fragment that fails either
-check, or that references a content object the store no longer has, is a miss with a reason: the
-caller reads the layer again and :meth:`LayerCache.save` replaces the fragment and any broken
-object. An analysis is never built from a damaged cache, silently or otherwise.
+captured content it carries must hash to the sha256 it is listed under. A fragment that fails either
+check is a miss with a reason: the caller reads the layer again and :meth:`LayerCache.save` replaces
+the fragment. An analysis is never built from a damaged cache, silently or otherwise.
 """
 
 from __future__ import annotations
@@ -44,7 +43,8 @@ if TYPE_CHECKING:  # the port is a type here; importing ports loads every model
 # 2: the frame carries a zstd content checksum (format 1 fragments are read again, once).
 # 3: entries as compact arrays (fragment.encode_index) instead of one object per entry.
 # 4: entries as columns, digests as one base64 string (fragment.encode_index).
-FRAGMENT_FORMAT = 4
+# 5: the captured contents in the fragment's own object, after its header line (one object a layer).
+FRAGMENT_FORMAT = 5
 # Analysis warnings about the cache start with this, so a front end can single them out.
 CACHE_WARNING_PREFIX = "layer cache: "
 
@@ -66,6 +66,16 @@ class FragmentLookup:
 
 
 class LayerCache:
+    """Layer fragments, each one object holding its LayerIndex and the contents it captured.
+
+    One object per layer, written once and read once: a layer's captured files (package databases,
+    copyright files, ``/etc/passwd``: hundreds for a distribution's base layer) travel with its index
+    instead of as one object each, which on S3 cost a request apiece (hundreds of sequential PUTs in
+    AnalyzeLayer and GETs in Assemble, each tens of milliseconds). The object is a checksummed zstd
+    frame of a JSON header line (format, index, and the sha256 and size of each captured content in
+    order) followed by the contents' bytes; every content is hashed again when it is read back.
+    """
+
     def __init__(self, blobs: BlobStore, fingerprint: str) -> None:
         self._blobs = blobs
         self.fingerprint = fingerprint
@@ -73,10 +83,6 @@ class LayerCache:
     def _key(self, digest: str) -> str:
         algorithm, hexdigest = split_digest(digest)
         return f"fragments/{algorithm}/{hexdigest}/{self.fingerprint}.json.zst"
-
-    @staticmethod
-    def _content_key(sha256: str) -> str:
-        return f"contents/{sha256[:2]}/{sha256}"
 
     def has(self, digest: str) -> bool:
         """Whether a fragment exists (its contents are checked when it is loaded)."""
@@ -88,16 +94,17 @@ class LayerCache:
     def lookup(self, digest: str, contents: ContentStore, diff_id: str | None = None) -> FragmentLookup:
         """The cached fragment with its verified contents put into ``contents``, or why not.
 
-        A fragment whose contents cannot all be loaded (expired on their own, or altered) is a miss
-        with a reason: the caller reads the layer again and ``save`` replaces the fragment and
-        restores the contents. So is one whose diff_id is not ``diff_id`` (the image config's): the
-        layer read again verifies it for real (a config that is wrong then fails as on a first read,
-        a fragment that is wrong is replaced)."""
+        A fragment whose contents do not all hash to what it states is a miss with a reason: the
+        caller reads the layer again and ``save`` replaces the fragment. So is one whose diff_id is
+        not ``diff_id`` (the image config's): the layer read again verifies it for real (a config
+        that is wrong then fails as on a first read, a fragment that is wrong is replaced)."""
         try:
             raw = self._blobs.get(self._key(digest))
             if raw is None:
                 return FragmentLookup(None)
-            document = json.loads(zstandard.ZstdDecompressor().decompress(raw))
+            data = zstandard.ZstdDecompressor().decompress(raw)
+            header_end = data.find(b"\n")
+            document = json.loads(data if header_end < 0 else data[:header_end])
             if document.get("format") != FRAGMENT_FORMAT:
                 return FragmentLookup(None)  # written by another release: an ordinary miss
             index = decode_index(document["index"])
@@ -105,16 +112,21 @@ class LayerCache:
                 return self._broken(
                     digest, f"the fragment's diff_id {index.diff_id} is not the image config's {diff_id}"
                 )
-            for sha in document["captured"]:
-                data = self._blobs.get(self._content_key(sha))
-                if data is None:
-                    return self._broken(digest, f"cached content sha256:{sha} is missing")
-                actual = hashlib.sha256(data).hexdigest()
+            body = memoryview(data)[header_end + 1 :]
+            offset = 0
+            for sha, size in document["captured"]:
+                if not isinstance(size, int) or size < 0 or offset + size > len(body):
+                    return self._broken(digest, "its captured contents are truncated")
+                content = body[offset : offset + size]
+                offset += size
+                actual = hashlib.sha256(content).hexdigest()
                 if actual != sha:
                     return self._broken(
                         digest, f"cached content sha256:{sha} does not match its digest (got sha256:{actual})"
                     )
-                contents.put_bytes(sha, data)
+                contents.put_bytes(sha, bytes(content))
+            if offset != len(body):
+                return self._broken(digest, "it holds more than the contents it lists")
             return FragmentLookup(index)
         except (StoreError, ValidationError, ValueError, KeyError, TypeError, zstandard.ZstdError) as exc:
             # A broken cache entry costs a re-read, never an analysis.
@@ -127,7 +139,7 @@ class LayerCache:
         return FragmentLookup(None, f"{digest}: {problem}")
 
     def save(self, index: LayerIndex, capture: CapturePolicy, contents: ContentStore) -> None:
-        """Store the fragment and its captured contents, replacing any that are missing or altered."""
+        """Store the fragment with its captured contents (replacing any fragment stored before)."""
         captured = sorted(
             {
                 record.sha256
@@ -135,16 +147,26 @@ class LayerCache:
                 if record.sha256 and capture.wants(record.path) and contents.has(record.sha256)
             }
         )
-        # Every content object is written again, even when it exists and is intact: expiry counts from
-        # an object's last write, so a content shared with older fragments is never older than this
-        # fragment and expires no earlier (a fragment outliving its contents is the rare path
-        # ``lookup`` covers); the write also replaces a missing or altered object.
-        for sha in captured:
+        sizes = [contents.size(sha) for sha in captured]
+        header = {
+            "format": FRAGMENT_FORMAT,
+            "index": encode_index(index),
+            "captured": [[sha, size] for sha, size in zip(captured, sizes, strict=True)],
+        }
+        head = json.dumps(header).encode() + b"\n"
+        # The frame states its size, as one-shot compression would: ``lookup`` inflates it in one call.
+        compressor = zstandard.ZstdCompressor(level=3, write_checksum=True).compressobj(
+            size=len(head) + sum(sizes)
+        )
+        out = [compressor.compress(head)]
+        for sha, size in zip(captured, sizes, strict=True):
             with contents.open(sha) as handle:
-                self._blobs.put(self._content_key(sha), handle.read())
-        document = {"format": FRAGMENT_FORMAT, "index": encode_index(index), "captured": captured}
-        compressor = zstandard.ZstdCompressor(level=3, write_checksum=True)
-        self._blobs.put(self._key(index.digest), compressor.compress(json.dumps(document).encode()))
+                data = handle.read()
+            if len(data) != size:  # the header would misplace every content after it
+                raise StoreError(f"captured content sha256:{sha} changed size while the fragment was written")
+            out.append(compressor.compress(data))
+        out.append(compressor.flush())
+        self._blobs.put(self._key(index.digest), b"".join(out))
 
 
 # -- image-level results ------------------------------------------------------------------------------
