@@ -1,19 +1,26 @@
 """What the analysis state machine's functions cost on the benchmark images: AnalyzeLayer per layer and
 Assemble (their duration is the bill), next to the command line's cold `sbom` on the same image.
 
-Usage: python bench/lambda_phases.py [--rounds 3] [--images image image-rpm] [--out FILE]
+Usage: python bench/lambda_phases.py [--rounds 3] [--images image image-rpm] [--stores local|moto]
+                                     [--out FILE]
 
 The images are the ones bench/sbom_vs_trivy.sh compares with Trivy (bench/out/sbom-vs-trivy/<name>,
 built by bench/build_bench_image.py when missing). Each is pushed to a local registry (Debian's
-docker-registry on 127.0.0.1, mirrored for the functions as the test suite does); every round starts
-a fresh stack under moto (so no layer fragment is cached: every layer is read, as for a first push)
-and runs one ECR push of each image through the real state machine with our handlers in-process.
-Each handler invocation is timed (wall time; the functions of one execution run one at a time here,
-AnalyzeLayer items included, so nothing else of ours runs meanwhile). Reported per image: the median
-over rounds of each function's time, the sum of AnalyzeLayer over the layers and the largest one (a
-Map runs them in parallel on AWS), and the command line's cold `sbom -o json --no-cache` over the
-same layout, timed in its own process in the same round. Durations include moto's S3 and DynamoDB
-calls in the same process, so they overstate a real Lambda's a little.
+docker-registry on 127.0.0.1). Every round starts with empty stores (no layer fragment cached: every
+layer is read, as for a first push) and analyzes each image once:
+
+- ``--stores local`` (default): the phase functions the handlers call (``resolve_phase``, then
+  ``analyze_layer_phase`` for each layer, then ``assemble_phase``) one after the other in this
+  process, against the embedded store, each timed (wall and CPU); the blob store counts its requests
+  (on AWS, S3 requests: each one a round trip and a line on the bill). This is the functions' own
+  work, without AWS latency or a cold container's start.
+- ``--stores moto``: the real handlers under the real analysis state machine in moto, each invocation
+  timed. moto runs every state on a thread of its own, so each invocation also builds the botocore
+  sessions pynamodb keeps per thread (a warm Lambda container does not): these figures overstate.
+
+Reported per image: the median over rounds of each function's time, the sum of AnalyzeLayer over the
+layers and the largest one (a Map runs them in parallel on AWS), the blob requests, and the command
+line's cold `sbom -o json --no-cache` over the same layout, timed in its own process in the same round.
 """
 
 from __future__ import annotations
@@ -41,7 +48,6 @@ from tests.support.aws import ecr_push_event, moto_stack, registry_environment  
 from tests.support.registry import push_layout, run_registry  # noqa: E402
 
 IMAGES_DIR = ROOT / "bench" / "out" / "sbom-vs-trivy"
-PHASES = ("ResolveFunction", "AnalyzeLayerFunction", "AssembleFunction", "MatchFunction", "EvaluateFunction")
 
 
 def _ensure_images() -> None:
@@ -75,24 +81,110 @@ def _cli_cold(layout: Path, home: Path) -> tuple[float, float]:
     return wall, cpu
 
 
+class CountingBlobs:
+    """A blob store that counts its requests (on AWS each is an S3 request)."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.requests: dict[str, int] = defaultdict(int)
+
+    def get(self, key: str) -> bytes | None:
+        self.requests["get"] += 1
+        data: bytes | None = self._inner.get(key)
+        return data
+
+    def put(self, key: str, data: bytes) -> None:
+        self.requests["put"] += 1
+        self._inner.put(key, data)
+
+    def exists(self, key: str) -> bool:
+        self.requests["exists"] += 1
+        found: bool = self._inner.exists(key)
+        return found
+
+
+def _timed(call: Any) -> tuple[Any, float, float]:
+    """The call's result, wall seconds and CPU seconds (this process: the phases' threads included)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = call()
+    return result, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def _local_round(reference: str, client: Any, work: Path) -> tuple[dict[str, list[float]], dict[str, int]]:
+    """One analysis through the phase functions on empty local stores: seconds per call and function
+    (CPU seconds under ``<function>-cpu``), and the blob requests."""
+    from portwarden.adapters.local.sqlite import LocalStore
+    from portwarden.core.services.acquire import ImageAccess
+    from portwarden.core.services.pipeline import (
+        AnalysisRequest,
+        analyze_layer_phase,
+        assemble_phase,
+        resolve_phase,
+    )
+
+    store = LocalStore(work)
+    try:
+        blobs = CountingBlobs(store.blobs)
+        access = ImageAccess(registry_client=lambda _ref: client, work_dir=work / "tmp")
+        durations: dict[str, list[float]] = defaultdict(list)
+
+        def record(function: str, wall: float, cpu: float) -> None:
+            durations[function].append(wall)
+            durations[f"{function}-cpu"].append(cpu)
+
+        request = AnalysisRequest(source=reference)
+        pointer, wall, cpu = _timed(
+            lambda: resolve_phase(request, access, blobs=blobs, catalog=store.catalog)
+        )
+        record("ResolveFunction", wall, cpu)
+        for task in pointer.layers:
+            _, wall, cpu = _timed(
+                lambda task=task: analyze_layer_phase(request.source, task, access, blobs=blobs)
+            )
+            record("AnalyzeLayerFunction", wall, cpu)
+        _, wall, cpu = _timed(
+            lambda: assemble_phase(
+                pointer, access, blobs=blobs, catalog=store.catalog, analyses=store.analyses
+            )
+        )
+        record("AssembleFunction", wall, cpu)
+        return durations, dict(blobs.requests)
+    finally:
+        store.close()
+
+
+def _moto_round(
+    digest: str, repository: str, patch: Any, environment: dict[str, str]
+) -> dict[str, list[float]]:
+    durations: dict[str, list[float]] = defaultdict(list)
+    with moto_stack(patch, **environment) as stack:
+        timed_handlers(stack, durations)
+        started = stack.start_push(ecr_push_event(digest, repository=repository))
+        finished = stack.wait(started["execution_arn"], timeout=1800)
+    if finished["status"] != "SUCCEEDED":
+        raise SystemExit(f"{repository}: execution {finished['status']}")
+    return durations
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--images", nargs="+", default=["image", "image-rpm"])
+    parser.add_argument("--stores", choices=["local", "moto"], default="local")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     _ensure_images()
-    subprocess.run(
-        [sys.executable, "-m", "compileall", "-q", str(ROOT / "layers" / "portwarden")], check=True
-    )
+    # As an install would have them: compiled once, not on every start.
+    package = ROOT / "layers" / "portwarden"
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], check=True)
 
-    # per image: per round, {function: [seconds per invocation]} and the command line's (wall, cpu)
+    # per image: per round, {function: [seconds per invocation]}, the blob requests, and the command
+    # line's (wall, cpu)
     rounds: dict[str, list[dict[str, list[float]]]] = defaultdict(list)
+    requests: dict[str, list[dict[str, int]]] = defaultdict(list)
     cli: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    with (
-        tempfile.TemporaryDirectory(prefix="lambda-phases-") as scratch,
-        pytest.MonkeyPatch.context() as patch,
-    ):
+    scratch_directory = tempfile.TemporaryDirectory(prefix="lambda-phases-")
+    with scratch_directory as scratch, pytest.MonkeyPatch.context() as patch:
         work = Path(scratch)
         for name, value in {
             "AWS_DEFAULT_REGION": "us-east-1",
@@ -117,20 +209,20 @@ def main() -> int:
                 POWERTOOLS_METRICS_DISABLED="true",
                 POWERTOOLS_TRACE_DISABLED="true",
             )
+            client = registry.client()
             for round_number in range(1, args.rounds + 1):
                 for image in args.images:
-                    durations: dict[str, list[float]] = defaultdict(list)
-                    with moto_stack(patch, **environment) as stack:
-                        timed_handlers(stack, durations)
-                        started = stack.start_push(ecr_push_event(digests[image], repository=f"team/{image}"))
-                        finished = stack.wait(started["execution_arn"], timeout=1800)
-                    if finished["status"] != "SUCCEEDED":
-                        print(f"{image}: execution {finished['status']}", file=sys.stderr)
-                        return 1
+                    if args.stores == "local":
+                        reference = f"{registry.host}/team/{image}@{digests[image]}"
+                        durations, counted = _local_round(
+                            reference, client, work / f"store-{image}-{round_number}"
+                        )
+                        requests[image].append(counted)
+                    else:
+                        durations = _moto_round(digests[image], f"team/{image}", patch, environment)
                     rounds[image].append(dict(durations))
-                    cli[image].append(
-                        _cli_cold(IMAGES_DIR / image, work / f"cli-home-{image}-{round_number}")
-                    )
+                    cli_home = work / f"cli-home-{image}-{round_number}"
+                    cli[image].append(_cli_cold(IMAGES_DIR / image, cli_home))
                     layers = durations["AnalyzeLayerFunction"]
                     print(
                         f"round {round_number} {image}: AnalyzeLayer {len(layers)} x "
@@ -139,11 +231,17 @@ def main() -> int:
                         f"cli cold {cli[image][-1][0]:.2f} s",
                         flush=True,
                     )
-    report: dict[str, Any] = {"rounds": args.rounds, "load_average": os.getloadavg(), "images": {}}
+    report: dict[str, Any] = {
+        "rounds": args.rounds,
+        "stores": args.stores,
+        "load_average": os.getloadavg(),
+        "images": {},
+    }
     for image in args.images:
+        names = sorted({name for r in rounds[image] for name in r})
         per_function = {
-            function: round(1000 * statistics.median(sum(r.get(function, [0.0])) for r in rounds[image]), 1)
-            for function in PHASES
+            name: round(1000 * statistics.median(sum(r.get(name, [0.0])) for r in rounds[image]), 1)
+            for name in names
         }
         layer_sum = statistics.median(sum(r["AnalyzeLayerFunction"]) for r in rounds[image])
         layer_max = statistics.median(max(r["AnalyzeLayerFunction"]) for r in rounds[image])
@@ -154,6 +252,7 @@ def main() -> int:
             "analyze_layer_sum_ms": round(1000 * layer_sum, 1),
             "analyze_layer_largest_ms": round(1000 * layer_max, 1),
             "analyze_layers_plus_assemble_ms": round(1000 * (layer_sum + assemble), 1),
+            "blob_requests": requests[image][0] if requests[image] else None,
             "cli_cold_wall_ms": round(1000 * statistics.median(w for w, _ in cli[image]), 1),
             "cli_cold_cpu_ms": round(1000 * statistics.median(c for _, c in cli[image]), 1),
         }
