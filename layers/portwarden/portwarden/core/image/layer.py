@@ -158,7 +158,7 @@ class _Scanning:
         return 0 < size <= self.max_bytes
 
     def scan(self, path: str, data: bytes) -> None:
-        if b"\0" in data[:8192]:
+        if data.find(b"\0", 0, 8192) != -1:
             return  # binary content: the patterns are textual
         for scanner in self.scanners:
             if len(data) <= scanner.max_file_bytes:
@@ -216,10 +216,10 @@ def _read_entries(
         if name.startswith("/"):
             warnings.add(f"skipped entry with an absolute name {name[:200]!r}")
             continue
-        if paths.escapes_root(name):
+        if ".." in name and paths.escapes_root(name):  # only a ".." component climbs
             warnings.add(f"skipped entry {name[:200]!r}: it climbs out of the image root")
             continue
-        path = paths.normalize(name)
+        path = "/" + name if _is_canonical_relative(name) else paths.normalize(name)
         base = path.rsplit("/", 1)[1]
         if base.startswith(WHITEOUT_PREFIX):
             directory = paths.parent(path)
@@ -265,6 +265,12 @@ def _read_entries(
                 )
         else:
             records[path] = _record(member, path, file_type, digest)
+
+
+def _is_canonical_relative(name: str) -> bool:
+    """Whether ``"/" + name`` is already ``paths.normalize(name)``: no empty, "." or ".." component
+    (the usual entry name, checked with three substring searches instead of a split)."""
+    return not (name.startswith(".") or "/." in name or "//" in name or name.endswith("/"))
 
 
 def _record(
@@ -350,9 +356,10 @@ def _regular_file(
     if keep and size > budget.remaining:
         warnings.add(f"{path}: the total capture budget (max_captured_total_bytes) is spent")
         keep = False
-    if scanning.wants(size) or (keep and size <= READ_CHUNK):
+    scanned = scanning.wants(size)
+    if scanned or (keep and size <= READ_CHUNK):
         data = handle.read()
-        if scanning.wants(size):
+        if scanned:
             scanning.scan(path, data)
         sha = hashlib.sha256(data).digest()
         if keep and (condition is None or condition.accepts(data)):
