@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 
 from portwarden.core.errors import ConfigurationError
+from portwarden.core.image.capture import literal_anchored_regex
 
 DEFAULT_SECRET_PATTERNS: dict[str, str] = {
     "AWS_ACCESS_KEY": (
@@ -39,25 +40,12 @@ _DEFAULT_PREFILTER_WORDS = (
 )
 
 
-# Every word but '"auth"' contains "key": one regex that starts with that literal finds each
-# occurrence at C speed (the regex engine skips to it as str.find would) and checks the characters
-# before and after it there, each word being a fixed-width look-behind. A word-by-word scan read the
-# text once per word; a Python loop over the occurrences cost a few microseconds each.
+# Every word but '"auth"' contains "key": one regex anchored on that literal finds them all in one
+# pass at C speed (core.image.capture.literal_anchored_regex). A word-by-word scan read the text once
+# per word; a Python loop over the occurrences of "key" cost a few microseconds each.
 _KEY_WORDS = tuple(word for word in _DEFAULT_PREFILTER_WORDS if b"key" in word)
 _OTHER_WORDS = tuple(word for word in _DEFAULT_PREFILTER_WORDS if b"key" not in word)
-
-
-def _key_word_regex(words: tuple[bytes, ...]) -> re.Pattern[bytes]:
-    """``key(?:(?<=BEFOREkey)AFTER|…)``: matches exactly where one of ``words`` occurs."""
-    alternatives = []
-    for word in words:
-        at = word.index(b"key")
-        before, after = word[: at + 3], word[at + 3 :]
-        alternatives.append(b"(?<=" + re.escape(before) + b")" + re.escape(after))
-    return re.compile(b"key(?:" + b"|".join(alternatives) + b")")
-
-
-_KEY_WORD_REGEX = _key_word_regex(_KEY_WORDS)
+_KEY_WORD_REGEX = literal_anchored_regex(_KEY_WORDS, b"key")
 
 
 def _may_hold_default_secret(data: bytes) -> bool:
