@@ -118,6 +118,8 @@ def read_layer(
         # Past the end-of-archive marker there may be padding; the digests cover it, so read it all.
         stream.drain()
         verifying.drain()
+        # Drained to the end: every byte the inflater produced has been hashed.
+        diff_id = inflater.diff_id()
     except HeaderError as exc:  # raised only for the first header: later ones end the archive
         raise UnsafeContentError(f"layer {digest} is not a tar archive ({exc})") from exc
     except TarFormatError as exc:
@@ -126,8 +128,6 @@ def read_layer(
         raise UnsafeContentError(f"layer {digest}: truncated stream ({exc})") from exc
     finally:
         inflater.close()
-    # Drained to the end: the inflater has hashed every byte it produced.
-    diff_id = f"sha256:{inflater.hash.hexdigest()}"
     if expected_diff_id is not None and diff_id != expected_diff_id:
         raise ImageSourceError(
             f"layer {digest} unpacks to {diff_id}, but the image config lists diff_id {expected_diff_id}"
