@@ -40,6 +40,8 @@ from portwarden.core.model.files import FileType
 READ_CHUNK = 1 << 20
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
+_WHITEOUT_COMPONENT = "/" + WHITEOUT_PREFIX
+_NODE_TYPES = frozenset({FileType.CHAR_DEVICE, FileType.BLOCK_DEVICE, FileType.FIFO})
 _TRUNCATED: tuple[type[BaseException], ...] = (EOFError, *INFLATE_ERRORS)
 
 # The layer-reading vocabulary, importable from here as from its own modules.
@@ -203,14 +205,15 @@ def _read_entries(
     opaque: list[str],
 ) -> None:
     count = 0
+    max_entries, max_path_length = limits.max_entries_per_layer, limits.max_path_length
     for member in stream:
         count += 1
-        if count > limits.max_entries_per_layer:
+        if count > max_entries:
             raise LimitExceededError(
-                f"layer {digest} has more than {limits.max_entries_per_layer} entries (max_entries_per_layer)"
+                f"layer {digest} has more than {max_entries} entries (max_entries_per_layer)"
             )
         name = member.name
-        if len(name) > limits.max_path_length:
+        if len(name) > max_path_length:
             warnings.add(f"skipped an entry whose path is {len(name)} characters long (max_path_length)")
             continue
         if name.startswith("/"):
@@ -220,8 +223,8 @@ def _read_entries(
             warnings.add(f"skipped entry {name[:200]!r}: it climbs out of the image root")
             continue
         path = "/" + name if _is_canonical_relative(name) else paths.normalize(name)
-        base = path.rsplit("/", 1)[1]
-        if base.startswith(WHITEOUT_PREFIX):
+        # A whiteout's last component starts with ".wh.": the substring test spares the split.
+        if _WHITEOUT_COMPONENT in path and (base := path.rsplit("/", 1)[1]).startswith(WHITEOUT_PREFIX):
             directory = paths.parent(path)
             if base == OPAQUE_MARKER:
                 opaque.append(directory)
@@ -241,7 +244,7 @@ def _read_entries(
             continue
         if path in records:
             warnings.add(f"duplicate entry {path}: the last one wins")
-        if file_type in (FileType.CHAR_DEVICE, FileType.BLOCK_DEVICE, FileType.FIFO):
+        if file_type in _NODE_TYPES:
             warnings.add(f"{path} is a {file_type.value} node (recorded, never created)")
         if file_type == FileType.SYMLINK:
             target = member.linkname
