@@ -24,8 +24,18 @@ def test_prefilter_agrees_with_a_scan_per_word() -> None:
 
 
 def test_prefilter_past_many_occurrences_of_key() -> None:
-    crowded = b"key " * (secrets._KEY_OCCURRENCES_CHECKED + 10)
+    crowded = b"key " * 1000
     assert not secrets._may_hold_default_secret(crowded)
     assert secrets._may_hold_default_secret(crowded + b"API_KEY=")
     assert secrets._may_hold_default_secret(b"x" * 10 + b"AWS_ACCESS_KEY_ID")
     assert not secrets._may_hold_default_secret(b"aws_access_key")  # the word is aws_access_key_id
+
+
+def test_prefilter_finds_each_word_wherever_it_stands() -> None:
+    for word in secrets._DEFAULT_PREFILTER_WORDS:
+        for variant in (word, word.upper(), word.title()):
+            for data in (variant, b"x" + variant, variant + b"\n", b"key" * 3 + variant + b"key"):
+                assert secrets._may_hold_default_secret(data), data
+            # One character short at either end is not the word.
+            assert not secrets._may_hold_default_secret(variant[1:]), variant
+            assert not secrets._may_hold_default_secret(variant[:-1]), variant

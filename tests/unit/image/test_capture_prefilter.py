@@ -1,4 +1,4 @@
-"""The capture policy's fast path answers exactly as the full glob regex does."""
+"""The capture policy's fast paths (globs, content markers) answer exactly as the full searches do."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from portwarden.core.image.capture import CapturePolicy
+from portwarden.core.image.capture import CapturePolicy, ContentCondition, literal_anchored_regex
 from portwarden.core.services.analyze import plan_analysis
 
 
@@ -76,3 +76,54 @@ def test_a_fresh_policy_shared_by_many_threads_answers_alike() -> None:
         with ThreadPoolExecutor(max_workers=8) as pool:
             results = list(pool.map(lambda _: answers(), range(8)))
         assert all(result == expected for result in results)
+
+
+def test_anchored_regex_finds_exactly_the_words() -> None:
+    rng = random.Random(11)
+    words = (b".dep-v0", b"__dep-v0", b"__dep_v0", b"dep", b"xdepdep")
+    regex = literal_anchored_regex(words, b"dep")
+    pieces = [b"dep", b".", b"_", b"-v0", b"_v0", b"x", b"__", b"\xff", b"de", b"p"]
+    for _ in range(30_000):
+        data = b"".join(rng.choices(pieces, k=rng.randint(0, 12)))
+        assert (regex.search(data) is not None) == any(word in data for word in words), data
+    with pytest.raises(ValueError):
+        literal_anchored_regex((b"abc", b"xyz"), b"b")
+
+
+@pytest.mark.parametrize(
+    "markers",
+    [
+        (b"\xff Go buildinf:", b".dep-v0", b"__dep-v0", b"__dep_v0"),
+        (b"alpha", b"beta"),  # nothing shared: one search per marker
+        (b"same", b"same"),
+        (b"a.b", b"a.b.c", b"[a.b]"),  # regex metacharacters are literals
+    ],
+)
+def test_content_condition_markers_are_found_as_by_a_search_per_marker(markers: tuple[bytes, ...]) -> None:
+    condition = ContentCondition("test", (b"\x7fELF",), markers)
+    rng = random.Random(5)
+    pieces = [*markers, *(m[: len(m) // 2] for m in markers), *(m[len(m) // 2 :] for m in markers)]
+    pieces += [b"\0", b"x", b"."]
+    for _ in range(20_000):
+        data = b"".join(rng.choices(pieces, k=rng.randint(0, 6)))
+        assert condition.holds_marker(data) == any(m in data for m in markers), data
+
+
+def test_a_condition_first_used_by_many_threads_at_once_answers_each_right() -> None:
+    markers = (b"\xff Go buildinf:", b".dep-v0", b"__dep-v0", b"__dep_v0")
+    inputs = [b"x" * 5000 + m + b"y" * 100 for m in markers] + [b"x" * 5000, b"__dep-v1" * 100]
+    for _ in range(20):
+        condition = ContentCondition("test", (b"\x7fELF",), markers)  # its search not built yet
+        start = threading.Barrier(8)
+
+        def answers(
+            offset: int, condition: ContentCondition = condition, start: threading.Barrier = start
+        ) -> list[bool]:
+            start.wait()
+            return [condition.holds_marker(inputs[(offset + i) % len(inputs)]) for i in range(300)]
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            results = list(pool.map(answers, range(8)))
+        for offset, got in enumerate(results):
+            expected = [any(m in inputs[(offset + i) % len(inputs)] for m in markers) for i in range(300)]
+            assert got == expected

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import random
 import tarfile
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from portwarden.core.image.layer import (
     ConditionalGlob,
     ContentCondition,
     LayerIndex,
+    _is_canonical_relative,
     read_layer,
 )
 from portwarden.core.image.limits import SafetyLimits
@@ -327,3 +329,20 @@ def test_sparse_files_are_recorded_without_content() -> None:
     assert (sparse.size, sparse.sha256) == (1048576, None)
     assert index.records["/data/after"].sha256 == hashlib.sha256(b"ok").hexdigest()
     assert any("sparse" in warning for warning in index.warnings)
+
+
+def test_the_canonical_name_shortcut_agrees_with_normalize() -> None:
+    rng = random.Random(3)
+    pieces = ["a", "b", ".", "..", "/", "//", ".x", "x.", "...", "", "é", ".wh.", "wh"]
+    taken = 0
+    for _ in range(100_000):
+        name = "".join(rng.choices(pieces, k=rng.randint(0, 8)))
+        if name.startswith("/"):
+            continue
+        if _is_canonical_relative(name):
+            taken += 1
+            assert "/" + name == paths.normalize(name), name
+        if ".." not in name:
+            assert not paths.escapes_root(name), name
+    assert taken > 1000  # the shortcut is taken for ordinary names
+    assert _is_canonical_relative("usr/lib/x86_64-linux-gnu/libc.so.6")

@@ -17,6 +17,41 @@ from typing import Protocol
 from portwarden.core.image import paths
 
 
+def literal_anchored_regex(words: Sequence[bytes], anchor: bytes) -> re.Pattern[bytes]:
+    """A regex matching exactly where one of ``words`` (each holding ``anchor``) occurs.
+
+    ``ANCHOR(?:(?<=BEFORE ANCHOR)AFTER|…)``, each word split at its first ``anchor``: a pattern that
+    starts with a literal lets the regex engine skip from one occurrence of it to the next in C, and
+    the look-behinds (fixed width, one per word) check the rest there. Several words then cost one
+    pass over the data instead of one each, with no Python per occurrence.
+    """
+    if not anchor or not words or not all(anchor in word for word in words):
+        raise ValueError("every word must hold the (non-empty) anchor")
+    alternatives = []
+    for word in words:
+        end = word.index(anchor) + len(anchor)
+        alternatives.append(b"(?<=" + re.escape(word[:end]) + b")" + re.escape(word[end:]))
+    return re.compile(re.escape(anchor) + b"(?:" + b"|".join(alternatives) + b")")
+
+
+_ANCHOR_LENGTH = 3
+
+
+def _marker_search(markers: tuple[bytes, ...]) -> tuple[re.Pattern[bytes] | None, tuple[bytes, ...]]:
+    """One anchored regex for the markers sharing the most common 3-byte piece, and the rest."""
+    anchor = b""
+    covered: tuple[bytes, ...] = ()
+    for marker in markers:
+        for start in range(len(marker) - _ANCHOR_LENGTH + 1):
+            piece = marker[start : start + _ANCHOR_LENGTH]
+            cover = tuple(m for m in markers if piece in m)
+            if len(cover) > len(covered):
+                anchor, covered = piece, cover
+    if len(covered) < 2:
+        return None, markers
+    return literal_anchored_regex(covered, anchor), tuple(m for m in markers if m not in covered)
+
+
 class ContentCondition:
     """Keep a captured file only when its content looks right: it starts with one of ``prefixes``
     and holds one of ``markers`` somewhere. The reader sees every byte anyway, so checking costs a
@@ -34,8 +69,17 @@ class ContentCondition:
     def accepts_head(self, head: bytes) -> bool:
         return head.startswith(self.prefixes)
 
+    @cached_property
+    def _search(self) -> tuple[re.Pattern[bytes] | None, tuple[bytes, ...]]:
+        # Executables are searched a megabyte at a time: markers that share a piece are looked for
+        # in one pass (the Go and Rust markers: four passes became two). Compiled on first use.
+        return _marker_search(self.markers)
+
     def holds_marker(self, data: bytes) -> bool:
-        return any(marker in data for marker in self.markers)
+        anchored, others = self._search
+        if anchored is not None and anchored.search(data) is not None:
+            return True
+        return any(marker in data for marker in others)
 
     def straddles(self, before: bytes, after: bytes) -> bool:
         """Whether a marker starts at the end of ``before`` and ends at the start of ``after``."""

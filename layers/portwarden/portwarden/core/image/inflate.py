@@ -1,12 +1,14 @@
 """Layer decompression on a background thread, with the decompression-bomb checks.
 
-One thread pulls the compressed stream (whose digest the ``VerifyingReader`` checks), inflates it
-(gzip, zstd or none) and hashes the inflated stream (the diff_id); the inflaters and hashlib release the
-GIL, so this runs beside the thread that parses the tar stream.
+One thread pulls the compressed stream (whose digest the ``VerifyingReader`` checks) and inflates it
+(gzip, zstd or none); another hashes the inflated stream (the diff_id). The inflaters and hashlib
+release the GIL, so both run beside the thread that parses the tar stream: the three stages of a
+large layer share the cores instead of queueing on one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import queue
 import threading
@@ -42,11 +44,12 @@ class Inflater:
         self._limits = limits
         self._queue: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=3)
         self._done = False
+        self._finished = False  # the whole stream was handed over (not cut short by an error)
         self._stop = threading.Event()
         self.inflated = 0
-        # The diff_id is the sha256 of the inflated stream; hashing it here, off the parsing
-        # thread, keeps the thread that holds the GIL for tar parsing free of that work.
-        self.hash = hashlib.sha256()
+        # The diff_id is the sha256 of the inflated stream, computed on a thread of its own: on the
+        # inflating thread it made that thread the longest stage of a large layer's read.
+        self._diff_hasher = ChunkHasher(f"diff-id-{what[:19]}")
         head = raw.read(4)
         self._head = head
         if head.startswith(GZIP_MAGIC):
@@ -65,9 +68,10 @@ class Inflater:
             for chunk in producer():
                 self.inflated += len(chunk)
                 self._check_bomb()
-                self.hash.update(chunk)
+                self._diff_hasher.feed(chunk)
                 if not self._put(chunk):
                     return
+            self._diff_hasher.end()
             self._put(self._END)
         except BaseException as exc:  # handed to the consumer, which re-raises it
             self._put(exc)
@@ -166,10 +170,92 @@ class Inflater:
             raise item
         if item == self._END:
             self._done = True
+            self._finished = True
         return item
+
+    def diff_id(self) -> str:
+        """``sha256:…`` of the whole inflated stream; only once ``next_chunk`` has returned b""."""
+        if not self._finished:
+            raise RuntimeError("the diff_id is known only once the stream has been read to its end")
+        return f"sha256:{self._diff_hasher.hexdigest()}"
 
     def close(self) -> None:
         self._stop.set()
+        self._thread.join(timeout=5)
+        self._diff_hasher.close()
+
+
+class ChunkHasher:
+    """sha256 of a sequence of chunks, computed on a thread of its own, in the order they are fed.
+
+    The chunks are ``bytes`` (immutable), handed over by reference: the thread that feeds them goes
+    on using them (the tar parser reads the same objects) while this one hashes them. The queue is
+    bounded, so a slow hasher holds the producer back instead of piling up memory. Should hashing
+    fail, the failure is raised to the feeder (and by ``hexdigest``), never left as a hang.
+    """
+
+    _END = b""
+
+    def __init__(self, name: str) -> None:
+        self._hash = hashlib.sha256()
+        self._queue: queue.Queue[bytes] = queue.Queue(maxsize=2)
+        self._stop = threading.Event()
+        self._ended = False
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        update, get = self._hash.update, self._queue.get
+        try:
+            while True:
+                try:
+                    chunk = get(timeout=0.2)
+                except queue.Empty:
+                    if self._stop.is_set():
+                        return
+                    continue
+                if not chunk or self._stop.is_set():
+                    return
+                update(chunk)
+        except BaseException as exc:  # raised to the feeder and to hexdigest's caller
+            self._error = exc
+
+    def feed(self, chunk: bytes) -> None:
+        """Hash ``chunk`` after every chunk fed before it (empty chunks change nothing)."""
+        if chunk:
+            self._offer(chunk)
+
+    def end(self) -> None:
+        """No more chunks: the digest is complete once the thread has hashed what it holds."""
+        self._ended = True
+        self._offer(self._END)
+
+    def _offer(self, item: bytes) -> None:
+        while not self._stop.is_set():
+            if self._error is not None:
+                raise self._error
+            try:
+                self._queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def hexdigest(self) -> str:
+        """The digest of every chunk fed, once ``end`` was called (waits for the thread)."""
+        if not self._ended:
+            raise RuntimeError("the hashed stream has not ended")
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._hash.hexdigest()
+
+    def close(self) -> None:
+        """Stop the thread, whether or not the stream ended (an abandoned read)."""
+        self._stop.set()
+        # Wakes a thread waiting for a chunk; a full queue means it is busy and will see the stop.
+        with contextlib.suppress(queue.Full):
+            self._queue.put_nowait(self._END)
         self._thread.join(timeout=5)
 
 

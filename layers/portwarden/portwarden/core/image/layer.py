@@ -40,6 +40,8 @@ from portwarden.core.model.files import FileType
 READ_CHUNK = 1 << 20
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
+_WHITEOUT_COMPONENT = "/" + WHITEOUT_PREFIX
+_NODE_TYPES = frozenset({FileType.CHAR_DEVICE, FileType.BLOCK_DEVICE, FileType.FIFO})
 _TRUNCATED: tuple[type[BaseException], ...] = (EOFError, *INFLATE_ERRORS)
 
 # The layer-reading vocabulary, importable from here as from its own modules.
@@ -118,6 +120,8 @@ def read_layer(
         # Past the end-of-archive marker there may be padding; the digests cover it, so read it all.
         stream.drain()
         verifying.drain()
+        # Drained to the end: every byte the inflater produced has been hashed.
+        diff_id = inflater.diff_id()
     except HeaderError as exc:  # raised only for the first header: later ones end the archive
         raise UnsafeContentError(f"layer {digest} is not a tar archive ({exc})") from exc
     except TarFormatError as exc:
@@ -126,8 +130,6 @@ def read_layer(
         raise UnsafeContentError(f"layer {digest}: truncated stream ({exc})") from exc
     finally:
         inflater.close()
-    # Drained to the end: the inflater has hashed every byte it produced.
-    diff_id = f"sha256:{inflater.hash.hexdigest()}"
     if expected_diff_id is not None and diff_id != expected_diff_id:
         raise ImageSourceError(
             f"layer {digest} unpacks to {diff_id}, but the image config lists diff_id {expected_diff_id}"
@@ -158,7 +160,7 @@ class _Scanning:
         return 0 < size <= self.max_bytes
 
     def scan(self, path: str, data: bytes) -> None:
-        if b"\0" in data[:8192]:
+        if data.find(b"\0", 0, 8192) != -1:
             return  # binary content: the patterns are textual
         for scanner in self.scanners:
             if len(data) <= scanner.max_file_bytes:
@@ -203,25 +205,26 @@ def _read_entries(
     opaque: list[str],
 ) -> None:
     count = 0
+    max_entries, max_path_length = limits.max_entries_per_layer, limits.max_path_length
     for member in stream:
         count += 1
-        if count > limits.max_entries_per_layer:
+        if count > max_entries:
             raise LimitExceededError(
-                f"layer {digest} has more than {limits.max_entries_per_layer} entries (max_entries_per_layer)"
+                f"layer {digest} has more than {max_entries} entries (max_entries_per_layer)"
             )
         name = member.name
-        if len(name) > limits.max_path_length:
+        if len(name) > max_path_length:
             warnings.add(f"skipped an entry whose path is {len(name)} characters long (max_path_length)")
             continue
         if name.startswith("/"):
             warnings.add(f"skipped entry with an absolute name {name[:200]!r}")
             continue
-        if paths.escapes_root(name):
+        if ".." in name and paths.escapes_root(name):  # only a ".." component climbs
             warnings.add(f"skipped entry {name[:200]!r}: it climbs out of the image root")
             continue
-        path = paths.normalize(name)
-        base = path.rsplit("/", 1)[1]
-        if base.startswith(WHITEOUT_PREFIX):
+        path = "/" + name if _is_canonical_relative(name) else paths.normalize(name)
+        # A whiteout's last component starts with ".wh.": the substring test spares the split.
+        if _WHITEOUT_COMPONENT in path and (base := path.rsplit("/", 1)[1]).startswith(WHITEOUT_PREFIX):
             directory = paths.parent(path)
             if base == OPAQUE_MARKER:
                 opaque.append(directory)
@@ -241,7 +244,7 @@ def _read_entries(
             continue
         if path in records:
             warnings.add(f"duplicate entry {path}: the last one wins")
-        if file_type in (FileType.CHAR_DEVICE, FileType.BLOCK_DEVICE, FileType.FIFO):
+        if file_type in _NODE_TYPES:
             warnings.add(f"{path} is a {file_type.value} node (recorded, never created)")
         if file_type == FileType.SYMLINK:
             target = member.linkname
@@ -265,6 +268,12 @@ def _read_entries(
                 )
         else:
             records[path] = _record(member, path, file_type, digest)
+
+
+def _is_canonical_relative(name: str) -> bool:
+    """Whether ``"/" + name`` is already ``paths.normalize(name)``: no empty, "." or ".." component
+    (the usual entry name, checked with three substring searches instead of a split)."""
+    return not (name.startswith(".") or "/." in name or "//" in name or name.endswith("/"))
 
 
 def _record(
@@ -350,9 +359,10 @@ def _regular_file(
     if keep and size > budget.remaining:
         warnings.add(f"{path}: the total capture budget (max_captured_total_bytes) is spent")
         keep = False
-    if scanning.wants(size) or (keep and size <= READ_CHUNK):
+    scanned = scanning.wants(size)
+    if scanned or (keep and size <= READ_CHUNK):
         data = handle.read()
-        if scanning.wants(size):
+        if scanned:
             scanning.scan(path, data)
         sha = hashlib.sha256(data).digest()
         if keep and (condition is None or condition.accepts(data)):

@@ -55,21 +55,26 @@ _PAX_RECORD = re.compile(rb"(\d+) ([^=]+)=")
 
 
 def _text(field: bytes) -> str:
-    end = field.find(b"\0")
-    return (field if end == -1 else field[:end]).decode("utf-8", "surrogateescape")
+    return field.partition(b"\0")[0].decode("utf-8", "surrogateescape")
+
+
+_BASE256_MARKS = (0o200, 0o377)
 
 
 def _number(field: bytes) -> int:
     """A numeric header field: octal text, or GNU base-256 for values that do not fit."""
-    if field[0] in (0o200, 0o377):
+    if field[0] in _BASE256_MARKS:
         value = int.from_bytes(field[1:], "big")
         return value - (256 ** (len(field) - 1)) if field[0] == 0o377 else value
-    end = field.find(b"\0")
-    text = (field if end == -1 else field[:end]).strip()
+    text = field.partition(b"\0")[0]
     try:
-        return int(text, 8) if text else 0
+        # int() ignores the whitespace around the digits that strip() would remove, and more;
+        # only a field of nothing but whitespace needs the slow path (it reads as 0).
+        return int(text, 8)
     except ValueError:
-        raise HeaderError("invalid number in a tar header") from None
+        if text.strip():
+            raise HeaderError("invalid number in a tar header") from None
+        return 0
 
 
 def _checksum_matches(block: bytes) -> bool:
@@ -225,7 +230,9 @@ class TarStream:
                 else:
                     long_link = value
             else:
-                return self._finish(block, kind, size, {**self._global_pax, **pax}, long_name, long_link)
+                if self._global_pax:
+                    pax = {**self._global_pax, **pax}
+                return self._finish(block, kind, size, pax, long_name, long_link)
             extended = True
 
     def _finish(
@@ -237,33 +244,40 @@ class TarStream:
         long_name: str | None,
         long_link: str | None,
     ) -> TarMember:
+        # Runs once per entry of every layer: the fields are read in place, and the extension
+        # records are looked at only when there are some.
         name = _text(block[0:100])
         if kind == tarfile.AREGTYPE and name.endswith("/"):
             kind = tarfile.DIRTYPE
-        prefix = _text(block[345:500])
-        if kind == tarfile.DIRTYPE:
-            name = name.rstrip("/")
-        if prefix and kind != tarfile.GNUTYPE_SPARSE:
-            name = f"{prefix}/{name}"
+        if long_name is not None:
+            name = long_name
+        else:
+            if kind == tarfile.DIRTYPE:
+                name = name.rstrip("/")
+            if block[345] and kind != tarfile.GNUTYPE_SPARSE:
+                prefix = _text(block[345:500])
+                if prefix:
+                    name = f"{prefix}/{name}"
         member = TarMember(
-            name=long_name if long_name is not None else name,
-            type=kind,
-            mode=_number(block[100:108]),
-            uid=_number(block[108:116]),
-            gid=_number(block[116:124]),
-            size=size,
-            linkname=long_link if long_link is not None else _text(block[157:257]),
+            name,
+            kind,
+            _number(block[100:108]),
+            _number(block[108:116]),
+            _number(block[116:124]),
+            size,
+            long_link if long_link is not None else _text(block[157:257]),
         )
-        try:
-            if "path" in pax:
-                member.name = pax["path"]
-            if "linkpath" in pax:
-                member.linkname = pax["linkpath"]
-            for field in ("size", "uid", "gid"):
-                if field in pax:
-                    setattr(member, field, int(pax[field]))
-        except ValueError:
-            raise TarFormatError("invalid number in a pax header") from None
+        if pax:
+            try:
+                if "path" in pax:
+                    member.name = pax["path"]
+                if "linkpath" in pax:
+                    member.linkname = pax["linkpath"]
+                for field in ("size", "uid", "gid"):
+                    if field in pax:
+                        setattr(member, field, int(pax[field]))
+            except ValueError:
+                raise TarFormatError("invalid number in a pax header") from None
         stored = member.size
         if stored < 0 or member.uid < 0 or member.gid < 0:
             # Only a hostile writer puts negative numbers here; taken as they are they would move
@@ -280,7 +294,7 @@ class TarStream:
             member.size = max(0, _number(block[483:495]))
             member.type = tarfile.REGTYPE
             member.sparse = True
-        elif any(key.startswith("GNU.sparse.") for key in pax):
+        elif pax and any(key.startswith("GNU.sparse.") for key in pax):
             member.sparse = True
             member.name = pax.get("GNU.sparse.name", member.name)
             real = pax.get("GNU.sparse.realsize") or pax.get("GNU.sparse.size")
