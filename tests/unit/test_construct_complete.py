@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from pydantic import Field
 
-from portwarden.core.image.fragment import LayerEntry
+from portwarden.core.image.fragment import LayerEntry, LayerRecord, as_records
 from portwarden.core.model.analysis import AnalyzedFile
-from portwarden.core.model.base import ValueObject, construct_complete
+from portwarden.core.model.base import ValueObject, construct_all, construct_complete
 from portwarden.core.model.files import FileRecord, FileType
 
 RECORD_VALUES: dict[str, Any] = {
@@ -152,3 +152,61 @@ def test_inventory_entries_of_every_type_and_mode_from_many_threads() -> None:
         for i, entry in built:
             assert entry == expected[i], records[i]
             assert entry.model_dump_json() == expected[i].model_dump_json()
+
+
+def test_inventory_in_one_pass_is_each_record_s_entry_byte_for_byte() -> None:
+    """``from_records`` gives what ``from_record`` gives, the same JSON (field order included), for
+    records made every way the squash makes them: validated, ``model_construct``, ``model_copy``,
+    converted from layer entries."""
+    records: list[FileRecord] = []
+    for kind in FileType:
+        for mode in (0, 0o644, 0o755, 0o777, 0o4755, 0o2755, 0o1777, 0o6777):
+            values = {**RECORD_VALUES, "path": f"/v/{kind.value}/{mode:o}", "type": kind, "mode": mode}
+            records.append(FileRecord(**values))
+            records.append(FileRecord.model_construct(**{**values, "path": values["path"] + "c"}))
+            records.append(FileRecord(**values).model_copy(update={"size": 7, "sha256": None}))
+            digest = bytes.fromhex("ef" * 32) if kind == FileType.FILE else None
+            entry = LayerEntry(values["path"] + "e", kind, mode, 1, 2, 3, digest, "/t", "sha256:" + "01" * 32)
+            records.append(entry.to_record())
+    together = AnalyzedFile.from_records(iter(records))
+    assert len(together) == len(records)
+    for record, entry in zip(records, together, strict=True):
+        alone = AnalyzedFile.from_record(record)
+        assert entry == alone == _expected_inventory_entry(record)
+        assert entry.model_dump_json() == alone.model_dump_json()
+        assert list(entry.__dict__) == list(AnalyzedFile.model_fields)
+        assert entry.model_fields_set == alone.model_fields_set
+
+
+def test_squash_conversion_in_one_pass_matches_each_entry_s() -> None:
+    entries = {
+        f"/p{i}": LayerEntry(
+            f"/p{i}",
+            kind,
+            0o640 + i % 8,
+            i,
+            i + 1,
+            i * 10,
+            None if i % 3 else bytes([i % 256]) * 32,
+            None if kind != FileType.SYMLINK else "../x",
+            "sha256:" + "ab" * 32,
+        )
+        for i, kind in enumerate(list(FileType) * 40)
+    }
+    converted = as_records(entries)
+    assert list(converted) == list(entries)
+    for path, record in converted.items():
+        expected = entries[path].to_record()
+        assert record == expected and record.model_dump_json() == expected.model_dump_json()
+        assert list(record.__dict__) == list(FileRecord.model_fields)
+    # Records given as FileRecords (layers built by hand) pass through as they are.
+    mixed: dict[str, LayerRecord] = {**entries, "/r": FileRecord(path="/r", type=FileType.FILE, mode=0o600)}
+    converted_mixed = as_records(mixed)
+    assert converted_mixed["/r"] is mixed["/r"]
+    assert converted_mixed["/p5"] == entries["/p5"].to_record()
+
+
+def test_construct_all_refuses_a_row_without_every_field() -> None:
+    rows = [dict(RECORD_VALUES), {k: v for k, v in RECORD_VALUES.items() if k != "size"}]
+    with pytest.raises(ValueError, match="every field"):
+        construct_all(FileRecord, iter(rows), set(FileRecord.model_fields))

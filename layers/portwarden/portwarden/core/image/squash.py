@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from portwarden.core.image import paths
-from portwarden.core.image.fragment import LayerIndex, LayerRecord, as_record
+from portwarden.core.image.fragment import LayerIndex, LayerRecord, as_records
 from portwarden.core.model.files import FileRecord, FileType
 
 
@@ -34,9 +34,10 @@ def squash(layers: Sequence[LayerIndex]) -> tuple[dict[str, FileRecord], list[st
             for path in [p for p in tree if _is_removed(p, removed_subtrees, emptied_dirs)]:
                 del tree[path]
         tree.update(layer.records)
-    records = {path: as_record(entry) for path, entry in tree.items()}
+    hardlinks = [path for path, entry in tree.items() if entry.type == FileType.HARDLINK]
+    records = as_records(tree)
     del tree
-    _resolve_hardlinks(records, warnings)
+    _resolve_hardlinks(records, hardlinks, warnings)
     _imply_parents(records)
     return records, warnings
 
@@ -53,9 +54,11 @@ def _is_removed(path: str, removed_subtrees: set[str], emptied_dirs: set[str]) -
         ancestor = paths.parent(ancestor)
 
 
-def _resolve_hardlinks(tree: dict[str, FileRecord], warnings: list[str]) -> None:
-    for path, record in list(tree.items()):
-        if record.type != FileType.HARDLINK or record.sha256 is not None:
+def _resolve_hardlinks(tree: dict[str, FileRecord], hardlinks: list[str], warnings: list[str]) -> None:
+    """Give each hard link in ``hardlinks`` (paths of ``tree``) its target's digest and size."""
+    for path in hardlinks:
+        record = tree[path]
+        if record.sha256 is not None:
             continue
         target = tree.get(record.link_target) if record.link_target else None
         if target is not None and target.type == FileType.FILE:
@@ -78,6 +81,9 @@ def _imply_parents(tree: dict[str, FileRecord]) -> None:
             layer_digest=None,
         )
     for path in list(tree):
+        head = path[: path.rfind("/")]
+        if head[-1:] != "/" and head in tree:
+            continue  # its parent is there: the common case, without paths.parent's call
         directory = paths.parent(path)
         while directory != "/" and directory not in tree:
             tree[directory] = FileRecord.model_construct(

@@ -286,7 +286,7 @@ def assemble(
         source=analysis_source(image.resolved),
         distro=distro,
         packages=tuple(sorted(with_cpes(drop_owned_language_packages(packages)), key=_package_key)),
-        files=tuple(AnalyzedFile.from_record(image.records[p]) for p in sorted(image.records) if p != "/"),
+        files=tuple(AnalyzedFile.from_records(image.records[p] for p in sorted(image.records) if p != "/")),
         secrets=tuple(
             SecretFinding(path=f.path, line=f.line, name=f.name, layer_digest=layer)
             for f, layer in surviving_findings(image.layers, image.records, "secrets")
