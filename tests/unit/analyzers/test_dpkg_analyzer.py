@@ -330,3 +330,32 @@ def test_four_hundred_packages_catalog_fast() -> None:
     output = analyzer.analyze(context)
     assert len(output.packages) == 400
     assert all(len(p.owned_files) == 60 and p.licenses == ("GPL-2+",) for p in output.packages)
+
+
+def _licenses_line_by_line(text: str) -> list[str]:
+    """The reference: ``License:`` lines as ``str.splitlines`` cuts them, tested one by one."""
+    found: dict[str, None] = {}
+    for line in text.splitlines():
+        if line[:8].lower() == "license:":
+            expression = " ".join(line[8:].split())
+            if expression:
+                found[expression] = None
+    return list(found)
+
+
+def test_license_lines_are_found_as_a_line_by_line_reading_finds_them() -> None:
+    """One regex pass finds the very lines (every line boundary ``splitlines`` knows, any case,
+    look-alike letters that are not ASCII) a reading line by line finds."""
+    import random
+
+    pieces = [
+        "License:", "LICENSE:", "license: GPL-2+", "liCense:\tMIT  or  BSD", "\n", "\r\n", "\r", "\v",
+        "\f", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029", " ", "x", "\u0130", "\u212a", "\u017f",
+        "Files: *", ":", "License", "Artistic", "\t",
+    ]  # fmt: skip
+    generator = random.Random(15)
+    for _ in range(20_000):
+        text = "".join(generator.choice(pieces) for _ in range(generator.randint(0, 30)))
+        expected = _licenses_line_by_line(text)
+        # No piece refers to /usr/share/common-licenses: without a License: line there is no answer.
+        assert parse_copyright_licenses(text) == expected, repr(text)

@@ -63,6 +63,14 @@ _SIZE_UNITS = {
     "gib": 1024**3,
 }
 _FIELD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# A line (as ``str.splitlines`` cuts them: after any of its line boundaries) that starts with
+# "License:" in any case, and the rest of it. Only ASCII letters lower to those of "license:" one for
+# one, so this finds exactly the lines whose first 8 characters ``.lower()`` to "license:", in one
+# C-speed pass instead of a Python step per line of copyright files that run to thousands of lines.
+_LINE_BOUNDARIES = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
+_LICENSE_LINE = re.compile(
+    f"(?:^|(?<=[{_LINE_BOUNDARIES}]))[Ll][Ii][Cc][Ee][Nn][Ss][Ee]:([^{_LINE_BOUNDARIES}]*)"
+)
 _COMMON_LICENSE_REFERENCE = re.compile(r"/usr/share/common-licenses/(?P<license>[0-9A-Za-z_.+-]+)")
 
 
@@ -218,11 +226,10 @@ def parse_copyright_licenses(text: str) -> list[str]:
     it is kept whole, since splitting it would lose the ``or``/``and`` semantics.
     """
     found: dict[str, None] = {}
-    for line in text.splitlines():
-        if line[:8].lower() == "license:":
-            expression = " ".join(line[8:].split())
-            if expression:
-                found[expression] = None
+    for rest in _LICENSE_LINE.findall(text):
+        expression = " ".join(rest.split())
+        if expression:
+            found[expression] = None
     if not found:
         for match in _COMMON_LICENSE_REFERENCE.finditer(text):
             name = match.group("license").rstrip(".")
