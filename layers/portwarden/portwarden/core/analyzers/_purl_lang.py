@@ -34,8 +34,20 @@ class GlobSet:
 
     def __init__(self, patterns: Iterable[str]) -> None:
         self.patterns = tuple(patterns)
-        self.regex = re.compile("|".join(f"(?:{paths.glob_to_regex(p).pattern})" for p in self.patterns))
+        self._regex: re.Pattern[str] | None = None
         self._prefilter = GlobPrefilter(self.patterns)
+
+    @property
+    def regex(self) -> re.Pattern[str]:
+        """The globs as one regex, compiled on first use: the analyzers' GlobSets are made when their
+        modules load, and an analysis asks for the regex of those with candidate paths only.
+        (Two threads asking at once compile the same regex; either result is kept.)"""
+        regex = self._regex
+        if regex is None:
+            regex = self._regex = re.compile(
+                "|".join(f"(?:{paths.glob_to_regex(p).pattern})" for p in self.patterns)
+            )
+        return regex
 
     def match(self, path: str) -> re.Match[str] | None:
         return self.regex.match(path) if self._prefilter.may_match(path) else None
@@ -56,9 +68,8 @@ def compile_globs(patterns: Iterable[str]) -> GlobSet:
 
 def evidence_records(resolver: FileResolver, globs: GlobSet) -> Iterator[FileRecord]:
     """Regular files whose path matches ``globs``, in path order (content not checked)."""
-    match = globs.regex.match
     for path in globs.candidates(resolver):
-        if match(path):
+        if globs.regex.match(path):
             record = resolver.record(path)
             if record is not None and record.type in CONTENT_TYPES:
                 yield record

@@ -16,10 +16,9 @@ from __future__ import annotations
 import hashlib
 import io
 import re
-import zipfile
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, ClassVar
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
 from portwarden.core.analyzers._purl_lang import (
     compile_globs,
@@ -32,6 +31,9 @@ from portwarden.core.analyzers.base import AnalyzerContext, AnalyzerOptions, Ana
 from portwarden.core.errors import ContentUnavailableError
 from portwarden.core.image.resolver import FileResolver
 from portwarden.core.model.package import Package, PackageType
+
+if TYPE_CHECKING:  # loaded when an archive is read: most images have none
+    import zipfile
 
 ARCHIVE_EXTENSIONS = (".jar", ".war", ".ear", ".par", ".sar", ".nar", ".jpi", ".hpi")
 
@@ -324,6 +326,8 @@ class JavaArchiveAnalyzer:
     def _scan_archive(
         self, scan: _ArchiveScan, stream: BinaryIO, virtual_path: str, sha1: str, depth: int
     ) -> None:
+        import zipfile
+
         try:
             with zipfile.ZipFile(stream) as archive:
                 infos = archive.infolist()
@@ -346,6 +350,8 @@ class JavaArchiveAnalyzer:
         virtual_path: str,
         depth: int,
     ) -> None:
+        import zipfile
+
         for info in infos:
             if info.is_dir() or not is_archive_name(info.filename):
                 continue
