@@ -195,3 +195,18 @@ def test_malformed_metadata_is_a_warning_and_others_survive() -> None:
 def test_not_applicable_without_metadata_files() -> None:
     resolver = FileResolver.from_files({"/usr/lib/python3/site-packages/foo/__init__.py": ""})
     assert not PythonPackageAnalyzer().applies(resolver)
+
+
+def test_record_paths_taken_as_they_are_only_when_already_canonical() -> None:
+    """The shortcut gives what ``paths.normalize`` gives, on every mix of empty, ``.`` and ``..``
+    components, dot files, trailing and doubled slashes, absolute or not."""
+    import random
+
+    from portwarden.core.analyzers.python import _canonical
+    from portwarden.core.image.paths import normalize
+
+    pieces = ["a", ".", "..", "", "/", "b.c", ".x", "x.", "/..", "//", "/.", "./"]
+    generator = random.Random(15)
+    for _ in range(50_000):
+        path = "".join(generator.choice(pieces) for _ in range(generator.randint(0, 8)))
+        assert _canonical(path) == normalize(path), path

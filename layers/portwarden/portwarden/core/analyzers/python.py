@@ -90,6 +90,14 @@ def licenses_from_metadata(headers: dict[str, list[str]]) -> list[str]:
     return found
 
 
+def _canonical(path: str) -> str:
+    """``paths.normalize(path)``; a path already canonical (absolute, no empty, ``.`` or ``..``
+    component, no trailing slash: most RECORD lines once joined) is returned without the walk."""
+    if path[:1] == "/" and "//" not in path and "/." not in path and path[-1:] != "/":
+        return path
+    return paths.normalize(path)
+
+
 def parse_record(text: str) -> list[dict[str, Any]]:
     """RECORD rows (CSV: path, ``algorithm=digest``, size)."""
     files: list[dict[str, Any]] = []
@@ -195,7 +203,7 @@ class PythonPackageAnalyzer:
             if resolver.has_content(record_path):
                 evidence.append(record_path)
                 files = parse_record(resolver.read_text(record_path, MAX_RECORD_BYTES))
-                owned.extend(paths.normalize(f"{site_packages}/{entry['path']}") for entry in files)
+                owned.extend(_canonical(f"{site_packages}/{entry['path']}") for entry in files)
             installed_files = f"{metadata_dir}/installed-files.txt"
             if not is_dist_info and resolver.has_content(installed_files):
                 evidence.append(installed_files)
