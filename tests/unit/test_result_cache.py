@@ -271,3 +271,29 @@ def test_an_analysis_too_large_to_read_back_cheaply_is_not_stored(image_dir: Pat
     exact = AnalysisCache(blobs, "test-key", max_document_bytes=len(analysis.model_dump_json()))
     assert exact.save(analysis) is True
     assert exact.lookup(analysis.source.manifest_digest).analysis == analysis
+
+
+def test_a_native_document_request_stores_the_analysis_it_prints(image_dir: Path, tmp_path: Path) -> None:
+    """``sbom -o json`` encodes the inventory once for the printed document and the stored analysis:
+    the document is the native JSON of the analysis, and a rescan in any form reads back the very
+    analysis (owned files included) that another way of storing it gives."""
+    import io
+
+    from portwarden.core.sbom.native import iter_native_json
+    from portwarden.core.services.analyze import sbom_document
+
+    blobs = FilesystemBlobStore(tmp_path / "cache")
+    document = sbom_document(f"oci-dir:{image_dir}", ImageAccess(), "json", blobs=blobs)
+    assert document.analysis is not None and document.encoded is not None
+    out = io.BytesIO()
+    document.write(out)
+    assert out.getvalue() == b"".join(iter_native_json(document.analysis))
+    (stored,) = stored_analyses(tmp_path / "cache")
+    entry = zstandard.ZstdDecompressor().decompressobj().decompress(stored.read_bytes())
+    assert b'"files": [' in entry and b'"owned_files":' in entry  # the printed pieces, and the packages whole
+    rescan = analyze_image(f"oci-dir:{image_dir}", ImageAccess(), blobs=blobs)
+    assert rescan == document.analysis and cache_warnings(rescan) == []
+    # The same analysis stored the other way (compact, encoded by the cache) reads back the same.
+    other = FilesystemBlobStore(tmp_path / "other")
+    assert AnalysisCache(other, "k").save(document.analysis)
+    assert AnalysisCache(other, "k").lookup(document.analysis.source.manifest_digest).analysis == rescan

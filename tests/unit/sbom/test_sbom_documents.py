@@ -259,6 +259,31 @@ def test_streamed_native_json_is_byte_for_byte_pydantics_document(
     assert out.getvalue() == expected
 
 
+@pytest.mark.parametrize("file_count", [0, 1, 2 * native.STREAM_SLICE + 3])
+def test_document_and_stored_analysis_encoded_together(file_count: int) -> None:
+    """The printed pieces are the native document byte for byte; the stored pieces are a JSON document
+    of the whole analysis, owned files included, that validates back to it."""
+    analysis = make_analysis(files=_many_files(file_count))
+    expected = b"".join(native.iter_native_json(analysis))
+    document, stored = native.native_json_and_stored_analysis(analysis, 1 << 30)
+    assert b"".join(document) == expected
+    assert stored is not None
+    assert ImageAnalysis.model_validate_json(b"".join(stored)) == analysis
+    assert analysis.packages[0].owned_files  # what the printed document leaves out is stored
+    assert b"owned_files" in b"".join(stored) and b"owned_files" not in expected
+
+
+def test_document_over_the_stored_limit_is_written_whole_and_not_held() -> None:
+    analysis = make_analysis(files=_many_files(2 * native.STREAM_SLICE + 3))
+    expected = b"".join(native.iter_native_json(analysis))
+    for limit in (0, 1, len(expected) // 2, len(expected) - 1):
+        document, stored = native.native_json_and_stored_analysis(analysis, limit)
+        assert stored is None
+        assert b"".join(document) == expected
+    document, stored = native.native_json_and_stored_analysis(analysis, len(expected))
+    assert stored is not None and b"".join(document) == expected
+
+
 def test_streamed_native_json_with_empty_and_missing_fields() -> None:
     analysis = make_analysis(packages=(), distro=None, secrets=(), analyzed_at=None, warnings=())
     assert native.to_native_json(analysis) == analysis.model_dump_json(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -277,19 +278,23 @@ class AnalysisCache:
     def _broken(manifest_digest: str, problem: str) -> ResultLookup:
         return ResultLookup(None, f"image {manifest_digest}: {problem}")
 
-    def save(self, analysis: ImageAnalysis) -> bool:
+    def save(self, analysis: ImageAnalysis, encoded: Iterable[bytes] | None = None) -> bool:
         """Store ``analysis`` (every field, ``owned_files`` included), serialized a slice at a time.
 
+        ``encoded``, when given, is that JSON already made (in pieces, any whitespace: see
+        ``native.native_json_and_stored_analysis``); otherwise it is encoded here, compact.
         False (nothing stored) when its JSON is over ``max_document_bytes``.
         """
-        from portwarden.core.sbom.native import iter_native_json
+        if encoded is None:
+            from portwarden.core.sbom.native import iter_native_json
 
+            encoded = iter_native_json(analysis, include_owned_files=True, indent=None)
         hasher = hashlib.sha256()
         out = io.BytesIO()
         size = 0
         compressor = zstandard.ZstdCompressor(level=1, write_checksum=True)
         with compressor.stream_writer(out, closefd=False) as writer:
-            for piece in iter_native_json(analysis, include_owned_files=True, indent=None):
+            for piece in encoded:
                 size += len(piece)
                 if size > self.max_document_bytes:
                     return False

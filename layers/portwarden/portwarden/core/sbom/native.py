@@ -13,6 +13,7 @@ serialized by pydantic with the document's own settings and indented to its plac
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +68,46 @@ def iter_native_json(
     raw newline (pydantic escapes it), so every newline in a piece is structural and re-indenting it is
     safe. ``indent=None`` gives pydantic's compact form (the stored analyses use it).
     """
+    for _, piece in _tagged_pieces(analysis, include_owned_files=include_owned_files, indent=indent):
+        yield piece
+
+
+def native_json_and_stored_analysis(
+    analysis: ImageAnalysis, max_stored_bytes: int
+) -> tuple[Iterator[bytes], list[bytes] | None]:
+    """The native document (``iter_native_json(analysis)``'s pieces) and, encoded with it, the pieces of
+    the analysis as the result cache stores it, or None when the document is over ``max_stored_bytes``.
+
+    The two differ in one field only: the stored analysis keeps the packages' ``owned_files`` (its
+    ``packages`` member is encoded again, compact, with them); every other member, the 13,500-file
+    inventory of an ordinary image among them, is encoded once and its bytes serve both. The stored
+    pieces are a JSON document of the same analysis (indented but for ``packages``): the cache reads it
+    with ``ImageAnalysis.model_validate_json`` whatever its whitespace. Up to ``max_stored_bytes`` the
+    document is held whole; past it, nothing is held (a larger analysis is not stored) and the rest of
+    the document is encoded as it is written.
+    """
+    printed: list[bytes] = []
+    stored: list[bytes] = []
+    size = 0
+    previous: str | None = None
+    pieces = _tagged_pieces(analysis, include_owned_files=False, indent=2)
+    for name, piece in pieces:
+        size += len(piece)
+        if size > max_stored_bytes:
+            return itertools.chain(printed, [piece], (rest for _, rest in pieces)), None
+        printed.append(piece)
+        if name != "packages":
+            stored.append(piece)
+        elif previous != "packages":  # in place of the member: the whole of it, compact, with owned files
+            stored.extend(_member(analysis, "packages", None, None))
+        previous = name
+    return iter(printed), stored
+
+
+def _tagged_pieces(
+    analysis: ImageAnalysis, *, include_owned_files: bool, indent: int | None
+) -> Iterator[tuple[str | None, bytes]]:
+    """``iter_native_json``'s pieces, each with the name of the field it belongs to (None between fields)."""
     if indent is not None and indent <= 0:
         raise ValueError("indent is None (compact) or at least 1")
     package_exclude: dict[str, Any] | None = None
@@ -75,20 +116,28 @@ def iter_native_json(
     names = list(type(analysis).model_fields)
     # Compact: '{"a":1,"b":[...]}'. Indented: '{\n' + pad + '"a": 1,\n' ... + '\n}'.
     opening, separator, closing = (b"{", b",", b"}") if indent is None else (b"{\n", b",\n", b"\n}")
-    yield opening
+    yield None, opening
     for position, name in enumerate(names):
         if position:
-            yield separator
-        items = getattr(analysis, name)
-        if name in _LONG_LISTS and items:
-            exclude = package_exclude if name == "packages" else None
-            yield from _long_list(name, items, _LONG_LISTS[name], exclude, indent)
-        else:
-            field_exclude = {"packages": package_exclude} if name == "packages" and package_exclude else None
-            whole = analysis.model_dump_json(indent=indent, include={name}, exclude=field_exclude).encode()
-            # The member without the object's braces: '{' + member + '}', or '{\n' + member + '\n}'.
-            yield whole[1:-1] if indent is None else whole[2:-2]
-    yield closing
+            yield None, separator
+        for piece in _member(analysis, name, package_exclude, indent):
+            yield name, piece
+    yield None, closing
+
+
+def _member(
+    analysis: ImageAnalysis, name: str, package_exclude: dict[str, Any] | None, indent: int | None
+) -> Iterator[bytes]:
+    """The pieces of the document's member ``name`` (``"name": value``, indented to its place)."""
+    items = getattr(analysis, name)
+    if name in _LONG_LISTS and items:
+        exclude = package_exclude if name == "packages" else None
+        yield from _long_list(name, items, _LONG_LISTS[name], exclude, indent)
+    else:
+        field_exclude = {"packages": package_exclude} if name == "packages" and package_exclude else None
+        whole = analysis.model_dump_json(indent=indent, include={name}, exclude=field_exclude).encode()
+        # The member without the object's braces: '{' + member + '}', or '{\n' + member + '\n}'.
+        yield whole[1:-1] if indent is None else whole[2:-2]
 
 
 def _long_list(

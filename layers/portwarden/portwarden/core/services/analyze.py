@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +40,7 @@ from portwarden.core.model.analysis import (
 from portwarden.core.model.distro import Distro
 from portwarden.core.model.files import FileRecord
 from portwarden.core.model.package import Package
+from portwarden.core.sbom import DocumentFormat
 from portwarden.core.sbom.cpe import cpe_candidates
 from portwarden.core.services.acquire import ImageAccess, acquire_image, opened_image, read_resolved
 from portwarden.core.services.plan import AnalysisPlan, analysis_source, document_rendering, plan_analysis
@@ -109,6 +110,8 @@ class SbomDocument:
     # Where the document is (or will be, once ``write`` stores it) and what named it, for a source
     # that can be checked again cheaply (a layout directory: ``replay``).
     answer: StoredAnswer | None = None
+    # The document's pieces when they were encoded already (with the stored analysis: see _finish).
+    encoded: Iterator[bytes] | None = None
 
     def write(self, out: SupportsWrite[bytes]) -> bool:
         """Write the document; whether it is stored for the next identical request (found there or
@@ -120,10 +123,14 @@ class SbomDocument:
             return True
         if self.analysis is None:  # pragma: no cover - sbom_document gives one or the other
             raise AssertionError("neither a stored document nor an analysis")
+        target: SupportsWrite[bytes] = out if self.record is None else _Tee(out, self.record)
+        if self.encoded is not None:
+            for piece in self.encoded:
+                target.write(piece)
+        else:
+            write_document(self.analysis, self.document_format, target)
         if self.record is None:
-            write_document(self.analysis, self.document_format, out)
             return False
-        write_document(self.analysis, self.document_format, _Tee(out, self.record))
         try:
             return self.record.commit()
         except StoreError as exc:  # the next identical request encodes the document again
@@ -150,8 +157,6 @@ def sbom_document(
     models or encoding them again. Otherwise the analysis comes from the result cache or is made, and
     the document written from an analysis the result cache holds is stored with it.
     """
-    from portwarden.core.sbom import DocumentFormat
-
     chosen = DocumentFormat(document_format).value
     if blobs is None or SourceSpec.parse(source_text).kind is SourceKind.SBOM:
         analysis = analyze_image(
@@ -175,11 +180,11 @@ def sbom_document(
         if stored.problem is not None:  # made again, and the damaged document replaced
             logger.warning("%s%s; the document was made again", CACHE_WARNING_PREFIX, stored.problem)
         lookup, image = _stored_or_read(source, resolved, access, plan, results, blobs)
-    analysis, kept = _finish(lookup, image, plan, results, clock)
+    analysis, kept, encoded = _finish(lookup, image, plan, results, clock, chosen)
     if not kept:
-        return SbomDocument(chosen, analysis=analysis)
+        return SbomDocument(chosen, analysis=analysis, encoded=encoded)
     record = results.record_rendering(resolved.manifest_digest, rendering)
-    return SbomDocument(chosen, analysis=analysis, record=record, answer=answer)
+    return SbomDocument(chosen, analysis=analysis, record=record, answer=answer, encoded=encoded)
 
 
 class _Tee:
@@ -222,35 +227,51 @@ def _finish(
     plan: AnalysisPlan,
     results: AnalysisCache,
     clock: Clock,
-) -> tuple[ImageAnalysis, bool]:
-    """The analysis, and whether it is the one stored in ``results`` (found there or stored now)."""
+    document_format: str | None = None,
+) -> tuple[ImageAnalysis, bool, Iterator[bytes] | None]:
+    """The analysis, whether it is the one stored in ``results`` (found there or stored now), and the
+    native document's pieces when ``document_format`` asks for it and they were encoded with the
+    stored analysis (the inventory encoded once for both)."""
     if image is None:
         if lookup.analysis is None:  # pragma: no cover - _stored_or_read gives one or the other
             raise AssertionError("neither a stored analysis nor an image")
-        return lookup.analysis, True
+        return lookup.analysis, True, None
     try:
         analysis = assemble(image, plan.options, plan.analyzers, clock)
     finally:
         image.close()
-    kept = store_result(results, analysis)
-    if lookup.warning is not None:
+    if lookup.warning is not None:  # stored without it: the printed analysis says more than the stored one
+        store_result(results, analysis)
         analysis = analysis.model_copy(update={"warnings": (*analysis.warnings, lookup.warning)})
-        kept = False
-    return analysis, kept
+        return analysis, False, None
+    if document_format != DocumentFormat.NATIVE_JSON or not storable(analysis):
+        return analysis, store_result(results, analysis), None
+    from portwarden.core.sbom.native import native_json_and_stored_analysis
+
+    document, stored = native_json_and_stored_analysis(analysis, results.max_document_bytes)
+    return analysis, store_result(results, analysis, stored) if stored is not None else False, document
 
 
-def store_result(results: AnalysisCache, analysis: ImageAnalysis) -> bool:
-    """Store a new analysis in the result cache; whether it was stored.
+def storable(analysis: ImageAnalysis) -> bool:
+    """Whether a new analysis may go to the result cache (see ``store_result``)."""
+    worked_around = any(w.startswith(CACHE_WARNING_PREFIX) for w in analysis.warnings)
+    return not worked_around and not any(run.error for run in analysis.analyzers)
+
+
+def store_result(
+    results: AnalysisCache, analysis: ImageAnalysis, encoded: Iterable[bytes] | None = None
+) -> bool:
+    """Store a new analysis in the result cache (``encoded``: its JSON, when made already); whether
+    it was stored.
 
     Not stored: an analysis that worked around a damaged layer cache (sound, but its warning would be
     repeated by every rescan; the next one, with the layer cache repaired, is stored), one where an
     analyzer failed (the next scan tries that analyzer again), one too large to read back cheaply.
     """
-    worked_around = any(w.startswith(CACHE_WARNING_PREFIX) for w in analysis.warnings)
-    if worked_around or any(run.error for run in analysis.analyzers):
+    if not storable(analysis):
         return False
     try:
-        return results.save(analysis)
+        return results.save(analysis, encoded)
     except StoreError as exc:  # a cache that cannot be written costs the next rescan, not this one
         logger.warning("could not store the analysis of %s: %s", analysis.source.manifest_digest, exc)
         return False
