@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import stat
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from itertools import repeat
 from typing import cast
@@ -141,22 +141,21 @@ def as_records(records: Mapping[str, LayerRecord]) -> dict[str, FileRecord]:
         return {path: as_record(record) for path, record in records.items()}
     entries = cast("Iterable[LayerEntry]", records.values())
 
-    def rows() -> Iterator[dict[str, object]]:
-        for entry in entries:
-            digest = entry.digest_bytes
-            yield {
-                "path": entry.path,
-                "type": entry.type,
-                "mode": entry.mode,
-                "uid": entry.uid,
-                "gid": entry.gid,
-                "size": entry.size,
-                "sha256": None if digest is None else digest.hex(),
-                "link_target": entry.link_target,
-                "layer_digest": entry.layer_digest,
-            }
-
-    return dict(zip(records, construct_all(FileRecord, rows(), _ALL_RECORD_FIELDS), strict=True))
+    rows = [
+        {
+            "path": entry.path,
+            "type": entry.type,
+            "mode": entry.mode,
+            "uid": entry.uid,
+            "gid": entry.gid,
+            "size": entry.size,
+            "sha256": None if entry.digest_bytes is None else entry.digest_bytes.hex(),
+            "link_target": entry.link_target,
+            "layer_digest": entry.layer_digest,
+        }
+        for entry in entries
+    ]
+    return dict(zip(records, construct_all(FileRecord, rows, _ALL_RECORD_FIELDS), strict=True))
 
 
 # ---- the fragment cache's encoding --------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from pydantic import Field
@@ -88,7 +88,7 @@ class AnalyzedFile(FileEntry):
         mode = record.mode
         implied = _IMPLIED.get((kind, mode))
         if implied is None:
-            implied = _IMPLIED[(kind, mode)] = _implied_by(record)
+            implied = _IMPLIED[(kind, mode)] = _implied_by(kind, mode)
         type_name, mode_octal, setuid, setgid, world_writable = implied
         fields_set = _FIELD_SETS.get(cls)
         if fields_set is None:
@@ -122,31 +122,27 @@ class AnalyzedFile(FileEntry):
         if fields_set is None:
             fields_set = _FIELD_SETS[cls] = set(cls.model_fields)
         implied_by_pair = _IMPLIED
-
-        def rows() -> Iterator[dict[str, Any]]:
-            for record in records:
-                values = record.__dict__.copy()
-                implied = implied_by_pair.get((values["type"], values["mode"]))
-                if implied is None:
-                    implied = implied_by_pair[(record.type, record.mode)] = _implied_by(record)
-                (
-                    values["type"],
-                    values["mode"],
-                    values["setuid"],
-                    values["setgid"],
-                    values["world_writable"],
-                ) = implied
-                yield values
-
-        return construct_all(cls, rows(), fields_set)
+        # Plain loops over lists (no generator between them): a few tenths of a microsecond an entry.
+        rows = [record.__dict__.copy() for record in records]
+        for values in rows:
+            implied = implied_by_pair.get((values["type"], values["mode"]))
+            if implied is None:
+                implied = implied_by_pair[(values["type"], values["mode"])] = _implied_by(
+                    values["type"], values["mode"]
+                )
+            values["type"], values["mode"], values["setuid"], values["setgid"], values["world_writable"] = (
+                implied
+            )
+        return construct_all(cls, rows, fields_set)
 
 
 # (type, mode) -> (type name, octal mode, setuid, setgid, world-writable), as AnalyzedFile shows them.
 _IMPLIED: dict[tuple[FileType, int], tuple[str, str, bool, bool, bool]] = {}
 
 
-def _implied_by(record: FileRecord) -> tuple[str, str, bool, bool, bool]:
-    is_dir = record.type == FileType.DIRECTORY
+def _implied_by(kind: FileType, mode: int) -> tuple[str, str, bool, bool, bool]:
+    record = FileRecord.model_construct(path="", type=kind, mode=mode)  # its properties say it
+    is_dir = kind == FileType.DIRECTORY
     return (
         record.type.value,
         sys.intern(record.mode_octal),
