@@ -344,3 +344,39 @@ def test_go_and_rust_share_one_scan_for_candidate_binaries(monkeypatch: pytest.M
         "cc",
     }
     assert scans == [resolver, other]
+
+
+def test_binary_locations_judged_once_per_directory_as_per_path() -> None:
+    """The location check asks once per directory with a stand-in name: the same answer as the globs
+    give each path (names with newlines, dots, nested and shallow directories, near misses)."""
+    import random
+
+    from portwarden.core.analyzers.binary import candidates
+
+    assert candidates._LOCATION_BY_DIRECTORY
+    generator = random.Random(15)
+    parts = [
+        "usr",
+        "local",
+        "bin",
+        "sbin",
+        "libexec",
+        "go",
+        "opt",
+        "app",
+        "home",
+        "u",
+        ".cargo",
+        "pkg",
+        "tool",
+    ]
+    names = ["x", "go", "a.out", ".hidden", "two\nlines", "", "bin", "*"]
+    memo: dict[str, bool] = {}
+    seen = {True: 0, False: 0}
+    for _ in range(20_000):
+        directory = "/" + "/".join(generator.choice(parts) for _ in range(generator.randint(0, 5)))
+        path = directory.rstrip("/") + "/" + generator.choice(names)
+        expected = candidates._LOCATIONS.match(path) is not None
+        assert candidates._in_location(path, memo) == expected, path
+        seen[expected] += 1
+    assert seen[True] > 1000 and seen[False] > 1000

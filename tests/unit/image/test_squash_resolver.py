@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+from typing import BinaryIO
+
 import pytest
 
 from portwarden.core.errors import ContentUnavailableError
@@ -155,3 +158,55 @@ def test_content_that_was_not_captured_is_reported(resolver: FileResolver) -> No
         view.read_bytes("/etc/big")
     with pytest.raises(IsADirectoryError):
         view.open("/etc")
+
+
+class _WalkingResolver(FileResolver):
+    """The resolver with its shortcut turned off: every path walked component by component."""
+
+    def _is_plain_directory(self, directory: str) -> bool:
+        return False
+
+
+def test_the_resolution_shortcut_answers_as_the_walk_does() -> None:
+    """Random trees with symlinks (absolute, relative, through ``..``, dangling, looping), files
+    standing where directories are expected, missing directories, dot files; every lookup of every
+    path and of odd spellings of it gives what the component-by-component walk gives."""
+    import random
+
+    generator = random.Random(15)
+    names = ["a", "b", ".c", "d.d", "..e"]
+    for _ in range(300):
+        records: dict[str, FileRecord] = {"/": FileRecord(path="/", type=FileType.DIRECTORY, mode=0o755)}
+        for _ in range(generator.randint(1, 25)):
+            path = "/" + "/".join(generator.choice(names) for _ in range(generator.randint(1, 4)))
+            kind = generator.choice([FileType.DIRECTORY, FileType.FILE, FileType.SYMLINK, FileType.DIRECTORY])
+            target = None
+            if kind == FileType.SYMLINK:
+                target = generator.choice(["/a", "a", "../b", "/a/b", ".", "..", "/missing", "b/../a", "/"])
+            sha = "ab" * 32 if kind == FileType.FILE else None
+            records[path] = FileRecord(path=path, type=kind, mode=0o755, sha256=sha, link_target=target)
+        contents = _Contents({"ab" * 32})
+        fast, walking = FileResolver(records, contents), _WalkingResolver(records, contents)
+        queries = list(records)
+        queries += (
+            [p + "/" for p in records] + [p + "/." for p in records] + ["//a", "/a/./b", "/a/../b", "a/b"]
+        )
+        queries += [
+            "/" + "/".join(generator.choice([*names, ".", ".."]) for _ in range(3)) for _ in range(20)
+        ]
+        for query in queries:
+            assert fast.realpath(query) == walking.realpath(query), query
+            assert fast.stat(query) == walking.stat(query), query
+            assert fast.lstat(query) == walking.lstat(query), query
+            assert fast.has_content(query) == walking.has_content(query), query
+
+
+class _Contents:
+    def __init__(self, present: set[str]) -> None:
+        self._present = present
+
+    def has(self, sha256: str) -> bool:
+        return sha256 in self._present
+
+    def open(self, sha256: str) -> BinaryIO:
+        return io.BytesIO(b"x")

@@ -31,6 +31,14 @@ class ContentSource(Protocol):
     def open(self, sha256: str) -> BinaryIO: ...
 
 
+def _is_canonical(path: str) -> bool:
+    """Absolute, not the root, no empty, ``.`` or ``..`` component, no trailing slash."""
+    if path[:1] != "/" or path[-1:] == "/" or "//" in path:
+        return False
+    ended = path + "/"
+    return "/./" not in ended and "/../" not in ended
+
+
 class FileResolver:
     """A read-only, root-confined view of a set of file records and their captured contents."""
 
@@ -40,6 +48,9 @@ class FileResolver:
         self._sorted_paths: list[str] | None = None
         self._by_name: dict[str, list[str]] | None = None
         self._selections: dict[str, tuple[FileRecord, ...]] = {}
+        # Directory -> whether it and every directory above it are records that are not symlinks:
+        # a path below such a directory resolves to itself without a walk (see ``_resolve``).
+        self._plain_directories: dict[str, bool] = {"/": True}
 
     # -- lookups ----------------------------------------------------------------------------
     def lstat(self, path: str) -> FileRecord | None:
@@ -146,8 +157,30 @@ class FileResolver:
             self._sorted_paths = sorted(self._records)
         return self._sorted_paths
 
+    def _is_plain_directory(self, directory: str) -> bool:
+        """Whether ``directory`` (canonical) and each directory above it is a record, and none a symlink."""
+        plain = self._plain_directories.get(directory)
+        if plain is None:
+            record = self._records.get(directory)
+            plain = (
+                record is not None
+                and record.type != FileType.SYMLINK
+                and self._is_plain_directory(directory[: directory.rfind("/")] or "/")
+            )
+            self._plain_directories[directory] = plain
+        return plain
+
     def _resolve(self, path: str, follow_last: bool) -> str | None:
         """Walk ``path`` component by component, following symlinks inside the root."""
+        # The usual case first: a canonical path whose directories are all plain records resolves to
+        # itself (the walk would find each of them and follow nothing), unless its last component is
+        # a symlink to follow.
+        if _is_canonical(path):
+            cut = path.rfind("/")
+            if self._is_plain_directory(path[:cut] or "/"):
+                record = self._records.get(path)
+                if record is None or not follow_last or record.type != FileType.SYMLINK:
+                    return path
         pending = [p for p in path.split("/") if p]
         pending.reverse()
         current = "/"

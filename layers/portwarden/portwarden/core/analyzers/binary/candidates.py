@@ -80,11 +80,29 @@ def candidate_binaries(resolver: FileResolver) -> tuple[FileRecord, ...]:
     return resolver.selection("candidate-binaries", _scan_candidates)
 
 
+# Every location glob ends with "/*" or "/**": whether a path is in one depends on its directory
+# alone (its last component is matched by "[^/]*" or ".*", which any name without a newline
+# satisfies), so a scan asks once per directory, with a stand-in name, instead of once per file.
+_LOCATION_BY_DIRECTORY = all(pattern.endswith(("/*", "/**")) for pattern in _BINARY_LOCATIONS)
+
+
+def _in_location(path: str, by_directory: dict[str, bool]) -> bool:
+    cut = path.rfind("/") + 1
+    if not _LOCATION_BY_DIRECTORY or "\n" in path[cut:]:
+        return _LOCATIONS.match(path) is not None
+    directory = path[:cut]
+    found = by_directory.get(directory)
+    if found is None:
+        found = by_directory[directory] = _LOCATIONS.match(directory + "x") is not None
+    return found
+
+
 def _scan_candidates(resolver: FileResolver) -> Iterator[FileRecord]:
+    by_directory: dict[str, bool] = {}
     for record in resolver.records():
         if record.type not in CONTENT_TYPES or record.size < MIN_BINARY_SIZE or record.sha256 is None:
             continue
-        if not (record.mode & EXECUTE_BITS or _LOCATIONS.match(record.path)):
+        if not (record.mode & EXECUTE_BITS or _in_location(record.path, by_directory)):
             continue
         if resolver.has_content(record.path):
             yield record
@@ -92,11 +110,12 @@ def _scan_candidates(resolver: FileResolver) -> Iterator[FileRecord]:
 
 def any_candidate_binary(resolver: FileResolver) -> bool:
     """Cheap applicability check on records only (content availability is checked later)."""
+    by_directory: dict[str, bool] = {}
     for record in resolver.records():
         if (
             record.type in CONTENT_TYPES
             and record.size >= MIN_BINARY_SIZE
-            and (record.mode & EXECUTE_BITS or _LOCATIONS.match(record.path))
+            and (record.mode & EXECUTE_BITS or _in_location(record.path, by_directory))
         ):
             return True
     return False
