@@ -210,3 +210,16 @@ class _Contents:
 
     def open(self, sha256: str) -> BinaryIO:
         return io.BytesIO(b"x")
+
+
+def test_paths_taken_as_canonical_only_when_normalizing_would_not_change_them() -> None:
+    import random
+
+    from portwarden.core.image.paths import normalize
+    from portwarden.core.image.resolver import _normalized
+
+    generator = random.Random(15)
+    pieces = ["a", ".", "..", "", "/", "b.c", ".x", "//", "/.", "./", "/.."]
+    for _ in range(50_000):
+        path = "".join(generator.choice(pieces) for _ in range(generator.randint(0, 8)))
+        assert _normalized(path) == normalize(path), path

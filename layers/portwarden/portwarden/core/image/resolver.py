@@ -31,6 +31,11 @@ class ContentSource(Protocol):
     def open(self, sha256: str) -> BinaryIO: ...
 
 
+def _normalized(path: str) -> str:
+    """``paths.normalize(path)``, without its walk for a path that is canonical already."""
+    return path if _is_canonical(path) else paths.normalize(path)
+
+
 def _is_canonical(path: str) -> bool:
     """Absolute, not the root, no empty, ``.`` or ``..`` component, no trailing slash."""
     if path[:1] != "/" or path[-1:] == "/" or "//" in path:
@@ -55,7 +60,7 @@ class FileResolver:
     # -- lookups ----------------------------------------------------------------------------
     def lstat(self, path: str) -> FileRecord | None:
         """The record at ``path`` itself (a symlink is returned as the link); parents are resolved."""
-        canonical = paths.normalize(path)
+        canonical = _normalized(path)
         if canonical == "/":
             return self._records.get("/")
         directory = self._resolve(paths.parent(canonical), follow_last=True)
@@ -73,7 +78,7 @@ class FileResolver:
 
     def realpath(self, path: str) -> str | None:
         """The canonical path ``path`` resolves to inside the image, or None when it cannot resolve."""
-        resolved = self._resolve(paths.normalize(path), follow_last=True)
+        resolved = self._resolve(_normalized(path), follow_last=True)
         if resolved is None or (resolved != "/" and resolved not in self._records):
             return None
         return resolved
