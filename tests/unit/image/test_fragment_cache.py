@@ -14,9 +14,10 @@ from portwarden.core.analyzers.secrets import secret_scanner
 from portwarden.core.image.cache import LayerCache
 from portwarden.core.image.capture import CapturePolicy
 from portwarden.core.image.content import ContentStore
-from portwarden.core.image.fragment import LayerEntry, LayerIndex
+from portwarden.core.image.fragment import LayerEntry, LayerIndex, as_record
 from portwarden.core.image.layer import read_layer
 from portwarden.core.image.limits import SafetyLimits
+from portwarden.core.model.files import FileRecord
 from tests.support.fragments import rewrite_fragment, split_fragment
 from tests.support.ocibuild import directory, file, hardlink, symlink, tar_bytes, whiteout
 
@@ -51,7 +52,8 @@ def read_sample(contents: ContentStore) -> LayerIndex:
 
 
 def entry_tuple(record: object) -> tuple[object, ...]:
-    assert isinstance(record, LayerEntry)
+    # A layer read makes LayerEntrys; a fragment read back makes the FileRecords the squash would.
+    assert isinstance(record, LayerEntry | FileRecord)
     return (
         record.path,
         record.type,
@@ -141,6 +143,9 @@ def test_each_column_is_decoded_in_place(tmp_path: Path) -> None:
     assert list(loaded.records) == list(index.records)
     for path, record in index.records.items():
         assert entry_tuple(loaded.records[path]) == entry_tuple(record), path
+        decoded = loaded.records[path]
+        assert isinstance(decoded, FileRecord) and decoded == as_record(record)
+        assert decoded.model_dump_json() == as_record(record).model_dump_json()
     assert loaded.records["/bin"].link_target == "usr/bin" and loaded.records["/bin"].sha256 is None
     assert loaded.records["/usr/bin/su2"].link_target == "/usr/bin/su"
     assert loaded.records["/etc/empty"].sha256 == hashlib.sha256(b"").hexdigest()

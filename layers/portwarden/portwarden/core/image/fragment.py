@@ -4,7 +4,8 @@ A layer may hold hundreds of thousands of entries (and a hostile one a million, 
 limit stops it), so its entries are slotted objects, not pydantic models: about 100 bytes of object
 plus the path, instead of the ~1.3 kB a validated model costs (docs/image-reading.md has the
 measured figures). They become ``FileRecord``s only at the edge, when the squash builds the image's
-final filesystem. File digests are kept as 32 raw bytes and shown as hex when asked for.
+final filesystem (or when a cached fragment is decoded: the squash would make each of them one).
+File digests are kept as 32 raw bytes and shown as hex when asked for.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import binascii
 import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from itertools import repeat
 from typing import cast
 
 from portwarden.core.model.base import ValueObject, construct_all, construct_complete
@@ -137,7 +137,10 @@ def as_record(record: LayerRecord) -> FileRecord:
 def as_records(records: Mapping[str, LayerRecord]) -> dict[str, FileRecord]:
     """``as_record`` of every value, keys kept: in one pass when all are ``LayerEntry``s (the squash
     of an image converts tens of thousands, and a few calls per entry were most of its time)."""
-    if set(map(type, records.values())) - {LayerEntry}:
+    kinds = set(map(type, records.values()))
+    if kinds == {FileRecord}:  # a layer from the fragment cache
+        return dict(cast("Mapping[str, FileRecord]", records))
+    if kinds - {LayerEntry}:
         return {path: as_record(record) for path, record in records.items()}
     entries = cast("Iterable[LayerEntry]", records.values())
 
@@ -240,7 +243,10 @@ def _counts(columns: dict[str, object], name: str, length: int, maximum: int | N
     return numbers
 
 
-def _entries(columns: object, layer_digest: str) -> list[LayerEntry]:
+def _entries(columns: object, layer_digest: str) -> list[FileRecord]:
+    """The entries of a cached fragment, checked column by column, as ``FileRecord``s: the squash
+    makes one of each surviving entry anyway, and making it here spares a ``LayerEntry`` per entry
+    (and holding both while the image is squashed)."""
     if not isinstance(columns, dict):
         raise ValueError("cached records are not an object of columns")
     paths = _column(columns, "paths", None)
@@ -265,8 +271,10 @@ def _entries(columns: object, layer_digest: str) -> list[LayerEntry]:
         raise ValueError("the cached digests are not base64") from None
     if len(raw) != _DIGEST_SIZE * mask.count("1"):
         raise ValueError("the cached digests are not one 32-byte sha256 per entry that has one")
-    pieces = iter([raw[i : i + _DIGEST_SIZE] for i in range(0, len(raw), _DIGEST_SIZE)])
-    digests = [None if flag == "0" else next(pieces) for flag in mask]
+    hexes = raw.hex()  # one conversion, cut into the digests of the entries that have one
+    step = 2 * _DIGEST_SIZE
+    next_digest = iter([hexes[i : i + step] for i in range(0, len(hexes), step)]).__next__
+    digests = [None if flag == "0" else next_digest() for flag in mask]
     links: list[str | None] = [None] * length
     for pair in _column(columns, "links", None):
         if not isinstance(pair, list) or len(pair) != 2:
@@ -275,9 +283,23 @@ def _entries(columns: object, layer_digest: str) -> list[LayerEntry]:
         if position >= length:
             raise ValueError("a cached link target belongs to no entry")
         links[position] = _string(pair[1], "an entry link target")
-    return list(
-        map(LayerEntry, paths, types, modes, uids, gids, sizes, digests, links, repeat(layer_digest, length))  # type: ignore[arg-type]
-    )
+    rows = [
+        {
+            "path": path,
+            "type": kind,
+            "mode": mode,
+            "uid": uid,
+            "gid": gid,
+            "size": size,
+            "sha256": sha256,
+            "link_target": link,
+            "layer_digest": layer_digest,
+        }
+        for path, kind, mode, uid, gid, size, sha256, link in zip(
+            paths, types, modes, uids, gids, sizes, digests, links, strict=True
+        )
+    ]
+    return construct_all(FileRecord, rows, _ALL_RECORD_FIELDS)
 
 
 def decode_index(document: object) -> LayerIndex:
@@ -299,7 +321,7 @@ def decode_index(document: object) -> LayerIndex:
             for hit in hits
         )
     rows = document.get("records")
-    records: dict[str, LayerRecord] = {entry.path: entry for entry in _entries(rows, digest)}
+    records: dict[str, LayerRecord] = {record.path: record for record in _entries(rows, digest)}
     return LayerIndex(
         digest=digest,
         diff_id=_string(document.get("diff_id"), "the diff_id"),
