@@ -63,9 +63,9 @@ _SIZE_UNITS = {
     "gib": 1024**3,
 }
 _FIELD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-# The line boundaries of ``str.splitlines`` that are ASCII characters, and the rest of a line.
-_ASCII_LINE_BOUNDARIES = "\n\r\v\f\x1c\x1d\x1e"
-_REST_OF_LINE = re.compile(f"[^{_ASCII_LINE_BOUNDARIES}]*")
+# The line boundaries of ``str.splitlines``, and the rest of a line.
+_LINE_BOUNDARIES = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
+_REST_OF_LINE = re.compile(f"[^{_LINE_BOUNDARIES}]*")
 _COMMON_LICENSE_REFERENCE = re.compile(r"/usr/share/common-licenses/(?P<license>[0-9A-Za-z_.+-]+)")
 
 
@@ -221,13 +221,17 @@ def parse_copyright_licenses(text: str) -> list[str]:
     it is kept whole, since splitting it would lose the ``or``/``and`` semantics.
     """
     found: dict[str, None] = {}
-    if text.isascii():
-        # Found with C-speed searches in a lower-cased copy (the same length: ASCII), then kept when
-        # at the start of a line: the lines a reading line by line finds, without a step per line.
-        lowered = text.lower()
+    lowered = text.lower()
+    if len(lowered) == len(text):
+        # Every character lowered to one (U+0130 is the one that lowers to two): a position in the
+        # copy is the same position in the text. "license:" found there with C-speed searches, kept
+        # at the start of a line when the text's own 8 characters lower to it: the lines a reading
+        # line by line finds, without a Python step per line of copyright files thousands long.
         position = lowered.find("license:")
         while position >= 0:
-            if position == 0 or text[position - 1] in _ASCII_LINE_BOUNDARIES:
+            if (position == 0 or text[position - 1] in _LINE_BOUNDARIES) and text[
+                position : position + 8
+            ].lower() == "license:":
                 rest = _REST_OF_LINE.match(text, position + 8)
                 expression = " ".join(rest.group().split()) if rest else ""
                 if expression:
