@@ -470,3 +470,61 @@ def test_paths_only_decoding_gives_the_same_paths_as_the_full_one() -> None:
     assert light.files == () and light.file_paths == full.file_paths == tuple(f.path for f in full.files)
     assert sorted(light.file_paths) == sorted(files)
     assert light == replace(full, files=())
+
+
+def _raw_header(tag: int, kind: int, items: list[bytes]) -> bytes:
+    """A header blob with one string-array tag holding ``items`` as they are (any bytes but NUL)."""
+    store = b"".join(item + b"\x00" for item in items)
+    entry = struct.pack(">iIiI", tag, kind, 0, len(items))
+    return struct.pack(">II", 1, len(store)) + entry + store
+
+
+def test_strings_are_decoded_as_each_would_be_alone() -> None:
+    """Strings decoded in one call and split again: the same as decoding each, whatever bytes they
+    hold (cut UTF-8 sequences, stray continuation bytes, bytes that are never UTF-8)."""
+    import random
+
+    from portwarden.core.analyzers.rpmdb.header import RpmHeader
+
+    generator = random.Random(15)
+    alphabet = [b"a", b"\xc3", b"\xa9", b"\xe2\x80", b"\xff", b"\xf0\x9f\x98", b"\x80", b"\xc3\xa9", b"/"]
+    for _ in range(3_000):
+        items = [
+            b"".join(generator.choice(alphabet) for _ in range(generator.randint(0, 6)))
+            for _ in range(generator.randint(1, 6))
+        ]
+        header = RpmHeader(_raw_header(tags.TAG_BASENAMES, tags.TYPE_STRING_ARRAY, items))
+        assert header.strings(tags.TAG_BASENAMES) == [
+            item.decode("utf-8", errors="replace") for item in items
+        ]
+
+
+def test_file_paths_join_each_basename_to_its_directory_and_refuse_a_stray_index() -> None:
+    from portwarden.core.analyzers.rpmdb.header import parse_header_blob
+
+    dirnames = ["/usr/bin/", "/etc/", "/usr/share/doc/x/"]
+    basenames = [f"f{i}" for i in range(40)]
+    indexes = [(i * 7) % 3 for i in range(40)]
+    blob = build_header(
+        [
+            (tags.TAG_NAME, tags.TYPE_STRING, "x"),
+            (tags.TAG_VERSION, tags.TYPE_STRING, "1"),
+            (tags.TAG_RELEASE, tags.TYPE_STRING, "1"),
+            (tags.TAG_BASENAMES, tags.TYPE_STRING_ARRAY, basenames),
+            (tags.TAG_DIRNAMES, tags.TYPE_STRING_ARRAY, dirnames),
+            (tags.TAG_DIRINDEXES, tags.TYPE_INT32, indexes),
+        ]
+    )
+    info = parse_header_blob(blob, file_details=False)
+    assert list(info.file_paths) == [dirnames[i] + b for b, i in zip(basenames, indexes, strict=True)]
+    stray = [*indexes[:5], 3, 9, *indexes[7:]]
+    blob = build_header(
+        [
+            (tags.TAG_NAME, tags.TYPE_STRING, "x"),
+            (tags.TAG_BASENAMES, tags.TYPE_STRING_ARRAY, basenames),
+            (tags.TAG_DIRNAMES, tags.TYPE_STRING_ARRAY, dirnames),
+            (tags.TAG_DIRINDEXES, tags.TYPE_INT32, stray),
+        ]
+    )
+    with pytest.raises(CorruptPackageDatabaseError, match="directory index 3 is out of range"):
+        parse_header_blob(blob, file_details=False)
