@@ -10,29 +10,35 @@ Images without any database but with CBL-Mariner's distroless manifest
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from portwarden.core.analyzers._purl_os import location_of, os_package_purl, read_capped
 from portwarden.core.analyzers.base import AnalyzerContext, AnalyzerOutput
-from portwarden.core.analyzers.rpmdb import (
-    RpmPackageInfo,
-    parse_header_blob,
-    read_bdb_hash_values,
-    read_ndb_blobs,
-    read_sqlite_blobs,
-)
 from portwarden.core.errors import CorruptPackageDatabaseError
 from portwarden.core.image.resolver import FileResolver
 from portwarden.core.model.distro import Distro
 from portwarden.core.model.package import Location, Package, PackageType
 
+if TYPE_CHECKING:  # the database readers load when an image has an rpm database (most have none)
+    from portwarden.core.analyzers.rpmdb import RpmPackageInfo
+
 RPM_DIRECTORIES = ("/var/lib/rpm", "/usr/lib/sysimage/rpm", "/usr/share/rpm")
 # Preferred first: the format a current rpm would open in a directory that holds several.
-DATABASE_READERS: tuple[tuple[str, Callable[[bytes, list[str]], Iterator[bytes]]], ...] = (
-    ("rpmdb.sqlite", read_sqlite_blobs),
-    ("Packages.db", read_ndb_blobs),
-    ("Packages", read_bdb_hash_values),
-)
+DATABASE_FILES = ("rpmdb.sqlite", "Packages.db", "Packages")
+
+
+def database_reader(file_name: str) -> Callable[[bytes, list[str]], Iterator[bytes]]:
+    """The reader of the rpm database format stored under ``file_name`` (one of ``DATABASE_FILES``)."""
+    from portwarden.core.analyzers.rpmdb import read_bdb_hash_values, read_ndb_blobs, read_sqlite_blobs
+
+    readers = {
+        "rpmdb.sqlite": read_sqlite_blobs,
+        "Packages.db": read_ndb_blobs,
+        "Packages": read_bdb_hash_values,
+    }
+    return readers[file_name]
+
+
 MANIFEST_PATH = "/var/lib/rpmmanifest/container-manifest-2"
 
 # Large RHEL images carry rpm databases of a few hundred MiB at most.
@@ -64,7 +70,7 @@ class RpmAnalyzer:
     name: ClassVar[str] = "rpm"
     version: ClassVar[int] = 1
     capture_patterns: ClassVar[tuple[str, ...]] = (
-        *(f"{directory}/{file_name}" for directory in RPM_DIRECTORIES for file_name, _ in DATABASE_READERS),
+        *(f"{directory}/{file_name}" for directory in RPM_DIRECTORIES for file_name in DATABASE_FILES),
         MANIFEST_PATH,
     )
 
@@ -82,11 +88,12 @@ class RpmAnalyzer:
             if real_directory is None or real_directory in read_directories:
                 continue
             read_directories.add(real_directory)
-            for file_name, reader in DATABASE_READERS:
+            for file_name in DATABASE_FILES:
                 path = f"{real_directory}/{file_name}"
                 if not resolver.has_content(path):
                     continue
                 found_database = True
+                reader = database_reader(file_name)
                 packages.extend(self._read_database(resolver, path, reader, context.distro, warnings))
                 break
         if not found_database and resolver.has_content(MANIFEST_PATH):
@@ -102,6 +109,8 @@ class RpmAnalyzer:
         distro: Distro | None,
         warnings: list[str],
     ) -> list[Package]:
+        from portwarden.core.analyzers.rpmdb import parse_header_blob
+
         data = read_capped(resolver, path, MAX_DATABASE_BYTES)
         location = location_of(resolver, path)
         problems: list[str] = []
@@ -190,6 +199,8 @@ class RpmAnalyzer:
     ) -> list[Package]:
         """One package a line, tab-separated: name, version-release, install time, build time, vendor,
         epoch (or ``(none)``), size, arch, numeric epoch, source rpm."""
+        from portwarden.core.analyzers.rpmdb import RpmPackageInfo
+
         text = read_capped(resolver, MANIFEST_PATH, MAX_MANIFEST_BYTES).decode("utf-8", errors="replace")
         if "\x00" in text:
             raise CorruptPackageDatabaseError(f"{MANIFEST_PATH} is binary data, not an rpm manifest")

@@ -135,7 +135,12 @@ class FileResolver:
         if self._by_name is None:
             by_name: dict[str, list[str]] = {}
             for path in self._records:
-                by_name.setdefault(path[path.rfind("/") + 1 :], []).append(path)
+                name = path[path.rfind("/") + 1 :]
+                same = by_name.get(name)
+                if same is None:
+                    by_name[name] = [path]
+                else:
+                    same.append(path)
             self._by_name = by_name
         return self._by_name
 

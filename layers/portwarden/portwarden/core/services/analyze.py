@@ -307,7 +307,8 @@ def assemble(
         source=analysis_source(image.resolved),
         distro=distro,
         packages=tuple(sorted(with_cpes(drop_owned_language_packages(packages)), key=_package_key)),
-        files=tuple(AnalyzedFile.from_records(image.records[p] for p in sorted(image.records) if p != "/")),
+        # In path order, the resolver's (the analyzers have usually sorted the paths already).
+        files=tuple(AnalyzedFile.from_records(image.records[p] for p in resolver.sorted_paths() if p != "/")),
         secrets=tuple(
             SecretFinding(path=f.path, line=f.line, name=f.name, layer_digest=layer)
             for f, layer in surviving_findings(image.layers, image.records, "secrets")
