@@ -31,6 +31,11 @@ def run() -> None:
         from portwarden.cli.stored_sbom import answer_plain_sbom
 
         if answer_plain_sbom(sys.argv[1:]):
+            # Answered, written and flushed: the process ends. The collector's last pass at
+            # shutdown would walk every object the analysis left (50 ms of CPU, a tenth of an
+            # analysis of 13,500 files on cached layers) to free what the exit frees anyway;
+            # frozen, they are left to it (atexit handlers and file flushing still run).
+            gc.freeze()
             return
     from portwarden.cli.main import run as run_command_line
 
