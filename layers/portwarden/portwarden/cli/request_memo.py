@@ -23,6 +23,7 @@ again. Only layout directories are remembered: an archive's files are found thro
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
@@ -78,6 +79,12 @@ def code_stamp(roots: list[Path] | None = None) -> str:
     return digest.hexdigest()
 
 
+@functools.cache
+def _installed_code_stamp() -> str:
+    # Once a process: a miss looks the memo up and then writes it, both under the same key.
+    return code_stamp()
+
+
 def memo_key(request: StoredRequest, environment: dict[str, str]) -> str:
     """Names the memo of ``request`` made in this directory, with these settings, by this code."""
     shape = {
@@ -85,7 +92,7 @@ def memo_key(request: StoredRequest, environment: dict[str, str]) -> str:
         "request": asdict(request),
         "cwd": str(Path.cwd()),
         "environment": settings_variables(environment),
-        "code": code_stamp(),
+        "code": _installed_code_stamp(),
         "release": portwarden.__version__,
     }
     return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()
