@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.push_burst import timed_handlers  # noqa: E402
 
-from tests.support.aws import ecr_push_event, moto_stack, registry_environment  # noqa: E402
+from tests.support.aws import ecr_push_event, fake_aws_environment, moto_stack, registry_environment  # noqa: E402
 from tests.support.registry import push_layout, run_registry  # noqa: E402
 
 IMAGES_DIR = ROOT / "bench" / "out" / "sbom-vs-trivy"
@@ -186,14 +186,7 @@ def main() -> int:
     scratch_directory = tempfile.TemporaryDirectory(prefix="lambda-phases-")
     with scratch_directory as scratch, pytest.MonkeyPatch.context() as patch:
         work = Path(scratch)
-        for name, value in {
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-        }.items():
-            patch.setenv(name, value)
+        fake_aws_environment(patch)
         with run_registry(work / "registry") as registry:
             digests = {}
             for image in args.images:

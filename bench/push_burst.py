@@ -32,7 +32,14 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from portwarden.core.model.records import AnalysisStatus
-from tests.support.aws import MotoStack, PushQueue, ecr_push_event, moto_stack, registry_environment
+from tests.support.aws import (
+    MotoStack,
+    PushQueue,
+    ecr_push_event,
+    fake_aws_environment,
+    moto_stack,
+    registry_environment,
+)
 from tests.support.ocibuild import ConfigSpec, build_image, build_layer, file
 from tests.support.registry import push_image, run_registry
 
@@ -67,15 +74,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="push-burst-") as scratch, pytest.MonkeyPatch.context() as patch:
         work = Path(scratch)
-        # As the test suite runs: moto, with fake credentials that could reach no account.
-        for name, value in {
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-        }.items():
-            patch.setenv(name, value)
+        fake_aws_environment(patch)
         with run_registry(work / "registry") as registry:
             base = build_layer([file("etc/os-release", "ID=alpine\nVERSION_ID=3.20.1\n")])
             started = time.perf_counter()

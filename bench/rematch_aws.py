@@ -47,7 +47,7 @@ from portwarden.core.services.phases import file_sha256  # noqa: E402
 from portwarden.core.services.rematch import image_namespaces, record_rematched  # noqa: E402
 from portwarden.core.vulns.db import SCHEMA_VERSION, VulnerabilityDb  # noqa: E402
 from portwarden.runtime import wiring  # noqa: E402
-from tests.support.aws import MotoStack, moto_stack, queued_notifications  # noqa: E402
+from tests.support.aws import MotoStack, fake_aws_environment, moto_stack, queued_notifications  # noqa: E402
 
 
 def peak_rss_mib() -> float:
@@ -136,14 +136,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="rematch-aws-") as scratch, pytest.MonkeyPatch.context() as patch:
         work = Path(scratch)
-        for name, value in {
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
-        }.items():
-            patch.setenv(name, value)
+        fake_aws_environment(patch)
         with moto_stack(patch, PORTWARDEN_WORK_DIR=str(work / "lambda-tmp")) as stack:
             started = time.perf_counter()
             populate(stack, work / "home", args.images, args.share)

@@ -337,6 +337,24 @@ def _zip() -> bytes:
     return buffer.getvalue()
 
 
+# What every moto run needs, as the test suite sets it: fake credentials that could reach no account
+# (a call moto does not intercept fails instead of reaching AWS) and a region.
+FAKE_AWS_ENVIRONMENT = {
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+}
+
+
+def fake_aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Set ``FAKE_AWS_ENVIRONMENT`` (and drop any ``AWS_PROFILE``) for a moto run."""
+    for name, value in FAKE_AWS_ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
 @contextmanager
 def moto_stack(monkeypatch: pytest.MonkeyPatch, **environment: str) -> Iterator[MotoStack]:
     """The whole stack in moto; ``environment`` adds function variables (registry settings, feeds)."""

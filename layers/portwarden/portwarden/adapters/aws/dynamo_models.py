@@ -21,8 +21,13 @@ from pynamodb.exceptions import PynamoDBException
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from portwarden.adapters.aws.clients import share_loader_with_pynamodb
 from portwarden.core.errors import StoreError
 from portwarden.core.model.accounts import ADMIN_ACCOUNT
+
+# Every table model's connection parses DynamoDB's service model once for the process, not once per
+# table (adapters/aws/clients.py).
+share_loader_with_pynamodb()
 
 # Keys of per-account records: account ``admin`` keeps the bare values (items written before tables
 # had accounts are its own), every other account's keys are "<account>|<value>". "|" never occurs in

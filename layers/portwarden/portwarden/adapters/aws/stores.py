@@ -29,6 +29,7 @@ from pynamodb.expressions.condition import size
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
+from portwarden.adapters.aws.clients import new_boto3_session
 from portwarden.adapters.aws.dynamo_models import (
     ACCOUNT_SEPARATOR,
     ACTIVE_POINTER_ID,
@@ -1315,9 +1316,7 @@ class AwsStores:
         return scoped
 
     def boto3_client(self, service: str, endpoint_url: str | None = None) -> Any:
-        import boto3  # type: ignore[import-untyped]
-
-        session = self._session or boto3.session.Session()
+        session = self._session or new_boto3_session()
         return session.client(service, region_name=self.region, endpoint_url=endpoint_url)
 
 
