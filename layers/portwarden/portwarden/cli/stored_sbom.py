@@ -6,15 +6,17 @@ costs more than that answer, and a good part of an analysis whose layers are all
 console script handles the plain forms of the command itself:
 
     portwarden [-q|--quiet] sbom SOURCE [-o|--output FORMAT] [--platform P] [--include-declared]
-               [--secret NAME=REGEX]... [--content NAME=REGEX]... [--retrieve PATH]...
+               [--secret NAME=REGEX]... [--content NAME=REGEX]... [--retrieve PATH]... [--no-cache]
 
 with FORMAT one of the documents (not the table) and an image source (a layout, an archive or a
 registry): the stored document when there is one, else the analysis, through the very service function
 the command calls, with the command's warnings, error lines and exit codes (``cli.context.fail_for``).
 A repeated request for a layout directory is first looked up in its memo (``cli.request_memo``).
-Anything else (another option, ``--help``, ``--no-cache``, ``--debug``, an ``sbom:`` source, a
-malformed pattern, a terminal that would show the progress bar) answers nothing here and the full
-command line runs. A registry's error (refused credentials, a missing tag, a timeout) is reported
+With ``--no-cache`` the cache is neither read nor written, as by the command: no memo, no stored
+document, the analysis made by ``sbom_document`` without a blob store (every layer read, nothing
+stored). Anything else (another option, ``--help``, ``--debug``, an ``sbom:`` source, a malformed
+pattern, a terminal that would show the progress bar) answers nothing here and the full command line
+runs. A registry's error (refused credentials, a missing tag, a timeout) is reported
 here, as the command line reports it, rather than by asking the registry a second time. The options
 are turned into analyzer options by the same function the command uses, so both look up the same
 entry.
@@ -84,6 +86,8 @@ class StoredRequest:
     secret: list[str] = field(default_factory=list)
     content: list[str] = field(default_factory=list)
     retrieve: list[str] = field(default_factory=list)
+    # ``--no-cache``: no cached fragment, stored analysis or stored document read, nothing stored.
+    no_cache: bool = False
 
     @property
     def from_registry(self) -> bool:
@@ -102,6 +106,7 @@ def parse_plain_sbom(args: Sequence[str]) -> StoredRequest | None:
     output = "table"
     platform: str | None = None
     include_declared = False
+    no_cache = False
     repeated: dict[str, list[str]] = {"secret": [], "content": [], "retrieve": []}
     rest = list(args[position + 1 :])
     while rest:
@@ -109,6 +114,9 @@ def parse_plain_sbom(args: Sequence[str]) -> StoredRequest | None:
         name, equals, inline = argument.partition("=") if argument.startswith("--") else (argument, "", "")
         if argument == "--include-declared":
             include_declared = True
+            continue
+        if argument == "--no-cache":
+            no_cache = True
             continue
         if name in ("-o", "--output", "--platform", *_REPEATABLE):
             if equals:
@@ -137,6 +145,7 @@ def parse_plain_sbom(args: Sequence[str]) -> StoredRequest | None:
         secret=repeated["secret"],
         content=repeated["content"],
         retrieve=repeated["retrieve"],
+        no_cache=no_cache,
     )
 
 
@@ -144,7 +153,7 @@ def print_stored_sbom(args: Sequence[str]) -> bool:
     """Print the stored document for this command line and return True; False when there is none to
     print (nothing has been written then, and the full command line takes over)."""
     request = parse_plain_sbom(args)
-    if request is None:
+    if request is None or request.no_cache:
         return False
     document = _remembered(request)
     if document is not None:
@@ -167,6 +176,8 @@ def answer_plain_sbom(args: Sequence[str]) -> bool:
     request = parse_plain_sbom(args)
     if request is None:
         return False
+    if request.no_cache:
+        return _analyze_uncached(request, args)
     document = _remembered(request)
     if document is not None:
         _write_stored(document)
@@ -194,6 +205,19 @@ def answer_plain_sbom(args: Sequence[str]) -> bool:
         return True
     if not _quiet(args) and _progress_may_show():
         return False  # the command line draws the layers' progress on a terminal
+    _analyze_and_print(wiring)
+    return True
+
+
+def _analyze_uncached(request: StoredRequest, args: Sequence[str]) -> bool:
+    """``--no-cache``: the analysis, as the command makes it (no blob store: nothing of the cache read,
+    nothing stored), and no memo looked up or written."""
+    if not _quiet(args) and _progress_may_show():
+        return False  # the command line draws the progress on a terminal
+    try:
+        wiring = _Wiring.of(request)
+    except Exception:  # a malformed pattern, a bad setting: the full command line's to report
+        return False
     _analyze_and_print(wiring)
     return True
 
@@ -245,7 +269,7 @@ class _Wiring:
     request: StoredRequest
     options: AnalyzerOptions
     access: ImageAccess
-    blobs: BlobStore
+    blobs: BlobStore | None  # None with ``--no-cache``, as the command passes it
 
     @classmethod
     def of(cls, request: StoredRequest) -> _Wiring:
@@ -267,13 +291,16 @@ class _Wiring:
             work_dir=settings.work_dir,
             registry_client=registry_clients(settings) if request.from_registry else None,
         )
-        return cls(request, options, access, FilesystemBlobStore(settings.home / "cache"))
+        blobs = None if request.no_cache else FilesystemBlobStore(settings.home / "cache")
+        return cls(request, options, access, blobs)
 
 
 def _stored_answer(wiring: _Wiring) -> tuple[bytes, StoredAnswer | None] | None:
     from portwarden.core.services.stored import stored_sbom_answer
 
     request = wiring.request
+    if wiring.blobs is None:  # pragma: no cover - a --no-cache request is never looked up
+        raise AssertionError("a stored answer looked up without the cache")
     return stored_sbom_answer(
         request.source,
         wiring.access,
@@ -336,5 +363,5 @@ def _analyze_and_print(wiring: _Wiring) -> None:
         fail_for(exc, debug=False)
     if analysis is not None:
         _say(failure_lines(analysis))
-    if stored:
+    if stored and not request.no_cache:
         _remember(request, document.answer)
