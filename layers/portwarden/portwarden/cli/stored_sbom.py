@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from portwarden.cli.registry_memo import FetchRecorder
     from portwarden.cli.settings import LocalSettings
     from portwarden.core.analyzers.base import AnalyzerOptions
     from portwarden.core.image.replay import StoredAnswer
@@ -160,13 +161,14 @@ def print_stored_sbom(args: Sequence[str]) -> bool:
         _write_stored(document)
         return True
     try:
-        found = _stored_answer(_Wiring.of(request))
+        wiring = _Wiring.of(request)
+        found = _stored_answer(wiring)
     except Exception:  # any problem is the full command line's to report
         return False
     if found is None:
         return False
     _write_stored(found[0])
-    _remember(request, found[1])
+    _remember(wiring, found[1])
     return True
 
 
@@ -201,7 +203,7 @@ def answer_plain_sbom(args: Sequence[str]) -> bool:
         fail_for(exc, debug=False)
     if found is not None:
         _write_stored(found[0])
-        _remember(request, found[1])
+        _remember(wiring, found[1])
         return True
     if not _quiet(args) and _progress_may_show():
         return False  # the command line draws the layers' progress on a terminal
@@ -223,20 +225,30 @@ def _analyze_uncached(request: StoredRequest, args: Sequence[str]) -> bool:
 
 
 def _remembered(request: StoredRequest) -> bytes | None:
-    """The document the memo of this request names (``cli.request_memo``), or None."""
-    from portwarden.cli.request_memo import remembered_document
-
+    """The document the memo of this request names (``cli.request_memo`` for a layout directory,
+    ``cli.registry_memo`` for a registry image), or None."""
     try:
-        return remembered_document(request)
+        if request.from_registry:
+            from portwarden.cli import registry_memo
+
+            return registry_memo.remembered_document(request)
+        from portwarden.cli import request_memo
+
+        return request_memo.remembered_document(request)
     except Exception:  # a memo that cannot be read is a miss: the request goes the full way
         return None
 
 
-def _remember(request: StoredRequest, answer: StoredAnswer | None) -> None:
-    from portwarden.cli.request_memo import remember
-
+def _remember(wiring: _Wiring, answer: StoredAnswer | None) -> None:
     try:
-        remember(request, answer)
+        if wiring.recorder is not None:
+            from portwarden.cli import registry_memo
+
+            registry_memo.remember(wiring.request, wiring.recorder, answer)
+            return
+        from portwarden.cli import request_memo
+
+        request_memo.remember(wiring.request, answer)
     except Exception:  # best effort: without a memo the next request goes the full way
         return
 
@@ -270,10 +282,13 @@ class _Wiring:
     options: AnalyzerOptions
     access: ImageAccess
     blobs: BlobStore | None  # None with ``--no-cache``, as the command passes it
+    # What resolving a registry image fetched, for its memo (``cli.registry_memo``).
+    recorder: FetchRecorder | None = None
 
     @classmethod
     def of(cls, request: StoredRequest) -> _Wiring:
         from portwarden.adapters.local.blobs import FilesystemBlobStore
+        from portwarden.cli.registry_memo import FetchRecorder
         from portwarden.cli.settings import LocalSettings
         from portwarden.cli.wiring import registry_clients
         from portwarden.core.services.acquire import ImageAccess
@@ -286,13 +301,18 @@ class _Wiring:
             content=request.content,
             retrieve=request.retrieve,
         )
+        recorder = None
+        clients = None
+        if request.from_registry:
+            clients = registry_clients(settings)
+            if not request.no_cache:
+                recorder = FetchRecorder()
+                clients = recorder.wrap(clients)
         access = ImageAccess(
-            limits=settings.safety_limits(),
-            work_dir=settings.work_dir,
-            registry_client=registry_clients(settings) if request.from_registry else None,
+            limits=settings.safety_limits(), work_dir=settings.work_dir, registry_client=clients
         )
         blobs = None if request.no_cache else FilesystemBlobStore(settings.home / "cache")
-        return cls(request, options, access, blobs)
+        return cls(request, options, access, blobs, recorder)
 
 
 def _stored_answer(wiring: _Wiring) -> tuple[bytes, StoredAnswer | None] | None:
@@ -364,4 +384,4 @@ def _analyze_and_print(wiring: _Wiring) -> None:
     if analysis is not None:
         _say(failure_lines(analysis))
     if stored and not request.no_cache:
-        _remember(request, document.answer)
+        _remember(wiring, document.answer)
