@@ -11,7 +11,8 @@ console script handles the plain forms of the command itself:
 with FORMAT one of the documents (not the table) and an image source (a layout, an archive or a
 registry): the stored document when there is one, else the analysis, through the very service function
 the command calls, with the command's warnings, error lines and exit codes (``cli.context.fail_for``).
-A repeated request for a layout directory is first looked up in its memo (``cli.request_memo``).
+A repeated request is first looked up in its memo: ``cli.request_memo`` for a layout directory,
+``cli.registry_memo`` for a registry image (answered once the registry has answered the same again).
 With ``--no-cache`` the cache is neither read nor written, as by the command: no memo, no stored
 document, the analysis made by ``sbom_document`` without a blob store (every layer read, nothing
 stored). Anything else (another option, ``--help``, ``--debug``, an ``sbom:`` source, a malformed
