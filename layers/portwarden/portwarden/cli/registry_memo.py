@@ -507,4 +507,8 @@ def _exchange(
         raise _Miss
     if not response.isclosed():  # more than we read: the connection cannot carry another request
         connection.close()
-    return response.status, {name.lower(): value for name, value in response.getheaders()}, body
+    headers: dict[str, str] = {}
+    for name, value in response.getheaders():  # repeated headers joined, as requests joins them
+        key = name.lower()
+        headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    return response.status, headers, body
