@@ -507,8 +507,8 @@ def _exchange(
         raise _Miss
     if not response.isclosed():  # more than we read: the connection cannot carry another request
         connection.close()
-    headers: dict[str, str] = {}
+    answered: dict[str, str] = {}
     for name, value in response.getheaders():  # repeated headers joined, as requests joins them
         key = name.lower()
-        headers[key] = f"{headers[key]}, {value}" if key in headers else value
-    return response.status, headers, body
+        answered[key] = f"{answered[key]}, {value}" if key in answered else value
+    return response.status, answered, body
