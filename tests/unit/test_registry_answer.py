@@ -166,3 +166,36 @@ def test_the_replay_loads_neither_requests_nor_pydantic(tmp_path: Path) -> None:
         check=True,
     )
     assert result.stdout == "[]"
+
+
+def test_repeated_answer_headers_are_joined_as_requests_joins_them() -> None:
+    """Two ``WWW-Authenticate`` headers are one list of challenges to the registry client (requests
+    joins them); the memo must read the same list, or it could answer a challenge the client would not."""
+    import http.client
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="r"')
+            self.send_header("WWW-Authenticate", 'Bearer realm="http://127.0.0.1/token"')
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"no")
+
+        def log_message(self, *_args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=10)
+        status, headers, body = registry_memo._exchange(connection, "/v2/", {}, 100)
+        connection.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (status, body) == (401, b"no")
+    assert headers["www-authenticate"] == 'Basic realm="r", Bearer realm="http://127.0.0.1/token"'
