@@ -5,6 +5,7 @@ command line: the same bytes, errors and exit codes as the full command line, ag
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -76,15 +77,34 @@ def test_a_registry_image_is_analyzed_and_rescanned_without_the_command_line(
     assert '"name": "pkg-3"' in again.stdout
 
 
+def test_a_registry_image_without_the_cache_is_the_command_lines(
+    basic_auth_registry: RunningRegistry, reference: str, tmp_path: Path
+) -> None:
+    """``--no-cache``: analyzed by the console script as the command analyzes it, nothing stored."""
+    env = {**os.environ, "PORTWARDEN_HOME": str(tmp_path / "home")}
+    _login(basic_auth_registry, env)
+    args = ["sbom", reference, "-o", "json", "--no-cache"]
+    early = _run(_REPORTING_ENTRY, args, env)
+    full = _run(_FULL, args, env)
+    assert early.returncode == full.returncode == 0, early.stderr
+    assert early.stderr == full.stderr + "|command line built: False"
+    timeless = [json.loads(run.stdout) for run in (early, full)]
+    for document in timeless:
+        del document["analyzed_at"]
+    assert timeless[0] == timeless[1] and '"name": "pkg-3"' in early.stdout
+    assert not (tmp_path / "home" / "cache").exists()
+
+
+@pytest.mark.parametrize("no_cache", [False, True], ids=["cached", "no-cache"])
 @pytest.mark.parametrize("problem", ["no credentials", "missing tag"])
 def test_a_registry_error_is_the_full_command_lines(
-    basic_auth_registry: RunningRegistry, reference: str, tmp_path: Path, problem: str
+    basic_auth_registry: RunningRegistry, reference: str, tmp_path: Path, problem: str, no_cache: bool
 ) -> None:
     env = {**os.environ, "PORTWARDEN_HOME": str(tmp_path / "home")}
     _login(basic_auth_registry, env, with_credentials=problem != "no credentials")
     if problem == "missing tag":
         reference = reference.rsplit(":", 1)[0] + ":9.9"
-    args = ["sbom", reference, "-o", "json"]
+    args = ["sbom", reference, "-o", "json", *(["--no-cache"] if no_cache else [])]
     early = _run(_REPORTING_ENTRY, args, env)
     full = _run(_FULL, args, env)
     assert early.returncode == full.returncode == 2

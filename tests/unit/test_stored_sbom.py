@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -219,7 +220,18 @@ def test_a_document_too_large_to_keep_is_not_stored(image_dir: Path, tmp_path: P
         (["sbom", "registry:alpine", "-o", "json"], StoredRequest("registry:alpine", "json")),
         (["sbom", "alpine:3.20", "-o", "json"], StoredRequest("alpine:3.20", "json")),
         (["sbom", "sbom:/s.json", "-o", "json"], None),  # scanned, not analyzed
-        (["sbom", "oci-dir:/i", "-o", "json", "--no-cache"], None),
+        (
+            ["sbom", "oci-dir:/i", "-o", "json", "--no-cache"],
+            StoredRequest("oci-dir:/i", "json", no_cache=True),
+        ),
+        (
+            ["-q", "sbom", "--no-cache", "registry:alpine", "--output=spdx-json"],
+            StoredRequest("registry:alpine", "spdx-json", no_cache=True),
+        ),
+        (["sbom", "oci-dir:/i", "-o", "json", "--no-cache=1"], None),  # a flag takes no value
+        (["sbom", "oci-dir:/i", "--no-cache"], None),  # the table
+        (["sbom", "sbom:/s.json", "-o", "json", "--no-cache"], None),
+        (["sbom", "oci-dir:/i", "-o", "json", "--cache"], None),
         (["--debug", "sbom", "oci-dir:/i", "-o", "json"], None),
         (["sbom", "oci-dir:/i", "-o", "json", "--help"], None),
         (["sbom", "oci-dir:/i", "oci-dir:/j", "-o", "json"], None),
@@ -265,9 +277,9 @@ def test_the_console_script_prints_what_the_full_command_line_prints(
     full = _cli(args, env, entry=False)
     assert full.returncode == 0
     assert early.stdout == full.stdout == first.stdout
-    # Another option: the full command line (an analysis from the layer fragments).
-    uncached = _cli([*args, "--no-cache"], env, entry=True)
-    assert "typer loaded: True" in uncached.stderr
+    # Another option: the full command line (the same stored document).
+    debug = _cli(["--debug", *args], env, entry=True)
+    assert "typer loaded: True" in debug.stderr and debug.stdout == first.stdout
 
 
 def _timeless(fmt: str, text: str) -> object:
@@ -410,3 +422,87 @@ def test_an_interrupted_analysis_ends_as_the_command_lines(
         ended = None
     assert isinstance(ended, SystemExit) and ended.code == 130, repr(ended)
     assert capsys.readouterr().out == ""
+
+
+def _tree(root: Path) -> dict[str, tuple[int, int]]:
+    """Every file under ``root``: size and modification time (a write shows)."""
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*")}
+
+
+@pytest.mark.parametrize("fmt", ["json", "cyclonedx-json"])
+def test_no_cache_is_answered_by_the_console_script_as_the_command_line_answers_it(
+    image_dir: Path, tmp_path: Path, fmt: str
+) -> None:
+    """``--no-cache`` before the command line: the command's document, warnings and exit code; the
+    memo, the stored document and the layer fragments of an earlier request are not read (each would
+    show: the memo and the stored document print the earlier analysis's time, a damaged fragment
+    warns), and nothing is written to the cache."""
+    env = {**os.environ, "PORTWARDEN_HOME": str(tmp_path / "home")}
+    for variable in ("FORCE_TERMINAL", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "FORCE_COLOR"):
+        env.pop(variable, None)
+    args = ["sbom", f"oci-dir:{image_dir}", "-o", fmt, "--secret", "TOKEN=tok_[a-z]+"]
+    stored = _cli(args, env, entry=True)  # fragments, analysis, document and memo stored
+    assert stored.returncode == 0 and "typer loaded: False" in stored.stderr
+    cache = tmp_path / "home" / "cache"
+    assert list((cache / "analyses" / "requests").glob("*.json")), "the memo was written"
+    fragments = list((cache / "fragments").rglob("*.json.zst"))
+    assert fragments
+    for fragment in fragments:
+        fragment.write_bytes(b"not a fragment")
+    before = _tree(cache)
+    time.sleep(1.0)  # the documents' times are in seconds: an analysis made now shows another one
+    early = _cli([*args, "--no-cache"], env, entry=True)
+    full = _cli([*args, "--no-cache"], env, entry=False)
+    assert early.returncode == full.returncode == 0
+    said, _, loaded = early.stderr.partition("typer loaded: ")
+    assert loaded == "False, command line built: False"
+    assert said == full.stderr == ""  # no word of the damaged fragments: never read
+    assert _timeless(fmt, early.stdout) == _timeless(fmt, full.stdout) == _timeless(fmt, stored.stdout)
+    assert early.stdout != stored.stdout  # analyzed now: another time than the stored document's
+    assert _tree(cache) == before  # nothing stored, no memo written
+
+
+def test_no_cache_touches_no_blob_store(
+    image_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """In process: a ``--no-cache`` answer makes no blob store at all (nothing to read or write),
+    while the same request without it does."""
+    from portwarden.cli.stored_sbom import answer_plain_sbom
+
+    made: list[Path] = []
+    original = FilesystemBlobStore.__init__
+
+    def spying_init(self: FilesystemBlobStore, root: Path) -> None:
+        made.append(root)
+        original(self, root)
+
+    monkeypatch.setenv("PORTWARDEN_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(FilesystemBlobStore, "__init__", spying_init)
+    args = ["-q", "sbom", f"oci-dir:{image_dir}", "-o", "json"]
+    assert answer_plain_sbom([*args, "--no-cache"])
+    uncached = capsys.readouterr().out
+    assert made == [] and b"pkg-29" in uncached.encode()
+    assert not (tmp_path / "home" / "cache").exists()
+    assert answer_plain_sbom(args)
+    assert made and _timeless("json", capsys.readouterr().out) == _timeless("json", uncached)
+
+
+def test_no_cache_errors_are_the_command_lines(image_dir: Path, tmp_path: Path) -> None:
+    """A layer that does not match its digest, a missing layout, a malformed reference: with
+    ``--no-cache`` the same line and exit code as the command line's, from the console script (a
+    registry's errors: tests/integration/test_registry_sbom_early_answer.py)."""
+    [blob, *_] = [p for p in (image_dir / "blobs" / "sha256").iterdir() if p.read_bytes()[:2] == b"\x1f\x8b"]
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    blob.write_bytes(bytes(data))
+    env = {**os.environ, "PORTWARDEN_HOME": str(tmp_path / "home")}
+    for source in (f"oci-dir:{image_dir}", f"oci-dir:{tmp_path / 'nothing'}", "Team/App!:1.0"):
+        args = ["-q", "sbom", source, "-o", "json", "--no-cache"]
+        early = _cli(args, env, entry=True)
+        full = _cli(args, env, entry=False)
+        assert early.returncode == full.returncode == 2, (source, early.stderr)
+        assert early.stdout == full.stdout == ""
+        said, _, loaded = early.stderr.partition("typer loaded: ")
+        assert loaded.endswith("command line built: False")
+        assert said == full.stderr and full.stderr.startswith("error: ")
+    assert not (tmp_path / "home" / "cache").exists()

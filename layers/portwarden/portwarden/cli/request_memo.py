@@ -123,8 +123,9 @@ def remembered_document(request: StoredRequest) -> bytes | None:
 
 
 def remember(request: StoredRequest, answer: StoredAnswer | None) -> None:
-    """Keep ``answer`` for the next identical request (best effort: a memo not written is a miss)."""
-    if answer is None:
+    """Keep ``answer`` for the next identical request (best effort: a memo not written is a miss);
+    only a layout directory's (one with reads to check)."""
+    if answer is None or not answer.reads:
         return
     from portwarden.adapters.local.blobs import FilesystemBlobStore
     from portwarden.core.errors import StoreError

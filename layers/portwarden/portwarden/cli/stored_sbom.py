@@ -6,15 +6,18 @@ costs more than that answer, and a good part of an analysis whose layers are all
 console script handles the plain forms of the command itself:
 
     portwarden [-q|--quiet] sbom SOURCE [-o|--output FORMAT] [--platform P] [--include-declared]
-               [--secret NAME=REGEX]... [--content NAME=REGEX]... [--retrieve PATH]...
+               [--secret NAME=REGEX]... [--content NAME=REGEX]... [--retrieve PATH]... [--no-cache]
 
 with FORMAT one of the documents (not the table) and an image source (a layout, an archive or a
 registry): the stored document when there is one, else the analysis, through the very service function
 the command calls, with the command's warnings, error lines and exit codes (``cli.context.fail_for``).
-A repeated request for a layout directory is first looked up in its memo (``cli.request_memo``).
-Anything else (another option, ``--help``, ``--no-cache``, ``--debug``, an ``sbom:`` source, a
-malformed pattern, a terminal that would show the progress bar) answers nothing here and the full
-command line runs. A registry's error (refused credentials, a missing tag, a timeout) is reported
+A repeated request is first looked up in its memo: ``cli.request_memo`` for a layout directory,
+``cli.registry_memo`` for a registry image (answered once the registry has answered the same again).
+With ``--no-cache`` the cache is neither read nor written, as by the command: no memo, no stored
+document, the analysis made by ``sbom_document`` without a blob store (every layer read, nothing
+stored). Anything else (another option, ``--help``, ``--debug``, an ``sbom:`` source, a malformed
+pattern, a terminal that would show the progress bar) answers nothing here and the full command line
+runs. A registry's error (refused credentials, a missing tag, a timeout) is reported
 here, as the command line reports it, rather than by asking the registry a second time. The options
 are turned into analyzer options by the same function the command uses, so both look up the same
 entry.
@@ -29,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from portwarden.cli.registry_memo import FetchRecorder
     from portwarden.cli.settings import LocalSettings
     from portwarden.core.analyzers.base import AnalyzerOptions
     from portwarden.core.image.replay import StoredAnswer
@@ -84,6 +88,8 @@ class StoredRequest:
     secret: list[str] = field(default_factory=list)
     content: list[str] = field(default_factory=list)
     retrieve: list[str] = field(default_factory=list)
+    # ``--no-cache``: no cached fragment, stored analysis or stored document read, nothing stored.
+    no_cache: bool = False
 
     @property
     def from_registry(self) -> bool:
@@ -102,6 +108,7 @@ def parse_plain_sbom(args: Sequence[str]) -> StoredRequest | None:
     output = "table"
     platform: str | None = None
     include_declared = False
+    no_cache = False
     repeated: dict[str, list[str]] = {"secret": [], "content": [], "retrieve": []}
     rest = list(args[position + 1 :])
     while rest:
@@ -109,6 +116,9 @@ def parse_plain_sbom(args: Sequence[str]) -> StoredRequest | None:
         name, equals, inline = argument.partition("=") if argument.startswith("--") else (argument, "", "")
         if argument == "--include-declared":
             include_declared = True
+            continue
+        if argument == "--no-cache":
+            no_cache = True
             continue
         if name in ("-o", "--output", "--platform", *_REPEATABLE):
             if equals:
@@ -137,6 +147,7 @@ def parse_plain_sbom(args: Sequence[str]) -> StoredRequest | None:
         secret=repeated["secret"],
         content=repeated["content"],
         retrieve=repeated["retrieve"],
+        no_cache=no_cache,
     )
 
 
@@ -144,20 +155,21 @@ def print_stored_sbom(args: Sequence[str]) -> bool:
     """Print the stored document for this command line and return True; False when there is none to
     print (nothing has been written then, and the full command line takes over)."""
     request = parse_plain_sbom(args)
-    if request is None:
+    if request is None or request.no_cache:
         return False
     document = _remembered(request)
     if document is not None:
         _write_stored(document)
         return True
     try:
-        found = _stored_answer(_Wiring.of(request))
+        wiring = _Wiring.of(request)
+        found = _stored_answer(wiring)
     except Exception:  # any problem is the full command line's to report
         return False
     if found is None:
         return False
     _write_stored(found[0])
-    _remember(request, found[1])
+    _remember(wiring, found[1])
     return True
 
 
@@ -167,6 +179,8 @@ def answer_plain_sbom(args: Sequence[str]) -> bool:
     request = parse_plain_sbom(args)
     if request is None:
         return False
+    if request.no_cache:
+        return _analyze_uncached(request, args)
     document = _remembered(request)
     if document is not None:
         _write_stored(document)
@@ -190,7 +204,7 @@ def answer_plain_sbom(args: Sequence[str]) -> bool:
         fail_for(exc, debug=False)
     if found is not None:
         _write_stored(found[0])
-        _remember(request, found[1])
+        _remember(wiring, found[1])
         return True
     if not _quiet(args) and _progress_may_show():
         return False  # the command line draws the layers' progress on a terminal
@@ -198,21 +212,44 @@ def answer_plain_sbom(args: Sequence[str]) -> bool:
     return True
 
 
-def _remembered(request: StoredRequest) -> bytes | None:
-    """The document the memo of this request names (``cli.request_memo``), or None."""
-    from portwarden.cli.request_memo import remembered_document
-
+def _analyze_uncached(request: StoredRequest, args: Sequence[str]) -> bool:
+    """``--no-cache``: the analysis, as the command makes it (no blob store: nothing of the cache read,
+    nothing stored), and no memo looked up or written."""
+    if not _quiet(args) and _progress_may_show():
+        return False  # the command line draws the progress on a terminal
     try:
-        return remembered_document(request)
+        wiring = _Wiring.of(request)
+    except Exception:  # a malformed pattern, a bad setting: the full command line's to report
+        return False
+    _analyze_and_print(wiring)
+    return True
+
+
+def _remembered(request: StoredRequest) -> bytes | None:
+    """The document the memo of this request names (``cli.request_memo`` for a layout directory,
+    ``cli.registry_memo`` for a registry image), or None."""
+    try:
+        if request.from_registry:
+            from portwarden.cli import registry_memo
+
+            return registry_memo.remembered_document(request)
+        from portwarden.cli import request_memo
+
+        return request_memo.remembered_document(request)
     except Exception:  # a memo that cannot be read is a miss: the request goes the full way
         return None
 
 
-def _remember(request: StoredRequest, answer: StoredAnswer | None) -> None:
-    from portwarden.cli.request_memo import remember
-
+def _remember(wiring: _Wiring, answer: StoredAnswer | None) -> None:
     try:
-        remember(request, answer)
+        if wiring.recorder is not None:
+            from portwarden.cli import registry_memo
+
+            registry_memo.remember(wiring.request, wiring.recorder, answer)
+            return
+        from portwarden.cli import request_memo
+
+        request_memo.remember(wiring.request, answer)
     except Exception:  # best effort: without a memo the next request goes the full way
         return
 
@@ -245,11 +282,14 @@ class _Wiring:
     request: StoredRequest
     options: AnalyzerOptions
     access: ImageAccess
-    blobs: BlobStore
+    blobs: BlobStore | None  # None with ``--no-cache``, as the command passes it
+    # What resolving a registry image fetched, for its memo (``cli.registry_memo``).
+    recorder: FetchRecorder | None = None
 
     @classmethod
     def of(cls, request: StoredRequest) -> _Wiring:
         from portwarden.adapters.local.blobs import FilesystemBlobStore
+        from portwarden.cli.registry_memo import FetchRecorder
         from portwarden.cli.settings import LocalSettings
         from portwarden.cli.wiring import registry_clients
         from portwarden.core.services.acquire import ImageAccess
@@ -262,18 +302,26 @@ class _Wiring:
             content=request.content,
             retrieve=request.retrieve,
         )
+        recorder = None
+        clients = None
+        if request.from_registry:
+            clients = registry_clients(settings)
+            if not request.no_cache:
+                recorder = FetchRecorder()
+                clients = recorder.wrap(clients)
         access = ImageAccess(
-            limits=settings.safety_limits(),
-            work_dir=settings.work_dir,
-            registry_client=registry_clients(settings) if request.from_registry else None,
+            limits=settings.safety_limits(), work_dir=settings.work_dir, registry_client=clients
         )
-        return cls(request, options, access, FilesystemBlobStore(settings.home / "cache"))
+        blobs = None if request.no_cache else FilesystemBlobStore(settings.home / "cache")
+        return cls(request, options, access, blobs, recorder)
 
 
 def _stored_answer(wiring: _Wiring) -> tuple[bytes, StoredAnswer | None] | None:
     from portwarden.core.services.stored import stored_sbom_answer
 
     request = wiring.request
+    if wiring.blobs is None:  # pragma: no cover - a --no-cache request is never looked up
+        raise AssertionError("a stored answer looked up without the cache")
     return stored_sbom_answer(
         request.source,
         wiring.access,
@@ -336,5 +384,5 @@ def _analyze_and_print(wiring: _Wiring) -> None:
         fail_for(exc, debug=False)
     if analysis is not None:
         _say(failure_lines(analysis))
-    if stored:
-        _remember(request, document.answer)
+    if stored and not request.no_cache:
+        _remember(wiring, document.answer)

@@ -12,8 +12,9 @@ import base64
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from portwarden.core.image.reference import DOCKER_HUB
-
+# ``reference.DOCKER_HUB``, spelled here: importing the reference module loads pydantic, which a
+# credential lookup (the registry rescan's memo, ``cli.registry_memo``) does not need.
+DOCKER_HUB = "docker.io"
 # Names under which Docker Hub shows up in config files and challenges; references use ``docker.io``.
 _DOCKER_HUB_ALIASES = frozenset(
     {"docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}

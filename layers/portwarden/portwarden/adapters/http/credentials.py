@@ -27,27 +27,22 @@ import subprocess
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from portwarden.core.credentials import RegistryCredential, normalize_registry_host
 from portwarden.core.errors import ConfigurationError, InvalidReferenceError, RegistryAuthError
-from portwarden.core.image.reference import parse_registry_host
-from portwarden.core.model.base import ValueObject
-from portwarden.core.ports import CredentialSource
+
+# The models (the entries shown, the reference parser, the ports) load pydantic: a lookup, which the
+# registry rescan's memo makes (``cli.registry_memo``), needs none of them.
+if TYPE_CHECKING:
+    from portwarden.adapters.http.registry_entry import RegistryEntry
+    from portwarden.core.ports import CredentialSource
 
 logger = logging.getLogger(__name__)
 
 REGISTRIES_FILE = "registries.json"
 DOCKER_HUB_SERVER_URL = "https://index.docker.io/v1/"
 _HELPER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
-class RegistryEntry(ValueObject):
-    """A stored registry as it may be shown: everything except the password."""
-
-    host: str
-    username: str
-    insecure: bool = False
 
 
 # ---- Portwarden's own store ------------------------------------------------------------------------
@@ -71,6 +66,8 @@ class PortwardenCredentialStore:
         self, host: str, username: str = "", password: str = "", *, insecure: bool = False
     ) -> RegistryEntry:
         """Store a registry; without username and password the entry only records ``insecure``."""
+        from portwarden.adapters.http.registry_entry import RegistryEntry
+
         key = _valid_host(host)
         if username and not password:
             raise ConfigurationError(f"registry {key}: a password (or token) is required with a username")
@@ -83,6 +80,8 @@ class PortwardenCredentialStore:
         return RegistryEntry(host=key, username=username, insecure=insecure)
 
     def list(self) -> list[RegistryEntry]:
+        from portwarden.adapters.http.registry_entry import RegistryEntry
+
         return [
             RegistryEntry(host=host, username=entry["username"], insecure=entry["insecure"])
             for host, entry in sorted(self._load().items())
@@ -164,6 +163,8 @@ class PortwardenCredentialStore:
 
 def _valid_host(host: str) -> str:
     """Docker's host rules (core's parser); then Docker Hub's aliases fold into one key."""
+    from portwarden.core.image.reference import parse_registry_host
+
     try:
         return normalize_registry_host(parse_registry_host(host))
     except InvalidReferenceError as exc:

@@ -56,7 +56,7 @@ def stored_sbom_answer(
     analyzers: tuple[Analyzer, ...] = ANALYZERS,
 ) -> tuple[bytes, StoredAnswer | None] | None:
     """``stored_sbom_document``, with where the document is and what resolving the source read
-    (``replay.StoredAnswer``; None for a source that is not a layout directory)."""
+    (``replay.StoredAnswer``; no reads for a source that is not a layout directory)."""
     spec = SourceSpec.parse(source_text)
     if spec.kind is SourceKind.SBOM:
         return None
@@ -78,8 +78,7 @@ def stored_sbom_answer(
 def stored_answer(
     reads: tuple[LayoutRead, ...] | None, results: AnalysisCache, manifest_digest: str, rendering: str
 ) -> StoredAnswer | None:
-    """Where the stored ``rendering`` is and what named it; None when the source cannot be checked
-    without resolving it again (not a layout directory)."""
-    if not reads:
-        return None
-    return StoredAnswer(reads, results.key, manifest_digest, rendering, results.max_document_bytes)
+    """Where the stored ``rendering`` is and what named it, with what resolving a layout directory
+    read (``reads``; none for another source, which a rescan cannot check without asking it again:
+    ``StoredAnswer.document`` then answers nothing, and a registry's memo checks it over HTTP)."""
+    return StoredAnswer(reads or (), results.key, manifest_digest, rendering, results.max_document_bytes)
