@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -47,8 +48,11 @@ def wrap(owner, name, label):
         try:
             return original(*args, **kwargs)
         finally:
+            # The layer a stage belongs to: the digest names the inflater's and hasher's threads,
+            # and is the parsing call's argument.
+            where = kwargs.get("digest") or threading.current_thread().name.split("-", 2)[-1]
             with lock:
-                events.append((label, threading.current_thread().name, start - T0,
+                events.append((label, where[:19], start - T0,
                                time.perf_counter() - T0, time.thread_time() - cpu,
                                runqueue_wait() - queued))
     setattr(owner, name, wrapper)
@@ -92,12 +96,38 @@ sys.stderr.write(json.dumps({"events": events, "end": end, "boot": BOOT,
 """
 
 
+def _summary(
+    runs: list[list[list[float | str]]], phases: list[tuple[float, float, float, float, float]]
+) -> None:
+    """Medians over the runs: the process, the read phase, and per layer and stage."""
+    if phases:
+        wall, cpu, first, reads, stage_cpu = (statistics.median(p[i] for p in phases) for i in range(5))
+        print(
+            f"medians over {len(phases)} runs: process {wall:.3f} s wall, {cpu:.3f} s CPU; first layer "
+            f"read at {first:.3f} s; read phase {reads:.3f} s wall, "
+            f"{stage_cpu:.3f} s CPU in the layer threads"
+        )
+
+    table: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for events in runs:
+        for label, where, start, end, cpu, _ in events:
+            if label in ("parse", "inflate", "hash"):
+                table.setdefault((str(where), str(label)), []).append((float(cpu), float(end) - float(start)))
+    print("medians over the runs (layer, stage: CPU s / span s):")
+    for (where, label), values in sorted(table.items()):
+        cpu = statistics.median(v[0] for v in values)
+        span = statistics.median(v[1] for v in values)
+        print(f"  {where:19} {label:8} {cpu:.3f} / {span:.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     command = [a for a in args.command if a != "--"]
+    collected: list[list[list[float | str]]] = []
+    phases: list[tuple[float, float, float, float, float]] = []
     for run in range(args.runs):
         with tempfile.TemporaryDirectory() as home:
             env = {**os.environ, "PORTWARDEN_HOME": home}
@@ -114,6 +144,7 @@ def main() -> None:
             f"total {result['end'] + boot:.3f} s wall, {result['cpu']:.3f} s CPU"
         )
         events = sorted(result["events"], key=lambda e: e[2])
+        collected.append(events)
         reads = [e for e in events if e[0] == "parse"]
         for label, thread, start, end, cpu, queued in events:
             if not end:
@@ -134,6 +165,8 @@ def main() -> None:
                 f"{stage_cpu:.3f} s CPU in the layer threads ({stage_cpu / (last - first):.2f} cores), "
                 f"{queued:.3f} s waiting for a core"
             )
+            phases.append((result["end"] + boot, result["cpu"], first + boot, last - first, stage_cpu))
+    _summary(collected, phases)
 
 
 if __name__ == "__main__":
