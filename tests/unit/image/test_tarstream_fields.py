@@ -8,7 +8,7 @@ import tarfile
 
 import pytest
 
-from portwarden.core.image.tarstream import HeaderError, TarStream, _number, _text
+from portwarden.core.image.tarstream import HeaderError, TarStream, _checksum_matches, _number, _text
 
 
 def _number_reference(field: bytes) -> int:
@@ -84,3 +84,18 @@ def test_a_long_name_keeps_the_entry_type_its_header_gives(chunk_size: int) -> N
             expected.append((info.name, info.type, info.size, handle.read() if handle else b""))
     assert members == expected
     assert members[0][1] == tarfile.DIRTYPE
+
+
+def test_the_header_checksum_is_the_plain_sum_of_its_bytes() -> None:
+    # The sum is taken in 256-byte halves through Adler-32: blocks of extreme bytes (all 0xFF sums
+    # to the most a half can hold) and random ones must agree with the byte-by-byte sum.
+    rng = random.Random(5)
+    blocks = [bytes([0xFF]) * 512, bytes(512), *(rng.randbytes(512) for _ in range(2000))]
+    for block in blocks:
+        unsigned = sum(block) - sum(block[148:156]) + 8 * 0x20
+        signed = sum(b - 256 if b > 127 else b for b in block[:148] + block[156:]) + 8 * 0x20
+        for value, right in ((unsigned, True), (signed, True), (unsigned + 1, unsigned + 1 == signed)):
+            if value < 0 or value >= 8**7:
+                continue
+            header = block[:148] + b"%06o\0 " % value + block[156:]
+            assert _checksum_matches(header) is right, (value, unsigned, signed)

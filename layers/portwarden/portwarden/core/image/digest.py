@@ -75,9 +75,24 @@ class VerifyingReader:
         return chunk
 
     def readinto(self, buffer: bytearray | memoryview) -> int:
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
+        """``read`` into ``buffer``: straight from the stream when it has ``readinto`` (no copy)."""
+        readinto = getattr(self._raw, "readinto", None)
+        if readinto is None:
+            data = self.read(len(buffer))
+            buffer[: len(data)] = data
+            return len(data)
+        count: int = readinto(buffer)
+        if count:
+            with memoryview(buffer) as view:
+                self._hash.update(view[:count])
+            self._count += count
+            if self._size is not None and self._count > self._size:
+                raise DigestMismatchError(
+                    f"{self._what} {self._digest} is larger than its declared size {self._size}"
+                )
+        elif len(buffer):
+            self._verify()
+        return count
 
     def drain(self, chunk_size: int = 1 << 20) -> None:
         while self.read(chunk_size):

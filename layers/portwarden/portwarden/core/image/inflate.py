@@ -13,18 +13,21 @@ import hashlib
 import queue
 import threading
 from collections.abc import Iterator
+from gzip import BadGzipFile
 from typing import IO, cast
 
 import zstandard
 
 from portwarden.core.errors import LimitExceededError, UnsafeContentError
 from portwarden.core.image.digest import VerifyingReader
-from portwarden.core.image.inflaters import GZIP_WBITS, INFLATE_ERRORS, decompressobj
+from portwarden.core.image.inflaters import GZIP_WBITS, INFLATE_ERRORS, decompressobj, gzip_reader
 from portwarden.core.image.limits import SafetyLimits
 
 # The inflater works in large units: each unit is a few hand-overs of the interpreter lock between
 # it and the parsing thread, and every hand-over waits for the other thread's next pause.
 INFLATE_CHUNK = 4 << 20
+# How much compressed input the gzip reader pulls (and hashes, for the layer digest) at a time.
+GZIP_INPUT_CHUNK = 1 << 20
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
@@ -51,6 +54,8 @@ class Inflater:
         # inflating thread it made that thread the longest stage of a large layer's read.
         self._diff_hasher = ChunkHasher(f"diff-id-{what[:19]}")
         head = raw.read(4)
+        while len(head) < 4 and (more := raw.read(4 - len(head))):  # a stream may answer short
+            head += more
         self._head = head
         if head.startswith(GZIP_MAGIC):
             self.compression = "gzip"
@@ -116,14 +121,37 @@ class Inflater:
         yield from self._raw_chunks()
 
     def _gunzip(self) -> Iterator[bytes]:
+        reader = gzip_reader(_HeadFirst(self._head, self._raw), GZIP_INPUT_CHUNK)
+        if reader is None:
+            yield from self._gunzip_chunks()
+            return
+        # Besides the inflater's own errors: a bad header or trailer (CRC, length) is BadGzipFile, a
+        # gzip header larger than the input buffer OverflowError (names and comments of a megabyte
+        # are no real layer's), a stream that ends inside a member EOFError.
+        corrupt: tuple[type[BaseException], ...] = (*INFLATE_ERRORS, BadGzipFile, OverflowError)
+        try:
+            # Each chunk is allocated at its final size and filled by ISA-L without the GIL; the
+            # reader checks each member's CRC and length, reads concatenated members as one stream
+            # and skips zero padding between and after them, as the chunked path below does.
+            while out := reader.read(INFLATE_CHUNK):
+                yield out
+        except EOFError as exc:
+            raise UnsafeContentError(f"layer {self._what}: truncated gzip stream") from exc
+        except corrupt as exc:
+            raise UnsafeContentError(f"layer {self._what}: corrupt gzip stream ({exc})") from exc
+
+    def _gunzip_chunks(self) -> Iterator[bytes]:
+        """Inflate with a ``decompressobj`` (zlib-ng, zlib): where ISA-L's gzip reader is missing."""
         inflater = decompressobj(GZIP_WBITS)
         member_started = False
         for chunk in self._raw_chunks():
             data = chunk
             while data:
                 if inflater.eof:
-                    # Concatenated gzip members are one stream (RFC 1952); trailing zero padding is not.
-                    if not data.strip(b"\x00"):
+                    # Concatenated gzip members are one stream (RFC 1952); zero padding between and
+                    # after them is not a member (gzip's readers skip it too).
+                    data = data.lstrip(b"\x00")
+                    if not data:
                         break
                     inflater = decompressobj(GZIP_WBITS)
                 member_started = True
@@ -257,6 +285,36 @@ class ChunkHasher:
         with contextlib.suppress(queue.Full):
             self._queue.put_nowait(self._END)
         self._thread.join(timeout=5)
+
+
+class _HeadFirst:
+    """The compressed stream with the bytes the ``Inflater`` read to recognize it put back in front,
+    for a reader that pulls the whole stream itself (``readinto``; ``read`` is there because the gzip
+    reader asks for a file-like object)."""
+
+    def __init__(self, head: bytes, raw: VerifyingReader) -> None:
+        self._head = head
+        self._raw = raw
+
+    def readinto(self, buffer: memoryview) -> int:
+        head = self._head
+        if not head:
+            return self._raw.readinto(buffer)
+        count = min(len(head), len(buffer))
+        buffer[:count] = head[:count]
+        self._head = head[count:]
+        if self._head or count == len(buffer):
+            return count
+        return count + self._raw.readinto(buffer[count:])
+
+    def read(self, size: int = -1) -> bytes:
+        head, self._head = self._head, b""
+        if size < 0:
+            return head + self._raw.read(-1)
+        if len(head) > size:
+            head, self._head = head[:size], head[size:]
+            return head
+        return head + self._raw.read(size - len(head))
 
 
 class _ChunkFile:

@@ -182,6 +182,17 @@ class _ProgressReader:
             self._on_progress(len(data))
         return data
 
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        readinto = getattr(self._raw, "readinto", None)
+        if readinto is None:
+            data = self.read(len(buffer))
+            buffer[: len(data)] = data
+            return len(data)
+        count: int = readinto(buffer)
+        if count and self._on_progress is not None:
+            self._on_progress(count)
+        return count
+
     def close(self) -> None:
         self._raw.close()
 

@@ -115,14 +115,19 @@ def read_image(
     check_layer_count(resolved, limits)
     contents = ContentStore(work_dir)
     diff_ids: Sequence[str] = resolved.config_document.rootfs.diff_ids
+    pairs = list(zip(resolved.layers, diff_ids, strict=True))
     try:
         with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="layer") as pool:
-            futures = [
-                pool.submit(
+            # The largest layers start first: with more layers than workers, the read ends when its
+            # longest layer does, and a large layer started last would leave the other cores idle
+            # at the end. The results are taken in manifest order, the order of the squash.
+            by_size = sorted(range(len(pairs)), key=lambda position: -pairs[position][0].size)
+            futures = {
+                position: pool.submit(
                     read_one_layer,
                     source,
-                    descriptor,
-                    diff_id,
+                    pairs[position][0],
+                    pairs[position][1],
                     capture,
                     contents,
                     limits,
@@ -130,9 +135,9 @@ def read_image(
                     scanners,
                     cache,
                 )
-                for descriptor, diff_id in zip(resolved.layers, diff_ids, strict=True)
-            ]
-            layers = [future.result() for future in futures]
+                for position in by_size
+            }
+            layers = [futures[position].result() for position in range(len(pairs))]
     except BaseException:
         contents.close()
         raise

@@ -11,6 +11,7 @@ import re
 import struct
 import tarfile
 from collections.abc import Iterator
+from zlib import adler32
 
 from portwarden.core.image.inflate import Inflater
 
@@ -79,7 +80,16 @@ def _number(field: bytes) -> int:
 
 def _checksum_matches(block: bytes) -> bool:
     expected = _number(block[148:156])
-    unsigned = sum(block) - sum(block[148:156]) + 8 * 0x20
+    # The unsigned sum of the header's bytes, the checksum field counted as spaces. Adler-32's low
+    # half is 1 + the byte sum modulo 65521, exact for 256 bytes (at most 65280): two C calls (and
+    # one for the field itself) instead of a Python sum over 512 integers, on every header.
+    unsigned = (
+        (adler32(block[:256]) & 0xFFFF)
+        + (adler32(block[256:]) & 0xFFFF)
+        - (adler32(block[148:156]) & 0xFFFF)
+        - 1
+        + 8 * 0x20
+    )
     if expected == unsigned:
         return True
     # Some old writers summed signed chars.
