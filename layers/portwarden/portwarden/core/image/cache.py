@@ -289,6 +289,11 @@ class AnalysisCache:
             from portwarden.core.sbom.native import iter_native_json
 
             encoded = iter_native_json(analysis, include_owned_files=True, indent=None)
+        return self.save_encoded(analysis.source.manifest_digest, encoded)
+
+    def save_encoded(self, manifest_digest: str, encoded: Iterable[bytes]) -> bool:
+        """Store the analysis of ``manifest_digest`` given as its JSON (see ``save``), which must name
+        that image (``lookup`` refuses it otherwise)."""
         hasher = hashlib.sha256()
         out = io.BytesIO()
         size = 0
@@ -301,5 +306,5 @@ class AnalysisCache:
                 hasher.update(piece)
                 writer.write(piece)
             writer.write(b"\n%s %d %s" % (_RESULT_MAGIC, RESULT_FORMAT, hasher.hexdigest().encode()))
-        self._blobs.put(self._blob_key(analysis.source.manifest_digest), out.getvalue())
+        self._blobs.put(self._blob_key(manifest_digest), out.getvalue())
         return True
