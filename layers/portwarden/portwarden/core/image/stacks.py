@@ -24,7 +24,6 @@ replaces the entry).
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -40,7 +39,8 @@ if TYPE_CHECKING:  # the port is a type here; importing ports loads every model
 
 STACK_FORMAT = 1
 _STACK_MAGIC = b"portwarden-stack"
-_READ_CHUNK = 1 << 20
+# Room for the header (the layers' summaries) and the trailer on top of the members' ``max_bytes``.
+_HEADER_ALLOWANCE = 1 << 20
 # The native document's members an entry keeps (what the layers determine), and the ones each image
 # gets fresh (what its config, manifest, source and clock determine). Together they are every field
 # of ``ImageAnalysis`` (a test holds them to it): a new field must be put in one or the other.
@@ -108,32 +108,33 @@ class LayerStackCache:
             raw = self._blobs.get(self._blob_key(stack_id))
             if raw is None:
                 return StackLookup(None)
-            data = bytearray()
-            with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(raw)) as reader:
-                while chunk := reader.read(_READ_CHUNK):
-                    data += chunk
-                    if len(data) > self.max_bytes + (1 << 20):
-                        return self._broken(stack_id, "the entry is too large")
+            # The frame states its size (``save`` writes it): checked, then inflated in one call.
+            size = zstandard.frame_content_size(raw)
+            if size < 0:
+                return self._broken(stack_id, "the entry does not state its size")
+            if size > self.max_bytes + _HEADER_ALLOWANCE:
+                return self._broken(stack_id, "the entry is too large")
+            data = zstandard.ZstdDecompressor().decompress(raw)
             end = data.rfind(b"\n")
-            magic, _, rest = bytes(data[end + 1 :]).partition(b" ")
+            magic, _, rest = data[end + 1 :].partition(b" ")
             version, _, stated = rest.partition(b" ")
             if end < 0 or magic != _STACK_MAGIC:
                 return self._broken(stack_id, "the entry has no trailer")
             if version != str(STACK_FORMAT).encode():
                 return StackLookup(None)  # written by another release: an ordinary miss
-            del data[end:]
-            actual = hashlib.sha256(data).hexdigest()
+            actual = hashlib.sha256(memoryview(data)[:end]).hexdigest()
             if actual != stated.decode("ascii", "replace"):
                 return self._broken(stack_id, f"the entry does not match its digest (got {actual})")
-            return self._parse(stack_id, resolved, data)
+            return self._parse(stack_id, resolved, data, end)
         except (StoreError, ValueError, KeyError, TypeError, zstandard.ZstdError) as exc:
             return self._broken(stack_id, f"unreadable entry: {exc}")
 
-    def _parse(self, stack_id: str, resolved: ResolvedImage, data: bytearray) -> StackLookup:
-        header_end = data.find(b"\n")
+    def _parse(self, stack_id: str, resolved: ResolvedImage, data: bytes, end: int) -> StackLookup:
+        """The entry in ``data[:end]`` (its trailer checked), if it is this stack's."""
+        header_end = data.find(b"\n", 0, end)
         if header_end < 0:
             return self._broken(stack_id, "the entry has no header")
-        header = json.loads(bytes(data[:header_end]))
+        header = json.loads(data[:header_end])
         if header["stack"] != stack_id or header["result_key"] != self.result_key:
             return self._broken(stack_id, f"the entry is of stack {header['stack']}")
         layers = tuple(header["layers"])
@@ -143,7 +144,7 @@ class LayerStackCache:
         names = [name for name, _ in header["members"]]
         if names != list(_ENTRY_MEMBERS):
             return self._broken(stack_id, f"the entry holds the members {names}")
-        body = memoryview(data)[header_end + 1 :]
+        body = memoryview(data)[header_end + 1 : end]
         members: dict[str, bytes] = {}
         offset = 0
         for name, size in header["members"]:
@@ -178,17 +179,22 @@ class LayerStackCache:
             "layers": list(layers),
             "members": sizes,
         }
-        hasher = hashlib.sha256()
-        out = io.BytesIO()
-        compressor = zstandard.ZstdCompressor(level=1, write_checksum=True)
-        with compressor.stream_writer(out, closefd=False) as writer:
-            head = json.dumps(header).encode() + b"\n"
-            hasher.update(head)
-            writer.write(head)
-            for name in _ENTRY_MEMBERS:
-                for piece in members[name]:
-                    hasher.update(piece)
-                    writer.write(piece)
-            writer.write(b"\n%s %d %s" % (_STACK_MAGIC, STACK_FORMAT, hasher.hexdigest().encode()))
-        self._blobs.put(self._blob_key(stack_id), out.getvalue())
+        head = json.dumps(header).encode() + b"\n"
+        if len(head) > _HEADER_ALLOWANCE // 2:
+            return False
+        hasher = hashlib.sha256(head)
+        trailer_size = len(b"\n%s %d " % (_STACK_MAGIC, STACK_FORMAT)) + hasher.digest_size * 2
+        compressor = zstandard.ZstdCompressor(level=1, write_checksum=True).compressobj(
+            size=len(head) + sum(size for _, size in sizes) + trailer_size
+        )
+        out = [compressor.compress(head)]
+        for name in _ENTRY_MEMBERS:
+            for piece in members[name]:
+                hasher.update(piece)
+                out.append(compressor.compress(piece))
+        out.append(
+            compressor.compress(b"\n%s %d %s" % (_STACK_MAGIC, STACK_FORMAT, hasher.hexdigest().encode()))
+        )
+        out.append(compressor.flush())
+        self._blobs.put(self._blob_key(stack_id), b"".join(out))
         return True
