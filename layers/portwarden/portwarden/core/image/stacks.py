@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import zstandard
 
 from portwarden.core.errors import StoreError
+from portwarden.core.image.cache import CACHE_WARNING_PREFIX
 
 if TYPE_CHECKING:  # the port is a type here; importing ports loads every model
     from portwarden.core.image.sources import ResolvedImage
@@ -74,6 +75,12 @@ class StackLookup:
 
     entry: StackEntry | None
     problem: str | None = None
+
+    @property
+    def warning(self) -> str | None:
+        return (
+            f"{CACHE_WARNING_PREFIX}{self.problem}; the image was assembled again" if self.problem else None
+        )
 
 
 def stack_layers(resolved: ResolvedImage) -> list[tuple[str, str]]:

@@ -22,13 +22,13 @@ from portwarden.core.image import paths
 from portwarden.core.image.cache import CACHE_WARNING_PREFIX, AnalysisCache, ResultLookup
 from portwarden.core.image.fragment import LayerIndex, ScanFinding
 from portwarden.core.image.manifest import ImageConfig
-from portwarden.core.image.reader import SquashedImage
+from portwarden.core.image.reader import SquashedImage, check_layer_count
 from portwarden.core.image.reference import SourceKind, SourceSpec
 from portwarden.core.image.rendering import RenderingRecorder
 from portwarden.core.image.replay import StoredAnswer
 from portwarden.core.image.resolver import FileResolver
 from portwarden.core.image.sources import ImageSource, ResolvedImage, layout_reads
-from portwarden.core.image.stacks import LayerStackCache
+from portwarden.core.image.stacks import LayerStackCache, StackEntry
 from portwarden.core.model.analysis import (
     AnalyzedFile,
     AnalyzerRun,
@@ -183,17 +183,20 @@ def sbom_document(
         if stored.problem is not None:  # made again, and the damaged document replaced
             logger.warning("%s%s; the document was made again", CACHE_WARNING_PREFIX, stored.problem)
         stacks = _stack_cache(blobs, results) if chosen == DocumentFormat.NATIVE_JSON else None
+        stack_warning = None
         lookup = results.lookup(resolved.manifest_digest)
         if stacks is not None and lookup.analysis is None and lookup.problem is None:
-            spliced = _from_stack(stacks, resolved, access, results, clock)
-            if spliced is not None:
-                pieces, kept = spliced
+            check_layer_count(resolved, access.limits)  # as a read of the layers would
+            found = stacks.lookup(resolved)
+            if found.entry is not None:
+                pieces, kept = _from_stack(found.entry, resolved, results, clock)
                 if not kept:
                     return SbomDocument(chosen, encoded=pieces)
                 record = results.record_rendering(resolved.manifest_digest, rendering)
                 return SbomDocument(chosen, record=record, answer=answer, encoded=pieces)
+            stack_warning = found.warning  # assembled from the fragments, the entry replaced
         lookup, image = _stored_or_read(source, resolved, access, plan, results, blobs, lookup)
-    analysis, kept, encoded = _finish(lookup, image, plan, results, clock, chosen, stacks)
+    analysis, kept, encoded = _finish(lookup, image, plan, results, clock, chosen, stacks, stack_warning)
     if not kept:
         return SbomDocument(chosen, analysis=analysis, encoded=encoded)
     record = results.record_rendering(resolved.manifest_digest, rendering)
@@ -205,34 +208,23 @@ def _stack_cache(blobs: BlobStore, results: AnalysisCache) -> LayerStackCache:
 
 
 def _from_stack(
-    stacks: LayerStackCache,
-    resolved: ResolvedImage,
-    access: ImageAccess,
-    results: AnalysisCache,
-    clock: Clock,
-) -> tuple[Iterator[bytes], bool] | None:
+    entry: StackEntry, resolved: ResolvedImage, results: AnalysisCache, clock: Clock
+) -> tuple[Iterator[bytes], bool]:
     """The native document of an image whose layer stack was analyzed before (``core.image.stacks``),
-    and whether its analysis is now stored in ``results``; None when the stack has no usable entry.
+    and whether its analysis is now stored in ``results``.
 
     The members the layers determine are the entry's bytes; the source, the image metadata and the
     time are this image's, encoded now. The analysis is stored (spliced the same way) for the next
     request about this image, as a fresh one would be.
     """
-    from portwarden.core.image.reader import check_layer_count
     from portwarden.core.sbom.native import splice_native_json
 
-    check_layer_count(resolved, access.limits)  # as a read of the layers would
-    found = stacks.lookup(resolved)
-    if found.entry is None:
-        if found.problem is not None:  # the image is analyzed from its fragments; the entry replaced
-            logger.warning("%s%s; the image was assembled again", CACHE_WARNING_PREFIX, found.problem)
-        return None
     fresh = ImageAnalysis.model_construct(
         source=analysis_source(resolved),
-        image=image_metadata_of(resolved, found.entry.layers),
+        image=image_metadata_of(resolved, entry.layers),
         analyzed_at=clock().isoformat(timespec="seconds"),
     )
-    document, stored = splice_native_json(fresh, found.entry.members)
+    document, stored = splice_native_json(fresh, entry.members)
     try:
         kept = results.save_encoded(resolved.manifest_digest, stored)
     except StoreError as exc:  # a cache that cannot be written costs the next rescan, not this one
@@ -286,11 +278,14 @@ def _finish(
     clock: Clock,
     document_format: str | None = None,
     stacks: LayerStackCache | None = None,
+    stack_warning: str | None = None,
 ) -> tuple[ImageAnalysis, bool, Iterator[bytes] | None]:
     """The analysis, whether it is the one stored in ``results`` (found there or stored now), and the
     native document's pieces when ``document_format`` asks for it and they were encoded with the
     stored analysis (the inventory encoded once for both). A new analysis stored with its native
-    document is kept in ``stacks`` too, for the next image on the same layers."""
+    document is kept in ``stacks`` too, for the next image on the same layers; ``stack_warning``
+    says why the entry there could not be used (the analysis printed says it, the ones stored
+    do not, as for a damaged stored analysis)."""
     if image is None:
         if lookup.analysis is None:  # pragma: no cover - _stored_or_read gives one or the other
             raise AssertionError("neither a stored analysis nor an image")
@@ -315,6 +310,8 @@ def _finish(
             stacks.save(image.resolved, analysis.image.layers, members)
         except StoreError as exc:  # the next image on these layers is assembled from its fragments
             logger.warning("could not store the layer stack of %s: %s", analysis.source.manifest_digest, exc)
+    if stack_warning is not None:  # printed with the warning (encoded again), not kept as a rendering
+        return analysis.model_copy(update={"warnings": (*analysis.warnings, stack_warning)}), False, None
     return analysis, kept, document
 
 
