@@ -256,3 +256,60 @@ def test_concurrent_images_on_one_stack_get_their_own_documents(tmp_path: Path) 
         assert documents == expected, f"round {round_}"
         shutil.rmtree(tmp_path / "cache" / "analyses")
     assert len(stack_entries(tmp_path / "cache")) == 1
+
+
+def stored_analyses(cache_root: Path) -> list[Path]:
+    return sorted((cache_root / "analyses").rglob("*.json.zst"))
+
+
+def test_the_stored_analysis_is_its_own_members_on_the_stacks_entry(tmp_path: Path) -> None:
+    """An analysis stored by a native request is a few kilobytes naming its stack; read back, it is
+    the analysis a fresh assembly makes, for the image analyzed and for one spliced from its stack."""
+    cache_root = tmp_path / "cache"
+    blobs = FilesystemBlobStore(cache_root)
+    first = layout(tmp_path, "first", [BASE, APP])
+    second = layout(tmp_path, "second", [BASE, APP], labels={"v": "2"})
+    native(first, blobs)
+    native(second, blobs)
+    stored = stored_analyses(cache_root)
+    assert len(stored) == 2 and all(path.stat().st_size < 4096 for path in stored)
+    (entry,) = stack_entries(cache_root)
+    assert entry.stat().st_size > max(path.stat().st_size for path in stored)
+    # Without fragments, the analyses can only come from the stored entries.
+    shutil.rmtree(cache_root / "fragments")
+    for source in (first, second):
+        again = analyze_image(source, ImageAccess(), blobs=blobs, clock=clock)
+        fresh = analyze_image(
+            source, ImageAccess(), blobs=FilesystemBlobStore(tmp_path / source[-6:]), clock=clock
+        )
+        assert again == fresh and len(again.packages) == 30
+
+
+@pytest.mark.parametrize("damage", ["stack entry removed", "stack entry damaged", "stored analysis damaged"])
+def test_a_stored_analysis_whose_stack_entry_is_gone_or_damaged_is_a_miss_with_a_warning(
+    tmp_path: Path, damage: str
+) -> None:
+    cache_root = tmp_path / "cache"
+    blobs = FilesystemBlobStore(cache_root)
+    first = layout(tmp_path, "first", [BASE, APP])
+    native(first, blobs)
+    (entry,) = stack_entries(cache_root)
+    (stored,) = stored_analyses(cache_root)
+    if damage == "stack entry removed":
+        entry.unlink()
+    elif damage == "stack entry damaged":
+        _flip_byte(entry)
+    else:
+        _edit_stored(stored)
+    again = analyze_image(first, ImageAccess(), blobs=blobs, clock=clock)
+    warnings = [w for w in again.warnings if w.startswith(CACHE_WARNING_PREFIX)]
+    assert len(warnings) == 1 and "the image was analyzed again" in warnings[0], warnings
+    expected = analyze_image(first, ImageAccess(), blobs=FilesystemBlobStore(tmp_path / "fresh"), clock=clock)
+    assert again.model_copy(update={"warnings": expected.warnings}) == expected
+    # Stored again whole, sound: the next rescan has no warning.
+    assert analyze_image(first, ImageAccess(), blobs=blobs, clock=clock) == expected
+
+
+def _edit_stored(path: Path) -> None:
+    # The stored analysis's own source renamed: the frame is sound, its trailer's sha256 is not.
+    _rewrite(path, lambda data: data.replace(b'"type": "oci-dir"', b'"type": "oci-xxx"', 1))

@@ -65,6 +65,7 @@ _ENTRY_MEMBERS = (*STACK_MEMBERS, STORED_PACKAGES)
 class StackEntry:
     """The kept members (name → bytes as printed) and the layers' summaries, in order."""
 
+    stack_id: str
     members: Mapping[str, bytes]
     layers: tuple[dict[str, Any], ...]
 
@@ -110,7 +111,18 @@ class LayerStackCache:
 
     def lookup(self, resolved: ResolvedImage) -> StackLookup:
         """The entry of this image's layer stack, verified; or a miss (with the reason for a refused one)."""
-        stack_id = self.stack_id(resolved)
+        found = self.lookup_id(self.stack_id(resolved))
+        if found.entry is not None:
+            stated = [(layer["digest"], layer["diff_id"]) for layer in found.entry.layers]
+            if stated != stack_layers(resolved):
+                return self._broken(found.entry.stack_id, "the entry's layers are not the image's")
+        return found
+
+    def lookup_id(self, stack_id: str) -> StackLookup:
+        """The entry stored under ``stack_id``, verified but for its layers (the caller compares them
+        with the image's); or a miss (with the reason for a refused one)."""
+        if len(stack_id) != 64 or not all(c in "0123456789abcdef" for c in stack_id):
+            return self._broken(stack_id, "not a stack id")
         try:
             raw = self._blobs.get(self._blob_key(stack_id))
             if raw is None:
@@ -132,11 +144,11 @@ class LayerStackCache:
             actual = hashlib.sha256(memoryview(data)[:end]).hexdigest()
             if actual != stated.decode("ascii", "replace"):
                 return self._broken(stack_id, f"the entry does not match its digest (got {actual})")
-            return self._parse(stack_id, resolved, data, end)
+            return self._parse(stack_id, data, end)
         except (StoreError, ValueError, KeyError, TypeError, zstandard.ZstdError) as exc:
             return self._broken(stack_id, f"unreadable entry: {exc}")
 
-    def _parse(self, stack_id: str, resolved: ResolvedImage, data: bytes, end: int) -> StackLookup:
+    def _parse(self, stack_id: str, data: bytes, end: int) -> StackLookup:
         """The entry in ``data[:end]`` (its trailer checked), if it is this stack's."""
         header_end = data.find(b"\n", 0, end)
         if header_end < 0:
@@ -145,9 +157,6 @@ class LayerStackCache:
         if header["stack"] != stack_id or header["result_key"] != self.result_key:
             return self._broken(stack_id, f"the entry is of stack {header['stack']}")
         layers = tuple(header["layers"])
-        stated_layers = [(layer["digest"], layer["diff_id"]) for layer in layers]
-        if stated_layers != stack_layers(resolved):
-            return self._broken(stack_id, "the entry's layers are not the image's")
         names = [name for name, _ in header["members"]]
         if names != list(_ENTRY_MEMBERS):
             return self._broken(stack_id, f"the entry holds the members {names}")
@@ -161,7 +170,7 @@ class LayerStackCache:
             offset += size
         if offset != len(body):
             return self._broken(stack_id, "it holds more than the members it lists")
-        return StackLookup(StackEntry(members, layers))
+        return StackLookup(StackEntry(stack_id, members, layers))
 
     @staticmethod
     def _broken(stack_id: str, problem: str) -> StackLookup:
@@ -205,3 +214,28 @@ class LayerStackCache:
         out.append(compressor.flush())
         self._blobs.put(self._blob_key(stack_id), b"".join(out))
         return True
+
+
+def splice_members(
+    names: Sequence[str], fresh: Mapping[str, bytes], kept: Mapping[str, bytes]
+) -> tuple[list[bytes], list[bytes]]:
+    """The pieces of the native document and of the stored analysis whose members, in the order of
+    ``names``, are ``kept``'s (an entry's) and ``fresh``'s (the image's own), as
+    ``sbom.native.native_json_and_stored_analysis`` gave them: indented, members in declaration
+    order, the stored analysis's ``packages`` compact with ``owned_files``. The document is then byte
+    for byte the one of the whole analysis."""
+    document = [b"{\n"]
+    stored = [b"{\n"]
+    for position, name in enumerate(names):
+        if position:
+            document.append(b",\n")
+            stored.append(b",\n")
+        if name in kept:
+            document.append(kept[name])
+            stored.append(kept[STORED_PACKAGES] if name == "packages" else kept[name])
+        else:
+            document.append(fresh[name])
+            stored.append(fresh[name])
+    document.append(b"\n}")
+    stored.append(b"\n}")
+    return document, stored

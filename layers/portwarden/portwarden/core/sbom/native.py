@@ -14,7 +14,7 @@ serialized by pydantic with the document's own settings and indented to its plac
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter
@@ -117,30 +117,10 @@ def native_json_and_stored_analysis(
     return iter(printed), stored
 
 
-def splice_native_json(fresh: ImageAnalysis, kept: Mapping[str, bytes]) -> tuple[list[bytes], list[bytes]]:
-    """The native document and the stored analysis (``native_json_and_stored_analysis``'s pieces) of
-    an analysis whose members named in ``kept`` are those bytes (as that function gave them for an
-    analysis with the same values) and whose other members are ``fresh``'s.
-
-    The document's layout is the one ``_tagged_pieces`` makes (indented, members in declaration
-    order), so the result is byte for byte the document of the whole analysis.
-    """
-    document = [b"{\n"]
-    stored = [b"{\n"]
-    for position, name in enumerate(type(fresh).model_fields):
-        if position:
-            document.append(b",\n")
-            stored.append(b",\n")
-        if name in kept:
-            document.append(kept[name])
-            stored.append(kept[STORED_PACKAGES] if name == "packages" else kept[name])
-        else:
-            pieces = list(_member(fresh, name, None, 2))
-            document.extend(pieces)
-            stored.extend(pieces)
-    document.append(b"\n}")
-    stored.append(b"\n}")
-    return document, stored
+def native_members(analysis: ImageAnalysis, names: Iterable[str]) -> dict[str, bytes]:
+    """The document's members ``names`` of ``analysis``, each as ``iter_native_json`` prints it
+    (``"name": value``, indented to its place): what ``stacks.splice_members`` puts together."""
+    return {name: b"".join(_member(analysis, name, None, 2)) for name in names}
 
 
 def _tagged_pieces(

@@ -28,7 +28,7 @@ from portwarden.core.image.rendering import RenderingRecorder
 from portwarden.core.image.replay import StoredAnswer
 from portwarden.core.image.resolver import FileResolver
 from portwarden.core.image.sources import ImageSource, ResolvedImage, layout_reads
-from portwarden.core.image.stacks import LayerStackCache, StackEntry
+from portwarden.core.image.stacks import FRESH_MEMBERS, LayerStackCache, StackEntry, splice_members
 from portwarden.core.model.analysis import (
     AnalyzedFile,
     AnalyzerRun,
@@ -214,23 +214,29 @@ def _from_stack(
     and whether its analysis is now stored in ``results``.
 
     The members the layers determine are the entry's bytes; the source, the image metadata and the
-    time are this image's, encoded now. The analysis is stored (spliced the same way) for the next
-    request about this image, as a fresh one would be.
+    time are this image's, encoded now. The analysis is stored as those members and the stack
+    (``AnalysisCache.save_on_stack``), for the next request about this image.
     """
-    from portwarden.core.sbom.native import splice_native_json
+    from portwarden.core.sbom.native import native_members
 
     fresh = ImageAnalysis.model_construct(
         source=analysis_source(resolved),
         image=image_metadata_of(resolved, entry.layers),
         analyzed_at=clock().isoformat(timespec="seconds"),
     )
-    document, stored = splice_native_json(fresh, entry.members)
+    own = native_members(fresh, FRESH_MEMBERS)
+    document, _ = splice_members(list(ImageAnalysis.model_fields), own, entry.members)
+    return iter(document), _store_on_stack(results, resolved.manifest_digest, entry.stack_id, own)
+
+
+def _store_on_stack(
+    results: AnalysisCache, manifest_digest: str, stack_id: str, own: dict[str, bytes]
+) -> bool:
     try:
-        kept = results.save_encoded(resolved.manifest_digest, stored)
+        return results.save_on_stack(manifest_digest, stack_id, own)
     except StoreError as exc:  # a cache that cannot be written costs the next rescan, not this one
-        logger.warning("could not store the analysis of %s: %s", resolved.manifest_digest, exc)
-        kept = False
-    return iter(document), kept
+        logger.warning("could not store the analysis of %s: %s", manifest_digest, exc)
+        return False
 
 
 class _Tee:
@@ -304,15 +310,28 @@ def _finish(
 
     members: dict[str, list[bytes]] = {}
     document, stored = native_json_and_stored_analysis(analysis, results.max_document_bytes, members)
-    kept = store_result(results, analysis, stored) if stored is not None else False
-    if kept and stacks is not None:
-        try:
-            stacks.save(image.resolved, analysis.image.layers, members)
-        except StoreError as exc:  # the next image on these layers is assembled from its fragments
-            logger.warning("could not store the layer stack of %s: %s", analysis.source.manifest_digest, exc)
+    kept = False
+    if stored is not None and stacks is not None and _stack_saved(stacks, image, analysis, members):
+        # The stack's entry holds the members the layers determine: the analysis is stored as the rest.
+        own = {name: b"".join(members[name]) for name in FRESH_MEMBERS}
+        digest = analysis.source.manifest_digest
+        kept = _store_on_stack(results, digest, stacks.stack_id(image.resolved), own)
+    elif stored is not None:
+        kept = store_result(results, analysis, stored)
     if stack_warning is not None:  # printed with the warning (encoded again), not kept as a rendering
         return analysis.model_copy(update={"warnings": (*analysis.warnings, stack_warning)}), False, None
     return analysis, kept, document
+
+
+def _stack_saved(
+    stacks: LayerStackCache, image: SquashedImage, analysis: ImageAnalysis, members: dict[str, list[bytes]]
+) -> bool:
+    """Whether the layer stack's entry of this new analysis was stored (``members``: its pieces)."""
+    try:
+        return stacks.save(image.resolved, analysis.image.layers, members)
+    except StoreError as exc:  # the analysis is stored whole; the next image on these layers assembled
+        logger.warning("could not store the layer stack of %s: %s", analysis.source.manifest_digest, exc)
+        return False
 
 
 def storable(analysis: ImageAnalysis) -> bool:
