@@ -5,6 +5,7 @@ never from a damaged, misplaced or differently-made entry.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import shutil
@@ -313,3 +314,29 @@ def test_a_stored_analysis_whose_stack_entry_is_gone_or_damaged_is_a_miss_with_a
 def _edit_stored(path: Path) -> None:
     # The stored analysis's own source renamed: the frame is sound, its trailer's sha256 is not.
     _rewrite(path, lambda data: data.replace(b'"type": "oci-dir"', b'"type": "oci-xxx"', 1))
+
+
+@pytest.mark.parametrize("stack", ["../../fragments/x", "0" * 64, "not hex" * 9 + "a"])
+def test_a_stored_analysis_naming_no_valid_stack_is_a_miss_with_a_warning(tmp_path: Path, stack: str) -> None:
+    """A stored analysis whose header (its digest recomputed) names a path, an unknown stack or no
+    stack id at all is refused: only an entry under a stack id, verified, completes it."""
+    cache_root = tmp_path / "cache"
+    blobs = FilesystemBlobStore(cache_root)
+    first = layout(tmp_path, "first", [BASE, APP])
+    native(first, blobs)
+    (stored,) = stored_analyses(cache_root)
+
+    def renamed(data: bytes) -> bytes:
+        body, _, trailer = data.rpartition(b"\n")
+        head, _, rest = body.partition(b"\n")
+        header = json.loads(head)
+        header["stack"] = stack
+        body = json.dumps(header).encode() + b"\n" + rest
+        magic, version, _ = trailer.split(b" ")
+        return body + b"\n" + magic + b" " + version + b" " + hashlib.sha256(body).hexdigest().encode()
+
+    _rewrite(stored, renamed)
+    again = analyze_image(first, ImageAccess(), blobs=blobs, clock=clock)
+    warnings = [w for w in again.warnings if w.startswith(CACHE_WARNING_PREFIX)]
+    assert len(warnings) == 1 and "layer stack" in warnings[0], warnings
+    assert len(again.packages) == 30
