@@ -11,8 +11,10 @@ re-tagged with another config, or pushed again with another manifest format shar
 An entry keeps those members of the native document as they were printed (indented JSON, see
 ``sbom.native``) and the stored analysis's ``packages`` member (compact, with ``owned_files``), with
 each layer's summary (digest, diff_id, sizes, entry count). A new image on the same stack gets its
-native document and its stored analysis by encoding the fresh members and splicing the kept ones in,
-without reading a fragment, squashing, or running a cataloger.
+native document by encoding the fresh members and splicing the kept ones in (``splice_members``),
+without reading a fragment, squashing, or running a cataloger. The analyses stored with the entry
+(the first image's and each new one's) are their fresh members and the stack's id
+(``cache.AnalysisCache.save_on_stack``): the inventory is stored once per stack.
 
 Keyed by (the result cache's key: analyzer set, options, limits, schema, release; the platform; every
 layer's digest and diff_id in order). Read back like a stored analysis: a checksummed zstd frame, a
