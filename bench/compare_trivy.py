@@ -14,6 +14,7 @@ PAIRS = (
     ("cold", "portwarden-cold", "trivy-cold"),
     ("warm rescan", "portwarden-warm", "trivy-warm"),
     ("new image, layers cached", "portwarden-layers", "trivy-warm"),
+    ("new image, same layer stack", "portwarden-stack", "trivy-warm"),
 )
 
 

@@ -17,9 +17,13 @@
 #      portwarden-cold  --no-cache: every layer read
 #      trivy-warm       its filesystem cache, filled before the first round
 #      portwarden-warm  a rescan: the image-level result cache answers
-#      portwarden-layers  every layer fragment cached but not the image's result (what a new image
-#                       built on cached layers costs); the stored result is removed before each run,
-#                       inside the timed command (a few ms of `rm` counted against Portwarden)
+#      portwarden-layers  every layer fragment cached but not the image's result nor its layer
+#                       stack's (what a new image built on cached layers costs); both are removed
+#                       before each run, inside the timed command (a few ms of `rm` counted against
+#                       Portwarden)
+#      portwarden-stack   a new image on a layer stack analyzed before: a copy of the layout with a
+#                       label added to its config (bench/relabel_layout.py: new config and manifest
+#                       digests, the same layers); its stored result is removed before each run
 # 4. Medians and ratios (Portwarden / Trivy) for wall, CPU and peak RSS are printed per image and
 #    written to bench/out/sbom-vs-trivy/report.txt. On a shared machine CPU time is the steadier figure.
 set -euo pipefail
@@ -60,7 +64,9 @@ measure() {  # NAME LAYOUT: every command of one image, then its report section
     local image="oci-dir:$layout" home="$OUT/portwarden-home-$name" trivy_cache="$OUT/trivy-cache-$name"
     local runs="$OUT/runs-$name"
     local trivy_args="image --offline-scan --quiet --format cyclonedx --input $layout"
+    local relabelled="$OUT/relabelled-$name"
     rm -rf "$home" "$trivy_cache"
+    "$PYTHON" "$HERE/relabel_layout.py" "$layout" "$relabelled" > /dev/null
     PORTWARDEN_HOME=$home timeout "$RUN_TIMEOUT" "$PORTWARDEN" sbom "$image" -o json > /dev/null
     timeout "$RUN_TIMEOUT" "$TRIVY" $trivy_args --cache-dir "$trivy_cache" > /dev/null
     PORTWARDEN_HOME=$home "$PYTHON" "$HERE/measure.py" --rounds "$ROUNDS" --timeout "$RUN_TIMEOUT" --out "$runs" \
@@ -68,7 +74,8 @@ measure() {  # NAME LAYOUT: every command of one image, then its report section
         "portwarden-cold=$PORTWARDEN sbom $image -o json --no-cache" \
         "trivy-warm=$TRIVY $trivy_args --cache-dir $trivy_cache" \
         "portwarden-warm=$PORTWARDEN sbom $image -o json" \
-        "portwarden-layers=sh -c 'rm -rf $home/cache/analyses && exec $PORTWARDEN sbom $image -o json'"
+        "portwarden-layers=sh -c 'rm -rf $home/cache/analyses $home/cache/stacks && exec $PORTWARDEN sbom $image -o json'" \
+        "portwarden-stack=sh -c 'rm -rf $home/cache/analyses && exec $PORTWARDEN sbom oci-dir:$relabelled -o json'"
     {
         echo "== $name: $layout ($(du -sh "$layout" | cut -f1) on disk), $ROUNDS rounds, $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
         echo "trivy $("$TRIVY" --version | head -1 | cut -d' ' -f2): $TRIVY $trivy_args [--cache-backend memory | --cache-dir DIR]"

@@ -78,9 +78,11 @@ def fragments(cache_root: Path) -> list[Path]:
 
 
 def forget_analyses(cache_root: Path) -> None:
-    """Drop the image-level results: the next scan is then of an image whose layers are cached, which
-    is what these tests are about (a rescan of the same image is otherwise answered whole)."""
+    """Drop the image-level results and the layer stacks' entries: the next scan is then of an image
+    whose layers are cached, assembled from its fragments, which is what these tests are about (a
+    rescan of the same image, or of one on the same layers, is otherwise answered whole)."""
     shutil.rmtree(cache_root / "analyses", ignore_errors=True)
+    shutil.rmtree(cache_root / "stacks", ignore_errors=True)
 
 
 def package_keys(analysis: ImageAnalysis) -> list[tuple[str, str, str]]:

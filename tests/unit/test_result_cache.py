@@ -288,9 +288,14 @@ def test_a_native_document_request_stores_the_analysis_it_prints(image_dir: Path
     out = io.BytesIO()
     document.write(out)
     assert out.getvalue() == b"".join(iter_native_json(document.analysis))
+    # Stored as its own members on the layer stack's entry, which holds the printed pieces of the
+    # others, and the packages whole (core/image/stacks.py).
     (stored,) = stored_analyses(tmp_path / "cache")
     entry = zstandard.ZstdDecompressor().decompressobj().decompress(stored.read_bytes())
-    assert b'"files": [' in entry and b'"owned_files":' in entry  # the printed pieces, and the packages whole
+    assert b'"stack": ' in entry and b'"source": {' in entry and b'"files"' not in entry
+    (stack,) = (tmp_path / "cache" / "stacks").rglob("*.zst")
+    kept = zstandard.ZstdDecompressor().decompressobj().decompress(stack.read_bytes())
+    assert b'"files": [' in kept and b'"owned_files":' in kept
     rescan = analyze_image(f"oci-dir:{image_dir}", ImageAccess(), blobs=blobs)
     assert rescan == document.analysis and cache_warnings(rescan) == []
     # The same analysis stored the other way (compact, encoded by the cache) reads back the same.

@@ -305,7 +305,9 @@ def test_an_analysis_made_before_the_command_line_is_the_command_lines(
         for variable in ("FORCE_TERMINAL", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "FORCE_COLOR"):
             env.pop(variable, None)
         assert _cli(args, env, entry=entry).returncode == 0  # fragments cached, the document stored
+        # Neither the stored analysis nor the layer stack's entry: the image is assembled again.
         shutil.rmtree(tmp_path / f"home-{entry}" / "cache" / "analyses")
+        shutil.rmtree(tmp_path / f"home-{entry}" / "cache" / "stacks", ignore_errors=True)
         for fragment in (tmp_path / f"home-{entry}" / "cache" / "fragments").rglob("*.json.zst"):
             fragment.write_bytes(b"not a fragment")
         runs[entry] = _cli(args, env, entry=entry)

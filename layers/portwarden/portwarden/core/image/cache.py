@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -175,6 +175,9 @@ class LayerCache:
 # 2: the compact analysis JSON, then a line "portwarden-analysis 2 <sha256 of the JSON>", in a
 # checksummed zstd frame; written and read a slice at a time (format 1 held the document whole twice).
 RESULT_FORMAT = 2
+# 3: an analysis on a layer stack (``save_on_stack``): the JSON of a header line (the stack, the
+# members' sizes) and the members the layers do not determine, then the same trailer (format 3).
+RESULT_ON_STACK_FORMAT = 3
 _READ_CHUNK = 1 << 20
 # Reading an analysis back costs several times its JSON (the parsed document, then the models): past
 # this size (about 75,000 files) a rescan is cheaper in memory from the layer fragments, so the
@@ -242,7 +245,8 @@ class AnalysisCache:
             version, _, stated = rest.partition(b" ")
             if end < 0 or magic != _RESULT_MAGIC:
                 return self._broken(manifest_digest, "the stored analysis has no trailer")
-            if version != str(RESULT_FORMAT).encode():
+            on_stack = version == str(RESULT_ON_STACK_FORMAT).encode()
+            if version != str(RESULT_FORMAT).encode() and not on_stack:
                 return ResultLookup(None)  # written by another release: an ordinary miss
             del data[end:]
             actual = hashlib.sha256(data).hexdigest()
@@ -250,6 +254,11 @@ class AnalysisCache:
                 return self._broken(
                     manifest_digest, f"the stored analysis does not match its digest (got {actual})"
                 )
+            if on_stack:
+                spliced, problem = self._spliced(bytes(data))
+                if spliced is None:
+                    return self._broken(manifest_digest, f"the stored analysis's layer stack: {problem}")
+                data = bytearray(spliced)
             analysis = ImageAnalysis.model_validate_json(data)
             del data
             if analysis.source.manifest_digest != manifest_digest:
@@ -257,8 +266,56 @@ class AnalysisCache:
                     manifest_digest, f"the stored analysis is of {analysis.source.manifest_digest}"
                 )
             return ResultLookup(analysis)
-        except (StoreError, ValidationError, ValueError, zstandard.ZstdError) as exc:
+        except (StoreError, ValidationError, ValueError, KeyError, TypeError, zstandard.ZstdError) as exc:
             return self._broken(manifest_digest, f"unreadable stored analysis: {exc}")
+
+    def _spliced(self, data: bytes) -> tuple[bytes | None, str | None]:
+        """The analysis JSON of an entry made by ``save_on_stack`` (its trailer checked), with the
+        members its layer stack's entry keeps; or None and why not."""
+        from portwarden.core.image.stacks import LayerStackCache, splice_members
+
+        header_end = data.find(b"\n")
+        header = json.loads(data[:header_end])
+        fresh: dict[str, bytes] = {}
+        offset = header_end + 1
+        for name, size in header["members"]:
+            if not isinstance(size, int) or size < 0 or offset + size > len(data):
+                return None, "its own members are truncated"
+            fresh[name] = data[offset : offset + size]
+            offset += size
+        if offset != len(data):
+            return None, "it holds more than the members it lists"
+        stack_id = header["stack"]
+        found = LayerStackCache(self._blobs, self.key, self.max_document_bytes).lookup_id(stack_id)
+        if found.entry is None:
+            return None, found.problem or f"no entry for layer stack {stack_id[:16]}"
+        # The entry's layers must be the ones this analysis names (its own ``image`` member).
+        image = json.loads(b"{" + fresh["image"] + b"}")["image"]
+        if list(found.entry.layers) != image["layers"]:
+            return None, f"the entry of layer stack {stack_id[:16]} is of other layers"
+        names = list(ImageAnalysis.model_fields)
+        if sorted([*fresh, *found.entry.members]) != sorted([*names, "packages/stored"]):
+            return None, f"the members {sorted(fresh)} and the entry's do not make an analysis"
+        _, stored = splice_members(names, fresh, found.entry.members)
+        return b"".join(stored), None
+
+    def save_on_stack(self, manifest_digest: str, stack_id: str, fresh: Mapping[str, bytes]) -> bool:
+        """Store the analysis of ``manifest_digest`` as its own members (``fresh``: the document's
+        members the layers do not determine, as printed) and the layer stack whose entry
+        (``stacks.LayerStackCache``) holds the others: a few kilobytes instead of the whole analysis.
+        ``lookup`` puts it together again, verified, and refuses it (a miss with a warning) when the
+        entry is missing, damaged or of other layers."""
+        header = {"stack": stack_id, "members": [[name, len(piece)] for name, piece in fresh.items()]}
+        body = [json.dumps(header).encode() + b"\n", *fresh.values()]
+        hasher = hashlib.sha256()
+        for piece in body:
+            hasher.update(piece)
+        trailer = b"\n%s %d %s" % (_RESULT_MAGIC, RESULT_ON_STACK_FORMAT, hasher.hexdigest().encode())
+        compressed = zstandard.ZstdCompressor(level=1, write_checksum=True).compress(
+            b"".join([*body, trailer])
+        )
+        self._blobs.put(self._blob_key(manifest_digest), compressed)
+        return True
 
     def rendering(self, manifest_digest: str, rendering: str) -> RenderingLookup:
         """The stored document ``rendering`` (see ``rendering_id``) of this image's analysis, verified
@@ -289,6 +346,11 @@ class AnalysisCache:
             from portwarden.core.sbom.native import iter_native_json
 
             encoded = iter_native_json(analysis, include_owned_files=True, indent=None)
+        return self.save_encoded(analysis.source.manifest_digest, encoded)
+
+    def save_encoded(self, manifest_digest: str, encoded: Iterable[bytes]) -> bool:
+        """Store the analysis of ``manifest_digest`` given as its JSON (see ``save``), which must name
+        that image (``lookup`` refuses it otherwise)."""
         hasher = hashlib.sha256()
         out = io.BytesIO()
         size = 0
@@ -301,5 +363,5 @@ class AnalysisCache:
                 hasher.update(piece)
                 writer.write(piece)
             writer.write(b"\n%s %d %s" % (_RESULT_MAGIC, RESULT_FORMAT, hasher.hexdigest().encode()))
-        self._blobs.put(self._blob_key(analysis.source.manifest_digest), out.getvalue())
+        self._blobs.put(self._blob_key(manifest_digest), out.getvalue())
         return True

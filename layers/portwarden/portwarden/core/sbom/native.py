@@ -14,11 +14,12 @@ serialized by pydantic with the document's own settings and indented to its plac
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter
 
+from portwarden.core.image.stacks import STORED_PACKAGES
 from portwarden.core.model.analysis import AnalyzedFile, ImageAnalysis
 from portwarden.core.model.package import Package
 
@@ -73,7 +74,7 @@ def iter_native_json(
 
 
 def native_json_and_stored_analysis(
-    analysis: ImageAnalysis, max_stored_bytes: int
+    analysis: ImageAnalysis, max_stored_bytes: int, members: dict[str, list[bytes]] | None = None
 ) -> tuple[Iterator[bytes], list[bytes] | None]:
     """The native document (``iter_native_json(analysis)``'s pieces) and, encoded with it, the pieces of
     the analysis as the result cache stores it, or None when the document is over ``max_stored_bytes``.
@@ -85,6 +86,11 @@ def native_json_and_stored_analysis(
     with ``ImageAnalysis.model_validate_json`` whatever its whitespace. Up to ``max_stored_bytes`` the
     document is held whole; past it, nothing is held (a larger analysis is not stored) and the rest of
     the document is encoded as it is written.
+
+    ``members``, when given, receives the pieces of each member of the document by name, and those of
+    the stored analysis's ``packages`` member under ``STORED_PACKAGES`` (what the layer-stack
+    cache keeps: ``splice_native_json`` puts them together again); it is left empty when the document
+    is over ``max_stored_bytes``.
     """
     printed: list[bytes] = []
     stored: list[bytes] = []
@@ -94,14 +100,27 @@ def native_json_and_stored_analysis(
     for name, piece in pieces:
         size += len(piece)
         if size > max_stored_bytes:
+            if members is not None:
+                members.clear()
             return itertools.chain(printed, [piece], (rest for _, rest in pieces)), None
         printed.append(piece)
+        if members is not None and name is not None:
+            members.setdefault(name, []).append(piece)
         if name != "packages":
             stored.append(piece)
         elif previous != "packages":  # in place of the member: the whole of it, compact, with owned files
-            stored.extend(_member(analysis, "packages", None, None))
+            compact = list(_member(analysis, "packages", None, None))
+            stored.extend(compact)
+            if members is not None:
+                members[STORED_PACKAGES] = compact
         previous = name
     return iter(printed), stored
+
+
+def native_members(analysis: ImageAnalysis, names: Iterable[str]) -> dict[str, bytes]:
+    """The document's members ``names`` of ``analysis``, each as ``iter_native_json`` prints it
+    (``"name": value``, indented to its place): what ``stacks.splice_members`` puts together."""
+    return {name: b"".join(_member(analysis, name, None, 2)) for name in names}
 
 
 def _tagged_pieces(

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from portwarden.core.analyzers.base import Analyzer, AnalyzerContext, AnalyzerOptions
 from portwarden.core.analyzers.ownership import drop_owned_language_packages
@@ -22,12 +22,13 @@ from portwarden.core.image import paths
 from portwarden.core.image.cache import CACHE_WARNING_PREFIX, AnalysisCache, ResultLookup
 from portwarden.core.image.fragment import LayerIndex, ScanFinding
 from portwarden.core.image.manifest import ImageConfig
-from portwarden.core.image.reader import SquashedImage
+from portwarden.core.image.reader import SquashedImage, check_layer_count
 from portwarden.core.image.reference import SourceKind, SourceSpec
 from portwarden.core.image.rendering import RenderingRecorder
 from portwarden.core.image.replay import StoredAnswer
 from portwarden.core.image.resolver import FileResolver
 from portwarden.core.image.sources import ImageSource, ResolvedImage, layout_reads
+from portwarden.core.image.stacks import FRESH_MEMBERS, LayerStackCache, StackEntry, splice_members
 from portwarden.core.model.analysis import (
     AnalyzedFile,
     AnalyzerRun,
@@ -97,7 +98,9 @@ def analyze_image(
 
 @dataclass(frozen=True)
 class SbomDocument:
-    """An image's SBOM document, ready to write: a stored one (``stored``), or ``analysis`` to encode.
+    """An image's SBOM document, ready to write: a stored one (``stored``), or ``analysis`` to encode,
+    or (``analysis`` None) the pieces of a native document spliced from the layer-stack cache, whose
+    analysis, like a stored document's, had no failed analyzer and no cache warning.
 
     ``write`` encodes the analysis and, when ``record`` is set, stores the document for the next
     identical request.
@@ -121,13 +124,13 @@ class SbomDocument:
         if self.stored is not None:
             out.write(self.stored)
             return True
-        if self.analysis is None:  # pragma: no cover - sbom_document gives one or the other
+        if self.analysis is None and self.encoded is None:  # pragma: no cover - sbom_document gives one
             raise AssertionError("neither a stored document nor an analysis")
         target: SupportsWrite[bytes] = out if self.record is None else _Tee(out, self.record)
         if self.encoded is not None:
             for piece in self.encoded:
                 target.write(piece)
-        else:
+        elif self.analysis is not None:
             write_document(self.analysis, self.document_format, target)
         if self.record is None:
             return False
@@ -179,12 +182,61 @@ def sbom_document(
             return SbomDocument(chosen, stored=stored.document, answer=answer)
         if stored.problem is not None:  # made again, and the damaged document replaced
             logger.warning("%s%s; the document was made again", CACHE_WARNING_PREFIX, stored.problem)
-        lookup, image = _stored_or_read(source, resolved, access, plan, results, blobs)
-    analysis, kept, encoded = _finish(lookup, image, plan, results, clock, chosen)
+        stacks = _stack_cache(blobs, results) if chosen == DocumentFormat.NATIVE_JSON else None
+        stack_warning = None
+        lookup = results.lookup(resolved.manifest_digest)
+        if stacks is not None and lookup.analysis is None and lookup.problem is None:
+            check_layer_count(resolved, access.limits)  # as a read of the layers would
+            found = stacks.lookup(resolved)
+            if found.entry is not None:
+                pieces, kept = _from_stack(found.entry, resolved, results, clock)
+                if not kept:
+                    return SbomDocument(chosen, encoded=pieces)
+                record = results.record_rendering(resolved.manifest_digest, rendering)
+                return SbomDocument(chosen, record=record, answer=answer, encoded=pieces)
+            stack_warning = found.warning  # assembled from the fragments, the entry replaced
+        lookup, image = _stored_or_read(source, resolved, access, plan, results, blobs, lookup)
+    analysis, kept, encoded = _finish(lookup, image, plan, results, clock, chosen, stacks, stack_warning)
     if not kept:
         return SbomDocument(chosen, analysis=analysis, encoded=encoded)
     record = results.record_rendering(resolved.manifest_digest, rendering)
     return SbomDocument(chosen, analysis=analysis, record=record, answer=answer, encoded=encoded)
+
+
+def _stack_cache(blobs: BlobStore, results: AnalysisCache) -> LayerStackCache:
+    return LayerStackCache(blobs, results.key, results.max_document_bytes)
+
+
+def _from_stack(
+    entry: StackEntry, resolved: ResolvedImage, results: AnalysisCache, clock: Clock
+) -> tuple[Iterator[bytes], bool]:
+    """The native document of an image whose layer stack was analyzed before (``core.image.stacks``),
+    and whether its analysis is now stored in ``results``.
+
+    The members the layers determine are the entry's bytes; the source, the image metadata and the
+    time are this image's, encoded now. The analysis is stored as those members and the stack
+    (``AnalysisCache.save_on_stack``), for the next request about this image.
+    """
+    from portwarden.core.sbom.native import native_members
+
+    fresh = ImageAnalysis.model_construct(
+        source=analysis_source(resolved),
+        image=image_metadata_of(resolved, entry.layers),
+        analyzed_at=clock().isoformat(timespec="seconds"),
+    )
+    own = native_members(fresh, FRESH_MEMBERS)
+    document, _ = splice_members(list(ImageAnalysis.model_fields), own, entry.members)
+    return iter(document), _store_on_stack(results, resolved.manifest_digest, entry.stack_id, own)
+
+
+def _store_on_stack(
+    results: AnalysisCache, manifest_digest: str, stack_id: str, own: dict[str, bytes]
+) -> bool:
+    try:
+        return results.save_on_stack(manifest_digest, stack_id, own)
+    except StoreError as exc:  # a cache that cannot be written costs the next rescan, not this one
+        logger.warning("could not store the analysis of %s: %s", manifest_digest, exc)
+        return False
 
 
 class _Tee:
@@ -207,9 +259,12 @@ def _stored_or_read(
     plan: AnalysisPlan,
     results: AnalysisCache,
     blobs: BlobStore,
+    lookup: ResultLookup | None = None,
 ) -> tuple[ResultLookup, SquashedImage | None]:
-    """The stored analysis of the resolved image, or (on a miss) the image read through the layer cache."""
-    lookup = results.lookup(resolved.manifest_digest)
+    """The stored analysis of the resolved image (``lookup``, when looked up already), or (on a miss)
+    the image read through the layer cache."""
+    if lookup is None:
+        lookup = results.lookup(resolved.manifest_digest)
     if lookup.analysis is not None:
         # The same image, perhaps under another name or source kind: the facts stay, the source is
         # the one asked for now.
@@ -228,10 +283,15 @@ def _finish(
     results: AnalysisCache,
     clock: Clock,
     document_format: str | None = None,
+    stacks: LayerStackCache | None = None,
+    stack_warning: str | None = None,
 ) -> tuple[ImageAnalysis, bool, Iterator[bytes] | None]:
     """The analysis, whether it is the one stored in ``results`` (found there or stored now), and the
     native document's pieces when ``document_format`` asks for it and they were encoded with the
-    stored analysis (the inventory encoded once for both)."""
+    stored analysis (the inventory encoded once for both). A new analysis stored with its native
+    document is kept in ``stacks`` too, for the next image on the same layers; ``stack_warning``
+    says why the entry there could not be used (the analysis printed says it, the ones stored
+    do not, as for a damaged stored analysis)."""
     if image is None:
         if lookup.analysis is None:  # pragma: no cover - _stored_or_read gives one or the other
             raise AssertionError("neither a stored analysis nor an image")
@@ -248,8 +308,30 @@ def _finish(
         return analysis, store_result(results, analysis), None
     from portwarden.core.sbom.native import native_json_and_stored_analysis
 
-    document, stored = native_json_and_stored_analysis(analysis, results.max_document_bytes)
-    return analysis, store_result(results, analysis, stored) if stored is not None else False, document
+    members: dict[str, list[bytes]] = {}
+    document, stored = native_json_and_stored_analysis(analysis, results.max_document_bytes, members)
+    kept = False
+    if stored is not None and stacks is not None and _stack_saved(stacks, image, analysis, members):
+        # The stack's entry holds the members the layers determine: the analysis is stored as the rest.
+        own = {name: b"".join(members[name]) for name in FRESH_MEMBERS}
+        digest = analysis.source.manifest_digest
+        kept = _store_on_stack(results, digest, stacks.stack_id(image.resolved), own)
+    elif stored is not None:
+        kept = store_result(results, analysis, stored)
+    if stack_warning is not None:  # printed with the warning (encoded again), not kept as a rendering
+        return analysis.model_copy(update={"warnings": (*analysis.warnings, stack_warning)}), False, None
+    return analysis, kept, document
+
+
+def _stack_saved(
+    stacks: LayerStackCache, image: SquashedImage, analysis: ImageAnalysis, members: dict[str, list[bytes]]
+) -> bool:
+    """Whether the layer stack's entry of this new analysis was stored (``members``: its pieces)."""
+    try:
+        return stacks.save(image.resolved, analysis.image.layers, members)
+    except StoreError as exc:  # the analysis is stored whole; the next image on these layers assembled
+        logger.warning("could not store the layer stack of %s: %s", analysis.source.manifest_digest, exc)
+        return False
 
 
 def storable(analysis: ImageAnalysis) -> bool:
@@ -377,23 +459,28 @@ def retrieve_files(resolver: FileResolver, options: AnalyzerOptions) -> list[Ret
 
 
 def image_metadata(image: SquashedImage) -> ImageMetadata:
-    resolved = image.resolved
+    layers = tuple(
+        {
+            "digest": layer.digest,
+            "diff_id": layer.diff_id,
+            "size": layer.compressed_size,
+            "uncompressed_size": layer.uncompressed_size,
+            "entries": layer.entry_count,
+        }
+        for layer in image.layers
+    )
+    return image_metadata_of(image.resolved, layers)
+
+
+def image_metadata_of(resolved: ResolvedImage, layers: tuple[dict[str, Any], ...]) -> ImageMetadata:
+    """The image's metadata from its config and manifest, with the layers' summaries (``layers``)."""
     config = ImageConfig.from_document(resolved.config_document)
     return ImageMetadata(
         config=config.model_dump(mode="json", exclude={"history"}),
         history=config.history,
         dockerfile=dockerfile_from_history(config.history),
         manifest=resolved.manifest.model_dump(mode="json", by_alias=True, exclude_none=True),
-        layers=tuple(
-            {
-                "digest": layer.digest,
-                "diff_id": layer.diff_id,
-                "size": layer.compressed_size,
-                "uncompressed_size": layer.uncompressed_size,
-                "entries": layer.entry_count,
-            }
-            for layer in image.layers
-        ),
+        layers=layers,
     )
 
 

@@ -1,0 +1,342 @@
+"""The layer-stack cache: a new image on layers already analyzed together, in the same order, gets
+the native document an assembly from its fragments would print, spliced from the kept members, and
+never from a damaged, misplaced or differently-made entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from portwarden.adapters.local.blobs import FilesystemBlobStore
+from portwarden.core.analyzers.base import AnalyzerOptions
+from portwarden.core.analyzers.registry import ANALYZERS
+from portwarden.core.image.cache import CACHE_WARNING_PREFIX
+from portwarden.core.image.stacks import FRESH_MEMBERS, STACK_MEMBERS, LayerStackCache
+from portwarden.core.model.analysis import ImageAnalysis
+from portwarden.core.services.acquire import ImageAccess, resolve_image
+from portwarden.core.services.analyze import analyze_image, sbom_document
+from portwarden.core.services.plan import plan_analysis
+from tests.support.ocibuild import ConfigSpec, build_image, build_layer, file, write_oci_layout
+from tests.unit.test_result_cache import STATUS, FailingAnalyzer
+
+
+def clock() -> datetime:
+    return datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+BASE = build_layer(
+    [
+        file("etc/os-release", 'ID=debian\nVERSION_ID="12"\n'),
+        file("var/lib/dpkg/status", STATUS),
+        file("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n"),
+    ]
+)
+APP = build_layer(
+    [file("app/.env", "aws_access_key_id = AKIAABCDEFGHIJKLMNOP\n"), file("app/x", b"x" * 5000)]
+)
+OTHER = build_layer([file("srv/other", "other\n")])
+
+
+def layout(root: Path, name: str, layers: list[object], **config: object) -> str:
+    image = build_image(layers, ConfigSpec(**config))  # type: ignore[arg-type]
+    return f"oci-dir:{write_oci_layout(root / name, image)}"
+
+
+def stack_entries(cache_root: Path) -> list[Path]:
+    return sorted((cache_root / "stacks").rglob("*.zst"))
+
+
+def native(source: str, blobs: FilesystemBlobStore | None, **kwargs: object) -> bytes:
+    out = io.BytesIO()
+    sbom_document(source, ImageAccess(), "json", blobs=blobs, clock=clock, **kwargs).write(out)  # type: ignore[arg-type]
+    return out.getvalue()
+
+
+def assembled(source: str, tmp_path: Path, **kwargs: object) -> bytes:
+    """The document of ``source`` assembled from its fragments (a cache that has no stack entry)."""
+    fresh = tmp_path / f"fresh-{len(list(tmp_path.iterdir()))}"
+    return native(source, FilesystemBlobStore(fresh), **kwargs)
+
+
+def forget_fragments_and_analyses(cache_root: Path) -> None:
+    shutil.rmtree(cache_root / "fragments")
+    shutil.rmtree(cache_root / "analyses", ignore_errors=True)
+
+
+def test_the_members_are_every_field_of_the_analysis_once() -> None:
+    """A new field of the analysis must be kept with the layers or made fresh for each image."""
+    assert set(STACK_MEMBERS).isdisjoint(FRESH_MEMBERS)
+    assert set(STACK_MEMBERS) | set(FRESH_MEMBERS) == set(ImageAnalysis.model_fields)
+
+
+def test_a_new_image_on_the_same_layers_is_spliced_byte_for_byte(tmp_path: Path) -> None:
+    cache_root = tmp_path / "cache"
+    blobs = FilesystemBlobStore(cache_root)
+    first = layout(tmp_path, "first", [BASE, APP], labels={"version": "1"})
+    second = layout(tmp_path, "second", [BASE, APP], labels={"version": "2"}, cmd=("/app/x",), user="app")
+    native(first, blobs)
+    assert len(stack_entries(cache_root)) == 1
+    # Without fragments or a stored analysis, only the stack's entry can answer for the new image.
+    forget_fragments_and_analyses(cache_root)
+    document = native(second, blobs)
+    assert document == assembled(second, tmp_path)
+    parsed = json.loads(document)
+    assert parsed["image"]["config"]["labels"] == {"version": "2"}
+    assert parsed["image"]["config"]["cmd"] == ["/app/x"] and parsed["image"]["config"]["user"] == "app"
+    assert parsed["source"]["manifest_digest"] == resolve_image(second, ImageAccess()).manifest_digest
+    assert len(parsed["packages"]) == 30 and parsed["secrets"] and parsed["retrieved_files"]
+    assert not (cache_root / "fragments").exists()  # nothing was read from the layers
+    # The new image's analysis is stored (spliced) and reads back as the one an assembly makes.
+    stored = analyze_image(second, ImageAccess(), blobs=blobs, clock=clock)
+    expected = analyze_image(
+        second, ImageAccess(), blobs=FilesystemBlobStore(tmp_path / "other"), clock=clock
+    )
+    assert stored == expected
+    # Another format of the new image comes from that stored analysis, as main's would.
+    cyclonedx = io.BytesIO()
+    sbom_document(second, ImageAccess(), "cyclonedx-json", blobs=blobs, clock=clock).write(cyclonedx)
+    assert json.loads(cyclonedx.getvalue())["components"]
+
+
+def test_the_time_is_the_new_images(tmp_path: Path) -> None:
+    blobs = FilesystemBlobStore(tmp_path / "cache")
+    first = layout(tmp_path, "first", [BASE, APP])
+    second = layout(tmp_path, "second", [BASE, APP], labels={"a": "b"})
+    native(first, blobs)
+    later = datetime(2027, 5, 6, 7, 8, 9, tzinfo=UTC)
+    out = io.BytesIO()
+    sbom_document(second, ImageAccess(), "json", blobs=blobs, clock=lambda: later).write(out)
+    assert json.loads(out.getvalue())["analyzed_at"] == "2027-05-06T07:08:09+00:00"
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["another layer on top", "the layers in another order", "other options", "another analyzer set"],
+)
+def test_another_stack_options_or_analyzer_set_is_not_answered(tmp_path: Path, change: str) -> None:
+    cache_root = tmp_path / "cache"
+    blobs = FilesystemBlobStore(cache_root)
+    native(layout(tmp_path, "first", [BASE, APP]), blobs)
+    kwargs: dict[str, object] = {}
+    layers = [BASE, APP]
+    if change == "another layer on top":
+        layers = [BASE, APP, OTHER]
+    elif change == "the layers in another order":
+        layers = [APP, BASE]
+    elif change == "other options":
+        kwargs["options"] = AnalyzerOptions(include_declared=True)
+    else:
+        kwargs["analyzers"] = ANALYZERS[:-1]
+    second = layout(tmp_path, "second", layers, labels={"v": "2"})
+    stacks = LayerStackCache(blobs, _result_key(blobs, **kwargs), 1 << 30)
+    assert stacks.lookup(resolve_image(second, ImageAccess())).entry is None
+    assert native(second, blobs, **kwargs) == assembled(second, tmp_path, **kwargs)
+    assert len(stack_entries(cache_root)) == 2
+
+
+def _result_key(blobs: FilesystemBlobStore, **kwargs: object) -> str:
+    plan = plan_analysis(kwargs.get("options"), kwargs.get("analyzers", ANALYZERS), ImageAccess().limits)  # type: ignore[arg-type]
+    return plan.result_cache(blobs, ImageAccess().limits).key
+
+
+def test_an_analysis_with_a_failed_analyzer_keeps_no_entry(tmp_path: Path) -> None:
+    cache_root = tmp_path / "cache"
+    blobs = FilesystemBlobStore(cache_root)
+    native(layout(tmp_path, "first", [BASE, APP]), blobs, analyzers=(*ANALYZERS, FailingAnalyzer()))
+    assert stack_entries(cache_root) == []
+
+
+def test_members_over_the_limit_are_not_kept(tmp_path: Path) -> None:
+    cache_root = tmp_path / "cache"
+    blobs = FilesystemBlobStore(cache_root)
+    first = layout(tmp_path, "first", [BASE, APP])
+    native(first, blobs)
+    resolved = resolve_image(first, ImageAccess())
+    kept = LayerStackCache(blobs, _result_key(blobs), 1 << 30).lookup(resolved).entry
+    assert kept is not None
+    members = {name: [data] for name, data in kept.members.items()}
+    size = sum(len(data) for data in kept.members.values())
+    shutil.rmtree(cache_root / "stacks")
+    assert LayerStackCache(blobs, _result_key(blobs), size - 1).save(resolved, kept.layers, members) is False
+    assert stack_entries(cache_root) == []
+    exact = LayerStackCache(blobs, _result_key(blobs), size)
+    assert exact.save(resolved, kept.layers, members) is True
+    assert exact.lookup(resolved).entry == kept
+
+
+def _rewrite(path: Path, change: Callable[[bytes], bytes]) -> None:
+    data = zstandard.ZstdDecompressor().decompress(path.read_bytes(), max_output_size=1 << 30)
+    path.write_bytes(zstandard.ZstdCompressor(write_checksum=True).compress(change(data)))
+
+
+def _flip_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def _edit_member(path: Path) -> None:
+    # A package renamed: the frame is sound, the trailer's sha256 is not the body's any more.
+    _rewrite(path, lambda data: data.replace(b'"pkg-1"', b'"pkg-X"', 1))
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:-40])
+
+
+@pytest.mark.parametrize("damage", [_flip_byte, _edit_member, _truncate])
+def test_a_damaged_entry_is_a_miss_with_a_warning_and_gets_replaced(
+    tmp_path: Path, damage: Callable[[Path], None]
+) -> None:
+    cache_root = tmp_path / "cache"
+    blobs = FilesystemBlobStore(cache_root)
+    native(layout(tmp_path, "first", [BASE, APP]), blobs)
+    (entry,) = stack_entries(cache_root)
+    damage(entry)
+    second = layout(tmp_path, "second", [BASE, APP], labels={"v": "2"})
+    # Assembled from the fragments, printed with a warning (the analyses stored, without it).
+    out = io.BytesIO()
+    made = sbom_document(second, ImageAccess(), "json", blobs=blobs, clock=clock)
+    assert made.analysis is not None
+    (warning,) = [w for w in made.analysis.warnings if w.startswith(CACHE_WARNING_PREFIX)]
+    assert "layer stack" in warning and warning.endswith("the image was assembled again")
+    assert made.write(out) is False  # not kept as the document of this image's request
+    expected = json.loads(assembled(second, tmp_path))
+    assert json.loads(out.getvalue()) == expected | {"warnings": [*expected["warnings"], warning]}
+    assert b"pkg-X" not in out.getvalue()
+    assert native(second, blobs) == assembled(second, tmp_path)  # the stored analysis: no warning
+    # Replaced by the assembly: the next image on these layers is spliced from a sound entry.
+    forget_fragments_and_analyses(cache_root)
+    third = layout(tmp_path, "third", [BASE, APP], labels={"v": "3"})
+    assert native(third, blobs) == assembled(third, tmp_path)
+
+
+def test_an_entry_of_another_stack_is_refused(tmp_path: Path) -> None:
+    """An entry put under another stack's name (a copied cache, a collision) names its own stack."""
+    cache_root = tmp_path / "cache"
+    blobs = FilesystemBlobStore(cache_root)
+    native(layout(tmp_path, "first", [BASE, APP]), blobs)
+    (ours,) = stack_entries(cache_root)
+    native(layout(tmp_path, "other", [BASE, OTHER]), blobs)
+    (theirs,) = set(stack_entries(cache_root)) - {ours}
+    shutil.copyfile(theirs, ours)
+    second = layout(tmp_path, "second", [BASE, APP], labels={"v": "2"})
+    found = LayerStackCache(blobs, _result_key(blobs), 1 << 30).lookup(resolve_image(second, ImageAccess()))
+    assert found.entry is None and found.problem is not None and "is of stack" in found.problem
+    made = sbom_document(second, ImageAccess(), "json", blobs=blobs, clock=clock)
+    assert made.analysis is not None and any("is of stack" in w for w in made.analysis.warnings)
+    assert native(second, blobs) == assembled(second, tmp_path)
+
+
+def test_concurrent_images_on_one_stack_get_their_own_documents(tmp_path: Path) -> None:
+    """The local server's worker pool may analyze images on one stack at once: each gets its own
+    source and config, whichever wrote or read the entry."""
+    blobs = FilesystemBlobStore(tmp_path / "cache")
+    sources = [layout(tmp_path, f"image-{i}", [BASE, APP], labels={"n": str(i)}) for i in range(6)]
+    expected = {source: assembled(source, tmp_path) for source in sources}
+    barrier = threading.Barrier(len(sources))
+
+    def document(source: str) -> bytes:
+        barrier.wait()
+        return native(source, blobs)
+
+    for round_ in range(3):
+        with ThreadPoolExecutor(max_workers=len(sources)) as pool:
+            documents = dict(zip(sources, pool.map(document, sources), strict=True))
+        assert documents == expected, f"round {round_}"
+        shutil.rmtree(tmp_path / "cache" / "analyses")
+    assert len(stack_entries(tmp_path / "cache")) == 1
+
+
+def stored_analyses(cache_root: Path) -> list[Path]:
+    return sorted((cache_root / "analyses").rglob("*.json.zst"))
+
+
+def test_the_stored_analysis_is_its_own_members_on_the_stacks_entry(tmp_path: Path) -> None:
+    """An analysis stored by a native request is a few kilobytes naming its stack; read back, it is
+    the analysis a fresh assembly makes, for the image analyzed and for one spliced from its stack."""
+    cache_root = tmp_path / "cache"
+    blobs = FilesystemBlobStore(cache_root)
+    first = layout(tmp_path, "first", [BASE, APP])
+    second = layout(tmp_path, "second", [BASE, APP], labels={"v": "2"})
+    native(first, blobs)
+    native(second, blobs)
+    stored = stored_analyses(cache_root)
+    assert len(stored) == 2 and all(path.stat().st_size < 4096 for path in stored)
+    (entry,) = stack_entries(cache_root)
+    assert entry.stat().st_size > max(path.stat().st_size for path in stored)
+    # Without fragments, the analyses can only come from the stored entries.
+    shutil.rmtree(cache_root / "fragments")
+    for source in (first, second):
+        again = analyze_image(source, ImageAccess(), blobs=blobs, clock=clock)
+        fresh = analyze_image(
+            source, ImageAccess(), blobs=FilesystemBlobStore(tmp_path / source[-6:]), clock=clock
+        )
+        assert again == fresh and len(again.packages) == 30
+
+
+@pytest.mark.parametrize("damage", ["stack entry removed", "stack entry damaged", "stored analysis damaged"])
+def test_a_stored_analysis_whose_stack_entry_is_gone_or_damaged_is_a_miss_with_a_warning(
+    tmp_path: Path, damage: str
+) -> None:
+    cache_root = tmp_path / "cache"
+    blobs = FilesystemBlobStore(cache_root)
+    first = layout(tmp_path, "first", [BASE, APP])
+    native(first, blobs)
+    (entry,) = stack_entries(cache_root)
+    (stored,) = stored_analyses(cache_root)
+    if damage == "stack entry removed":
+        entry.unlink()
+    elif damage == "stack entry damaged":
+        _flip_byte(entry)
+    else:
+        _edit_stored(stored)
+    again = analyze_image(first, ImageAccess(), blobs=blobs, clock=clock)
+    warnings = [w for w in again.warnings if w.startswith(CACHE_WARNING_PREFIX)]
+    assert len(warnings) == 1 and "the image was analyzed again" in warnings[0], warnings
+    expected = analyze_image(first, ImageAccess(), blobs=FilesystemBlobStore(tmp_path / "fresh"), clock=clock)
+    assert again.model_copy(update={"warnings": expected.warnings}) == expected
+    # Stored again whole, sound: the next rescan has no warning.
+    assert analyze_image(first, ImageAccess(), blobs=blobs, clock=clock) == expected
+
+
+def _edit_stored(path: Path) -> None:
+    # The stored analysis's own source renamed: the frame is sound, its trailer's sha256 is not.
+    _rewrite(path, lambda data: data.replace(b'"type": "oci-dir"', b'"type": "oci-xxx"', 1))
+
+
+@pytest.mark.parametrize("stack", ["../../fragments/x", "0" * 64, "not hex" * 9 + "a"])
+def test_a_stored_analysis_naming_no_valid_stack_is_a_miss_with_a_warning(tmp_path: Path, stack: str) -> None:
+    """A stored analysis whose header (its digest recomputed) names a path, an unknown stack or no
+    stack id at all is refused: only an entry under a stack id, verified, completes it."""
+    cache_root = tmp_path / "cache"
+    blobs = FilesystemBlobStore(cache_root)
+    first = layout(tmp_path, "first", [BASE, APP])
+    native(first, blobs)
+    (stored,) = stored_analyses(cache_root)
+
+    def renamed(data: bytes) -> bytes:
+        body, _, trailer = data.rpartition(b"\n")
+        head, _, rest = body.partition(b"\n")
+        header = json.loads(head)
+        header["stack"] = stack
+        body = json.dumps(header).encode() + b"\n" + rest
+        magic, version, _ = trailer.split(b" ")
+        return body + b"\n" + magic + b" " + version + b" " + hashlib.sha256(body).hexdigest().encode()
+
+    _rewrite(stored, renamed)
+    again = analyze_image(first, ImageAccess(), blobs=blobs, clock=clock)
+    warnings = [w for w in again.warnings if w.startswith(CACHE_WARNING_PREFIX)]
+    assert len(warnings) == 1 and "layer stack" in warnings[0], warnings
+    assert len(again.packages) == 30
