@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from typing import Protocol
 
 from portwarden.core.errors import DigestMismatchError, ManifestError
@@ -37,6 +38,13 @@ def verify_bytes(data: bytes, digest: str, what: str) -> None:
     actual = digest_bytes(data, algorithm)
     if actual != digest:
         raise DigestMismatchError(f"{what} {digest} does not match its content (got {actual})")
+
+
+def read_into(read: Callable[[int], bytes], buffer: bytearray | memoryview) -> int:
+    """``readinto`` for a stream that only has ``read``: a read of the buffer's size, copied in."""
+    data = read(len(buffer))
+    buffer[: len(data)] = data
+    return len(data)
 
 
 class VerifyingReader:
@@ -78,9 +86,7 @@ class VerifyingReader:
         """``read`` into ``buffer``: straight from the stream when it has ``readinto`` (no copy)."""
         readinto = getattr(self._raw, "readinto", None)
         if readinto is None:
-            data = self.read(len(buffer))
-            buffer[: len(data)] = data
-            return len(data)
+            return read_into(self.read, buffer)
         count: int = readinto(buffer)
         if count:
             with memoryview(buffer) as view:

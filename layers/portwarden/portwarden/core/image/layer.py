@@ -29,7 +29,7 @@ from portwarden.core.image.capture import (
     ContentScanner,
 )
 from portwarden.core.image.content import ContentStore
-from portwarden.core.image.digest import VerifyingReader
+from portwarden.core.image.digest import VerifyingReader, read_into
 from portwarden.core.image.fragment import LayerEntry, LayerIndex, LayerRecord, ScanFinding
 from portwarden.core.image.inflate import Inflater
 from portwarden.core.image.inflaters import INFLATE_ERRORS
@@ -185,9 +185,7 @@ class _ProgressReader:
     def readinto(self, buffer: bytearray | memoryview) -> int:
         readinto = getattr(self._raw, "readinto", None)
         if readinto is None:
-            data = self.read(len(buffer))
-            buffer[: len(data)] = data
-            return len(data)
+            return read_into(self.read, buffer)
         count: int = readinto(buffer)
         if count and self._on_progress is not None:
             self._on_progress(count)
