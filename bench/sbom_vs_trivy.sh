@@ -65,17 +65,21 @@ measure() {  # NAME LAYOUT: every command of one image, then its report section
     local runs="$OUT/runs-$name"
     local trivy_args="image --offline-scan --quiet --format cyclonedx --input $layout"
     local relabelled="$OUT/relabelled-$name"
-    rm -rf "$home" "$trivy_cache"
+    # The rows that remove stored analyses use a home of their own: in the rescan's home they would
+    # remove its stored document and memo before the next round's rescan.
+    local layers_home="$OUT/portwarden-home-$name-layers"
+    rm -rf "$home" "$layers_home" "$trivy_cache"
     "$PYTHON" "$HERE/relabel_layout.py" "$layout" "$relabelled" > /dev/null
     PORTWARDEN_HOME=$home timeout "$RUN_TIMEOUT" "$PORTWARDEN" sbom "$image" -o json > /dev/null
+    PORTWARDEN_HOME=$layers_home timeout "$RUN_TIMEOUT" "$PORTWARDEN" sbom "$image" -o json > /dev/null
     timeout "$RUN_TIMEOUT" "$TRIVY" $trivy_args --cache-dir "$trivy_cache" > /dev/null
     PORTWARDEN_HOME=$home "$PYTHON" "$HERE/measure.py" --rounds "$ROUNDS" --timeout "$RUN_TIMEOUT" --out "$runs" \
         "trivy-cold=$TRIVY $trivy_args --cache-backend memory" \
         "portwarden-cold=$PORTWARDEN sbom $image -o json --no-cache" \
         "trivy-warm=$TRIVY $trivy_args --cache-dir $trivy_cache" \
         "portwarden-warm=$PORTWARDEN sbom $image -o json" \
-        "portwarden-layers=sh -c 'rm -rf $home/cache/analyses $home/cache/stacks && exec $PORTWARDEN sbom $image -o json'" \
-        "portwarden-stack=sh -c 'rm -rf $home/cache/analyses && exec $PORTWARDEN sbom oci-dir:$relabelled -o json'"
+        "portwarden-layers=sh -c 'rm -rf $layers_home/cache/analyses $layers_home/cache/stacks && PORTWARDEN_HOME=$layers_home exec $PORTWARDEN sbom $image -o json'" \
+        "portwarden-stack=sh -c 'rm -rf $layers_home/cache/analyses && PORTWARDEN_HOME=$layers_home exec $PORTWARDEN sbom oci-dir:$relabelled -o json'"
     {
         echo "== $name: $layout ($(du -sh "$layout" | cut -f1) on disk), $ROUNDS rounds, $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
         echo "trivy $("$TRIVY" --version | head -1 | cut -d' ' -f2): $TRIVY $trivy_args [--cache-backend memory | --cache-dir DIR]"
