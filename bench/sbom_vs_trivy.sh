@@ -24,6 +24,8 @@
 #      portwarden-stack   a new image on a layer stack analyzed before: a copy of the layout with a
 #                       label added to its config (bench/relabel_layout.py: new config and manifest
 #                       digests, the same layers); its stored result is removed before each run
+#    The last two run in a home of their own (its layer cache filled once too): removing stored results
+#    in the rescan's home would take away the document and memo the next round's rescan reads.
 # 4. Medians and ratios (Portwarden / Trivy) for wall, CPU and peak RSS are printed per image and
 #    written to bench/out/sbom-vs-trivy/report.txt. On a shared machine CPU time is the steadier figure.
 set -euo pipefail
