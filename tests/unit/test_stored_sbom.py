@@ -508,3 +508,38 @@ def test_no_cache_errors_are_the_command_lines(image_dir: Path, tmp_path: Path) 
         assert loaded.endswith("command line built: False")
         assert said == full.stderr and full.stderr.startswith("error: ")
     assert not (tmp_path / "home" / "cache").exists()
+
+
+@pytest.mark.parametrize("source", ["oci-dir", "oci-archive"])
+def test_without_a_terminal_the_image_is_resolved_once_per_answer(
+    image_dir: Path,
+    tmp_path: Path,
+    source: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """No progress to draw: the analysis and the stored document are both answered after resolving
+    the image once (``sbom_document`` looks the stored document up itself), and a rescan prints the
+    document the analysis printed. An archive has no request memo, so its rescan takes that way too."""
+    from portwarden.cli import stored_sbom
+    from portwarden.core.image.sources import OciLayoutSource
+
+    resolutions: list[str] = []
+    original = OciLayoutSource.resolve
+
+    def counting(self: OciLayoutSource, platform: object) -> object:
+        resolutions.append(source)
+        return original(self, platform)  # type: ignore[arg-type]
+
+    monkeypatch.setenv("PORTWARDEN_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(OciLayoutSource, "resolve", counting)
+    monkeypatch.setattr(stored_sbom, "_progress_may_show", lambda: False)
+    target = f"oci-dir:{image_dir}" if source == "oci-dir" else f"oci-archive:{tmp_path / 'image.tar'}"
+    args = ["sbom", target, "-o", "json"]
+    assert stored_sbom.answer_plain_sbom(args)
+    analyzed = capsys.readouterr().out
+    assert resolutions == [source] and b"pkg-29" in analyzed.encode()
+    shutil.rmtree(tmp_path / "home" / "cache" / "analyses" / "requests", ignore_errors=True)  # no memo
+    assert stored_sbom.answer_plain_sbom(args)
+    assert capsys.readouterr().out == analyzed  # the stored document, byte for byte
+    assert resolutions == [source, source]

@@ -192,6 +192,11 @@ def answer_plain_sbom(args: Sequence[str]) -> bool:
         wiring = _Wiring.of(request)
     except Exception:  # a malformed pattern, a bad setting: the full command line's to report
         return False
+    if _quiet(args) or not _progress_may_show():
+        # No progress to draw whatever the answer: ``sbom_document`` looks the stored document up
+        # itself, so the image is resolved once, and its errors are reported as the command's.
+        _analyze_and_print(wiring)
+        return True
     try:
         found = _stored_answer(wiring)
     except Exception as exc:
@@ -206,10 +211,7 @@ def answer_plain_sbom(args: Sequence[str]) -> bool:
         _write_stored(found[0])
         _remember(wiring, found[1])
         return True
-    if not _quiet(args) and _progress_may_show():
-        return False  # the command line draws the layers' progress on a terminal
-    _analyze_and_print(wiring)
-    return True
+    return False  # a new analysis: the command line draws the layers' progress on the terminal
 
 
 def _analyze_uncached(request: StoredRequest, args: Sequence[str]) -> bool:
