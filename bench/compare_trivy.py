@@ -15,15 +15,16 @@ PAIRS = (
     ("warm rescan", "portwarden-warm", "trivy-warm"),
     ("new image, layers cached", "portwarden-layers", "trivy-warm"),
     ("new image, same layer stack", "portwarden-stack", "trivy-warm"),
+    ("base image, layers cached", "portwarden-base", "trivy-base-warm"),
 )
 
 
 def main() -> None:
     summary = json.loads(Path(sys.argv[1]).read_text())
-    print(f"{'command':<18} {'wall s':>8} {'cpu s':>8} {'peak MiB':>9}   (medians)")
+    print(f"{'command':<19} {'wall s':>8} {'cpu s':>8} {'peak MiB':>9}   (medians)")
     for name, figures in summary.items():
         print(
-            f"{name:<18} {figures['wall_s_median']:8.3f} {figures['cpu_s_median']:8.3f} "
+            f"{name:<19} {figures['wall_s_median']:8.3f} {figures['cpu_s_median']:8.3f} "
             f"{figures['max_rss_mib_median']:9.1f}"
         )
     print()

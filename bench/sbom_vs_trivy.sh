@@ -24,7 +24,12 @@
 #      portwarden-stack   a new image on a layer stack analyzed before: a copy of the layout with a
 #                       label added to its config (bench/relabel_layout.py: new config and manifest
 #                       digests, the same layers); its stored result is removed before each run
-#    The last two run in a home of their own (its layer cache filled once too): removing stored results
+#      trivy-base-warm    Trivy on the base image (the first layer of the image, bench/relabel_layout.py
+#                       --layers 1) with its cache filled
+#      portwarden-base    the base image after the whole image was analyzed: a new layer stack whose
+#                       layers are all cached (the realistic case of one: an image, then the image it
+#                       was built on); stored results and stack entries removed before each run
+#    The last three run in a home of their own (its layer cache filled once too): removing stored results
 #    in the rescan's home would take away the document and memo the next round's rescan reads.
 # 4. Medians and ratios (Portwarden / Trivy) for wall, CPU and peak RSS are printed per image and
 #    written to bench/out/sbom-vs-trivy/report.txt. On a shared machine CPU time is the steadier figure.
@@ -66,22 +71,26 @@ measure() {  # NAME LAYOUT: every command of one image, then its report section
     local image="oci-dir:$layout" home="$OUT/portwarden-home-$name" trivy_cache="$OUT/trivy-cache-$name"
     local runs="$OUT/runs-$name"
     local trivy_args="image --offline-scan --quiet --format cyclonedx --input $layout"
-    local relabelled="$OUT/relabelled-$name"
+    local relabelled="$OUT/relabelled-$name" base="$OUT/base-$name"
     # The rows that remove stored analyses use a home of their own: in the rescan's home they would
     # remove its stored document and memo before the next round's rescan.
     local layers_home="$OUT/portwarden-home-$name-layers"
     rm -rf "$home" "$layers_home" "$trivy_cache"
     "$PYTHON" "$HERE/relabel_layout.py" "$layout" "$relabelled" > /dev/null
+    "$PYTHON" "$HERE/relabel_layout.py" --layers 1 "$layout" "$base" > /dev/null
     PORTWARDEN_HOME=$home timeout "$RUN_TIMEOUT" "$PORTWARDEN" sbom "$image" -o json > /dev/null
     PORTWARDEN_HOME=$layers_home timeout "$RUN_TIMEOUT" "$PORTWARDEN" sbom "$image" -o json > /dev/null
     timeout "$RUN_TIMEOUT" "$TRIVY" $trivy_args --cache-dir "$trivy_cache" > /dev/null
+    timeout "$RUN_TIMEOUT" "$TRIVY" ${trivy_args/--input $layout/--input $base} --cache-dir "$trivy_cache" > /dev/null
     PORTWARDEN_HOME=$home "$PYTHON" "$HERE/measure.py" --rounds "$ROUNDS" --timeout "$RUN_TIMEOUT" --out "$runs" \
         "trivy-cold=$TRIVY $trivy_args --cache-backend memory" \
         "portwarden-cold=$PORTWARDEN sbom $image -o json --no-cache" \
         "trivy-warm=$TRIVY $trivy_args --cache-dir $trivy_cache" \
         "portwarden-warm=$PORTWARDEN sbom $image -o json" \
         "portwarden-layers=sh -c 'rm -rf $layers_home/cache/analyses $layers_home/cache/stacks && PORTWARDEN_HOME=$layers_home exec $PORTWARDEN sbom $image -o json'" \
-        "portwarden-stack=sh -c 'rm -rf $layers_home/cache/analyses && PORTWARDEN_HOME=$layers_home exec $PORTWARDEN sbom oci-dir:$relabelled -o json'"
+        "portwarden-stack=sh -c 'rm -rf $layers_home/cache/analyses && PORTWARDEN_HOME=$layers_home exec $PORTWARDEN sbom oci-dir:$relabelled -o json'" \
+        "trivy-base-warm=$TRIVY ${trivy_args/--input $layout/--input $base} --cache-dir $trivy_cache" \
+        "portwarden-base=sh -c 'rm -rf $layers_home/cache/analyses $layers_home/cache/stacks && PORTWARDEN_HOME=$layers_home exec $PORTWARDEN sbom oci-dir:$base -o json'"
     {
         echo "== $name: $layout ($(du -sh "$layout" | cut -f1) on disk), $ROUNDS rounds, $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
         echo "trivy $("$TRIVY" --version | head -1 | cut -d' ' -f2): $TRIVY $trivy_args [--cache-backend memory | --cache-dir DIR]"

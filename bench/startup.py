@@ -10,6 +10,10 @@ Usage: python bench/startup.py [--rounds 7]
    function imports when it runs (on top of its module; `--help` pays for none of them); median CPU
    time of each import alone, over the rounds.
 
+3. The floor of any answer that builds a pydantic model: a fresh interpreter that imports pydantic,
+   declares one model with a constrained field and validates it (median wall and CPU time), next to
+   a bare interpreter. An answer that loads pydantic cannot be quicker than that.
+
 Run it on an installed package (bytecode compiled): the script compiles the package's sources first,
 as pip does at install, since a checkout run with PYTHONDONTWRITEBYTECODE compiles every module at
 every start.
@@ -52,12 +56,25 @@ print((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
 """
 
 
-def run_once(argv: list[str]) -> tuple[float, float]:
+PYDANTIC_FLOOR = """
+from pydantic import BaseModel, Field
+
+
+class Floor(BaseModel):
+    count: int = Field(default=1, gt=0)
+
+
+Floor(count=2)
+"""
+
+
+def run_once(argv: list[str], program: str | None = None) -> tuple[float, float]:
     start = time.perf_counter()
-    process = subprocess.Popen([str(PORTWARDEN), *argv], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    command = [str(PORTWARDEN), *argv] if program is None else [program, *argv]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, status, usage = os.wait4(process.pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"portwarden {' '.join(argv)} failed")
+        sys.exit(f"{program or 'portwarden'} {' '.join(argv)} failed")
     return time.perf_counter() - start, usage.ru_utime + usage.ru_stime
 
 
@@ -121,6 +138,20 @@ def main() -> None:
         body = statistics.median(import_cost(modules, (module,)) for _ in range(repeats))
         names = ", ".join(m.removeprefix("portwarden.") for m in modules)
         print(f"{command:<28} {own:12.3f} {body:10.3f}  {names}")
+    print()
+    floors = {
+        "python (bare interpreter)": ["-c", "pass"],
+        "python + pydantic, one model": ["-c", PYDANTIC_FLOOR],
+    }
+    floor_runs: dict[str, list[tuple[float, float]]] = {name: [] for name in floors}
+    for _ in range(args.rounds):
+        for name, argv in floors.items():
+            floor_runs[name].append(run_once(argv, sys.executable))
+    print(f"{'floor':<30} {'wall s':>7} {'cpu s':>7}")
+    for name, results in floor_runs.items():
+        wall = statistics.median(r[0] for r in results)
+        cpu = statistics.median(r[1] for r in results)
+        print(f"{name:<30} {wall:7.3f} {cpu:7.3f}")
 
 
 if __name__ == "__main__":
