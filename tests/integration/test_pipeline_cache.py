@@ -69,9 +69,11 @@ def test_a_damaged_shared_fragment_costs_a_re_read_not_the_analysis(
     bucket = stack.settings.bucket
     cache_prefix = stack.settings.cache_prefix
     listed = s3.list_objects_v2(Bucket=bucket, Prefix=cache_prefix)["Contents"]
-    # One object a layer (and the image-level entries: the analysis, the resolution), no content objects.
+    # One object a layer (and the image-level entries: the analysis, stored on its layer stack, the
+    # stack's entry, the resolution), no content objects.
     keys = [item["Key"] for item in listed if item["Key"].startswith(f"{cache_prefix}fragments/")]
-    assert len(keys) == 2 and len(listed) == 4
+    stacks = [item["Key"] for item in listed if item["Key"].startswith(f"{cache_prefix}stacks/")]
+    assert len(keys) == 2 and len(stacks) == 1 and len(listed) == 5
     base_fragment = next(key for key in keys if first.layers[0].digest.split(":")[1] in key)
     stored = s3.get_object(Bucket=bucket, Key=base_fragment)["Body"].read()
     document, contents = split_fragment(stored)
@@ -99,3 +101,40 @@ def test_a_damaged_shared_fragment_costs_a_re_read_not_the_analysis(
     push_image(third, anonymous_registry, "team/third", "1.0")
     assert analyze(stack, third.digest, "team/third")["status"] == "SUCCEEDED"
     assert len(stack.calls("AnalyzeLayerFunction")) == 4
+
+
+def test_an_image_rebuilt_on_the_same_layers_is_assembled_from_its_layer_stack(
+    stack: MotoStack, anonymous_registry: RunningRegistry
+) -> None:
+    """A new image on an analyzed layer stack (a rebuild with another label) runs no AnalyzeLayer, and
+    Assemble makes its analysis from the stack's entry in S3, with the new image's own config."""
+    layers = [base_layer(), build_layer([file("srv/a.txt", "a")])]
+    first = build_image(layers, ConfigSpec(cmd=("/bin/sh",), labels={"revision": "1"}))
+    rebuilt = build_image(layers, ConfigSpec(cmd=("/bin/sh",), labels={"revision": "2"}))
+    push_image(first, anonymous_registry, "team/app", "1")
+    push_image(rebuilt, anonymous_registry, "team/app", "2")
+    assert analyze(stack, first.digest, "team/app")["status"] == "SUCCEEDED"
+    assert len(stack.calls("AnalyzeLayerFunction")) == 2
+
+    s3 = boto3.client("s3", region_name=REGION)
+    fragments = s3.list_objects_v2(
+        Bucket=stack.settings.bucket, Prefix=f"{stack.settings.cache_prefix}fragments/"
+    )
+    for item in fragments["Contents"]:  # only the stack's entry can answer for the rebuilt image
+        s3.delete_object(Bucket=stack.settings.bucket, Key=item["Key"])
+    execution = analyze(stack, rebuilt.digest, "team/app")
+
+    assert execution["status"] == "SUCCEEDED", stack.history(str(execution["executionArn"]))[-3:]
+    resolved = json.loads(str(execution["output"]))["resolved"]
+    assert resolved["layer_stack"] and not resolved["stored_analysis"]
+    assert all(layer["cached"] for layer in resolved["layers"])
+    assert len(stack.calls("AnalyzeLayerFunction")) == 2  # none for the rebuilt image
+    analysis = AwsAnalysisStore(stack.stores.documents).get_analysis(rebuilt.digest)
+    original = AwsAnalysisStore(stack.stores.documents).get_analysis(first.digest)
+    assert analysis is not None and original is not None
+    assert analysis.source.manifest_digest == rebuilt.digest
+    assert analysis.image.config["labels"] == {"revision": "2"}
+    assert [p.name for p in analysis.packages] == ["musl"]
+    assert analysis.files == original.files and analysis.packages == original.packages
+    record = stack.stores.catalog.get_image(rebuilt.digest)
+    assert record is not None and record.analysis_status is AnalysisStatus.ANALYZED

@@ -39,6 +39,7 @@ from portwarden.core.image.rendering import (
 from portwarden.core.model.analysis import ImageAnalysis
 
 if TYPE_CHECKING:  # the port is a type here; importing ports loads every model
+    from portwarden.core.image.stacks import LayerStackCache
     from portwarden.core.ports import BlobStore
 
 # 2: the frame carries a zstd content checksum (format 1 fragments are read again, once).
@@ -222,6 +223,12 @@ class AnalysisCache:
         algorithm, hexdigest = split_digest(manifest_digest)
         return f"analyses/{algorithm}/{hexdigest}/{self.key}.json.zst"
 
+    def layer_stacks(self) -> LayerStackCache:
+        """The layer-stack cache of these analyses (``core.image.stacks``: the same key and store)."""
+        from portwarden.core.image.stacks import LayerStackCache
+
+        return LayerStackCache(self._blobs, self.key, self.max_document_bytes)
+
     def has(self, manifest_digest: str) -> bool:
         """Whether an entry exists (it is verified when it is looked up)."""
         try:
@@ -272,7 +279,7 @@ class AnalysisCache:
     def _spliced(self, data: bytes) -> tuple[bytes | None, str | None]:
         """The analysis JSON of an entry made by ``save_on_stack`` (its trailer checked), with the
         members its layer stack's entry keeps; or None and why not."""
-        from portwarden.core.image.stacks import LayerStackCache, splice_members
+        from portwarden.core.image.stacks import splice_members
 
         header_end = data.find(b"\n")
         header = json.loads(data[:header_end])
@@ -286,7 +293,7 @@ class AnalysisCache:
         if offset != len(data):
             return None, "it holds more than the members it lists"
         stack_id = header["stack"]
-        found = LayerStackCache(self._blobs, self.key, self.max_document_bytes).lookup_id(stack_id)
+        found = self.layer_stacks().lookup_id(stack_id)
         if found.entry is None:
             return None, found.problem or f"no entry for layer stack {stack_id[:16]}"
         # The entry's layers must be the ones this analysis names (its own ``image`` member).

@@ -111,6 +111,13 @@ class LayerStackCache:
     def _blob_key(self, stack_id: str) -> str:
         return f"stacks/sha256/{stack_id}/{self.result_key}.zst"
 
+    def has(self, resolved: ResolvedImage) -> bool:
+        """Whether this image's layer stack has an entry (it is verified when it is looked up)."""
+        try:
+            return self._blobs.exists(self._blob_key(self.stack_id(resolved)))
+        except StoreError:
+            return False
+
     def lookup(self, resolved: ResolvedImage) -> StackLookup:
         """The entry of this image's layer stack, verified; or a miss (with the reason for a refused one)."""
         found = self.lookup_id(self.stack_id(resolved))

@@ -54,6 +54,10 @@ class ResolvedPointer(ValueObject):
     # limits: no layer is read (every one is passed over as cached) and Assemble uses that analysis,
     # verified, or reads what it lacks if it turns out unusable.
     stored_analysis: bool = False
+    # Not stored, but the layer-stack cache holds an entry for these very layers (an image rebuilt or
+    # relabelled on analyzed layers): no layer is read either, and Assemble makes the analysis from
+    # the entry, or from the layers (reading those without a fragment) if it turns out unusable.
+    layer_stack: bool = False
     account: str = ADMIN_ACCOUNT
     # The owner of the claim Resolve took (the execution): Assemble records the analysis only while
     # that claim holds. None in pointers made before claims were carried (recorded unconditionally).

@@ -182,7 +182,7 @@ def sbom_document(
             return SbomDocument(chosen, stored=stored.document, answer=answer)
         if stored.problem is not None:  # made again, and the damaged document replaced
             logger.warning("%s%s; the document was made again", CACHE_WARNING_PREFIX, stored.problem)
-        stacks = _stack_cache(blobs, results) if chosen == DocumentFormat.NATIVE_JSON else None
+        stacks = results.layer_stacks() if chosen == DocumentFormat.NATIVE_JSON else None
         stack_warning = None
         lookup = results.lookup(resolved.manifest_digest)
         if stacks is not None and lookup.analysis is None and lookup.problem is None:
@@ -203,10 +203,6 @@ def sbom_document(
     return SbomDocument(chosen, analysis=analysis, record=record, answer=answer, encoded=encoded)
 
 
-def _stack_cache(blobs: BlobStore, results: AnalysisCache) -> LayerStackCache:
-    return LayerStackCache(blobs, results.key, results.max_document_bytes)
-
-
 def _from_stack(
     entry: StackEntry, resolved: ResolvedImage, results: AnalysisCache, clock: Clock
 ) -> tuple[Iterator[bytes], bool]:
@@ -217,6 +213,27 @@ def _from_stack(
     time are this image's, encoded now. The analysis is stored as those members and the stack
     (``AnalysisCache.save_on_stack``), for the next request about this image.
     """
+    own = _own_members(entry, resolved, clock)
+    document, _ = splice_members(list(ImageAnalysis.model_fields), own, entry.members)
+    return iter(document), _store_on_stack(results, resolved.manifest_digest, entry.stack_id, own)
+
+
+def analysis_from_stack(
+    entry: StackEntry, resolved: ResolvedImage, results: AnalysisCache, clock: Clock = _now
+) -> ImageAnalysis:
+    """The analysis of an image whose layer stack was analyzed before, stored in ``results`` on that
+    stack: the entry's members with this image's source, metadata and time, read back as the result
+    cache reads an analysis stored on its stack (the analysis phases' Assemble, which keeps the
+    analysis rather than printing a document)."""
+    own = _own_members(entry, resolved, clock)
+    _, stored = splice_members(list(ImageAnalysis.model_fields), own, entry.members)
+    analysis = ImageAnalysis.model_validate_json(b"".join(stored))
+    _store_on_stack(results, resolved.manifest_digest, entry.stack_id, own)
+    return analysis
+
+
+def _own_members(entry: StackEntry, resolved: ResolvedImage, clock: Clock) -> dict[str, bytes]:
+    """The members of an analysis on ``entry``'s stack that are the image's own, encoded as printed."""
     from portwarden.core.sbom.native import native_members
 
     fresh = ImageAnalysis.model_construct(
@@ -224,9 +241,7 @@ def _from_stack(
         image=image_metadata_of(resolved, entry.layers),
         analyzed_at=clock().isoformat(timespec="seconds"),
     )
-    own = native_members(fresh, FRESH_MEMBERS)
-    document, _ = splice_members(list(ImageAnalysis.model_fields), own, entry.members)
-    return iter(document), _store_on_stack(results, resolved.manifest_digest, entry.stack_id, own)
+    return native_members(fresh, FRESH_MEMBERS)
 
 
 def _store_on_stack(
@@ -306,29 +321,37 @@ def _finish(
         return analysis, False, None
     if document_format != DocumentFormat.NATIVE_JSON or not storable(analysis):
         return analysis, store_result(results, analysis), None
-    from portwarden.core.sbom.native import native_json_and_stored_analysis
-
-    members: dict[str, list[bytes]] = {}
-    document, stored = native_json_and_stored_analysis(analysis, results.max_document_bytes, members)
-    kept = False
-    if stored is not None and stacks is not None and _stack_saved(stacks, image, analysis, members):
-        # The stack's entry holds the members the layers determine: the analysis is stored as the rest.
-        own = {name: b"".join(members[name]) for name in FRESH_MEMBERS}
-        digest = analysis.source.manifest_digest
-        kept = _store_on_stack(results, digest, stacks.stack_id(image.resolved), own)
-    elif stored is not None:
-        kept = store_result(results, analysis, stored)
+    kept, document = store_new_analysis(results, analysis, image.resolved, stacks)
     if stack_warning is not None:  # printed with the warning (encoded again), not kept as a rendering
         return analysis.model_copy(update={"warnings": (*analysis.warnings, stack_warning)}), False, None
     return analysis, kept, document
 
 
+def store_new_analysis(
+    results: AnalysisCache, analysis: ImageAnalysis, resolved: ResolvedImage, stacks: LayerStackCache | None
+) -> tuple[bool, Iterator[bytes]]:
+    """Store a new analysis of ``resolved`` (see ``store_result``): on its layer stack when ``stacks``
+    keeps the stack's entry (the next image on the same layers is answered from it), else whole.
+    Whether it was stored, and the native document's pieces, encoded with it (the inventory once)."""
+    from portwarden.core.sbom.native import native_json_and_stored_analysis
+
+    members: dict[str, list[bytes]] = {}
+    document, stored = native_json_and_stored_analysis(analysis, results.max_document_bytes, members)
+    if stored is None or not storable(analysis):
+        return False, document
+    if stacks is not None and _stack_saved(stacks, resolved, analysis, members):
+        # The stack's entry holds the members the layers determine: the analysis is stored as the rest.
+        own = {name: b"".join(members[name]) for name in FRESH_MEMBERS}
+        return _store_on_stack(results, resolved.manifest_digest, stacks.stack_id(resolved), own), document
+    return store_result(results, analysis, stored), document
+
+
 def _stack_saved(
-    stacks: LayerStackCache, image: SquashedImage, analysis: ImageAnalysis, members: dict[str, list[bytes]]
+    stacks: LayerStackCache, resolved: ResolvedImage, analysis: ImageAnalysis, members: dict[str, list[bytes]]
 ) -> bool:
     """Whether the layer stack's entry of this new analysis was stored (``members``: its pieces)."""
     try:
-        return stacks.save(image.resolved, analysis.image.layers, members)
+        return stacks.save(resolved, analysis.image.layers, members)
     except StoreError as exc:  # the analysis is stored whole; the next image on these layers assembled
         logger.warning("could not store the layer stack of %s: %s", analysis.source.manifest_digest, exc)
         return False

@@ -26,6 +26,7 @@ from portwarden.core.image.reader import SquashedImage, check_layer_count, read_
 from portwarden.core.image.reference import SourceSpec
 from portwarden.core.image.sources import ResolvedImage, open_source
 from portwarden.core.image.squash import squash
+from portwarden.core.image.stacks import LayerStackCache
 from portwarden.core.model.analysis import ImageAnalysis
 from portwarden.core.model.pipeline import AnalysisRequest, AssembledPointer, LayerTask, ResolvedPointer
 from portwarden.core.model.records import (
@@ -38,7 +39,11 @@ from portwarden.core.model.records import (
 )
 from portwarden.core.ports import AnalysisStore, BlobStore, CatalogStore, EventStore
 from portwarden.core.services.acquire import DEFAULT_PLATFORM, ImageAccess
-from portwarden.core.services.analyze import assemble, store_result
+from portwarden.core.services.analyze import (
+    analysis_from_stack,
+    assemble,
+    store_new_analysis,
+)
 from portwarden.core.services.claims import mark_failed_phase
 from portwarden.core.services.plan import AnalysisPlan, analysis_source, plan_analysis
 
@@ -95,14 +100,17 @@ def resolve_phase(
     cache = plan.layer_cache(blobs)
     # An analysis stored under this very key answers without reading a layer (``force`` asks for a
     # new one). The same digest analyzed for another account, or before a failed phase, is found here.
-    stored = not request.force and plan.result_cache(blobs, access.limits).has(image_digest)
+    results = plan.result_cache(blobs, access.limits)
+    stored = not request.force and results.has(image_digest)
+    # Another image on the same layers was analyzed: Assemble answers from the layer stack's entry.
+    on_stack = not request.force and not stored and results.layer_stacks().has(resolved)
     layers = tuple(
         LayerTask(
             digest=layer.digest,
             size=layer.size,
             media_type=layer.media_type,
             diff_id=diff_id,
-            cached=stored or cache.has(layer.digest),
+            cached=stored or on_stack or cache.has(layer.digest),
         )
         for layer, diff_id in zip(resolved.layers, resolved.config_document.rootfs.diff_ids, strict=True)
     )
@@ -116,6 +124,7 @@ def resolve_phase(
         layers=layers,
         skip=skip,
         stored_analysis=stored,
+        layer_stack=on_stack,
         account=request.account,
         owner=claim.owner,
     )
@@ -238,9 +247,13 @@ def assemble_phase(
     plan = plan_analysis(options, analyzers, access.limits)
     results = plan.result_cache(blobs, access.limits)
     analysis = _stored_analysis(pointer, resolved, results) if pointer.stored_analysis else None
+    stacks = results.layer_stacks()
+    if analysis is None and pointer.layer_stack:
+        analysis = _analysis_on_stack(pointer, resolved, results, stacks, clock)
     if analysis is None:
         analysis = _assemble_from_fragments(pointer, resolved, access, plan, blobs, clock)
-        store_result(results, analysis)
+        # Stored with its layer stack's entry: the next image on these layers skips the catalogers.
+        store_new_analysis(results, analysis, resolved, stacks)
     # Checked again just before writing: the analysis may have taken minutes.
     _check_claim(pointer, catalog)
     analyses.put_analysis(pointer.image_digest, analysis)
@@ -276,6 +289,27 @@ def _stored_analysis(
         logger.warning("%s", lookup.warning or f"image {pointer.image_digest}: the stored analysis is gone")
         return None
     return lookup.analysis.model_copy(update={"source": analysis_source(resolved)})
+
+
+def _analysis_on_stack(
+    pointer: ResolvedPointer,
+    resolved: ResolvedImage,
+    results: AnalysisCache,
+    stacks: LayerStackCache,
+    clock: Clock,
+) -> ImageAnalysis | None:
+    """The analysis made from the layer stack's entry Resolve found; None (logged) when unusable."""
+    found = stacks.lookup(resolved)
+    if found.entry is None:
+        # Gone or damaged since Resolve looked: the layers it passed over are read below.
+        gone = f"image {pointer.image_digest}: its layer stack's entry is gone"
+        logger.warning("%s", found.warning or gone)
+        return None
+    try:
+        return analysis_from_stack(found.entry, resolved, results, clock)
+    except ValueError as exc:  # verified, yet not an analysis of this image: a re-read, never a failure
+        logger.warning("image %s: its layer stack's entry is unusable (%s)", pointer.image_digest, exc)
+        return None
 
 
 def _assemble_from_fragments(
