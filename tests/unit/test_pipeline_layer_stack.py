@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -195,5 +197,60 @@ def test_other_layers_or_another_order_are_not_the_stack(tmp_path: Path) -> None
         assert not pointer.layer_stack
         analysis = store.analyses.get_analysis(pointer.image_digest)
         assert analysis is not None and not analysis.secrets  # the app layer's secret is not in it
+    finally:
+        store.close()
+
+
+def test_concurrent_assemblies_on_one_stack_keep_their_own_images(tmp_path: Path) -> None:
+    """The local server's workers (and concurrent executions on AWS) may assemble images on one stack
+    at once: each analysis has its own source and config, and the layers' members, whichever
+    execution wrote or read the entry."""
+    store = LocalStore(tmp_path / "home")
+    try:
+        pointer, _ = run_pipeline(
+            store, AnalysisRequest(source=layout(tmp_path, "first", labels={"n": "first"}))
+        )
+        first = store.analyses.get_analysis(pointer.image_digest)
+        assert first is not None
+        expected = without_own_members(first)
+        stacks = tmp_path / "home" / "cache" / "stacks"
+        for round_ in range(4):
+            # Odd rounds start without the entry: every execution assembles from the fragments and
+            # writes the entry, and stores its analysis on it, at once.
+            if round_ % 2:
+                shutil.rmtree(stacks)
+            sources = [
+                layout(tmp_path / f"round-{round_}", f"image-{i}", labels={"n": f"{round_}-{i}"})
+                for i in range(6)
+            ]
+            barrier = threading.Barrier(len(sources))
+
+            def assemble(
+                source: str, barrier: threading.Barrier = barrier
+            ) -> tuple[ResolvedPointer, list[str]]:
+                barrier.wait()
+                return run_pipeline(store, AnalysisRequest(source=source))
+
+            with ThreadPoolExecutor(max_workers=len(sources)) as pool:
+                results = list(pool.map(assemble, sources))
+            # Without the entry, the first executions resolve without it (later ones may find the entry
+            # an earlier one wrote); with it, all use it. No layer is read: the fragments are cached.
+            on_stack = [pointer.layer_stack for pointer, _ in results]
+            assert not all(on_stack) if round_ % 2 else all(on_stack), f"round {round_}: {on_stack}"
+            for i, (pointer, read) in enumerate(results):
+                assert read == [], f"round {round_}, image {i}"
+                analysis = store.analyses.get_analysis(pointer.image_digest)
+                assert analysis is not None and analysis.source.manifest_digest == pointer.image_digest
+                assert analysis.image.config["labels"] == {"n": f"{round_}-{i}"}
+                assert without_own_members(analysis) == expected, f"round {round_}, image {i}"
+            # Each stored analysis reads back whole, on whichever entry the last writer left.
+            other = store.for_account(f"reader-{round_}")
+            for i, (pointer, _) in enumerate(results):
+                again, read = run_pipeline(other, AnalysisRequest(source=sources[i]))
+                assert again.stored_analysis and read == []
+                assert other.analyses.get_analysis(pointer.image_digest) == store.analyses.get_analysis(
+                    pointer.image_digest
+                )
+        assert len(list(stacks.rglob("*.zst"))) == 1
     finally:
         store.close()
