@@ -2,7 +2,7 @@
 Assemble (their duration is the bill), next to the command line's cold `sbom` on the same image.
 
 Usage: python bench/lambda_phases.py [--rounds 3] [--images image image-rpm] [--stores local|moto]
-                                     [--out FILE]
+                                     [--rebuilt] [--out FILE]
 
 The images are the ones bench/sbom_vs_trivy.sh compares with Trivy (bench/out/sbom-vs-trivy/<name>,
 built by bench/build_bench_image.py when missing). Each is pushed to a local registry (Debian's
@@ -17,6 +17,10 @@ layer is read, as for a first push) and analyzes each image once:
 - ``--stores moto``: the real handlers under the real analysis state machine in moto, each invocation
   timed. moto runs every state on a thread of its own, so each invocation also builds the botocore
   sessions pynamodb keeps per thread (a warm Lambda container does not): these figures overstate.
+
+With ``--rebuilt`` (local stores), each round then analyzes, on the same stores, the image rebuilt on
+the same layers with another label (bench/relabel_layout.py: new config and manifest digests): what a
+push of an image relabelled or rebuilt on unchanged layers costs, reported as ``rebuilt:<function>``.
 
 Reported per image: the median over rounds of each function's time, the sum of AnalyzeLayer over the
 layers and the largest one (a Map runs them in parallel on AWS), the blob requests, and the command
@@ -43,6 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.push_burst import timed_handlers  # noqa: E402
+from bench.relabel_layout import relabel  # noqa: E402
 
 from tests.support.aws import ecr_push_event, fake_aws_environment, moto_stack, registry_environment  # noqa: E402
 from tests.support.registry import push_layout, run_registry  # noqa: E402
@@ -110,9 +115,12 @@ def _timed(call: Any) -> tuple[Any, float, float]:
     return result, time.perf_counter() - wall, time.process_time() - cpu
 
 
-def _local_round(reference: str, client: Any, work: Path) -> tuple[dict[str, list[float]], dict[str, int]]:
+def _local_round(
+    reference: str, client: Any, work: Path, rebuilt: str | None = None
+) -> tuple[dict[str, list[float]], dict[str, int]]:
     """One analysis through the phase functions on empty local stores: seconds per call and function
-    (CPU seconds under ``<function>-cpu``), and the blob requests."""
+    (CPU seconds under ``<function>-cpu``), and the blob requests; then, with ``rebuilt``, the analysis
+    of that image on the same stores (its functions named ``rebuilt:<function>``)."""
     from portwarden.adapters.local.sqlite import LocalStore
     from portwarden.core.services.acquire import ImageAccess
     from portwarden.core.services.pipeline import (
@@ -132,23 +140,32 @@ def _local_round(reference: str, client: Any, work: Path) -> tuple[dict[str, lis
             durations[function].append(wall)
             durations[f"{function}-cpu"].append(cpu)
 
-        request = AnalysisRequest(source=reference)
-        pointer, wall, cpu = _timed(
-            lambda: resolve_phase(request, access, blobs=blobs, catalog=store.catalog)
-        )
-        record("ResolveFunction", wall, cpu)
-        for task in pointer.layers:
+        for prefix, source in [("", reference), ("rebuilt:", rebuilt)]:
+            if source is None:
+                continue
+            request = AnalysisRequest(source=source)
+            pointer, wall, cpu = _timed(
+                lambda request=request: resolve_phase(request, access, blobs=blobs, catalog=store.catalog)
+            )
+            record(f"{prefix}ResolveFunction", wall, cpu)
+            for task in pointer.layers:
+                if task.cached:
+                    continue  # passed over by the Map
+                _, wall, cpu = _timed(
+                    lambda task=task, request=request: analyze_layer_phase(
+                        request.source, task, access, blobs=blobs
+                    )
+                )
+                record(f"{prefix}AnalyzeLayerFunction", wall, cpu)
             _, wall, cpu = _timed(
-                lambda task=task: analyze_layer_phase(request.source, task, access, blobs=blobs)
+                lambda pointer=pointer: assemble_phase(
+                    pointer, access, blobs=blobs, catalog=store.catalog, analyses=store.analyses
+                )
             )
-            record("AnalyzeLayerFunction", wall, cpu)
-        _, wall, cpu = _timed(
-            lambda: assemble_phase(
-                pointer, access, blobs=blobs, catalog=store.catalog, analyses=store.analyses
-            )
-        )
-        record("AssembleFunction", wall, cpu)
-        return durations, dict(blobs.requests)
+            record(f"{prefix}AssembleFunction", wall, cpu)
+            if not prefix:
+                counted = dict(blobs.requests)
+        return durations, counted
     finally:
         store.close()
 
@@ -171,8 +188,11 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--images", nargs="+", default=["image", "image-rpm"])
     parser.add_argument("--stores", choices=["local", "moto"], default="local")
+    parser.add_argument("--rebuilt", action="store_true", help="also the image rebuilt on the same layers")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    if args.rebuilt and args.stores != "local":
+        parser.error("--rebuilt measures the local stores")
     _ensure_images()
     # As an install would have them: compiled once, not on every start.
     package = ROOT / "layers" / "portwarden"
@@ -188,12 +208,18 @@ def main() -> int:
         work = Path(scratch)
         fake_aws_environment(patch)
         with run_registry(work / "registry") as registry:
-            digests = {}
+            digests, rebuilt_digests = {}, {}
             for image in args.images:
                 layout = IMAGES_DIR / image
                 push_layout(layout, registry, f"team/{image}", "1.0", source_tag=_source_tag(layout))
                 index = json.loads((layout / "index.json").read_bytes())
                 digests[image] = index["manifests"][0]["digest"]
+                if args.rebuilt:
+                    relabelled = work / f"rebuilt-{image}"
+                    rebuilt_digests[image] = relabel(layout, relabelled, "bench.rebuilt", "1")
+                    push_layout(
+                        relabelled, registry, f"team/{image}", "rebuilt", source_tag=_source_tag(layout)
+                    )
             environment = registry_environment(
                 registry.host,
                 PORTWARDEN_WORK_DIR=str(work / "functions"),
@@ -207,8 +233,11 @@ def main() -> int:
                 for image in args.images:
                     if args.stores == "local":
                         reference = f"{registry.host}/team/{image}@{digests[image]}"
+                        rebuilt = (
+                            f"{registry.host}/team/{image}@{rebuilt_digests[image]}" if args.rebuilt else None
+                        )
                         durations, counted = _local_round(
-                            reference, client, work / f"store-{image}-{round_number}"
+                            reference, client, work / f"store-{image}-{round_number}", rebuilt
                         )
                         requests[image].append(counted)
                     else:
@@ -217,11 +246,18 @@ def main() -> int:
                     cli_home = work / f"cli-home-{image}-{round_number}"
                     cli[image].append(_cli_cold(IMAGES_DIR / image, cli_home))
                     layers = durations["AnalyzeLayerFunction"]
+                    rebuilt_line = (
+                        f", rebuilt: Resolve {1000 * sum(durations['rebuilt:ResolveFunction']):.0f} ms, "
+                        f"AnalyzeLayer {len(durations.get('rebuilt:AnalyzeLayerFunction', []))} x, "
+                        f"Assemble {1000 * sum(durations['rebuilt:AssembleFunction']):.0f} ms"
+                        if args.rebuilt
+                        else ""
+                    )
                     print(
                         f"round {round_number} {image}: AnalyzeLayer {len(layers)} x "
                         f"{', '.join(f'{1000 * s:.0f}' for s in layers)} ms, "
                         f"Assemble {1000 * sum(durations['AssembleFunction']):.0f} ms, "
-                        f"cli cold {cli[image][-1][0]:.2f} s",
+                        f"cli cold {cli[image][-1][0]:.2f} s{rebuilt_line}",
                         flush=True,
                     )
     report: dict[str, Any] = {
