@@ -340,3 +340,46 @@ def test_a_stored_analysis_naming_no_valid_stack_is_a_miss_with_a_warning(tmp_pa
     warnings = [w for w in again.warnings if w.startswith(CACHE_WARNING_PREFIX)]
     assert len(warnings) == 1 and "layer stack" in warnings[0], warnings
     assert len(again.packages) == 30
+
+
+def test_a_scan_of_a_new_image_on_the_stack_reads_no_layer(tmp_path: Path) -> None:
+    """The analysis a scan (or the server) asks for comes from the entry too, and an analysis made
+    for a scan keeps the entry for the images after it."""
+    cache_root = tmp_path / "cache"
+    blobs = FilesystemBlobStore(cache_root)
+    first = layout(tmp_path, "first", [BASE, APP], labels={"version": "1"})
+    second = layout(tmp_path, "second", [BASE, APP], labels={"version": "2"}, user="app")
+    analyze_image(first, ImageAccess(), blobs=blobs, clock=clock)
+    assert len(stack_entries(cache_root)) == 1
+    forget_fragments_and_analyses(cache_root)
+    analysis = analyze_image(second, ImageAccess(), blobs=blobs, clock=clock)
+    assert not (cache_root / "fragments").exists()  # nothing was read from the layers
+    expected = analyze_image(
+        second, ImageAccess(), blobs=FilesystemBlobStore(tmp_path / "other"), clock=clock
+    )
+    assert analysis == expected
+    assert analysis.image.config["labels"] == {"version": "2"} and analysis.image.config["user"] == "app"
+    # Stored on the stack: the rescan is answered from it.
+    assert analyze_image(second, ImageAccess(), blobs=blobs, clock=clock) == expected
+
+
+@pytest.mark.parametrize("document_format", ["cyclonedx-json", "spdx-json"])
+def test_another_format_of_a_new_image_on_the_stack_is_the_assembled_one(
+    tmp_path: Path, document_format: str
+) -> None:
+    cache_root = tmp_path / "cache"
+    blobs = FilesystemBlobStore(cache_root)
+    first = layout(tmp_path, "first", [BASE, APP], labels={"version": "1"})
+    second = layout(tmp_path, "second", [BASE, APP], labels={"version": "2"})
+    native(first, blobs)
+    forget_fragments_and_analyses(cache_root)
+
+    def document(store: FilesystemBlobStore) -> bytes:
+        out = io.BytesIO()
+        sbom_document(second, ImageAccess(), document_format, blobs=store, clock=clock).write(out)
+        return out.getvalue()
+
+    from_stack = document(blobs)
+    assert not (cache_root / "fragments").exists()
+    assert from_stack == document(FilesystemBlobStore(tmp_path / "fresh"))
+    assert document(blobs) == from_stack  # stored as rendered, for the identical request

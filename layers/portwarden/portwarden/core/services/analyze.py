@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import logging
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,7 +28,13 @@ from portwarden.core.image.rendering import RenderingRecorder
 from portwarden.core.image.replay import StoredAnswer
 from portwarden.core.image.resolver import FileResolver
 from portwarden.core.image.sources import ImageSource, ResolvedImage, layout_reads
-from portwarden.core.image.stacks import FRESH_MEMBERS, LayerStackCache, StackEntry, splice_members
+from portwarden.core.image.stacks import (
+    FRESH_MEMBERS,
+    LayerStackCache,
+    StackEntry,
+    StackLookup,
+    splice_members,
+)
 from portwarden.core.model.analysis import (
     AnalyzedFile,
     AnalyzerRun,
@@ -91,9 +97,14 @@ def analyze_image(
             read.close()
 
     results = plan.result_cache(blobs, access.limits)
+    stacks = results.layer_stacks()
     with opened_image(source_text, access, platform) as (source, resolved):
-        lookup, image = _stored_or_read(source, resolved, access, plan, results, blobs)
-    return _finish(lookup, image, plan, results, clock)[0]
+        lookup = results.lookup(resolved.manifest_digest)
+        found = _stack_entry(lookup, stacks, resolved, access)
+        if found.entry is not None:
+            return analysis_from_stack(found.entry, resolved, results, clock)[0]
+        lookup, image = _stored_or_read(source, resolved, access, plan, results, blobs, lookup)
+    return _finish(lookup, image, plan, results, clock, None, stacks, found.warning)[0]
 
 
 @dataclass(frozen=True)
@@ -182,21 +193,22 @@ def sbom_document(
             return SbomDocument(chosen, stored=stored.document, answer=answer)
         if stored.problem is not None:  # made again, and the damaged document replaced
             logger.warning("%s%s; the document was made again", CACHE_WARNING_PREFIX, stored.problem)
-        stacks = results.layer_stacks() if chosen == DocumentFormat.NATIVE_JSON else None
-        stack_warning = None
+        stacks = results.layer_stacks()
         lookup = results.lookup(resolved.manifest_digest)
-        if stacks is not None and lookup.analysis is None and lookup.problem is None:
-            check_layer_count(resolved, access.limits)  # as a read of the layers would
-            found = stacks.lookup(resolved)
-            if found.entry is not None:
+        found = _stack_entry(lookup, stacks, resolved, access)
+        if found.entry is not None:
+            if chosen == DocumentFormat.NATIVE_JSON:  # spliced from the entry's bytes, no model made
                 pieces, kept = _from_stack(found.entry, resolved, results, clock)
-                if not kept:
-                    return SbomDocument(chosen, encoded=pieces)
-                record = results.record_rendering(resolved.manifest_digest, rendering)
-                return SbomDocument(chosen, record=record, answer=answer, encoded=pieces)
-            stack_warning = found.warning  # assembled from the fragments, the entry replaced
+                from_stack = SbomDocument(chosen, encoded=pieces)
+            else:
+                analysis, kept = analysis_from_stack(found.entry, resolved, results, clock)
+                from_stack = SbomDocument(chosen, analysis=analysis)
+            if not kept:
+                return from_stack
+            record = results.record_rendering(resolved.manifest_digest, rendering)
+            return replace(from_stack, record=record, answer=answer)
         lookup, image = _stored_or_read(source, resolved, access, plan, results, blobs, lookup)
-    analysis, kept, encoded = _finish(lookup, image, plan, results, clock, chosen, stacks, stack_warning)
+    analysis, kept, encoded = _finish(lookup, image, plan, results, clock, chosen, stacks, found.warning)
     if not kept:
         return SbomDocument(chosen, analysis=analysis, encoded=encoded)
     record = results.record_rendering(resolved.manifest_digest, rendering)
@@ -220,16 +232,26 @@ def _from_stack(
 
 def analysis_from_stack(
     entry: StackEntry, resolved: ResolvedImage, results: AnalysisCache, clock: Clock = _now
-) -> ImageAnalysis:
-    """The analysis of an image whose layer stack was analyzed before, stored in ``results`` on that
-    stack: the entry's members with this image's source, metadata and time, read back as the result
-    cache reads an analysis stored on its stack (the analysis phases' Assemble, which keeps the
-    analysis rather than printing a document)."""
+) -> tuple[ImageAnalysis, bool]:
+    """The analysis of an image whose layer stack was analyzed before, and whether it is now stored
+    in ``results`` on that stack: the entry's members with this image's source, metadata and time,
+    read back as the result cache reads an analysis stored on its stack (for a scan, a document
+    other than the native one, the analysis phases' Assemble)."""
     own = _own_members(entry, resolved, clock)
     _, stored = splice_members(list(ImageAnalysis.model_fields), own, entry.members)
     analysis = ImageAnalysis.model_validate_json(b"".join(stored))
-    _store_on_stack(results, resolved.manifest_digest, entry.stack_id, own)
-    return analysis
+    return analysis, _store_on_stack(results, resolved.manifest_digest, entry.stack_id, own)
+
+
+def _stack_entry(
+    lookup: ResultLookup, stacks: LayerStackCache, resolved: ResolvedImage, access: ImageAccess
+) -> StackLookup:
+    """The layer stack's entry for an image the result cache has no analysis of (none when it has
+    one, or a damaged one: that one is replaced by an analysis from the layers)."""
+    if lookup.analysis is not None or lookup.problem is not None:
+        return StackLookup(None)
+    check_layer_count(resolved, access.limits)  # as a read of the layers would
+    return stacks.lookup(resolved)
 
 
 def _own_members(entry: StackEntry, resolved: ResolvedImage, clock: Clock) -> dict[str, bytes]:
@@ -319,12 +341,13 @@ def _finish(
         store_result(results, analysis)
         analysis = analysis.model_copy(update={"warnings": (*analysis.warnings, lookup.warning)})
         return analysis, False, None
-    if document_format != DocumentFormat.NATIVE_JSON or not storable(analysis):
-        return analysis, store_result(results, analysis), None
+    if not storable(analysis):
+        return analysis, False, None
     kept, document = store_new_analysis(results, analysis, image.resolved, stacks)
     if stack_warning is not None:  # printed with the warning (encoded again), not kept as a rendering
         return analysis.model_copy(update={"warnings": (*analysis.warnings, stack_warning)}), False, None
-    return analysis, kept, document
+    # Another format is encoded from the analysis.
+    return analysis, kept, document if document_format == DocumentFormat.NATIVE_JSON else None
 
 
 def store_new_analysis(

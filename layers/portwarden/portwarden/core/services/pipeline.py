@@ -306,7 +306,7 @@ def _analysis_on_stack(
         logger.warning("%s", found.warning or gone)
         return None
     try:
-        return analysis_from_stack(found.entry, resolved, results, clock)
+        return analysis_from_stack(found.entry, resolved, results, clock)[0]
     except ValueError as exc:  # verified, yet not an analysis of this image: a re-read, never a failure
         logger.warning("image %s: its layer stack's entry is unusable (%s)", pointer.image_digest, exc)
         return None
