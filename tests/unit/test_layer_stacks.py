@@ -383,3 +383,49 @@ def test_another_format_of_a_new_image_on_the_stack_is_the_assembled_one(
     assert not (cache_root / "fragments").exists()
     assert from_stack == document(FilesystemBlobStore(tmp_path / "fresh"))
     assert document(blobs) == from_stack  # stored as rendered, for the identical request
+
+
+def _rewrite_entry_members(cache_root: Path, source: str, change: dict[str, bytes]) -> None:
+    """Store the stack's entry again with ``change``d members: a well-formed, verified entry (its
+    digest is the one of what it holds) that does not make an analysis."""
+    resolved = resolve_image(source, ImageAccess())
+    plan = plan_analysis(AnalyzerOptions(), ANALYZERS)
+    results = plan.result_cache(FilesystemBlobStore(cache_root), ImageAccess().limits)
+    stacks = results.layer_stacks()
+    found = stacks.lookup(resolved)
+    assert found.entry is not None
+    members = {name: [change.get(name, piece)] for name, piece in found.entry.members.items()}
+    assert stacks.save(resolved, list(found.entry.layers), members)
+
+
+@pytest.mark.parametrize("document_format", [None, "cyclonedx-json"])
+def test_a_verified_entry_that_is_not_an_analysis_is_a_miss_with_a_warning(
+    tmp_path: Path, document_format: str | None
+) -> None:
+    cache_root = tmp_path / "cache"
+    blobs = FilesystemBlobStore(cache_root)
+    first = layout(tmp_path, "first", [BASE, APP], labels={"version": "1"})
+    second = layout(tmp_path, "second", [BASE, APP], labels={"version": "2"})
+    analyze_image(first, ImageAccess(), blobs=blobs, clock=clock)
+    _rewrite_entry_members(cache_root, first, {"files": b'  "files": 5'})
+    shutil.rmtree(cache_root / "analyses")
+    expected = analyze_image(
+        second, ImageAccess(), blobs=FilesystemBlobStore(tmp_path / "other"), clock=clock
+    )
+    if document_format is None:
+        analysis = analyze_image(second, ImageAccess(), blobs=blobs, clock=clock)
+    else:
+        out = io.BytesIO()
+        document = sbom_document(second, ImageAccess(), document_format, blobs=blobs, clock=clock)
+        document.write(out)
+        assert document.analysis is not None and json.loads(out.getvalue())["components"]
+        analysis = document.analysis
+    (warning,) = [w for w in analysis.warnings if w.startswith(CACHE_WARNING_PREFIX)]
+    assert "is not an analysis" in warning and "assembled again" in warning
+    assert analysis.model_copy(update={"warnings": expected.warnings}) == expected
+    # The entry was replaced by the analysis made from the layers: the next image on them uses it.
+    third = layout(tmp_path, "third", [BASE, APP], labels={"version": "3"})
+    shutil.rmtree(cache_root / "fragments")
+    again = analyze_image(third, ImageAccess(), blobs=blobs, clock=clock)
+    assert not [w for w in again.warnings if w.startswith(CACHE_WARNING_PREFIX)]
+    assert again.files == expected.files

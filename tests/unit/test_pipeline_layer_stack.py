@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -136,8 +137,22 @@ def test_a_relabelled_image_is_assembled_from_the_stack_without_reading_a_layer(
         store.close()
 
 
+def _not_an_analysis(entry: Path, source: str, cache_root: Path) -> None:
+    from tests.unit.test_layer_stacks import _rewrite_entry_members
+
+    _rewrite_entry_members(cache_root, source, {"files": b'  "files": 5'})
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda entry, source, root: entry.write_bytes(b"not an entry"), "unreadable entry"),
+        (_not_an_analysis, "is not an analysis"),
+    ],
+    ids=["unreadable", "verified-but-not-an-analysis"],
+)
 def test_an_entry_damaged_after_resolve_makes_assemble_read_the_layers(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, damage: Callable[[Path, str, Path], None], reason: str
 ) -> None:
     store = LocalStore(tmp_path / "home")
     try:
@@ -148,7 +163,7 @@ def test_an_entry_damaged_after_resolve_makes_assemble_read_the_layers(
         pointer = resolve_phase(request, access, blobs=store.blobs, catalog=store.catalog, clock=clock)
         assert pointer.layer_stack and all(task.cached for task in pointer.layers)
         (entry,) = (tmp_path / "home" / "cache" / "stacks").rglob("*.zst")
-        entry.write_bytes(b"not an entry")
+        damage(entry, second_source, tmp_path / "home" / "cache")
         # The layers Resolve passed over have no fragment either: Assemble reads them itself.
         shutil.rmtree(tmp_path / "home" / "cache" / "fragments")
         with caplog.at_level(logging.WARNING, logger="portwarden.core.services.pipeline"):
@@ -161,7 +176,7 @@ def test_an_entry_damaged_after_resolve_makes_assemble_read_the_layers(
                 clock=clock,
             )
         assert assembled.package_count == 25
-        assert any("layer stack" in r.getMessage() for r in caplog.records)
+        assert any("layer stack" in r.getMessage() and reason in r.getMessage() for r in caplog.records)
         # The entry is replaced by the new analysis's: a third image on the layers is answered from it.
         third, read = run_pipeline(
             store, AnalysisRequest(source=layout(tmp_path, "third", labels={"r": "3"}))

@@ -102,7 +102,10 @@ def analyze_image(
         lookup = results.lookup(resolved.manifest_digest)
         found = _stack_entry(lookup, stacks, resolved, access)
         if found.entry is not None:
-            return analysis_from_stack(found.entry, resolved, results, clock)[0]
+            analysis, _, problem = analysis_from_stack(found.entry, resolved, results, clock)
+            if analysis is not None:
+                return analysis
+            found = StackLookup(None, problem)
         lookup, image = _stored_or_read(source, resolved, access, plan, results, blobs, lookup)
     return _finish(lookup, image, plan, results, clock, None, stacks, found.warning)[0]
 
@@ -196,13 +199,18 @@ def sbom_document(
         stacks = results.layer_stacks()
         lookup = results.lookup(resolved.manifest_digest)
         found = _stack_entry(lookup, stacks, resolved, access)
-        if found.entry is not None:
-            if chosen == DocumentFormat.NATIVE_JSON:  # spliced from the entry's bytes, no model made
-                pieces, kept = _from_stack(found.entry, resolved, results, clock)
-                from_stack = SbomDocument(chosen, encoded=pieces)
+        from_stack: SbomDocument | None = None
+        if found.entry is not None and chosen == DocumentFormat.NATIVE_JSON:
+            # Spliced from the entry's bytes: no model made.
+            pieces, kept = _from_stack(found.entry, resolved, results, clock)
+            from_stack = SbomDocument(chosen, encoded=pieces)
+        elif found.entry is not None:
+            stacked, kept, problem = analysis_from_stack(found.entry, resolved, results, clock)
+            if stacked is not None:
+                from_stack = SbomDocument(chosen, analysis=stacked)
             else:
-                analysis, kept = analysis_from_stack(found.entry, resolved, results, clock)
-                from_stack = SbomDocument(chosen, analysis=analysis)
+                found = StackLookup(None, problem)
+        if from_stack is not None:
             if not kept:
                 return from_stack
             record = results.record_rendering(resolved.manifest_digest, rendering)
@@ -232,15 +240,21 @@ def _from_stack(
 
 def analysis_from_stack(
     entry: StackEntry, resolved: ResolvedImage, results: AnalysisCache, clock: Clock = _now
-) -> tuple[ImageAnalysis, bool]:
+) -> tuple[ImageAnalysis | None, bool, str | None]:
     """The analysis of an image whose layer stack was analyzed before, and whether it is now stored
     in ``results`` on that stack: the entry's members with this image's source, metadata and time,
     read back as the result cache reads an analysis stored on its stack (for a scan, a document
-    other than the native one, the analysis phases' Assemble)."""
+    other than the native one, the analysis phases' Assemble). An entry whose verified bytes do not
+    make an analysis is a miss: no analysis, and why (the caller assembles the image from its layers,
+    and the entry is replaced)."""
     own = _own_members(entry, resolved, clock)
     _, stored = splice_members(list(ImageAnalysis.model_fields), own, entry.members)
-    analysis = ImageAnalysis.model_validate_json(b"".join(stored))
-    return analysis, _store_on_stack(results, resolved.manifest_digest, entry.stack_id, own)
+    try:
+        analysis = ImageAnalysis.model_validate_json(b"".join(stored))
+    except ValueError as exc:  # pydantic's ValidationError is one; its first line says what failed
+        reason = str(exc).splitlines()[0]
+        return None, False, f"layer stack {entry.stack_id[:16]}: the entry is not an analysis ({reason})"
+    return analysis, _store_on_stack(results, resolved.manifest_digest, entry.stack_id, own), None
 
 
 def _stack_entry(

@@ -26,7 +26,7 @@ from portwarden.core.image.reader import SquashedImage, check_layer_count, read_
 from portwarden.core.image.reference import SourceSpec
 from portwarden.core.image.sources import ResolvedImage, open_source
 from portwarden.core.image.squash import squash
-from portwarden.core.image.stacks import LayerStackCache
+from portwarden.core.image.stacks import LayerStackCache, StackLookup
 from portwarden.core.model.analysis import ImageAnalysis
 from portwarden.core.model.pipeline import AnalysisRequest, AssembledPointer, LayerTask, ResolvedPointer
 from portwarden.core.model.records import (
@@ -305,11 +305,10 @@ def _analysis_on_stack(
         gone = f"image {pointer.image_digest}: its layer stack's entry is gone"
         logger.warning("%s", found.warning or gone)
         return None
-    try:
-        return analysis_from_stack(found.entry, resolved, results, clock)[0]
-    except ValueError as exc:  # verified, yet not an analysis of this image: a re-read, never a failure
-        logger.warning("image %s: its layer stack's entry is unusable (%s)", pointer.image_digest, exc)
-        return None
+    analysis, _, problem = analysis_from_stack(found.entry, resolved, results, clock)
+    if analysis is None:  # verified, yet not an analysis: the layers are read, the entry replaced
+        logger.warning("%s", StackLookup(None, problem).warning)
+    return analysis
 
 
 def _assemble_from_fragments(
