@@ -429,3 +429,43 @@ def test_a_verified_entry_that_is_not_an_analysis_is_a_miss_with_a_warning(
     again = analyze_image(third, ImageAccess(), blobs=blobs, clock=clock)
     assert not [w for w in again.warnings if w.startswith(CACHE_WARNING_PREFIX)]
     assert again.files == expected.files
+
+
+def _renderings(cache_root: Path) -> list[Path]:
+    return sorted(p for p in (cache_root / "analyses").rglob("*.zst") if ".json-" in p.name)
+
+
+def test_a_document_spliced_from_the_stack_is_stored_as_what_it_adds_to_the_entry(tmp_path: Path) -> None:
+    """The document of a new image on the stack is kept as its own members and the stack's id (not
+    the 7 MB again): the identical request prints it spliced again, byte for byte; without the
+    entry it is a miss with a warning, and the document is made again."""
+    cache_root = tmp_path / "cache"
+    blobs = FilesystemBlobStore(cache_root)
+    first = layout(tmp_path, "first", [BASE, APP], labels={"version": "1"})
+    second = layout(tmp_path, "second", [BASE, APP], labels={"version": "2"})
+    native(first, blobs)
+    (whole,) = _renderings(cache_root)
+    document = native(second, blobs)
+    spliced = [p for p in _renderings(cache_root) if p != whole]
+    assert len(spliced) == 1
+    assert spliced[0].stat().st_size < whole.stat().st_size / 2
+    stored = zstandard.ZstdDecompressor().decompress(spliced[0].read_bytes())
+    assert b'"path": "/app/x"' not in stored and stored.rsplit(b"\n", 1)[1].startswith(
+        b"portwarden-rendering 2 "
+    )
+    # Read back: the same bytes, without the fragments (nothing is assembled).
+    shutil.rmtree(cache_root / "fragments")
+    for entry in [*stack_entries(cache_root)]:
+        assert entry.exists()
+    assert native(second, blobs) == document
+    # Without the entry: a miss with the reason, and the document made again from the layers.
+    for entry in stack_entries(cache_root):
+        entry.unlink()
+    out = io.BytesIO()
+    again = sbom_document(second, ImageAccess(), "json", blobs=blobs, clock=clock)
+    again.write(out)
+    remade, printed = json.loads(out.getvalue()), json.loads(document)
+    (warning,) = [w for w in remade.pop("warnings") if w.startswith(CACHE_WARNING_PREFIX)]
+    assert "layer stack" in warning  # the analysis stored on the stack is refused too, and says why
+    printed.pop("warnings")
+    assert remade == printed

@@ -329,3 +329,33 @@ def test_memos_written_and_read_by_many_threads_never_answer_wrongly(
     assert errors == []
     assert len(seen) == 600 and set(seen) <= {documents["a"], None}
     assert documents["a"] in seen
+
+
+def test_a_document_spliced_from_a_layer_stack_is_answered_from_the_memo_without_pydantic(
+    tmp_path: Path,
+) -> None:
+    """A new image on an analyzed layer stack has its document stored as what it adds to the stack's
+    entry: its rescan reads both, verified, and prints the same bytes, still without pydantic."""
+    from tests.support.ocibuild import ConfigSpec
+
+    base = build_layer(
+        [file("etc/os-release", 'ID=debian\nVERSION_ID="12"\n'), file("var/lib/dpkg/status", STATUS)]
+    )
+    layers = [base, build_layer([file("app/marker.txt", "first")])]
+    first = write_oci_layout(tmp_path / "first", build_image(layers, ConfigSpec(labels={"v": "1"})))
+    second = write_oci_layout(tmp_path / "second", build_image(layers, ConfigSpec(labels={"v": "2"})))
+    env = _env(tmp_path)
+    assert _cli(["sbom", f"oci-dir:{first}", "-o", "json"], env).returncode == 0
+    args = ["sbom", f"oci-dir:{second}", "-o", "json"]
+    spliced = _cli(args, env)
+    assert spliced.returncode == 0 and b"pydantic loaded: True" in spliced.stderr
+    assert json.loads(spliced.stdout)["image"]["config"]["labels"] == {"v": "2"}
+    again = _cli(args, env)
+    assert again.returncode == 0 and again.stderr == b"pydantic loaded: False"
+    assert again.stdout == spliced.stdout
+    # The entry gone: the memo does not answer (the full answer does, and says why it could not).
+    for entry in (tmp_path / "home" / "cache" / "stacks").rglob("*.zst"):
+        entry.unlink()
+    after = _cli(args, env)
+    assert after.returncode == 0 and b"pydantic loaded: True" in after.stderr
+    assert b"layer stack" in after.stderr

@@ -337,7 +337,7 @@ def _stored_answer(wiring: _Wiring) -> tuple[bytes, StoredAnswer | None] | None:
 def cache_warning_lines(analysis: ImageAnalysis) -> list[str]:
     """What the command says before the document when the layer cache was damaged (the affected
     layers were read again)."""
-    from portwarden.core.image.cache import CACHE_WARNING_PREFIX
+    from portwarden.core.image.rendering import CACHE_WARNING_PREFIX
 
     return [f"warning: {w}" for w in analysis.warnings if w.startswith(CACHE_WARNING_PREFIX)]
 

@@ -30,10 +30,12 @@ from portwarden.core.image.content import ContentStore
 from portwarden.core.image.digest import split_digest
 from portwarden.core.image.fragment import LayerIndex, decode_index, encode_index
 from portwarden.core.image.rendering import (
+    CACHE_WARNING_PREFIX,
     RenderingLookup,
     RenderingRecorder,
     read_rendering,
     rendering_key,
+    rendering_on_stack,
     rendering_trailer,
 )
 from portwarden.core.model.analysis import ImageAnalysis
@@ -47,8 +49,6 @@ if TYPE_CHECKING:  # the port is a type here; importing ports loads every model
 # 4: entries as columns, digests as one base64 string (fragment.encode_index).
 # 5: the captured contents in the fragment's own object, after its header line (one object a layer).
 FRAGMENT_FORMAT = 5
-# Analysis warnings about the cache start with this, so a front end can single them out.
-CACHE_WARNING_PREFIX = "layer cache: "
 
 
 @dataclass(frozen=True)
@@ -328,6 +328,16 @@ class AnalysisCache:
         """The stored document ``rendering`` (see ``rendering_id``) of this image's analysis, verified
         (``rendering.read_rendering``)."""
         return read_rendering(self._blobs, self.key, manifest_digest, rendering, self.max_document_bytes)
+
+    def save_rendering_on_stack(
+        self, manifest_digest: str, rendering: str, stack_id: str, names: list[str], own: dict[str, bytes]
+    ) -> None:
+        """Store a native document spliced from the entry of ``stack_id`` as what it adds to the
+        entry (``rendering.rendering_on_stack``): read back, it is spliced again, verified."""
+        self._blobs.put(
+            rendering_key(self.key, manifest_digest, rendering),
+            rendering_on_stack(manifest_digest, rendering, stack_id, names, own),
+        )
 
     def record_rendering(self, manifest_digest: str, rendering: str) -> RenderingRecorder:
         """A recorder of the document ``rendering`` of this image's analysis (``commit`` stores it)."""

@@ -5,6 +5,13 @@ the bytes, then a line "portwarden-rendering 1 <manifest digest> <rendering id> 
 in a checksummed zstd frame. A rescan asking for the same format from the same source prints it
 without building the analysis's models or encoding them again.
 
+A native document spliced from a layer stack's entry (``stacks``: a new image on analyzed layers) is
+kept as what it adds to the entry (format 2): a header line naming the stack, the document's members
+in order and the sizes of the image's own members, those members, then the trailer line with format 2
+and the sha256 of all that. Read back, the entry is read and verified too and the document spliced
+again, byte for byte the one printed: the 7 MB of an ordinary image's inventory are compressed and
+hashed once per stack, not once more for each image on it.
+
 Kept apart from ``cache`` (which loads the analysis models, and so pydantic) so that the quickest
 answer to a rescan (``cli.request_memo``) can read and verify a stored document with nothing else
 loaded; ``AnalysisCache`` names and reads renderings through these functions.
@@ -14,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -26,7 +34,11 @@ if TYPE_CHECKING:  # the port is a type here; importing ports loads every model
     from portwarden.core.ports import BlobStore
 
 RENDERING_FORMAT = 1
+RENDERING_ON_STACK_FORMAT = 2
 _RENDERING_MAGIC = b"portwarden-rendering"
+# Analysis warnings about the cache (a fragment, a stored analysis, a layer stack's entry, a stored
+# document) start with this, so a front end can single them out.
+CACHE_WARNING_PREFIX = "layer cache: "
 _READ_CHUNK = 1 << 20
 
 
@@ -55,9 +67,28 @@ def rendering_key(result_key: str, manifest_digest: str, rendering: str) -> str:
     return f"analyses/{algorithm}/{hexdigest}/{result_key}.{rendering}.zst"
 
 
-def rendering_trailer(manifest_digest: str, rendering: str) -> bytes:
+def rendering_trailer(manifest_digest: str, rendering: str, version: int = RENDERING_FORMAT) -> bytes:
     """The trailer's head: what the document must be of (its sha256 follows it)."""
-    return b"%s %d %s %s" % (_RENDERING_MAGIC, RENDERING_FORMAT, manifest_digest.encode(), rendering.encode())
+    return b"%s %d %s %s" % (_RENDERING_MAGIC, version, manifest_digest.encode(), rendering.encode())
+
+
+def rendering_on_stack(
+    manifest_digest: str, rendering: str, stack_id: str, names: list[str], own: dict[str, bytes]
+) -> bytes:
+    """The stored form (format 2) of a native document spliced from the entry of ``stack_id``:
+    ``names`` the document's members in order, ``own`` the image's own members as printed."""
+    header = {
+        "stack": stack_id,
+        "names": names,
+        "members": [[name, len(piece)] for name, piece in own.items()],
+    }
+    body = [json.dumps(header).encode() + b"\n", *own.values()]
+    hasher = hashlib.sha256()
+    for piece in body:
+        hasher.update(piece)
+    head = rendering_trailer(manifest_digest, rendering, RENDERING_ON_STACK_FORMAT)
+    trailer = b"\n%s %s" % (head, hasher.hexdigest().encode())
+    return zstandard.ZstdCompressor(level=1, write_checksum=True).compress(b"".join([*body, trailer]))
 
 
 def read_rendering(
@@ -80,7 +111,8 @@ def read_rendering(
                     return RenderingLookup(None, f"image {manifest_digest}: stored {rendering} too large")
         end = data.rfind(b"\n")
         head, _, stated = bytes(data[end + 1 :]).rpartition(b" ")
-        if end < 0 or head != rendering_trailer(manifest_digest, rendering):
+        on_stack = head == rendering_trailer(manifest_digest, rendering, RENDERING_ON_STACK_FORMAT)
+        if end < 0 or (head != rendering_trailer(manifest_digest, rendering) and not on_stack):
             problem = f"image {manifest_digest}: stored {rendering} has no matching trailer"
             return RenderingLookup(None, problem)
         del data[end:]
@@ -90,9 +122,48 @@ def read_rendering(
                 None,
                 f"image {manifest_digest}: stored {rendering} does not match its digest (got {actual})",
             )
+        if on_stack:
+            document, problem = _spliced(blobs, result_key, bytes(data), max_bytes)
+            if document is None:
+                return RenderingLookup(None, f"image {manifest_digest}: stored {rendering}: {problem}")
+            return RenderingLookup(document)
         return RenderingLookup(bytes(data))
-    except (StoreError, ValueError, zstandard.ZstdError) as exc:
+    except (StoreError, ValueError, KeyError, TypeError, zstandard.ZstdError) as exc:
         return RenderingLookup(None, f"image {manifest_digest}: unreadable stored {rendering}: {exc}")
+
+
+def _spliced(blobs: BlobStore, result_key: str, data: bytes, max_bytes: int) -> tuple[bytes | None, str]:
+    """The document a format 2 rendering (``data``, its trailer checked and cut) and its layer stack's
+    entry make; or None and why not (the entry missing, damaged or of other layers)."""
+    from portwarden.core.image.stacks import FRESH_MEMBERS, STACK_MEMBERS, LayerStackCache, splice_members
+
+    header_end = data.find(b"\n")
+    header = json.loads(data[:header_end])
+    names = header["names"]
+    own: dict[str, bytes] = {}
+    offset = header_end + 1
+    for name, size in header["members"]:
+        if not isinstance(size, int) or size < 0 or offset + size > len(data):
+            return None, "its own members are truncated"
+        own[name] = data[offset : offset + size]
+        offset += size
+    if offset != len(data):
+        return None, "it holds more than the members it lists"
+    if sorted(own) != sorted(FRESH_MEMBERS) or sorted(names) != sorted([*FRESH_MEMBERS, *STACK_MEMBERS]):
+        return None, f"the members {sorted(own)} and the entry's do not make a document"
+    stack_id = header["stack"]
+    found = LayerStackCache(blobs, result_key, max_bytes).lookup_id(stack_id)
+    if found.entry is None:
+        return None, found.problem or f"no entry for layer stack {stack_id[:16]}"
+    # The entry's layers must be the ones this document names (its own ``image`` member).
+    image = json.loads(b"{" + own["image"] + b"}")["image"]
+    if list(found.entry.layers) != image["layers"]:
+        return None, f"the entry of layer stack {stack_id[:16]} is of other layers"
+    document, _ = splice_members(names, own, found.entry.members)
+    spliced = b"".join(document)
+    if len(spliced) > max_bytes:
+        return None, "too large"
+    return spliced, ""
 
 
 class RenderingRecorder:

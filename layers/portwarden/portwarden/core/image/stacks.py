@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import zstandard
 
 from portwarden.core.errors import StoreError
-from portwarden.core.image.cache import CACHE_WARNING_PREFIX
+from portwarden.core.image.rendering import CACHE_WARNING_PREFIX
 
 if TYPE_CHECKING:  # the port is a type here; importing ports loads every model
     from portwarden.core.image.sources import ResolvedImage

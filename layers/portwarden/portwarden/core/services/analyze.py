@@ -19,12 +19,12 @@ from portwarden.core.analyzers.ownership import drop_owned_language_packages
 from portwarden.core.analyzers.registry import ANALYZERS, STREAM_ANALYZER_VERSIONS
 from portwarden.core.errors import StoreError
 from portwarden.core.image import paths
-from portwarden.core.image.cache import CACHE_WARNING_PREFIX, AnalysisCache, ResultLookup
+from portwarden.core.image.cache import AnalysisCache, ResultLookup
 from portwarden.core.image.fragment import LayerIndex, ScanFinding
 from portwarden.core.image.manifest import ImageConfig
 from portwarden.core.image.reader import SquashedImage, check_layer_count
 from portwarden.core.image.reference import SourceKind, SourceSpec
-from portwarden.core.image.rendering import RenderingRecorder
+from portwarden.core.image.rendering import CACHE_WARNING_PREFIX, RenderingRecorder
 from portwarden.core.image.replay import StoredAnswer
 from portwarden.core.image.resolver import FileResolver
 from portwarden.core.image.sources import ImageSource, ResolvedImage, layout_reads
@@ -129,6 +129,9 @@ class SbomDocument:
     answer: StoredAnswer | None = None
     # The document's pieces when they were encoded already (with the stored analysis: see _finish).
     encoded: Iterator[bytes] | None = None
+    # The pieces are of a document stored already (spliced from a layer stack's entry, and stored as
+    # what it adds to it): ``write`` writes them and says the document is stored.
+    rendered: bool = False
 
     def write(self, out: SupportsWrite[bytes]) -> bool:
         """Write the document; whether it is stored for the next identical request (found there or
@@ -137,6 +140,10 @@ class SbomDocument:
 
         if self.stored is not None:
             out.write(self.stored)
+            return True
+        if self.rendered and self.encoded is not None:
+            for piece in self.encoded:
+                out.write(piece)
             return True
         if self.analysis is None and self.encoded is None:  # pragma: no cover - sbom_document gives one
             raise AssertionError("neither a stored document nor an analysis")
@@ -201,8 +208,10 @@ def sbom_document(
         found = _stack_entry(lookup, stacks, resolved, access)
         from_stack: SbomDocument | None = None
         if found.entry is not None and chosen == DocumentFormat.NATIVE_JSON:
-            # Spliced from the entry's bytes: no model made.
-            pieces, kept = _from_stack(found.entry, resolved, results, clock)
+            # Spliced from the entry's bytes (no model made), and stored as what it adds to them.
+            pieces, kept = _from_stack(found.entry, resolved, results, clock, rendering)
+            if kept:
+                return SbomDocument(chosen, encoded=pieces, answer=answer, rendered=True)
             from_stack = SbomDocument(chosen, encoded=pieces)
         elif found.entry is not None:
             stacked, kept, problem = analysis_from_stack(found.entry, resolved, results, clock)
@@ -224,18 +233,28 @@ def sbom_document(
 
 
 def _from_stack(
-    entry: StackEntry, resolved: ResolvedImage, results: AnalysisCache, clock: Clock
+    entry: StackEntry, resolved: ResolvedImage, results: AnalysisCache, clock: Clock, rendering: str
 ) -> tuple[Iterator[bytes], bool]:
     """The native document of an image whose layer stack was analyzed before (``core.image.stacks``),
-    and whether its analysis is now stored in ``results``.
+    and whether it is now stored in ``results``, with its analysis.
 
     The members the layers determine are the entry's bytes; the source, the image metadata and the
     time are this image's, encoded now. The analysis is stored as those members and the stack
-    (``AnalysisCache.save_on_stack``), for the next request about this image.
+    (``AnalysisCache.save_on_stack``), and the document (``rendering``) likewise, for the next
+    request about this image.
     """
     own = _own_members(entry, resolved, clock)
-    document, _ = splice_members(list(ImageAnalysis.model_fields), own, entry.members)
-    return iter(document), _store_on_stack(results, resolved.manifest_digest, entry.stack_id, own)
+    names = list(ImageAnalysis.model_fields)
+    document, _ = splice_members(names, own, entry.members)
+    digest = resolved.manifest_digest
+    kept = _store_on_stack(results, digest, entry.stack_id, own)
+    if kept:
+        try:
+            results.save_rendering_on_stack(digest, rendering, entry.stack_id, names, own)
+        except StoreError as exc:  # the next identical request splices the document again
+            logger.warning("could not store the json document: %s", exc)
+            kept = False
+    return iter(document), kept
 
 
 def analysis_from_stack(
