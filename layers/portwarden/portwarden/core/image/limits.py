@@ -7,9 +7,15 @@ fails fast with a message naming the limit.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import Field
 
+from portwarden.core.errors import ManifestError
 from portwarden.core.model.base import ValueObject
+
+if TYPE_CHECKING:
+    from portwarden.core.image.sources import ResolvedImage
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -35,3 +41,16 @@ class SafetyLimits(ValueObject):
     # Each HTTP request has its own deadline in the registry client; this one stops an image whose
     # layers arrive too slowly to ever finish (a registry trickling bytes keeps every read alive).
     max_image_read_seconds: float = Field(default=3600.0, gt=0)
+
+
+def check_layer_count(resolved: ResolvedImage, limits: SafetyLimits) -> None:
+    """ManifestError for an image over ``max_layers``, or whose config lists another number of
+    diff_ids than its manifest has layers (checked before any layer, or any cache entry, is used)."""
+    layers = resolved.layers
+    if len(layers) > limits.max_layers:
+        raise ManifestError(f"image has {len(layers)} layers, more than max_layers={limits.max_layers}")
+    diff_ids = resolved.config_document.rootfs.diff_ids
+    if len(diff_ids) != len(layers):
+        raise ManifestError(
+            f"the manifest lists {len(layers)} layers but the image config lists {len(diff_ids)} diff_ids"
+        )

@@ -8,13 +8,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from portwarden.core.errors import ManifestError, StoreError
+from portwarden.core.errors import StoreError
 from portwarden.core.image.cache import LayerCache
 from portwarden.core.image.capture import CapturePolicy, ContentScanner
 from portwarden.core.image.content import ContentStore
 from portwarden.core.image.fragment import LayerIndex
 from portwarden.core.image.layer import read_layer
-from portwarden.core.image.limits import SafetyLimits
+from portwarden.core.image.limits import SafetyLimits, check_layer_count
 from portwarden.core.image.manifest import Descriptor
 from portwarden.core.image.resolver import FileResolver
 from portwarden.core.image.sources import ImageSource, ResolvedImage
@@ -40,17 +40,6 @@ class SquashedImage:
 
     def close(self) -> None:
         self.contents.close()
-
-
-def check_layer_count(resolved: ResolvedImage, limits: SafetyLimits) -> None:
-    layers = resolved.layers
-    if len(layers) > limits.max_layers:
-        raise ManifestError(f"image has {len(layers)} layers, more than max_layers={limits.max_layers}")
-    diff_ids = resolved.config_document.rootfs.diff_ids
-    if len(diff_ids) != len(layers):
-        raise ManifestError(
-            f"the manifest lists {len(layers)} layers but the image config lists {len(diff_ids)} diff_ids"
-        )
 
 
 def read_one_layer(

@@ -21,8 +21,8 @@ from portwarden.core.errors import StoreError
 from portwarden.core.image import paths
 from portwarden.core.image.cache import AnalysisCache, ResultLookup
 from portwarden.core.image.fragment import LayerIndex, ScanFinding
+from portwarden.core.image.limits import check_layer_count
 from portwarden.core.image.manifest import ImageConfig
-from portwarden.core.image.reader import SquashedImage, check_layer_count
 from portwarden.core.image.reference import SourceKind, SourceSpec
 from portwarden.core.image.rendering import CACHE_WARNING_PREFIX, RenderingRecorder
 from portwarden.core.image.replay import StoredAnswer
@@ -56,6 +56,7 @@ from portwarden.core.services.stored import stored_answer
 if TYPE_CHECKING:  # the port is a type here; importing ports loads every model
     from _typeshed import SupportsWrite
 
+    from portwarden.core.image.reader import SquashedImage
     from portwarden.core.ports import BlobStore
 
 logger = logging.getLogger(__name__)

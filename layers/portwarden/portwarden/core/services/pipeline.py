@@ -21,8 +21,9 @@ from portwarden.core.image.cache import AnalysisCache, LayerCache
 from portwarden.core.image.content import ContentStore
 from portwarden.core.image.digest import split_digest
 from portwarden.core.image.fragment import LayerIndex
+from portwarden.core.image.limits import check_layer_count
 from portwarden.core.image.manifest import Descriptor, parse_platform
-from portwarden.core.image.reader import SquashedImage, check_layer_count, read_one_layer
+from portwarden.core.image.reader import SquashedImage, read_one_layer
 from portwarden.core.image.reference import SourceSpec
 from portwarden.core.image.sources import ResolvedImage, open_source
 from portwarden.core.image.squash import squash
