@@ -255,6 +255,10 @@ def test_concurrent_images_on_one_stack_get_their_own_documents(tmp_path: Path) 
         with ThreadPoolExecutor(max_workers=len(sources)) as pool:
             documents = dict(zip(sources, pool.map(document, sources), strict=True))
         assert documents == expected, f"round {round_}"
+        # And their rescans at once, from the documents stored as what they add to the entry.
+        with ThreadPoolExecutor(max_workers=len(sources)) as pool:
+            rescans = dict(zip(sources, pool.map(document, sources), strict=True))
+        assert rescans == expected, f"round {round_}, rescans"
         shutil.rmtree(tmp_path / "cache" / "analyses")
     assert len(stack_entries(tmp_path / "cache")) == 1
 
