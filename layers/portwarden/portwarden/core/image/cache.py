@@ -279,31 +279,15 @@ class AnalysisCache:
     def _spliced(self, data: bytes) -> tuple[bytes | None, str | None]:
         """The analysis JSON of an entry made by ``save_on_stack`` (its trailer checked), with the
         members its layer stack's entry keeps; or None and why not."""
-        from portwarden.core.image.stacks import splice_members
+        from portwarden.core.image.stacks import read_on_stack, splice_members
 
-        header_end = data.find(b"\n")
-        header = json.loads(data[:header_end])
-        fresh: dict[str, bytes] = {}
-        offset = header_end + 1
-        for name, size in header["members"]:
-            if not isinstance(size, int) or size < 0 or offset + size > len(data):
-                return None, "its own members are truncated"
-            fresh[name] = data[offset : offset + size]
-            offset += size
-        if offset != len(data):
-            return None, "it holds more than the members it lists"
-        stack_id = header["stack"]
-        found = self.layer_stacks().lookup_id(stack_id)
-        if found.entry is None:
-            return None, found.problem or f"no entry for layer stack {stack_id[:16]}"
-        # The entry's layers must be the ones this analysis names (its own ``image`` member).
-        image = json.loads(b"{" + fresh["image"] + b"}")["image"]
-        if list(found.entry.layers) != image["layers"]:
-            return None, f"the entry of layer stack {stack_id[:16]} is of other layers"
+        found, problem = read_on_stack(data, self.layer_stacks())
+        if found is None:
+            return None, problem
         names = list(ImageAnalysis.model_fields)
-        if sorted([*fresh, *found.entry.members]) != sorted([*names, "packages/stored"]):
-            return None, f"the members {sorted(fresh)} and the entry's do not make an analysis"
-        _, stored = splice_members(names, fresh, found.entry.members)
+        if sorted([*found.own, *found.entry.members]) != sorted([*names, "packages/stored"]):
+            return None, f"the members {sorted(found.own)} and the entry's do not make an analysis"
+        _, stored = splice_members(names, found.own, found.entry.members)
         return b"".join(stored), None
 
     def save_on_stack(self, manifest_digest: str, stack_id: str, fresh: Mapping[str, bytes]) -> bool:

@@ -135,31 +135,23 @@ def read_rendering(
 def _spliced(blobs: BlobStore, result_key: str, data: bytes, max_bytes: int) -> tuple[bytes | None, str]:
     """The document a format 2 rendering (``data``, its trailer checked and cut) and its layer stack's
     entry make; or None and why not (the entry missing, damaged or of other layers)."""
-    from portwarden.core.image.stacks import FRESH_MEMBERS, STACK_MEMBERS, LayerStackCache, splice_members
+    from portwarden.core.image.stacks import (
+        FRESH_MEMBERS,
+        STACK_MEMBERS,
+        LayerStackCache,
+        read_on_stack,
+        splice_members,
+    )
 
-    header_end = data.find(b"\n")
-    header = json.loads(data[:header_end])
-    names = header["names"]
-    own: dict[str, bytes] = {}
-    offset = header_end + 1
-    for name, size in header["members"]:
-        if not isinstance(size, int) or size < 0 or offset + size > len(data):
-            return None, "its own members are truncated"
-        own[name] = data[offset : offset + size]
-        offset += size
-    if offset != len(data):
-        return None, "it holds more than the members it lists"
-    if sorted(own) != sorted(FRESH_MEMBERS) or sorted(names) != sorted([*FRESH_MEMBERS, *STACK_MEMBERS]):
-        return None, f"the members {sorted(own)} and the entry's do not make a document"
-    stack_id = header["stack"]
-    found = LayerStackCache(blobs, result_key, max_bytes).lookup_id(stack_id)
-    if found.entry is None:
-        return None, found.problem or f"no entry for layer stack {stack_id[:16]}"
-    # The entry's layers must be the ones this document names (its own ``image`` member).
-    image = json.loads(b"{" + own["image"] + b"}")["image"]
-    if list(found.entry.layers) != image["layers"]:
-        return None, f"the entry of layer stack {stack_id[:16]} is of other layers"
-    document, _ = splice_members(names, own, found.entry.members)
+    found, problem = read_on_stack(data, LayerStackCache(blobs, result_key, max_bytes))
+    if found is None:
+        return None, problem
+    names = found.header["names"]
+    if sorted(found.own) != sorted(FRESH_MEMBERS) or sorted(names) != sorted(
+        [*FRESH_MEMBERS, *STACK_MEMBERS]
+    ):
+        return None, f"the members {sorted(found.own)} and the entry's do not make a document"
+    document, _ = splice_members(names, found.own, found.entry.members)
     spliced = b"".join(document)
     if len(spliced) > max_bytes:
         return None, "too large"

@@ -225,6 +225,42 @@ class LayerStackCache:
         return True
 
 
+@dataclass(frozen=True)
+class OnStack:
+    """What is stored as its own members on a layer stack's entry (an analysis, a native document):
+    its header, its own members (name → bytes as printed), and the stack's entry, verified and of the
+    layers its own ``image`` member names."""
+
+    header: dict[str, Any]
+    own: dict[str, bytes]
+    entry: StackEntry
+
+
+def read_on_stack(data: bytes, stacks: LayerStackCache) -> tuple[OnStack | None, str]:
+    """``data`` (a header line naming the stack and its own members' sizes, then those members; its
+    trailer checked and cut) with its stack's entry; or None and why not."""
+    header_end = data.find(b"\n")
+    header = json.loads(data[:header_end])
+    own: dict[str, bytes] = {}
+    offset = header_end + 1
+    for name, size in header["members"]:
+        if not isinstance(size, int) or size < 0 or offset + size > len(data):
+            return None, "its own members are truncated"
+        own[name] = data[offset : offset + size]
+        offset += size
+    if offset != len(data):
+        return None, "it holds more than the members it lists"
+    stack_id = header["stack"]
+    found = stacks.lookup_id(stack_id)
+    if found.entry is None:
+        return None, found.problem or f"no entry for layer stack {stack_id[:16]}"
+    # The entry's layers must be the ones named by the image's own ``image`` member.
+    image = json.loads(b"{" + own["image"] + b"}")["image"]
+    if list(found.entry.layers) != image["layers"]:
+        return None, f"the entry of layer stack {stack_id[:16]} is of other layers"
+    return OnStack(header, own, found.entry), ""
+
+
 def splice_members(
     names: Sequence[str], fresh: Mapping[str, bytes], kept: Mapping[str, bytes]
 ) -> tuple[list[bytes], list[bytes]]:
