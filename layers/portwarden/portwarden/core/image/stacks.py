@@ -183,7 +183,7 @@ class LayerStackCache:
 
     @staticmethod
     def _broken(stack_id: str, problem: str) -> StackLookup:
-        return StackLookup(None, f"layer stack {stack_id[:16]}: {problem}")
+        return StackLookup(None, f"layer stack {stack_id}: {problem}")
 
     def save(
         self,
@@ -253,11 +253,11 @@ def read_on_stack(data: bytes, stacks: LayerStackCache) -> tuple[OnStack | None,
     stack_id = header["stack"]
     found = stacks.lookup_id(stack_id)
     if found.entry is None:
-        return None, found.problem or f"no entry for layer stack {stack_id[:16]}"
+        return None, found.problem or f"no entry for layer stack {stack_id}"
     # The entry's layers must be the ones named by the image's own ``image`` member.
     image = json.loads(b"{" + own["image"] + b"}")["image"]
     if list(found.entry.layers) != image["layers"]:
-        return None, f"the entry of layer stack {stack_id[:16]} is of other layers"
+        return None, f"the entry of layer stack {stack_id} is of other layers"
     return OnStack(header, own, found.entry), ""
 
 

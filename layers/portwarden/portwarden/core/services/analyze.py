@@ -273,7 +273,7 @@ def analysis_from_stack(
         analysis = ImageAnalysis.model_validate_json(b"".join(stored))
     except ValueError as exc:  # pydantic's ValidationError is one; its first line says what failed
         reason = str(exc).splitlines()[0]
-        return None, False, f"layer stack {entry.stack_id[:16]}: the entry is not an analysis ({reason})"
+        return None, False, f"layer stack {entry.stack_id}: the entry is not an analysis ({reason})"
     return analysis, _store_on_stack(results, resolved.manifest_digest, entry.stack_id, own), None
 
 
