@@ -139,6 +139,8 @@ def test_template_is_a_sam_template_with_python311_x86_globals(template: dict[st
     assert variables["POWERTOOLS_SERVICE_NAME"] == "portwarden"
     assert variables["LOG_LEVEL"] == {"Ref": "LogLevel"}
     assert variables["POWERTOOLS_METRICS_NAMESPACE"]
+    # Cold starts skip pydantic's plugin discovery (a scan of every distribution's metadata).
+    assert variables["PYDANTIC_DISABLE_PLUGINS"] == "__all__"
 
 
 def test_every_parameter_is_referenced(template: dict[str, Any]) -> None:

@@ -51,3 +51,23 @@ def test_help_loads_no_analyzer_store_or_encoder() -> None:
         "boto3",
     }
     assert heavy & modules == set()
+
+
+def test_the_command_line_turns_pydantic_plugin_discovery_off(monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Every command starts with plugin discovery off (the first model would otherwise scan every
+    installed distribution's metadata); a value the user set is kept."""
+    from pydantic.plugin import _loader
+
+    from portwarden.cli import entry
+
+    monkeypatch.delenv(entry.PLUGINS_VARIABLE, raising=False)
+    monkeypatch.setattr(sys, "argv", ["portwarden", "--version"])
+    monkeypatch.setattr(_loader, "_plugins", None)
+    entry.run()
+    assert capsys.readouterr().out == f"portwarden {portwarden.__version__}\n"
+    assert list(_loader.get_plugins()) == []
+    assert _loader._plugins is None  # nothing was scanned
+
+    monkeypatch.setenv(entry.PLUGINS_VARIABLE, "")
+    entry.run()
+    assert sys.modules["os"].environ[entry.PLUGINS_VARIABLE] == ""

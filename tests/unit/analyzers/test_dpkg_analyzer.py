@@ -344,9 +344,9 @@ def _licenses_line_by_line(text: str) -> list[str]:
 
 
 def test_license_lines_are_found_as_a_line_by_line_reading_finds_them() -> None:
-    """The searches in a lower-cased copy find the very lines a reading line by line finds: every
-    line boundary ``splitlines`` knows, any case, letters that look alike, and U+0130 (which lowers
-    to two characters: such texts are read line by line)."""
+    """The searches in a lower-cased ASCII copy find the very lines a reading line by line finds:
+    every line boundary ``splitlines`` knows, any case, letters that look alike, and U+0130 (which
+    lowers to two characters)."""
     import random
 
     pieces = [
