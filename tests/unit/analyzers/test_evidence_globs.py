@@ -71,3 +71,33 @@ def test_evidence_records_are_the_full_regex_scan_in_path_order() -> None:
         ]
         assert list(evidence_records(resolver, globs)) == expected, globs.patterns
         assert has_evidence(resolver, globs) == bool(expected)
+
+
+def test_an_analyzers_evidence_is_found_once_per_view(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """``applies`` and ``analyze`` ask for the same evidence: the paths are looked through once per
+    view, and a second view (another image) is looked through again, not answered from the first."""
+    from portwarden.core.analyzers.base import AnalyzerContext
+    from portwarden.core.analyzers.python import PythonPackageAnalyzer
+
+    looks: list[int] = []
+    original = GlobSet.candidates
+
+    def counted(self: GlobSet, resolver: FileResolver) -> object:
+        looks.append(id(resolver))
+        return original(self, resolver)
+
+    monkeypatch.setattr(GlobSet, "candidates", counted)
+    metadata = "Metadata-Version: 2.1\nName: requests\nVersion: 2.31.0\n"
+    analyzer = PythonPackageAnalyzer()
+    found = []
+    views = []  # both kept alive: their ids stay distinct
+    for _ in range(2):
+        resolver = FileResolver.from_files(
+            {"/usr/lib/python3/site-packages/requests-2.31.0.dist-info/METADATA": metadata}
+        )
+        views.append(resolver)
+        assert analyzer.applies(resolver)
+        output = analyzer.analyze(AnalyzerContext(resolver=resolver))
+        found.append([(p.name, p.version) for p in output.packages])
+    assert found == [[("requests", "2.31.0")]] * 2
+    assert len(looks) == 2 and looks[0] != looks[1]

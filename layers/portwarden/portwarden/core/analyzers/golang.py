@@ -23,6 +23,7 @@ from portwarden.core.analyzers._purl_lang import (
     compile_globs,
     evidence_records,
     golang_purl,
+    has_evidence,
     language_package,
     purl,
 )
@@ -325,10 +326,7 @@ class GoModuleAnalyzer:
     _declared = compile_globs(_DECLARED_GLOBS)
 
     def applies(self, resolver: FileResolver) -> bool:
-        return (
-            any_candidate_binary(resolver)
-            or next(evidence_records(resolver, self._declared), None) is not None
-        )
+        return any_candidate_binary(resolver) or has_evidence(resolver, self._declared)
 
     def analyze(self, context: AnalyzerContext) -> AnalyzerOutput:
         resolver = context.resolver

@@ -20,6 +20,7 @@ from typing import Any, BinaryIO, ClassVar
 from portwarden.core.analyzers._purl_lang import (
     compile_globs,
     evidence_records,
+    has_evidence,
     language_package,
     purl,
 )
@@ -99,10 +100,7 @@ class RustCrateAnalyzer:
     _declared = compile_globs(_DECLARED_GLOBS)
 
     def applies(self, resolver: FileResolver) -> bool:
-        return (
-            any_candidate_binary(resolver)
-            or next(evidence_records(resolver, self._declared), None) is not None
-        )
+        return any_candidate_binary(resolver) or has_evidence(resolver, self._declared)
 
     def analyze(self, context: AnalyzerContext) -> AnalyzerOutput:
         resolver = context.resolver
