@@ -15,7 +15,7 @@ from typing import Any
 from portwarden.core.ecosystems import ECOSYSTEMS
 from portwarden.core.image import paths
 from portwarden.core.image.capture import GlobPrefilter
-from portwarden.core.image.resolver import FileResolver
+from portwarden.core.image.resolver import FileResolver, register_selection
 from portwarden.core.model.files import FileRecord, FileType
 from portwarden.core.model.package import Location, Package, PackageType
 
@@ -36,6 +36,7 @@ class GlobSet:
         self.patterns = tuple(patterns)
         self._regex: re.Pattern[str] | None = None
         self._prefilter = GlobPrefilter(self.patterns)
+        register_selection(self.selection_name, self.evidence)
 
     @property
     def regex(self) -> re.Pattern[str]:

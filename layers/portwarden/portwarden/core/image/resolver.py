@@ -31,6 +31,23 @@ class ContentSource(Protocol):
     def open(self, sha256: str) -> BinaryIO: ...
 
 
+Select = Callable[["FileResolver"], Iterable[FileRecord]]
+# Shared selections by name (``FileResolver.selection``), for a view to be asked again what another
+# view was asked (``core.analyzers.memo``). Registered when their modules load.
+_SELECTIONS: dict[str, Select] = {}
+
+
+def register_selection(name: str, select: Select) -> str:
+    """Make ``select`` the selection named ``name`` (the first registration stays: a name stands for
+    one selection); returns the name."""
+    _SELECTIONS.setdefault(name, select)
+    return name
+
+
+def registered_selection(name: str) -> Select | None:
+    return _SELECTIONS.get(name)
+
+
 def _normalized(path: str) -> str:
     """``paths.normalize(path)``, without its walk for a path that is canonical already."""
     return path if _is_canonical(path) else paths.normalize(path)

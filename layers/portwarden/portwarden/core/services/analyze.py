@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from portwarden.core.analyzers.base import Analyzer, AnalyzerContext, AnalyzerOptions
+from portwarden.core.analyzers.base import Analyzer, AnalyzerOptions
+from portwarden.core.analyzers.memo import CatalogerMemo, run_cataloger
 from portwarden.core.analyzers.ownership import drop_owned_language_packages
 from portwarden.core.analyzers.registry import ANALYZERS, STREAM_ANALYZER_VERSIONS
 from portwarden.core.errors import StoreError
@@ -108,7 +109,8 @@ def analyze_image(
                 return analysis
             found = StackLookup(None, problem)
         lookup, image = _stored_or_read(source, resolved, access, plan, results, blobs, lookup)
-    return _finish(lookup, image, plan, results, clock, None, stacks, found.warning)[0]
+    memo = CatalogerMemo(blobs, results.key)
+    return _finish(lookup, image, plan, results, clock, None, stacks, found.warning, memo)[0]
 
 
 @dataclass(frozen=True)
@@ -226,7 +228,10 @@ def sbom_document(
             record = results.record_rendering(resolved.manifest_digest, rendering)
             return replace(from_stack, record=record, answer=answer)
         lookup, image = _stored_or_read(source, resolved, access, plan, results, blobs, lookup)
-    analysis, kept, encoded = _finish(lookup, image, plan, results, clock, chosen, stacks, found.warning)
+    memo = CatalogerMemo(blobs, results.key)
+    analysis, kept, encoded = _finish(
+        lookup, image, plan, results, clock, chosen, stacks, found.warning, memo
+    )
     if not kept:
         return SbomDocument(chosen, analysis=analysis, encoded=encoded)
     record = results.record_rendering(resolved.manifest_digest, rendering)
@@ -356,19 +361,20 @@ def _finish(
     document_format: str | None = None,
     stacks: LayerStackCache | None = None,
     stack_warning: str | None = None,
+    memo: CatalogerMemo | None = None,
 ) -> tuple[ImageAnalysis, bool, Iterator[bytes] | None]:
     """The analysis, whether it is the one stored in ``results`` (found there or stored now), and the
     native document's pieces when ``document_format`` asks for it and they were encoded with the
     stored analysis (the inventory encoded once for both). A new analysis stored with its native
     document is kept in ``stacks`` too, for the next image on the same layers; ``stack_warning``
     says why the entry there could not be used (the analysis printed says it, the ones stored
-    do not, as for a damaged stored analysis)."""
+    do not, as for a damaged stored analysis); ``memo`` keeps the catalogers' results."""
     if image is None:
         if lookup.analysis is None:  # pragma: no cover - _stored_or_read gives one or the other
             raise AssertionError("neither a stored analysis nor an image")
         return lookup.analysis, True, None
     try:
-        analysis = assemble(image, plan.options, plan.analyzers, clock)
+        analysis = assemble(image, plan.options, plan.analyzers, clock, memo)
     finally:
         image.close()
     if lookup.warning is not None:  # stored without it: the printed analysis says more than the stored one
@@ -440,9 +446,14 @@ def store_result(
 
 
 def assemble(
-    image: SquashedImage, options: AnalyzerOptions, analyzers: tuple[Analyzer, ...], clock: Clock = _now
+    image: SquashedImage,
+    options: AnalyzerOptions,
+    analyzers: tuple[Analyzer, ...],
+    clock: Clock = _now,
+    memo: CatalogerMemo | None = None,
 ) -> ImageAnalysis:
-    """Run the image-level analyzers over the squashed view and build the analysis document."""
+    """Run the image-level analyzers over the squashed view and build the analysis document; with
+    ``memo``, a cataloger whose questions get the answers they got before is not run again."""
     resolver = image.resolver()
     warnings = list(image.warnings)
     runs: list[AnalyzerRun] = []
@@ -451,8 +462,11 @@ def assemble(
     for analyzer in analyzers:
         error = None
         try:
-            if analyzer.applies(resolver):
-                output = analyzer.analyze(AnalyzerContext(resolver=resolver, options=options, distro=distro))
+            if memo is None:
+                output = run_cataloger(analyzer, resolver, options, distro)
+            else:
+                output = memo.run(analyzer, resolver, options, distro)
+            if output is not None:
                 if output.distro is not None and distro is None:
                     distro = output.distro
                 packages.extend(output.packages)

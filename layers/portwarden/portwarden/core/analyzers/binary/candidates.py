@@ -22,7 +22,7 @@ from portwarden.core.analyzers._purl_lang import CONTENT_TYPES, compile_globs
 from portwarden.core.analyzers.binary.executable import ELF_MAGIC, MACHO_MAGICS, PE_MAGIC, BinaryFormatError
 from portwarden.core.errors import ContentUnavailableError
 from portwarden.core.image.capture import ConditionalGlob, ContentCondition
-from portwarden.core.image.resolver import FileResolver
+from portwarden.core.image.resolver import FileResolver, register_selection
 from portwarden.core.model.files import FileRecord
 
 # The Go linker's build-info header (Go >= 1.13) and the section names cargo-auditable uses.
@@ -77,7 +77,7 @@ _LOCATIONS = compile_globs(BINARY_CAPTURE_PATTERNS)
 def candidate_binaries(resolver: FileResolver) -> tuple[FileRecord, ...]:
     """Regular files with captured content that sit where binaries live or are executable (one scan
     of the records, shared by the Go and Rust analyzers)."""
-    return resolver.selection("candidate-binaries", _scan_candidates)
+    return resolver.selection(_CANDIDATES, _scan_candidates)
 
 
 # Every location glob ends with "/*" or "/**": whether a path is in one depends on its directory
@@ -110,6 +110,10 @@ def _scan_candidates(resolver: FileResolver) -> Iterator[FileRecord]:
 
 def any_candidate_binary(resolver: FileResolver) -> bool:
     """Cheap applicability check on records only (content availability is checked later)."""
+    return bool(resolver.selection(_FIRST_CANDIDATE, _first_candidate))
+
+
+def _first_candidate(resolver: FileResolver) -> Iterator[FileRecord]:
     by_directory: dict[str, bool] = {}
     for record in resolver.records():
         if (
@@ -117,8 +121,12 @@ def any_candidate_binary(resolver: FileResolver) -> bool:
             and record.size >= MIN_BINARY_SIZE
             and (record.mode & EXECUTE_BITS or _in_location(record.path, by_directory))
         ):
-            return True
-    return False
+            yield record
+            return
+
+
+_CANDIDATES = register_selection("candidate-binaries", _scan_candidates)
+_FIRST_CANDIDATE = register_selection("first-candidate-binary", _first_candidate)
 
 
 Found = TypeVar("Found")

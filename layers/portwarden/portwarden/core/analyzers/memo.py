@@ -1,0 +1,320 @@
+"""Cataloger results kept for the next view that gives a cataloger the same answers.
+
+A cataloger (an image-level analyzer) reads the squashed view only through its ``FileResolver``
+(DESIGN §4 rule 6), so what it finds is a function of its version, the options, the distro and the
+answers the view gives it. Run through a ``TracingResolver``, a cataloger leaves the questions it
+asked, in order, each with a digest of the answer. The next analysis asks its own view the same
+questions; when every answer is the same, the cataloger would ask nothing else and find the same
+packages, so the output kept with the questions is the answer, and the cataloger does not run: the
+dpkg database of a base image is parsed once however many images are built on it, and a base image
+analyzed after an image built on it finds its catalogers' results kept already.
+
+What an answer is, is exact: a record is all its fields (path, type, mode, owner, size, sha256,
+link target, layer); a read is the record the path leads to and whether its content was captured
+(a content is named by its sha256); a listing is every record in it. Shared selections
+(``FileResolver.selection``) are asked again by name, so only those registered with
+``resolver.register_selection`` are replayable; a cataloger that uses another is run every time.
+
+Entries are keyed by everything the questions do not cover (the result cache's key: analyzer set,
+options, limits, schema and release; the cataloger's name and version; the distro) and by the first
+question and its answer, which a probe run finds: the cataloger is started on a view that stops it
+at its first question. Read back, an entry must be a checksummed zstd frame naming its own key, with
+well-formed questions; anything else is a miss (the cataloger runs, and the entry is replaced). A
+cataloger that raises stores nothing. The store is the result cache's (``BlobStore``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, BinaryIO
+
+import zstandard
+
+from portwarden.core.analyzers.base import Analyzer, AnalyzerContext, AnalyzerOptions, AnalyzerOutput
+from portwarden.core.errors import StoreError
+from portwarden.core.image.resolver import FileResolver, registered_selection
+from portwarden.core.model.distro import Distro
+from portwarden.core.model.files import FileRecord
+
+if TYPE_CHECKING:  # the port is a type here; importing ports loads every model
+    from portwarden.core.ports import BlobStore
+
+logger = logging.getLogger(__name__)
+
+MEMO_FORMAT = 1
+# An entry larger than this is neither stored nor read (a cataloger's packages with their owned files
+# are a few megabytes on the largest images).
+MAX_ENTRY_BYTES = 64 << 20
+# The output members assemble uses (``data`` and ``secrets`` of an image-level analyzer are not).
+_KEPT_OUTPUT = {"packages", "distro", "warnings"}
+
+Step = tuple[str, str, str]  # (question, its argument, digest of the answer)
+RecordKey = tuple[str, str, int, int, int, int, str | None, str | None, str | None]
+
+
+def run_cataloger(
+    analyzer: Analyzer, view: FileResolver, options: AnalyzerOptions, distro: Distro | None
+) -> AnalyzerOutput | None:
+    """What ``analyzer`` finds in ``view``; None when it does not apply."""
+    if not analyzer.applies(view):
+        return None
+    return analyzer.analyze(AnalyzerContext(resolver=view, options=options, distro=distro))
+
+
+def _record_key(record: FileRecord | None) -> RecordKey | None:
+    if record is None:
+        return None
+    return (
+        record.path,
+        record.type.value,
+        record.mode,
+        record.uid,
+        record.gid,
+        record.size,
+        record.sha256,
+        record.link_target,
+        record.layer_digest,
+    )
+
+
+def _records_key(records: Iterable[FileRecord]) -> tuple[RecordKey | None, ...]:
+    return tuple(map(_record_key, records))
+
+
+def answer(view: FileResolver, question: str, argument: str) -> object:
+    """The answer ``view`` gives to ``question`` about ``argument``, as compared between views."""
+    if question == "lstat":
+        return _record_key(view.lstat(argument))
+    if question == "stat":
+        return _record_key(view.stat(argument))
+    if question == "realpath":
+        return view.realpath(argument)
+    if question == "content":
+        return (_record_key(view.stat(argument)), view.has_content(argument))
+    if question == "record":
+        return _record_key(view.record(argument))
+    if question == "glob":
+        return _records_key(view.glob(argument))
+    if question == "walk":
+        return _records_key(view.walk(argument))
+    if question == "selection":
+        select = registered_selection(argument)
+        if select is None:
+            raise KeyError(f"no selection is registered as {argument!r}")
+        return _records_key(view.selection(argument, select))
+    if question == "records":
+        return _records_key(view.records())
+    if question == "paths":
+        return tuple(view.sorted_paths())
+    if question == "names":
+        return tuple(sorted((name, tuple(found)) for name, found in view.paths_by_name().items()))
+    if question == "count":
+        return len(view)
+    raise KeyError(f"unknown question {question!r}")
+
+
+def answer_digest(view: FileResolver, question: str, argument: str) -> str:
+    # repr of nested tuples of str, int, bool and None is exact and stable across runs.
+    return hashlib.blake2b(repr(answer(view, question, argument)).encode(), digest_size=16).hexdigest()
+
+
+class _FirstQuestion(BaseException):
+    """Stops a probe run at its first question (a BaseException: ``except Exception`` in a
+    cataloger does not swallow it)."""
+
+
+class TracingResolver(FileResolver):
+    """The view it wraps, answering the same, that writes down each question and its answer's digest.
+
+    ``probing``: stop the caller (``_FirstQuestion``) at the first question, once it is written down.
+    ``replayable`` turns false when a question cannot be asked again by name (an unregistered
+    selection). Every public method of ``FileResolver`` is overridden (a test holds it to that): one
+    left to the base class would read attributes this class never sets, and fail rather than answer
+    untraced.
+    """
+
+    def __init__(self, view: FileResolver, *, probing: bool = False) -> None:
+        # The base class's state is not set up: every question goes to ``view``.
+        self._view = view
+        self._probing = probing
+        self.steps: list[Step] = []
+        self.replayable = True
+
+    def _note(self, question: str, argument: str) -> None:
+        self.steps.append((question, argument, answer_digest(self._view, question, argument)))
+        if self._probing:
+            raise _FirstQuestion
+
+    def lstat(self, path: str) -> FileRecord | None:
+        self._note("lstat", path)
+        return self._view.lstat(path)
+
+    def stat(self, path: str) -> FileRecord | None:
+        self._note("stat", path)
+        return self._view.stat(path)
+
+    def exists(self, path: str) -> bool:
+        self._note("stat", path)
+        return self._view.exists(path)
+
+    def realpath(self, path: str) -> str | None:
+        self._note("realpath", path)
+        return self._view.realpath(path)
+
+    def open(self, path: str) -> BinaryIO:
+        self._note("content", path)
+        return self._view.open(path)
+
+    def read_bytes(self, path: str, limit: int | None = None) -> bytes:
+        self._note("content", path)
+        return self._view.read_bytes(path, limit)
+
+    def read_text(self, path: str, limit: int | None = None) -> str:
+        self._note("content", path)
+        return self._view.read_text(path, limit)
+
+    def has_content(self, path: str) -> bool:
+        self._note("content", path)
+        return self._view.has_content(path)
+
+    def glob(self, pattern: str) -> Iterator[FileRecord]:
+        self._note("glob", pattern)
+        return self._view.glob(pattern)
+
+    def walk(self, top: str = "/") -> Iterator[FileRecord]:
+        self._note("walk", top)
+        return self._view.walk(top)
+
+    def records(self) -> Iterable[FileRecord]:
+        self._note("records", "")
+        return self._view.records()
+
+    def sorted_paths(self) -> Sequence[str]:
+        self._note("paths", "")
+        return self._view.sorted_paths()
+
+    def paths_by_name(self) -> Mapping[str, list[str]]:
+        self._note("names", "")
+        return self._view.paths_by_name()
+
+    def selection(
+        self, name: str, select: Callable[[FileResolver], Iterable[FileRecord]]
+    ) -> tuple[FileRecord, ...]:
+        # A name stands for one selection (the view shares its answer by name alone).
+        if registered_selection(name) is not None:
+            self._note("selection", name)
+        else:  # answered, but the next view could not be asked it again
+            self.replayable = False
+            if self._probing:
+                raise _FirstQuestion
+        return self._view.selection(name, select)
+
+    def record(self, path: str) -> FileRecord | None:
+        self._note("record", path)
+        return self._view.record(path)
+
+    def __len__(self) -> int:
+        self._note("count", "")
+        return len(self._view)
+
+
+def _still_answered(view: FileResolver, steps: Sequence[Step]) -> bool:
+    """Whether ``view`` gives every question the answer it had (a question it cannot be asked, such
+    as a selection no longer registered, is a different answer)."""
+    try:
+        return all(answer_digest(view, question, argument) == digest for question, argument, digest in steps)
+    except Exception as exc:  # an entry that cannot be checked is a miss
+        logger.info("a kept cataloger result could not be checked: %s", exc)
+        return False
+
+
+class CatalogerMemo:
+    """Cataloger outputs by the questions that produced them (see the module docstring)."""
+
+    def __init__(self, blobs: BlobStore, result_key: str) -> None:
+        self._blobs = blobs
+        self._result_key = result_key
+
+    def run(
+        self, analyzer: Analyzer, view: FileResolver, options: AnalyzerOptions, distro: Distro | None
+    ) -> AnalyzerOutput | None:
+        """``run_cataloger``'s answer: the one kept for these answers, else the cataloger's (kept)."""
+        probe = TracingResolver(view, probing=True)
+        with contextlib.suppress(_FirstQuestion):
+            run_cataloger(analyzer, probe, options, distro)
+        if not probe.replayable:  # its first question cannot be asked again: nothing to look up or keep
+            return run_cataloger(analyzer, view, options, distro)
+        first = probe.steps[0] if probe.steps else None
+        key = self._key(analyzer, distro, first)
+        kept = self._read(key)
+        if kept is not None and _still_answered(view, kept[0]):
+            return kept[1]
+        tracer = TracingResolver(view)
+        output = run_cataloger(analyzer, tracer, options, distro)
+        if tracer.replayable and (tracer.steps[0] if tracer.steps else None) == first:
+            self._write(key, tracer.steps, output)
+        return output
+
+    def _key(self, analyzer: Analyzer, distro: Distro | None, first: Step | None) -> str:
+        shape = [
+            MEMO_FORMAT,
+            self._result_key,
+            analyzer.name,
+            analyzer.version,
+            None if distro is None else distro.model_dump(mode="json"),
+            first,
+        ]
+        return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()
+
+    @staticmethod
+    def _blob_key(key: str) -> str:
+        return f"catalogers/{key}.json.zst"
+
+    def _read(self, key: str) -> tuple[list[Step], AnalyzerOutput | None] | None:
+        try:
+            raw = self._blobs.get(self._blob_key(key))
+            if raw is None:
+                return None
+            data = zstandard.ZstdDecompressor().decompress(raw, max_output_size=MAX_ENTRY_BYTES)
+            document = json.loads(data)
+            steps = document["steps"]
+            if (
+                document.get("format") != MEMO_FORMAT
+                or document.get("key") != key
+                or not isinstance(steps, list)
+            ):
+                return None
+            questions = [
+                (q, a, d)
+                for q, a, d in steps
+                if isinstance(q, str) and isinstance(a, str) and isinstance(d, str)
+            ]
+            if len(questions) != len(steps):
+                return None
+            kept = document["output"]
+            output = None if kept is None else AnalyzerOutput.model_validate(kept)
+            return questions, output
+        except Exception as exc:  # a damaged entry costs a run, never an analysis
+            logger.info("cataloger memo %s unusable: %s", key, exc)
+            return None
+
+    def _write(self, key: str, steps: list[Step], output: AnalyzerOutput | None) -> None:
+        document = {
+            "format": MEMO_FORMAT,
+            "key": key,
+            "steps": steps,
+            "output": None if output is None else output.model_dump(mode="json", include=_KEPT_OUTPUT),
+        }
+        data = json.dumps(document, separators=(",", ":")).encode()
+        if len(data) > MAX_ENTRY_BYTES:
+            return
+        try:
+            self._blobs.put(
+                self._blob_key(key), zstandard.ZstdCompressor(level=3, write_checksum=True).compress(data)
+            )
+        except StoreError as exc:  # the next analysis runs the cataloger again
+            logger.warning("could not keep the results of a cataloger: %s", exc)
