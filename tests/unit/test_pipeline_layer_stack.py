@@ -67,7 +67,9 @@ class CountingAnalyzers:
             monkeypatch.setattr(type(analyzer), "analyze", counted)
 
 
-def run_pipeline(store: LocalStore, request: AnalysisRequest) -> tuple[ResolvedPointer, list[str]]:
+def run_pipeline(
+    store: LocalStore, request: AnalysisRequest, keep_cataloger_results: bool = False
+) -> tuple[ResolvedPointer, list[str]]:
     """The three phases as the state machine runs them; the pointer and the layers read."""
     access = ImageAccess()
     pointer = resolve_phase(request, access, blobs=store.blobs, catalog=store.catalog, clock=clock)
@@ -77,7 +79,13 @@ def run_pipeline(store: LocalStore, request: AnalysisRequest) -> tuple[ResolvedP
             analyze_layer_phase(request.source, task, access, blobs=store.blobs)
             read.append(task.digest)
     assemble_phase(
-        pointer, access, blobs=store.blobs, catalog=store.catalog, analyses=store.analyses, clock=clock
+        pointer,
+        access,
+        blobs=store.blobs,
+        catalog=store.catalog,
+        analyses=store.analyses,
+        clock=clock,
+        keep_cataloger_results=keep_cataloger_results,
     )
     return pointer, read
 
@@ -269,3 +277,36 @@ def test_concurrent_assemblies_on_one_stack_keep_their_own_images(tmp_path: Path
         assert len(list(stacks.rglob("*.zst"))) == 1
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_a_host_that_keeps_cataloger_results_does_not_run_them_again_on_a_new_stack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, keep: bool
+) -> None:
+    """``portwarden serve`` keeps them (``keep_cataloger_results``), the functions do not: an image
+    on a new layer stack whose catalogers get the same answers (the base layer alone) runs none of
+    them, and its analysis is the one they would make."""
+    store = LocalStore(tmp_path / "home")
+    fresh = LocalStore(tmp_path / "fresh")
+    try:
+        run_pipeline(store, AnalysisRequest(source=layout(tmp_path, "image")), keep)
+        base = build_image([BASE], ConfigSpec())
+        source = f"oci-dir:{write_oci_layout(tmp_path / 'base', base)}"
+        counting = CountingAnalyzers(monkeypatch)
+        pointer, _ = run_pipeline(store, AnalysisRequest(source=source), keep)
+        assert not pointer.layer_stack
+        kept = sorted((tmp_path / "home" / "cache" / "catalogers").glob("*.zst"))
+        if keep:
+            assert counting.runs == 0 and kept
+        else:
+            assert counting.runs > 0 and kept == []
+        monkeypatch.undo()
+        reference, _ = run_pipeline(fresh, AnalysisRequest(source=source))
+        made = store.analyses.get_analysis(pointer.image_digest)
+        expected = fresh.analyses.get_analysis(reference.image_digest)
+        assert made is not None and expected is not None
+        assert len(made.packages) == 25
+        assert made.model_dump(exclude={"analyzed_at"}) == expected.model_dump(exclude={"analyzed_at"})
+    finally:
+        store.close()
+        fresh.close()

@@ -64,6 +64,8 @@ def test_worker_threads_analyze_each_image_once_with_its_own_content(tmp_path: P
         # And the registry was asked for each digest's manifest by one worker only
         for marker, digest in digests.items():
             assert harness.registry.manifest_fetches[f"{REGISTRY}/team/{marker}@{digest}"] == 1
+        # And the server keeps its catalogers' results (the functions do not: S3 round trips)
+        assert list((tmp_path / "home" / "cache" / "catalogers").glob("*.json.zst"))
 
 
 def test_a_stopped_server_resumes_interrupted_analyses_and_gives_up_after_max_attempts(

@@ -223,6 +223,7 @@ class AnalysisWorkers:
                 catalog=stores.catalog,
                 analyses=stores.analyses,
                 events=stores.events,
+                keep_cataloger_results=True,
             )
             match_phase(digest, pointer.repo_tag, analyses=stores.analyses, database=self._database)
             evaluate_phase(

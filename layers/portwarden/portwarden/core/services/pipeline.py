@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from portwarden.core.analyzers.base import Analyzer, AnalyzerOptions
+from portwarden.core.analyzers.memo import CatalogerMemo
 from portwarden.core.analyzers.registry import ANALYZERS
 from portwarden.core.errors import ClaimLostError, NotFoundError
 from portwarden.core.image.cache import AnalysisCache, LayerCache
@@ -233,8 +234,13 @@ def assemble_phase(
     options: AnalyzerOptions | None = None,
     analyzers: tuple[Analyzer, ...] = ANALYZERS,
     clock: Clock = _now,
+    keep_cataloger_results: bool = False,
 ) -> AssembledPointer:
     """Squash the cached fragments, run the analyzers, store the analysis, mark the image analyzed.
+
+    ``keep_cataloger_results``: catalogers whose questions get the answers they got before are not
+    run again (``analyzers.memo``); for a host whose store answers in microseconds (a cataloger asks
+    it once and writes once: on S3, round trips that cost more than most catalogers save).
 
     Only while the image is still this attempt's (``pointer.owner``'s claim): an image deleted
     meanwhile (a forced delete stops the execution, but a phase already running finishes) is neither
@@ -252,7 +258,8 @@ def assemble_phase(
     if analysis is None and pointer.layer_stack:
         analysis = _analysis_on_stack(pointer, resolved, results, stacks, clock)
     if analysis is None:
-        analysis = _assemble_from_fragments(pointer, resolved, access, plan, blobs, clock)
+        memo = CatalogerMemo(blobs, results.key) if keep_cataloger_results else None
+        analysis = _assemble_from_fragments(pointer, resolved, access, plan, blobs, clock, memo)
         # Stored with its layer stack's entry: the next image on these layers skips the catalogers.
         store_new_analysis(results, analysis, resolved, stacks)
     # Checked again just before writing: the analysis may have taken minutes.
@@ -319,6 +326,7 @@ def _assemble_from_fragments(
     plan: AnalysisPlan,
     blobs: BlobStore,
     clock: Clock,
+    memo: CatalogerMemo | None = None,
 ) -> ImageAnalysis:
     """Squash the layers' cached fragments (reading any layer that has none usable) and catalog."""
     cache = plan.layer_cache(blobs)
@@ -348,7 +356,7 @@ def _assemble_from_fragments(
             contents=contents,
             warnings=[w for layer in layers for w in layer.warnings] + warnings,
         )
-        return assemble(image, plan.options, plan.analyzers, clock)
+        return assemble(image, plan.options, plan.analyzers, clock, memo)
     finally:
         contents.close()
 
