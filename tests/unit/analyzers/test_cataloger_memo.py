@@ -168,9 +168,11 @@ def test_the_key_holds_options_distro_version_and_result_key(
 
     debian = Distro(id="debian", version_id="12")
     memo_at(tmp_path).run(analyzer, FileResolver.from_files(python_files()), OPTIONS, debian)
+    declared = AnalyzerOptions(include_declared=True)
+    memo_at(tmp_path).run(analyzer, FileResolver.from_files(python_files()), declared, None)
     monkeypatch.setattr(PythonPackageAnalyzer, "version", PythonPackageAnalyzer.version + 1)
     memo_at(tmp_path).run(analyzer, FileResolver.from_files(python_files()), OPTIONS, None)
-    assert counting.runs == 4 and len(entries(tmp_path)) == 4
+    assert counting.runs == 5 and len(entries(tmp_path)) == 5
 
 
 def _rewrite(path: Path, change: str) -> None:

@@ -16,11 +16,11 @@ link target, layer); a read is the record the path leads to and whether its cont
 ``resolver.register_selection`` are replayable; a cataloger that uses another is run every time.
 
 Entries are keyed by everything the questions do not cover (the result cache's key: analyzer set,
-options, limits, schema and release; the cataloger's name and version; the distro) and by the first
-question and its answer, which a probe run finds: the cataloger is started on a view that stops it
-at its first question. Read back, an entry must be a checksummed zstd frame naming its own key, with
-well-formed questions; anything else is a miss (the cataloger runs, and the entry is replaced). A
-cataloger that raises stores nothing. The store is the result cache's (``BlobStore``).
+options, limits, schema and release; the cataloger's name and version; the options; the distro) and
+by the first question and its answer, which a probe run finds: the cataloger is started on a view
+that stops it at its first question. Read back, an entry must be a checksummed zstd frame naming its
+own key, with well-formed questions; anything else is a miss (the cataloger runs, and the entry is
+replaced). A cataloger that raises stores nothing. The store is the result cache's (``BlobStore``).
 """
 
 from __future__ import annotations
@@ -249,7 +249,7 @@ class CatalogerMemo:
         if not probe.replayable:  # its first question cannot be asked again: nothing to look up or keep
             return run_cataloger(analyzer, view, options, distro)
         first = probe.steps[0] if probe.steps else None
-        key = self._key(analyzer, distro, first)
+        key = self._key(analyzer, options, distro, first)
         kept = self._read(key)
         if kept is not None and _still_answered(view, kept[0]):
             return kept[1]
@@ -259,12 +259,17 @@ class CatalogerMemo:
             self._write(key, tracer.steps, output)
         return output
 
-    def _key(self, analyzer: Analyzer, distro: Distro | None, first: Step | None) -> str:
+    def _key(
+        self, analyzer: Analyzer, options: AnalyzerOptions, distro: Distro | None, first: Step | None
+    ) -> str:
+        # The options are in the result cache's key too; named here as well, the key does not rest on
+        # the caller passing the options that key was made with.
         shape = [
             MEMO_FORMAT,
             self._result_key,
             analyzer.name,
             analyzer.version,
+            options.model_dump(mode="json"),
             None if distro is None else distro.model_dump(mode="json"),
             first,
         ]
