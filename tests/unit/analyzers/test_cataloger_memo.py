@@ -181,6 +181,12 @@ def _rewrite(path: Path, change: str) -> None:
         path.write_bytes(b"not zstd")
     elif change == "truncated":
         path.write_bytes(raw[: len(raw) // 2])
+    elif change == "no stated size":
+        data = zstandard.ZstdDecompressor().decompress(raw)
+        path.write_bytes(zstandard.ZstdCompressor(write_content_size=False).compress(data))
+    elif change == "over the size limit":  # a sound entry, padded past the limit (the test sets it)
+        data = zstandard.ZstdDecompressor().decompress(raw)
+        path.write_bytes(zstandard.ZstdCompressor().compress(data + b" " * 100))
     else:
         document = json.loads(zstandard.ZstdDecompressor().decompress(raw))
         if change == "another key":
@@ -192,7 +198,18 @@ def _rewrite(path: Path, change: str) -> None:
         path.write_bytes(zstandard.ZstdCompressor().compress(json.dumps(document).encode()))
 
 
-@pytest.mark.parametrize("change", ["garbage", "truncated", "another key", "bad step", "bad output"])
+@pytest.mark.parametrize(
+    "change",
+    [
+        "garbage",
+        "truncated",
+        "no stated size",
+        "over the size limit",
+        "another key",
+        "bad step",
+        "bad output",
+    ],
+)
 def test_a_damaged_entry_runs_the_cataloger_and_is_replaced(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: str
 ) -> None:
@@ -200,6 +217,9 @@ def test_a_damaged_entry_runs_the_cataloger_and_is_replaced(
     memo = memo_at(tmp_path)
     expected = memo.run(DpkgAnalyzer(), FileResolver.from_files(debian_files()), OPTIONS, None)
     [entry] = entries(tmp_path)
+    if change == "over the size limit":
+        stated = zstandard.frame_content_size(entry.read_bytes())
+        monkeypatch.setattr("portwarden.core.analyzers.memo.MAX_ENTRY_BYTES", stated + 10)
     _rewrite(entry, change)
     assert memo.run(DpkgAnalyzer(), FileResolver.from_files(debian_files()), OPTIONS, None) == expected
     assert counting.runs == 2

@@ -284,8 +284,13 @@ class CatalogerMemo:
             raw = self._blobs.get(self._blob_key(key))
             if raw is None:
                 return None
-            data = zstandard.ZstdDecompressor().decompress(raw, max_output_size=MAX_ENTRY_BYTES)
-            document = json.loads(data)
+            # The frame states its size (``_write`` has it written): checked before it is inflated
+            # (``decompress`` allocates what a frame states, whatever ``max_output_size`` says).
+            size = zstandard.frame_content_size(raw)
+            if not 0 <= size <= MAX_ENTRY_BYTES:
+                logger.info("cataloger memo %s unusable: it states no size or %d bytes", key, size)
+                return None
+            document = json.loads(zstandard.ZstdDecompressor().decompress(raw))
             steps = document["steps"]
             if (
                 document.get("format") != MEMO_FORMAT
@@ -319,7 +324,7 @@ class CatalogerMemo:
             return
         try:
             self._blobs.put(
-                self._blob_key(key), zstandard.ZstdCompressor(level=3, write_checksum=True).compress(data)
+                self._blob_key(key), zstandard.ZstdCompressor(level=1, write_checksum=True).compress(data)
             )
         except StoreError as exc:  # the next analysis runs the cataloger again
             logger.warning("could not keep the results of a cataloger: %s", exc)
