@@ -20,7 +20,8 @@ options, limits, schema and release; the cataloger's name and version; the optio
 by the first question and its answer, which a probe run finds: the cataloger is started on a view
 that stops it at its first question. Read back, an entry must be a checksummed zstd frame naming its
 own key, with well-formed questions; anything else is a miss (the cataloger runs, and the entry is
-replaced). A cataloger that raises stores nothing. The store is the result cache's (``BlobStore``).
+replaced). A cataloger that raises, or does not apply, keeps nothing. The store is the result
+cache's (``BlobStore``).
 """
 
 from __future__ import annotations
@@ -255,7 +256,8 @@ class CatalogerMemo:
             return kept[1]
         tracer = TracingResolver(view)
         output = run_cataloger(analyzer, tracer, options, distro)
-        if tracer.replayable and (tracer.steps[0] if tracer.steps else None) == first:
+        # One that does not apply is not kept: asking its questions again costs what running it does.
+        if output is not None and tracer.replayable and (tracer.steps[0] if tracer.steps else None) == first:
             self._write(key, tracer.steps, output)
         return output
 
@@ -279,7 +281,7 @@ class CatalogerMemo:
     def _blob_key(key: str) -> str:
         return f"catalogers/{key}.json.zst"
 
-    def _read(self, key: str) -> tuple[list[Step], AnalyzerOutput | None] | None:
+    def _read(self, key: str) -> tuple[list[Step], AnalyzerOutput] | None:
         try:
             raw = self._blobs.get(self._blob_key(key))
             if raw is None:
@@ -290,13 +292,13 @@ class CatalogerMemo:
             if not 0 <= size <= MAX_ENTRY_BYTES:
                 logger.info("cataloger memo %s unusable: it states no size or %d bytes", key, size)
                 return None
-            document = json.loads(zstandard.ZstdDecompressor().decompress(raw))
-            steps = document["steps"]
-            if (
-                document.get("format") != MEMO_FORMAT
-                or document.get("key") != key
-                or not isinstance(steps, list)
-            ):
+            data = zstandard.ZstdDecompressor().decompress(raw)
+            header_end = data.find(b"\n")
+            if header_end < 0:
+                return None
+            header = json.loads(data[:header_end])
+            steps = header["steps"]
+            if header.get("format") != MEMO_FORMAT or header.get("key") != key or not isinstance(steps, list):
                 return None
             questions = [
                 (q, a, d)
@@ -305,21 +307,17 @@ class CatalogerMemo:
             ]
             if len(questions) != len(steps):
                 return None
-            kept = document["output"]
-            output = None if kept is None else AnalyzerOutput.model_validate(kept)
-            return questions, output
+            return questions, AnalyzerOutput.model_validate_json(data[header_end + 1 :])
         except Exception as exc:  # a damaged entry costs a run, never an analysis
             logger.info("cataloger memo %s unusable: %s", key, exc)
             return None
 
-    def _write(self, key: str, steps: list[Step], output: AnalyzerOutput | None) -> None:
-        document = {
-            "format": MEMO_FORMAT,
-            "key": key,
-            "steps": steps,
-            "output": None if output is None else output.model_dump(mode="json", include=_KEPT_OUTPUT),
-        }
-        data = json.dumps(document, separators=(",", ":")).encode()
+    def _write(self, key: str, steps: list[Step], output: AnalyzerOutput) -> None:
+        # A header line (format, key, questions), then the output as pydantic encodes it (validated
+        # from its JSON when read: no dictionary of the packages is built either way).
+        header = json.dumps({"format": MEMO_FORMAT, "key": key, "steps": steps}, separators=(",", ":"))
+        kept = output.model_dump_json(include=_KEPT_OUTPUT).encode()
+        data = b"%s\n%s" % (header.encode(), kept)
         if len(data) > MAX_ENTRY_BYTES:
             return
         try:
