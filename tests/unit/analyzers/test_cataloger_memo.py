@@ -248,6 +248,11 @@ class Raising:
 def test_a_cataloger_that_raises_keeps_nothing_and_a_broad_handler_does_not_hide_the_probe(
     tmp_path: Path,
 ) -> None:
+    # The probe stops at the first question, through the cataloger's own handler.
+    probe = TracingResolver(FileResolver.from_files(debian_files()), probing=True)
+    with pytest.raises(BaseException) as stopped:
+        Raising().applies(probe)
+    assert not isinstance(stopped.value, Exception) and len(probe.steps) == 1
     memo = memo_at(tmp_path)
     with pytest.raises(RuntimeError, match="boom"):
         memo.run(Raising(), FileResolver.from_files(debian_files()), OPTIONS, None)  # type: ignore[arg-type]

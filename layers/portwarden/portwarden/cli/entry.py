@@ -14,8 +14,9 @@ SBOM_GC_THRESHOLD = 200_000
 
 
 # Portwarden's models use no pydantic plugin; without this, the first model a command builds scans
-# the metadata of every installed distribution for plugin entry points (11 ms with the development
-# dependencies installed). Set PYDANTIC_DISABLE_PLUGINS (to "" for all) to have them loaded.
+# the metadata of every installed distribution for plugin entry points (about 30 ms with the
+# development dependencies installed: bench/startup.py). Set PYDANTIC_DISABLE_PLUGINS (to "" for
+# all) to have them loaded.
 PLUGINS_VARIABLE = "PYDANTIC_DISABLE_PLUGINS"
 
 

@@ -36,7 +36,8 @@ class GlobSet:
         self.patterns = tuple(patterns)
         self._regex: re.Pattern[str] | None = None
         self._prefilter = GlobPrefilter(self.patterns)
-        register_selection(self.selection_name, self.evidence)
+        # What names this set's evidence among a view's shared selections (``evidence``).
+        self.selection_name = register_selection("evidence:" + "\0".join(self.patterns), self.evidence)
 
     @property
     def regex(self) -> re.Pattern[str]:
@@ -52,11 +53,6 @@ class GlobSet:
 
     def match(self, path: str) -> re.Match[str] | None:
         return self.regex.match(path) if self._prefilter.may_match(path) else None
-
-    @property
-    def selection_name(self) -> str:
-        """What names this set's evidence among a view's shared selections (``evidence``)."""
-        return "evidence:" + "\0".join(self.patterns)
 
     def evidence(self, resolver: FileResolver) -> Iterator[FileRecord]:
         """The regular files of ``resolver`` whose path matches, in path order."""
