@@ -17,6 +17,10 @@ command, a few ms alike for every row):
 - image-none / image-kept: the image itself, without and with its kept results.
 
 Medians of wall and CPU time per row, written to DIR/measurements.json by bench/measure.py.
+
+Then, in one process (``--in-process``, the base image): ``assemble`` alone, nine times each, without
+the memo, with an empty store (every entry missing and written), and with every entry kept (warm:
+what the memo itself costs and saves, without start-up).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -34,6 +39,9 @@ PORTWARDEN = Path(sys.executable).parent / "portwarden"
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--in-process"]:
+        in_process(sys.argv[2])
+        return
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--out", type=Path, default=HERE / "out" / "cataloger-memo")
@@ -87,6 +95,57 @@ def main() -> None:
     print(f"{'row':<18} {'wall s':>7} {'cpu s':>7}   (medians of {args.rounds} alternating rounds)")
     for name in rows:
         print(f"{name:<18} {measured[name]['wall_s_median']:7.3f} {measured[name]['cpu_s_median']:7.3f}")
+    subprocess.run(f"{forget}", shell=True, check=True)
+    subprocess.run(
+        f"{environment} {sys.executable} {__file__} --in-process oci-dir:{args.base} > /dev/null",
+        shell=True,
+        check=True,
+    )
+
+
+def in_process(source: str) -> None:
+    """Time ``assemble`` on ``source``'s squashed view (reached through the command line's own
+    path, whose ``assemble`` this wraps once), printing to stderr."""
+    import statistics
+    import tempfile
+    import time
+
+    import portwarden.core.services.analyze as analyze
+    from portwarden.adapters.local.blobs import FilesystemBlobStore
+    from portwarden.cli.entry import run
+    from portwarden.core.analyzers.memo import CatalogerMemo
+
+    assemble = analyze.assemble
+
+    def timed(image: Any, options: Any, analyzers: Any, clock: Any = analyze._now, memo: Any = None) -> Any:
+        def median_ms(make_memo: Any) -> float:
+            times = []
+            for _ in range(9):
+                chosen = make_memo()
+                start = time.perf_counter()
+                assemble(image, options, analyzers, clock, chosen)
+                times.append(time.perf_counter() - start)
+            return statistics.median(times) * 1000
+
+        def empty() -> CatalogerMemo:
+            return CatalogerMemo(FilesystemBlobStore(Path(tempfile.mkdtemp())), "bench")
+
+        assemble(image, options, analyzers, clock, None)  # warm
+        kept = empty()
+        assemble(image, options, analyzers, clock, kept)
+        rows = {
+            "no memo": median_ms(lambda: None),
+            "memo, nothing kept (every entry written)": median_ms(empty),
+            "memo, every entry kept": median_ms(lambda: kept),
+        }
+        print("assemble in process (warm), medians of 9:", file=sys.stderr)
+        for name, value in rows.items():
+            print(f"  {name:<42} {value:6.1f} ms", file=sys.stderr)
+        return assemble(image, options, analyzers, clock, memo)
+
+    analyze.assemble = timed
+    sys.argv = ["portwarden", "sbom", source, "-o", "json"]
+    run()
 
 
 if __name__ == "__main__":
