@@ -380,3 +380,59 @@ def test_binary_locations_judged_once_per_directory_as_per_path() -> None:
         assert candidates._in_location(path, memo) == expected, path
         seen[expected] += 1
     assert seen[True] > 1000 and seen[False] > 1000
+
+
+def test_candidate_scan_picks_what_its_definition_picks() -> None:
+    """The scan looks a file's directory up without a call per file: over random records (executable
+    or not, in binary locations or not, names with newlines, short files, files without content) it
+    picks exactly the regular files with content that are executable or in a binary location."""
+    import random
+    from typing import BinaryIO
+
+    from portwarden.core.analyzers.binary import candidates
+    from portwarden.core.model.files import FileType
+
+    generator = random.Random(23)
+    # Under /usr/libexec ("/usr/libexec/**") a name with a newline is no match: ".*" stops at it.
+    directories = ["/usr/bin", "/usr/libexec/a", "/usr/share/doc/x", "/opt/app", "/app/bin", "/etc", "/srv"]
+    names = ["tool", "two\nlines", "lib.so", "README", "x"]
+    kinds = [FileType.FILE, FileType.HARDLINK, FileType.DIRECTORY, FileType.SYMLINK]
+    records: dict[str, FileRecord] = {}
+    for directory in directories:  # the directories themselves, for paths to resolve
+        parts = directory.split("/")
+        for depth in range(2, len(parts) + 1):
+            above = "/".join(parts[:depth])
+            records[above] = FileRecord(path=above, type=FileType.DIRECTORY, mode=0o755)
+    for index in range(3000):
+        path = f"{generator.choice(directories)}/{index}{generator.choice(names)}"
+        kind = generator.choice(kinds)
+        records[path] = FileRecord(
+            path=path,
+            type=kind,
+            mode=generator.choice([0o644, 0o755, 0o600, 0o700]),
+            size=generator.choice([10, 255, 256, 4096]),
+            sha256=None if generator.random() < 0.1 else f"{index:064x}",
+            link_target="/etc" if kind in (FileType.SYMLINK, FileType.HARDLINK) else None,
+        )
+    captured = {r.sha256 for r in records.values() if r.sha256 and generator.random() < 0.8}
+
+    class Contents:
+        def has(self, sha256: str) -> bool:
+            return sha256 in captured
+
+        def open(self, sha256: str) -> BinaryIO:
+            raise FileNotFoundError(sha256)
+
+    resolver = FileResolver(records, Contents())
+    expected = [
+        records[path]
+        for path in sorted(records)
+        if records[path].type in (FileType.FILE, FileType.HARDLINK)
+        and records[path].size >= candidates.MIN_BINARY_SIZE
+        and records[path].sha256 in captured
+        and (records[path].mode & 0o111 or candidates._LOCATIONS.match(path) is not None)
+    ]
+    picked = list(candidates._scan_candidates(resolver))
+    assert picked == expected
+    assert any("\n" in r.path for r in picked) and any(not r.mode & 0o111 for r in picked)
+    assert any(r.mode & 0o111 and candidates._LOCATIONS.match(r.path) is None for r in picked)

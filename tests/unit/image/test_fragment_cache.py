@@ -103,6 +103,7 @@ TAMPERS = [
     _column("uids", 0, -1),
     _column("sizes", 0, "7"),
     _column("paths", 0, "relative/path"),
+    _column("paths", 1, ""),  # an empty path
     _column("paths", 0, None),
     _column("types", 0, "socket"),
     lambda d: d["index"]["records"]["gids"].pop(),  # a column shorter than the others

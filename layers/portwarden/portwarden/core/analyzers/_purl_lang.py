@@ -66,9 +66,8 @@ class GlobSet:
         """The paths of ``resolver`` that may match, in path order (a superset of the matches)."""
         if not self._prefilter.judges_last_component:
             return [p for p in resolver.sorted_paths() if self._prefilter.may_match(p)]
-        may_match_name = self._prefilter.may_match_name
         by_name = resolver.paths_by_name()
-        return sorted(path for name in by_name if may_match_name(name) for path in by_name[name])
+        return sorted(path for name in self._prefilter.names_among(by_name.keys()) for path in by_name[name])
 
 
 def compile_globs(patterns: Iterable[str]) -> GlobSet:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from functools import cached_property
 from typing import Protocol
 
@@ -179,6 +179,19 @@ class GlobPrefilter:
         if base in self._names or base.endswith(self._suffixes):
             return True
         return self._tails is not None and self._tails.match(base) is not None
+
+    def names_among(self, names: Collection[str]) -> list[str]:
+        """The members of ``names`` (last components) that ``may_match_name`` accepts, found without
+        a call per name: looked up when the globs name their files outright (``**/go.mod``), else
+        one comprehension over ``names`` (each language analyzer asks this of every distinct name
+        of the image, a few thousand to a few hundred thousand)."""
+        literal, suffixes, tails = self._names, self._suffixes, self._tails
+        if not suffixes and tails is None:
+            return [name for name in literal if name in names]
+        if tails is None:
+            return [name for name in names if name in literal or name.endswith(suffixes)]
+        match = tails.match
+        return [name for name in names if name in literal or name.endswith(suffixes) or match(name)]
 
     def may_match(self, path: str) -> bool:
         if self.disabled or path.startswith(self._prefixes):

@@ -15,6 +15,7 @@ import binascii
 import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from operator import itemgetter
 from typing import cast
 
 from portwarden.core.model.base import ValueObject, construct_all, construct_complete
@@ -243,6 +244,18 @@ def _counts(columns: dict[str, object], name: str, length: int, maximum: int | N
     return numbers
 
 
+def _all_absolute(paths: list[str]) -> bool:
+    """Whether every path starts with "/" (their first characters taken at C speed: a generator of
+    ``startswith`` calls was a tenth of decoding a fragment)."""
+    try:
+        return set(map(_first_character, paths)) == {"/"}
+    except IndexError:  # an empty path
+        return False
+
+
+_first_character = itemgetter(0)
+
+
 def _entries(columns: object, layer_digest: str) -> list[FileRecord]:
     """The entries of a cached fragment, checked column by column, as ``FileRecord``s: the squash
     makes one of each surviving entry anyway, and making it here spares a ``LayerEntry`` per entry
@@ -251,7 +264,7 @@ def _entries(columns: object, layer_digest: str) -> list[FileRecord]:
         raise ValueError("cached records are not an object of columns")
     paths = _column(columns, "paths", None)
     length = len(paths)
-    if paths and (set(map(type, paths)) != {str} or not all(p.startswith("/") for p in paths)):  # type: ignore[attr-defined]
+    if paths and (set(map(type, paths)) != {str} or not _all_absolute(cast(list[str], paths))):
         raise ValueError("a cached entry path is not an absolute path")
     try:
         types = [_FILE_TYPES[kind] for kind in _column(columns, "types", length)]  # type: ignore[index]

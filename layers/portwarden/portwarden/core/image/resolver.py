@@ -141,7 +141,7 @@ class FileResolver:
                 yield self._records[path]
 
     def records(self) -> Iterable[FileRecord]:
-        return (self._records[p] for p in self._paths())
+        return map(self._records.__getitem__, self._paths())
 
     def sorted_paths(self) -> Sequence[str]:
         """Every path, in order (without building a record view per path; the list is shared)."""

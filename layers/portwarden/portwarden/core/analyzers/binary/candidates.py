@@ -99,11 +99,19 @@ def _in_location(path: str, by_directory: dict[str, bool]) -> bool:
 
 def _scan_candidates(resolver: FileResolver) -> Iterator[FileRecord]:
     by_directory: dict[str, bool] = {}
+    known = by_directory.get
     for record in resolver.records():
         if record.type not in CONTENT_TYPES or record.size < MIN_BINARY_SIZE or record.sha256 is None:
             continue
-        if not (record.mode & EXECUTE_BITS or _in_location(record.path, by_directory)):
-            continue
+        if not record.mode & EXECUTE_BITS:
+            # Most files of an image are neither executable nor where binaries live: their
+            # directory's answer is looked up here, without a call per file (``_in_location``
+            # answers the first file of a directory, and any name it cannot answer by directory:
+            # one with a newline, or every name when the locations are not all by directory).
+            path = record.path
+            found = None if "\n" in path else known(path[: path.rfind("/") + 1])
+            if not (found or (found is None and _in_location(path, by_directory))):
+                continue
         if resolver.has_content(record.path):
             yield record
 
