@@ -71,3 +71,16 @@ def test_the_command_line_turns_pydantic_plugin_discovery_off(monkeypatch, capsy
     monkeypatch.setenv(entry.PLUGINS_VARIABLE, "")
     entry.run()
     assert sys.modules["os"].environ[entry.PLUGINS_VARIABLE] == ""
+
+
+def test_a_layouts_analysis_loads_no_registry_memo(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The registry's fetch recorder is loaded for a registry image only: an analysis of a layout
+    directory (the early ``sbom`` answer, its stored document written) never imports it."""
+    from tests.support.ocibuild import file, single_layer_image, write_oci_layout
+
+    layout = write_oci_layout(tmp_path / "layout", single_layer_image([file("/etc/os-release", "ID=x\n")]))
+    monkeypatch.setenv("PORTWARDEN_HOME", str(tmp_path / "home"))
+    output, modules = loaded_modules("sbom", f"oci-dir:{layout}", "-o", "json")
+    assert json.loads(output)["files"], "the analysis was made and printed"
+    assert "portwarden.core.services.analyze" in modules
+    assert "portwarden.cli.registry_memo" not in modules

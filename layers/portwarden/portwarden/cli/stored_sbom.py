@@ -291,7 +291,6 @@ class _Wiring:
     @classmethod
     def of(cls, request: StoredRequest) -> _Wiring:
         from portwarden.adapters.local.blobs import FilesystemBlobStore
-        from portwarden.cli.registry_memo import FetchRecorder
         from portwarden.cli.settings import LocalSettings
         from portwarden.cli.wiring import registry_clients
         from portwarden.core.services.acquire import ImageAccess
@@ -309,6 +308,9 @@ class _Wiring:
         if request.from_registry:
             clients = registry_clients(settings)
             if not request.no_cache:
+                # Loaded for a registry image only (a layout's answer has no fetches to record).
+                from portwarden.cli.registry_memo import FetchRecorder
+
                 recorder = FetchRecorder()
                 clients = recorder.wrap(clients)
         access = ImageAccess(
