@@ -1,4 +1,5 @@
-"""``construct_complete`` builds what ``model_construct`` builds, for the models it is used on."""
+"""``construct_complete`` builds what ``model_construct`` builds, for the models it is used on; file
+records (named tuples) made every way the reader makes them are the same records."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pydantic import Field
 from portwarden.core.image.fragment import LayerEntry, LayerRecord, as_records
 from portwarden.core.model.analysis import AnalyzedFile
 from portwarden.core.model.base import ValueObject, construct_all, construct_complete
-from portwarden.core.model.files import FileRecord, FileType
+from portwarden.core.model.files import FILE_RECORD_FIELDS, FileRecord, FileType, make_record
 
 RECORD_VALUES: dict[str, Any] = {
     "path": "/usr/bin/su",
@@ -28,10 +29,20 @@ RECORD_VALUES: dict[str, Any] = {
 }
 
 
-def test_file_record_is_what_validation_and_model_construct_give() -> None:
-    fast = construct_complete(FileRecord, dict(RECORD_VALUES), set(FileRecord.model_fields))
-    validated = FileRecord(**RECORD_VALUES)
-    constructed = FileRecord.model_construct(**RECORD_VALUES)
+ENTRY_VALUES: dict[str, Any] = {
+    **{name: RECORD_VALUES[name] for name in FILE_RECORD_FIELDS},
+    "type": "file",
+    "mode": "4755",
+    "setuid": True,
+    "setgid": False,
+    "world_writable": False,
+}
+
+
+def test_an_inventory_entry_is_what_validation_and_model_construct_give() -> None:
+    fast = construct_complete(AnalyzedFile, dict(ENTRY_VALUES), set(AnalyzedFile.model_fields))
+    validated = AnalyzedFile(**ENTRY_VALUES)
+    constructed = AnalyzedFile.model_construct(**ENTRY_VALUES)
     for other in (validated, constructed):
         assert fast == other and other == fast
         assert hash(fast) == hash(other)
@@ -44,6 +55,24 @@ def test_file_record_is_what_validation_and_model_construct_give() -> None:
     assert changed.size == 1 and fast.size == 71912
     with pytest.raises(Exception, match="frozen"):
         fast.size = 3  # type: ignore[misc]
+
+
+def test_a_file_record_made_at_c_speed_is_the_record_its_constructor_makes() -> None:
+    made = make_record(tuple(RECORD_VALUES.values()))
+    built = FileRecord(**RECORD_VALUES)
+    assert made == built and type(made) is FileRecord and hash(made) == hash(built)
+    assert made._asdict() == RECORD_VALUES and tuple(RECORD_VALUES) == FILE_RECORD_FIELDS
+    assert (made.mode_octal, made.is_setuid, made.is_setgid, made.is_world_writable) == (
+        "4755",
+        True,
+        False,
+        False,
+    )
+    assert pickle.loads(pickle.dumps(made)) == built  # noqa: S301 - our own bytes
+    changed = made._replace(size=1)
+    assert changed.size == 1 and made.size == 71912
+    with pytest.raises(AttributeError):
+        made.size = 3  # type: ignore[misc]
 
 
 def test_layer_entries_and_inventory_entries_match_validated_models() -> None:
@@ -95,10 +124,10 @@ def test_models_it_would_build_wrongly_are_refused(model: type[ValueObject]) -> 
 
 
 def test_a_missing_field_is_refused() -> None:
-    values = dict(RECORD_VALUES)
+    values = dict(ENTRY_VALUES)
     del values["layer_digest"]
     with pytest.raises(ValueError, match="every field"):
-        construct_complete(FileRecord, values, set(FileRecord.model_fields))
+        construct_complete(AnalyzedFile, values, set(AnalyzedFile.model_fields))
 
 
 def _expected_inventory_entry(record: FileRecord) -> AnalyzedFile:
@@ -156,15 +185,15 @@ def test_inventory_entries_of_every_type_and_mode_from_many_threads() -> None:
 
 def test_inventory_in_one_pass_is_each_record_s_entry_byte_for_byte() -> None:
     """``from_records`` gives what ``from_record`` gives, the same JSON (field order included), for
-    records made every way the squash makes them: validated, ``model_construct``, ``model_copy``,
-    converted from layer entries."""
+    records made every way the squash makes them: by their constructor, from their values in order,
+    by ``_replace``, converted from layer entries."""
     records: list[FileRecord] = []
     for kind in FileType:
         for mode in (0, 0o644, 0o755, 0o777, 0o4755, 0o2755, 0o1777, 0o6777):
             values = {**RECORD_VALUES, "path": f"/v/{kind.value}/{mode:o}", "type": kind, "mode": mode}
             records.append(FileRecord(**values))
-            records.append(FileRecord.model_construct(**{**values, "path": values["path"] + "c"}))
-            records.append(FileRecord(**values).model_copy(update={"size": 7, "sha256": None}))
+            records.append(make_record(tuple({**values, "path": values["path"] + "c"}.values())))
+            records.append(FileRecord(**values)._replace(size=7, sha256=None))
             digest = bytes.fromhex("ef" * 32) if kind == FileType.FILE else None
             entry = LayerEntry(values["path"] + "e", kind, mode, 1, 2, 3, digest, "/t", "sha256:" + "01" * 32)
             records.append(entry.to_record())
@@ -197,8 +226,8 @@ def test_squash_conversion_in_one_pass_matches_each_entry_s() -> None:
     assert list(converted) == list(entries)
     for path, record in converted.items():
         expected = entries[path].to_record()
-        assert record == expected and record.model_dump_json() == expected.model_dump_json()
-        assert list(record.__dict__) == list(FileRecord.model_fields)
+        assert record == expected and type(record) is FileRecord
+        assert record._asdict() == expected._asdict()
     # Records given as FileRecords (layers built by hand) pass through as they are.
     mixed: dict[str, LayerRecord] = {**entries, "/r": FileRecord(path="/r", type=FileType.FILE, mode=0o600)}
     converted_mixed = as_records(mixed)
@@ -207,6 +236,6 @@ def test_squash_conversion_in_one_pass_matches_each_entry_s() -> None:
 
 
 def test_construct_all_refuses_a_row_without_every_field() -> None:
-    rows = [dict(RECORD_VALUES), {k: v for k, v in RECORD_VALUES.items() if k != "size"}]
+    rows = [dict(ENTRY_VALUES), {k: v for k, v in ENTRY_VALUES.items() if k != "size"}]
     with pytest.raises(ValueError, match="every field"):
-        construct_all(FileRecord, iter(rows), set(FileRecord.model_fields))
+        construct_all(AnalyzedFile, iter(rows), set(AnalyzedFile.model_fields))

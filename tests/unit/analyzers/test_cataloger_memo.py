@@ -123,7 +123,7 @@ def test_any_other_answer_runs_the_cataloger(
     if change == "mode of an asked file":
         records = dict(FileResolver.from_files(files)._records)
         path = "/usr/share/doc/pkg-7/copyright"
-        records[path] = records[path].model_copy(update={"mode": 0o600})
+        records[path] = records[path]._replace(mode=0o600)
         base = FileResolver.from_files(files)
         view = FileResolver(records, base._contents)
     elif change == "a listed file shadowed by a symlink":

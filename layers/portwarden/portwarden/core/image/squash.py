@@ -62,39 +62,21 @@ def _resolve_hardlinks(tree: dict[str, FileRecord], hardlinks: list[str], warnin
             continue
         target = tree.get(record.link_target) if record.link_target else None
         if target is not None and target.type == FileType.FILE:
-            tree[path] = record.model_copy(update={"sha256": target.sha256, "size": target.size})
+            tree[path] = record._replace(sha256=target.sha256, size=target.size)
         else:
             warnings.append(f"hard link {path} -> {record.link_target} has no regular file to point to")
 
 
 def _imply_parents(tree: dict[str, FileRecord]) -> None:
     if "/" not in tree:
-        tree["/"] = FileRecord.model_construct(
-            path="/",
-            type=FileType.DIRECTORY,
-            mode=0o755,
-            uid=0,
-            gid=0,
-            size=0,
-            sha256=None,
-            link_target=None,
-            layer_digest=None,
-        )
+        tree["/"] = FileRecord("/", FileType.DIRECTORY, 0o755)
     for path in list(tree):
         head = path[: path.rfind("/")]
         if head[-1:] != "/" and head in tree:
             continue  # its parent is there: the common case, without paths.parent's call
         directory = paths.parent(path)
         while directory != "/" and directory not in tree:
-            tree[directory] = FileRecord.model_construct(
-                path=directory,
-                type=FileType.DIRECTORY,
-                mode=0o755,
-                uid=0,
-                gid=0,
-                size=0,
-                sha256=None,
-                link_target=None,
-                layer_digest=tree[path].layer_digest,
+            tree[directory] = FileRecord(
+                directory, FileType.DIRECTORY, 0o755, layer_digest=tree[path].layer_digest
             )
             directory = paths.parent(directory)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable
+from itertools import repeat
 from typing import Any, TypeVar
 
 from pydantic import Field
 
 from portwarden.core.model.base import ValueObject, construct_all, construct_complete
 from portwarden.core.model.distro import Distro
-from portwarden.core.model.files import FileRecord, FileType
+from portwarden.core.model.files import FILE_RECORD_FIELDS, FileRecord, FileType
 from portwarden.core.model.package import Package
 
 
@@ -116,14 +117,15 @@ class AnalyzedFile(FileEntry):
     def from_records(cls, records: Iterable[FileRecord]) -> list[AnalyzedFile]:
         """``from_record`` of each record, in one pass: the inventory of an image is tens of
         thousands of entries, and a call per entry (and a dictionary built key by key) was most of
-        the time it took. Each entry's values start as a copy of its record's (a FileRecord's fields
+        the time it took. Each entry's values start as its record's, named (a FileRecord's fields
         are this model's first nine, in the same order, and serialization follows that order)."""
         fields_set = _FIELD_SETS.get(cls)
         if fields_set is None:
             fields_set = _FIELD_SETS[cls] = set(cls.model_fields)
         implied_by_pair = _IMPLIED
         # Plain loops over lists (no generator between them): a few tenths of a microsecond an entry.
-        rows = [record.__dict__.copy() for record in records]
+        # The dictionaries are made at C speed (``map`` of ``dict`` over each record's named values).
+        rows: list[dict[str, Any]] = list(map(dict, map(zip, repeat(FILE_RECORD_FIELDS), records)))
         for values in rows:
             implied = implied_by_pair.get((values["type"], values["mode"]))
             if implied is None:
@@ -141,7 +143,7 @@ _IMPLIED: dict[tuple[FileType, int], tuple[str, str, bool, bool, bool]] = {}
 
 
 def _implied_by(kind: FileType, mode: int) -> tuple[str, str, bool, bool, bool]:
-    record = FileRecord.model_construct(path="", type=kind, mode=mode)  # its properties say it
+    record = FileRecord("", kind, mode)  # its properties say it
     is_dir = kind == FileType.DIRECTORY
     return (
         record.type.value,
