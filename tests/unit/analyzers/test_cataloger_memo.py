@@ -147,13 +147,18 @@ def test_any_other_answer_runs_the_cataloger(
 def test_a_cataloger_that_does_not_apply_keeps_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Asking its questions again would cost what running it does."""
+    """Asking its questions again would cost what running it does; nor is anything looked up for it."""
     counting = Counting(monkeypatch, DpkgAnalyzer)
     memo = memo_at(tmp_path)
+    lookups: list[str] = []
+    monkeypatch.setattr(memo, "_read", lambda key: lookups.append(key))
     view = FileResolver.from_files(python_files())
     assert memo.run(DpkgAnalyzer(), view, OPTIONS, None) is None
     assert memo.run(DpkgAnalyzer(), FileResolver.from_files(python_files()), OPTIONS, None) is None
-    assert counting.runs == 0 and entries(tmp_path) == []
+    assert counting.runs == 0 and entries(tmp_path) == [] and lookups == []
+    # One that applies is looked up (the same memo, the same stand-in for its entries).
+    assert memo.run(PythonPackageAnalyzer(), view, OPTIONS, None) is not None
+    assert len(lookups) == 1
 
 
 def test_the_key_holds_options_distro_version_and_result_key(

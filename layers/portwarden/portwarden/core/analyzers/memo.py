@@ -244,6 +244,11 @@ class CatalogerMemo:
         self, analyzer: Analyzer, view: FileResolver, options: AnalyzerOptions, distro: Distro | None
     ) -> AnalyzerOutput | None:
         """``run_cataloger``'s answer: the one kept for these answers, else the cataloger's (kept)."""
+        # One that does not apply keeps nothing (below): asked first, untraced, it costs no probe,
+        # key or lookup (most catalogers of an image do not apply to it; what ``applies`` looks at
+        # is a shared selection, found once for the traced run that follows when it does apply).
+        if not analyzer.applies(view):
+            return None
         probe = TracingResolver(view, probing=True)
         with contextlib.suppress(_FirstQuestion):
             run_cataloger(analyzer, probe, options, distro)

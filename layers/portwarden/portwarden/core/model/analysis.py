@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable
-from itertools import repeat
 from typing import Any, TypeVar
 
 from pydantic import Field
 
 from portwarden.core.model.base import ValueObject, construct_all, construct_complete
 from portwarden.core.model.distro import Distro
-from portwarden.core.model.files import FILE_RECORD_FIELDS, FileRecord, FileType
+from portwarden.core.model.files import FileRecord, FileType
 from portwarden.core.model.package import Package
 
 
@@ -117,23 +116,37 @@ class AnalyzedFile(FileEntry):
     def from_records(cls, records: Iterable[FileRecord]) -> list[AnalyzedFile]:
         """``from_record`` of each record, in one pass: the inventory of an image is tens of
         thousands of entries, and a call per entry (and a dictionary built key by key) was most of
-        the time it took. Each entry's values start as its record's, named (a FileRecord's fields
-        are this model's first nine, in the same order, and serialization follows that order)."""
+        the time it took. Each entry's values are its record's, unpacked (a FileRecord's fields are
+        this model's first nine, in the same order, and serialization follows that order), and
+        what its (type, mode) pair implies."""
         fields_set = _FIELD_SETS.get(cls)
         if fields_set is None:
             fields_set = _FIELD_SETS[cls] = set(cls.model_fields)
         implied_by_pair = _IMPLIED
-        # Plain loops over lists (no generator between them): a few tenths of a microsecond an entry.
-        # The dictionaries are made at C speed (``map`` of ``dict`` over each record's named values).
-        rows: list[dict[str, Any]] = list(map(dict, map(zip, repeat(FILE_RECORD_FIELDS), records)))
-        for values in rows:
-            implied = implied_by_pair.get((values["type"], values["mode"]))
+        known = implied_by_pair.get
+        # One plain loop, a dictionary display per entry: a few tenths of a microsecond an entry.
+        rows: list[dict[str, Any]] = []
+        append = rows.append
+        for path, kind, mode, uid, gid, size, sha256, link_target, layer_digest in records:
+            implied = known((kind, mode))
             if implied is None:
-                implied = implied_by_pair[(values["type"], values["mode"])] = _implied_by(
-                    values["type"], values["mode"]
-                )
-            values["type"], values["mode"], values["setuid"], values["setgid"], values["world_writable"] = (
-                implied
+                implied = implied_by_pair[(kind, mode)] = _implied_by(kind, mode)
+            type_name, mode_octal, setuid, setgid, world_writable = implied
+            append(
+                {
+                    "path": path,
+                    "type": type_name,
+                    "mode": mode_octal,
+                    "uid": uid,
+                    "gid": gid,
+                    "size": size,
+                    "sha256": sha256,
+                    "link_target": link_target,
+                    "layer_digest": layer_digest,
+                    "setuid": setuid,
+                    "setgid": setgid,
+                    "world_writable": world_writable,
+                }
             )
         return construct_all(cls, rows, fields_set)
 
