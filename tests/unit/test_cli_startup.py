@@ -75,7 +75,8 @@ def test_the_command_line_turns_pydantic_plugin_discovery_off(monkeypatch, capsy
 
 def test_a_layouts_analysis_loads_no_registry_memo(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """The registry's fetch recorder is loaded for a registry image only: an analysis of a layout
-    directory (the early ``sbom`` answer, its stored document written) never imports it."""
+    directory (the early ``sbom`` answer, its stored document written) never imports it, nor the
+    package metadata pydantic's plugin loader reads."""
     from tests.support.ocibuild import file, single_layer_image, write_oci_layout
 
     layout = write_oci_layout(tmp_path / "layout", single_layer_image([file("/etc/os-release", "ID=x\n")]))
@@ -84,3 +85,5 @@ def test_a_layouts_analysis_loads_no_registry_memo(tmp_path, monkeypatch) -> Non
     assert json.loads(output)["files"], "the analysis was made and printed"
     assert "portwarden.core.services.analyze" in modules
     assert "portwarden.cli.registry_memo" not in modules
+    # Plugin discovery is off: pydantic's loader, which imports importlib.metadata, is not used.
+    assert "importlib.metadata" not in modules

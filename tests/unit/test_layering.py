@@ -69,7 +69,8 @@ LAYERS: tuple[Layer, ...] = (
     Layer("portwarden.serve", EVERYTHING, AWS_SDKS),
     # The dashboard is an API client and nothing else: no store, no service, no API internals.
     Layer("portwarden.web", ("portwarden.web",), AWS_SDKS | POWERTOOLS),
-    Layer("portwarden", ("portwarden.core",), AWS_SDKS | POWERTOOLS),
+    # The package itself: its __init__ settles the process start-up (``startup``) before any model.
+    Layer("portwarden", ("portwarden.core", "portwarden.startup"), AWS_SDKS | POWERTOOLS),
 )
 
 

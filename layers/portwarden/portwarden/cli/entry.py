@@ -10,18 +10,22 @@ import gc
 import os
 import sys
 
+from portwarden import startup
+
 SBOM_GC_THRESHOLD = 200_000
 
 
 # Portwarden's models use no pydantic plugin; without this, the first model a command builds scans
 # the metadata of every installed distribution for plugin entry points (about 30 ms with the
-# development dependencies installed: bench/startup.py). Set PYDANTIC_DISABLE_PLUGINS (to "" for
-# all) to have them loaded.
-PLUGINS_VARIABLE = "PYDANTIC_DISABLE_PLUGINS"
+# development dependencies installed: bench/startup.py), and with it off pydantic's loader still
+# imports importlib.metadata (``portwarden.startup``). Set PYDANTIC_DISABLE_PLUGINS (to "" for all)
+# to have them loaded.
+PLUGINS_VARIABLE = startup.PLUGINS_VARIABLE
 
 
 def run() -> None:
     os.environ.setdefault(PLUGINS_VARIABLE, "__all__")
+    startup.skip_plugin_loader()
     if sys.argv[1:] == ["--version"]:
         from portwarden import __version__
 
