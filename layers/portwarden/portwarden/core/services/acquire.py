@@ -37,7 +37,8 @@ class ImageAccess:
 
 
 class _Output(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    # Built on first use: the inspect and files commands use these; an analysis only imports them.
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
 
 class LayerSummary(_Output):
