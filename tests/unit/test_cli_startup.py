@@ -87,3 +87,18 @@ def test_a_layouts_analysis_loads_no_registry_memo(tmp_path, monkeypatch) -> Non
     assert "portwarden.cli.registry_memo" not in modules
     # Plugin discovery is off: pydantic's loader, which imports importlib.metadata, is not used.
     assert "importlib.metadata" not in modules
+
+
+def test_the_inspect_output_models_are_built_on_first_use_only() -> None:
+    """An analysis imports ``services.acquire`` (image access) but not its output models' schemas:
+    those are built when the inspect or files command first makes one."""
+    probe = (
+        "from portwarden.core.services import acquire\n"
+        "models = (acquire.LayerSummary, acquire.SourceInfo, acquire.ImageInspection, acquire.FileListing)\n"
+        "before = [m.__pydantic_complete__ for m in models]\n"
+        "acquire.LayerSummary(digest='sha256:0', size=1, media_type='x')\n"
+        "print(before, acquire.LayerSummary.__pydantic_complete__)\n"
+    )
+    command = [sys.executable, "-c", probe]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.strip() == "[False, False, False, False] True"
