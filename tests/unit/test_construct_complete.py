@@ -14,7 +14,7 @@ from pydantic import Field
 from portwarden.core.image.fragment import LayerEntry, LayerRecord, as_records
 from portwarden.core.model.analysis import AnalyzedFile
 from portwarden.core.model.base import ValueObject, construct_all, construct_complete
-from portwarden.core.model.files import FILE_RECORD_FIELDS, FileRecord, FileType, make_record
+from portwarden.core.model.files import FileRecord, FileType, make_record
 
 RECORD_VALUES: dict[str, Any] = {
     "path": "/usr/bin/su",
@@ -30,7 +30,7 @@ RECORD_VALUES: dict[str, Any] = {
 
 
 ENTRY_VALUES: dict[str, Any] = {
-    **{name: RECORD_VALUES[name] for name in FILE_RECORD_FIELDS},
+    **{name: RECORD_VALUES[name] for name in FileRecord._fields},
     "type": "file",
     "mode": "4755",
     "setuid": True,
@@ -61,7 +61,7 @@ def test_a_file_record_made_at_c_speed_is_the_record_its_constructor_makes() -> 
     made = make_record(tuple(RECORD_VALUES.values()))
     built = FileRecord(**RECORD_VALUES)
     assert made == built and type(made) is FileRecord and hash(made) == hash(built)
-    assert made._asdict() == RECORD_VALUES and tuple(RECORD_VALUES) == FILE_RECORD_FIELDS
+    assert made._asdict() == RECORD_VALUES and tuple(RECORD_VALUES) == FileRecord._fields
     assert (made.mode_octal, made.is_setuid, made.is_setgid, made.is_world_writable) == (
         "4755",
         True,

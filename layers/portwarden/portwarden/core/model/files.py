@@ -61,7 +61,5 @@ class FileRecord(NamedTuple):
         return self.type in (FileType.FILE, FileType.DIRECTORY) and bool(self.mode & stat.S_IWOTH)
 
 
-# Its fields in order: a record's values as a dictionary are ``dict(zip(FILE_RECORD_FIELDS, record))``.
-FILE_RECORD_FIELDS: tuple[str, ...] = FileRecord._fields
 # A record from its nine values in order, at C speed: ``make_record((path, type, ..., layer_digest))``.
 make_record: Callable[[Iterable[object]], FileRecord] = partial(tuple.__new__, FileRecord)  # type: ignore[assignment]
