@@ -14,10 +14,10 @@ imports from its loader, and to the real loader's answer.
 
 from __future__ import annotations
 
+# Nothing imported beyond what the interpreter has loaded already: ``portwarden --version`` pays
+# for this module too.
 import os
 import sys
-import types
-from collections.abc import Iterable
 
 PLUGINS_VARIABLE = "PYDANTIC_DISABLE_PLUGINS"
 LOADER_MODULE = "pydantic.plugin._loader"
@@ -25,7 +25,7 @@ LOADER_MODULE = "pydantic.plugin._loader"
 ALL_PLUGINS_DISABLED = ("__all__", "1", "true")
 
 
-def _no_plugins() -> Iterable[object]:
+def _no_plugins() -> tuple[()]:
     return ()
 
 
@@ -37,7 +37,8 @@ def skip_plugin_loader() -> bool:
         return getattr(loaded, "get_plugins", None) is _no_plugins
     if os.environ.get(PLUGINS_VARIABLE) not in ALL_PLUGINS_DISABLED:
         return False
-    loader = types.ModuleType(LOADER_MODULE, "pydantic's plugin loader with every plugin disabled")
+    # ``type(sys)`` is ``types.ModuleType``, without importing ``types``.
+    loader = type(sys)(LOADER_MODULE, "pydantic's plugin loader with every plugin disabled")
     loader.get_plugins = _no_plugins  # type: ignore[attr-defined]
     sys.modules[LOADER_MODULE] = loader
     return True
