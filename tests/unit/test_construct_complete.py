@@ -150,9 +150,9 @@ def _expected_inventory_entry(record: FileRecord) -> AnalyzedFile:
 
 
 def test_inventory_entries_of_every_type_and_mode_from_many_threads() -> None:
-    """``from_record`` works out each (type, mode) pair once and shares it: every pair, asked for by
-    eight threads at once in different orders, gives what validation gives, for each record's own
-    path, owner, size and digest."""
+    """``from_record`` and ``from_records`` work out each (type, mode) pair once and share it: every
+    pair, asked for by eight threads at once in different orders, gives what validation gives, for
+    each record's own path, owner, size and digest."""
     records = [
         FileRecord(
             path=f"/f/{kind.value}/{mode:o}",
@@ -174,8 +174,13 @@ def test_inventory_entries_of_every_type_and_mode_from_many_threads() -> None:
         order = list(range(offset, len(records))) + list(range(offset))
         return [(i, AnalyzedFile.from_record(records[i])) for i in order]
 
+    def build_together(offset: int) -> list[tuple[int, AnalyzedFile]]:
+        order = list(range(offset, len(records))) + list(range(offset))
+        return list(zip(order, AnalyzedFile.from_records(records[i] for i in order), strict=True))
+
     with ThreadPoolExecutor(max_workers=8) as pool:
-        results = list(pool.map(build, range(0, len(records), len(records) // 8 + 1)))
+        offsets = range(0, len(records), len(records) // 8 + 1)
+        results = list(pool.map(build, offsets)) + list(pool.map(build_together, offsets))
     for built in results:
         assert len(built) == len(records)
         for i, entry in built:

@@ -2,11 +2,12 @@
 
 pydantic looks for plugins (entry points of the ``pydantic`` group) when it builds its first
 validator, through ``pydantic.plugin._loader``, whose first lines import ``importlib.metadata``
-(and with it ``email``, ``zipfile``, ``csv``, ``socket``...): about 25 ms of every process that
-builds a model on this machine (``bench/startup.py``), paid even when ``PYDANTIC_DISABLE_PLUGINS``
-turns the discovery off, as the console script and every Lambda function of the template do
-(Portwarden's models use no plugin). With discovery off, the loader is replaced before pydantic
-imports it by one that gives the answer pydantic's gives then, no plugin, without that import.
+(and with it ``email``, ``zipfile``, ``csv``, ``socket``...): 11 ms to 19 ms of every process
+that builds a model on this machine (``bench/startup.py``, its floor rows), paid even when
+``PYDANTIC_DISABLE_PLUGINS`` turns the discovery off, as the console script and every Lambda
+function of the template do (Portwarden's models use no plugin). With discovery off, the loader
+is replaced before pydantic imports it by one that gives the answer pydantic's gives then, no
+plugin, without that import.
 
 pydantic is pinned (``pyproject.toml``); a test holds the replacement to every name pydantic
 imports from its loader, and to the real loader's answer.
