@@ -8,9 +8,11 @@ import io
 from pathlib import Path
 
 import pytest
+import zstandard
 
 from portwarden.adapters.local.blobs import FilesystemBlobStore
 from portwarden.core.analyzers.secrets import secret_scanner
+from portwarden.core.image import cache as cache_module
 from portwarden.core.image.cache import LayerCache
 from portwarden.core.image.capture import CapturePolicy
 from portwarden.core.image.content import ContentStore
@@ -131,6 +133,41 @@ def test_a_tampered_fragment_is_a_miss(tmp_path: Path, tamper: object) -> None:
     assert lookup.index is None
     if tamper is not TAMPERS[-1]:  # another format is an ordinary miss; the rest are damage, reported
         assert lookup.problem is not None and "unreadable fragment" in lookup.problem
+
+
+@pytest.mark.parametrize("frame", ["no stated size", "over the size limit"])
+def test_a_fragment_stating_no_size_or_too_much_is_not_inflated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, frame: str
+) -> None:
+    """Inflating allocates what a frame states at once: a frame that states no size, or more than a
+    fragment can hold, is a miss with its reason and is never inflated; the layer read again
+    replaces it."""
+    blobs = FilesystemBlobStore(tmp_path / "cache")
+    cache = LayerCache(blobs, "fp")
+    index = read_sample(ContentStore())
+    cache.save(index, CAPTURE, ContentStore())
+    [fragment] = (tmp_path / "cache").rglob("fp.json.zst")
+    sound = fragment.read_bytes()
+    if frame == "no stated size":
+        data = zstandard.ZstdDecompressor().decompress(sound)
+        fragment.write_bytes(
+            zstandard.ZstdCompressor(write_checksum=True, write_content_size=False).compress(data)
+        )
+    else:
+        monkeypatch.setattr(cache_module, "MAX_FRAGMENT_BYTES", zstandard.frame_content_size(sound) - 1)
+
+    def never(*args: object, **kwargs: object) -> object:
+        raise AssertionError("the frame was inflated")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(cache_module.zstandard, "ZstdDecompressor", never)
+        lookup = cache.lookup(index.digest, ContentStore())
+    assert lookup.index is None and lookup.problem is not None
+    assert ("states no size" if frame == "no stated size" else "over") in lookup.problem
+    if frame == "over the size limit":
+        monkeypatch.setattr(cache_module, "MAX_FRAGMENT_BYTES", zstandard.frame_content_size(sound))
+    cache.save(index, CAPTURE, ContentStore())
+    assert cache.lookup(index.digest, ContentStore()).index is not None
 
 
 def test_each_column_is_decoded_in_place(tmp_path: Path) -> None:

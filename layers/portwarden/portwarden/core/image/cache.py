@@ -9,7 +9,8 @@ used. Fragments live in a BlobStore: files locally, S3 on AWS.
 Nothing read back is trusted: the fragment is a zstd frame with a content checksum, and every
 captured content it carries must hash to the sha256 it is listed under. A fragment that fails either
 check is a miss with a reason: the caller reads the layer again and :meth:`LayerCache.save` replaces
-the fragment. An analysis is never built from a damaged cache, silently or otherwise.
+the fragment. So is one whose frame states no size or more than ``MAX_FRAGMENT_BYTES``: it is not
+inflated. An analysis is never built from a damaged cache, silently or otherwise.
 """
 
 from __future__ import annotations
@@ -49,6 +50,11 @@ if TYPE_CHECKING:  # the port is a type here; importing ports loads every model
 # 4: entries as columns, digests as one base64 string (fragment.encode_index).
 # 5: the captured contents in the fragment's own object, after its header line (one object a layer).
 FRAGMENT_FORMAT = 5
+# The most a fragment's frame may state it holds. Its captured contents are at most the default
+# ``max_captured_total_bytes`` (2 GiB) and the index of the largest layer (a million entries) well
+# under 1 GiB: a frame that states more (a damaged or forged one) is not inflated, since inflating
+# allocates what the frame states at once. A layer past it (raised limits) is read each time.
+MAX_FRAGMENT_BYTES = 3 << 30
 
 
 @dataclass(frozen=True)
@@ -104,6 +110,11 @@ class LayerCache:
             raw = self._blobs.get(self._key(digest))
             if raw is None:
                 return FragmentLookup(None)
+            # ``save`` has the frame state its size: checked before anything is allocated for it.
+            stated = zstandard.frame_content_size(raw)
+            if not 0 <= stated <= MAX_FRAGMENT_BYTES:
+                what = "no size" if stated < 0 else f"{stated} bytes, over {MAX_FRAGMENT_BYTES}"
+                return self._broken(digest, f"unreadable fragment: its frame states {what}")
             data = zstandard.ZstdDecompressor().decompress(raw)
             header_end = data.find(b"\n")
             document = json.loads(data if header_end < 0 else data[:header_end])
