@@ -14,6 +14,7 @@ import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
 
@@ -277,6 +278,32 @@ def test_an_analysis_too_large_to_read_back_cheaply_is_not_stored(image_dir: Pat
     exact = AnalysisCache(blobs, "test-key", max_document_bytes=len(analysis.model_dump_json()))
     assert exact.save(analysis) is True
     assert exact.lookup(analysis.source.manifest_digest).analysis == analysis
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_a_native_document_encodes_the_inventory_from_its_records(
+    image_dir: Path, tmp_path: Path, cached: bool
+) -> None:
+    """Without the cache (``--no-cache``) and with it, the native document carries the analysis as
+    assembled, without an entry model (``summary``), and its records: the bytes are those of the
+    whole analysis's document, which ``analysis`` builds on first use."""
+    import io
+
+    from portwarden.core.sbom.native import iter_native_json
+    from portwarden.core.services.analyze import sbom_document
+
+    def at_noon() -> datetime:
+        return datetime(2024, 5, 1, 12, tzinfo=UTC)
+
+    blobs = FilesystemBlobStore(tmp_path / "cache") if cached else None
+    document = sbom_document(f"oci-dir:{image_dir}", ImageAccess(), "json", blobs=blobs, clock=at_noon)
+    assert document.summary is not None and document.summary.files == ()
+    assert document.inventory is not None and len(document.inventory) > 1
+    out = io.BytesIO()
+    document.write(out)
+    whole = analyze_image(f"oci-dir:{image_dir}", ImageAccess(), clock=at_noon)
+    assert document.analysis == whole and len(whole.files) == len(document.inventory)
+    assert out.getvalue() == b"".join(iter_native_json(whole))
 
 
 def test_a_native_document_request_stores_the_analysis_it_prints(image_dir: Path, tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
+from pydantic_core import PydanticSerializationError
 from spdx_tools.spdx.parser.parse_anything import parse_file
 from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
 
@@ -26,6 +27,7 @@ from portwarden.core.model.analysis import (
     SecretFinding,
 )
 from portwarden.core.model.distro import Distro
+from portwarden.core.model.files import FileRecord, FileType
 from portwarden.core.model.package import Location, Package, PackageType
 from portwarden.core.sbom import DocumentFormat, encode, native
 from portwarden.core.sbom.cyclonedx import to_cyclonedx_json
@@ -282,6 +284,66 @@ def test_document_over_the_stored_limit_is_written_whole_and_not_held() -> None:
         assert b"".join(document) == expected
     document, stored = native.native_json_and_stored_analysis(analysis, len(expected))
     assert stored is not None and b"".join(document) == expected
+
+
+def _many_records(count: int) -> list[FileRecord]:
+    """Records of every type, with modes that set each flag (a setgid directory does not count as
+    setgid), texts JSON must escape, and each optional value missing somewhere."""
+    kinds = list(FileType)
+    modes = (0o644, 0o4755, 0o2755, 0o1777, 0o777, 0o6711, 0o2775, 0o000)
+    names = ("plain", 'q"uote', "back\\slash", "new\nline", "tab\t\x01\x1f\x7f", "données\u2028", "/")
+    return [
+        FileRecord(
+            f"/srv/{index:06d}/{names[index % len(names)]}",
+            kinds[index % len(kinds)],
+            modes[index % len(modes)],
+            index % 3,
+            index % 5,
+            index * 7,
+            f"{index:064x}" if index % 4 else None,
+            f"../{names[index % len(names)]}" if index % 6 == 0 else None,
+            (BASE_LAYER, APP_LAYER, None)[index % 3],
+        )
+        for index in range(count)
+    ]
+
+
+@pytest.mark.parametrize("file_count", [0, 1, native.STREAM_SLICE, 2 * native.STREAM_SLICE + 3])
+@pytest.mark.parametrize("indent", [2, None, 4])
+def test_inventory_from_records_is_byte_for_byte_the_models_document(
+    file_count: int, indent: int | None
+) -> None:
+    """The inventory encoded straight from the records (``encode_inventory``, no entry model) is the
+    document pydantic makes of the same analysis with an ``AnalyzedFile`` per record, whatever the
+    layout; the document and stored analysis made together agree, and the stored one validates to
+    the analysis with its entries."""
+    records = _many_records(file_count)
+    whole = make_analysis(files=tuple(AnalyzedFile.from_records(records)))
+    without = whole.model_copy(update={"files": ()})
+    expected = b"".join(native.iter_native_json(whole, indent=indent))
+    pieces = list(native.iter_native_json(without, indent=indent, inventory=records))
+    assert b"".join(pieces) == expected
+    assert max(len(piece) for piece in pieces) < len(expected) or file_count < native.STREAM_SLICE
+    members: dict[str, list[bytes]] = {}
+    document, stored = native.native_json_and_stored_analysis(without, 1 << 30, members, records)
+    assert b"".join(document) == b"".join(native.iter_native_json(whole))
+    assert stored is not None and ImageAnalysis.model_validate_json(b"".join(stored)) == whole
+    expected_members: dict[str, list[bytes]] = {}
+    native.native_json_and_stored_analysis(whole, 1 << 30, expected_members)
+    assert b"".join(members["files"]) == b"".join(expected_members["files"])
+
+
+def test_inventory_from_records_reports_an_unencodable_path_as_pydantic_does() -> None:
+    """A path pydantic cannot encode (a lone surrogate, from a name that is not UTF-8) fails the same
+    way with or without entry models."""
+    records = _many_records(3)
+    records[1] = records[1]._replace(path="/srv/\udcff")
+    whole = make_analysis(files=tuple(AnalyzedFile.from_records(records)))
+    with pytest.raises(PydanticSerializationError) as expected:
+        b"".join(native.iter_native_json(whole))
+    with pytest.raises(PydanticSerializationError) as raised:
+        b"".join(native.iter_native_json(whole.model_copy(update={"files": ()}), inventory=records))
+    assert str(raised.value) == str(expected.value)
 
 
 def test_streamed_native_json_with_empty_and_missing_fields() -> None:

@@ -78,16 +78,16 @@ def sbom(
         warn_about_cache(analysis)
         print_package_table(analysis)
     else:
-        if document.analysis is not None:
-            warn_about_cache(document.analysis)
+        if document.summary is not None:
+            warn_about_cache(document.summary)
         # Bytes straight to stdout: a large document is never held whole as text.
         sys.stdout.flush()
         document.write(sys.stdout.buffer)
         sys.stdout.buffer.write(b"\n")
         sys.stdout.buffer.flush()
-        if document.analysis is None:  # a stored document: its analysis had no failed analyzer
+        if document.summary is None:  # a stored document: its analysis had no failed analyzer
             return
-        analysis = document.analysis
+        analysis = document.summary
     for line in failure_lines(analysis):
         message(line)
 

@@ -372,7 +372,7 @@ def _analyze_and_print(wiring: _Wiring) -> None:
             blobs=wiring.blobs,
             platform=request.platform,
         )
-        analysis = document.analysis
+        analysis = document.summary  # its warnings and analyzer runs (the entries are not needed)
         if analysis is not None:
             _say(cache_warning_lines(analysis))
         # Bytes straight to stdout: a large document is never held whole as text.

@@ -84,12 +84,7 @@ class AnalyzedFile(FileEntry):
     def from_record(cls, record: FileRecord) -> AnalyzedFile:
         # An image has hundreds of thousands of files but few distinct (type, mode) pairs: what they
         # imply (the type's name, the octal mode, the three flags) is worked out once per pair.
-        kind = record.type
-        mode = record.mode
-        implied = _IMPLIED.get((kind, mode))
-        if implied is None:
-            implied = _IMPLIED[(kind, mode)] = _implied_by(kind, mode)
-        type_name, mode_octal, setuid, setgid, world_writable = implied
+        type_name, mode_octal, setuid, setgid, world_writable = implied_by(record.type, record.mode)
         fields_set = _FIELD_SETS.get(cls)
         if fields_set is None:
             fields_set = _FIELD_SETS[cls] = set(cls.model_fields)
@@ -153,6 +148,15 @@ class AnalyzedFile(FileEntry):
 
 # (type, mode) -> (type name, octal mode, setuid, setgid, world-writable), as AnalyzedFile shows them.
 _IMPLIED: dict[tuple[FileType, int], tuple[str, str, bool, bool, bool]] = {}
+
+
+def implied_by(kind: FileType, mode: int) -> tuple[str, str, bool, bool, bool]:
+    """What an inventory entry of this type and mode shows besides its record's values: the type's
+    name, the octal mode, setuid, setgid, world-writable (worked out once per pair)."""
+    implied = _IMPLIED.get((kind, mode))
+    if implied is None:
+        implied = _IMPLIED[(kind, mode)] = _implied_by(kind, mode)
+    return implied
 
 
 def _implied_by(kind: FileType, mode: int) -> tuple[str, str, bool, bool, bool]:

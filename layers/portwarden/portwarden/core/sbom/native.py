@@ -15,16 +15,19 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
+from json.encoder import encode_basestring  # C: the quoting of a str that pydantic's JSON does too
 from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter
 
 from portwarden.core.image.stacks import STORED_PACKAGES
-from portwarden.core.model.analysis import AnalyzedFile, ImageAnalysis
+from portwarden.core.model.analysis import AnalyzedFile, ImageAnalysis, implied_by
 from portwarden.core.model.package import Package
 
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite
+
+    from portwarden.core.model.files import FileRecord
 
 # ``owned_files`` lists every path an OS package installs; assembly uses it to drop language packages an
 # OS package already accounts for. It is large (tens of thousands of paths for a typical distro image),
@@ -59,7 +62,11 @@ def write_native_json(
 
 
 def iter_native_json(
-    analysis: ImageAnalysis, *, include_owned_files: bool = False, indent: int | None = 2
+    analysis: ImageAnalysis,
+    *,
+    include_owned_files: bool = False,
+    indent: int | None = 2,
+    inventory: Sequence[FileRecord] | None = None,
 ) -> Iterator[bytes]:
     """The bytes of ``to_native_json(analysis)``, in pieces of bounded size.
 
@@ -67,14 +74,21 @@ def iter_native_json(
     is serialized by pydantic on its own (``include={name}``) and spliced into the object, and a long
     list is serialized in slices whose items are re-indented one level deeper. JSON strings never hold a
     raw newline (pydantic escapes it), so every newline in a piece is structural and re-indenting it is
-    safe. ``indent=None`` gives pydantic's compact form (the stored analyses use it).
+    safe. ``indent=None`` gives pydantic's compact form (the stored analyses use it). ``inventory``:
+    as for ``native_json_and_stored_analysis``.
     """
-    for _, piece in _tagged_pieces(analysis, include_owned_files=include_owned_files, indent=indent):
+    pieces = _tagged_pieces(
+        analysis, include_owned_files=include_owned_files, indent=indent, inventory=inventory
+    )
+    for _, piece in pieces:
         yield piece
 
 
 def native_json_and_stored_analysis(
-    analysis: ImageAnalysis, max_stored_bytes: int, members: dict[str, list[bytes]] | None = None
+    analysis: ImageAnalysis,
+    max_stored_bytes: int,
+    members: dict[str, list[bytes]] | None = None,
+    inventory: Sequence[FileRecord] | None = None,
 ) -> tuple[Iterator[bytes], list[bytes] | None]:
     """The native document (``iter_native_json(analysis)``'s pieces) and, encoded with it, the pieces of
     the analysis as the result cache stores it, or None when the document is over ``max_stored_bytes``.
@@ -91,12 +105,16 @@ def native_json_and_stored_analysis(
     the stored analysis's ``packages`` member under ``STORED_PACKAGES`` (what the layer-stack
     cache keeps: ``splice_native_json`` puts them together again); it is left empty when the document
     is over ``max_stored_bytes``.
+
+    ``inventory``, when given, is the analysis's inventory as the squashed view's records, in path
+    order: the ``files`` member is encoded from them (``encode_inventory``), whatever ``analysis.files``
+    holds (an analysis assembled for its document leaves it empty: no entry model is built).
     """
     printed: list[bytes] = []
     stored: list[bytes] = []
     size = 0
     previous: str | None = None
-    pieces = _tagged_pieces(analysis, include_owned_files=False, indent=2)
+    pieces = _tagged_pieces(analysis, include_owned_files=False, indent=2, inventory=inventory)
     for name, piece in pieces:
         size += len(piece)
         if size > max_stored_bytes:
@@ -124,7 +142,11 @@ def native_members(analysis: ImageAnalysis, names: Iterable[str]) -> dict[str, b
 
 
 def _tagged_pieces(
-    analysis: ImageAnalysis, *, include_owned_files: bool, indent: int | None
+    analysis: ImageAnalysis,
+    *,
+    include_owned_files: bool,
+    indent: int | None,
+    inventory: Sequence[FileRecord] | None = None,
 ) -> Iterator[tuple[str | None, bytes]]:
     """``iter_native_json``'s pieces, each with the name of the field it belongs to (None between fields)."""
     if indent is not None and indent <= 0:
@@ -139,7 +161,11 @@ def _tagged_pieces(
     for position, name in enumerate(names):
         if position:
             yield None, separator
-        for piece in _member(analysis, name, package_exclude, indent):
+        if name == "files" and inventory is not None:
+            members: Iterable[bytes] = _inventory_member(inventory, indent)
+        else:
+            members = _member(analysis, name, package_exclude, indent)
+        for piece in members:
             yield name, piece
     yield None, closing
 
@@ -188,3 +214,58 @@ def _long_list(
             yield b",\n"
         yield field_pad + body
     yield b"\n" + field_pad + b"]"
+
+
+def _inventory_member(records: Sequence[FileRecord], indent: int | None) -> Iterator[bytes]:
+    if indent == 2:
+        yield from encode_inventory(records)
+    else:  # another layout (no caller asks one of an inventory given as records): through the models
+        files = AnalyzedFile.from_records(records)
+        if files:
+            yield from _long_list("files", files, _LONG_LISTS["files"], None, indent)
+        else:
+            yield b'"files":[]' if indent is None else b" " * indent + b'"files": []'
+
+
+def encode_inventory(records: Sequence[FileRecord]) -> Iterator[bytes]:
+    """The document's ``files`` member (indented two levels, as ``iter_native_json`` prints it) for
+    the inventory whose records these are, without building an ``AnalyzedFile`` per record: the same
+    bytes as ``AnalyzedFile.from_records`` serialized by pydantic (tests compare them), in pieces of
+    ``STREAM_SLICE`` entries, at about half the cost on an inventory of 13,500 files
+    (docs/performance.md). A slice holding a text pydantic cannot encode (a lone surrogate) is
+    encoded by pydantic, which reports it as it would have."""
+    if not records:
+        yield b'  "files": []'
+        return
+    yield b'  "files": [\n'
+    quote = encode_basestring
+    for start in range(0, len(records), STREAM_SLICE):
+        entries = records[start : start + STREAM_SLICE]
+        texts: list[str] = []
+        append = texts.append
+        for path, kind, mode, uid, gid, size, sha256, link_target, layer_digest in entries:
+            type_name, mode_octal, setuid, setgid, world_writable = implied_by(kind, mode)
+            # Field for field pydantic's layout of an AnalyzedFile two levels deep (declaration
+            # order, two spaces a level, ``null``, ``true`` and ``false``, strings quoted as it does).
+            append(
+                f'    {{\n      "path": {quote(path)},\n      "type": {quote(type_name)},\n'
+                f'      "mode": {quote(mode_octal)},\n      "uid": {uid},\n      "gid": {gid},\n'
+                f'      "size": {size},\n'
+                f'      "sha256": {"null" if sha256 is None else quote(sha256)},\n'
+                f'      "link_target": {"null" if link_target is None else quote(link_target)},\n'
+                f'      "layer_digest": {"null" if layer_digest is None else quote(layer_digest)},\n'
+                f'      "setuid": {"true" if setuid else "false"},\n'
+                f'      "setgid": {"true" if setgid else "false"},\n'
+                f'      "world_writable": {"true" if world_writable else "false"}\n    }}'
+            )
+        try:
+            body = ",\n".join(texts).encode()
+        except UnicodeEncodeError:
+            body = b"".join(
+                _long_list("files", AnalyzedFile.from_records(entries), _LONG_LISTS["files"], None, 2)
+            )
+            body = body[len(b'  "files": [\n') : -len(b"\n  ]")]
+        if start:
+            yield b",\n"
+        yield body
+    yield b"\n  ]"

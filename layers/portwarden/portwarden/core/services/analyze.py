@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -92,11 +93,7 @@ def analyze_image(
         return read_sbom(Path(spec.location))
     plan = plan_analysis(options, analyzers, access.limits)
     if blobs is None:
-        read = acquire_image(source_text, access, plan.capture, platform, scanners=plan.scanners)
-        try:
-            return assemble(read, plan.options, plan.analyzers, clock)
-        finally:
-            read.close()
+        return with_inventory(*_read_and_assemble(source_text, access, plan, platform, clock))
 
     results = plan.result_cache(blobs, access.limits)
     stacks = results.layer_stacks()
@@ -113,6 +110,17 @@ def analyze_image(
     return _finish(lookup, image, plan, results, clock, None, stacks, found.warning, memo)[0]
 
 
+def _read_and_assemble(
+    source_text: str, access: ImageAccess, plan: AnalysisPlan, platform: str | None, clock: Clock
+) -> tuple[ImageAnalysis, list[FileRecord]]:
+    """Every layer read (no cache), and ``assemble_for_document``'s analysis and inventory."""
+    read = acquire_image(source_text, access, plan.capture, platform, scanners=plan.scanners)
+    try:
+        return assemble_for_document(read, plan.options, plan.analyzers, clock)
+    finally:
+        read.close()
+
+
 @dataclass(frozen=True)
 class SbomDocument:
     """An image's SBOM document, ready to write: a stored one (``stored``), or ``analysis`` to encode,
@@ -125,7 +133,10 @@ class SbomDocument:
 
     document_format: str
     stored: bytes | None = None
-    analysis: ImageAnalysis | None = None
+    # The analysis as assembled: without its entries when ``inventory`` holds its records (the
+    # native document encodes them straight from those: ``assemble_for_document``). Its warnings
+    # and analyzer runs are what the command says about it; ``analysis`` is the whole of it.
+    summary: ImageAnalysis | None = None
     record: RenderingRecorder | None = None
     # Where the document is (or will be, once ``write`` stores it) and what named it, for a source
     # that can be checked again cheaply (a layout directory: ``replay``).
@@ -135,6 +146,14 @@ class SbomDocument:
     # The pieces are of a document stored already (spliced from a layer stack's entry, and stored as
     # what it adds to it): ``write`` writes them and says the document is stored.
     rendered: bool = False
+    inventory: Sequence[FileRecord] | None = None
+
+    @cached_property
+    def analysis(self) -> ImageAnalysis | None:
+        """The analysis with its entries (built from ``inventory`` on first use)."""
+        if self.summary is None or self.inventory is None:
+            return self.summary
+        return with_inventory(self.summary, self.inventory)
 
     def write(self, out: SupportsWrite[bytes]) -> bool:
         """Write the document; whether it is stored for the next identical request (found there or
@@ -148,7 +167,7 @@ class SbomDocument:
             for piece in self.encoded:
                 out.write(piece)
             return True
-        if self.analysis is None and self.encoded is None:  # pragma: no cover - sbom_document gives one
+        if self.summary is None and self.encoded is None:  # pragma: no cover - sbom_document gives one
             raise AssertionError("neither a stored document nor an analysis")
         target: SupportsWrite[bytes] = out if self.record is None else _Tee(out, self.record)
         if self.encoded is not None:
@@ -185,7 +204,16 @@ def sbom_document(
     the document written from an analysis the result cache holds is stored with it.
     """
     chosen = DocumentFormat(document_format).value
-    if blobs is None or SourceSpec.parse(source_text).kind is SourceKind.SBOM:
+    from_sbom = SourceSpec.parse(source_text).kind is SourceKind.SBOM
+    if blobs is None and not from_sbom and chosen == DocumentFormat.NATIVE_JSON:
+        # Nothing stored: the document encodes the inventory from its records (no entry model).
+        from portwarden.core.sbom.native import iter_native_json
+
+        plan = plan_analysis(options, analyzers, access.limits)
+        assembled, records = _read_and_assemble(source_text, access, plan, platform, clock)
+        pieces = iter_native_json(assembled, inventory=records)
+        return SbomDocument(chosen, summary=assembled, encoded=pieces, inventory=records)
+    if blobs is None or from_sbom:
         analysis = analyze_image(
             source_text,
             access,
@@ -195,7 +223,7 @@ def sbom_document(
             analyzers=analyzers,
             clock=clock,
         )
-        return SbomDocument(chosen, analysis=analysis)
+        return SbomDocument(chosen, summary=analysis)
     plan = plan_analysis(options, analyzers, access.limits)
     results = plan.result_cache(blobs, access.limits)
     with opened_image(source_text, access, platform) as (source, resolved):
@@ -219,7 +247,7 @@ def sbom_document(
         elif found.entry is not None:
             stacked, kept, problem = analysis_from_stack(found.entry, resolved, results, clock)
             if stacked is not None:
-                from_stack = SbomDocument(chosen, analysis=stacked)
+                from_stack = SbomDocument(chosen, summary=stacked)
             else:
                 found = StackLookup(None, problem)
         if from_stack is not None:
@@ -229,13 +257,15 @@ def sbom_document(
             return replace(from_stack, record=record, answer=answer)
         lookup, image = _stored_or_read(source, resolved, access, plan, results, blobs, lookup)
     memo = CatalogerMemo(blobs, results.key)
-    analysis, kept, encoded = _finish(
+    analysis, kept, encoded, inventory = _finish(
         lookup, image, plan, results, clock, chosen, stacks, found.warning, memo
     )
     if not kept:
-        return SbomDocument(chosen, analysis=analysis, encoded=encoded)
+        return SbomDocument(chosen, summary=analysis, encoded=encoded, inventory=inventory)
     record = results.record_rendering(resolved.manifest_digest, rendering)
-    return SbomDocument(chosen, analysis=analysis, record=record, answer=answer, encoded=encoded)
+    return SbomDocument(
+        chosen, summary=analysis, record=record, answer=answer, encoded=encoded, inventory=inventory
+    )
 
 
 def _from_stack(
@@ -362,44 +392,70 @@ def _finish(
     stacks: LayerStackCache | None = None,
     stack_warning: str | None = None,
     memo: CatalogerMemo | None = None,
-) -> tuple[ImageAnalysis, bool, Iterator[bytes] | None]:
-    """The analysis, whether it is the one stored in ``results`` (found there or stored now), and the
+) -> tuple[ImageAnalysis, bool, Iterator[bytes] | None, list[FileRecord] | None]:
+    """The analysis, whether it is the one stored in ``results`` (found there or stored now), the
     native document's pieces when ``document_format`` asks for it and they were encoded with the
-    stored analysis (the inventory encoded once for both). A new analysis stored with its native
-    document is kept in ``stacks`` too, for the next image on the same layers; ``stack_warning``
-    says why the entry there could not be used (the analysis printed says it, the ones stored
-    do not, as for a damaged stored analysis); ``memo`` keeps the catalogers' results."""
+    stored analysis (the inventory encoded once for both, from its records), and those records when
+    the analysis is left without its entries (``assemble_for_document``: then, only then). A new
+    analysis stored with its native document is kept in ``stacks`` too, for the next image on the
+    same layers; ``stack_warning`` says why the entry there could not be used (the analysis printed
+    says it, the ones stored do not, as for a damaged stored analysis); ``memo`` keeps the
+    catalogers' results."""
     if image is None:
         if lookup.analysis is None:  # pragma: no cover - _stored_or_read gives one or the other
             raise AssertionError("neither a stored analysis nor an image")
-        return lookup.analysis, True, None
+        return lookup.analysis, True, None, None
     try:
-        analysis = assemble(image, plan.options, plan.analyzers, clock, memo)
+        analysis, inventory = assemble_for_document(image, plan.options, plan.analyzers, clock, memo)
     finally:
         image.close()
     if lookup.warning is not None:  # stored without it: the printed analysis says more than the stored one
+        analysis = with_inventory(analysis, inventory)
         store_result(results, analysis)
         analysis = analysis.model_copy(update={"warnings": (*analysis.warnings, lookup.warning)})
-        return analysis, False, None
+        return analysis, False, None, None
     if not storable(analysis):
-        return analysis, False, None
-    kept, document = store_new_analysis(results, analysis, image.resolved, stacks)
+        return with_inventory(analysis, inventory), False, None, None
+    # The native document and the stored analysis encode the inventory from its records; the analysis
+    # returned with them is what the command says about it (warnings, analyzer runs), without entries.
+    # Another format, or the analysis itself, is encoded from the models: their entries are made.
+    native = document_format == DocumentFormat.NATIVE_JSON
+    if not native:
+        analysis = with_inventory(analysis, inventory)
+    kept, document = store_new_analysis(
+        results, analysis, image.resolved, stacks, inventory if native else None
+    )
     if stack_warning is not None:  # printed with the warning (encoded again), not kept as a rendering
-        return analysis.model_copy(update={"warnings": (*analysis.warnings, stack_warning)}), False, None
-    # Another format is encoded from the analysis.
-    return analysis, kept, document if document_format == DocumentFormat.NATIVE_JSON else None
+        if native:
+            analysis = with_inventory(analysis, inventory)
+        return (
+            analysis.model_copy(update={"warnings": (*analysis.warnings, stack_warning)}),
+            False,
+            None,
+            None,
+        )
+    if native:
+        return analysis, kept, document, inventory
+    return analysis, kept, None, None
 
 
 def store_new_analysis(
-    results: AnalysisCache, analysis: ImageAnalysis, resolved: ResolvedImage, stacks: LayerStackCache | None
+    results: AnalysisCache,
+    analysis: ImageAnalysis,
+    resolved: ResolvedImage,
+    stacks: LayerStackCache | None,
+    inventory: Sequence[FileRecord] | None = None,
 ) -> tuple[bool, Iterator[bytes]]:
     """Store a new analysis of ``resolved`` (see ``store_result``): on its layer stack when ``stacks``
     keeps the stack's entry (the next image on the same layers is answered from it), else whole.
-    Whether it was stored, and the native document's pieces, encoded with it (the inventory once)."""
+    Whether it was stored, and the native document's pieces, encoded with it (the inventory once;
+    from ``inventory``'s records when given, see ``assemble_for_document``)."""
     from portwarden.core.sbom.native import native_json_and_stored_analysis
 
     members: dict[str, list[bytes]] = {}
-    document, stored = native_json_and_stored_analysis(analysis, results.max_document_bytes, members)
+    document, stored = native_json_and_stored_analysis(
+        analysis, results.max_document_bytes, members, inventory
+    )
     if stored is None or not storable(analysis):
         return False, document
     if stacks is not None and _stack_saved(stacks, resolved, analysis, members):
@@ -454,6 +510,19 @@ def assemble(
 ) -> ImageAnalysis:
     """Run the image-level analyzers over the squashed view and build the analysis document; with
     ``memo``, a cataloger whose questions get the answers they got before is not run again."""
+    return with_inventory(*assemble_for_document(image, options, analyzers, clock, memo))
+
+
+def assemble_for_document(
+    image: SquashedImage,
+    options: AnalyzerOptions,
+    analyzers: tuple[Analyzer, ...],
+    clock: Clock = _now,
+    memo: CatalogerMemo | None = None,
+) -> tuple[ImageAnalysis, list[FileRecord]]:
+    """``assemble``'s analysis with its inventory left as the squashed view's records (in path order)
+    and ``files`` empty: a document encodes the records directly (``native.encode_inventory``), with
+    no ``AnalyzedFile`` built for each (``with_inventory`` puts them in when a model is needed)."""
     resolver = image.resolver()
     warnings = list(image.warnings)
     runs: list[AnalyzerRun] = []
@@ -479,12 +548,14 @@ def assemble(
     runs.extend(
         AnalyzerRun(name=name, version=version) for name, version in sorted(STREAM_ANALYZER_VERSIONS.items())
     )
-    return ImageAnalysis(
+    # In path order, the resolver's (the analyzers have usually sorted the paths already).
+    records = image.records
+    inventory = [records[p] for p in resolver.sorted_paths() if p != "/"]
+    analysis = ImageAnalysis(
         source=analysis_source(image.resolved),
         distro=distro,
         packages=tuple(sorted(with_cpes(drop_owned_language_packages(packages)), key=_package_key)),
-        # In path order, the resolver's (the analyzers have usually sorted the paths already).
-        files=tuple(AnalyzedFile.from_records(image.records[p] for p in resolver.sorted_paths() if p != "/")),
+        files=(),
         secrets=tuple(
             SecretFinding(path=f.path, line=f.line, name=f.name, layer_digest=layer)
             for f, layer in surviving_findings(image.layers, image.records, "secrets")
@@ -499,6 +570,12 @@ def assemble(
         warnings=tuple(warnings),
         analyzed_at=clock().isoformat(timespec="seconds"),
     )
+    return analysis, inventory
+
+
+def with_inventory(analysis: ImageAnalysis, inventory: Iterable[FileRecord]) -> ImageAnalysis:
+    """The analysis ``assemble_for_document`` left without its entries, with them."""
+    return analysis.model_copy(update={"files": tuple(AnalyzedFile.from_records(inventory))})
 
 
 def _package_key(package: Package) -> tuple[str, str, str, str]:
