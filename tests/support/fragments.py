@@ -1,4 +1,4 @@
-"""Layer fragments as stored (``core.image.cache.LayerCache``): rewritten to damage them the way a bad
+"""Layer fragments as stored (``core.image.layer_cache.LayerCache``): rewritten to damage them the way a bad
 disk or an edit would, with a valid zstd frame, so that only the checks inside the fragment can tell."""
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from typing import BinaryIO
 
-from portwarden.core.analyzers._purl_lang import GlobSet, evidence_records, has_evidence
+from portwarden.core.analyzers.globs import GlobSet, evidence_records, has_evidence
 from portwarden.core.analyzers.registry import ANALYZERS
 from portwarden.core.image.resolver import FileResolver
 from portwarden.core.model.files import FileRecord, FileType

@@ -12,12 +12,12 @@ import zstandard
 
 from portwarden.adapters.local.blobs import FilesystemBlobStore
 from portwarden.core.analyzers.secrets import secret_scanner
-from portwarden.core.image import cache as cache_module
-from portwarden.core.image.cache import LayerCache
+from portwarden.core.image import layer_cache as cache_module
 from portwarden.core.image.capture import CapturePolicy
 from portwarden.core.image.content import ContentStore
 from portwarden.core.image.fragment import LayerEntry, LayerIndex, as_record
 from portwarden.core.image.layer import read_layer
+from portwarden.core.image.layer_cache import LayerCache
 from portwarden.core.image.limits import SafetyLimits
 from portwarden.core.model.files import FileRecord
 from tests.support.fragments import rewrite_fragment, split_fragment

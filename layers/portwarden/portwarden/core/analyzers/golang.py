@@ -19,14 +19,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, ClassVar, Literal
 
-from portwarden.core.analyzers._purl_lang import (
-    compile_globs,
-    evidence_records,
-    golang_purl,
-    has_evidence,
-    language_package,
-    purl,
-)
+from portwarden.core.analyzers._purl_lang import golang_purl, language_package, purl
 from portwarden.core.analyzers.base import AnalyzerContext, AnalyzerOutput
 from portwarden.core.analyzers.binary import BinaryFormatError, Executable, parse_executable
 from portwarden.core.analyzers.binary.candidates import (
@@ -35,6 +28,7 @@ from portwarden.core.analyzers.binary.candidates import (
     read_candidate_binaries,
 )
 from portwarden.core.analyzers.binary.executable import read_at
+from portwarden.core.analyzers.globs import compile_globs, evidence_records, has_evidence
 from portwarden.core.errors import ContentUnavailableError
 from portwarden.core.image import paths
 from portwarden.core.image.resolver import FileResolver

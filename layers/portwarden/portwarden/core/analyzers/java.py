@@ -20,14 +20,9 @@ import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
-from portwarden.core.analyzers._purl_lang import (
-    compile_globs,
-    evidence_records,
-    has_evidence,
-    language_package,
-    maven_purl,
-)
+from portwarden.core.analyzers._purl_lang import language_package, maven_purl
 from portwarden.core.analyzers.base import AnalyzerContext, AnalyzerOptions, AnalyzerOutput
+from portwarden.core.analyzers.globs import compile_globs, evidence_records, has_evidence
 from portwarden.core.errors import ContentUnavailableError
 from portwarden.core.image.resolver import FileResolver
 from portwarden.core.model.package import Package, PackageType

@@ -36,10 +36,12 @@ from typing import TYPE_CHECKING, BinaryIO
 import zstandard
 
 from portwarden.core.analyzers.base import Analyzer, AnalyzerContext, AnalyzerOptions, AnalyzerOutput
+from portwarden.core.analyzers.questions import Step, answer_digest
 from portwarden.core.errors import StoreError
 from portwarden.core.image.resolver import FileResolver, registered_selection
 from portwarden.core.model.distro import Distro
 from portwarden.core.model.files import FileRecord
+from portwarden.core.replay.phase import still_answered
 
 if TYPE_CHECKING:  # the port is a type here; importing ports loads every model
     from portwarden.core.ports import BlobStore
@@ -53,9 +55,6 @@ MAX_ENTRY_BYTES = 64 << 20
 # The output members assemble uses (``data`` and ``secrets`` of an image-level analyzer are not).
 _KEPT_OUTPUT = {"packages", "distro", "warnings"}
 
-Step = tuple[str, str, str]  # (question, its argument, digest of the answer)
-RecordKey = tuple[str, str, int, int, int, int, str | None, str | None, str | None]
-
 
 def run_cataloger(
     analyzer: Analyzer, view: FileResolver, options: AnalyzerOptions, distro: Distro | None
@@ -64,63 +63,6 @@ def run_cataloger(
     if not analyzer.applies(view):
         return None
     return analyzer.analyze(AnalyzerContext(resolver=view, options=options, distro=distro))
-
-
-def _record_key(record: FileRecord | None) -> RecordKey | None:
-    if record is None:
-        return None
-    return (
-        record.path,
-        record.type.value,
-        record.mode,
-        record.uid,
-        record.gid,
-        record.size,
-        record.sha256,
-        record.link_target,
-        record.layer_digest,
-    )
-
-
-def _records_key(records: Iterable[FileRecord]) -> tuple[RecordKey | None, ...]:
-    return tuple(map(_record_key, records))
-
-
-def answer(view: FileResolver, question: str, argument: str) -> object:
-    """The answer ``view`` gives to ``question`` about ``argument``, as compared between views."""
-    if question == "lstat":
-        return _record_key(view.lstat(argument))
-    if question == "stat":
-        return _record_key(view.stat(argument))
-    if question == "realpath":
-        return view.realpath(argument)
-    if question == "content":
-        return (_record_key(view.stat(argument)), view.has_content(argument))
-    if question == "record":
-        return _record_key(view.record(argument))
-    if question == "glob":
-        return _records_key(view.glob(argument))
-    if question == "walk":
-        return _records_key(view.walk(argument))
-    if question == "selection":
-        select = registered_selection(argument)
-        if select is None:
-            raise KeyError(f"no selection is registered as {argument!r}")
-        return _records_key(view.selection(argument, select))
-    if question == "records":
-        return _records_key(view.records())
-    if question == "paths":
-        return tuple(view.sorted_paths())
-    if question == "names":
-        return tuple(sorted((name, tuple(found)) for name, found in view.paths_by_name().items()))
-    if question == "count":
-        return len(view)
-    raise KeyError(f"unknown question {question!r}")
-
-
-def answer_digest(view: FileResolver, question: str, argument: str) -> str:
-    # repr of nested tuples of str, int, bool and None is exact and stable across runs.
-    return hashlib.blake2b(repr(answer(view, question, argument)).encode(), digest_size=16).hexdigest()
 
 
 class _FirstQuestion(BaseException):
@@ -223,44 +165,91 @@ class TracingResolver(FileResolver):
         return len(self._view)
 
 
-def _still_answered(view: FileResolver, steps: Sequence[Step]) -> bool:
-    """Whether ``view`` gives every question the answer it had (a question it cannot be asked, such
-    as a selection no longer registered, is a different answer)."""
-    try:
-        return all(answer_digest(view, question, argument) == digest for question, argument, digest in steps)
-    except Exception as exc:  # an entry that cannot be checked is a miss
-        logger.info("a kept cataloger result could not be checked: %s", exc)
-        return False
-
-
 class CatalogerMemo:
-    """Cataloger outputs by the questions that produced them (see the module docstring)."""
+    """Cataloger outputs by the questions that produced them (see the module docstring).
 
-    def __init__(self, blobs: BlobStore, result_key: str) -> None:
+    With a ``phase_stamp`` (the code and settings it runs with, from the front end), it also notes
+    every question of the catalogers' phase, ``applies`` included, for ``keep_phase``
+    (``core.replay.phase``): a view that starts a phase (``start_phase``) is traced until
+    ``keep_phase`` or a question that cannot be asked again.
+    """
+
+    def __init__(self, blobs: BlobStore, result_key: str, phase_stamp: str | None = None) -> None:
         self._blobs = blobs
         self._result_key = result_key
+        self._phase_stamp = phase_stamp
+        self._phase_key: str | None = None
+        self._phase_steps: list[Step] = []
+
+    def start_phase(self, view: FileResolver) -> None:
+        """Note the questions the catalogers ask ``view`` from now on (with a ``phase_stamp``)."""
+        self._phase_steps = []
+        self._phase_key = None
+        if self._phase_stamp is not None:
+            from portwarden.core.replay.phase import phase_key
+
+            self._phase_key = phase_key(self._phase_stamp, self._result_key, view)
+
+    def keep_phase(self, members: Mapping[str, bytes], warnings: Sequence[str]) -> None:
+        """Keep the phase noted since ``start_phase`` with the members it made and the catalogers'
+        warnings (nothing when a question could not be noted, or no phase was started)."""
+        if self._phase_key is not None:
+            from portwarden.core.replay.phase import write_phase
+
+            write_phase(self._blobs, self._phase_key, self._phase_steps, members, warnings)
+        self._phase_key = None
+
+    def _note(self, tracer: TracingResolver) -> None:
+        if not tracer.replayable:
+            self._phase_key = None  # a question that cannot be asked again: no phase to keep
+        self._phase_steps.extend(tracer.steps)
 
     def run(
         self, analyzer: Analyzer, view: FileResolver, options: AnalyzerOptions, distro: Distro | None
     ) -> AnalyzerOutput | None:
         """``run_cataloger``'s answer: the one kept for these answers, else the cataloger's (kept)."""
-        # One that does not apply keeps nothing (below): asked first, untraced, it costs no probe,
+        noting = self._phase_key is not None
+        try:
+            return self._run(analyzer, view, options, distro, noting)
+        except BaseException:
+            self._phase_key = None  # the phase did not finish: nothing of it is kept
+            raise
+
+    def _run(
+        self,
+        analyzer: Analyzer,
+        view: FileResolver,
+        options: AnalyzerOptions,
+        distro: Distro | None,
+        noting: bool,
+    ) -> AnalyzerOutput | None:
+        # One that does not apply keeps nothing (below): asked first, without a probe, it costs no
         # key or lookup (most catalogers of an image do not apply to it; what ``applies`` looks at
         # is a shared selection, found once for the traced run that follows when it does apply).
-        if not analyzer.applies(view):
+        # Its questions are noted for the phase.
+        if noting:
+            asked = TracingResolver(view)
+            applies = analyzer.applies(asked)
+            self._note(asked)
+        else:
+            applies = analyzer.applies(view)
+        if not applies:
             return None
         probe = TracingResolver(view, probing=True)
         with contextlib.suppress(_FirstQuestion):
             run_cataloger(analyzer, probe, options, distro)
         if not probe.replayable:  # its first question cannot be asked again: nothing to look up or keep
+            self._phase_key = None
             return run_cataloger(analyzer, view, options, distro)
         first = probe.steps[0] if probe.steps else None
         key = self._key(analyzer, options, distro, first)
         kept = self._read(key)
-        if kept is not None and _still_answered(view, kept[0]):
+        if kept is not None and still_answered(view, kept[0]):
+            self._phase_steps.extend(kept[0])
             return kept[1]
         tracer = TracingResolver(view)
         output = run_cataloger(analyzer, tracer, options, distro)
+        self._note(tracer)
         # One that does not apply is not kept: asking its questions again costs what running it does.
         if output is not None and tracer.replayable and (tracer.steps[0] if tracer.steps else None) == first:
             self._write(key, tracer.steps, output)

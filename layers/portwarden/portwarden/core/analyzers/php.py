@@ -10,14 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-from portwarden.core.analyzers._purl_lang import (
-    compile_globs,
-    composer_purl,
-    evidence_records,
-    has_evidence,
-    language_package,
-)
+from portwarden.core.analyzers._purl_lang import composer_purl, language_package
 from portwarden.core.analyzers.base import AnalyzerContext, AnalyzerOutput
+from portwarden.core.analyzers.globs import compile_globs, evidence_records, has_evidence
 from portwarden.core.errors import ContentUnavailableError
 from portwarden.core.image.resolver import FileResolver
 from portwarden.core.model.package import Package, PackageType

@@ -10,14 +10,9 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from portwarden.core.analyzers._purl_lang import (
-    compile_globs,
-    evidence_records,
-    has_evidence,
-    language_package,
-    purl,
-)
+from portwarden.core.analyzers._purl_lang import language_package, purl
 from portwarden.core.analyzers.base import AnalyzerContext, AnalyzerOutput
+from portwarden.core.analyzers.globs import compile_globs, evidence_records, has_evidence
 from portwarden.core.errors import ContentUnavailableError
 from portwarden.core.image import paths
 from portwarden.core.image.resolver import FileResolver

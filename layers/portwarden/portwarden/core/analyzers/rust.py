@@ -17,13 +17,7 @@ import json
 import zlib
 from typing import Any, BinaryIO, ClassVar
 
-from portwarden.core.analyzers._purl_lang import (
-    compile_globs,
-    evidence_records,
-    has_evidence,
-    language_package,
-    purl,
-)
+from portwarden.core.analyzers._purl_lang import language_package, purl
 from portwarden.core.analyzers.base import AnalyzerContext, AnalyzerOutput
 from portwarden.core.analyzers.binary import BinaryFormatError, parse_executable
 from portwarden.core.analyzers.binary.candidates import (
@@ -31,6 +25,7 @@ from portwarden.core.analyzers.binary.candidates import (
     any_candidate_binary,
     read_candidate_binaries,
 )
+from portwarden.core.analyzers.globs import compile_globs, evidence_records, has_evidence
 from portwarden.core.errors import ContentUnavailableError
 from portwarden.core.image.resolver import FileResolver
 from portwarden.core.model.package import Package, PackageType

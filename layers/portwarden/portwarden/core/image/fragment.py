@@ -17,14 +17,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from itertools import repeat
 from operator import itemgetter
-from typing import cast
+from typing import NamedTuple, cast
 
-from portwarden.core.model.base import ValueObject
 from portwarden.core.model.files import FileRecord, FileType, make_record
 
 
-class ScanFinding(ValueObject):
-    """A content scanner's hit: which file, which line, which named pattern (never the text)."""
+class ScanFinding(NamedTuple):
+    """A content scanner's hit: which file, which line, which named pattern (never the text).
+
+    A named tuple, like ``FileRecord``: made by the layer reader from values it produced, or decoded
+    from a fragment and checked there (``decode_index``), so that reading cached layers loads no
+    model library (``core.replay``)."""
 
     path: str
     line: int
@@ -214,6 +217,19 @@ def _count(value: object, what: str) -> int:
     return value
 
 
+def _finding(hit: object) -> ScanFinding:
+    """A cached hit: ``[path, line, name]`` as ``encode_index`` writes it (or the object form)."""
+    if isinstance(hit, dict) and set(hit) == {"path", "line", "name"}:
+        hit = [hit["path"], hit["line"], hit["name"]]
+    if not isinstance(hit, list) or len(hit) != 3:
+        raise ValueError("a cached finding is not [path, line, name]")
+    return ScanFinding(
+        _string(hit[0], "a finding's path"),
+        _count(hit[1], "a finding's line"),
+        _string(hit[2], "a finding's name"),
+    )
+
+
 def _strings(value: object, what: str) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise ValueError(f"{what} is not a list")
@@ -307,12 +323,7 @@ def decode_index(document: object) -> LayerIndex:
     for name, hits in raw_findings.items():
         if not isinstance(hits, list):
             raise ValueError("cached findings are not lists")
-        findings[name] = tuple(
-            ScanFinding.model_validate({"path": hit[0], "line": hit[1], "name": hit[2]})
-            if isinstance(hit, list) and len(hit) == 3
-            else ScanFinding.model_validate(hit)
-            for hit in hits
-        )
+        findings[_string(name, "a scanner name")] = tuple(map(_finding, hits))
     rows = document.get("records")
     records: dict[str, LayerRecord] = {record.path: record for record in _entries(rows, digest)}
     return LayerIndex(

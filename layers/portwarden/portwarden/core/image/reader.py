@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from portwarden.core.errors import StoreError
-from portwarden.core.image.cache import LayerCache
 from portwarden.core.image.capture import CapturePolicy, ContentScanner
 from portwarden.core.image.content import ContentStore
 from portwarden.core.image.fragment import LayerIndex
 from portwarden.core.image.layer import read_layer
+from portwarden.core.image.layer_cache import LayerCache
 from portwarden.core.image.limits import SafetyLimits, check_layer_count
 from portwarden.core.image.manifest import Descriptor
 from portwarden.core.image.resolver import FileResolver

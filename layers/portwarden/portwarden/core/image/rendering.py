@@ -59,6 +59,14 @@ def rendering_id(document_format: str, source: bytes) -> str:
     return f"{document_format}-{RENDERING_FORMAT}-{source_digest}"
 
 
+def analysis_key(result_key: str, manifest_digest: str) -> str:
+    """The blob key of the analysis of ``manifest_digest`` stored under ``result_key``."""
+    algorithm, hexdigest = split_digest(manifest_digest)
+    if not result_key.replace("-", "").isalnum():
+        raise ValueError(f"invalid result key {result_key!r}")
+    return f"analyses/{algorithm}/{hexdigest}/{result_key}.json.zst"
+
+
 def rendering_key(result_key: str, manifest_digest: str, rendering: str) -> str:
     """The blob key of a rendering, next to the stored analysis it was written from."""
     algorithm, hexdigest = split_digest(manifest_digest)

@@ -58,6 +58,10 @@ STACK_MEMBERS = (
     "warnings",
 )
 FRESH_MEMBERS = ("schema_version", "source", "image", "analyzed_at")
+# An analysis stored on a layer stack (``analysis_on_stack``): the result cache's trailer line
+# ("portwarden-analysis 3 <sha256>"), format 3 of its stored analyses.
+RESULT_MAGIC = b"portwarden-analysis"
+RESULT_ON_STACK_FORMAT = 3
 # The stored analysis's ``packages`` member (compact, ``owned_files`` kept), under its own name.
 STORED_PACKAGES = "packages/stored"
 _ENTRY_MEMBERS = (*STACK_MEMBERS, STORED_PACKAGES)
@@ -259,6 +263,19 @@ def read_on_stack(data: bytes, stacks: LayerStackCache) -> tuple[OnStack | None,
     if list(found.entry.layers) != image["layers"]:
         return None, f"the entry of layer stack {stack_id} is of other layers"
     return OnStack(header, own, found.entry), ""
+
+
+def analysis_on_stack(stack_id: str, fresh: Mapping[str, bytes]) -> bytes:
+    """The stored form of an analysis on the entry of ``stack_id`` (``AnalysisCache.save_on_stack``):
+    a header line naming the stack and the sizes of ``fresh`` (its own members, as printed), those
+    members, then the trailer with the sha256 of all that, in a checksummed zstd frame."""
+    header = {"stack": stack_id, "members": [[name, len(piece)] for name, piece in fresh.items()]}
+    body = [json.dumps(header).encode() + b"\n", *fresh.values()]
+    hasher = hashlib.sha256()
+    for piece in body:
+        hasher.update(piece)
+    trailer = b"\n%s %d %s" % (RESULT_MAGIC, RESULT_ON_STACK_FORMAT, hasher.hexdigest().encode())
+    return zstandard.ZstdCompressor(level=1, write_checksum=True).compress(b"".join([*body, trailer]))
 
 
 def splice_members(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+import sys
 from collections.abc import Callable, Iterable
 from enum import StrEnum
 from functools import partial
@@ -63,3 +64,26 @@ class FileRecord(NamedTuple):
 
 # A record from its nine values in order, at C speed: ``make_record((path, type, ..., layer_digest))``.
 make_record: Callable[[Iterable[object]], FileRecord] = partial(tuple.__new__, FileRecord)  # type: ignore[assignment]
+
+
+# (type, mode) -> what the inventory shows of a file besides its record's values (``inventory_flags``).
+INVENTORY_FLAGS: dict[tuple[FileType, int], tuple[str, str, bool, bool, bool]] = {}
+
+
+def inventory_flags(kind: FileType, mode: int) -> tuple[str, str, bool, bool, bool]:
+    """The type's name, the octal mode, setuid, setgid and world-writable, as an inventory entry
+    (``AnalyzedFile``, the native document's ``files``) shows a file of this type and mode: an image
+    has hundreds of thousands of files but few distinct pairs, so each is worked out once. Setuid
+    and setgid are of files only (a setgid directory passes its group down)."""
+    flags = INVENTORY_FLAGS.get((kind, mode))
+    if flags is None:
+        record = FileRecord("", kind, mode)  # its properties say it
+        is_dir = kind == FileType.DIRECTORY
+        flags = INVENTORY_FLAGS[(kind, mode)] = (
+            record.type.value,
+            sys.intern(record.mode_octal),
+            record.is_setuid and not is_dir,
+            record.is_setgid and not is_dir,
+            record.is_world_writable,
+        )
+    return flags

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
-from json.encoder import encode_basestring  # C: the quoting of a str that pydantic's JSON does too
 from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter
 
 from portwarden.core.image.stacks import STORED_PACKAGES
-from portwarden.core.model.analysis import AnalyzedFile, ImageAnalysis, implied_by
+from portwarden.core.model.analysis import AnalyzedFile, ImageAnalysis
 from portwarden.core.model.package import Package
+from portwarden.core.replay.encode import inventory_pieces
 
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite
@@ -228,44 +228,13 @@ def _inventory_member(records: Sequence[FileRecord], indent: int | None) -> Iter
 
 
 def encode_inventory(records: Sequence[FileRecord]) -> Iterator[bytes]:
-    """The document's ``files`` member (indented two levels, as ``iter_native_json`` prints it) for
-    the inventory whose records these are, without building an ``AnalyzedFile`` per record: the same
-    bytes as ``AnalyzedFile.from_records`` serialized by pydantic (tests compare them), in pieces of
-    ``STREAM_SLICE`` entries, at about half the cost on an inventory of 13,500 files
-    (docs/performance.md). A slice holding a text pydantic cannot encode (a lone surrogate) is
-    encoded by pydantic, which reports it as it would have."""
-    if not records:
-        yield b'  "files": []'
-        return
-    yield b'  "files": [\n'
-    quote = encode_basestring
-    for start in range(0, len(records), STREAM_SLICE):
-        entries = records[start : start + STREAM_SLICE]
-        texts: list[str] = []
-        append = texts.append
-        for path, kind, mode, uid, gid, size, sha256, link_target, layer_digest in entries:
-            type_name, mode_octal, setuid, setgid, world_writable = implied_by(kind, mode)
-            # Field for field pydantic's layout of an AnalyzedFile two levels deep (declaration
-            # order, two spaces a level, ``null``, ``true`` and ``false``, strings quoted as it does).
-            append(
-                f'    {{\n      "path": {quote(path)},\n      "type": {quote(type_name)},\n'
-                f'      "mode": {quote(mode_octal)},\n      "uid": {uid},\n      "gid": {gid},\n'
-                f'      "size": {size},\n'
-                f'      "sha256": {"null" if sha256 is None else quote(sha256)},\n'
-                f'      "link_target": {"null" if link_target is None else quote(link_target)},\n'
-                f'      "layer_digest": {"null" if layer_digest is None else quote(layer_digest)},\n'
-                f'      "setuid": {"true" if setuid else "false"},\n'
-                f'      "setgid": {"true" if setgid else "false"},\n'
-                f'      "world_writable": {"true" if world_writable else "false"}\n    }}'
-            )
-        try:
-            body = ",\n".join(texts).encode()
-        except UnicodeEncodeError:
+    """The document's ``files`` member for these records (``replay.encode.inventory_pieces``), in
+    pieces of ``STREAM_SLICE`` entries; a slice holding a text pydantic cannot encode (a lone
+    surrogate) is encoded by pydantic, which reports it as it would have."""
+    for piece, entries in inventory_pieces(records, STREAM_SLICE):
+        if piece is None:
             body = b"".join(
                 _long_list("files", AnalyzedFile.from_records(entries), _LONG_LISTS["files"], None, 2)
             )
-            body = body[len(b'  "files": [\n') : -len(b"\n  ]")]
-        if start:
-            yield b",\n"
-        yield body
-    yield b"\n  ]"
+            piece = body[len(b'  "files": [\n') : -len(b"\n  ]")]
+        yield piece

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
-from portwarden.core.image.cache import LayerCache
 from portwarden.core.image.capture import CapturePolicy, ContentScanner
+from portwarden.core.image.layer_cache import LayerCache
 from portwarden.core.image.limits import SafetyLimits
 from portwarden.core.image.manifest import ImageConfig, Platform, parse_platform
 from portwarden.core.image.reference import ImageReference, SourceSpec

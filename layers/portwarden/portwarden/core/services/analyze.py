@@ -49,6 +49,8 @@ from portwarden.core.model.analysis import (
 from portwarden.core.model.distro import Distro
 from portwarden.core.model.files import FileRecord
 from portwarden.core.model.package import Package
+from portwarden.core.replay.layout import dockerfile_from_history
+from portwarden.core.replay.phase import PHASE_MEMBERS
 from portwarden.core.sbom import DocumentFormat
 from portwarden.core.sbom.cpe import cpe_candidates
 from portwarden.core.services.acquire import ImageAccess, acquire_image, opened_image, read_resolved
@@ -194,6 +196,7 @@ def sbom_document(
     platform: str | None = None,
     analyzers: tuple[Analyzer, ...] = ANALYZERS,
     clock: Clock = _now,
+    phase_stamp: str | None = None,
 ) -> SbomDocument:
     """The image's SBOM document in ``document_format`` (a ``DocumentFormat`` name).
 
@@ -201,7 +204,9 @@ def sbom_document(
     the same image (manifest digest), analyzers, options and limits (the result cache's key), the same
     format and the same source. It is printed as stored, verified, without building the analysis's
     models or encoding them again. Otherwise the analysis comes from the result cache or is made, and
-    the document written from an analysis the result cache holds is stored with it.
+    the document written from an analysis the result cache holds is stored with it. With
+    ``phase_stamp`` (what names the code and settings, from the front end), a new analysis's
+    catalogers' phase is kept too (``core.replay.phase``).
     """
     chosen = DocumentFormat(document_format).value
     from_sbom = SourceSpec.parse(source_text).kind is SourceKind.SBOM
@@ -256,7 +261,7 @@ def sbom_document(
             record = results.record_rendering(resolved.manifest_digest, rendering)
             return replace(from_stack, record=record, answer=answer)
         lookup, image = _stored_or_read(source, resolved, access, plan, results, blobs, lookup)
-    memo = CatalogerMemo(blobs, results.key)
+    memo = CatalogerMemo(blobs, results.key, phase_stamp)
     analysis, kept, encoded, inventory = _finish(
         lookup, image, plan, results, clock, chosen, stacks, found.warning, memo
     )
@@ -422,9 +427,15 @@ def _finish(
     native = document_format == DocumentFormat.NATIVE_JSON
     if not native:
         analysis = with_inventory(analysis, inventory)
+    members: dict[str, list[bytes]] = {}
     kept, document = store_new_analysis(
-        results, analysis, image.resolved, stacks, inventory if native else None
+        results, analysis, image.resolved, stacks, inventory if native else None, members
     )
+    if memo is not None and members:
+        # What the catalogers made, as printed, for the next view they answer the same (the
+        # catalogers' warnings follow the image's own in the analysis).
+        made = {name: b"".join(members[name]) for name in PHASE_MEMBERS}
+        memo.keep_phase(made, analysis.warnings[len(image.warnings) :])
     if stack_warning is not None:  # printed with the warning (encoded again), not kept as a rendering
         if native:
             analysis = with_inventory(analysis, inventory)
@@ -445,18 +456,22 @@ def store_new_analysis(
     resolved: ResolvedImage,
     stacks: LayerStackCache | None,
     inventory: Sequence[FileRecord] | None = None,
+    members: dict[str, list[bytes]] | None = None,
 ) -> tuple[bool, Iterator[bytes]]:
     """Store a new analysis of ``resolved`` (see ``store_result``): on its layer stack when ``stacks``
     keeps the stack's entry (the next image on the same layers is answered from it), else whole.
     Whether it was stored, and the native document's pieces, encoded with it (the inventory once;
-    from ``inventory``'s records when given, see ``assemble_for_document``)."""
+    from ``inventory``'s records when given, see ``assemble_for_document``). ``members`` receives the
+    document's members (``native_json_and_stored_analysis``), left empty when it is not stored."""
     from portwarden.core.sbom.native import native_json_and_stored_analysis
 
-    members: dict[str, list[bytes]] = {}
+    if members is None:
+        members = {}
     document, stored = native_json_and_stored_analysis(
         analysis, results.max_document_bytes, members, inventory
     )
     if stored is None or not storable(analysis):
+        members.clear()
         return False, document
     if stacks is not None and _stack_saved(stacks, resolved, analysis, members):
         # The stack's entry holds the members the layers determine: the analysis is stored as the rest.
@@ -524,6 +539,8 @@ def assemble_for_document(
     and ``files`` empty: a document encodes the records directly (``native.encode_inventory``), with
     no ``AnalyzedFile`` built for each (``with_inventory`` puts them in when a model is needed)."""
     resolver = image.resolver()
+    if memo is not None:
+        memo.start_phase(resolver)
     warnings = list(image.warnings)
     runs: list[AnalyzerRun] = []
     distro: Distro | None = None
@@ -653,28 +670,3 @@ def image_metadata_of(resolved: ResolvedImage, layers: tuple[dict[str, Any], ...
         manifest=resolved.manifest.model_dump(mode="json", by_alias=True, exclude_none=True),
         layers=layers,
     )
-
-
-_NOP = "/bin/sh -c #(nop) "
-_SHELL = "/bin/sh -c "
-
-
-def dockerfile_from_history(history: Iterable[dict[str, object]]) -> str:
-    """A Dockerfile guessed from the image history, the way Anchore reconstructs one."""
-    lines = []
-    for entry in history:
-        created_by = str(entry.get("created_by") or "").strip()
-        if not created_by:
-            continue
-        if created_by.endswith("# buildkit"):
-            created_by = created_by[: -len("# buildkit")].rstrip()
-        if created_by.startswith(_NOP):
-            instruction = created_by[len(_NOP) :].strip()
-        elif created_by.startswith(_SHELL):
-            instruction = "RUN " + created_by[len(_SHELL) :].strip()
-        elif created_by.split(" ", 1)[0].isupper():
-            instruction = created_by
-        else:
-            instruction = "RUN " + created_by
-        lines.append(instruction)
-    return "\n".join(lines) + ("\n" if lines else "")

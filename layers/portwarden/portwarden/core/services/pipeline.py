@@ -18,10 +18,11 @@ from portwarden.core.analyzers.base import Analyzer, AnalyzerOptions
 from portwarden.core.analyzers.memo import CatalogerMemo
 from portwarden.core.analyzers.registry import ANALYZERS
 from portwarden.core.errors import ClaimLostError, NotFoundError
-from portwarden.core.image.cache import AnalysisCache, LayerCache
+from portwarden.core.image.cache import AnalysisCache
 from portwarden.core.image.content import ContentStore
 from portwarden.core.image.digest import split_digest
 from portwarden.core.image.fragment import LayerIndex
+from portwarden.core.image.layer_cache import LayerCache
 from portwarden.core.image.limits import check_layer_count
 from portwarden.core.image.manifest import Descriptor, parse_platform
 from portwarden.core.image.reader import SquashedImage, read_one_layer

@@ -17,8 +17,9 @@ from portwarden.core.analyzers.base import Analyzer, AnalyzerOptions
 from portwarden.core.analyzers.registry import ANALYZERS, analyzer_set_version
 from portwarden.core.analyzers.secrets import content_search_scanner, secret_scanner
 from portwarden.core.image import paths
-from portwarden.core.image.cache import AnalysisCache, LayerCache
+from portwarden.core.image.cache import AnalysisCache
 from portwarden.core.image.capture import CapturePolicy, ContentScanner
+from portwarden.core.image.layer_cache import LayerCache
 from portwarden.core.image.limits import SafetyLimits
 from portwarden.core.image.rendering import rendering_id
 from portwarden.core.image.sources import ResolvedImage

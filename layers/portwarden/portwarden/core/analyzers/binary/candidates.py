@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import BinaryIO, TypeVar
 
-from portwarden.core.analyzers._purl_lang import CONTENT_TYPES, compile_globs
 from portwarden.core.analyzers.binary.executable import ELF_MAGIC, MACHO_MAGICS, PE_MAGIC, BinaryFormatError
+from portwarden.core.analyzers.globs import CONTENT_TYPES, compile_globs
 from portwarden.core.errors import ContentUnavailableError
 from portwarden.core.image.capture import ConditionalGlob, ContentCondition
 from portwarden.core.image.resolver import FileResolver, register_selection
