@@ -80,8 +80,9 @@ def code_stamp(roots: list[Path] | None = None) -> str:
 
 
 @functools.cache
-def _installed_code_stamp() -> str:
-    # Once a process: a miss looks the memo up and then writes it, both under the same key.
+def installed_code_stamp() -> str:
+    """``code_stamp()`` of the installed code, once a process (a miss looks a memo up and then
+    writes it, both under the same key; ``cli.replay`` names its plans and phases by it too)."""
     return code_stamp()
 
 
@@ -92,7 +93,7 @@ def memo_key(request: StoredRequest, environment: dict[str, str]) -> str:
         "request": asdict(request),
         "cwd": str(Path.cwd()),
         "environment": settings_variables(environment),
-        "code": _installed_code_stamp(),
+        "code": installed_code_stamp(),
         "release": portwarden.__version__,
     }
     return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()

@@ -188,6 +188,8 @@ def answer_plain_sbom(args: Sequence[str]) -> bool:
     from_registry = request.from_registry
     if from_registry and not _quiet(args) and _progress_may_show():
         return False  # the command line draws the downloads' progress on a terminal
+    if not from_registry and (_quiet(args) or not _progress_may_show()) and _replayed(request):
+        return True  # a new image on cached layers, made from what earlier analyses kept
     try:
         wiring = _Wiring.of(request)
     except Exception:  # a malformed pattern, a bad setting: the full command line's to report
@@ -240,6 +242,16 @@ def _remembered(request: StoredRequest) -> bytes | None:
         return request_memo.remembered_document(request)
     except Exception:  # a memo that cannot be read is a miss: the request goes the full way
         return None
+
+
+def _replayed(request: StoredRequest) -> bool:
+    """``cli.replay``'s answer to ``request``: True when it printed the document."""
+    try:
+        from portwarden.cli import replay
+
+        return replay.replayable(request) and replay.replayed_answer(request)
+    except Exception:  # nothing printed (it prints last): the full path answers and reports
+        return False
 
 
 def _remember(wiring: _Wiring, answer: StoredAnswer | None) -> None:
@@ -360,9 +372,12 @@ def _say(lines: list[str]) -> None:
 def _analyze_and_print(wiring: _Wiring) -> None:
     """``sbom_document`` and its printing, as ``commands_sbom.sbom`` does them; an error is reported
     as the command line reports it (one line, exit code 2)."""
+    from portwarden.cli import replay, request_memo
     from portwarden.core.services.analyze import sbom_document
 
     request = wiring.request
+    # What the next request like this one, on another image on these layers, answers from.
+    phase_stamp = request_memo.installed_code_stamp() if replay.replayable(request) else None
     try:
         document = sbom_document(
             request.source,
@@ -371,6 +386,7 @@ def _analyze_and_print(wiring: _Wiring) -> None:
             options=wiring.options,
             blobs=wiring.blobs,
             platform=request.platform,
+            phase_stamp=phase_stamp,
         )
         analysis = document.summary  # its warnings and analyzer runs (the entries are not needed)
         if analysis is not None:
@@ -390,3 +406,7 @@ def _analyze_and_print(wiring: _Wiring) -> None:
         _say(failure_lines(analysis))
     if stored and not request.no_cache:
         _remember(wiring, document.answer)
+        try:
+            replay.keep_plan(wiring)
+        except Exception:  # best effort: without a plan the next request goes the full way
+            return

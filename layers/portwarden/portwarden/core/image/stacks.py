@@ -105,10 +105,14 @@ class LayerStackCache:
         self.max_bytes = max_bytes
 
     def stack_id(self, resolved: ResolvedImage) -> str:
+        return self.id_of(resolved.platform, stack_layers(resolved))
+
+    def id_of(self, platform: str, layers: Sequence[tuple[str, str]]) -> str:
+        """The id of the stack of ``layers`` ((digest, diff_id) in order) for ``platform``."""
         shape = {
             "result_key": self.result_key,
-            "platform": resolved.platform,
-            "layers": stack_layers(resolved),
+            "platform": platform,
+            "layers": [list(pair) for pair in layers],
         }
         return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()
 
@@ -117,8 +121,11 @@ class LayerStackCache:
 
     def has(self, resolved: ResolvedImage) -> bool:
         """Whether this image's layer stack has an entry (it is verified when it is looked up)."""
+        return self.has_id(self.stack_id(resolved))
+
+    def has_id(self, stack_id: str) -> bool:
         try:
-            return self._blobs.exists(self._blob_key(self.stack_id(resolved)))
+            return self._blobs.exists(self._blob_key(stack_id))
         except StoreError:
             return False
 
@@ -197,7 +204,12 @@ class LayerStackCache:
     ) -> bool:
         """Store the members (name → pieces, every name of ``STACK_MEMBERS`` and ``STORED_PACKAGES``)
         of an analysis of ``resolved``; False (nothing stored) when they are over ``max_bytes``."""
-        stack_id = self.stack_id(resolved)
+        return self.save_id(self.stack_id(resolved), layers, members)
+
+    def save_id(
+        self, stack_id: str, layers: Sequence[dict[str, Any]], members: Mapping[str, Sequence[bytes]]
+    ) -> bool:
+        """``save`` for the stack ``stack_id`` (``id_of``) whose layers' summaries are ``layers``."""
         sizes = [(name, sum(len(piece) for piece in members[name])) for name in _ENTRY_MEMBERS]
         if sum(size for _, size in sizes) > self.max_bytes:
             return False

@@ -17,6 +17,9 @@ from typing import Any
 
 from portwarden.core.model.files import FileRecord, inventory_flags
 
+# Entries encoded per piece of a long list: a few MB of JSON (``sbom.native`` uses it too).
+STREAM_SLICE = 4096
+
 
 def member(name: str, value: Any) -> bytes:
     """``"name": value`` as the indented document has it (two spaces in, nested values deeper):

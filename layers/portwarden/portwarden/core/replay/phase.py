@@ -79,11 +79,19 @@ def still_answered(view: FileResolver, steps: Sequence[Step]) -> bool:
 def write_phase(
     blobs: BlobStore, key: str, steps: Sequence[Step], members: Mapping[str, bytes], warnings: Sequence[str]
 ) -> None:
-    """Keep a phase (best effort: one not written costs the next view a full analysis)."""
+    """Keep a phase (best effort: one not written costs the next view a full analysis). A question
+    asked again in the phase (a shared selection, by ``applies`` and by the run) had the same answer
+    of the same view: it is kept once, and asked once when the phase is checked."""
+    asked: set[tuple[str, str]] = set()
+    unique = []
+    for question, argument, digest in steps:
+        if (question, argument) not in asked:
+            asked.add((question, argument))
+            unique.append([question, argument, digest])
     header = {
         "format": PHASE_FORMAT,
         "key": key,
-        "steps": [list(step) for step in steps],
+        "steps": unique,
         "members": [[name, len(members[name])] for name in PHASE_MEMBERS],
         "warnings": list(warnings),
     }

@@ -22,7 +22,7 @@ from pydantic import TypeAdapter
 from portwarden.core.image.stacks import STORED_PACKAGES
 from portwarden.core.model.analysis import AnalyzedFile, ImageAnalysis
 from portwarden.core.model.package import Package
-from portwarden.core.replay.encode import inventory_pieces
+from portwarden.core.replay.encode import STREAM_SLICE, inventory_pieces
 
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite
@@ -34,8 +34,6 @@ if TYPE_CHECKING:
 # and the same paths are in ``files``, so the published document leaves it out by default.
 _INTERNAL_PACKAGE_FIELDS = frozenset({"owned_files"})
 
-# Entries serialized per piece: a few MB of JSON, enough to keep pydantic's per-call cost negligible.
-STREAM_SLICE = 4096
 # The fields whose lists grow with the image; every other field is small and serialized whole.
 _LONG_LISTS: dict[str, TypeAdapter[list[Any]]] = {
     "files": TypeAdapter(list[AnalyzedFile]),

@@ -1,0 +1,312 @@
+"""The native document of a new image on cached layers, made from what earlier analyses kept.
+
+``replayed_document`` takes an ``oci-dir:`` layout and a ``ReplayPlan`` (what the full path worked
+out from the settings and options: the result cache's key, the limits, the fragments' fingerprint,
+the files to retrieve, the document's member names; the front end keeps it, see ``cli.replay``) and
+does what ``services.analyze.sbom_document`` does for such an image, in the same order, with the
+same checks, without loading a model:
+
+1. resolve the layout (``layout``: the strict subset of what the full resolution accepts);
+2. leave to the full path an image whose document, analysis or layer stack is stored already (it
+   answers those from the result cache) or that has more layers than the limit;
+3. read every layer's fragment (``image.layer_cache``: verified, its contents checked), on threads
+   as the reader does; any miss or damage is the full path's (it reads the layer and reports);
+4. squash them (``image.squash``), and ask the view every question of the kept catalogers' phase
+   (``phase``); any other answer, or no phase kept, is the full path's;
+5. encode the document's members (``encode``, ``layout.image_member``): the image's own (source,
+   image metadata, time), the inventory from the records, the secrets and content matches found in
+   the fragments, the retrieved files, the warnings; the rest are the phase's;
+6. store what the full path stores for a new layer stack: the stack's entry and the analysis on it
+   (``image.stacks``); the document is stored as it is printed (``RenderingRecorder``), and the
+   request remembered (``StoredAnswer``), by the caller.
+
+None, before anything is stored, whenever the full path is to answer.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from portwarden.core.errors import StoreError
+from portwarden.core.image.content import ContentStore
+from portwarden.core.image.fragment import LayerIndex
+from portwarden.core.image.layer_cache import LayerCache
+from portwarden.core.image.rendering import (
+    CACHE_WARNING_PREFIX,
+    RenderingRecorder,
+    analysis_key,
+    rendering_id,
+    rendering_key,
+    rendering_trailer,
+)
+from portwarden.core.image.replay import StoredAnswer
+from portwarden.core.image.resolver import FileResolver
+from portwarden.core.image.squash import squash
+from portwarden.core.image.stacks import (
+    FRESH_MEMBERS,
+    STACK_MEMBERS,
+    STORED_PACKAGES,
+    LayerStackCache,
+    analysis_on_stack,
+    splice_members,
+)
+from portwarden.core.replay.encode import STREAM_SLICE, compact, inventory_pieces, member
+from portwarden.core.replay.layout import LayoutImage, LayoutLimits, image_member, resolve_layout
+from portwarden.core.replay.phase import phase_key, read_phase, still_answered
+
+if TYPE_CHECKING:  # the port is a type here; importing ports loads every model
+    from portwarden.core.ports import BlobStore
+
+REPLAY_PLAN_FORMAT = 1
+# The one document this path makes (``sbom.DocumentFormat.NATIVE_JSON``).
+NATIVE_FORMAT = "json"
+
+
+@dataclass(frozen=True)
+class ReplayPlan:
+    """What the full path works out from the settings and the analyzer options (see the module
+    docstring), as plain values."""
+
+    result_key: str
+    fingerprint: str
+    max_document_bytes: int
+    max_layers: int
+    max_manifest_bytes: int
+    max_config_bytes: int
+    # ``AnalyzerOptions.retrieve_files``, each normalized and once, in order; the read cap.
+    retrieve_files: tuple[str, ...]
+    retrieve_max_bytes: int
+    # ``ImageAnalysis``'s fields in order, and its schema version.
+    names: tuple[str, ...]
+    schema_version: int
+    # Names the code and settings the catalogers' phases are kept under (``phase.phase_key``).
+    phase_stamp: str
+    workers: int
+    work_dir: str | None
+
+    def to_json(self) -> bytes:
+        return json.dumps({"format": REPLAY_PLAN_FORMAT, **asdict(self)}, sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> ReplayPlan | None:
+        """The plan ``to_json`` wrote; None for anything else."""
+        try:
+            document: Any = json.loads(data)
+            if not isinstance(document, dict) or document.pop("format", None) != REPLAY_PLAN_FORMAT:
+                return None
+            strings = ("result_key", "fingerprint", "phase_stamp")
+            counts = (
+                "max_document_bytes",
+                "max_layers",
+                "max_manifest_bytes",
+                "max_config_bytes",
+                "retrieve_max_bytes",
+                "schema_version",
+                "workers",
+            )
+            if set(document) != {*strings, *counts, "retrieve_files", "names", "work_dir"}:
+                return None
+            if not all(isinstance(document[name], str) for name in strings):
+                return None
+            if not all(
+                isinstance(document[name], int)
+                and not isinstance(document[name], bool)
+                and document[name] >= 0
+                for name in counts
+            ):
+                return None
+            lists = (document["retrieve_files"], document["names"])
+            if not all(isinstance(items, list) and all(isinstance(i, str) for i in items) for items in lists):
+                return None
+            if document["work_dir"] is not None and not isinstance(document["work_dir"], str):
+                return None
+            document["retrieve_files"] = tuple(document["retrieve_files"])
+            document["names"] = tuple(document["names"])
+            return cls(**document)
+        except (ValueError, TypeError):
+            return None
+
+
+@dataclass(frozen=True)
+class ReplayedDocument:
+    """The document's pieces, the recorder that stores it as printed (``commit`` after writing it
+    through ``write``), and the answer that names it for the next identical request."""
+
+    pieces: list[bytes]
+    record: RenderingRecorder
+    answer: StoredAnswer
+
+
+def replayed_document(
+    location: str, plan: ReplayPlan, blobs: BlobStore, analyzed_at: str
+) -> ReplayedDocument | None:
+    """The native document of the layout at ``location`` made from what earlier analyses kept, its
+    layer stack's entry and analysis stored; None, with nothing stored, when the full path is to
+    answer (see the module docstring). ``analyzed_at`` is the analysis's time, as the document
+    prints it."""
+    if set(plan.names) != {*FRESH_MEMBERS, *STACK_MEMBERS} or len(plan.names) != len(set(plan.names)):
+        return None
+    image = resolve_layout(location, LayoutLimits(plan.max_manifest_bytes, plan.max_config_bytes))
+    if image is None or len(image.layers) > plan.max_layers:
+        return None
+    source = image.source()
+    rendering = rendering_id(NATIVE_FORMAT, compact(source))
+    stacks = LayerStackCache(blobs, plan.result_key, plan.max_document_bytes)
+    pairs = [(digest, diff_id) for (digest, _), diff_id in zip(image.layers, image.diff_ids, strict=True)]
+    stack_id = stacks.id_of(image.platform, pairs)
+    try:
+        stored = (
+            rendering_key(plan.result_key, image.manifest_digest, rendering),
+            analysis_key(plan.result_key, image.manifest_digest),
+        )
+        if any(blobs.exists(key) for key in stored) or stacks.has_id(stack_id):
+            return None  # the result cache answers it
+    except (StoreError, ValueError):
+        return None
+    contents = ContentStore(Path(plan.work_dir) if plan.work_dir else None)
+    try:
+        members = _members(image, plan, blobs, contents, pairs, source, analyzed_at)
+    finally:
+        contents.close()
+    if members is None:
+        return None
+    own, kept, layers = members
+    document, _ = splice_members(plan.names, own, kept)
+    if sum(map(len, document)) > plan.max_document_bytes:
+        return None  # printed but not stored by the full path
+    try:
+        if not stacks.save_id(
+            stack_id, layers, {name: [kept[name]] for name in (*STACK_MEMBERS, STORED_PACKAGES)}
+        ):
+            return None
+        blobs.put(analysis_key(plan.result_key, image.manifest_digest), analysis_on_stack(stack_id, own))
+    except StoreError:
+        return None
+    record = RenderingRecorder(
+        blobs,
+        rendering_key(plan.result_key, image.manifest_digest, rendering),
+        rendering_trailer(image.manifest_digest, rendering),
+        plan.max_document_bytes,
+    )
+    answer = StoredAnswer(
+        image.reads, plan.result_key, image.manifest_digest, rendering, plan.max_document_bytes
+    )
+    return ReplayedDocument(document, record, answer)
+
+
+def _fragments(
+    cache: LayerCache, contents: ContentStore, pairs: Sequence[tuple[str, str]], workers: int
+) -> list[LayerIndex] | None:
+    """Every layer's fragment, verified (``image.reader.read_image`` takes them so), or None."""
+
+    def lookup(pair: tuple[str, str]) -> LayerIndex | None:
+        return cache.lookup(pair[0], contents, pair[1]).index
+
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(pairs))), thread_name_prefix="layer") as pool:
+        indexes = list(pool.map(lookup, pairs))
+    found = [index for index in indexes if index is not None]
+    return found if len(found) == len(indexes) else None
+
+
+def _members(
+    image: LayoutImage,
+    plan: ReplayPlan,
+    blobs: BlobStore,
+    contents: ContentStore,
+    pairs: Sequence[tuple[str, str]],
+    source: dict[str, Any],
+    analyzed_at: str,
+) -> tuple[dict[str, bytes], dict[str, bytes], list[dict[str, Any]]] | None:
+    """The image's own members, the layers' (with the stored packages) and the layers' summaries,
+    or None."""
+    indexes = _fragments(LayerCache(blobs, plan.fingerprint), contents, pairs, plan.workers)
+    if indexes is None:
+        return None
+    records, squash_warnings = squash(indexes)
+    layers = [index.without_records() for index in indexes]
+    warnings = [w for layer in layers for w in layer.warnings] + squash_warnings
+    if any(w.startswith(CACHE_WARNING_PREFIX) for w in warnings):
+        return None
+    view = FileResolver(records, contents)
+    kept = read_phase(blobs, phase_key(plan.phase_stamp, plan.result_key, view))
+    if kept is None or not still_answered(view, kept.steps):
+        return None
+    summaries = [
+        {
+            "digest": layer.digest,
+            "diff_id": layer.diff_id,
+            "size": layer.compressed_size,
+            "uncompressed_size": layer.uncompressed_size,
+            "entries": layer.entry_count,
+        }
+        for layer in layers
+    ]
+    try:
+        own = {
+            "schema_version": member("schema_version", plan.schema_version),
+            "source": member("source", source),
+            "image": member("image", image_member(image, summaries)),
+            "analyzed_at": member("analyzed_at", analyzed_at),
+        }
+        inventory = [records[path] for path in view.sorted_paths() if path != "/"]
+        files = [piece for piece, _ in inventory_pieces(inventory, STREAM_SLICE)]
+        if any(piece is None for piece in files):
+            return None
+        made = {
+            "distro": kept.members["distro"],
+            "packages": kept.members["packages"],
+            "files": b"".join(piece for piece in files if piece is not None),
+            "secrets": member("secrets", _findings(layers, records, "secrets")),
+            "content_matches": member("content_matches", _findings(layers, records, "content_search")),
+            "retrieved_files": member("retrieved_files", _retrieved(view, plan)),
+            "analyzers": kept.members["analyzers"],
+            "warnings": member("warnings", [*warnings, *kept.warnings]),
+            STORED_PACKAGES: kept.members[STORED_PACKAGES],
+        }
+    except (TypeError, ValueError, UnicodeEncodeError):
+        return None
+    return {name: own[name] for name in FRESH_MEMBERS}, made, summaries
+
+
+def _findings(layers: list[LayerIndex], records: dict[str, Any], scanner: str) -> list[dict[str, Any]]:
+    """``analyze.surviving_findings``: hits whose file is still the same file in the final view."""
+    found = []
+    for layer in layers:
+        for finding in layer.findings.get(scanner, ()):
+            record = records.get(finding.path)
+            if record is not None and record.layer_digest == layer.digest:
+                found.append(
+                    {
+                        "path": finding.path,
+                        "line": finding.line,
+                        "name": finding.name,
+                        "layer_digest": layer.digest,
+                    }
+                )
+    return found
+
+
+def _retrieved(view: FileResolver, plan: ReplayPlan) -> list[dict[str, Any]]:
+    """``analyze.retrieve_files``: the content of each file to retrieve the view has (capped)."""
+    retrieved = []
+    for path in plan.retrieve_files:
+        record = view.stat(path)
+        if record is None or not view.has_content(path):
+            continue
+        data = view.read_bytes(path, plan.retrieve_max_bytes + 1)
+        retrieved.append(
+            {
+                "path": path,
+                "sha256": record.sha256,
+                "size": record.size,
+                "truncated": len(data) > plan.retrieve_max_bytes,
+                "content_b64": base64.b64encode(data[: plan.retrieve_max_bytes]).decode(),
+            }
+        )
+    return retrieved
