@@ -19,7 +19,15 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from tests.support.ocibuild import build_image, build_layer, file, symlink, whiteout, write_oci_layout
+from tests.support.ocibuild import (
+    ConfigSpec,
+    build_image,
+    build_layer,
+    file,
+    symlink,
+    whiteout,
+    write_oci_layout,
+)
 
 STATUS = "".join(
     f"Package: pkg-{i}\nStatus: install ok installed\nArchitecture: all\nVersion: 1.{i}-1\n"
@@ -237,3 +245,31 @@ def test_a_missing_fragment_or_a_stored_result_goes_the_full_way(
     (tmp_path / "link").symlink_to(base)
     document, loaded = _sbom(tmp_path / "link", env)
     assert loaded and b'"location": "' + str(tmp_path / "link").encode() + b'"' in document
+
+
+def test_a_new_image_on_a_known_stack_is_spliced_without_pydantic_and_a_bad_entry_goes_the_full_way(
+    tmp_path: Path,
+) -> None:
+    layers = _base_layers()
+    first = write_oci_layout(tmp_path / "first", build_image(layers, ConfigSpec(labels={"v": "1"})))  # type: ignore[arg-type]
+    second = write_oci_layout(tmp_path / "second", build_image(layers, ConfigSpec(labels={"v": "2"})))  # type: ignore[arg-type]
+    third = write_oci_layout(tmp_path / "third", build_image(layers, ConfigSpec(labels={"v": "3"})))  # type: ignore[arg-type]
+    env = _env(tmp_path)
+    _, loaded = _sbom(first, env)
+    assert loaded
+    document, loaded = _sbom(second, env)
+    expected, _ = _sbom(second, {**env, "PORTWARDEN_HOME": str(tmp_path / "fresh")})
+    assert not loaded and _same(document, expected) and b'"v": "2"' in document
+    again, loaded = _sbom(second, env)
+    assert not loaded and again == document
+    for entry in (tmp_path / "home" / "cache" / "stacks").rglob("*.zst"):
+        entry.write_bytes(b"damaged")
+    result = subprocess.run(
+        [sys.executable, "-c", _ENTRY, "sbom", f"oci-dir:{third}", "-o", "json"],
+        capture_output=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0 and b"pydantic loaded: True" in result.stderr
+    assert b"layer cache: layer stack" in result.stderr and b'"v": "3"' in result.stdout

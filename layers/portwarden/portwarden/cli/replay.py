@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import sys
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -32,9 +31,18 @@ from portwarden.cli.environment import local_home, settings_environment, setting
 from portwarden.cli.request_memo import installed_code_stamp
 
 if TYPE_CHECKING:
+    import logging
+
     from portwarden.cli.stored_sbom import StoredRequest, _Wiring
 
-logger = logging.getLogger(__name__)
+
+def _logger() -> logging.Logger:
+    # ``logging`` is loaded only when there is something to say: the answer it serves is counted in
+    # milliseconds, and it takes a few to load.
+    import logging
+
+    return logging.getLogger(__name__)
+
 
 PLAN_MEMO_FORMAT = 1
 _PLAN_DIRECTORY = "plans"
@@ -93,22 +101,24 @@ def replayed_answer(request: StoredRequest) -> bool:
         out = sys.stdout.buffer
         for piece in replayed.pieces:
             out.write(piece)
-            replayed.record.write(piece)
+            if replayed.record is not None:
+                replayed.record.write(piece)
         out.write(b"\n")
         out.flush()
     except OSError as exc:  # a closed pipe: reported as the command line reports it (exit code 2)
         sys.stderr.write(f"error: {type(exc).__name__}: {exc}\n")
         sys.exit(2)
     try:
-        replayed.record.commit()
+        if replayed.record is not None:
+            replayed.record.commit()
     except StoreError as exc:  # the next identical request makes the document again
-        logger.warning("could not store the json document: %s", exc)
+        _logger().warning("could not store the json document: %s", exc)
     from portwarden.cli import request_memo
 
     try:
         request_memo.remember(request, replayed.answer)
     except Exception:  # best effort: without a memo the next request goes the full way
-        logger.debug("the request was not remembered", exc_info=True)
+        _logger().debug("the request was not remembered", exc_info=True)
     return True
 
 

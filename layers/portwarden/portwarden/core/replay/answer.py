@@ -28,26 +28,21 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from portwarden.core.errors import StoreError
-from portwarden.core.image.content import ContentStore
-from portwarden.core.image.fragment import LayerIndex
-from portwarden.core.image.layer_cache import LayerCache
 from portwarden.core.image.rendering import (
     CACHE_WARNING_PREFIX,
     RenderingRecorder,
     analysis_key,
     rendering_id,
     rendering_key,
+    rendering_on_stack,
     rendering_trailer,
 )
 from portwarden.core.image.replay import StoredAnswer
-from portwarden.core.image.resolver import FileResolver
-from portwarden.core.image.squash import squash
 from portwarden.core.image.stacks import (
     FRESH_MEMBERS,
     STACK_MEMBERS,
@@ -58,9 +53,12 @@ from portwarden.core.image.stacks import (
 )
 from portwarden.core.replay.encode import STREAM_SLICE, compact, inventory_pieces, member
 from portwarden.core.replay.layout import LayoutImage, LayoutLimits, image_member, resolve_layout
-from portwarden.core.replay.phase import phase_key, read_phase, still_answered
 
 if TYPE_CHECKING:  # the port is a type here; importing ports loads every model
+    from portwarden.core.image.content import ContentStore
+    from portwarden.core.image.fragment import LayerIndex
+    from portwarden.core.image.layer_cache import LayerCache
+    from portwarden.core.image.resolver import FileResolver
     from portwarden.core.ports import BlobStore
 
 REPLAY_PLAN_FORMAT = 1
@@ -136,10 +134,11 @@ class ReplayPlan:
 @dataclass(frozen=True)
 class ReplayedDocument:
     """The document's pieces, the recorder that stores it as printed (``commit`` after writing it
-    through ``write``), and the answer that names it for the next identical request."""
+    through ``write``; None when it is stored already, spliced from its layer stack's entry), and the
+    answer that names it for the next identical request."""
 
     pieces: list[bytes]
-    record: RenderingRecorder
+    record: RenderingRecorder | None
     answer: StoredAnswer
 
 
@@ -165,10 +164,15 @@ def replayed_document(
             rendering_key(plan.result_key, image.manifest_digest, rendering),
             analysis_key(plan.result_key, image.manifest_digest),
         )
-        if any(blobs.exists(key) for key in stored) or stacks.has_id(stack_id):
+        if any(blobs.exists(key) for key in stored):
             return None  # the result cache answers it
-    except (StoreError, ValueError):
+        if stacks.has_id(stack_id):
+            return _from_stack(image, plan, blobs, stacks, stack_id, pairs, source, rendering, analyzed_at)
+    except (StoreError, ValueError, TypeError, KeyError):
         return None
+    # Loaded only for an image read from its fragments (a new stack), not for one on a known stack.
+    from portwarden.core.image.content import ContentStore
+
     contents = ContentStore(Path(plan.work_dir) if plan.work_dir else None)
     try:
         members = _members(image, plan, blobs, contents, pairs, source, analyzed_at)
@@ -194,16 +198,61 @@ def replayed_document(
         rendering_trailer(image.manifest_digest, rendering),
         plan.max_document_bytes,
     )
-    answer = StoredAnswer(
+    return ReplayedDocument(document, record, _answer(image, plan, rendering))
+
+
+def _answer(image: LayoutImage, plan: ReplayPlan, rendering: str) -> StoredAnswer:
+    """What names the stored document, for the next identical request (``cli.request_memo``)."""
+    return StoredAnswer(
         image.reads, plan.result_key, image.manifest_digest, rendering, plan.max_document_bytes
     )
-    return ReplayedDocument(document, record, answer)
+
+
+def _own(
+    plan: ReplayPlan, image: LayoutImage, source: dict[str, Any], layers: list[Any], analyzed_at: str
+) -> dict[str, bytes]:
+    """The image's own members (``stacks.FRESH_MEMBERS``, in order), as printed."""
+    own = {
+        "schema_version": member("schema_version", plan.schema_version),
+        "source": member("source", source),
+        "image": member("image", image_member(image, layers)),
+        "analyzed_at": member("analyzed_at", analyzed_at),
+    }
+    return {name: own[name] for name in FRESH_MEMBERS}
+
+
+def _from_stack(
+    image: LayoutImage,
+    plan: ReplayPlan,
+    blobs: BlobStore,
+    stacks: LayerStackCache,
+    stack_id: str,
+    pairs: Sequence[tuple[str, str]],
+    source: dict[str, Any],
+    rendering: str,
+    analyzed_at: str,
+) -> ReplayedDocument | None:
+    """``analyze._from_stack``: the document of a new image on a layer stack analyzed before, its
+    own members spliced with the entry's, stored as what it adds to the entry (the analysis and the
+    document); None when the entry is not sound (the full path reports it and replaces it)."""
+    entry = stacks.lookup_id(stack_id).entry
+    if entry is None or [(layer["digest"], layer["diff_id"]) for layer in entry.layers] != list(pairs):
+        return None
+    own = _own(plan, image, source, list(entry.layers), analyzed_at)
+    document, _ = splice_members(plan.names, own, entry.members)
+    blobs.put(analysis_key(plan.result_key, image.manifest_digest), analysis_on_stack(stack_id, own))
+    blobs.put(
+        rendering_key(plan.result_key, image.manifest_digest, rendering),
+        rendering_on_stack(image.manifest_digest, rendering, stack_id, list(plan.names), own),
+    )
+    return ReplayedDocument(document, None, _answer(image, plan, rendering))
 
 
 def _fragments(
     cache: LayerCache, contents: ContentStore, pairs: Sequence[tuple[str, str]], workers: int
 ) -> list[LayerIndex] | None:
     """Every layer's fragment, verified (``image.reader.read_image`` takes them so), or None."""
+    from concurrent.futures import ThreadPoolExecutor
 
     def lookup(pair: tuple[str, str]) -> LayerIndex | None:
         return cache.lookup(pair[0], contents, pair[1]).index
@@ -225,6 +274,11 @@ def _members(
 ) -> tuple[dict[str, bytes], dict[str, bytes], list[dict[str, Any]]] | None:
     """The image's own members, the layers' (with the stored packages) and the layers' summaries,
     or None."""
+    from portwarden.core.image.layer_cache import LayerCache
+    from portwarden.core.image.resolver import FileResolver
+    from portwarden.core.image.squash import squash
+    from portwarden.core.replay.phase import phase_key, read_phase, still_answered
+
     indexes = _fragments(LayerCache(blobs, plan.fingerprint), contents, pairs, plan.workers)
     if indexes is None:
         return None
@@ -248,12 +302,7 @@ def _members(
         for layer in layers
     ]
     try:
-        own = {
-            "schema_version": member("schema_version", plan.schema_version),
-            "source": member("source", source),
-            "image": member("image", image_member(image, summaries)),
-            "analyzed_at": member("analyzed_at", analyzed_at),
-        }
+        own = _own(plan, image, source, summaries, analyzed_at)
         inventory = [records[path] for path in view.sorted_paths() if path != "/"]
         files = [piece for piece, _ in inventory_pieces(inventory, STREAM_SLICE)]
         if any(piece is None for piece in files):
@@ -271,7 +320,7 @@ def _members(
         }
     except (TypeError, ValueError, UnicodeEncodeError):
         return None
-    return {name: own[name] for name in FRESH_MEMBERS}, made, summaries
+    return own, made, summaries
 
 
 def _findings(layers: list[LayerIndex], records: dict[str, Any], scanner: str) -> list[dict[str, Any]]:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -34,10 +33,20 @@ from portwarden.core.analyzers.questions import Step, answer_digest
 from portwarden.core.errors import StoreError
 from portwarden.core.image.resolver import FileResolver
 
-if TYPE_CHECKING:  # the port is a type here; importing ports loads every model
+if TYPE_CHECKING:
+    import logging
+
+    # the port is a type here; importing ports loads every model
     from portwarden.core.ports import BlobStore
 
-logger = logging.getLogger(__name__)
+
+def _logger() -> logging.Logger:
+    # ``logging`` is loaded only when there is something to say: the answer it serves is counted in
+    # milliseconds, and it takes a few to load.
+    import logging
+
+    return logging.getLogger(__name__)
+
 
 PHASE_FORMAT = 1
 MAX_PHASE_BYTES = 64 << 20
@@ -72,7 +81,7 @@ def still_answered(view: FileResolver, steps: Sequence[Step]) -> bool:
     try:
         return all(answer_digest(view, question, argument) == digest for question, argument, digest in steps)
     except Exception as exc:  # a question that cannot be asked again is a miss
-        logger.info("a kept question could not be asked again: %s", exc)
+        _logger().info("a kept question could not be asked again: %s", exc)
         return False
 
 
@@ -103,7 +112,7 @@ def write_phase(
     try:
         blobs.put(_blob_key(key), zstandard.ZstdCompressor(level=1, write_checksum=True).compress(data))
     except StoreError as exc:
-        logger.warning("could not keep the catalogers' phase: %s", exc)
+        _logger().warning("could not keep the catalogers' phase: %s", exc)
 
 
 def read_phase(blobs: BlobStore, key: str) -> KeptPhase | None:
@@ -145,5 +154,5 @@ def read_phase(blobs: BlobStore, key: str) -> KeptPhase | None:
             return None
         return KeptPhase([(q, a, d) for q, a, d in steps], members, warnings)
     except (StoreError, ValueError, KeyError, TypeError, zstandard.ZstdError) as exc:
-        logger.info("catalogers' phase %s unusable: %s", key, exc)
+        _logger().info("catalogers' phase %s unusable: %s", key, exc)
         return None
