@@ -9,10 +9,14 @@ through the console script's own path (`cli.entry.run`, output discarded), after
 analyses and layer-stack entries are removed: a new stack whose layers are all cached, as the bench's
 `portwarden-base` and `portwarden-layers` rows run it.
 
+Once the full answer of a request like it has kept its plan and the view's catalogers' phase, the
+console script answers without the models (``cli.replay``, ``core.replay``); ``--full`` removes the
+kept plans before each run, so that the full answer is timed instead.
+
 Printed: the first run in the process (imports, pydantic's schemas, first-use caches: what a fresh
 process pays on top of the interpreter), then the median of ``--rounds`` further runs, whole and per
 phase (a phase's time includes the phases it calls; phases on the layer-reading threads are
-included in the caller's wait).
+included in the caller's wait; a phase the path taken does not call shows 0).
 """
 
 from __future__ import annotations
@@ -32,9 +36,16 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "out" / "sbom-vs-trivy"
 
-# (module, attribute path) of each phase timed: the early answer's pieces, then the analysis's.
+# (module, attribute path) of each phase timed: the early answer's pieces, the answer made without the
+# models, then the full analysis's.
 PHASES = (
     ("portwarden.cli.stored_sbom", "_remembered"),
+    ("portwarden.core.replay.answer", "replayed_document"),
+    ("portwarden.core.replay.answer", "_fragments"),
+    ("portwarden.core.replay.phase", "still_answered"),
+    ("portwarden.core.replay.answer", "_members"),
+    ("portwarden.core.image.stacks", "LayerStackCache.save_id"),
+    ("portwarden.core.image.rendering", "RenderingRecorder.write"),
     ("portwarden.cli.stored_sbom", "_Wiring.of"),
     ("portwarden.core.services.analyze", "sbom_document"),
     ("portwarden.core.services.analyze", "read_resolved"),
@@ -67,6 +78,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--home", type=Path, default=OUT / "portwarden-home-debian-pip-npm-layers")
     parser.add_argument("layout", nargs="?", type=Path, default=OUT / "base-debian-pip-npm")
+    parser.add_argument("--full", action="store_true", help="time the full answer (no kept plan)")
     args = parser.parse_args()
     if not (args.home / "cache" / "fragments").is_dir():
         sys.exit(f"{args.home} holds no layer fragments: run bash bench/sbom_vs_trivy.sh first")
@@ -77,7 +89,7 @@ def main() -> None:
     from portwarden.cli.entry import run
 
     def once() -> float:
-        for directory in ("analyses", "stacks"):
+        for directory in ("analyses", "stacks", *(("plans",) if args.full else ())):
             shutil.rmtree(args.home / "cache" / directory, ignore_errors=True)
         sys.argv = ["portwarden", "sbom", f"oci-dir:{args.layout}", "-o", "json"]
         saved = sys.stdout

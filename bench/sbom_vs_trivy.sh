@@ -20,7 +20,10 @@
 #      portwarden-layers  every layer fragment cached but not the image's result nor its layer
 #                       stack's (what a new image built on cached layers costs); both are removed
 #                       before each run, inside the timed command (a few ms of `rm` counted against
-#                       Portwarden)
+#                       Portwarden). What is kept by content, not by image or stack, stays: the
+#                       fragments, the catalogers' results and the view's catalogers' phase, with the
+#                       plan of the request (cli/replay.py): from the first view analyzed on, such a
+#                       run is answered without the models (core/replay)
 #      portwarden-stack   a new image on a layer stack analyzed before: a copy of the layout with a
 #                       label added to its config (bench/relabel_layout.py: new config and manifest
 #                       digests, the same layers); its stored result is removed before each run
@@ -28,7 +31,9 @@
 #                       --layers 1) with its cache filled
 #      portwarden-base    the base image after the whole image was analyzed: a new layer stack whose
 #                       layers are all cached (the realistic case of one: an image, then the image it
-#                       was built on); stored results and stack entries removed before each run
+#                       was built on); stored results and stack entries removed before each run (its
+#                       first round analyzes its view in full and keeps its catalogers' phase, as
+#                       Trivy's cache holds the base from the run that filled it)
 #    The last three run in a home of their own (its layer cache filled once too): removing stored results
 #    in the rescan's home would take away the document and memo the next round's rescan reads.
 # 4. Medians and ratios (Portwarden / Trivy) for wall, CPU and peak RSS are printed per image and
