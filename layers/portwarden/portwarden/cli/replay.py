@@ -18,17 +18,13 @@ way, is answered by the full path, which keeps what the next request needs.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import sys
 from dataclasses import asdict
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-import portwarden
-from portwarden.cli.environment import local_home, settings_environment, settings_variables
-from portwarden.cli.request_memo import installed_code_stamp
+from portwarden.cli.environment import local_home, settings_environment
+from portwarden.cli.request_memo import installed_code_stamp, request_key
 
 if TYPE_CHECKING:
     import logging
@@ -62,15 +58,8 @@ def replayable(request: StoredRequest) -> bool:
 def plan_key(request: StoredRequest, environment: dict[str, str]) -> str:
     """Names the plan of requests like ``request`` (any source) made here, with these settings, by
     this code."""
-    shape = {
-        "format": PLAN_MEMO_FORMAT,
-        "request": {name: value for name, value in asdict(request).items() if name != "source"},
-        "cwd": str(Path.cwd()),
-        "environment": settings_variables(environment),
-        "code": installed_code_stamp(),
-        "release": portwarden.__version__,
-    }
-    return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()
+    fields = {name: value for name, value in asdict(request).items() if name != "source"}
+    return request_key(PLAN_MEMO_FORMAT, fields, environment)
 
 
 def _plan_path(key: str) -> str:

@@ -88,9 +88,15 @@ def installed_code_stamp() -> str:
 
 def memo_key(request: StoredRequest, environment: dict[str, str]) -> str:
     """Names the memo of ``request`` made in this directory, with these settings, by this code."""
+    return request_key(MEMO_FORMAT, asdict(request), environment)
+
+
+def request_key(memo_format: int, request: dict[str, object], environment: dict[str, str]) -> str:
+    """Names what a memo of this format keeps for ``request`` (its fields as parsed) made in this
+    directory, with these settings, by this code (``cli.replay`` names its plans so too)."""
     shape = {
-        "format": MEMO_FORMAT,
-        "request": asdict(request),
+        "format": memo_format,
+        "request": request,
         "cwd": str(Path.cwd()),
         "environment": settings_variables(environment),
         "code": installed_code_stamp(),

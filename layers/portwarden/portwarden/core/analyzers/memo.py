@@ -41,7 +41,7 @@ from portwarden.core.errors import StoreError
 from portwarden.core.image.resolver import FileResolver, registered_selection
 from portwarden.core.model.distro import Distro
 from portwarden.core.model.files import FileRecord
-from portwarden.core.replay.phase import still_answered
+from portwarden.core.replay.phase import read_framed, still_answered
 
 if TYPE_CHECKING:  # the port is a type here; importing ports loads every model
     from portwarden.core.ports import BlobStore
@@ -280,17 +280,12 @@ class CatalogerMemo:
             raw = self._blobs.get(self._blob_key(key))
             if raw is None:
                 return None
-            # The frame states its size (``_write`` has it written): checked before it is inflated
-            # (``decompress`` allocates what a frame states, whatever ``max_output_size`` says).
-            size = zstandard.frame_content_size(raw)
-            if not 0 <= size <= MAX_ENTRY_BYTES:
-                logger.info("cataloger memo %s unusable: it states no size or %d bytes", key, size)
+            # The frame states its size (``_write`` has it written): checked before it is inflated.
+            framed = read_framed(raw, MAX_ENTRY_BYTES)
+            if framed is None:
+                logger.info("cataloger memo %s unusable: no size, too large or no header", key)
                 return None
-            data = zstandard.ZstdDecompressor().decompress(raw)
-            header_end = data.find(b"\n")
-            if header_end < 0:
-                return None
-            header = json.loads(data[:header_end])
+            header, body = framed
             steps = header["steps"]
             if header.get("format") != MEMO_FORMAT or header.get("key") != key or not isinstance(steps, list):
                 return None
@@ -301,7 +296,7 @@ class CatalogerMemo:
             ]
             if len(questions) != len(steps):
                 return None
-            return questions, AnalyzerOutput.model_validate_json(data[header_end + 1 :])
+            return questions, AnalyzerOutput.model_validate_json(body)
         except Exception as exc:  # a damaged entry costs a run, never an analysis
             logger.info("cataloger memo %s unusable: %s", key, exc)
             return None

@@ -25,7 +25,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import zstandard
 
@@ -115,20 +115,31 @@ def write_phase(
         _logger().warning("could not keep the catalogers' phase: %s", exc)
 
 
+def read_framed(raw: bytes, max_bytes: int) -> tuple[Any, bytes] | None:
+    """What a kept entry's frame holds (this module's phases, ``analyzers.memo``'s results): the JSON
+    of its header line and the bytes after it; None when the frame states no size or more than
+    ``max_bytes`` (it is not inflated: ``decompress`` allocates what a frame states at once) or holds
+    no header line. Raises what ``zstandard`` and ``json`` raise on a damaged one."""
+    size = zstandard.frame_content_size(raw)
+    if not 0 <= size <= max_bytes:
+        return None
+    data = zstandard.ZstdDecompressor().decompress(raw)
+    header_end = data.find(b"\n")
+    if header_end < 0:
+        return None
+    return json.loads(data[:header_end]), data[header_end + 1 :]
+
+
 def read_phase(blobs: BlobStore, key: str) -> KeptPhase | None:
     """The phase kept under ``key``, well formed; None otherwise (see the module docstring)."""
     try:
         raw = blobs.get(_blob_key(key))
         if raw is None:
             return None
-        size = zstandard.frame_content_size(raw)
-        if not 0 <= size <= MAX_PHASE_BYTES:
+        framed = read_framed(raw, MAX_PHASE_BYTES)
+        if framed is None:
             return None
-        data = zstandard.ZstdDecompressor().decompress(raw)
-        header_end = data.find(b"\n")
-        if header_end < 0:
-            return None
-        header = json.loads(data[:header_end])
+        header, data = framed
         if not isinstance(header, dict) or header.get("format") != PHASE_FORMAT or header.get("key") != key:
             return None
         steps = header["steps"]
@@ -144,7 +155,7 @@ def read_phase(blobs: BlobStore, key: str) -> KeptPhase | None:
         if [name for name, _ in sizes] != list(PHASE_MEMBERS):
             return None
         members: dict[str, bytes] = {}
-        offset = header_end + 1
+        offset = 0
         for name, length in sizes:
             if not isinstance(length, int) or length < 0 or offset + length > len(data):
                 return None
