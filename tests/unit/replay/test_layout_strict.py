@@ -112,7 +112,7 @@ def assert_same_as_full(root: Path) -> None:
     assert image is not None
     assert image.reads == reads
     assert image.manifest_digest == resolved.manifest_digest and image.platform == resolved.platform
-    assert [digest for digest, _ in image.layers] == [layer.digest for layer in resolved.layers]
+    assert list(image.layers) == [layer.digest for layer in resolved.layers]
     assert image.diff_ids == resolved.config_document.rootfs.diff_ids
     assert rendering_id("json", compact(image.source())) == document_rendering("json", resolved)
     fresh = ImageAnalysis.model_construct(

@@ -41,6 +41,7 @@ PURE_MODULES = (
     "portwarden.cli.stored_sbom",
     "portwarden.core.image.layer_cache",
     "portwarden.core.image.squash",
+    "portwarden.core.image.retrieve",
     "portwarden.core.analyzers.questions",
     "portwarden.core.analyzers.globs",
     "portwarden.core.analyzers.binary.candidates",

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from portwarden.core.image import paths
-from portwarden.core.image.fragment import LayerIndex, LayerRecord, as_records
+from portwarden.core.image.fragment import LayerIndex, LayerRecord, ScanFinding, as_records
 from portwarden.core.model.files import FileRecord, FileType
 
 
@@ -80,3 +80,17 @@ def _imply_parents(tree: dict[str, FileRecord]) -> None:
                 directory, FileType.DIRECTORY, 0o755, layer_digest=tree[path].layer_digest
             )
             directory = paths.parent(directory)
+
+
+def surviving_findings(
+    layers: Sequence[LayerIndex], records: dict[str, FileRecord], scanner: str
+) -> list[tuple[ScanFinding, str]]:
+    """``scanner``'s hits whose file is still the same file in the squashed records (``squash``'s),
+    each with the digest of the layer it was found in."""
+    results: list[tuple[ScanFinding, str]] = []
+    for layer in layers:
+        for finding in layer.findings.get(scanner, ()):
+            record = records.get(finding.path)
+            if record is not None and record.layer_digest == layer.digest:
+                results.append((finding, layer.digest))
+    return results

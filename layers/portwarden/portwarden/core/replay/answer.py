@@ -25,7 +25,6 @@ None, before anything is stored, whenever the full path is to answer.
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -58,7 +57,6 @@ if TYPE_CHECKING:  # the port is a type here; importing ports loads every model
     from portwarden.core.image.content import ContentStore
     from portwarden.core.image.fragment import LayerIndex
     from portwarden.core.image.layer_cache import LayerCache
-    from portwarden.core.image.resolver import FileResolver
     from portwarden.core.ports import BlobStore
 
 REPLAY_PLAN_FORMAT = 1
@@ -157,7 +155,7 @@ def replayed_document(
     source = image.source()
     rendering = rendering_id(NATIVE_FORMAT, compact(source))
     stacks = LayerStackCache(blobs, plan.result_key, plan.max_document_bytes)
-    pairs = [(digest, diff_id) for (digest, _), diff_id in zip(image.layers, image.diff_ids, strict=True)]
+    pairs = list(zip(image.layers, image.diff_ids, strict=True))
     stack_id = stacks.id_of(image.platform, pairs)
     try:
         stored = (
@@ -276,6 +274,7 @@ def _members(
     or None."""
     from portwarden.core.image.layer_cache import LayerCache
     from portwarden.core.image.resolver import FileResolver
+    from portwarden.core.image.retrieve import retrieved_files
     from portwarden.core.image.squash import squash
     from portwarden.core.replay.phase import phase_key, read_phase, still_answered
 
@@ -313,7 +312,9 @@ def _members(
             "files": b"".join(piece for piece in files if piece is not None),
             "secrets": member("secrets", _findings(layers, records, "secrets")),
             "content_matches": member("content_matches", _findings(layers, records, "content_search")),
-            "retrieved_files": member("retrieved_files", _retrieved(view, plan)),
+            "retrieved_files": member(
+                "retrieved_files", retrieved_files(view, plan.retrieve_files, plan.retrieve_max_bytes)
+            ),
             "analyzers": kept.members["analyzers"],
             "warnings": member("warnings", [*warnings, *kept.warnings]),
             STORED_PACKAGES: kept.members[STORED_PACKAGES],
@@ -324,38 +325,10 @@ def _members(
 
 
 def _findings(layers: list[LayerIndex], records: dict[str, Any], scanner: str) -> list[dict[str, Any]]:
-    """``analyze.surviving_findings``: hits whose file is still the same file in the final view."""
-    found = []
-    for layer in layers:
-        for finding in layer.findings.get(scanner, ()):
-            record = records.get(finding.path)
-            if record is not None and record.layer_digest == layer.digest:
-                found.append(
-                    {
-                        "path": finding.path,
-                        "line": finding.line,
-                        "name": finding.name,
-                        "layer_digest": layer.digest,
-                    }
-                )
-    return found
+    """``SecretFinding``'s or ``ContentMatch``'s fields for each hit that survived the squash."""
+    from portwarden.core.image.squash import surviving_findings
 
-
-def _retrieved(view: FileResolver, plan: ReplayPlan) -> list[dict[str, Any]]:
-    """``analyze.retrieve_files``: the content of each file to retrieve the view has (capped)."""
-    retrieved = []
-    for path in plan.retrieve_files:
-        record = view.stat(path)
-        if record is None or not view.has_content(path):
-            continue
-        data = view.read_bytes(path, plan.retrieve_max_bytes + 1)
-        retrieved.append(
-            {
-                "path": path,
-                "sha256": record.sha256,
-                "size": record.size,
-                "truncated": len(data) > plan.retrieve_max_bytes,
-                "content_b64": base64.b64encode(data[: plan.retrieve_max_bytes]).decode(),
-            }
-        )
-    return retrieved
+    return [
+        {"path": hit.path, "line": hit.line, "name": hit.name, "layer_digest": layer}
+        for hit, layer in surviving_findings(layers, records, scanner)
+    ]

@@ -81,10 +81,9 @@ class LayoutImage:
 
     location: str
     manifest_digest: str
-    manifest_media_type: str
     # The manifest as the model dumps it (by alias, None left out), and its layers' descriptors.
     manifest: dict[str, Any]
-    layers: tuple[tuple[str, int], ...]  # (digest, size), in order
+    layers: tuple[str, ...]  # the layers' digests, in order
     config_digest: str
     diff_ids: tuple[str, ...]
     # ``manifest.ImageConfig``'s dump (history left out) and its history entries' dumps.
@@ -146,14 +145,13 @@ def _resolve(location: str, limits: LayoutLimits) -> LayoutImage:
     config_bytes = _read(root, _blob_path(config_digest), limits.max_config_bytes, reads)
     _verify(config_bytes, config_digest)
     config_document = _config_document(_object(config_bytes))
-    layers = tuple((layer["digest"], layer["size"]) for layer in manifest["layers"])
+    layers = tuple(layer["digest"] for layer in manifest["layers"])
     diff_ids = tuple(config_document["rootfs"]["diff_ids"])
     if len(diff_ids) != len(layers):
         raise _Refused
     return LayoutImage(
         location=location,
         manifest_digest=digest,
-        manifest_media_type=media_type,
         manifest=manifest,
         layers=layers,
         config_digest=config_digest,

@@ -6,7 +6,6 @@ squashed filesystem. One analyzer failing is recorded on the analysis and never 
 
 from __future__ import annotations
 
-import base64
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -20,16 +19,15 @@ from portwarden.core.analyzers.memo import CatalogerMemo, run_cataloger
 from portwarden.core.analyzers.ownership import drop_owned_language_packages
 from portwarden.core.analyzers.registry import ANALYZERS, STREAM_ANALYZER_VERSIONS
 from portwarden.core.errors import StoreError
-from portwarden.core.image import paths
 from portwarden.core.image.cache import AnalysisCache, ResultLookup
-from portwarden.core.image.fragment import LayerIndex, ScanFinding
 from portwarden.core.image.limits import check_layer_count
 from portwarden.core.image.manifest import ImageConfig
 from portwarden.core.image.reference import SourceKind, SourceSpec
 from portwarden.core.image.rendering import CACHE_WARNING_PREFIX, RenderingRecorder
 from portwarden.core.image.replay import StoredAnswer
-from portwarden.core.image.resolver import FileResolver
+from portwarden.core.image.retrieve import retrieved_files
 from portwarden.core.image.sources import ImageSource, ResolvedImage, layout_reads
+from portwarden.core.image.squash import surviving_findings
 from portwarden.core.image.stacks import (
     FRESH_MEMBERS,
     LayerStackCache,
@@ -581,7 +579,10 @@ def assemble_for_document(
             ContentMatch(path=f.path, line=f.line, name=f.name, layer_digest=layer)
             for f, layer in surviving_findings(image.layers, image.records, "content_search")
         ),
-        retrieved_files=tuple(retrieve_files(resolver, options)),
+        retrieved_files=tuple(
+            RetrievedFile(**item)
+            for item in retrieved_files(resolver, options.retrieve_files, options.retrieve_max_bytes)
+        ),
         image=image_metadata(image),
         analyzers=tuple(runs),
         warnings=tuple(warnings),
@@ -610,40 +611,6 @@ def with_cpes(packages: Iterable[Package]) -> list[Package]:
                 package = package.model_copy(update={"cpes": candidates})
         result.append(package)
     return result
-
-
-def surviving_findings(
-    layers: list[LayerIndex], records: dict[str, FileRecord], scanner: str
-) -> list[tuple[ScanFinding, str]]:
-    """Scanner hits whose file is still the same file in the final filesystem."""
-    results: list[tuple[ScanFinding, str]] = []
-    for layer in layers:
-        for finding in layer.findings.get(scanner, ()):
-            record = records.get(finding.path)
-            if record is not None and record.layer_digest == layer.digest:
-                results.append((finding, layer.digest))
-    return results
-
-
-def retrieve_files(resolver: FileResolver, options: AnalyzerOptions) -> list[RetrievedFile]:
-    retrieved = []
-    # Each file once, however it was spelled (``etc/passwd`` on top of the default ``/etc/passwd``).
-    for path in dict.fromkeys(paths.normalize(raw_path) for raw_path in options.retrieve_files):
-        record = resolver.stat(path)
-        if record is None or not resolver.has_content(path):
-            continue
-        data = resolver.read_bytes(path, options.retrieve_max_bytes + 1)
-        truncated = len(data) > options.retrieve_max_bytes
-        retrieved.append(
-            RetrievedFile(
-                path=path,
-                sha256=record.sha256,
-                size=record.size,
-                truncated=truncated,
-                content_b64=base64.b64encode(data[: options.retrieve_max_bytes]).decode(),
-            )
-        )
-    return retrieved
 
 
 def image_metadata(image: SquashedImage) -> ImageMetadata:
